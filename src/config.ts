@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  databasePath: string;
+  /** Folder beside the database for generated state: the dev secret and the .eml mail drop. */
+  dataDir: string;
+  redisUrl: string;
+  queuePrefix: string;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  /** HMAC keys; the first signs, all verify. */
+  secrets: string[];
+  adminToken: string | undefined;
+  logLevel: string;
+  production: boolean;
+  /** First retry delay of a temporary send failure; later ones double. */
+  sendBackoffMs: number;
+  /** Attempts per message before it is marked failed. */
+  sendAttempts: number;
+  workerConcurrency: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.join('\n')}`);
+  }
+}
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PUBLIC_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  DATABASE_PATH: z.string().min(1).default('./data/optin.db'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only')
+    .default('optin'),
+  SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
+  MAIL_FROM: z.string().min(3).default('optin <no-reply@localhost>'),
+  SECRET: optionalText,
+  ADMIN_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.string().optional(),
+  SEND_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(5000),
+  SEND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(10),
+});
+
+/**
+ * Reads and validates the environment. Every bad value becomes one line of the ConfigError,
+ * so an operator sees all problems at once instead of fixing them one restart at a time.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const dataDir = path.dirname(path.resolve(e.DATABASE_PATH));
+  const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+
+  let secrets: string[];
+  if (e.SECRET) {
+    secrets = e.SECRET.split(',').map((s) => s.trim()).filter(Boolean);
+    const short = secrets.filter((s) => s.length < 16);
+    if (short.length > 0) throw new ConfigError(['SECRET: every key must be at least 16 characters']);
+  } else if (production) {
+    throw new ConfigError(['SECRET: required when NODE_ENV=production (a comma-separated list of keys)']);
+  } else {
+    secrets = [developmentSecret(dataDir)];
+  }
+
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl,
+    databasePath: e.DATABASE_PATH,
+    dataDir,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
+    secrets,
+    adminToken: e.ADMIN_TOKEN,
+    logLevel: e.LOG_LEVEL,
+    production,
+    sendBackoffMs: e.SEND_BACKOFF_MS,
+    sendAttempts: e.SEND_ATTEMPTS,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+  };
+}
+
+/** Outside production a missing SECRET is generated once and kept, so links survive restarts. */
+function developmentSecret(dataDir: string): string {
+  const file = path.join(dataDir, 'secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}

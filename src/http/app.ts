@@ -1,0 +1,76 @@
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { Db } from '../db/client.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { OutboxRelay } from '../queue/relay.js';
+import { sendError } from './respond.js';
+import { confirmRoutes } from './routes/confirm.js';
+import { healthRoutes } from './routes/health.js';
+import { subscribeRoutes } from './routes/subscribe.js';
+
+export interface AppDeps {
+  db: Db;
+  config: Config;
+  relay: Pick<OutboxRelay, 'notify'>;
+  redis: Redis;
+  logger: Logger;
+}
+
+/** Bodies are small forms; anything bigger is refused before it is read. */
+const BODY_LIMIT = '16kb';
+const ACCEPTED_BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'];
+
+const refuseUnsupportedBodies: RequestHandler = (req, _res, next) => {
+  if (req.method === 'POST' && req.is(ACCEPTED_BODY_TYPES) === false) {
+    next(new AppError(415, 'unsupported_media_type', `Send the body as ${ACCEPTED_BODY_TYPES.slice(0, 2).join(' or ')}.`));
+    return;
+  }
+  next();
+};
+
+/** body-parser signals its refusals through error.type; each gets a clear 4xx. */
+const BODY_ERRORS: Record<string, AppError> = {
+  'entity.too.large': new AppError(413, 'payload_too_large', `The request body is larger than ${BODY_LIMIT}.`),
+  'entity.parse.failed': new AppError(400, 'invalid_body', 'The request body could not be parsed.'),
+  'entity.verify.failed': new AppError(400, 'invalid_body', 'The request body could not be verified.'),
+  'encoding.unsupported': new AppError(415, 'unsupported_encoding', 'The body encoding is not supported.'),
+  'charset.unsupported': new AppError(415, 'unsupported_charset', 'Send the body as UTF-8.'),
+  'parameters.too.many': new AppError(413, 'too_many_fields', 'The form has too many fields.'),
+  'request.aborted': new AppError(400, 'request_aborted', 'The request was aborted.'),
+  'request.size.invalid': new AppError(400, 'invalid_body', 'The request body is shorter or longer than announced.'),
+  'stream.encoding.set': new AppError(500, 'internal_error', 'Something went wrong on our side.'),
+};
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.use(healthRoutes(deps));
+  app.use(refuseUnsupportedBodies);
+  app.use(express.json({ limit: BODY_LIMIT, strict: true }));
+  app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
+
+  app.use(subscribeRoutes(deps));
+  app.use(confirmRoutes(deps));
+
+  app.use((req, res) => sendError(req, res, new AppError(404, 'not_found', 'There is nothing at this address.')));
+
+  const handleError: ErrorRequestHandler = (error, req, res, _next) => {
+    const bodyType = (error as { type?: unknown }).type;
+    if (typeof bodyType === 'string' && BODY_ERRORS[bodyType]) {
+      sendError(req, res, BODY_ERRORS[bodyType]);
+      return;
+    }
+    if (error instanceof AppError) {
+      sendError(req, res, error);
+      return;
+    }
+    deps.logger.error({ err: error }, 'unhandled error');
+    sendError(req, res, new AppError(500, 'internal_error', 'Something went wrong on our side. Please try again.'));
+  };
+  app.use(handleError);
+  return app;
+}

@@ -1,0 +1,81 @@
+import { escapeHtml } from '../mail/templates.js';
+import type { Locale } from '../mail/locale.js';
+
+/**
+ * Server-rendered pages for people (as opposed to JSON for programs). Every value that reaches
+ * the markup goes through escapeHtml; the markup itself is written here and nowhere else.
+ */
+const text = {
+  en: {
+    thanksTitle: 'Check your inbox',
+    thanksBody: 'If this address can receive mail from us, a confirmation email is on its way. Open it and press the button to confirm your subscription.',
+    confirmTitle: 'Confirm your subscription',
+    confirmBody: 'Press the button to confirm that you want to receive this list.',
+    confirmButton: 'Confirm my subscription',
+    confirmedTitle: 'You are subscribed',
+    confirmedBody: (list: string) => `Thank you: your subscription to ${list} is confirmed.`,
+    alreadyConfirmedBody: (list: string) => `Your subscription to ${list} was already confirmed. Nothing else to do.`,
+    errorTitle: 'Something is not right',
+    back: 'Back',
+  },
+  fr: {
+    thanksTitle: 'Consultez votre boîte de réception',
+    thanksBody: 'Si cette adresse peut recevoir nos messages, un email de confirmation est en route. Ouvrez-le et appuyez sur le bouton pour confirmer votre inscription.',
+    confirmTitle: 'Confirmez votre inscription',
+    confirmBody: 'Appuyez sur le bouton pour confirmer que vous souhaitez recevoir cette liste.',
+    confirmButton: 'Confirmer mon inscription',
+    confirmedTitle: 'Vous êtes inscrit',
+    confirmedBody: (list: string) => `Merci : votre inscription à ${list} est confirmée.`,
+    alreadyConfirmedBody: (list: string) => `Votre inscription à ${list} était déjà confirmée. Rien d’autre à faire.`,
+    errorTitle: 'Quelque chose ne va pas',
+    back: 'Retour',
+  },
+} as const;
+
+export function pageText(locale: Locale) {
+  return text[locale];
+}
+
+const STYLE = `body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;background:#f5f7fa;color:#1f2933;margin:0;padding:2rem 1rem}
+main{max-width:32rem;margin:0 auto;background:#fff;border-radius:8px;padding:2rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+h1{font-size:1.5rem;margin-top:0}button{font:inherit;font-size:1rem;background:#2563eb;color:#fff;border:0;border-radius:6px;padding:.75rem 1.25rem;cursor:pointer}
+button.secondary{background:#e4e7eb;color:#1f2933}form{margin:1.5rem 0 0}.code{color:#7b8794;font-size:.85rem}`;
+
+/** A whole HTML document; `body` must already be safe markup. */
+export function htmlPage(locale: Locale, title: string, body: string): string {
+  return `<!doctype html>
+<html lang="${locale}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body><main>
+<h1>${escapeHtml(title)}</h1>
+${body}
+</main></body>
+</html>`;
+}
+
+export function messagePage(locale: Locale, title: string, message: string): string {
+  return htmlPage(locale, title, `<p>${escapeHtml(message)}</p>`);
+}
+
+/** A page whose only action is a POST form carrying the token: fetching a link changes nothing. */
+export function tokenFormPage(locale: Locale, title: string, message: string, action: string, token: string, button: string): string {
+  return htmlPage(
+    locale,
+    title,
+    `<p>${escapeHtml(message)}</p>
+<form method="post" action="${escapeHtml(action)}">
+<input type="hidden" name="token" value="${escapeHtml(token)}">
+<button type="submit">${escapeHtml(button)}</button>
+</form>`,
+  );
+}
+
+export function errorPage(locale: Locale, code: string, message: string): string {
+  return htmlPage(locale, pageText(locale).errorTitle, `<p>${escapeHtml(message)}</p><p class="code">${escapeHtml(code)}</p>`);
+}

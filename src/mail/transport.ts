@@ -1,0 +1,77 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type { Logger } from '../logger.js';
+
+export interface OutgoingMessage {
+  from: string;
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  messageId: string;
+  headers: Record<string, string>;
+}
+
+export interface Mailer {
+  /** "smtp" delivers; "file" writes .eml files for a newcomer without an SMTP server. */
+  readonly kind: 'smtp' | 'file';
+  send(message: OutgoingMessage): Promise<void>;
+  close(): void;
+}
+
+/** Thrown for an answer the SMTP server will give again (5xx): retrying cannot help. */
+export class PermanentSendError extends Error {
+  constructor(message: string, readonly responseCode: number) {
+    super(message);
+  }
+}
+
+interface SmtpFailure {
+  responseCode?: number;
+  response?: string;
+  message?: string;
+}
+
+export function createMailer(smtpUrl: string | undefined, mailDropFolder: string, logger: Logger): Mailer {
+  return smtpUrl ? smtpMailer(smtpUrl) : fileMailer(mailDropFolder, logger);
+}
+
+function smtpMailer(smtpUrl: string): Mailer {
+  const url = new URL(smtpUrl);
+  // A pool keeps SMTP connections open between messages; opening one per message is the slow part.
+  if (!url.searchParams.has('pool')) url.searchParams.set('pool', 'true');
+  const transport = nodemailer.createTransport(url.toString());
+  return {
+    kind: 'smtp',
+    async send(message) {
+      try {
+        await transport.sendMail({ ...message, disableFileAccess: true, disableUrlAccess: true });
+      } catch (error) {
+        const failure = error as SmtpFailure;
+        const code = failure.responseCode;
+        if (code !== undefined && code >= 500 && code < 600) {
+          throw new PermanentSendError(failure.response ?? failure.message ?? `SMTP ${code}`, code);
+        }
+        throw error;
+      }
+    },
+    close: () => transport.close(),
+  };
+}
+
+function fileMailer(folder: string, logger: Logger): Mailer {
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  return {
+    kind: 'file',
+    async send(message) {
+      const info = await transport.sendMail({ ...message, disableFileAccess: true, disableUrlAccess: true });
+      await mkdir(folder, { recursive: true });
+      const file = path.join(folder, `${Date.now()}-${message.messageId.replace(/[^A-Za-z0-9.-]/g, '')}.eml`);
+      await writeFile(file, info.message as Buffer);
+      const links = message.text.match(/https?:\/\/\S+\/(?:confirm|unsubscribe)\?token=\S+/g) ?? [];
+      logger.info({ file, subject: message.subject, links }, 'no SMTP_URL: mail written to a file');
+    },
+    close: () => transport.close(),
+  };
+}

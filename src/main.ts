@@ -1,0 +1,57 @@
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { startService, type Role } from './runtime.js';
+
+const SHUTDOWN_DEADLINE_MS = 9000;
+
+function rolesFromArgs(args: string[]): Role[] {
+  const known: Role[] = ['api', 'worker'];
+  const asked = args.filter((arg) => !arg.startsWith('-'));
+  if (asked.length === 0) return known;
+  const unknown = asked.filter((arg) => !known.includes(arg as Role));
+  if (unknown.length > 0) {
+    console.error(`unknown role "${unknown[0]}": use "api", "worker", or nothing for both`);
+    process.exit(2);
+  }
+  return asked as Role[];
+}
+
+async function main(): Promise<void> {
+  const roles = rolesFromArgs(process.argv.slice(2));
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) console.error(`config: ${problem}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const service = await startService(config, roles, logger);
+  logger.info({ roles }, 'optin started');
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    service.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error({ err: error }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,106 @@
+import { eq, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
+import type { Logger } from '../logger.js';
+import { maskEmail } from '../logger.js';
+import { composeMessage, type MessageContext } from '../mail/compose.js';
+import { isLocale, DEFAULT_LOCALE } from '../mail/locale.js';
+import { PermanentSendError, type Mailer } from '../mail/transport.js';
+import { recordConsent } from '../subscriptions/consent.js';
+import { mayMail } from '../subscriptions/mailPolicy.js';
+import { suppressAddress } from '../subscriptions/suppression.js';
+
+export interface DeliveryDeps {
+  db: Db;
+  mailer: Mailer;
+  messages: MessageContext;
+  logger: Logger;
+}
+
+export type DeliveryOutcome = 'sent' | 'already_done' | 'dropped' | 'bounced';
+
+function loadOutboxMessage(db: Db, outboxId: string) {
+  return db
+    .select({
+      message: outbox,
+      subscription: subscriptions,
+      contact: contacts,
+      list: lists,
+    })
+    .from(outbox)
+    .leftJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
+    .leftJoin(contacts, eq(contacts.id, subscriptions.contactId))
+    .leftJoin(lists, eq(lists.id, subscriptions.listId))
+    .where(eq(outbox.id, outboxId))
+    .get();
+}
+
+/**
+ * Sends one outbox message, at most once. Everything is re-read from the database and the
+ * mail policy is asked again right before the SMTP call, so an opt-out that lands while the
+ * message waits in the queue still stops it. Temporary failures throw (the queue retries);
+ * a permanent refusal suppresses the address as bounced.
+ */
+export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string, now = Date.now()): Promise<DeliveryOutcome> {
+  const { db, logger } = deps;
+  const row = loadOutboxMessage(db, outboxId);
+  if (!row || row.message.status !== 'queued') return 'already_done';
+  const { message, subscription, contact, list } = row;
+
+  const decision = mayMail(db, deps.messages.secrets, {
+    emailKey: contact?.emailKey ?? null,
+    listId: subscription?.listId ?? 0,
+    kind: message.kind,
+    subscriptionStatus: subscription?.status ?? null,
+    confirmExpiresAt: subscription?.confirmExpiresAt ?? null,
+    now,
+  });
+  if (!decision.allowed || !subscription || !contact || !list) {
+    const reason = decision.allowed ? 'subscription_gone' : decision.reason;
+    db.update(outbox).set({ status: 'dropped', lastError: reason }).where(eq(outbox.id, outboxId)).run();
+    logger.info({ outboxId, kind: message.kind, reason }, 'message dropped by the mail policy');
+    return 'dropped';
+  }
+
+  const outgoing = composeMessage(
+    deps.messages,
+    {
+      outboxId,
+      kind: message.kind,
+      to: contact.email,
+      locale: isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE,
+      name: subscription.status === 'confirmed' ? contact.name : null,
+      subscriptionId: subscription.id,
+      listSlug: list.slug,
+      listName: list.name,
+    },
+    now,
+  );
+  db.update(outbox).set({ attempts: sql`${outbox.attempts} + 1` }).where(eq(outbox.id, outboxId)).run();
+
+  try {
+    await deps.mailer.send(outgoing);
+  } catch (error) {
+    if (!(error instanceof PermanentSendError)) {
+      db.update(outbox).set({ lastError: (error as Error).message }).where(eq(outbox.id, outboxId)).run();
+      throw error;
+    }
+    const at = Date.now();
+    db.transaction((tx) => {
+      tx.update(outbox).set({ status: 'failed', lastError: error.message }).where(eq(outbox.id, outboxId)).run();
+      const domain = contact.emailKey.slice(contact.emailKey.lastIndexOf('@') + 1);
+      suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain, listId: null, reason: 'bounced', source: `smtp ${error.responseCode}`, at });
+      recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
+    });
+    logger.warn({ outboxId, to: maskEmail(contact.email), code: error.responseCode }, 'permanent SMTP failure: address suppressed as bounced');
+    return 'bounced';
+  }
+  // Marked right after the SMTP server accepted it: a retry or a re-handed row now finds it done.
+  db.update(outbox).set({ status: 'sent', sentAt: Date.now(), lastError: null }).where(eq(outbox.id, outboxId)).run();
+  logger.info({ outboxId, kind: message.kind, to: maskEmail(contact.email) }, 'message sent');
+  return 'sent';
+}
+
+export function markDeliveryFailed(db: Db, outboxId: string, reason: string): void {
+  db.update(outbox).set({ status: 'failed', lastError: reason }).where(eq(outbox.id, outboxId)).run();
+}

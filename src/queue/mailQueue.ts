@@ -1,0 +1,63 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { inArray } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { outbox } from '../db/schema.js';
+
+export const MAIL_QUEUE = 'mail';
+
+export interface MailJob {
+  /** Jobs carry the outbox row id only; the worker re-reads everything else. */
+  outboxId: string;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  backoffMs: number;
+}
+
+export function mailJobOptions(retry: RetryPolicy): JobsOptions {
+  return {
+    attempts: retry.attempts,
+    backoff: { type: 'exponential', delay: retry.backoffMs },
+    removeOnComplete: true,
+    removeOnFail: { age: 7 * 24 * 3600 },
+  };
+}
+
+/**
+ * The producer side. Without the offline queue a command fails at once while Redis is down,
+ * so a signup never hangs waiting for Redis: its row stays in the outbox for the relay.
+ */
+export interface MailQueue {
+  queue: Queue<MailJob>;
+  /** The producer's Redis connection, also used for readiness checks. */
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPolicy): MailQueue {
+  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  // Connection errors surface through failed commands; without a listener ioredis would log each retry.
+  redis.on('error', () => {});
+  const queue = new Queue<MailJob>(MAIL_QUEUE, { connection: redis, prefix, defaultJobOptions: mailJobOptions(retry) });
+  queue.on('error', () => {});
+  return {
+    queue,
+    redis,
+    async close() {
+      await queue.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * Hands outbox rows to the queue. jobId is the row id, so handing a row twice while its job
+ * exists adds nothing; the worker's sent mark covers a row handed again after its job is gone.
+ */
+export async function handToQueue(db: Db, queue: Queue<MailJob>, outboxIds: readonly string[], now = Date.now()): Promise<void> {
+  if (outboxIds.length === 0) return;
+  await queue.addBulk(outboxIds.map((outboxId) => ({ name: 'send', data: { outboxId }, opts: { jobId: outboxId } })));
+  db.update(outbox).set({ handedAt: now }).where(inArray(outbox.id, [...outboxIds])).run();
+}

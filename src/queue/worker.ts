@@ -1,0 +1,44 @@
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { deliverOutboxMessage, markDeliveryFailed, type DeliveryDeps } from './deliver.js';
+import { MAIL_QUEUE, type MailJob } from './mailQueue.js';
+
+export interface MailWorkerOptions {
+  redisUrl: string;
+  prefix: string;
+  concurrency: number;
+}
+
+export interface MailWorker {
+  worker: Worker<MailJob>;
+  /** Waits for the jobs in hand to finish, then lets go of Redis. */
+  close(): Promise<void>;
+}
+
+export function startMailWorker(deps: DeliveryDeps, options: MailWorkerOptions): MailWorker {
+  // A worker's blocking connection must retry forever rather than give up on a Redis restart.
+  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const worker = new Worker<MailJob>(MAIL_QUEUE, (job) => deliverOutboxMessage(deps, job.data.outboxId), {
+    connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+  });
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    const attempts = job.opts.attempts ?? 1;
+    if (job.attemptsMade >= attempts) {
+      markDeliveryFailed(deps.db, job.data.outboxId, `gave up after ${job.attemptsMade} attempts: ${error.message}`);
+      deps.logger.error({ outboxId: job.data.outboxId, err: error.message }, 'message failed after every retry');
+    } else {
+      deps.logger.warn({ outboxId: job.data.outboxId, attempt: job.attemptsMade, err: error.message }, 'send failed; will retry');
+    }
+  });
+  worker.on('error', (error) => deps.logger.warn({ err: error.message }, 'mail worker error'));
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      connection.disconnect();
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import type { Server } from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { closeDatabase, openDatabase, type Db } from './db/client.js';
+import { createApp } from './http/app.js';
+import { createLogger, type Logger } from './logger.js';
+import { loadTemplates } from './mail/templates.js';
+import { createMailer } from './mail/transport.js';
+import { createMailQueue, type MailQueue } from './queue/mailQueue.js';
+import { startOutboxRelay, type OutboxRelay } from './queue/relay.js';
+import { startMailWorker, type MailWorker } from './queue/worker.js';
+
+export type Role = 'api' | 'worker';
+
+export interface Service {
+  db: Db;
+  queue: MailQueue;
+  relay: OutboxRelay;
+  logger: Logger;
+  /** Base URL the HTTP server listens on (api role only). */
+  url: string | undefined;
+  /** Stops taking requests, lets in-flight sends finish, then closes Redis and the database. */
+  stop(): Promise<void>;
+}
+
+const RELAY_INTERVAL_MS = 2000;
+const REHAND_AFTER_MS = 30_000;
+
+export async function startService(config: Config, roles: readonly Role[], logger = createLogger(config.logLevel)): Promise<Service> {
+  const db = openDatabase(config.databasePath);
+  const queue = createMailQueue(config.redisUrl, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs });
+  const relay = startOutboxRelay(db, queue.queue, logger, { intervalMs: RELAY_INTERVAL_MS, rehandAfterMs: REHAND_AFTER_MS });
+
+  let worker: MailWorker | undefined;
+  let mailerClose: (() => void) | undefined;
+  if (roles.includes('worker')) {
+    const templates = await loadTemplates();
+    const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger);
+    mailerClose = () => mailer.close();
+    worker = startMailWorker(
+      { db, mailer, logger, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates } },
+      { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency },
+    );
+  }
+
+  let server: Server | undefined;
+  let url: string | undefined;
+  if (roles.includes('api')) {
+    const app = createApp({ db, config, relay, redis: queue.redis, logger });
+    server = await new Promise<Server>((resolve, reject) => {
+      const listening = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(listening)));
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    logger.info({ url, publicUrl: config.publicUrl }, 'HTTP API listening');
+  }
+  // Hand over anything a previous run left in the outbox.
+  relay.sweep().catch((error: Error) => logger.warn({ err: error.message }, 'initial outbox sweep failed'));
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        await closed;
+      }
+      await worker?.close();
+      await relay.stop();
+      await queue.close();
+      mailerClose?.();
+      closeDatabase(db);
+    })());
+
+  return { db, queue, relay, logger, url, stop };
+}

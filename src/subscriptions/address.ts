@@ -1,0 +1,51 @@
+import { domainToASCII } from 'node:url';
+import validator from 'validator';
+
+export interface CanonicalAddress {
+  /** As typed, trimmed, with the domain lower-cased and in ASCII (punycode) form. */
+  email: string;
+  /** The identity used for every comparison: the canonical address, lower-cased. */
+  emailKey: string;
+  /** Lower-cased ASCII domain. */
+  domain: string;
+}
+
+export type AddressResult = { ok: true; address: CanonicalAddress } | { ok: false; message: string };
+
+// RFC 5321 limits: 64 octets before the @, 254 in all (a 256-octet path minus the angle brackets).
+const MAX_LOCAL_OCTETS = 64;
+const MAX_ADDRESS_OCTETS = 254;
+
+/**
+ * Turns what a person typed into the canonical address, or says why it is not one.
+ * Syntax is checked by validator.js on the ASCII form, so internationalised domains are
+ * accepted once converted to punycode, and nothing that could break a mail header
+ * (CR, LF, NUL, angle brackets, commas) gets through.
+ */
+export function parseAddress(input: string): AddressResult {
+  const typed = input.trim();
+  if (typed === '') return { ok: false, message: 'An email address is required.' };
+  // Control characters would let a value smuggle extra headers into a message.
+  if (/[\u0000-\u001f\u007f]/.test(typed)) return { ok: false, message: 'The address contains control characters.' };
+  const at = typed.lastIndexOf('@');
+  if (at <= 0 || at === typed.length - 1) return { ok: false, message: 'The address needs a name, an "@" and a domain.' };
+  const local = typed.slice(0, at);
+  const asciiDomain = domainToASCII(typed.slice(at + 1).toLowerCase());
+  if (asciiDomain === '') return { ok: false, message: 'The domain of the address is not valid.' };
+  const email = `${local}@${asciiDomain}`;
+  if (Buffer.byteLength(local) > MAX_LOCAL_OCTETS) {
+    return { ok: false, message: `The part before the "@" is longer than ${MAX_LOCAL_OCTETS} characters.` };
+  }
+  if (Buffer.byteLength(email) > MAX_ADDRESS_OCTETS) {
+    return { ok: false, message: `The address is longer than ${MAX_ADDRESS_OCTETS} characters.` };
+  }
+  const valid = validator.isEmail(email, {
+    allow_display_name: false,
+    allow_utf8_local_part: false,
+    require_tld: true,
+    allow_ip_domain: false,
+    allow_underscores: false,
+  });
+  if (!valid) return { ok: false, message: 'This is not a valid email address.' };
+  return { ok: true, address: { email, emailKey: email.toLowerCase(), domain: asciiDomain } };
+}

@@ -1,0 +1,65 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+
+export type TokenPurpose = 'confirm' | 'unsubscribe';
+
+export const CONFIRM_TOKEN_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+export interface TokenClaims {
+  purpose: TokenPurpose;
+  subscriptionId: number;
+  /** Milliseconds since the epoch; 0 means the token never expires. */
+  expiresAt: number;
+}
+
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'wrong_purpose' | 'expired' };
+
+/** A short, public fingerprint of a key, so a token names the key that signed it. */
+function keyId(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url').slice(0, 6);
+}
+
+function sign(secret: string, payload: string): Buffer {
+  return createHmac('sha256', secret).update(`token:${payload}`).digest();
+}
+
+/**
+ * Token layout: base64url("kid.purpose.subscriptionId.expiresAt") "." base64url(HMAC-SHA256).
+ * The first secret signs; verification picks the secret whose key id the token names,
+ * so old links keep working while a retired key stays in the SECRET list.
+ */
+export function createToken(secrets: readonly string[], claims: TokenClaims): string {
+  const secret = secrets[0];
+  if (!secret) throw new Error('no signing secret configured');
+  const payload = [keyId(secret), claims.purpose, claims.subscriptionId, claims.expiresAt].join('.');
+  return `${Buffer.from(payload).toString('base64url')}.${sign(secret, payload).toString('base64url')}`;
+}
+
+export function verifyToken(
+  secrets: readonly string[],
+  token: string,
+  expectedPurpose: TokenPurpose,
+  now: number = Date.now(),
+): TokenCheck {
+  const parts = token.split('.');
+  if (parts.length !== 2 || !/^[A-Za-z0-9_-]{1,200}$/.test(parts[0]!) || !/^[A-Za-z0-9_-]{43}$/.test(parts[1]!)) {
+    return { ok: false, reason: 'malformed' };
+  }
+  const payload = Buffer.from(parts[0]!, 'base64url').toString('utf8');
+  const fields = payload.split('.');
+  if (fields.length !== 4) return { ok: false, reason: 'malformed' };
+  const [kid, purpose, subscriptionIdText, expiresAtText] = fields as [string, string, string, string];
+  if (!/^[1-9][0-9]{0,15}$/.test(subscriptionIdText) || !/^(0|[1-9][0-9]{0,15})$/.test(expiresAtText)) {
+    return { ok: false, reason: 'malformed' };
+  }
+  const secret = secrets.find((candidate) => keyId(candidate) === kid);
+  const given = Buffer.from(parts[1]!, 'base64url');
+  // Without a matching key, still compare against something so timing does not tell the difference.
+  const expected = sign(secret ?? secrets[0] ?? '', payload);
+  if (!secret || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return { ok: false, reason: 'bad_signature' };
+  }
+  if (purpose !== expectedPurpose) return { ok: false, reason: 'wrong_purpose' };
+  const expiresAt = Number(expiresAtText);
+  if (expiresAt !== 0 && expiresAt <= now) return { ok: false, reason: 'expired' };
+  return { ok: true, claims: { purpose, subscriptionId: Number(subscriptionIdText), expiresAt } };
+}

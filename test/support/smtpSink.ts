@@ -1,0 +1,82 @@
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer, type SMTPServerAddress } from 'smtp-server';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedMail {
+  envelopeTo: string[];
+  raw: string;
+  parsed: ParsedMail;
+  /** Header lines as received, lower-cased names. */
+  header(name: string): string | undefined;
+}
+
+/** Lets a test make the server refuse: return an error message and SMTP code, or nothing to accept. */
+export type SmtpVerdict = { code: number; message: string } | undefined;
+
+export interface SmtpSinkOptions {
+  onRcpt?: (address: string) => SmtpVerdict;
+  onData?: (mail: { envelopeTo: string[] }) => SmtpVerdict;
+}
+
+export interface SmtpSink {
+  url: string;
+  port: number;
+  messages: ReceivedMail[];
+  to(address: string): ReceivedMail[];
+  close(): Promise<void>;
+}
+
+function smtpError(verdict: NonNullable<SmtpVerdict>): Error {
+  return Object.assign(new Error(verdict.message), { responseCode: verdict.code });
+}
+
+/** A real SMTP server in the test process; every accepted message is parsed and kept. */
+export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
+  const messages: ReceivedMail[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onRcptTo(address: SMTPServerAddress, _session, callback) {
+      const verdict = options.onRcpt?.(address.address);
+      callback(verdict ? smtpError(verdict) : undefined);
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const envelopeTo = session.envelope.rcptTo.map((r) => r.address);
+        const verdict = options.onData?.({ envelopeTo });
+        if (verdict) {
+          callback(smtpError(verdict));
+          return;
+        }
+        const raw = Buffer.concat(chunks).toString('utf8');
+        simpleParser(raw).then(
+          (parsed) => {
+            messages.push({ envelopeTo, raw, parsed, header: (name) => headerValue(raw, name) });
+            callback();
+          },
+          (error: Error) => callback(error),
+        );
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    port,
+    messages,
+    to: (address) => messages.filter((m) => m.envelopeTo.some((to) => to.toLowerCase() === address.toLowerCase())),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The unfolded value of a header in the raw message head. */
+function headerValue(raw: string, name: string): string | undefined {
+  const head = raw.split(/\r?\n\r?\n/, 1)[0] ?? '';
+  const unfolded = head.replace(/\r?\n[ \t]+/g, ' ');
+  const line = unfolded.split(/\r?\n/).find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+  return line?.slice(name.length + 1).trim();
+}

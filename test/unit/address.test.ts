@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { parseAddress } from '../../src/subscriptions/address.js';
+
+describe('address canonicalisation', () => {
+  it('trims, lower-cases the domain and keeps the local part as typed', () => {
+    expect(parseAddress('  Ann.Smith@Example.COM ')).toEqual({
+      ok: true,
+      address: { email: 'Ann.Smith@example.com', emailKey: 'ann.smith@example.com', domain: 'example.com' },
+    });
+  });
+
+  it('turns an internationalised domain into punycode', () => {
+    const result = parseAddress('jörg@Bücher.de');
+    expect(result.ok).toBe(false); // a non-ASCII local part needs SMTPUTF8, which we do not promise
+    expect(parseAddress('joerg@Bücher.de')).toMatchObject({ ok: true, address: { email: 'joerg@xn--bcher-kva.de' } });
+  });
+
+  it.each([
+    ['', 'required'],
+    ['plainaddress', '"@"'],
+    ['a@b', 'not a valid'],
+    ['a@localhost', 'not a valid'],
+    ['two@@example.com', ''],
+    ['a b@example.com', 'not a valid'],
+    ['x@example.com\r\nBcc: victim@example.com', 'control characters'],
+    ['x@exa\u0000mple.com', 'control characters'],
+    [`${'a'.repeat(65)}@example.com`, '64'],
+    [`a@${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.${'e'.repeat(60)}.ffffffffff.com`, '254'],
+    ['a@b.com, c@d.com', 'not a valid'],
+    ['Name <a@b.com>', ''],
+  ])('refuses %j', (input, hint) => {
+    const result = parseAddress(input);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.message).toContain(hint);
+  });
+
+  it('compares addresses without regard to case', () => {
+    const a = parseAddress('Ann@EXAMPLE.com');
+    const b = parseAddress('ANN@example.COM');
+    expect(a.ok && b.ok && a.address.emailKey === b.address.emailKey).toBe(true);
+  });
+});

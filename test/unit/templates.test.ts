@@ -1,0 +1,41 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadTemplates, renderMessage, type Templates } from '../../src/mail/templates.js';
+
+let templates: Templates;
+beforeAll(async () => {
+  templates = await loadTemplates();
+});
+
+describe('precompiled MJML templates', () => {
+  it('renders every locale and kind with its language and the links filled in', () => {
+    for (const locale of ['en', 'fr'] as const) {
+      const confirmation = renderMessage(templates, locale, 'confirmation', {
+        listName: 'News',
+        confirmUrl: 'https://x.test/confirm?token=abc',
+        unsubscribeUrl: 'https://x.test/unsubscribe?token=def',
+      });
+      expect(confirmation.html).toContain(`<html lang="${locale}"`);
+      expect(confirmation.html).toContain('href="https://x.test/confirm?token=abc"');
+      expect(confirmation.text).toContain('https://x.test/confirm?token=abc');
+      expect(confirmation.text).toContain('https://x.test/unsubscribe?token=def');
+      expect(confirmation.html).not.toMatch(/\{\{\w+\}\}/);
+      expect(confirmation.subject).toContain('News');
+    }
+  });
+
+  it('escapes variables in HTML and keeps subjects on one line', () => {
+    const welcome = renderMessage(templates, 'en', 'welcome', {
+      listName: '<script>alert(1)</script>\r\nBcc: x@y.z',
+      unsubscribeUrl: 'https://x.test/u?a=1&b=2',
+      greetingName: '',
+    });
+    expect(welcome.html).not.toContain('<script>alert(1)</script>');
+    expect(welcome.html).toContain('&lt;script&gt;');
+    expect(welcome.html).toContain('https://x.test/u?a=1&amp;b=2');
+    expect(welcome.subject).not.toMatch(/[\r\n]/);
+  });
+
+  it('refuses to render with a missing variable', () => {
+    expect(() => renderMessage(templates, 'en', 'welcome', { listName: 'x' })).toThrow(/unsubscribeUrl|greetingName/);
+  });
+});
