@@ -59,15 +59,35 @@ const columns = {
   createdAt: suppressions.createdAt,
 };
 
+/** Above this many matches a prefix is common enough to find by walking the newest-first index. */
+const NARROW_PREFIX_ROWS = 5000;
+
+/**
+ * An address prefix, planned by how many entries it matches: a narrow one is a range on the
+ * email index whose few rows are then sorted; a broad one walks the newest-first index and
+ * filters (the unary + keeps SQLite off the email index), stopping after one page of matches.
+ */
+function prefixCondition(db: Pick<Db, 'select'>, text: string): SQL {
+  const upper = `${text}\uffff`;
+  const narrow = db
+    .select({ id: suppressions.id })
+    .from(suppressions)
+    .where(and(gte(suppressions.email, text), lt(suppressions.email, upper)))
+    .limit(NARROW_PREFIX_ROWS)
+    .all().length < NARROW_PREFIX_ROWS;
+  if (narrow) return and(gte(suppressions.email, text), lt(suppressions.email, upper))!;
+  return sql`(+${suppressions.email} >= ${text} and +${suppressions.email} < ${upper})`;
+}
+
 /**
  * What `q` can mean, each as a condition one index serves in newest-first order (or a small
  * set of rows): the address's keyed hashes (finds erased entries too), its domain, or an
- * address prefix as a range on the email index.
+ * address prefix.
  */
 function searchConditions(db: Pick<Db, 'select'>, secrets: readonly string[], q: string): SQL[] {
   const text = q.trim().toLowerCase();
   if (text === '') return [];
-  const prefix = and(gte(suppressions.email, text), lt(suppressions.email, `${text}\uffff`))!;
+  const prefix = prefixCondition(db, text);
   if (!text.includes('@')) return [eq(suppressions.domain, domainToASCII(text) || text), prefix];
   const parsed = parseAddress(text);
   if (!parsed.ok) return [prefix];
