@@ -22,6 +22,13 @@ interface Page {
   items: { id: number; email: string | null; reason: string; list: string | null; source: string; createdAt: string }[];
   nextCursor: string | null;
 }
+interface ContactRecord {
+  email: string;
+  subscriptions: { list: string; status: string }[];
+  consent: { action: string; list: string | null; at: string; ip: string | null; userAgent: string | null; source: string | null; detail: string | null }[];
+  suppressions: unknown[];
+}
+
 const search = async (query: string): Promise<Page> => {
   const res = await api(`/suppressions?${query}`);
   expect(res.status).toBe(200);
@@ -30,7 +37,8 @@ const search = async (query: string): Promise<Page> => {
 
 describe('admin authentication', () => {
   it('answers 401 in the JSON error shape without the right bearer token', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${TEST_ADMIN_TOKEN}` }, { authorization: `Bearer ${TEST_ADMIN_TOKEN}x` }]) {
+    const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${TEST_ADMIN_TOKEN}` }, { authorization: `Bearer ${TEST_ADMIN_TOKEN}x` }];
+    for (const headers of attempts) {
       const res = await fetch(`${t.url}/admin/api/suppressions`, { headers: { accept: 'text/html', ...headers } });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
@@ -60,7 +68,7 @@ describe('the suppression list', () => {
   it('adds an entry by hand (201, idempotent), which blocks signups in any case', async () => {
     const first = await addEntry({ email: 'Manual.Block@Example.COM', reason: 'manual' });
     expect(first.status).toBe(201);
-    const entry = await first.json();
+    const entry = (await first.json()) as Page['items'][number];
     expect(entry).toEqual({ id: expect.any(Number), email: 'manual.block@example.com', reason: 'manual', list: null, source: 'admin', createdAt: expect.any(String) });
     const again = await addEntry({ email: 'manual.block@example.com' });
     expect(again.status).toBe(201);
@@ -180,10 +188,10 @@ describe('the suppression list', () => {
     // The contact record: subscriptions and the whole consent trail, the address matched in canonical form.
     const res = await api('/contacts/Lift.Me%40EXAMPLE.com');
     expect(res.status).toBe(200);
-    const record = await res.json();
+    const record = (await res.json()) as ContactRecord;
     expect(record.email).toBe('lift.me@example.com');
     expect(record.subscriptions).toMatchObject([{ list: 'default', status: 'pending' }]);
-    expect(record.consent.map((e: { action: string }) => e.action)).toEqual(['subscribe_requested', 'confirmed', 'unsubscribed', 'suppression_lifted', 'subscribe_requested']);
+    expect(record.consent.map((e) => e.action)).toEqual(['subscribe_requested', 'confirmed', 'unsubscribed', 'suppression_lifted', 'subscribe_requested']);
     expect(record.consent[0]).toEqual({
       action: 'subscribe_requested',
       list: 'default',
