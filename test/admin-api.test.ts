@@ -72,7 +72,7 @@ describe('the suppression list', () => {
     expect(entry).toEqual({ id: expect.any(Number), email: 'manual.block@example.com', reason: 'manual', list: null, source: 'admin', createdAt: expect.any(String) });
     const again = await addEntry({ email: 'manual.block@example.com' });
     expect(again.status).toBe(201);
-    expect((await again.json()).id).toBe(entry.id);
+    expect(((await again.json()) as { id: number }).id).toBe(entry.id);
     const forList = await addEntry({ email: 'manual.block@example.com', list: 'default', reason: 'bounced' });
     expect(forList.status).toBe(201);
     expect(await forList.json()).toMatchObject({ list: 'default', reason: 'bounced' });
