@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { SUPPRESSION_REASONS, type SuppressionReason } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
+import { maskEmail } from '../../logger.js';
 import { contactRecord } from '../../subscriptions/contactRecord.js';
 import { addSuppression, liftSuppression, listSuppressions } from '../../subscriptions/suppressionList.js';
 import { requireAdmin } from '../adminAuth.js';
@@ -53,19 +54,22 @@ export function adminApiRoutes(deps: AppDeps): Router {
 
   router.post('/suppressions', (req, res) => {
     const body: unknown = req.body;
-    const { item } = addSuppression(db, secrets, {
+    const { item, created } = addSuppression(db, secrets, {
       email: requiredText(body, 'email', 1024, 'invalid_email'),
       reason: reasonOf(optionalText(body, 'reason', 32)) ?? 'manual',
       list: optionalText(body, 'list', 64) || undefined,
       source: 'admin',
     });
+    if (created) deps.logger.info({ id: item.id, email: maskEmail(item.email ?? ''), reason: item.reason, list: item.list }, 'admin added a suppression entry');
     // 201 for a repeat too: the entry the caller asked for exists, and the answer names it.
     res.status(201).json(item);
   });
 
   router.delete('/suppressions/:id', (req, res) => {
     const reason = optionalText(req.body, 'reason', 500) ?? optionalText(req.query, 'reason', 500);
-    liftSuppression(db, { id: idOf(req.params.id), reason, by: 'admin' });
+    const id = idOf(req.params.id);
+    liftSuppression(db, { id, reason, by: 'admin' });
+    deps.logger.info({ id }, 'admin lifted a suppression entry');
     res.status(204).end();
   });
 
