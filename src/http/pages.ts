@@ -17,6 +17,20 @@ const text = {
     alreadyConfirmedBody: (list: string) => `Your subscription to ${list} was already confirmed. Nothing else to do.`,
     errorTitle: 'Something is not right',
     back: 'Back',
+    unsubscribeTitle: 'Unsubscribe',
+    unsubscribeBody: (list: string) => `Press the button to stop receiving ${list} at this address.`,
+    unsubscribeButton: (list: string) => `Unsubscribe from ${list}`,
+    unsubscribeAllButton: 'Unsubscribe from all lists',
+    notMeTitle: 'Not you?',
+    notMeBody: (list: string) => `Someone asked to receive ${list} at this address. If it was not you, press the button: the request is cancelled and this address will never be mailed again.`,
+    notMeButton: 'It was not me: never mail this address',
+    unsubscribedTitle: 'You are unsubscribed',
+    unsubscribedBody: (list: string) => `This address will no longer receive ${list}.`,
+    unsubscribedAllBody: 'This address will no longer receive any mail from us.',
+    resubscribeButton: 'I unsubscribed by mistake — resubscribe',
+    resubscribedTitle: 'Welcome back',
+    resubscribedBody: (list: string) => `Your subscription to ${list} is active again.`,
+    resubscribedPendingBody: (list: string) => `We sent a new confirmation email for ${list}: open it and press the button to confirm.`,
   },
   fr: {
     thanksTitle: 'Consultez votre boîte de réception',
@@ -29,6 +43,20 @@ const text = {
     alreadyConfirmedBody: (list: string) => `Votre inscription à ${list} était déjà confirmée. Rien d’autre à faire.`,
     errorTitle: 'Quelque chose ne va pas',
     back: 'Retour',
+    unsubscribeTitle: 'Se désinscrire',
+    unsubscribeBody: (list: string) => `Appuyez sur le bouton pour ne plus recevoir ${list} à cette adresse.`,
+    unsubscribeButton: (list: string) => `Me désinscrire de ${list}`,
+    unsubscribeAllButton: 'Me désinscrire de toutes les listes',
+    notMeTitle: 'Ce n’était pas vous ?',
+    notMeBody: (list: string) => `Quelqu’un a demandé à recevoir ${list} à cette adresse. Si ce n’était pas vous, appuyez sur le bouton : la demande est annulée et cette adresse ne recevra plus jamais de message.`,
+    notMeButton: 'Ce n’était pas moi : ne plus écrire à cette adresse',
+    unsubscribedTitle: 'Vous êtes désinscrit',
+    unsubscribedBody: (list: string) => `Cette adresse ne recevra plus ${list}.`,
+    unsubscribedAllBody: 'Cette adresse ne recevra plus aucun message de notre part.',
+    resubscribeButton: 'Je me suis désinscrit par erreur — me réinscrire',
+    resubscribedTitle: 'Content de vous revoir',
+    resubscribedBody: (list: string) => `Votre inscription à ${list} est de nouveau active.`,
+    resubscribedPendingBody: (list: string) => `Nous avons envoyé un nouvel email de confirmation pour ${list} : ouvrez-le et appuyez sur le bouton pour confirmer.`,
   },
 } as const;
 
@@ -74,6 +102,31 @@ export function tokenFormPage(locale: Locale, title: string, message: string, ac
 <button type="submit">${escapeHtml(button)}</button>
 </form>`,
   );
+}
+
+export interface PageButton {
+  label: string;
+  /** Sent as a form field, so one form can offer several choices. */
+  name?: string;
+  value?: string;
+  secondary?: boolean;
+}
+
+/**
+ * A page whose buttons post to an action URL that already carries the token (the unsubscribe
+ * link): the RFC 8058 one-click POST and the page's own form then hit the same handler.
+ */
+export function actionPage(locale: Locale, title: string, message: string, action: string, buttons: readonly PageButton[]): string {
+  const markup = buttons
+    .map((b) => {
+      const field = b.name ? ` name="${escapeHtml(b.name)}" value="${escapeHtml(b.value ?? '')}"` : '';
+      return `<button type="submit"${field}${b.secondary ? ' class="secondary"' : ''}>${escapeHtml(b.label)}</button>`;
+    })
+    .join('\n');
+  return htmlPage(locale, title, `<p>${escapeHtml(message)}</p>
+<form method="post" action="${escapeHtml(action)}">
+${markup}
+</form>`);
 }
 
 export function errorPage(locale: Locale, code: string, message: string): string {

@@ -43,3 +43,13 @@ export function linkIn(mail: ReceivedMail, kind: 'confirm' | 'unsubscribe'): str
 export function tokenOf(link: string): string {
   return new URL(link).searchParams.get('token') ?? '';
 }
+
+/** What a mail client sends for RFC 8058 one-click unsubscribe: a POST to the List-Unsubscribe URL. */
+export async function oneClick(url: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: 'List-Unsubscribe=One-Click',
+    redirect: 'manual',
+  });
+}

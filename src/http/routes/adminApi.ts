@@ -1,0 +1,78 @@
+import { Router } from 'express';
+import { SUPPRESSION_REASONS, type SuppressionReason } from '../../db/schema.js';
+import { AppError } from '../../errors.js';
+import { maskEmail } from '../../logger.js';
+import { contactRecord } from '../../subscriptions/contactRecord.js';
+import { addSuppression, liftSuppression, listSuppressions } from '../../subscriptions/suppressionList.js';
+import { requireAdmin } from '../adminAuth.js';
+import type { AppDeps } from '../app.js';
+import { optionalText, requiredText } from '../fields.js';
+
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 500;
+
+function reasonOf(value: string | undefined): SuppressionReason | undefined {
+  if (value === undefined || value === '') return undefined;
+  if ((SUPPRESSION_REASONS as readonly string[]).includes(value)) return value as SuppressionReason;
+  throw new AppError(400, 'invalid_reason', `The reason must be one of: ${SUPPRESSION_REASONS.join(', ')}.`);
+}
+
+function limitOf(value: string | undefined): number {
+  if (value === undefined || value === '') return DEFAULT_PAGE_SIZE;
+  if (!/^\d{1,4}$/.test(value) || Number(value) < 1 || Number(value) > MAX_PAGE_SIZE) {
+    throw new AppError(400, 'invalid_limit', `The limit must be a whole number from 1 to ${MAX_PAGE_SIZE}.`);
+  }
+  return Number(value);
+}
+
+function idOf(value: string | undefined): number {
+  if (!value || !/^[1-9]\d{0,15}$/.test(value)) throw new AppError(404, 'unknown_suppression', 'There is no such suppression entry.');
+  return Number(value);
+}
+
+/** The admin JSON API, mounted at /admin/api; every route needs the admin token. */
+export function adminApiRoutes(deps: AppDeps): Router {
+  const router = Router();
+  const { db } = deps;
+  const { secrets } = deps.config;
+  router.use(requireAdmin(deps.config));
+
+  router.get('/contacts/:email', (req, res) => {
+    res.set('Cache-Control', 'no-store').json(contactRecord(db, secrets, req.params.email));
+  });
+
+  router.get('/suppressions', (req, res) => {
+    const page = listSuppressions(db, secrets, {
+      q: optionalText(req.query, 'q', 254),
+      list: optionalText(req.query, 'list', 64),
+      reason: reasonOf(optionalText(req.query, 'reason', 32)),
+      limit: limitOf(optionalText(req.query, 'limit', 8)),
+      cursor: optionalText(req.query, 'cursor', 64) || undefined,
+    });
+    res.set('Cache-Control', 'no-store').json(page);
+  });
+
+  router.post('/suppressions', (req, res) => {
+    const body: unknown = req.body;
+    const { item, created } = addSuppression(db, secrets, {
+      email: requiredText(body, 'email', 1024, 'invalid_email'),
+      reason: reasonOf(optionalText(body, 'reason', 32)) ?? 'manual',
+      list: optionalText(body, 'list', 64) || undefined,
+      source: 'admin',
+    });
+    if (created) deps.logger.info({ id: item.id, email: maskEmail(item.email ?? ''), reason: item.reason, list: item.list }, 'admin added a suppression entry');
+    // 201 for a repeat too: the entry the caller asked for exists, and the answer names it.
+    res.status(201).json(item);
+  });
+
+  router.delete('/suppressions/:id', (req, res) => {
+    const reason = optionalText(req.body, 'reason', 500) ?? optionalText(req.query, 'reason', 500);
+    const id = idOf(req.params.id);
+    liftSuppression(db, { id, reason, by: 'admin' });
+    deps.logger.info({ id }, 'admin lifted a suppression entry');
+    res.status(204).end();
+  });
+
+  router.use((_req, _res, next) => next(new AppError(404, 'not_found', 'There is no admin API route at this address.')));
+  return router;
+}

@@ -1,0 +1,84 @@
+import { Router, type Request } from 'express';
+import { isLocale, type Locale } from '../../mail/locale.js';
+import { resubscribe, unsubscribe, unsubscribeTarget, type UnsubscribeScope } from '../../subscriptions/unsubscribe.js';
+import type { AppDeps } from '../app.js';
+import { requestOrigin } from '../origin.js';
+import { actionPage, messagePage, pageText } from '../pages.js';
+import { pageLocale, sendPage, wantsJson } from '../respond.js';
+
+/**
+ * The token always travels in the URL (the List-Unsubscribe header and the page form both
+ * post to /unsubscribe?token=…), so the handler works whatever the body encoding is: mail
+ * clients send the RFC 8058 one-click body urlencoded or as multipart/form-data.
+ */
+function linkToken(req: Request): unknown {
+  return req.query.token ?? (req.body as Record<string, unknown> | undefined)?.token;
+}
+
+/** Only the page's own urlencoded form can ask for every list; a one-click POST means this list. */
+function scopeOf(req: Request): UnsubscribeScope {
+  return (req.body as Record<string, unknown> | undefined)?.scope === 'all' ? 'all' : 'list';
+}
+
+function localeFor(req: Request, contactLocale: string): Locale {
+  return isLocale(contactLocale) ? contactLocale : pageLocale(req);
+}
+
+const withToken = (path: string, token: unknown) => `${path}?token=${encodeURIComponent(String(token))}`;
+
+export function unsubscribeRoutes(deps: AppDeps): Router {
+  const router = Router();
+  const { db } = deps;
+  const { secrets } = deps.config;
+
+  // Mail scanners fetch every link, so GET only shows the choices and changes nothing.
+  router.get('/unsubscribe', (req, res) => {
+    const token = linkToken(req);
+    const target = unsubscribeTarget(db, secrets, token);
+    const locale = localeFor(req, target.locale);
+    const t = pageText(locale);
+    if (target.status === 'unsubscribed') {
+      sendPage(res, actionPage(locale, t.unsubscribedTitle, t.unsubscribedBody(target.listName), withToken('/resubscribe', token), [{ label: t.resubscribeButton, secondary: true }]));
+    } else if (target.status === 'pending') {
+      sendPage(res, actionPage(locale, t.notMeTitle, t.notMeBody(target.listName), withToken('/unsubscribe', token), [{ label: t.notMeButton }]));
+    } else {
+      sendPage(
+        res,
+        actionPage(locale, t.unsubscribeTitle, t.unsubscribeBody(target.listName), withToken('/unsubscribe', token), [
+          { label: t.unsubscribeButton(target.listName), name: 'scope', value: 'list' },
+          { label: t.unsubscribeAllButton, name: 'scope', value: 'all', secondary: true },
+        ]),
+      );
+    }
+  });
+
+  // RFC 8058 one-click: no cookie, CSRF token or Origin is asked for, and the answer is a 200, never a redirect.
+  router.post('/unsubscribe', (req, res) => {
+    const token = linkToken(req);
+    const outcome = unsubscribe(db, secrets, { token, scope: scopeOf(req), origin: requestOrigin(req) });
+    if (wantsJson(req)) {
+      res.json({ status: 'unsubscribed', list: outcome.listName, scope: outcome.scope });
+      return;
+    }
+    const locale = localeFor(req, outcome.locale);
+    const t = pageText(locale);
+    const body = outcome.scope === 'all' ? t.unsubscribedAllBody : t.unsubscribedBody(outcome.listName);
+    sendPage(res, actionPage(locale, t.unsubscribedTitle, body, withToken('/resubscribe', token), [{ label: t.resubscribeButton, secondary: true }]));
+  });
+
+  // Valid only with the same signed token: holding the link is the proof of the address.
+  router.post('/resubscribe', (req, res) => {
+    const outcome = resubscribe(db, secrets, { token: linkToken(req), origin: requestOrigin(req) });
+    for (const outboxId of outcome.outboxIds) deps.relay.notify(outboxId);
+    if (wantsJson(req)) {
+      res.json({ status: outcome.status, list: outcome.listName });
+      return;
+    }
+    const locale = localeFor(req, outcome.locale);
+    const t = pageText(locale);
+    const body = outcome.status === 'pending' ? t.resubscribedPendingBody(outcome.listName) : t.resubscribedBody(outcome.listName);
+    sendPage(res, messagePage(locale, t.resubscribedTitle, body));
+  });
+
+  return router;
+}

@@ -1,0 +1,57 @@
+import { asc, eq, inArray } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { consentEvents, contacts, lists, subscriptions, suppressions } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { parseAddress } from './address.js';
+import { addressHashes } from './suppression.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * Everything known about one address: its subscriptions, its consent trail (who consented to
+ * what, when, from where) and the suppression entries that block it, found by keyed hash.
+ */
+export function contactRecord(db: Db, secrets: readonly string[], email: string) {
+  const parsed = parseAddress(email);
+  if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
+  const { emailKey } = parsed.address;
+
+  const contact = db.select().from(contacts).where(eq(contacts.emailKey, emailKey)).get();
+  const blocking = db
+    .select({ id: suppressions.id, reason: suppressions.reason, list: lists.slug, source: suppressions.source, createdAt: suppressions.createdAt })
+    .from(suppressions)
+    .leftJoin(lists, eq(lists.id, suppressions.listId))
+    .where(inArray(suppressions.emailHash, addressHashes(secrets, emailKey)))
+    .orderBy(asc(suppressions.createdAt), asc(suppressions.id))
+    .all();
+  if (!contact && blocking.length === 0) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
+
+  const subscribed = contact
+    ? db
+        .select({ list: lists.slug, listName: lists.name, status: subscriptions.status, createdAt: subscriptions.createdAt, confirmedAt: subscriptions.confirmedAt, unsubscribedAt: subscriptions.unsubscribedAt })
+        .from(subscriptions)
+        .innerJoin(lists, eq(lists.id, subscriptions.listId))
+        .where(eq(subscriptions.contactId, contact.id))
+        .orderBy(asc(subscriptions.id))
+        .all()
+    : [];
+  const trail = contact
+    ? db
+        .select({ action: consentEvents.action, list: lists.slug, at: consentEvents.at, ip: consentEvents.ip, userAgent: consentEvents.userAgent, source: consentEvents.source, detail: consentEvents.detail })
+        .from(consentEvents)
+        .leftJoin(lists, eq(lists.id, consentEvents.listId))
+        .where(eq(consentEvents.contactId, contact.id))
+        .orderBy(asc(consentEvents.at), asc(consentEvents.id))
+        .all()
+    : [];
+
+  return {
+    email: contact?.email ?? emailKey,
+    name: contact?.name ?? null,
+    locale: contact?.locale ?? null,
+    createdAt: iso(contact?.createdAt ?? null),
+    subscriptions: subscribed.map((s) => ({ ...s, createdAt: iso(s.createdAt), confirmedAt: iso(s.confirmedAt), unsubscribedAt: iso(s.unsubscribedAt) })),
+    consent: trail.map((e) => ({ ...e, at: iso(e.at) })),
+    suppressions: blocking.map((s) => ({ ...s, createdAt: iso(s.createdAt) })),
+  };
+}

@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import { and, eq, inArray, isNull, ne, or } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { contacts, lists, outbox, subscriptions, suppressions, type SubscriptionStatus } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { recordConsent, type RequestOrigin } from './consent.js';
+import { subscriptionIdFromToken } from './confirm.js';
+import { mayMail } from './mailPolicy.js';
+import { addressHashes, suppressAddress } from './suppression.js';
+import { CONFIRM_TOKEN_TTL_MS } from './tokens.js';
+
+export type UnsubscribeScope = 'list' | 'all';
+
+/** What the unsubscribe page needs to know about the subscription a link names. */
+export interface UnsubscribeTarget {
+  subscriptionId: number;
+  status: SubscriptionStatus;
+  listName: string;
+  locale: string;
+}
+
+function domainOf(emailKey: string): string {
+  return emailKey.slice(emailKey.lastIndexOf('@') + 1);
+}
+
+function loadTarget(db: Pick<Db, 'select'>, subscriptionId: number) {
+  const row = db
+    .select({ subscription: subscriptions, contact: contacts, listName: lists.name })
+    .from(subscriptions)
+    .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
+    .innerJoin(lists, eq(lists.id, subscriptions.listId))
+    .where(eq(subscriptions.id, subscriptionId))
+    .get();
+  // An erased contact takes its subscriptions with it; its address stays suppressed by hash.
+  if (!row) throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists: this address receives nothing from us.');
+  return row;
+}
+
+/** Reads the subscription an unsubscribe link names; changes nothing (GET must be safe). */
+export function unsubscribeTarget(db: Db, secrets: readonly string[], token: unknown): UnsubscribeTarget {
+  const { subscription, contact, listName } = loadTarget(db, subscriptionIdFromToken(secrets, token, 'unsubscribe'));
+  return { subscriptionId: subscription.id, status: subscription.status, listName, locale: contact.locale };
+}
+
+export interface UnsubscribeOutcome extends UnsubscribeTarget {
+  /** true when the link was for a pending subscription: "this was not me". */
+  notMe: boolean;
+  scope: UnsubscribeScope;
+}
+
+/**
+ * Opts an address out, at once and idempotently. A confirmed subscription becomes
+ * `unsubscribed` and the address is suppressed for its list ("all": for every list, and every
+ * subscription of the contact ends). A pending one is the "not me" case: the request is
+ * cancelled, so its confirm link stops working, and the address is suppressed for every list.
+ */
+export function unsubscribe(
+  db: Db,
+  secrets: readonly string[],
+  request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin },
+  now = Date.now(),
+): UnsubscribeOutcome {
+  const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
+  return db.transaction((tx) => {
+    const { subscription, contact, listName } = loadTarget(tx, subscriptionId);
+    const notMe = subscription.status === 'pending';
+    const scope: UnsubscribeScope = notMe ? 'all' : request.scope;
+    const ending =
+      scope === 'all'
+        ? tx
+            .select()
+            .from(subscriptions)
+            .where(and(eq(subscriptions.contactId, contact.id), ne(subscriptions.status, 'unsubscribed')))
+            .all()
+        : subscription.status === 'unsubscribed'
+          ? []
+          : [subscription];
+    for (const ended of ending) {
+      tx.update(subscriptions)
+        .set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null })
+        .where(eq(subscriptions.id, ended.id))
+        .run();
+      recordConsent(tx, {
+        contactId: contact.id,
+        listId: ended.listId,
+        action: ended.status === 'pending' && notMe ? 'not_me' : 'unsubscribed',
+        at: now,
+        origin: request.origin,
+        detail: scope === 'all' ? 'every list' : undefined,
+      });
+    }
+    const entry = suppressAddress(tx, secrets, {
+      emailKey: contact.emailKey,
+      domain: domainOf(contact.emailKey),
+      listId: scope === 'all' ? null : subscription.listId,
+      reason: 'unsubscribed',
+      source: notMe ? 'not me (confirmation email)' : scope === 'all' ? 'unsubscribe link (all lists)' : 'unsubscribe link',
+      at: now,
+    });
+    // Clicking again after an admin lifted the entry opts out again; that is worth a line in the trail.
+    if (entry.created && ending.length === 0) {
+      recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'unsubscribed', at: now, origin: request.origin });
+    }
+    const status = tx.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)).get()!.status;
+    return { subscriptionId, status, listName, locale: contact.locale, notMe, scope };
+  });
+}
+
+export interface ResubscribeOutcome extends UnsubscribeTarget {
+  /** Confirmation emails written for subscriptions that had never been confirmed. */
+  outboxIds: string[];
+}
+
+/**
+ * Undoes an unsubscribe made by mistake. Only the holder of the same signed link can, so no
+ * mail is needed to prove the address. Only opt-outs the person made themselves are lifted;
+ * a bounce, complaint or admin block still holds. Every subscription that ended in the same
+ * opt-out comes back; one that was never confirmed goes back to pending and gets a new
+ * confirmation email rather than skipping the double opt-in.
+ */
+export function resubscribe(db: Db, secrets: readonly string[], request: { token: unknown; origin: RequestOrigin }, now = Date.now()): ResubscribeOutcome {
+  const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
+  return db.transaction((tx) => {
+    const { subscription, contact, listName } = loadTarget(tx, subscriptionId);
+    const target = { subscriptionId, listName, locale: contact.locale };
+    if (subscription.status !== 'unsubscribed') return { ...target, status: subscription.status, outboxIds: [] };
+
+    tx.delete(suppressions)
+      .where(
+        and(
+          inArray(suppressions.emailHash, addressHashes(secrets, contact.emailKey)),
+          eq(suppressions.reason, 'unsubscribed'),
+          or(isNull(suppressions.listId), eq(suppressions.listId, subscription.listId)),
+        ),
+      )
+      .run();
+    const undone = tx
+      .select()
+      .from(subscriptions)
+      .where(and(eq(subscriptions.contactId, contact.id), eq(subscriptions.status, 'unsubscribed'), eq(subscriptions.unsubscribedAt, subscription.unsubscribedAt ?? -1)))
+      .all();
+    const outboxIds: string[] = [];
+    for (const restored of undone) {
+      const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
+      const status: SubscriptionStatus = restored.confirmedAt === null ? 'pending' : 'confirmed';
+      const decision = mayMail(tx, secrets, {
+        emailKey: contact.emailKey,
+        listId: restored.listId,
+        kind: status === 'pending' ? 'confirmation' : 'welcome',
+        subscriptionStatus: status,
+        confirmExpiresAt,
+        now,
+      });
+      if (!decision.allowed) {
+        if (restored.id === subscription.id) {
+          throw new AppError(409, 'address_blocked', 'This address cannot be subscribed again from here. Please contact us.');
+        }
+        continue;
+      }
+      tx.update(subscriptions)
+        .set({ status, unsubscribedAt: null, confirmExpiresAt: status === 'pending' ? confirmExpiresAt : null })
+        .where(eq(subscriptions.id, restored.id))
+        .run();
+      recordConsent(tx, { contactId: contact.id, listId: restored.listId, action: 'resubscribed', at: now, origin: request.origin });
+      if (status === 'pending') {
+        const id = randomUUID();
+        tx.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: restored.id, status: 'queued', createdAt: now }).run();
+        outboxIds.push(id);
+      }
+    }
+    const status = tx.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)).get()!.status;
+    return { ...target, status, outboxIds };
+  });
+}

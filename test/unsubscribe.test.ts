@@ -1,0 +1,273 @@
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consentEvents, contacts, lists, outbox, subscriptions, suppressions } from '../src/db/schema.js';
+import { createToken } from '../src/subscriptions/tokens.js';
+import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
+import { startTestService, TEST_SECRET, type TestService } from './support/service.js';
+
+let t: TestService;
+beforeAll(async () => {
+  t = await startTestService();
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+/** The path and query of a link from an email, against the test server. */
+const local = (link: string) => `${t.url}${new URL(link).pathname}${new URL(link).search}`;
+
+function contactOf(emailKey: string) {
+  return t.service.db.select().from(contacts).where(eq(contacts.emailKey, emailKey)).get()!;
+}
+function subscriptionsOf(emailKey: string) {
+  return t.service.db.select().from(subscriptions).where(eq(subscriptions.contactId, contactOf(emailKey).id)).all();
+}
+function suppressionsOf(emailKey: string) {
+  return t.service.db.select().from(suppressions).where(eq(suppressions.email, emailKey)).all();
+}
+function trailOf(emailKey: string) {
+  return t.service.db.select().from(consentEvents).where(eq(consentEvents.contactId, contactOf(emailKey).id)).all();
+}
+
+/** Signs up and confirms; returns the welcome email's unsubscribe link. */
+async function confirmedSubscriber(email: string, list = 'default'): Promise<string> {
+  const before = t.smtp.to(email).length;
+  expect((await postJson(`${t.url}/subscribe`, { email, list })).status).toBe(202);
+  const confirmation = await waitFor(() => t.smtp.to(email)[before], 5000, 'confirmation');
+  expect((await postForm(`${t.url}/confirm`, { token: tokenOf(linkIn(confirmation, 'confirm')) })).status).toBe(200);
+  const welcome = await waitFor(() => t.smtp.to(email)[before + 1], 5000, 'welcome');
+  return linkIn(welcome, 'unsubscribe');
+}
+
+describe('one-click unsubscribe (RFC 8058)', () => {
+  it('unsubscribes with an urlencoded one-click POST, answers 200 without a redirect, and never mails again in any case', async () => {
+    const link = await confirmedSubscriber('one.click@example.com');
+    const res = await oneClick(local(link), { 'user-agent': 'MailClient/1.0' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.text()).toContain('You are unsubscribed');
+
+    expect(subscriptionsOf('one.click@example.com').map((s) => s.status)).toEqual(['unsubscribed']);
+    const entries = suppressionsOf('one.click@example.com');
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ reason: 'unsubscribed', listId: 1, domain: 'example.com', source: 'unsubscribe link' });
+    const trail = trailOf('one.click@example.com');
+    expect(trail.map((e) => e.action)).toEqual(['subscribe_requested', 'confirmed', 'unsubscribed']);
+    expect(trail[2]).toMatchObject({ listId: 1, userAgent: 'MailClient/1.0', ip: expect.stringMatching(/127\.0\.0\.1/) });
+
+    // Signing up again, in another letter case, answers as always and sends nothing.
+    const sent = t.smtp.to('one.click@example.com').length;
+    const again = await postJson(`${t.url}/subscribe`, { email: 'ONE.Click@EXAMPLE.com' });
+    expect(again.status).toBe(202);
+    await settle();
+    expect(t.smtp.to('one.click@example.com')).toHaveLength(sent);
+    expect(subscriptionsOf('one.click@example.com').map((s) => s.status)).toEqual(['unsubscribed']);
+
+    // A second one-click changes nothing and still answers 200.
+    const twice = await oneClick(local(link));
+    expect(twice.status).toBe(200);
+    expect(suppressionsOf('one.click@example.com')).toHaveLength(1);
+  });
+
+  it('unsubscribes with a multipart/form-data one-click POST', async () => {
+    const link = await confirmedSubscriber('multipart@example.com');
+    const form = new FormData();
+    form.append('List-Unsubscribe', 'One-Click');
+    const res = await fetch(local(link), { method: 'POST', body: form, redirect: 'manual' });
+    expect(res.status).toBe(200);
+    expect(subscriptionsOf('multipart@example.com').map((s) => s.status)).toEqual(['unsubscribed']);
+    expect(suppressionsOf('multipart@example.com')).toHaveLength(1);
+  });
+
+  it('refuses a tampered or wrong-purpose token with a 4xx and changes nothing', async () => {
+    const link = await confirmedSubscriber('tampered-unsub@example.com');
+    const token = tokenOf(link);
+    const tampered = token.slice(0, -3) + (token.endsWith('abc') ? 'xyz' : 'abc');
+    const confirmToken = createToken([TEST_SECRET], { purpose: 'confirm', subscriptionId: subscriptionsOf('tampered-unsub@example.com')[0]!.id, expiresAt: 0 });
+    for (const bad of [tampered, confirmToken, '']) {
+      const post = await oneClick(`${t.url}/unsubscribe?token=${encodeURIComponent(bad)}`);
+      expect(post.status).toBe(400);
+      const get = await fetch(`${t.url}/unsubscribe?token=${encodeURIComponent(bad)}`);
+      expect(get.status).toBe(400);
+    }
+    expect(subscriptionsOf('tampered-unsub@example.com').map((s) => s.status)).toEqual(['confirmed']);
+  });
+});
+
+describe('the unsubscribe page', () => {
+  it('GET shows a button and changes nothing; the form posts to the same URL; "all lists" and the resubscribe undo work', async () => {
+    t.service.db.insert(lists).values({ slug: 'offers', name: 'Offers', createdAt: Date.now() }).onConflictDoNothing().run();
+    await confirmedSubscriber('page@example.com', 'offers');
+    const link = await confirmedSubscriber('page@example.com');
+
+    const page = await fetch(local(link));
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const action = `/unsubscribe?token=${tokenOf(link)}`;
+    expect(html).toContain(`<form method="post" action="${action}">`);
+    expect(html).toContain('Unsubscribe from Newsletter');
+    expect(html).toContain('name="scope" value="all"');
+    expect(subscriptionsOf('page@example.com').map((s) => s.status)).toEqual(['confirmed', 'confirmed']);
+    expect(suppressionsOf('page@example.com')).toHaveLength(0);
+    expect(trailOf('page@example.com').filter((e) => e.action === 'unsubscribed')).toHaveLength(0);
+
+    const done = await postForm(`${t.url}${action}`, { scope: 'all' });
+    expect(done.status).toBe(200);
+    const donePage = await done.text();
+    expect(donePage).toContain('no longer receive any mail');
+    expect(donePage).toContain(`action="/resubscribe?token=${tokenOf(link)}"`);
+    expect(donePage).toContain('I unsubscribed by mistake');
+    expect(subscriptionsOf('page@example.com').map((s) => s.status)).toEqual(['unsubscribed', 'unsubscribed']);
+    expect(suppressionsOf('page@example.com').map((s) => s.listId)).toEqual([null]);
+    expect(trailOf('page@example.com').filter((e) => e.action === 'unsubscribed').map((e) => e.listId).sort()).toEqual([1, 2]);
+
+    // After the opt-out, the GET page offers only the undo.
+    const after = await (await fetch(local(link))).text();
+    expect(after).toContain(`action="/resubscribe?token=${tokenOf(link)}"`);
+
+    // The undo needs the same signed token.
+    const forged = await postForm(`${t.url}/resubscribe?token=nonsense`, {});
+    expect(forged.status).toBe(400);
+    const undo = await postForm(`${t.url}/resubscribe?token=${tokenOf(link)}`, {});
+    expect(undo.status).toBe(200);
+    expect(await undo.text()).toContain('active again');
+    expect(subscriptionsOf('page@example.com').map((s) => s.status)).toEqual(['confirmed', 'confirmed']);
+    expect(suppressionsOf('page@example.com')).toHaveLength(0);
+    expect(trailOf('page@example.com').filter((e) => e.action === 'resubscribed')).toHaveLength(2);
+  });
+
+  it('the undo does not lift a block the person did not make', async () => {
+    const link = await confirmedSubscriber('blocked-undo@example.com');
+    expect((await oneClick(local(link))).status).toBe(200);
+    const admin = await postJson(`${t.url}/admin/api/suppressions`, { email: 'blocked-undo@example.com', reason: 'complained' }, { authorization: `Bearer ${t.config.adminToken}` });
+    expect(admin.status).toBe(201);
+    const undo = await postJson(`${t.url}/resubscribe?token=${tokenOf(link)}`, {});
+    expect(undo.status).toBe(409);
+    expect(await undo.json()).toEqual({ error: { code: 'address_blocked', message: expect.any(String) } });
+    expect(subscriptionsOf('blocked-undo@example.com').map((s) => s.status)).toEqual(['unsubscribed']);
+    expect(suppressionsOf('blocked-undo@example.com').map((s) => s.reason).sort()).toEqual(['complained', 'unsubscribed']);
+  });
+});
+
+describe('"not me" from the confirmation email', () => {
+  it('drops the pending subscription, suppresses the address, and the confirm link stops working', async () => {
+    await postJson(`${t.url}/subscribe`, { email: 'not.me@example.com' });
+    const confirmation = await waitFor(() => t.smtp.to('not.me@example.com')[0], 5000, 'confirmation');
+    const unsubscribeLink = linkIn(confirmation, 'unsubscribe');
+    expect(confirmation.parsed.text).toContain('tell us it was not you');
+
+    const page = await (await fetch(local(unsubscribeLink))).text();
+    expect(page).toContain('It was not me');
+    expect(subscriptionsOf('not.me@example.com').map((s) => s.status)).toEqual(['pending']);
+
+    const res = await postForm(local(unsubscribeLink), {});
+    expect(res.status).toBe(200);
+    expect(subscriptionsOf('not.me@example.com').map((s) => s.status)).toEqual(['unsubscribed']);
+    expect(suppressionsOf('not.me@example.com')).toMatchObject([{ listId: null, reason: 'unsubscribed', source: 'not me (confirmation email)' }]);
+    expect(trailOf('not.me@example.com').map((e) => e.action)).toEqual(['subscribe_requested', 'not_me']);
+
+    const confirm = await postJson(`${t.url}/confirm`, { token: tokenOf(linkIn(confirmation, 'confirm')) });
+    expect(confirm.status).toBe(409);
+    expect(subscriptionsOf('not.me@example.com').map((s) => s.status)).toEqual(['unsubscribed']);
+
+    await postJson(`${t.url}/subscribe`, { email: 'Not.Me@example.com' });
+    await settle();
+    expect(t.smtp.to('not.me@example.com')).toHaveLength(1);
+  });
+});
+
+describe('what signup reveals', () => {
+  it('answers byte for byte the same for new, confirmed and suppressed addresses', async () => {
+    await confirmedSubscriber('reveal-confirmed@example.com');
+    const link = await confirmedSubscriber('reveal-suppressed@example.com');
+    expect((await oneClick(local(link))).status).toBe(200);
+    const answer = async (email: string) => {
+      const json = await postJson(`${t.url}/subscribe`, { email });
+      const form = await postForm(`${t.url}/subscribe`, { email });
+      return JSON.stringify([json.status, json.headers.get('content-type'), await json.text(), form.status, form.headers.get('location'), await form.text()]);
+    };
+    const answers = [await answer('reveal-new@example.com'), await answer('Reveal-Confirmed@example.com'), await answer('REVEAL-SUPPRESSED@example.com')];
+    expect(answers[0]).toContain('202');
+    expect(answers[1]).toBe(answers[0]);
+    expect(answers[2]).toBe(answers[0]);
+    await settle();
+    expect(t.smtp.to('reveal-suppressed@example.com')).toHaveLength(2);
+  });
+
+  it('keeps blocking an address by its keyed hash after the address itself is erased from the entry', async () => {
+    const link = await confirmedSubscriber('erased@example.com');
+    expect((await oneClick(local(link))).status).toBe(200);
+    const contact = contactOf('erased@example.com');
+    t.service.db.update(suppressions).set({ email: null, domain: null }).where(eq(suppressions.email, 'erased@example.com')).run();
+    // As an erasure would: the trail goes with the person (the log is append-only, so deleted rather than detached).
+    t.service.db.delete(consentEvents).where(eq(consentEvents.contactId, contact.id)).run();
+    t.service.db.delete(contacts).where(eq(contacts.id, contact.id)).run();
+    expect((await postJson(`${t.url}/subscribe`, { email: 'Erased@Example.com' })).status).toBe(202);
+    await settle();
+    expect(t.smtp.to('erased@example.com')).toHaveLength(2);
+    expect(t.service.db.select().from(contacts).where(eq(contacts.emailKey, 'erased@example.com')).get()).toBeUndefined();
+  });
+});
+
+describe('an opt-out landing while mail is queued', () => {
+  it('stops the queued send: the worker asks the mail policy again right before SMTP', async () => {
+    const api = await startTestService({ roles: ['api'] });
+    try {
+      expect((await postJson(`${api.url}/subscribe`, { email: 'queued@example.com' })).status).toBe(202);
+      const db = api.service.db;
+      const subscription = db.select().from(subscriptions).get()!;
+      // What the confirmation email would carry; the worker is not running, so nothing was sent.
+      const confirmToken = createToken([TEST_SECRET], { purpose: 'confirm', subscriptionId: subscription.id, expiresAt: Date.now() + 60_000 });
+      expect((await postForm(`${api.url}/confirm`, { token: confirmToken })).status).toBe(200);
+      expect(db.select().from(outbox).all().map((r) => [r.kind, r.status])).toEqual([['confirmation', 'queued'], ['welcome', 'queued']]);
+
+      const unsubscribeToken = createToken([TEST_SECRET], { purpose: 'unsubscribe', subscriptionId: subscription.id, expiresAt: 0 });
+      const res = await oneClick(`${api.url}/unsubscribe?token=${unsubscribeToken}`);
+      expect(res.status).toBe(200);
+
+      const worker = await startTestService({ roles: ['worker'], sink: api.smtp, dataDir: path.dirname(api.config.databasePath), env: { QUEUE_PREFIX: api.config.queuePrefix } });
+      try {
+        const rows = await waitFor(() => {
+          const all = worker.service.db.select().from(outbox).all();
+          return all.every((r) => r.status !== 'queued') ? all : undefined;
+        }, 5000, 'the worker to take both messages');
+        expect(rows.map((r) => [r.kind, r.status, r.lastError])).toEqual([
+          ['confirmation', 'dropped', 'suppressed:unsubscribed'],
+          ['welcome', 'dropped', 'suppressed:unsubscribed'],
+        ]);
+        expect(api.smtp.messages).toHaveLength(0);
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('sends nothing while the suppression check cannot be made (fail closed), and retries', async () => {
+    const api = await startTestService({ roles: ['api'] });
+    try {
+      expect((await postJson(`${api.url}/subscribe`, { email: 'fail-closed@example.com' })).status).toBe(202);
+      const db = api.service.db;
+      const row = db.select().from(outbox).get()!;
+      // A real database error on the policy's own query: its table is briefly missing.
+      db.$client.exec('ALTER TABLE suppressions RENAME TO suppressions_away');
+      const worker = await startTestService({ roles: ['worker'], sink: api.smtp, dataDir: path.dirname(api.config.databasePath), env: { QUEUE_PREFIX: api.config.queuePrefix, SEND_BACKOFF_MS: '300' } });
+      try {
+        await waitFor(async () => ((await api.service.queue.queue.getJob(row.id))?.attemptsMade ?? 0) >= 1, 5000, 'a failed attempt');
+        expect(api.smtp.messages).toHaveLength(0);
+        expect(db.select().from(outbox).where(eq(outbox.id, row.id)).get()!.status).toBe('queued');
+
+        db.$client.exec('ALTER TABLE suppressions_away RENAME TO suppressions');
+        await waitFor(() => api.smtp.to('fail-closed@example.com')[0], 10_000, 'the retried send');
+        expect(db.select().from(outbox).where(eq(outbox.id, row.id)).get()!.status).toBe('sent');
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await api.stop();
+    }
+  });
+});
+
