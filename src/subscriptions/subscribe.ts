@@ -6,7 +6,7 @@ import { AppError } from '../errors.js';
 import type { Locale } from '../mail/locale.js';
 import { parseAddress } from './address.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
-import { mayMail } from './mailPolicy.js';
+import { mayMail, type ConfirmLimits } from './mailPolicy.js';
 import { CONFIRM_TOKEN_TTL_MS } from './tokens.js';
 
 export interface SignupRequest {
@@ -15,6 +15,7 @@ export interface SignupRequest {
   locale: Locale;
   name: string | null;
   origin: RequestOrigin;
+  confirmLimits: ConfirmLimits;
 }
 
 export interface SignupOutcome {
@@ -61,9 +62,14 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
       kind: 'confirmation',
       subscriptionStatus: 'pending',
       confirmExpiresAt,
+      contactId: existingContact?.id ?? null,
+      outboxId: null,
+      requestedAt: now,
+      limits: request.confirmLimits,
       now,
     });
-    // A suppressed address leaves no trace of the attempt: nothing is stored, nothing is queued.
+    // A suppressed address, or one mailed too often already, leaves no trace of the attempt:
+    // nothing is stored, nothing is queued.
     if (!decision.allowed) return outcome;
 
     const contact =

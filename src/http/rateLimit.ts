@@ -1,0 +1,47 @@
+import type { RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export interface RateLimitOptions {
+  /** Requests per client IP per minute; 0 turns the limit off. */
+  perMinute: number;
+  /** Redis key prefix, so the counters of one deployment are shared by all its processes. */
+  keyPrefix: string;
+}
+
+/** A Redis answer slower than this is not worth a signup: the in-process limiter decides instead. */
+const REDIS_TIMEOUT_MS = 300;
+
+/**
+ * Per-IP limit kept in Redis, so it holds across processes. When Redis is down or slow, each
+ * process falls back to its own in-memory counter (same limit per process) rather than refusing
+ * or hanging: a signup must still be accepted while Redis is away.
+ */
+export function rateLimitByIp(redis: Redis, options: RateLimitOptions, logger: Logger): RequestHandler {
+  if (options.perMinute <= 0) return (_req, _res, next) => next();
+  const shape = { points: options.perMinute, duration: 60, keyPrefix: `${options.keyPrefix}:ratelimit:ip` };
+  const insuranceLimiter = new RateLimiterMemory(shape);
+  const limiter = new RLWrapperTimeouts({
+    limiter: new RateLimiterRedis({ ...shape, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter }),
+    insuranceLimiter,
+    timeoutMs: REDIS_TIMEOUT_MS,
+  });
+
+  return async (req, res, next) => {
+    try {
+      await limiter.consume(req.ip ?? 'unknown');
+      next();
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) {
+        res.set('Retry-After', String(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000))));
+        next(new AppError(429, 'rate_limited', 'Too many requests from your address. Please wait a minute and try again.'));
+        return;
+      }
+      // Both limiters failed: let the request through rather than turn a signup away.
+      logger.warn({ err: (rejection as Error).message }, 'rate limiter unavailable; request let through');
+      next();
+    }
+  };
+}
