@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RLWrapperTimeouts, type RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -34,8 +34,10 @@ export function rateLimitByIp(redis: Redis, options: RateLimitOptions, logger: L
       await limiter.consume(req.ip ?? 'unknown');
       next();
     } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) {
-        res.set('Retry-After', String(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000))));
+      // A refusal is a plain result object (not always this module's RateLimiterRes class); a failure is an Error.
+      if (!(rejection instanceof Error)) {
+        const msBeforeNext = (rejection as Pick<RateLimiterRes, 'msBeforeNext'>).msBeforeNext ?? 60_000;
+        res.set('Retry-After', String(Math.max(1, Math.ceil(msBeforeNext / 1000))));
         next(new AppError(429, 'rate_limited', 'Too many requests from your address. Please wait a minute and try again.'));
         return;
       }
