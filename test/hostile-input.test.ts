@@ -192,3 +192,17 @@ describe('property: no string input breaks the signup', () => {
     for (const row of queued) expect(parseAddress(row.email), row.email).toMatchObject({ ok: true, address: { email: row.email } });
   });
 });
+
+describe('internationalised domains', () => {
+  it('are accepted and stored in their ASCII (punycode) form', async () => {
+    const res = await fetch(`${t.url}/subscribe`, {
+      method: 'POST',
+      headers: { 'content-type': JSON_TYPE, accept: 'application/json' },
+      body: JSON.stringify({ email: 'joerg@Bücher.de' }),
+    });
+    expect(res.status).toBe(202);
+    expect(t.service.db.select().from(contacts).where(eq(contacts.emailKey, 'joerg@xn--bcher-kva.de')).get()).toMatchObject({
+      email: 'joerg@xn--bcher-kva.de',
+    });
+  });
+});
