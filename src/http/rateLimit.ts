@@ -11,6 +11,22 @@ export interface RateLimitOptions {
   keyPrefix: string;
 }
 
+/**
+ * The key a client is counted under: its IPv4 address, or the /64 network of an IPv6 address
+ * (one subscriber line gets a whole /64, so single IPv6 addresses cost a bot nothing).
+ */
+export function clientKey(ip: string): string {
+  const address = ip.split('%')[0]!;
+  if (!address.includes(':')) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  const [head = '', tail = ''] = address.split('::');
+  const before = head ? head.split(':') : [];
+  const after = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...before, ...Array<string>(Math.max(0, 8 - before.length - after.length)).fill('0'), ...after] : before;
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+}
+
 /** A Redis answer slower than this is not worth a signup: the in-process limiter decides instead. */
 const REDIS_TIMEOUT_MS = 300;
 
@@ -31,7 +47,7 @@ export function rateLimitByIp(redis: Redis, options: RateLimitOptions, logger: L
 
   return async (req, res, next) => {
     try {
-      await limiter.consume(req.ip ?? 'unknown');
+      await limiter.consume(clientKey(req.ip ?? 'unknown'));
       next();
     } catch (rejection) {
       // A refusal is a plain result object (not always this module's RateLimiterRes class); a failure is an Error.
