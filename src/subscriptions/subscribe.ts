@@ -41,6 +41,8 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { address } = parsed;
 
+  // Immediate: the write lock is taken before the mail policy reads, so API processes sharing
+  // the database can't both pass the per-address limits and both queue a confirmation.
   return db.transaction((tx) => {
     const list = findListBySlug(tx, request.listSlug);
     const outcome: SignupOutcome = { thankYouUrl: list.thankYouUrl, outboxId: null };
@@ -103,5 +105,5 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
     tx.insert(outbox).values({ id: outboxId, kind: 'confirmation', subscriptionId, status: 'queued', createdAt: now }).run();
     outcome.outboxId = outboxId;
     return outcome;
-  });
+  }, { behavior: 'immediate' });
 }
