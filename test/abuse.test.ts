@@ -236,10 +236,7 @@ describe('list bombing: confirmation cooldown and caps per address', () => {
           kind: 'confirmation',
           subscriptionStatus: 'pending',
           confirmExpiresAt: now + DAY_MS,
-          contactId: contact.id,
-          outboxId: null,
-          requestedAt: now,
-          limits: { cooldownMs: 0, max: 3 },
+          confirmBudget: { contactId: contact.id, outboxId: null, requestedAt: now, limits: { cooldownMs: 0, max: 3 } },
           now,
         });
       expect(ask(Date.now())).toEqual({ allowed: false, reason: 'confirm_daily_limit' });

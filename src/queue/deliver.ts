@@ -54,10 +54,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     kind: message.kind,
     subscriptionStatus: subscription?.status ?? null,
     confirmExpiresAt: subscription?.confirmExpiresAt ?? null,
-    contactId: contact?.id ?? null,
-    outboxId,
-    requestedAt: message.createdAt,
-    limits: deps.confirmLimits,
+    confirmBudget: { contactId: contact?.id ?? null, outboxId, requestedAt: message.createdAt, limits: deps.confirmLimits },
     now,
   });
   if (!decision.allowed || !subscription || !contact || !list) {

@@ -21,6 +21,16 @@ export interface MailRequest {
   subscriptionStatus: SubscriptionStatus | null;
   /** For a confirmation: when the pending request lapses. */
   confirmExpiresAt: number | null;
+  /**
+   * For a confirmation: the per-address limits against list bombing. Every path a stranger can
+   * trigger (the signup, and the worker for every row) passes it; only a path that proves the
+   * mailbox is the requester's own (a token from a mail we sent) may leave it out.
+   */
+  confirmBudget?: ConfirmBudget;
+  now: number;
+}
+
+export interface ConfirmBudget {
   /** The contact, when it exists already (its past confirmation emails count against the limits). */
   contactId: number | null;
   /** The outbox row being sent (worker), or null before it exists (signup). */
@@ -28,7 +38,6 @@ export interface MailRequest {
   /** When the message was asked for: the row's creation time, or now at signup. */
   requestedAt: number;
   limits: ConfirmLimits;
-  now: number;
 }
 
 export type MailDecision = { allowed: true } | { allowed: false; reason: string };
@@ -48,7 +57,7 @@ export function mayMail(db: Pick<Db, 'select'>, secrets: readonly string[], requ
       if (request.confirmExpiresAt === null || request.confirmExpiresAt <= request.now) {
         return { allowed: false, reason: 'confirmation_expired' };
       }
-      return confirmationBudget(db, request);
+      return request.confirmBudget ? confirmationBudget(db, request.confirmBudget, request.now) : { allowed: true };
     case 'welcome':
       if (request.subscriptionStatus !== 'confirmed') return { allowed: false, reason: 'not_confirmed' };
       return { allowed: true };
@@ -61,8 +70,8 @@ export function mayMail(db: Pick<Db, 'select'>, secrets: readonly string[], requ
  * the contact's confirmation rows that were sent or are still queued (and so about to be sent);
  * a queued row asked for before this one counts as sent now, so two queued rows can't both pass.
  */
-function confirmationBudget(db: Pick<Db, 'select'>, request: MailRequest): MailDecision {
-  const { limits, contactId, now } = request;
+function confirmationBudget(db: Pick<Db, 'select'>, request: ConfirmBudget, now: number): MailDecision {
+  const { limits, contactId } = request;
   if (contactId === null || (limits.cooldownMs <= 0 && limits.max <= 0)) return { allowed: true };
   const rows = db
     .select({ id: outbox.id, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt })

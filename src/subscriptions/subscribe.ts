@@ -64,10 +64,7 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
       kind: 'confirmation',
       subscriptionStatus: 'pending',
       confirmExpiresAt,
-      contactId: existingContact?.id ?? null,
-      outboxId: null,
-      requestedAt: now,
-      limits: request.confirmLimits,
+      confirmBudget: { contactId: existingContact?.id ?? null, outboxId: null, requestedAt: now, limits: request.confirmLimits },
       now,
     });
     // A suppressed address, or one mailed too often already, leaves no trace of the attempt:
