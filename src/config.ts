@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -24,6 +25,20 @@ export interface Config {
   /** Attempts per message before it is marked failed. */
   sendAttempts: number;
   workerConcurrency: number;
+  /** Signups per client IP per minute; 0: no limit. */
+  rateLimitPerMinute: number;
+  /** express 'trust proxy': false (no proxy), a hop count, or addresses/CIDRs of trusted proxies. */
+  trustProxy: false | number | string[];
+  /**
+   * Confirmation emails to one address (see ConfirmLimits in mailPolicy): shortest gap between
+   * two (0: none), and most a day and unanswered in all (0: no cap).
+   */
+  confirmLimits: { cooldownMs: number; max: number };
+  /** Origins allowed to post signups with fetch (CORS). */
+  allowedOrigins: string[];
+  /** Cloudflare Turnstile secret; unset: no CAPTCHA. */
+  turnstileSecret: string | undefined;
+  turnstileVerifyUrl: string;
 }
 
 export class ConfigError extends Error {
@@ -56,7 +71,78 @@ const envSchema = z.object({
   SEND_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(5000),
   SEND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(10),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
+  TRUST_PROXY: optionalText.transform((value, ctx) => {
+    const parsed = parseTrustProxy(value);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+      return z.NEVER;
+    }
+    return parsed;
+  }),
+  CONFIRM_COOLDOWN: optionalText.transform((value, ctx) => {
+    const ms = parseDuration(value ?? '15m');
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'a duration such as "15m", "900s", "1h" or milliseconds ("900000")' });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+  CONFIRM_MAX: z.coerce.number().int().min(0).max(1000).default(3),
+  ALLOWED_ORIGINS: optionalText.transform((value, ctx) => {
+    const origins = (value ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+    const bad = origins.filter((o) => !isOrigin(o));
+    if (bad.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `not an origin (scheme://host[:port]): ${bad.join(', ')}` });
+      return z.NEVER;
+    }
+    return origins;
+  }),
+  TURNSTILE_SECRET: optionalText,
+  TURNSTILE_VERIFY_URL: z.url({ protocol: /^https?$/ }).default('https://challenges.cloudflare.com/turnstile/v0/siteverify'),
 });
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "15m", "900s", "2h", "1d", "250ms", or a bare number of milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d{1,12})\s*(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!;
+}
+
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * TRUST_PROXY as express understands it, but never a blind `true` (which would let any client
+ * pick its own IP with X-Forwarded-For): a hop count, or proxies' addresses/CIDRs. A string is a problem.
+ */
+export function parseTrustProxy(text: string | undefined): false | number | string[] | string {
+  if (text === undefined || text === 'false' || text === '0') return false;
+  if (/^\d{1,2}$/.test(text)) return Number(text);
+  if (text === 'true') return 'use a hop count (e.g. 1) or the proxies\' addresses, not "true"';
+  const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+  const bad = entries.filter((entry) => !PROXY_NAMES.includes(entry) && !isAddressOrCidr(entry));
+  if (bad.length > 0) return `not a hop count, address or CIDR: ${bad.join(', ')}`;
+  return entries;
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === text.replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Reads and validates the environment. Every bad value becomes one line of the ConfigError,
@@ -102,6 +188,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sendBackoffMs: e.SEND_BACKOFF_MS,
     sendAttempts: e.SEND_ATTEMPTS,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    trustProxy: e.TRUST_PROXY,
+    confirmLimits: { cooldownMs: e.CONFIRM_COOLDOWN, max: e.CONFIRM_MAX },
+    allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),
+    turnstileSecret: e.TURNSTILE_SECRET,
+    turnstileVerifyUrl: e.TURNSTILE_VERIFY_URL,
   };
 }
 

@@ -39,7 +39,7 @@ export async function startService(config: Config, roles: readonly Role[], logge
     const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger);
     mailerClose = () => mailer.close();
     worker = startMailWorker(
-      { db, mailer, logger, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates } },
+      { db, mailer, logger, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates }, confirmLimits: config.confirmLimits },
       { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency },
     );
   }

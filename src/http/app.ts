@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { OutboxRelay } from '../queue/relay.js';
 import { sendError } from './respond.js';
 import { adminApiRoutes } from './routes/adminApi.js';
+import { securityHeaders, signupCors } from './security.js';
 import { confirmRoutes } from './routes/confirm.js';
 import { healthRoutes } from './routes/health.js';
 import { subscribeRoutes } from './routes/subscribe.js';
@@ -49,8 +50,12 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // Decides which address req.ip (rate limits, consent proof) is: never a blind `true`.
+  app.set('trust proxy', deps.config.trustProxy);
+  app.use(securityHeaders());
 
   app.use(healthRoutes(deps));
+  app.use('/subscribe', signupCors(deps.config.allowedOrigins));
   app.use(refuseUnsupportedBodies);
   app.use(express.json({ limit: BODY_LIMIT, strict: true }));
   app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));

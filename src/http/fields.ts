@@ -11,7 +11,8 @@ export function optionalText(body: unknown, field: string, maxLength: number): s
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw new AppError(400, 'invalid_field', `The field "${field}" must be text.`);
   if (value.length > maxLength) throw new AppError(400, 'field_too_long', `The field "${field}" is longer than ${maxLength} characters.`);
-  if (/[\u0000-\u001f\u007f]/.test(value)) {
+  // C0 and C1 controls and the Unicode line/paragraph separators: nothing that could end a line.
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) {
     throw new AppError(400, 'invalid_field', `The field "${field}" contains control characters.`);
   }
   return value;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { escapeHtml } from '../mail/templates.js';
 import type { Locale } from '../mail/locale.js';
 
@@ -68,6 +69,9 @@ const STYLE = `body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial
 main{max-width:32rem;margin:0 auto;background:#fff;border-radius:8px;padding:2rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 h1{font-size:1.5rem;margin-top:0}button{font:inherit;font-size:1rem;background:#2563eb;color:#fff;border:0;border-radius:6px;padding:.75rem 1.25rem;cursor:pointer}
 button.secondary{background:#e4e7eb;color:#1f2933}form{margin:1.5rem 0 0}.code{color:#7b8794;font-size:.85rem}`;
+
+/** The Content-Security-Policy source that allows exactly this inline stylesheet and no other. */
+export const PAGE_STYLE_SOURCE = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
 
 /** A whole HTML document; `body` must already be safe markup. */
 export function htmlPage(locale: Locale, title: string, body: string): string {

@@ -7,13 +7,14 @@ import { composeMessage, type MessageContext } from '../mail/compose.js';
 import { isLocale, DEFAULT_LOCALE } from '../mail/locale.js';
 import { PermanentSendError, type Mailer } from '../mail/transport.js';
 import { recordConsent } from '../subscriptions/consent.js';
-import { mayMail } from '../subscriptions/mailPolicy.js';
+import { mayMail, type ConfirmLimits } from '../subscriptions/mailPolicy.js';
 import { suppressAddress } from '../subscriptions/suppression.js';
 
 export interface DeliveryDeps {
   db: Db;
   mailer: Mailer;
   messages: MessageContext;
+  confirmLimits: ConfirmLimits;
   logger: Logger;
 }
 
@@ -53,6 +54,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     kind: message.kind,
     subscriptionStatus: subscription?.status ?? null,
     confirmExpiresAt: subscription?.confirmExpiresAt ?? null,
+    confirmBudget: { contactId: contact?.id ?? null, outboxId, requestedAt: message.createdAt, limits: deps.confirmLimits },
     now,
   });
   if (!decision.allowed || !subscription || !contact || !list) {

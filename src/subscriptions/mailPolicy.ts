@@ -1,6 +1,17 @@
+import { and, eq, inArray, max } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import type { MessageKind, SubscriptionStatus } from '../db/schema.js';
+import { outbox, subscriptions, type MessageKind, type SubscriptionStatus } from '../db/schema.js';
 import { findSuppression } from './suppression.js';
+
+/** Limits on confirmation emails to one address, whatever the lists (against list bombing). */
+export interface ConfirmLimits {
+  /** Shortest gap between two confirmation emails; 0: none. */
+  cooldownMs: number;
+  /** Most confirmation emails a day, and most unanswered ones in all (until one is confirmed); 0: no cap. */
+  max: number;
+}
+
+const DAY_MS = 86_400_000;
 
 export interface MailRequest {
   /** Lower-cased canonical address; null when the contact has been erased. */
@@ -10,7 +21,23 @@ export interface MailRequest {
   subscriptionStatus: SubscriptionStatus | null;
   /** For a confirmation: when the pending request lapses. */
   confirmExpiresAt: number | null;
+  /**
+   * For a confirmation: the per-address limits against list bombing. Every path a stranger can
+   * trigger (the signup, and the worker for every row) passes it; only a path that proves the
+   * mailbox is the requester's own (a token from a mail we sent) may leave it out.
+   */
+  confirmBudget?: ConfirmBudget;
   now: number;
+}
+
+export interface ConfirmBudget {
+  /** The contact, when it exists already (its past confirmation emails count against the limits). */
+  contactId: number | null;
+  /** The outbox row being sent (worker), or null before it exists (signup). */
+  outboxId: string | null;
+  /** When the message was asked for: the row's creation time, or now at signup. */
+  requestedAt: number;
+  limits: ConfirmLimits;
 }
 
 export type MailDecision = { allowed: true } | { allowed: false; reason: string };
@@ -30,9 +57,47 @@ export function mayMail(db: Pick<Db, 'select'>, secrets: readonly string[], requ
       if (request.confirmExpiresAt === null || request.confirmExpiresAt <= request.now) {
         return { allowed: false, reason: 'confirmation_expired' };
       }
-      return { allowed: true };
+      return request.confirmBudget ? confirmationBudget(db, request.confirmBudget, request.now) : { allowed: true };
     case 'welcome':
       if (request.subscriptionStatus !== 'confirmed') return { allowed: false, reason: 'not_confirmed' };
       return { allowed: true };
   }
+}
+
+/**
+ * List bombing defence: one address gets at most one confirmation email per cooldown, at most
+ * `max` a day, and none once `max` have gone unanswered (until it confirms something). Counts
+ * the contact's confirmation rows that were sent or are still queued (and so about to be sent);
+ * a queued row asked for before this one counts as sent now, so two queued rows can't both pass.
+ */
+function confirmationBudget(db: Pick<Db, 'select'>, request: ConfirmBudget, now: number): MailDecision {
+  const { limits, contactId } = request;
+  if (contactId === null || (limits.cooldownMs <= 0 && limits.max <= 0)) return { allowed: true };
+  const rows = db
+    .select({ id: outbox.id, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt })
+    .from(outbox)
+    .innerJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
+    .where(and(eq(subscriptions.contactId, contactId), eq(outbox.kind, 'confirmation'), inArray(outbox.status, ['queued', 'sent'])))
+    .all();
+  const earlier = rows
+    .filter((row) => row.id !== request.outboxId)
+    .filter(
+      (row) =>
+        row.status === 'sent' ||
+        row.createdAt < request.requestedAt ||
+        (row.createdAt === request.requestedAt && request.outboxId !== null && row.id < request.outboxId),
+    )
+    .map((row) => ({ createdAt: row.createdAt, mailedAt: row.status === 'sent' ? (row.sentAt ?? row.createdAt) : now }));
+  if (earlier.length === 0) return { allowed: true };
+
+  if (limits.cooldownMs > 0 && earlier.some((row) => row.mailedAt > now - limits.cooldownMs)) {
+    return { allowed: false, reason: 'confirm_cooldown' };
+  }
+  if (limits.max > 0) {
+    if (earlier.filter((row) => row.mailedAt > now - DAY_MS).length >= limits.max) return { allowed: false, reason: 'confirm_daily_limit' };
+    const lastConfirmed =
+      db.select({ at: max(subscriptions.confirmedAt) }).from(subscriptions).where(eq(subscriptions.contactId, contactId)).get()?.at ?? 0;
+    if (earlier.filter((row) => row.createdAt > lastConfirmed).length >= limits.max) return { allowed: false, reason: 'confirm_unanswered' };
+  }
+  return { allowed: true };
 }

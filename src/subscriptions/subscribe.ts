@@ -6,7 +6,7 @@ import { AppError } from '../errors.js';
 import type { Locale } from '../mail/locale.js';
 import { parseAddress } from './address.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
-import { mayMail } from './mailPolicy.js';
+import { mayMail, type ConfirmLimits } from './mailPolicy.js';
 import { CONFIRM_TOKEN_TTL_MS } from './tokens.js';
 
 export interface SignupRequest {
@@ -15,6 +15,7 @@ export interface SignupRequest {
   locale: Locale;
   name: string | null;
   origin: RequestOrigin;
+  confirmLimits: ConfirmLimits;
 }
 
 export interface SignupOutcome {
@@ -40,6 +41,8 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { address } = parsed;
 
+  // Immediate: the write lock is taken before the mail policy reads, so API processes sharing
+  // the database can't both pass the per-address limits and both queue a confirmation.
   return db.transaction((tx) => {
     const list = findListBySlug(tx, request.listSlug);
     const outcome: SignupOutcome = { thankYouUrl: list.thankYouUrl, outboxId: null };
@@ -61,9 +64,11 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
       kind: 'confirmation',
       subscriptionStatus: 'pending',
       confirmExpiresAt,
+      confirmBudget: { contactId: existingContact?.id ?? null, outboxId: null, requestedAt: now, limits: request.confirmLimits },
       now,
     });
-    // A suppressed address leaves no trace of the attempt: nothing is stored, nothing is queued.
+    // A suppressed address, or one mailed too often already, leaves no trace of the attempt:
+    // nothing is stored, nothing is queued.
     if (!decision.allowed) return outcome;
 
     const contact =
@@ -97,5 +102,5 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
     tx.insert(outbox).values({ id: outboxId, kind: 'confirmation', subscriptionId, status: 'queued', createdAt: now }).run();
     outcome.outboxId = outboxId;
     return outcome;
-  });
+  }, { behavior: 'immediate' });
 }

@@ -49,6 +49,11 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     PUBLIC_URL: 'http://optin.test',
     SEND_BACKOFF_MS: '200',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Every test posts from 127.0.0.1 and some sign one address up again and again: abuse limits
+    // are off by default; tests of the limits set them explicitly.
+    RATE_LIMIT_PER_MINUTE: '0',
+    CONFIRM_COOLDOWN: '0',
+    CONFIRM_MAX: '0',
     ...options.env,
   });
   const service = await startService(config, options.roles ?? ['api', 'worker'], createLogger(config.logLevel));

@@ -1,18 +1,23 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { AppError } from '../../errors.js';
 import { isLocale, localeFromAcceptLanguage, DEFAULT_LOCALE, type Locale } from '../../mail/locale.js';
-import { requestSubscription } from '../../subscriptions/subscribe.js';
+import { findListBySlug, requestSubscription } from '../../subscriptions/subscribe.js';
 import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
 import { requestOrigin } from '../origin.js';
+import { rateLimitByIp } from '../rateLimit.js';
 import { pageLocale, sendPage, wantsJson } from '../respond.js';
 import { messagePage, pageText } from '../pages.js';
+import { TURNSTILE_FIELD, turnstileCheck, type HumanCheck } from '../turnstile.js';
 
 /** The one body every signup gets, whatever the address's state: it must reveal nothing. */
 export const SIGNUP_ACCEPTED = {
   status: 'accepted',
   message: 'If this address can receive mail from us, a confirmation email is on its way.',
 } as const;
+
+/** A field people never see (hidden by the form's CSS); only bots fill it in. */
+export const HONEYPOT_FIELD = 'website';
 
 const LANGUAGE_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}$/;
 
@@ -25,25 +30,50 @@ function chooseLocale(requested: string | undefined, acceptLanguage: string | un
   return localeFromAcceptLanguage(acceptLanguage) ?? DEFAULT_LOCALE;
 }
 
+/** The same answer for every accepted signup: 202 for programs, 303 to the thank-you page for forms. */
+function answerAccepted(req: Request, res: Response, thankYouUrl: string | null, locale: Locale): void {
+  if (wantsJson(req)) {
+    res.status(202).json(SIGNUP_ACCEPTED);
+    return;
+  }
+  res.redirect(303, thankYouUrl ?? `/thanks?locale=${locale}`);
+}
+
 export function subscribeRoutes(deps: AppDeps): Router {
   const router = Router();
+  const limit = rateLimitByIp(deps.redis, { perMinute: deps.config.rateLimitPerMinute, keyPrefix: deps.config.queuePrefix }, deps.logger);
+  const isHuman: HumanCheck | undefined = deps.config.turnstileSecret
+    ? turnstileCheck({ secret: deps.config.turnstileSecret, verifyUrl: deps.config.turnstileVerifyUrl })
+    : undefined;
 
-  router.post('/subscribe', (req, res) => {
+  router.post('/subscribe', limit, async (req, res) => {
     const body: unknown = req.body;
     const email = requiredText(body, 'email', 1024, 'invalid_email');
     const listSlug = optionalText(body, 'list', 64) || 'default';
     const locale = chooseLocale(optionalText(body, 'locale', 35), req.get('accept-language'));
     const name = optionalText(body, 'name', 100)?.trim() || null;
+    const honeypot = optionalText(body, HONEYPOT_FIELD, 1024);
+    const captchaToken = optionalText(body, TURNSTILE_FIELD, 4096);
 
-    const outcome = requestSubscription(deps.db, deps.config.secrets, { email, listSlug, locale, name, origin: requestOrigin(req) });
-    if (outcome.outboxId) deps.relay.notify(outcome.outboxId);
-
-    if (wantsJson(req)) {
-      res.status(202).json(SIGNUP_ACCEPTED);
+    if (honeypot) {
+      // A bot: answer exactly as for anyone, store and send nothing.
+      answerAccepted(req, res, findListBySlug(deps.db, listSlug).thankYouUrl, locale);
       return;
     }
-    const thanks = outcome.thankYouUrl ?? `/thanks?locale=${locale}`;
-    res.redirect(303, thanks);
+    if (isHuman && !(await isHuman(captchaToken, req.ip))) {
+      throw new AppError(400, 'captcha_failed', 'The anti-bot check failed. Please try again.');
+    }
+
+    const outcome = requestSubscription(deps.db, deps.config.secrets, {
+      email,
+      listSlug,
+      locale,
+      name,
+      origin: requestOrigin(req),
+      confirmLimits: deps.config.confirmLimits,
+    });
+    if (outcome.outboxId) deps.relay.notify(outcome.outboxId);
+    answerAccepted(req, res, outcome.thankYouUrl, locale);
   });
 
   router.get('/thanks', (req, res) => {
