@@ -24,6 +24,14 @@ export interface Config {
   /** Attempts per message before it is marked failed. */
   sendAttempts: number;
   workerConcurrency: number;
+  /** How long a worker's claim on a message lasts; a crashed worker's messages are taken over after it. */
+  sendLockMs: number;
+  /** A queued outbox row handed longer ago than this is checked on and handed again if its job is gone. */
+  outboxRehandMs: number;
+  /** HMAC key of the generic bounce/complaint webhook; unset: that webhook is off. */
+  webhookSecret: string | undefined;
+  /** Mailgun's webhook signing key; unset: the Mailgun webhook is off. */
+  mailgunSigningKey: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -56,6 +64,10 @@ const envSchema = z.object({
   SEND_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(5000),
   SEND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(10),
+  SEND_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  OUTBOX_REHAND_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
+  WEBHOOK_SECRET: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  MAILGUN_SIGNING_KEY: optionalText,
 });
 
 /**
@@ -102,6 +114,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sendBackoffMs: e.SEND_BACKOFF_MS,
     sendAttempts: e.SEND_ATTEMPTS,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    sendLockMs: e.SEND_LOCK_MS,
+    outboxRehandMs: e.OUTBOX_REHAND_MS,
+    webhookSecret: e.WEBHOOK_SECRET,
+    mailgunSigningKey: e.MAILGUN_SIGNING_KEY,
   };
 }
 

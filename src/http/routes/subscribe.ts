@@ -37,6 +37,7 @@ export function subscribeRoutes(deps: AppDeps): Router {
 
     const outcome = requestSubscription(deps.db, deps.config.secrets, { email, listSlug, locale, name, origin: requestOrigin(req) });
     if (outcome.outboxId) deps.relay.notify(outcome.outboxId);
+    deps.metrics.signups.inc();
 
     if (wantsJson(req)) {
       res.status(202).json(SIGNUP_ACCEPTED);
