@@ -16,6 +16,8 @@ export type SmtpVerdict = { code: number; message: string } | undefined;
 export interface SmtpSinkOptions {
   onRcpt?: (address: string) => SmtpVerdict;
   onData?: (mail: { envelopeTo: string[] }) => SmtpVerdict;
+  /** Listen on this port (e.g. to bring a server back where a stopped one was); default: any free port. */
+  port?: number;
 }
 
 export interface SmtpSink {
@@ -62,7 +64,10 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const port = (server.server.address() as AddressInfo).port;
   return {
     url: `smtp://127.0.0.1:${port}`,
