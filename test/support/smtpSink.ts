@@ -16,6 +16,8 @@ export type SmtpVerdict = { code: number; message: string } | undefined;
 export interface SmtpSinkOptions {
   onRcpt?: (address: string) => SmtpVerdict;
   onData?: (mail: { envelopeTo: string[] }) => SmtpVerdict;
+  /** Wait this long before answering DATA, so sends are still in flight when a test interrupts them. */
+  dataDelayMs?: number;
   /** Listen on this port (e.g. to bring a server back where a stopped one was); default: any free port. */
   port?: number;
 }
@@ -54,8 +56,9 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           return;
         }
         const raw = Buffer.concat(chunks).toString('utf8');
-        simpleParser(raw).then(
-          (parsed) => {
+        const delay = new Promise((resolve) => setTimeout(resolve, options.dataDelayMs ?? 0));
+        Promise.all([simpleParser(raw), delay]).then(
+          ([parsed]) => {
             messages.push({ envelopeTo, raw, parsed, header: (name) => headerValue(raw, name) });
             callback();
           },
