@@ -91,7 +91,7 @@ describe('generic webhook (HMAC-signed JSON)', () => {
     expect((await postGeneric({ nope: true })).status).toBe(400);
     const unknown = await postJson(`${t.url}/webhooks/postmark`, {});
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).error.code).toBe('unknown_provider');
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('unknown_provider');
   });
 });
 
