@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.js';
@@ -68,7 +68,9 @@ function fileMailer(folder: string, logger: Logger): Mailer {
       const info = await transport.sendMail({ ...message, disableFileAccess: true, disableUrlAccess: true });
       await mkdir(folder, { recursive: true });
       const file = path.join(folder, `${Date.now()}-${message.messageId.replace(/[^A-Za-z0-9.-]/g, '')}.eml`);
-      await writeFile(file, info.message as Buffer);
+      // Written aside and renamed, so whoever watches the folder never reads half a message.
+      await writeFile(`${file}.part`, info.message as Buffer);
+      await rename(`${file}.part`, file);
       const links = message.text.match(/https?:\/\/\S+\/(?:confirm|unsubscribe)\?token=\S+/g) ?? [];
       logger.info({ file, subject: message.subject, links }, 'no SMTP_URL: mail written to a file');
     },

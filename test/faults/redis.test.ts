@@ -1,7 +1,8 @@
 import { eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contacts, outbox, subscriptions } from '../../src/db/schema.js';
+import { outbox } from '../../src/db/schema.js';
+import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
 import { postJson, settle, waitFor } from '../support/http.js';
 import { freePort, startRedisServer, type RunningProcess } from '../support/processes.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -18,14 +19,7 @@ afterAll(async () => {
 });
 
 const redisUrl = () => `redis://127.0.0.1:${port}`;
-const outboxRowOf = (t: TestService, emailKey: string) =>
-  t.service.db
-    .select({ row: outbox })
-    .from(outbox)
-    .innerJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
-    .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
-    .where(eq(contacts.emailKey, emailKey))
-    .get()?.row;
+const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.db, emailKey);
 
 describe('Redis faults', () => {
   it('keeps accepting signups while Redis is down and mails them once it is back', async () => {

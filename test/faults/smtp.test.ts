@@ -1,22 +1,14 @@
-import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { contacts, outbox, subscriptions, suppressions } from '../../src/db/schema.js';
+import { outbox, suppressions } from '../../src/db/schema.js';
 import { listFailedMessages } from '../../src/queue/outboxReport.js';
 import { findSuppression } from '../../src/subscriptions/suppression.js';
+import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
 import { postJson, settle, waitFor } from '../support/http.js';
 import { freePort } from '../support/processes.js';
 import { startTestService, TEST_SECRET, type TestService } from '../support/service.js';
 import { startSmtpSink } from '../support/smtpSink.js';
 
-/** The confirmation's outbox row of an address. */
-const outboxRowOf = (t: TestService, emailKey: string) =>
-  t.service.db
-    .select({ row: outbox })
-    .from(outbox)
-    .innerJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
-    .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
-    .where(eq(contacts.emailKey, emailKey))
-    .get()?.row;
+const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.db, emailKey);
 
 const metricsText = async (t: TestService) => (await fetch(`${t.url}/metrics`)).text();
 
