@@ -92,6 +92,9 @@ describe('generic webhook (HMAC-signed JSON)', () => {
     const unknown = await postJson(`${t.url}/webhooks/postmark`, {});
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('unknown_provider');
+    const huge = await postJson(`${t.url}/webhooks/generic`, 'x'.repeat(1024 * 1024 + 1));
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toEqual({ error: { code: 'payload_too_large', message: 'The webhook body is larger than 1mb.' } });
   });
 });
 

@@ -80,9 +80,13 @@ async function burstWithInterruption(url: string, interruptAfter: number, interr
 
 describe('service process faults', () => {
   it('SIGKILL mid-burst: after a restart every accepted signup is mailed', async () => {
-    const { sink, start } = await setup(0);
+    // Slow DATA answers make sure jobs are active when the process dies: they stall, and the
+    // restarted worker must take them over once their lock (SEND_LOCK_MS) runs out.
+    const { sink, start, inFlight } = await setup(150);
     const first = await start();
-    const accepted = await burstWithInterruption(first.url, 80, () => first.kill('SIGKILL'));
+    const accepted = await burstWithInterruption(first.url, 80, () => {
+      void waitFor(() => inFlight() > 0, 10_000, 'a send in flight').then(() => first.kill('SIGKILL'));
+    });
     expect(await first.exited).toBe('SIGKILL');
     expect(accepted.length).toBeGreaterThanOrEqual(80);
 

@@ -1,4 +1,4 @@
-import express, { Router, type Request } from 'express';
+import express, { Router, type ErrorRequestHandler, type Request } from 'express';
 import { AppError } from '../../errors.js';
 import { applyProviderEvents, type ProviderEvent } from '../../webhooks/events.js';
 import { GENERIC_SIGNATURE_HEADER, parseGenericEvents, verifyGenericSignature } from '../../webhooks/generic.js';
@@ -53,5 +53,10 @@ export function webhookRoutes(deps: AppDeps): Router {
     req.log?.info({ provider, applied: result.applied.length, duplicates: result.duplicates }, 'webhook events applied');
     res.json({ status: 'ok', applied: result.applied.length, duplicates: result.duplicates });
   });
+  // The app-wide answer names the forms' body limit; webhooks have their own.
+  const tooLarge: ErrorRequestHandler = (error: { type?: unknown }, _req, _res, next) => {
+    next(error.type === 'entity.too.large' ? new AppError(413, 'payload_too_large', `The webhook body is larger than ${WEBHOOK_BODY_LIMIT}.`) : error);
+  };
+  router.use('/webhooks/:provider', tooLarge);
   return router;
 }
