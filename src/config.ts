@@ -39,6 +39,14 @@ export interface Config {
   /** Cloudflare Turnstile secret; unset: no CAPTCHA. */
   turnstileSecret: string | undefined;
   turnstileVerifyUrl: string;
+  /** How long a worker's claim on a message lasts; a crashed worker's messages are taken over after it. */
+  sendLockMs: number;
+  /** A queued outbox row handed longer ago than this is checked on and handed again if its job is gone. */
+  outboxRehandMs: number;
+  /** HMAC key of the generic bounce/complaint webhook; unset: that webhook is off. */
+  webhookSecret: string | undefined;
+  /** Mailgun's webhook signing key; unset: the Mailgun webhook is off. */
+  mailgunSigningKey: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -100,6 +108,10 @@ const envSchema = z.object({
   }),
   TURNSTILE_SECRET: optionalText,
   TURNSTILE_VERIFY_URL: z.url({ protocol: /^https?$/ }).default('https://challenges.cloudflare.com/turnstile/v0/siteverify'),
+  SEND_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  OUTBOX_REHAND_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
+  WEBHOOK_SECRET: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  MAILGUN_SIGNING_KEY: optionalText,
 });
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -194,6 +206,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),
     turnstileSecret: e.TURNSTILE_SECRET,
     turnstileVerifyUrl: e.TURNSTILE_VERIFY_URL,
+    sendLockMs: e.SEND_LOCK_MS,
+    outboxRehandMs: e.OUTBOX_REHAND_MS,
+    webhookSecret: e.WEBHOOK_SECRET,
+    mailgunSigningKey: e.MAILGUN_SIGNING_KEY,
   };
 }
 

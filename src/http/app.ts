@@ -1,17 +1,23 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { MailJob } from '../queue/mailQueue.js';
 import type { OutboxRelay } from '../queue/relay.js';
+import { requestLogger } from './requestLog.js';
 import { sendError } from './respond.js';
 import { adminApiRoutes } from './routes/adminApi.js';
 import { securityHeaders, signupCors } from './security.js';
 import { confirmRoutes } from './routes/confirm.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { subscribeRoutes } from './routes/subscribe.js';
 import { unsubscribeRoutes } from './routes/unsubscribe.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export interface AppDeps {
   db: Db;
@@ -19,6 +25,10 @@ export interface AppDeps {
   relay: Pick<OutboxRelay, 'notify'>;
   redis: Redis;
   logger: Logger;
+  /** Counters to increment (e.g. `deps.metrics.unsubscribes.inc()`) and the /metrics registry. */
+  metrics: Metrics;
+  /** The mail queue, for its job counts on /metrics. */
+  queue: Pick<Queue<MailJob>, 'getJobCounts'>;
 }
 
 /** Bodies are small forms; anything bigger is refused before it is read. */
@@ -54,8 +64,12 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', deps.config.trustProxy);
   app.use(securityHeaders());
 
+  app.use(requestLogger(deps.logger));
   app.use(healthRoutes(deps));
   app.use('/subscribe', signupCors(deps.config.allowedOrigins));
+  app.use(metricsRoutes(deps));
+  // Webhooks read their body raw (signatures cover bytes), so they come before the body parsers.
+  app.use(webhookRoutes(deps));
   app.use(refuseUnsupportedBodies);
   app.use(express.json({ limit: BODY_LIMIT, strict: true }));
   app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
@@ -77,7 +91,7 @@ export function createApp(deps: AppDeps): Express {
       sendError(req, res, error);
       return;
     }
-    deps.logger.error({ err: error }, 'unhandled error');
+    (req.log ?? deps.logger).error({ err: error }, 'unhandled error');
     sendError(req, res, new AppError(500, 'internal_error', 'Something went wrong on our side. Please try again.'));
   };
   app.use(handleError);

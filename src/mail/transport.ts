@@ -37,10 +37,15 @@ export function createMailer(smtpUrl: string | undefined, mailDropFolder: string
   return smtpUrl ? smtpMailer(smtpUrl) : fileMailer(mailDropFolder, logger);
 }
 
+const SMTP_TIMEOUTS_MS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 60_000 };
+
 function smtpMailer(smtpUrl: string): Mailer {
   const url = new URL(smtpUrl);
   // A pool keeps SMTP connections open between messages; opening one per message is the slow part.
   if (!url.searchParams.has('pool')) url.searchParams.set('pool', 'true');
+  // nodemailer waits up to 10 minutes on a silent server by default; a hung send would hold its
+  // job (and a graceful shutdown) that long. Failing sooner turns it into an ordinary retry.
+  for (const [option, ms] of Object.entries(SMTP_TIMEOUTS_MS)) if (!url.searchParams.has(option)) url.searchParams.set(option, String(ms));
   const transport = nodemailer.createTransport(url.toString());
   return {
     kind: 'smtp',

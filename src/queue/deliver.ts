@@ -1,9 +1,10 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { maskEmail } from '../logger.js';
 import { composeMessage, type MessageContext } from '../mail/compose.js';
+import type { Metrics } from '../metrics.js';
 import { isLocale, DEFAULT_LOCALE } from '../mail/locale.js';
 import { PermanentSendError, type Mailer } from '../mail/transport.js';
 import { recordConsent } from '../subscriptions/consent.js';
@@ -16,6 +17,7 @@ export interface DeliveryDeps {
   messages: MessageContext;
   confirmLimits: ConfirmLimits;
   logger: Logger;
+  metrics: Pick<Metrics, 'sends' | 'sendDuration'>;
 }
 
 export type DeliveryOutcome = 'sent' | 'already_done' | 'dropped' | 'bounced';
@@ -60,6 +62,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   if (!decision.allowed || !subscription || !contact || !list) {
     const reason = decision.allowed ? 'subscription_gone' : decision.reason;
     db.update(outbox).set({ status: 'dropped', lastError: reason }).where(eq(outbox.id, outboxId)).run();
+    deps.metrics.sends.inc({ outcome: 'dropped' });
     logger.info({ outboxId, kind: message.kind, reason }, 'message dropped by the mail policy');
     return 'dropped';
   }
@@ -80,13 +83,18 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   );
   db.update(outbox).set({ attempts: sql`${outbox.attempts} + 1` }).where(eq(outbox.id, outboxId)).run();
 
+  const stopTimer = deps.metrics.sendDuration.startTimer();
   try {
     await deps.mailer.send(outgoing);
   } catch (error) {
     if (!(error instanceof PermanentSendError)) {
+      stopTimer({ outcome: 'retry' });
       db.update(outbox).set({ lastError: (error as Error).message }).where(eq(outbox.id, outboxId)).run();
+      // Counted as "retry" here; the worker's failed handler counts "failed" once retries run out.
+      deps.metrics.sends.inc({ outcome: 'retry' });
       throw error;
     }
+    stopTimer({ outcome: 'bounced' });
     const at = Date.now();
     db.transaction((tx) => {
       tx.update(outbox).set({ status: 'failed', lastError: error.message }).where(eq(outbox.id, outboxId)).run();
@@ -94,15 +102,19 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
       suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain, listId: null, reason: 'bounced', source: `smtp ${error.responseCode}`, at });
       recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
     });
+    deps.metrics.sends.inc({ outcome: 'bounced' });
     logger.warn({ outboxId, to: maskEmail(contact.email), code: error.responseCode }, 'permanent SMTP failure: address suppressed as bounced');
     return 'bounced';
   }
+  stopTimer({ outcome: 'sent' });
   // Marked right after the SMTP server accepted it: a retry or a re-handed row now finds it done.
   db.update(outbox).set({ status: 'sent', sentAt: Date.now(), lastError: null }).where(eq(outbox.id, outboxId)).run();
+  deps.metrics.sends.inc({ outcome: 'sent' });
   logger.info({ outboxId, kind: message.kind, to: maskEmail(contact.email) }, 'message sent');
   return 'sent';
 }
 
-export function markDeliveryFailed(db: Db, outboxId: string, reason: string): void {
-  db.update(outbox).set({ status: 'failed', lastError: reason }).where(eq(outbox.id, outboxId)).run();
+/** Gives up on a message still waiting to be sent; a row already sent or dropped keeps its status. Returns whether it changed. */
+export function markDeliveryFailed(db: Db, outboxId: string, reason: string): boolean {
+  return db.update(outbox).set({ status: 'failed', lastError: reason }).where(and(eq(outbox.id, outboxId), eq(outbox.status, 'queued'))).run().changes > 0;
 }

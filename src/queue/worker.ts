@@ -7,6 +7,8 @@ export interface MailWorkerOptions {
   redisUrl: string;
   prefix: string;
   concurrency: number;
+  /** How long a worker's claim on a job lasts without renewal; a dead worker's jobs are taken over after it. */
+  lockMs: number;
 }
 
 export interface MailWorker {
@@ -22,12 +24,18 @@ export function startMailWorker(deps: DeliveryDeps, options: MailWorkerOptions):
     connection,
     prefix: options.prefix,
     concurrency: options.concurrency,
+    lockDuration: options.lockMs,
+    // Look for jobs whose worker died about as often as a lock lasts, so they are taken over soon.
+    stalledInterval: options.lockMs,
   });
   worker.on('failed', (job, error) => {
     if (!job) return;
     const attempts = job.opts.attempts ?? 1;
+    // A job that stalled too often also ends here with attempts to spare: the relay re-hands it.
     if (job.attemptsMade >= attempts) {
-      markDeliveryFailed(deps.db, job.data.outboxId, `gave up after ${job.attemptsMade} attempts: ${error.message}`);
+      if (markDeliveryFailed(deps.db, job.data.outboxId, `gave up after ${job.attemptsMade} attempts: ${error.message}`)) {
+        deps.metrics.sends.inc({ outcome: 'failed' });
+      }
       deps.logger.error({ outboxId: job.data.outboxId, err: error.message }, 'message failed after every retry');
     } else {
       deps.logger.warn({ outboxId: job.data.outboxId, attempt: job.attemptsMade, err: error.message }, 'send failed; will retry');

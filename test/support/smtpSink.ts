@@ -16,6 +16,10 @@ export type SmtpVerdict = { code: number; message: string } | undefined;
 export interface SmtpSinkOptions {
   onRcpt?: (address: string) => SmtpVerdict;
   onData?: (mail: { envelopeTo: string[] }) => SmtpVerdict;
+  /** Wait this long before answering DATA, so sends are still in flight when a test interrupts them. */
+  dataDelayMs?: number;
+  /** Listen on this port (e.g. to bring a server back where a stopped one was); default: any free port. */
+  port?: number;
 }
 
 export interface SmtpSink {
@@ -52,8 +56,9 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           return;
         }
         const raw = Buffer.concat(chunks).toString('utf8');
-        simpleParser(raw).then(
-          (parsed) => {
+        const delay = new Promise((resolve) => setTimeout(resolve, options.dataDelayMs ?? 0));
+        Promise.all([simpleParser(raw), delay]).then(
+          ([parsed]) => {
             messages.push({ envelopeTo, raw, parsed, header: (name) => headerValue(raw, name) });
             callback();
           },
@@ -62,7 +67,12 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // A client killed mid-session (fault tests) resets its connection; that is not the sink's failure.
+  server.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const port = (server.server.address() as AddressInfo).port;
   return {
     url: `smtp://127.0.0.1:${port}`,

@@ -21,6 +21,7 @@ export function confirmRoutes(deps: AppDeps): Router {
     const token = (req.body as Record<string, unknown> | undefined)?.token ?? req.query.token;
     const outcome = confirmSubscription(deps.db, deps.config.secrets, token, requestOrigin(req));
     if (outcome.outboxId) deps.relay.notify(outcome.outboxId);
+    if (!outcome.alreadyConfirmed) deps.metrics.confirmations.inc();
     if (wantsJson(req)) {
       res.json({ status: 'confirmed', list: outcome.listName });
       return;

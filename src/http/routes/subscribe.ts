@@ -73,6 +73,7 @@ export function subscribeRoutes(deps: AppDeps): Router {
       confirmLimits: deps.config.confirmLimits,
     });
     if (outcome.outboxId) deps.relay.notify(outcome.outboxId);
+    deps.metrics.signups.inc();
     answerAccepted(req, res, outcome.thankYouUrl, locale);
   });
 

@@ -56,6 +56,7 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
   router.post('/unsubscribe', (req, res) => {
     const token = linkToken(req);
     const outcome = unsubscribe(db, secrets, { token, scope: scopeOf(req), origin: requestOrigin(req) });
+    deps.metrics.unsubscribes.inc();
     if (wantsJson(req)) {
       res.json({ status: 'unsubscribed', list: outcome.listName, scope: outcome.scope });
       return;

@@ -1,0 +1,47 @@
+import { desc, eq, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { contacts, lists, outbox, OUTBOX_STATUSES, subscriptions, type MessageKind, type OutboxStatus } from '../db/schema.js';
+
+/** Outbox rows by status, every status present (0 when none): the backlog is "queued". */
+export function outboxCounts(db: Pick<Db, 'select'>): Record<OutboxStatus, number> {
+  const counts = Object.fromEntries(OUTBOX_STATUSES.map((status) => [status, 0])) as Record<OutboxStatus, number>;
+  const rows = db.select({ status: outbox.status, count: sql<number>`count(*)` }).from(outbox).groupBy(outbox.status).all();
+  for (const row of rows) counts[row.status] = row.count;
+  return counts;
+}
+
+export interface FailedMessage {
+  id: string;
+  kind: MessageKind;
+  /** null once the contact has been erased. */
+  email: string | null;
+  list: string | null;
+  attempts: number;
+  lastError: string | null;
+  createdAt: number;
+}
+
+/**
+ * Messages given up on (retries exhausted, or a permanent SMTP refusal), newest first.
+ * For admin views; the count is also exported as optin_outbox_messages{status="failed"}.
+ */
+export function listFailedMessages(db: Pick<Db, 'select'>, limit = 100): FailedMessage[] {
+  return db
+    .select({
+      id: outbox.id,
+      kind: outbox.kind,
+      email: contacts.email,
+      list: lists.slug,
+      attempts: outbox.attempts,
+      lastError: outbox.lastError,
+      createdAt: outbox.createdAt,
+    })
+    .from(outbox)
+    .leftJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
+    .leftJoin(contacts, eq(contacts.id, subscriptions.contactId))
+    .leftJoin(lists, eq(lists.id, subscriptions.listId))
+    .where(eq(outbox.status, 'failed'))
+    .orderBy(desc(outbox.createdAt))
+    .limit(limit)
+    .all();
+}

@@ -1,0 +1,115 @@
+import { eq } from 'drizzle-orm';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { outbox } from '../../src/db/schema.js';
+import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
+import { postJson, settle, waitFor } from '../support/http.js';
+import { freePort, startRedisServer, type RunningProcess } from '../support/processes.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+let port: number;
+let redis: RunningProcess;
+beforeAll(async () => {
+  port = await freePort();
+  redis = await startRedisServer(port);
+});
+afterAll(async () => {
+  redis?.kill('SIGKILL');
+  await redis?.exited;
+});
+
+const redisUrl = () => `redis://127.0.0.1:${port}`;
+const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.db, emailKey);
+
+describe('Redis faults', () => {
+  it('keeps accepting signups while Redis is down and mails them once it is back', async () => {
+    let refusing = true;
+    const t = await startTestService({
+      smtp: { onRcpt: (address) => (refusing && address === 'in-queue@example.com' ? { code: 451, message: '4.3.0 Try again later' } : undefined) },
+      // Default OUTBOX_REHAND_MS (30 s): only the sweep on reconnect can bring the lost job back in time.
+      env: { REDIS_URL: redisUrl(), SEND_BACKOFF_MS: '60000' },
+    });
+    try {
+      await postJson(`${t.url}/subscribe`, { email: 'before@example.com' });
+      await postJson(`${t.url}/subscribe`, { email: 'in-queue@example.com' });
+      await waitFor(() => t.smtp.to('before@example.com')[0], 5000, 'mail while Redis is up');
+      await waitFor(async () => (await t.service.queue.queue.getDelayedCount()) === 1, 5000, 'a job waiting for its retry');
+      refusing = false;
+
+      redis.kill('SIGKILL');
+      await redis.exited;
+      const notReady = await waitFor(async () => {
+        const res = await fetch(`${t.url}/readyz`);
+        return res.status === 503 ? res : undefined;
+      }, 5000, '/readyz to fail');
+      expect(await notReady.json()).toEqual({ status: 'unavailable', checks: { database: true, redis: false } });
+
+      const during = await Promise.all(['down1@example.com', 'down2@example.com'].map((email) => postJson(`${t.url}/subscribe`, { email })));
+      expect(during.map((res) => res.status)).toEqual([202, 202]);
+      expect((await fetch(`${t.url}/metrics`)).status).toBe(200);
+      expect(outboxRowOf(t, 'down1@example.com')?.status).toBe('queued');
+
+      // Back, empty: whatever the queue held is gone, the outbox still has it.
+      redis = await startRedisServer(port);
+      for (const email of ['down1@example.com', 'down2@example.com', 'in-queue@example.com']) {
+        await waitFor(() => t.smtp.to(email)[0], 15_000, `mail to ${email} after Redis is back`);
+      }
+      await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 200, 5000, '/readyz to pass again');
+      await settle();
+      for (const email of ['before@example.com', 'in-queue@example.com', 'down1@example.com', 'down2@example.com']) expect(t.smtp.to(email)).toHaveLength(1);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('re-hands messages whose jobs Redis lost (FLUSHALL while they wait for a retry)', async () => {
+    let refusing = true;
+    const t = await startTestService({
+      smtp: { onRcpt: () => (refusing ? { code: 451, message: '4.3.0 Try again later' } : undefined) },
+      env: { REDIS_URL: redisUrl(), SEND_BACKOFF_MS: '60000', OUTBOX_REHAND_MS: '1000' },
+    });
+    const client = new Redis(redisUrl());
+    try {
+      const emails = ['lost1@example.com', 'lost2@example.com', 'lost3@example.com'];
+      await Promise.all(emails.map((email) => postJson(`${t.url}/subscribe`, { email })));
+      // Each job has failed once and now waits a minute in the delayed set.
+      await waitFor(() => emails.every((email) => outboxRowOf(t, email)?.attempts === 1), 5000, 'first attempts');
+      await waitFor(async () => (await t.service.queue.queue.getDelayedCount()) === 3, 5000, 'three delayed jobs');
+      refusing = false;
+      await client.flushall();
+      for (const email of emails) await waitFor(() => t.smtp.to(email)[0], 10_000, `mail to ${email} after the flush`);
+      await settle();
+      for (const email of emails) {
+        expect(t.smtp.to(email)).toHaveLength(1);
+        expect(outboxRowOf(t, email)?.status).toBe('sent');
+      }
+    } finally {
+      client.disconnect();
+      await t.stop();
+    }
+  });
+
+  it('marks a row failed whose job failed for good while the process died before marking it', async () => {
+    let rcptCalls = 0;
+    const t = await startTestService({
+      smtp: { onRcpt: () => (rcptCalls++, { code: 451, message: '4.3.0 Try again later' }) },
+      env: { REDIS_URL: redisUrl(), SEND_ATTEMPTS: '1', OUTBOX_REHAND_MS: '1000' },
+    });
+    try {
+      await postJson(`${t.url}/subscribe`, { email: 'crash-between@example.com' });
+      const failed = await waitFor(() => (outboxRowOf(t, 'crash-between@example.com')?.status === 'failed' ? outboxRowOf(t, 'crash-between@example.com') : undefined));
+      // As if the process had died between the job's last failure and the mark.
+      t.service.db.update(outbox).set({ status: 'queued', lastError: null, handedAt: Date.now() - 60_000 }).where(eq(outbox.id, failed.id)).run();
+      const marked = await waitFor(
+        () => (outboxRowOf(t, 'crash-between@example.com')?.status === 'failed' ? outboxRowOf(t, 'crash-between@example.com') : undefined),
+        5000,
+        'the relay to mark the row failed',
+      );
+      expect(marked.lastError).toMatch(/gave up after 1 attempts/);
+      await settle();
+      expect(rcptCalls).toBe(1);
+    } finally {
+      await t.stop();
+    }
+  });
+});
