@@ -25,8 +25,15 @@ export interface RelayOptions {
   rehandAfterMs: number;
   batchSize?: number;
   /** The queue's Redis connection: each time it (re)connects, Redis may have lost jobs, so every queued row is handed again. */
-  connection?: { on(event: 'ready', listener: () => void): unknown; off(event: 'ready', listener: () => void): unknown };
+  connection?: {
+    readonly status: string;
+    on(event: 'ready', listener: () => void): unknown;
+    off(event: 'ready', listener: () => void): unknown;
+  };
 }
+
+/** How long stop() waits for hand-overs in flight; their rows are safe in the outbox either way. */
+const STOP_WAIT_MS = 2000;
 
 export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, options: RelayOptions): OutboxRelay {
   const batchSize = options.batchSize ?? 500;
@@ -95,8 +102,13 @@ export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, 
     }
   }
 
+  // While Redis is away, BullMQ commands wait for it to come back; handing nothing until then keeps
+  // promises from piling up, and the sweep on reconnect hands every queued row.
+  const redisReady = () => options.connection === undefined || options.connection.status === 'ready';
+
   const relay: OutboxRelay = {
     notify(outboxId) {
+      if (!redisReady()) return;
       track(handToQueue(db, queue, [outboxId])).catch((error: Error) =>
         logger.warn({ err: error.message, outboxId }, 'queue unavailable; the outbox relay will hand the message later'),
       );
@@ -117,11 +129,19 @@ export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, 
     async stop() {
       clearInterval(timer);
       options.connection?.off('ready', onReady);
-      await Promise.allSettled([...inFlight]);
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...inFlight]),
+        new Promise((resolve) => {
+          timeout = setTimeout(resolve, STOP_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timeout);
     },
   };
 
   const timer = setInterval(() => {
+    if (!redisReady()) return;
     relay.sweep().then(
       (handed) => handed > 0 && logger.info({ handed }, 'outbox relay handed messages to the queue'),
       (error: Error) => logger.warn({ err: error.message }, 'outbox relay sweep failed; will retry'),

@@ -45,7 +45,9 @@ export function startMailWorker(deps: DeliveryDeps, options: MailWorkerOptions):
   return {
     worker,
     async close() {
-      await worker.close();
+      // With Redis away, a graceful close would wait for it forever; no job can complete
+      // without Redis anyway, and the outbox keeps every unsent message for the next start.
+      await worker.close(connection.status !== 'ready');
       connection.disconnect();
     },
   };

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +113,29 @@ describe('Redis faults', () => {
       expect(rcptCalls).toBe(1);
     } finally {
       await t.stop();
+    }
+  });
+
+  it('shuts down promptly while Redis is down, and the next start mails what was accepted', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'optin-redis-down-'));
+    const first = await startTestService({ env: { REDIS_URL: redisUrl() }, dataDir });
+    redis.kill('SIGKILL');
+    await redis.exited;
+    let second: TestService | undefined;
+    try {
+      await waitFor(async () => (await fetch(`${first.url}/readyz`)).status === 503, 5000, 'Redis to be seen as down');
+      expect((await postJson(`${first.url}/subscribe`, { email: 'accepted-while-down@example.com' })).status).toBe(202);
+      // A stop that waited for Redis would never end: SIGTERM must still exit within 10 s.
+      const stopped = await Promise.race([first.stop().then(() => 'stopped'), settle(5000).then(() => 'hung')]);
+      expect(stopped).toBe('stopped');
+
+      redis = await startRedisServer(port);
+      second = await startTestService({ env: { REDIS_URL: redisUrl(), QUEUE_PREFIX: first.config.queuePrefix }, dataDir });
+      await waitFor(() => second!.smtp.to('accepted-while-down@example.com')[0], 10_000, 'the mail accepted while Redis was down');
+    } finally {
+      if (redis.child.exitCode !== null || redis.child.signalCode !== null) redis = await startRedisServer(port);
+      await second?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
