@@ -3,7 +3,7 @@ import { and, desc, eq, gte, inArray, isNotNull, isNull, lt, sql, type SQL } fro
 import type { Db } from '../db/client.js';
 import { contacts, lists, suppressions, type SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
-import { parseAddress } from './address.js';
+import { parseAddress, type CanonicalAddress } from './address.js';
 import { recordConsent } from './consent.js';
 import { findListBySlug } from './subscribe.js';
 import { addressHashes, suppressAddress } from './suppression.js';
@@ -143,6 +143,25 @@ function contactIdOf(db: Pick<Db, 'select'>, emailKey: string | null): number | 
   return db.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get()?.id ?? null;
 }
 
+/**
+ * Suppresses one canonical address by hand (admin form, API, CSV import), inside the caller's
+ * transaction; a new entry for a known contact goes into its consent trail.
+ */
+export function suppressByHand(
+  tx: Pick<Db, 'select' | 'insert'>,
+  secrets: readonly string[],
+  entry: { address: CanonicalAddress; reason: SuppressionReason; listId: number | null; source: string },
+  now: number,
+): { id: number; created: boolean } {
+  const { address, listId } = entry;
+  const result = suppressAddress(tx, secrets, { emailKey: address.emailKey, domain: address.domain, listId, reason: entry.reason, source: entry.source, at: now });
+  const contactId = contactIdOf(tx, address.emailKey);
+  if (result.created && contactId !== null) {
+    recordConsent(tx, { contactId, listId, action: 'suppressed', at: now, detail: `${entry.reason} (${entry.source})` });
+  }
+  return result;
+}
+
 /** An admin puts an address on the list by hand. Idempotent for the same address and list. */
 export function addSuppression(
   db: Db,
@@ -152,14 +171,9 @@ export function addSuppression(
 ): { item: SuppressionItem; created: boolean } {
   const parsed = parseAddress(entry.email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
-  const { address } = parsed;
   return db.transaction((tx) => {
     const listId = entry.list ? findListBySlug(tx, entry.list).id : null;
-    const result = suppressAddress(tx, secrets, { emailKey: address.emailKey, domain: address.domain, listId, reason: entry.reason, source: entry.source, at: now });
-    const contactId = contactIdOf(tx, address.emailKey);
-    if (result.created && contactId !== null) {
-      recordConsent(tx, { contactId, listId, action: 'suppressed', at: now, detail: `${entry.reason} (${entry.source})` });
-    }
+    const result = suppressByHand(tx, secrets, { address: parsed.address, reason: entry.reason, listId, source: entry.source }, now);
     return { item: suppressionItem(tx, result.id)!, created: result.created };
   });
 }
