@@ -10,6 +10,7 @@ import { createMailer } from './mail/transport.js';
 import { createMailQueue, type MailQueue } from './queue/mailQueue.js';
 import { startOutboxRelay, type OutboxRelay } from './queue/relay.js';
 import { startMailWorker, type MailWorker } from './queue/worker.js';
+import { startExpirySweep } from './queue/expirySweep.js';
 
 export type Role = 'api' | 'worker';
 
@@ -34,7 +35,9 @@ export async function startService(config: Config, roles: readonly Role[], logge
 
   let worker: MailWorker | undefined;
   let mailerClose: (() => void) | undefined;
+  let expirySweep: { stop(): void } | undefined;
   if (roles.includes('worker')) {
+    expirySweep = startExpirySweep(db, config.secrets, logger);
     const templates = await loadTemplates();
     const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger);
     mailerClose = () => mailer.close();
@@ -67,6 +70,7 @@ export async function startService(config: Config, roles: readonly Role[], logge
         server.closeIdleConnections();
         await closed;
       }
+      expirySweep?.stop();
       await worker?.close();
       await relay.stop();
       await queue.close();

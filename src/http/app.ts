@@ -6,6 +6,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OutboxRelay } from '../queue/relay.js';
 import { sendError } from './respond.js';
+import { adminConsoleRoutes } from './admin/routes.js';
 import { adminApiRoutes } from './routes/adminApi.js';
 import { confirmRoutes } from './routes/confirm.js';
 import { healthRoutes } from './routes/health.js';
@@ -58,6 +59,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(subscribeRoutes(deps));
   app.use(confirmRoutes(deps));
   app.use(unsubscribeRoutes(deps));
+  app.use('/admin', adminConsoleRoutes(deps));
   app.use('/admin/api', adminApiRoutes(deps));
 
   app.use((req, res) => sendError(req, res, new AppError(404, 'not_found', 'There is nothing at this address.')));
