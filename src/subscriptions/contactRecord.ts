@@ -24,7 +24,8 @@ export function contactRecord(db: Db, secrets: readonly string[], email: string)
     .where(inArray(suppressions.emailHash, addressHashes(secrets, emailKey)))
     .orderBy(asc(suppressions.createdAt), asc(suppressions.id))
     .all();
-  if (!contact && blocking.length === 0) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
+  // After an erasure only a hashed `erased` entry is left: nothing is known about the person any more.
+  if (!contact && blocking.every((s) => s.reason === 'erased')) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
 
   const subscribed = contact
     ? db
