@@ -92,7 +92,7 @@ describe('DELETE /admin/api/contacts/:email', () => {
       try {
         await waitFor(async () => {
           const counts = await worker.service.queue.queue.getJobCounts('waiting', 'active', 'delayed');
-          return counts.waiting + counts.active + counts.delayed === 0;
+          return Object.values(counts).every((n) => n === 0);
         }, 5000, 'the worker to take the queued job');
         await settle(300);
         expect(paused.smtp.messages).toHaveLength(0);
