@@ -105,7 +105,8 @@ export async function importSuppressions(
     db.transaction((tx) => {
       for (const { row: at, record } of batch) {
         const cell = (index: number) => (index >= 0 ? (record[index] ?? '').trim() : '');
-        const parsed = parseAddress(cell(columns.email));
+        // Our own export defuses formula cells with a leading quote; take it off again.
+        const parsed = parseAddress(cell(columns.email).replace(/^'(?=[=+\-@])/, ''));
         if (!parsed.ok) {
           invalid(at, parsed.message);
           continue;

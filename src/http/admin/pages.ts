@@ -53,7 +53,7 @@ function layout(title: string, body: string, session?: PageSession): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <meta name="robots" content="noindex">
 <title>${h(title)} · optin admin</title>
 <style>${STYLE}</style>

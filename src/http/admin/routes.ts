@@ -29,12 +29,13 @@ export function adminConsoleRoutes(deps: AppDeps): Router {
   // Mounted before the JSON API at /admin/api, which answers for itself.
   const isApi = (path: string) => path === '/api' || path.startsWith('/api/');
 
+  // same-origin referrers: with none at all, a browser sends "Origin: null" on our own forms.
   router.use((req, res, next) => {
     if (isApi(req.path)) {
       next();
       return;
     }
-    res.set({ 'Content-Security-Policy': ADMIN_CSP, 'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
+    res.set({ 'Content-Security-Policy': ADMIN_CSP, 'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'same-origin' });
     next();
   });
 
