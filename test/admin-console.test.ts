@@ -74,7 +74,7 @@ describe('sign-in', () => {
 
     // No session, or a tampered one: back to the sign-in form, nothing shown.
     for (const headers of [{}, { cookie: `${cookie.split(';')[0]!.slice(0, -2)}xx` }]) {
-      const res = await fetch(`${t.url}/admin/suppressions`, { headers: { accept: 'text/html', ...headers }, redirect: 'manual' });
+      const res = await fetch(`${t.url}/admin/suppressions`, { headers: { accept: 'text/html', ...(headers as Record<string, string>) }, redirect: 'manual' });
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toBe('/admin');
     }
