@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson } from './support/http.js';
-import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
+import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -20,9 +20,8 @@ afterAll(async () => {
 
 describe('the admin console in a real browser', () => {
   it('signs in, shows an entry, searches, lifts, adds and exports', async () => {
-    const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
-    await postJson(`${t.url}/admin/api/suppressions`, { email: 'browser.one@example.com', reason: 'bounced' }, auth);
-    await postJson(`${t.url}/admin/api/suppressions`, { email: 'browser.two@elsewhere.example', reason: 'complained' }, auth);
+    await postJson(`${t.url}/admin/api/suppressions`, { email: 'browser.one@example.com', reason: 'bounced' }, ADMIN_AUTH);
+    await postJson(`${t.url}/admin/api/suppressions`, { email: 'browser.two@elsewhere.example', reason: 'complained' }, ADMIN_AUTH);
 
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 390, height: 844 } });
     const page = await context.newPage();

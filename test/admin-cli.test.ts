@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, settle, waitFor } from './support/http.js';
-import { startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
+import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
@@ -33,7 +33,6 @@ async function admin(...args: string[]): Promise<{ code: number; stdout: string;
   }
 }
 
-const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
 describe('npm run admin', () => {
   it('imports a CSV, and the imported addresses are never mailed', async () => {
@@ -65,12 +64,12 @@ describe('npm run admin', () => {
     const refused = await admin('contacts', 'erase', 'cli.erase@example.com');
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--yes');
-    expect((await fetch(`${t.url}/admin/api/contacts/cli.erase%40example.com`, { headers: auth })).status).toBe(200);
+    expect((await fetch(`${t.url}/admin/api/contacts/cli.erase%40example.com`, { headers: ADMIN_AUTH })).status).toBe(200);
 
     const erased = await admin('contacts', 'erase', 'CLI.Erase@example.com', '--yes');
     expect(erased.code).toBe(0);
-    expect((await fetch(`${t.url}/admin/api/contacts/cli.erase%40example.com`, { headers: auth })).status).toBe(404);
-    const found = (await (await fetch(`${t.url}/admin/api/suppressions?q=cli.erase%40example.com`, { headers: auth })).json()) as { items: unknown[] };
+    expect((await fetch(`${t.url}/admin/api/contacts/cli.erase%40example.com`, { headers: ADMIN_AUTH })).status).toBe(404);
+    const found = (await (await fetch(`${t.url}/admin/api/suppressions?q=cli.erase%40example.com`, { headers: ADMIN_AUTH })).json()) as { items: unknown[] };
     expect(found.items).toEqual([expect.objectContaining({ email: null, reason: 'erased', source: 'cli' })]);
 
     const unknown = await admin('contacts', 'show', 'cli.erase@example.com');

@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentEvents, suppressions } from '../src/db/schema.js';
 import { postJson } from './support/http.js';
-import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
+import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -12,7 +12,6 @@ afterAll(async () => {
   await t?.stop();
 });
 
-const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
 async function signIn(token = TEST_ADMIN_TOKEN): Promise<Response> {
   return fetch(`${t.url}/admin/sign-in`, {
@@ -57,7 +56,7 @@ describe('sign-in', () => {
     expect(html).toContain('name="viewport"');
     expect(html).not.toContain('<script');
 
-    await postJson(`${t.url}/admin/api/suppressions`, { email: 'hidden.entry@example.com' }, auth);
+    await postJson(`${t.url}/admin/api/suppressions`, { email: 'hidden.entry@example.com' }, ADMIN_AUTH);
     const wrong = await signIn('wrong-token-0123456789');
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('set-cookie')).toBeNull();
@@ -128,7 +127,7 @@ describe('CSRF protection', () => {
 describe('the suppression list page', () => {
   it('lists, searches, filters, pages, adds and lifts (with a reason)', async () => {
     const s = await session();
-    for (let i = 0; i < 55; i += 1) await postJson(`${t.url}/admin/api/suppressions`, { email: `paged${String(i).padStart(2, '0')}@paging.example`, reason: 'bounced' }, auth);
+    for (let i = 0; i < 55; i += 1) await postJson(`${t.url}/admin/api/suppressions`, { email: `paged${String(i).padStart(2, '0')}@paging.example`, reason: 'bounced' }, ADMIN_AUTH);
     const first = await (await s.get('/admin/suppressions?q=paging.example&reason=bounced')).text();
     expect(first).toContain('<input type="search" name="q" value="paging.example"');
     expect(first.match(/@paging\.example<\/a>/g)).toHaveLength(50);
@@ -190,9 +189,9 @@ describe('CSV export and import', () => {
   };
 
   it('imports a CSV through the API, counting added, already present and invalid rows', async () => {
-    await postJson(`${t.url}/admin/api/suppressions`, { email: 'already@import.example' }, auth);
+    await postJson(`${t.url}/admin/api/suppressions`, { email: 'already@import.example' }, ADMIN_AUTH);
     const csv = ['email,reason,list', 'one@import.example,,', 'TWO@Import.Example,bounced,default', 'already@import.example,,', 'one@import.example,,', 'not an address,,', 'three@import.example,nonsense,', 'four@import.example,,no-such-list', '"five@import.example",complained,', ''].join('\r\n');
-    const res = await upload('/admin/api/suppressions/import', csv, auth);
+    const res = await upload('/admin/api/suppressions/import', csv, ADMIN_AUTH);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       added: 3,
@@ -208,13 +207,13 @@ describe('CSV export and import', () => {
     expect(entriesOf('five@import.example')).toEqual([expect.objectContaining({ reason: 'complained' })]);
 
     // A headerless file: one address per row.
-    const plain = await upload('/admin/api/suppressions/import', 'six@import.example\nseven@import.example\n', auth);
+    const plain = await upload('/admin/api/suppressions/import', 'six@import.example\nseven@import.example\n', ADMIN_AUTH);
     expect(await plain.json()).toMatchObject({ added: 2, alreadyPresent: 0, invalid: 0 });
 
-    const broken = await upload('/admin/api/suppressions/import', 'email\n"eight@import.example\n', auth);
+    const broken = await upload('/admin/api/suppressions/import', 'email\n"eight@import.example\n', ADMIN_AUTH);
     expect(broken.status).toBe(400);
     expect(await broken.json()).toEqual({ error: { code: 'invalid_csv', message: expect.any(String) } });
-    const noFile = await fetch(`${t.url}/admin/api/suppressions/import`, { method: 'POST', body: new FormData(), headers: auth });
+    const noFile = await fetch(`${t.url}/admin/api/suppressions/import`, { method: 'POST', body: new FormData(), headers: ADMIN_AUTH });
     expect(noFile.status).toBe(400);
     expect((await upload('/admin/api/suppressions/import', 'nine@import.example', {})).status).toBe(401);
   });
@@ -235,11 +234,11 @@ describe('CSV export and import', () => {
   });
 
   it('exports every entry as CSV, erased ones without an address, with formula cells defused', async () => {
-    await postJson(`${t.url}/admin/api/suppressions`, { email: '=cmd@formula.example', list: 'default' }, auth);
-    await postJson(`${t.url}/admin/api/suppressions`, { email: 'erased.export@example.com' }, auth);
-    expect((await fetch(`${t.url}/admin/api/contacts/erased.export%40example.com`, { method: 'DELETE', headers: auth })).status).toBe(204);
+    await postJson(`${t.url}/admin/api/suppressions`, { email: '=cmd@formula.example', list: 'default' }, ADMIN_AUTH);
+    await postJson(`${t.url}/admin/api/suppressions`, { email: 'erased.export@example.com' }, ADMIN_AUTH);
+    expect((await fetch(`${t.url}/admin/api/contacts/erased.export%40example.com`, { method: 'DELETE', headers: ADMIN_AUTH })).status).toBe(204);
 
-    const res = await fetch(`${t.url}/admin/api/suppressions.csv`, { headers: auth });
+    const res = await fetch(`${t.url}/admin/api/suppressions.csv`, { headers: ADMIN_AUTH });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(res.headers.get('content-disposition')).toMatch(/^attachment; filename="?suppressions\.csv"?$/);

@@ -5,7 +5,7 @@ import { consentEvents, contacts, outbox, subscriptions, suppressions } from '..
 import { deleteExpiredRequests } from '../src/subscriptions/expiry.js';
 import { CONFIRM_TOKEN_TTL_MS } from '../src/subscriptions/tokens.js';
 import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
-import { startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
+import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -15,9 +15,8 @@ afterAll(async () => {
   await t?.stop();
 });
 
-const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 const api = (url: string, path: string, init: RequestInit = {}) =>
-  fetch(`${url}/admin/api${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
+  fetch(`${url}/admin/api${path}`, { ...init, headers: { ...ADMIN_AUTH, ...(init.headers as Record<string, string> | undefined) } });
 
 interface Page {
   items: { id: number; email: string | null; reason: string; list: string | null; source: string; createdAt: string }[];
@@ -36,7 +35,7 @@ describe('DELETE /admin/api/contacts/:email', () => {
     await subscribed('erin.erase@example.com');
     const db = t.service.db;
     // A per-list entry naming the address: it must not survive with the address in it.
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'erin.erase@example.com', list: 'default', reason: 'complained' }, auth)).status).toBe(201);
+    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'erin.erase@example.com', list: 'default', reason: 'complained' }, ADMIN_AUTH)).status).toBe(201);
     const contact = db.select().from(contacts).where(eq(contacts.emailKey, 'erin.erase@example.com')).get()!;
     expect(db.select().from(consentEvents).where(eq(consentEvents.contactId, contact.id)).all().length).toBeGreaterThan(1);
 

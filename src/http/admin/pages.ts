@@ -5,6 +5,7 @@ import type { contactRecord } from '../../subscriptions/contactRecord.js';
 import type { ImportCounts } from '../../subscriptions/suppressionCsv.js';
 import type { SuppressionPage, SuppressionQuery } from '../../subscriptions/suppressionList.js';
 import { CSRF_FIELD } from '../adminSession.js';
+import { htmlDocument } from '../pages.js';
 
 /**
  * The admin console's pages: server-rendered, no script, one inline stylesheet allowed by its
@@ -48,21 +49,15 @@ function layout(title: string, body: string, session?: PageSession): string {
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
 <form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
     : '';
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="same-origin">
-<meta name="robots" content="noindex">
-<title>${h(title)} · optin admin</title>
-<style>${STYLE}</style>
-</head>
-<body><main>
-${nav}<h1>${h(title)}</h1>
-${body}
-</main></body>
-</html>`;
+  return htmlDocument({
+    lang: 'en',
+    title: `${title} · optin admin`,
+    style: STYLE,
+    // same-origin, not none: without a referrer policy allowing it, browsers send "Origin: null" on our own forms.
+    referrer: 'same-origin',
+    head: '\n<meta name="robots" content="noindex">',
+    main: `${nav}<h1>${h(title)}</h1>\n${body}`,
+  });
 }
 
 export function signInPage(problem?: string): string {
