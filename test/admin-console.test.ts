@@ -107,6 +107,10 @@ describe('CSRF protection', () => {
     const crossSite = await s.post('/admin/suppressions', { email: 'csrf.victim@example.com', _csrf: s.csrf }, { origin: 'https://evil.test' });
     expect(crossSite.status).toBe(403);
     expect(await crossSite.text()).toContain('cross_site_request');
+    // A page under a no-referrer policy posts with "Origin: null": not ours either.
+    expect((await s.post('/admin/suppressions', { email: 'csrf.victim@example.com', _csrf: s.csrf }, { origin: 'null' })).status).toBe(403);
+    const asJson = await s.post('/admin/suppressions', { email: 'csrf.victim@example.com' }, { accept: 'application/json' });
+    expect(await asJson.json()).toEqual({ error: { code: 'invalid_csrf_token', message: expect.any(String) } });
     expect(entriesOf('csrf.victim@example.com')).toEqual([]);
 
     // The JSON API takes the cookie too, with the token in a header for changes.

@@ -12,6 +12,7 @@ import { csrfToken, endSession, readSession, startSession, type AdminSession } f
 import type { AppDeps } from '../app.js';
 import { importCsvUpload } from '../csvUpload.js';
 import { optionalText, requiredText } from '../fields.js';
+import { sendError, wantsJson } from '../respond.js';
 import { reasonOf } from '../routes/adminApi.js';
 import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, signInPage, suppressionsPage, type PageSession } from './pages.js';
 
@@ -139,6 +140,10 @@ export function adminConsoleRoutes(deps: AppDeps): Router {
   const pageErrors: ErrorRequestHandler = (error, req, res, next) => {
     if (!(error instanceof AppError) || isApi(req.path)) {
       next(error);
+      return;
+    }
+    if (wantsJson(req)) {
+      sendError(req, res, error);
       return;
     }
     const session = readSession(req, config);
