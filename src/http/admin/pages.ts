@@ -17,9 +17,9 @@ const STYLE = `*{box-sizing:border-box}body{font-family:system-ui,-apple-system,
 main{max-width:72rem;margin:0 auto;background:#fff;border-radius:8px;padding:1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 h1{font-size:1.4rem;margin:0 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
 nav{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin-bottom:1rem;padding-bottom:.75rem;border-bottom:1px solid #e4e7eb}
-nav form{margin:0}form.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0}
+form.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0}nav form{margin:0}nav form.row{flex:1 1 22rem;flex-wrap:nowrap}nav form.row input{flex:1 1 auto;min-width:0}
 input,select,button{font:inherit;font-size:1rem;padding:.45rem .6rem;border:1px solid #cbd2d9;border-radius:6px;max-width:100%}
-input[type=search],input[type=email]{flex:1 1 14rem}button{background:#2563eb;color:#fff;border:0;cursor:pointer}
+input[type=search],input[type=email],input[type=text]{flex:1 1 14rem}button{background:#2563eb;color:#fff;border:0;cursor:pointer}
 button.secondary{background:#e4e7eb;color:#1f2933}button.danger{background:#b91c1c}
 table{width:100%;border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.45rem;border-bottom:1px solid #e4e7eb;vertical-align:top;word-break:break-word}
 td form{display:flex;flex-wrap:wrap;gap:.3rem;margin:0}td input{flex:1 1 8rem}.muted{color:#7b8794}
