@@ -4,7 +4,7 @@ import { consentEvents, contacts, outbox, subscriptions, suppressions } from '..
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
 import { recordConsent } from './consent.js';
-import { addressHashes, suppressAddress } from './suppression.js';
+import { entriesOfAddress, suppressAddress } from './suppression.js';
 
 export interface ErasureOutcome {
   /** The one entry left: every list, reason `erased`, only the keyed hash. */
@@ -23,11 +23,11 @@ export function eraseContact(db: Db, secrets: readonly string[], email: string, 
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey, domain } = parsed.address;
-  const hashes = addressHashes(secrets, emailKey);
+  const entriesOfThisAddress = entriesOfAddress(secrets, emailKey);
 
   return db.transaction((tx) => {
     const contact = tx.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get();
-    const entries = tx.select({ id: suppressions.id }).from(suppressions).where(inArray(suppressions.emailHash, hashes)).all();
+    const entries = tx.select({ id: suppressions.id }).from(suppressions).where(entriesOfThisAddress).all();
     if (!contact && entries.length === 0) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
 
     if (contact) {
@@ -39,7 +39,7 @@ export function eraseContact(db: Db, secrets: readonly string[], email: string, 
       tx.delete(subscriptions).where(eq(subscriptions.contactId, contact.id)).run();
       tx.delete(contacts).where(eq(contacts.id, contact.id)).run();
     }
-    if (entries.length > 0) tx.delete(suppressions).where(inArray(suppressions.emailHash, hashes)).run();
+    if (entries.length > 0) tx.delete(suppressions).where(entriesOfThisAddress).run();
     const { id } = suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason: 'erased', source: by, at: now });
     tx.update(suppressions).set({ email: null, domain: null }).where(eq(suppressions.id, id)).run();
     recordConsent(tx, { contactId: null, listId: null, action: 'erased', at: now, detail: `a contact was erased by ${by}` });

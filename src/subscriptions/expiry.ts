@@ -2,14 +2,14 @@ import { and, eq, inArray, lt, notExists } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { consentEvents, contacts, outbox, subscriptions, suppressions } from '../db/schema.js';
 import { recordConsent } from './consent.js';
-import { addressHashes } from './suppression.js';
+import { entriesOfAddress } from './suppression.js';
 
 /** Rows per transaction: short write locks, so signups are never held up for long. */
 const BATCH = 500;
 
 /** Whether any entry, for any list, names this address (the contact then stays: it explains the entry). */
 function isSuppressedAnywhere(db: Pick<Db, 'select'>, secrets: readonly string[], emailKey: string): boolean {
-  return db.select({ id: suppressions.id }).from(suppressions).where(inArray(suppressions.emailHash, addressHashes(secrets, emailKey))).limit(1).get() !== undefined;
+  return db.select({ id: suppressions.id }).from(suppressions).where(entriesOfAddress(secrets, emailKey)).limit(1).get() !== undefined;
 }
 
 export interface ExpiryOutcome {

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { and, eq, inArray, isNull, or } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, or, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { suppressions, type SuppressionReason } from '../db/schema.js';
 
@@ -10,6 +10,15 @@ import { suppressions, type SuppressionReason } from '../db/schema.js';
  */
 export function addressHashes(secrets: readonly string[], emailKey: string): string[] {
   return secrets.map((secret) => createHmac('sha256', secret).update(`address:${emailKey}`).digest('base64url'));
+}
+
+/**
+ * Every entry of an address, in any scope. Written as one condition per partial unique index
+ * (all lists / one list), so SQLite searches both indexes instead of scanning the table.
+ */
+export function entriesOfAddress(secrets: readonly string[], emailKey: string): SQL {
+  const hashes = inArray(suppressions.emailHash, addressHashes(secrets, emailKey));
+  return or(and(hashes, isNull(suppressions.listId)), and(hashes, isNotNull(suppressions.listId)))!;
 }
 
 export interface SuppressionMatch {
