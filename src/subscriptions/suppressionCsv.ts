@@ -5,7 +5,7 @@ import type { Db } from '../db/client.js';
 import { lists, suppressions, SUPPRESSION_REASONS, type SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
-import { suppressByHand } from './suppressionList.js';
+import { suppressManyByHand, type EntryByHand } from './suppressionList.js';
 
 export const SUPPRESSION_CSV_HEADER = ['email', 'reason', 'list', 'created_at'] as const;
 
@@ -103,6 +103,7 @@ export async function importSuppressions(
   };
   const flush = () => {
     db.transaction((tx) => {
+      const valid: EntryByHand[] = [];
       for (const { row: at, record } of batch) {
         const cell = (index: number) => (index >= 0 ? (record[index] ?? '').trim() : '');
         // Our own export defuses formula cells with a leading quote; take it off again.
@@ -122,7 +123,9 @@ export async function importSuppressions(
           invalid(at, `There is no list called "${slug}".`);
           continue;
         }
-        const result = suppressByHand(tx, secrets, { address: parsed.address, reason: reasonText as SuppressionReason, listId, source: options.source }, now);
+        valid.push({ address: parsed.address, reason: reasonText as SuppressionReason, listId, source: options.source });
+      }
+      for (const result of suppressManyByHand(tx, secrets, valid, now)) {
         if (result.created) counts.added += 1;
         else counts.alreadyPresent += 1;
       }

@@ -6,7 +6,7 @@ import { AppError } from '../errors.js';
 import { parseAddress, type CanonicalAddress } from './address.js';
 import { recordConsent } from './consent.js';
 import { findListBySlug } from './subscribe.js';
-import { addressHashes, suppressAddress } from './suppression.js';
+import { addressHashes, suppressAddresses } from './suppression.js';
 
 export interface SuppressionItem {
   id: number;
@@ -143,23 +143,41 @@ function contactIdOf(db: Pick<Db, 'select'>, emailKey: string | null): number | 
   return db.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get()?.id ?? null;
 }
 
+export interface EntryByHand {
+  address: CanonicalAddress;
+  reason: SuppressionReason;
+  listId: number | null;
+  source: string;
+}
+
 /**
- * Suppresses one canonical address by hand (admin form, API, CSV import), inside the caller's
- * transaction; a new entry for a known contact goes into its consent trail.
+ * Suppresses canonical addresses by hand (admin form, API, CLI, CSV import), inside the caller's
+ * transaction; each new entry for a known contact goes into its consent trail.
  */
-export function suppressByHand(
+export function suppressManyByHand(
   tx: Pick<Db, 'select' | 'insert'>,
   secrets: readonly string[],
-  entry: { address: CanonicalAddress; reason: SuppressionReason; listId: number | null; source: string },
+  entries: readonly EntryByHand[],
   now: number,
-): { id: number; created: boolean } {
-  const { address, listId } = entry;
-  const result = suppressAddress(tx, secrets, { emailKey: address.emailKey, domain: address.domain, listId, reason: entry.reason, source: entry.source, at: now });
-  const contactId = contactIdOf(tx, address.emailKey);
-  if (result.created && contactId !== null) {
-    recordConsent(tx, { contactId, listId, action: 'suppressed', at: now, detail: `${entry.reason} (${entry.source})` });
-  }
-  return result;
+): { id: number; created: boolean }[] {
+  const results = suppressAddresses(
+    tx,
+    secrets,
+    entries.map((e) => ({ emailKey: e.address.emailKey, domain: e.address.domain, listId: e.listId, reason: e.reason, source: e.source, at: now })),
+  );
+  const createdKeys = [...new Set(entries.filter((_, i) => results[i]!.created).map((e) => e.address.emailKey))];
+  const contactIds = new Map(
+    createdKeys.length === 0
+      ? []
+      : tx.select({ id: contacts.id, emailKey: contacts.emailKey }).from(contacts).where(inArray(contacts.emailKey, createdKeys)).all().map((c) => [c.emailKey, c.id] as const),
+  );
+  entries.forEach((entry, i) => {
+    const contactId = contactIds.get(entry.address.emailKey);
+    if (results[i]!.created && contactId !== undefined) {
+      recordConsent(tx, { contactId, listId: entry.listId, action: 'suppressed', at: now, detail: `${entry.reason} (${entry.source})` });
+    }
+  });
+  return results;
 }
 
 /** An admin puts an address on the list by hand. Idempotent for the same address and list. */
@@ -173,8 +191,8 @@ export function addSuppression(
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   return db.transaction((tx) => {
     const listId = entry.list ? findListBySlug(tx, entry.list).id : null;
-    const result = suppressByHand(tx, secrets, { address: parsed.address, reason: entry.reason, listId, source: entry.source }, now);
-    return { item: suppressionItem(tx, result.id)!, created: result.created };
+    const [result] = suppressManyByHand(tx, secrets, [{ address: parsed.address, reason: entry.reason, listId, source: entry.source }], now);
+    return { item: suppressionItem(tx, result!.id)!, created: result!.created };
   });
 }
 
