@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createMailQueue, type MailQueue } from './queue/mailQueue.js';
 import { startOutboxRelay, type OutboxRelay } from './queue/relay.js';
 import { startMailWorker, type MailWorker } from './queue/worker.js';
+import { startExpirySweep } from './queue/expirySweep.js';
 
 export type Role = 'api' | 'worker';
 
@@ -40,7 +41,9 @@ export async function startService(config: Config, roles: readonly Role[], logge
 
   let worker: MailWorker | undefined;
   let mailerClose: (() => void) | undefined;
+  let expirySweep: { stop(): void } | undefined;
   if (roles.includes('worker')) {
+    expirySweep = startExpirySweep(db, config.secrets, logger);
     const templates = await loadTemplates();
     const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger);
     mailerClose = () => mailer.close();
@@ -75,6 +78,7 @@ export async function startService(config: Config, roles: readonly Role[], logge
             server!.closeIdleConnections();
           })
         : Promise.resolve();
+      expirySweep?.stop();
       await Promise.all([serverClosed, worker?.close()]);
       await relay.stop();
       await queue.close();

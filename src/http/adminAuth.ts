@@ -2,12 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { checkCsrf, isSafeMethod, readSession } from './adminSession.js';
 
 /**
  * Compares in constant time. Hashing both sides first gives equal lengths, so neither the
  * content nor the length of the configured token leaks through timing.
  */
-function sameSecret(given: string, expected: string): boolean {
+export function sameSecret(given: string, expected: string): boolean {
   const digest = (value: string) => createHash('sha256').update(value).digest();
   return timingSafeEqual(digest(given), digest(expected));
 }
@@ -18,21 +19,36 @@ export function hasAdminBearer(req: Request, adminToken: string): boolean {
   return match !== null && sameSecret(match[1]!, adminToken);
 }
 
+type AdminConfig = Pick<Config, 'adminToken' | 'secrets' | 'publicUrl'>;
+
 /**
- * Guards every admin route. With no ADMIN_TOKEN configured the admin API is off and says so.
- * Other ways in (a browser session, say) can be added beside the bearer check here.
+ * Guards every admin route. Programs send the bearer token; the console's browser sends its
+ * session cookie, and then every change also needs the session's CSRF token. With no
+ * ADMIN_TOKEN configured the admin API is off and says so.
+ * `whenSignedOut` lets the console's pages send a browser to the sign-in form instead of a 401.
  */
-export function requireAdmin(config: Pick<Config, 'adminToken'>): RequestHandler {
+export function requireAdmin(config: AdminConfig, whenSignedOut?: RequestHandler): RequestHandler {
   return (req, res, next) => {
     if (!config.adminToken) {
       next(new AppError(503, 'admin_disabled', 'The admin API is off: set ADMIN_TOKEN to turn it on.'));
       return;
     }
-    if (!hasAdminBearer(req, config.adminToken)) {
-      res.set('WWW-Authenticate', 'Bearer realm="optin admin"');
-      next(new AppError(401, 'unauthorized', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>".'));
+    if (hasAdminBearer(req, config.adminToken)) {
+      next();
       return;
     }
-    next();
+    const session = readSession(req, config);
+    if (session) {
+      if (!isSafeMethod(req.method)) checkCsrf(req, config, session);
+      res.locals.adminSession = session;
+      next();
+      return;
+    }
+    if (whenSignedOut) {
+      whenSignedOut(req, res, next);
+      return;
+    }
+    res.set('WWW-Authenticate', 'Bearer realm="optin admin"');
+    next(new AppError(401, 'unauthorized', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>".'));
   };
 }

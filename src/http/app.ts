@@ -10,6 +10,7 @@ import type { MailJob } from '../queue/mailQueue.js';
 import type { OutboxRelay } from '../queue/relay.js';
 import { requestLogger } from './requestLog.js';
 import { sendError } from './respond.js';
+import { adminConsoleRoutes } from './admin/routes.js';
 import { adminApiRoutes } from './routes/adminApi.js';
 import { securityHeaders, signupCors } from './security.js';
 import { confirmRoutes } from './routes/confirm.js';
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(subscribeRoutes(deps));
   app.use(confirmRoutes(deps));
   app.use(unsubscribeRoutes(deps));
+  app.use('/admin', adminConsoleRoutes(deps));
   app.use('/admin/api', adminApiRoutes(deps));
 
   app.use((req, res) => sendError(req, res, new AppError(404, 'not_found', 'There is nothing at this address.')));

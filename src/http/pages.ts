@@ -73,22 +73,26 @@ button.secondary{background:#e4e7eb;color:#1f2933}form{margin:1.5rem 0 0}.code{c
 /** The Content-Security-Policy source that allows exactly this inline stylesheet and no other. */
 export const PAGE_STYLE_SOURCE = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
 
-/** A whole HTML document; `body` must already be safe markup. */
-export function htmlPage(locale: Locale, title: string, body: string): string {
+/** The document around a page: `head` and `main` must already be safe markup. */
+export function htmlDocument(page: { lang: string; title: string; style: string; referrer: string; head?: string; main: string }): string {
   return `<!doctype html>
-<html lang="${locale}">
+<html lang="${escapeHtml(page.lang)}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
+<meta name="referrer" content="${escapeHtml(page.referrer)}">${page.head ?? ''}
+<title>${escapeHtml(page.title)}</title>
+<style>${page.style}</style>
 </head>
 <body><main>
-<h1>${escapeHtml(title)}</h1>
-${body}
+${page.main}
 </main></body>
 </html>`;
+}
+
+/** A whole HTML document; `body` must already be safe markup. */
+export function htmlPage(locale: Locale, title: string, body: string): string {
+  return htmlDocument({ lang: locale, title, style: STYLE, referrer: 'no-referrer', main: `<h1>${escapeHtml(title)}</h1>\n${body}` });
 }
 
 export function messagePage(locale: Locale, title: string, message: string): string {

@@ -1,9 +1,9 @@
-import { asc, eq, inArray } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { consentEvents, contacts, lists, subscriptions, suppressions } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
-import { addressHashes } from './suppression.js';
+import { entriesOfAddress } from './suppression.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -21,10 +21,11 @@ export function contactRecord(db: Db, secrets: readonly string[], email: string)
     .select({ id: suppressions.id, reason: suppressions.reason, list: lists.slug, source: suppressions.source, createdAt: suppressions.createdAt })
     .from(suppressions)
     .leftJoin(lists, eq(lists.id, suppressions.listId))
-    .where(inArray(suppressions.emailHash, addressHashes(secrets, emailKey)))
+    .where(entriesOfAddress(secrets, emailKey))
     .orderBy(asc(suppressions.createdAt), asc(suppressions.id))
     .all();
-  if (!contact && blocking.length === 0) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
+  // After an erasure only a hashed `erased` entry is left: nothing is known about the person any more.
+  if (!contact && blocking.every((s) => s.reason === 'erased')) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
 
   const subscribed = contact
     ? db

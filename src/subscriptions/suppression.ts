@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { and, eq, inArray, isNull, or } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, or, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { suppressions, type SuppressionReason } from '../db/schema.js';
 
@@ -10,6 +10,15 @@ import { suppressions, type SuppressionReason } from '../db/schema.js';
  */
 export function addressHashes(secrets: readonly string[], emailKey: string): string[] {
   return secrets.map((secret) => createHmac('sha256', secret).update(`address:${emailKey}`).digest('base64url'));
+}
+
+/**
+ * Every entry of an address, in any scope. Written as one condition per partial unique index
+ * (all lists / one list), so SQLite searches both indexes instead of scanning the table.
+ */
+export function entriesOfAddress(secrets: readonly string[], emailKey: string): SQL {
+  const hashes = inArray(suppressions.emailHash, addressHashes(secrets, emailKey));
+  return or(and(hashes, isNull(suppressions.listId)), and(hashes, isNotNull(suppressions.listId)))!;
 }
 
 export interface SuppressionMatch {
@@ -52,27 +61,62 @@ export function suppressAddress(
   secrets: readonly string[],
   entry: NewSuppression,
 ): { id: number; created: boolean } {
-  const hashes = addressHashes(secrets, entry.emailKey);
-  const scope = entry.listId === null ? isNull(suppressions.listId) : eq(suppressions.listId, entry.listId);
-  const existing = db
-    .select({ id: suppressions.id })
-    .from(suppressions)
-    .where(and(inArray(suppressions.emailHash, hashes), scope))
-    .limit(1)
-    .get();
-  if (existing) return { id: existing.id, created: false };
-  const inserted = db
-    .insert(suppressions)
-    .values({
-      emailHash: hashes[0]!,
-      email: entry.emailKey,
-      domain: entry.domain,
-      listId: entry.listId,
-      reason: entry.reason,
-      source: entry.source,
-      createdAt: entry.at,
-    })
-    .returning({ id: suppressions.id })
-    .get();
-  return { id: inserted.id, created: true };
+  return suppressAddresses(db, secrets, [entry])[0]!;
+}
+
+/** Rows per statement: well under SQLite's limit on bound variables. */
+const CHUNK = 500;
+
+function chunked<T>(items: readonly T[]): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) chunks.push(items.slice(i, i + CHUNK));
+  return chunks;
+}
+
+/**
+ * suppressAddress for many addresses at once (an import): one lookup per scope and chunk, and
+ * multi-row inserts, instead of two statements per address. An address given twice in the same
+ * scope gets one entry; the repeat answers `created: false`.
+ */
+export function suppressAddresses(
+  db: Pick<Db, 'select' | 'insert'>,
+  secrets: readonly string[],
+  entries: readonly NewSuppression[],
+): { id: number; created: boolean }[] {
+  const hashed = entries.map((entry) => ({ entry, hashes: addressHashes(secrets, entry.emailKey) }));
+  const keyOf = (hash: string, listId: number | null) => `${listId ?? '*'}|${hash}`;
+  const known = new Map<string, number>();
+  for (const listId of new Set(entries.map((e) => e.listId))) {
+    // One scope at a time, so each lookup is served by its partial unique index.
+    const scope = listId === null ? isNull(suppressions.listId) : eq(suppressions.listId, listId);
+    const hashes = [...new Set(hashed.filter((h) => h.entry.listId === listId).flatMap((h) => h.hashes))];
+    for (const chunk of chunked(hashes)) {
+      const rows = db.select({ id: suppressions.id, emailHash: suppressions.emailHash }).from(suppressions).where(and(inArray(suppressions.emailHash, chunk), scope)).all();
+      for (const row of rows) known.set(keyOf(row.emailHash, listId), row.id);
+    }
+  }
+
+  const existing = hashed.map(({ entry, hashes }) => hashes.map((hash) => known.get(keyOf(hash, entry.listId))).find((id) => id !== undefined));
+  const fresh = new Map<string, NewSuppression & { emailHash: string }>();
+  hashed.forEach(({ entry, hashes }, i) => {
+    const key = keyOf(hashes[0]!, entry.listId);
+    if (existing[i] === undefined && !fresh.has(key)) fresh.set(key, { ...entry, emailHash: hashes[0]! });
+  });
+  for (const chunk of chunked([...fresh.values()])) {
+    const inserted = db
+      .insert(suppressions)
+      .values(chunk.map((e) => ({ emailHash: e.emailHash, email: e.emailKey, domain: e.domain, listId: e.listId, reason: e.reason, source: e.source, createdAt: e.at })))
+      .returning({ id: suppressions.id, emailHash: suppressions.emailHash, listId: suppressions.listId })
+      .all();
+    for (const row of inserted) known.set(keyOf(row.emailHash, row.listId), row.id);
+  }
+
+  const claimed = new Set<string>();
+  return hashed.map(({ entry, hashes }, i) => {
+    if (existing[i] !== undefined) return { id: existing[i], created: false };
+    const key = keyOf(hashes[0]!, entry.listId);
+    const created = !claimed.has(key);
+    claimed.add(key);
+    return { id: known.get(key)!, created };
+  });
 }

@@ -3,10 +3,10 @@ import { and, desc, eq, gte, inArray, isNotNull, isNull, lt, sql, type SQL } fro
 import type { Db } from '../db/client.js';
 import { contacts, lists, suppressions, type SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
-import { parseAddress } from './address.js';
+import { parseAddress, type CanonicalAddress } from './address.js';
 import { recordConsent } from './consent.js';
 import { findListBySlug } from './subscribe.js';
-import { addressHashes, suppressAddress } from './suppression.js';
+import { addressHashes, suppressAddresses } from './suppression.js';
 
 export interface SuppressionItem {
   id: number;
@@ -143,6 +143,43 @@ function contactIdOf(db: Pick<Db, 'select'>, emailKey: string | null): number | 
   return db.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get()?.id ?? null;
 }
 
+export interface EntryByHand {
+  address: CanonicalAddress;
+  reason: SuppressionReason;
+  listId: number | null;
+  source: string;
+}
+
+/**
+ * Suppresses canonical addresses by hand (admin form, API, CLI, CSV import), inside the caller's
+ * transaction; each new entry for a known contact goes into its consent trail.
+ */
+export function suppressManyByHand(
+  tx: Pick<Db, 'select' | 'insert'>,
+  secrets: readonly string[],
+  entries: readonly EntryByHand[],
+  now: number,
+): { id: number; created: boolean }[] {
+  const results = suppressAddresses(
+    tx,
+    secrets,
+    entries.map((e) => ({ emailKey: e.address.emailKey, domain: e.address.domain, listId: e.listId, reason: e.reason, source: e.source, at: now })),
+  );
+  const createdKeys = [...new Set(entries.filter((_, i) => results[i]!.created).map((e) => e.address.emailKey))];
+  const contactIds = new Map(
+    createdKeys.length === 0
+      ? []
+      : tx.select({ id: contacts.id, emailKey: contacts.emailKey }).from(contacts).where(inArray(contacts.emailKey, createdKeys)).all().map((c) => [c.emailKey, c.id] as const),
+  );
+  entries.forEach((entry, i) => {
+    const contactId = contactIds.get(entry.address.emailKey);
+    if (results[i]!.created && contactId !== undefined) {
+      recordConsent(tx, { contactId, listId: entry.listId, action: 'suppressed', at: now, detail: `${entry.reason} (${entry.source})` });
+    }
+  });
+  return results;
+}
+
 /** An admin puts an address on the list by hand. Idempotent for the same address and list. */
 export function addSuppression(
   db: Db,
@@ -152,15 +189,10 @@ export function addSuppression(
 ): { item: SuppressionItem; created: boolean } {
   const parsed = parseAddress(entry.email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
-  const { address } = parsed;
   return db.transaction((tx) => {
     const listId = entry.list ? findListBySlug(tx, entry.list).id : null;
-    const result = suppressAddress(tx, secrets, { emailKey: address.emailKey, domain: address.domain, listId, reason: entry.reason, source: entry.source, at: now });
-    const contactId = contactIdOf(tx, address.emailKey);
-    if (result.created && contactId !== null) {
-      recordConsent(tx, { contactId, listId, action: 'suppressed', at: now, detail: `${entry.reason} (${entry.source})` });
-    }
-    return { item: suppressionItem(tx, result.id)!, created: result.created };
+    const [result] = suppressManyByHand(tx, secrets, [{ address: parsed.address, reason: entry.reason, listId, source: entry.source }], now);
+    return { item: suppressionItem(tx, result!.id)!, created: result!.created };
   });
 }
 

@@ -11,6 +11,7 @@ import { startSmtpSink, type SmtpSink, type SmtpSinkOptions } from './smtpSink.j
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TEST_SECRET = 'test-secret-0123456789abcdef';
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const ADMIN_AUTH = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
 export interface TestService {
   url: string;

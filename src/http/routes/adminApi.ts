@@ -1,17 +1,21 @@
+import { pipeline, Readable } from 'node:stream';
 import { Router } from 'express';
 import { SUPPRESSION_REASONS, type SuppressionReason } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
 import { maskEmail } from '../../logger.js';
 import { contactRecord } from '../../subscriptions/contactRecord.js';
+import { eraseContact } from '../../subscriptions/erasure.js';
+import { suppressionCsvChunks } from '../../subscriptions/suppressionCsv.js';
 import { addSuppression, liftSuppression, listSuppressions } from '../../subscriptions/suppressionList.js';
 import { requireAdmin } from '../adminAuth.js';
+import { importCsvUpload } from '../csvUpload.js';
 import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 500;
 
-function reasonOf(value: string | undefined): SuppressionReason | undefined {
+export function reasonOf(value: string | undefined): SuppressionReason | undefined {
   if (value === undefined || value === '') return undefined;
   if ((SUPPRESSION_REASONS as readonly string[]).includes(value)) return value as SuppressionReason;
   throw new AppError(400, 'invalid_reason', `The reason must be one of: ${SUPPRESSION_REASONS.join(', ')}.`);
@@ -39,6 +43,36 @@ export function adminApiRoutes(deps: AppDeps): Router {
 
   router.get('/contacts/:email', (req, res) => {
     res.set('Cache-Control', 'no-store').json(contactRecord(db, secrets, req.params.email));
+  });
+
+  // The person's own copy of what is kept about them (right of access), as a download.
+  router.get('/contacts/:email/export', (req, res) => {
+    const record = contactRecord(db, secrets, req.params.email);
+    res
+      .set('Cache-Control', 'no-store')
+      .attachment('contact-export.json')
+      .type('json')
+      .send(JSON.stringify({ exportedAt: new Date().toISOString(), ...record }, null, 2));
+  });
+
+  router.delete('/contacts/:email', (req, res) => {
+    eraseContact(db, secrets, req.params.email, 'admin');
+    deps.logger.info('admin erased a contact');
+    res.status(204).end();
+  });
+
+  router.get('/suppressions.csv', (_req, res) => {
+    res.set('Cache-Control', 'no-store').attachment('suppressions.csv').type('text/csv; charset=utf-8');
+    // Pulled one keyset batch at a time, as fast as the client reads.
+    pipeline(Readable.from(suppressionCsvChunks(db)), res, (error) => {
+      if (error) deps.logger.warn({ err: error.message }, 'suppression CSV export stopped early');
+    });
+  });
+
+  router.post('/suppressions/import', async (req, res) => {
+    const counts = await importCsvUpload(req, db, secrets, 'import');
+    deps.logger.info({ added: counts.added, alreadyPresent: counts.alreadyPresent, invalid: counts.invalid }, 'admin imported suppression entries');
+    res.json(counts);
   });
 
   router.get('/suppressions', (req, res) => {

@@ -1,0 +1,148 @@
+import { createReadStream, createWriteStream, statSync, type ReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { count } from 'drizzle-orm';
+import { ConfigError, loadConfig } from '../config.js';
+import { closeDatabase, openDatabase, type Db } from '../db/client.js';
+import { suppressions, SUPPRESSION_REASONS, type SuppressionReason } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { contactRecord } from '../subscriptions/contactRecord.js';
+import { eraseContact } from '../subscriptions/erasure.js';
+import { csvRecords, importSuppressions, suppressionCsvChunks } from '../subscriptions/suppressionCsv.js';
+import { addSuppression, liftSuppression, listSuppressions } from '../subscriptions/suppressionList.js';
+import { progressBar } from './progress.js';
+
+/**
+ * The admin tasks without a browser, straight on the database (same config as the service):
+ *   npm run admin -- suppressions list|add|lift|export|import …
+ *   npm run admin -- contacts show|erase …
+ */
+const USAGE = `usage: npm run admin -- <command>
+
+  suppressions list [--q text] [--reason r] [--list slug|*] [--limit n] [--cursor c]
+  suppressions add <email> [--reason r] [--list slug]
+  suppressions lift <id> --reason "why"
+  suppressions export [--output file.csv]          (stdout by default)
+  suppressions import <file.csv|->                 (- reads stdin)
+  contacts show <email>
+  contacts erase <email> --yes
+
+reasons: ${SUPPRESSION_REASONS.join(', ')}`;
+
+class UsageError extends Error {}
+
+const SOURCE = 'cli';
+
+function reasonOf(value: string | undefined): SuppressionReason | undefined {
+  if (value === undefined) return undefined;
+  if ((SUPPRESSION_REASONS as readonly string[]).includes(value)) return value as SuppressionReason;
+  throw new UsageError(`unknown reason "${value}"`);
+}
+
+function one(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new UsageError(`expected one ${what}`);
+  return positionals[0]!;
+}
+
+async function suppressionsCommand(db: Db, secrets: readonly string[], command: string | undefined, args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { q: { type: 'string' }, reason: { type: 'string' }, list: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, output: { type: 'string' } },
+  });
+  switch (command) {
+    case 'list': {
+      const limit = Number(values.limit ?? 50);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be a whole number from 1 to 10000');
+      const page = listSuppressions(db, secrets, { q: values.q, reason: reasonOf(values.reason), list: values.list, limit, cursor: values.cursor });
+      process.stdout.write('id\temail\treason\tlist\tsource\tcreated_at\n');
+      for (const item of page.items) process.stdout.write(`${item.id}\t${item.email ?? '(erased)'}\t${item.reason}\t${item.list ?? '*'}\t${item.source}\t${item.createdAt}\n`);
+      if (page.nextCursor) process.stderr.write(`more: --cursor ${page.nextCursor}\n`);
+      return;
+    }
+    case 'add': {
+      const { item, created } = addSuppression(db, secrets, { email: one(positionals, 'address'), reason: reasonOf(values.reason) ?? 'manual', list: values.list, source: SOURCE });
+      process.stdout.write(`${created ? 'added' : 'already present'}: ${JSON.stringify(item)}\n`);
+      return;
+    }
+    case 'lift': {
+      const id = Number(one(positionals, 'entry id'));
+      if (!Number.isInteger(id) || id < 1) throw new UsageError('the entry id is a whole number');
+      if (!values.reason?.trim()) throw new UsageError('say why with --reason "…"');
+      liftSuppression(db, { id, reason: values.reason, by: SOURCE });
+      process.stdout.write(`lifted entry ${id}\n`);
+      return;
+    }
+    case 'export': {
+      const total = db.select({ n: count() }).from(suppressions).get()!.n;
+      const bar = progressBar('exported', total);
+      let rows = 0;
+      const out = values.output ? createWriteStream(values.output) : process.stdout;
+      await pipeline(Readable.from(suppressionCsvChunks(db, (n) => bar.update((rows = n)))), out);
+      bar.finish(rows, ' rows');
+      return;
+    }
+    case 'import': {
+      const file = one(positionals, 'CSV file (or - for stdin)');
+      const input = file === '-' ? process.stdin : createReadStream(file);
+      const size = file === '-' ? undefined : statSync(file).size;
+      const bar = progressBar('imported', size);
+      const bytesRead = () => (file === '-' ? 0 : (input as ReadStream).bytesRead);
+      const counts = await importSuppressions(db, secrets, csvRecords(input), { source: SOURCE, onProgress: (_c, rows) => bar.update(size ? bytesRead() : rows) });
+      bar.finish(size ?? counts.added + counts.alreadyPresent + counts.invalid, size ? ' bytes' : ' rows');
+      process.stdout.write(`${JSON.stringify(counts, null, 2)}\n`);
+      return;
+    }
+    default:
+      throw new UsageError(`unknown suppressions command "${command ?? ''}"`);
+  }
+}
+
+function contactsCommand(db: Db, secrets: readonly string[], command: string | undefined, args: string[]): void {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { yes: { type: 'boolean' } } });
+  switch (command) {
+    case 'show':
+      process.stdout.write(`${JSON.stringify(contactRecord(db, secrets, one(positionals, 'address')), null, 2)}\n`);
+      return;
+    case 'erase': {
+      const email = one(positionals, 'address');
+      if (!values.yes) throw new UsageError('erasure cannot be undone: add --yes to go ahead');
+      eraseContact(db, secrets, email, SOURCE);
+      process.stdout.write('erased: only a keyed hash stays on the suppression list\n');
+      return;
+    }
+    default:
+      throw new UsageError(`unknown contacts command "${command ?? ''}"`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [group, command, ...rest] = argv;
+  if (group === undefined || group === 'help' || group === '--help') {
+    process.stdout.write(`${USAGE}\n`);
+    return group === undefined ? 2 : 0;
+  }
+  let db: Db | undefined;
+  try {
+    const config = loadConfig();
+    db = openDatabase(config.databasePath);
+    if (group === 'suppressions') await suppressionsCommand(db, config.secrets, command, rest);
+    else if (group === 'contacts') contactsCommand(db, config.secrets, command, rest);
+    else throw new UsageError(`unknown command "${group}"`);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(error as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (error instanceof AppError) process.stderr.write(`error: ${error.code}: ${error.message}\n`);
+    else if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
+    else process.stderr.write(`error: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    if (db) closeDatabase(db);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

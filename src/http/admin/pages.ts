@@ -1,0 +1,199 @@
+import { createHash } from 'node:crypto';
+import { SUPPRESSION_REASONS } from '../../db/schema.js';
+import { escapeHtml } from '../../mail/templates.js';
+import type { contactRecord } from '../../subscriptions/contactRecord.js';
+import type { ImportCounts } from '../../subscriptions/suppressionCsv.js';
+import type { SuppressionPage, SuppressionQuery } from '../../subscriptions/suppressionList.js';
+import { CSRF_FIELD } from '../adminSession.js';
+import { htmlDocument } from '../pages.js';
+
+/**
+ * The admin console's pages: server-rendered, no script, one inline stylesheet allowed by its
+ * hash in the Content-Security-Policy. Every value reaching the markup goes through `h`.
+ */
+const h = escapeHtml;
+
+const STYLE = `*{box-sizing:border-box}body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;background:#f5f7fa;color:#1f2933;margin:0;padding:1rem}
+main{max-width:72rem;margin:0 auto;background:#fff;border-radius:8px;padding:1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+h1{font-size:1.4rem;margin:0 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
+nav{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin-bottom:1rem;padding-bottom:.75rem;border-bottom:1px solid #e4e7eb}
+form.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0}nav form{margin:0}nav form.row{flex:1 1 22rem;flex-wrap:nowrap}nav form.row input{flex:1 1 auto;min-width:0}
+input,select,button{font:inherit;font-size:1rem;padding:.45rem .6rem;border:1px solid #cbd2d9;border-radius:6px;max-width:100%}
+input[type=search],input[type=email],input[type=text]{flex:1 1 14rem}button{background:#2563eb;color:#fff;border:0;cursor:pointer}
+button.secondary{background:#e4e7eb;color:#1f2933}button.danger{background:#b91c1c}
+table{width:100%;border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.45rem;border-bottom:1px solid #e4e7eb;vertical-align:top;word-break:break-word}
+td form{display:flex;flex-wrap:wrap;gap:.3rem;margin:0}td input{flex:1 1 8rem}.muted{color:#7b8794}
+.notice{background:#ecfdf5;border:1px solid #a7f3d0;padding:.6rem;border-radius:6px}.problem{background:#fef2f2;border:1px solid #fecaca;padding:.6rem;border-radius:6px}
+@media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:2px solid #cbd2d9;padding:.3rem 0}td{display:block;border:0;padding:.2rem .3rem}td::before{content:attr(data-label) ": ";font-weight:600}}`;
+
+/** The Content-Security-Policy of every console page: nothing but this stylesheet and same-origin forms. */
+export const ADMIN_CSP = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+export interface PageSession {
+  csrf: string;
+}
+
+const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_FIELD}" value="${h(session.csrf)}">`;
+
+const when = (iso: string | null) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '');
+
+function layout(title: string, body: string, session?: PageSession): string {
+  const nav = session
+    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a>
+<form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
+<form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
+    : '';
+  return htmlDocument({
+    lang: 'en',
+    title: `${title} · optin admin`,
+    style: STYLE,
+    // same-origin, not none: without a referrer policy allowing it, browsers send "Origin: null" on our own forms.
+    referrer: 'same-origin',
+    head: '\n<meta name="robots" content="noindex">',
+    main: `${nav}<h1>${h(title)}</h1>\n${body}`,
+  });
+}
+
+export function signInPage(problem?: string): string {
+  return layout(
+    'Sign in',
+    `${problem ? `<p class="problem">${h(problem)}</p>` : ''}
+<form method="post" action="/admin/sign-in" class="row">
+<input type="password" name="token" required autocomplete="current-password" placeholder="Admin token" aria-label="Admin token">
+<button type="submit">Sign in</button>
+</form>`,
+  );
+}
+
+export function adminErrorPage(code: string, message: string, session?: PageSession): string {
+  return layout('Something is not right', `<p class="problem">${h(message)}</p><p class="muted">${h(code)}</p><p><a href="/admin/suppressions">Back to the suppression list</a></p>`, session);
+}
+
+export function messagePage(title: string, message: string, session: PageSession): string {
+  return layout(title, `<p class="notice">${h(message)}</p><p><a href="/admin/suppressions">Back to the suppression list</a></p>`, session);
+}
+
+const NOTICES: Record<string, string> = {
+  added: 'The address is on the suppression list.',
+  lifted: 'The entry was lifted: the address may be mailed again.',
+};
+
+const options = (values: readonly string[], selected: string | undefined, labels: Record<string, string> = {}) =>
+  values.map((v) => `<option value="${h(v)}"${v === selected ? ' selected' : ''}>${h(labels[v] ?? v)}</option>`).join('');
+
+const contactHref = (email: string) => `/admin/contacts?email=${encodeURIComponent(email)}`;
+
+export function suppressionsPage(
+  page: SuppressionPage,
+  query: Omit<SuppressionQuery, 'limit'>,
+  listSlugs: readonly string[],
+  session: PageSession,
+  notice?: string,
+): string {
+  const rows = page.items
+    .map(
+      (item) => `<tr>
+<td data-label="Address">${item.email ? `<a href="${h(contactHref(item.email))}">${h(item.email)}</a>` : '<span class="muted">erased (hash only)</span>'}</td>
+<td data-label="Reason">${h(item.reason)}</td>
+<td data-label="List">${item.list ? h(item.list) : '<span class="muted">every list</span>'}</td>
+<td data-label="Source">${h(item.source)}</td>
+<td data-label="Date">${h(when(item.createdAt))}</td>
+<td data-label="Lift"><form method="post" action="/admin/suppressions/${item.id}/lift">${csrfInput(session)}<input name="reason" required maxlength="500" placeholder="Why lift it?" aria-label="Reason for lifting entry ${item.id}"><button type="submit" class="secondary">Lift</button></form></td>
+</tr>`,
+    )
+    .join('\n');
+  const next = page.nextCursor
+    ? `<p><a rel="next" href="/admin/suppressions?${h(new URLSearchParams({ q: query.q ?? '', reason: query.reason ?? '', list: query.list ?? '', cursor: page.nextCursor }).toString())}">Next page →</a></p>`
+    : '';
+  const table = page.items.length
+    ? `<table><thead><tr><th>Address</th><th>Reason</th><th>List</th><th>Source</th><th>Date</th><th>Lift</th></tr></thead><tbody>
+${rows}
+</tbody></table>${next}`
+    : '<p class="muted">No entries match.</p>';
+  return layout(
+    'Suppression list',
+    `${notice && NOTICES[notice] ? `<p class="notice">${h(NOTICES[notice])}</p>` : ''}
+<form method="get" action="/admin/suppressions" class="row" role="search">
+<input type="search" name="q" value="${h(query.q ?? '')}" placeholder="Address, domain or start of an address" aria-label="Search">
+<select name="reason" aria-label="Reason"><option value="">Any reason</option>${options(SUPPRESSION_REASONS, query.reason)}</select>
+<select name="list" aria-label="List"><option value="">Any list</option>${options(['*', ...listSlugs], query.list, { '*': 'Every list (global entries)' })}</select>
+<button type="submit">Search</button>
+</form>
+<p><a href="/admin/api/suppressions.csv" download>Download the whole list as CSV</a></p>
+${table}
+<h2>Add an address</h2>
+<form method="post" action="/admin/suppressions" class="row">${csrfInput(session)}
+<input type="email" name="email" required placeholder="someone@example.com" aria-label="Address to suppress">
+<select name="reason" aria-label="Reason for the new entry">${options(SUPPRESSION_REASONS.filter((r) => r !== 'erased'), 'manual')}</select>
+<select name="list" aria-label="List of the new entry"><option value="">Every list</option>${options(listSlugs, undefined)}</select>
+<button type="submit">Add</button>
+</form>
+<h2>Import a CSV</h2>
+<p class="muted">One address per row, or a header row with an <code>email</code> column (optional <code>reason</code> and <code>list</code> columns).</p>
+<form method="post" action="/admin/suppressions/import?${CSRF_FIELD}=${h(encodeURIComponent(session.csrf))}" enctype="multipart/form-data" class="row">
+<input type="file" name="file" accept=".csv,text/csv" required aria-label="CSV file">
+<button type="submit">Import</button>
+</form>`,
+    session,
+  );
+}
+
+export function importResultPage(counts: ImportCounts, session: PageSession): string {
+  const problems = counts.problems.length
+    ? `<h2>Invalid rows</h2><table><thead><tr><th>Row</th><th>Problem</th></tr></thead><tbody>${counts.problems
+        .map((p) => `<tr><td data-label="Row">${p.row}</td><td data-label="Problem">${h(p.message)}</td></tr>`)
+        .join('')}</tbody></table>`
+    : '';
+  return layout(
+    'Import finished',
+    `<table><tbody>
+<tr><th>Added</th><td data-label="Added" id="added">${counts.added}</td></tr>
+<tr><th>Already present</th><td data-label="Already present" id="already-present">${counts.alreadyPresent}</td></tr>
+<tr><th>Invalid</th><td data-label="Invalid" id="invalid">${counts.invalid}</td></tr>
+</tbody></table>${problems}
+<p><a href="/admin/suppressions">Back to the suppression list</a></p>`,
+    session,
+  );
+}
+
+export function contactPage(record: ReturnType<typeof contactRecord>, session: PageSession): string {
+  const subscriptions = record.subscriptions.length
+    ? `<table><thead><tr><th>List</th><th>Status</th><th>Requested</th><th>Confirmed</th><th>Unsubscribed</th></tr></thead><tbody>${record.subscriptions
+        .map(
+          (s) => `<tr><td data-label="List">${h(s.listName)} <span class="muted">(${h(s.list)})</span></td><td data-label="Status">${h(s.status)}</td><td data-label="Requested">${h(when(s.createdAt))}</td><td data-label="Confirmed">${h(when(s.confirmedAt))}</td><td data-label="Unsubscribed">${h(when(s.unsubscribedAt))}</td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : '<p class="muted">No subscriptions.</p>';
+  const trail = record.consent.length
+    ? `<table><thead><tr><th>What</th><th>List</th><th>When</th><th>IP</th><th>User agent</th><th>Source page</th><th>Detail</th></tr></thead><tbody>${record.consent
+        .map(
+          (e) => `<tr><td data-label="What">${h(e.action)}</td><td data-label="List">${h(e.list ?? '')}</td><td data-label="When">${h(when(e.at))}</td><td data-label="IP">${h(e.ip ?? '')}</td><td data-label="User agent">${h(e.userAgent ?? '')}</td><td data-label="Source page">${h(e.source ?? '')}</td><td data-label="Detail">${h(e.detail ?? '')}</td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : '<p class="muted">No consent events.</p>';
+  const blocks = record.suppressions.length
+    ? `<ul>${record.suppressions.map((s) => `<li>${h(s.reason)}, ${s.list ? `list ${h(s.list)}` : 'every list'}, ${h(s.source)}, ${h(when(s.createdAt))}</li>`).join('')}</ul>`
+    : '<p class="muted">Not suppressed.</p>';
+  return layout(
+    record.email,
+    `<p>${record.name ? `${h(record.name)} · ` : ''}${record.locale ? `locale ${h(record.locale)} · ` : ''}${record.createdAt ? `known since ${h(when(record.createdAt))}` : 'no contact record'}</p>
+<h2>Subscriptions</h2>${subscriptions}
+<h2>Consent trail</h2>${trail}
+<h2>Suppression entries</h2>${blocks}
+<h2>The person's rights</h2>
+<p><a href="/admin/api/contacts/${h(encodeURIComponent(record.email))}/export" download>Export everything as JSON</a></p>
+<form method="post" action="/admin/contacts/erase" class="row">${csrfInput(session)}
+<input type="hidden" name="email" value="${h(record.email)}">
+<input type="text" name="confirm" required autocomplete="off" placeholder="Type the address to confirm" aria-label="Type the address to confirm erasure">
+<button type="submit" class="danger">Erase this contact</button>
+</form>
+<p class="muted">Erasure deletes the contact, its subscriptions and consent trail; only a keyed hash stays on the suppression list, so the address is never mailed again.</p>`,
+    session,
+  );
+}

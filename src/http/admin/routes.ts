@@ -1,0 +1,154 @@
+import { asc } from 'drizzle-orm';
+import { Router, type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
+import { lists } from '../../db/schema.js';
+import { AppError } from '../../errors.js';
+import { maskEmail } from '../../logger.js';
+import { parseAddress } from '../../subscriptions/address.js';
+import { contactRecord } from '../../subscriptions/contactRecord.js';
+import { eraseContact } from '../../subscriptions/erasure.js';
+import { addSuppression, liftSuppression, listSuppressions } from '../../subscriptions/suppressionList.js';
+import { requireAdmin, sameSecret } from '../adminAuth.js';
+import { csrfToken, endSession, readSession, startSession, type AdminSession } from '../adminSession.js';
+import type { AppDeps } from '../app.js';
+import { importCsvUpload } from '../csvUpload.js';
+import { optionalText, requiredText } from '../fields.js';
+import { sendError, wantsJson } from '../respond.js';
+import { reasonOf } from '../routes/adminApi.js';
+import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, signInPage, suppressionsPage, type PageSession } from './pages.js';
+
+const PAGE_SIZE = 50;
+
+function sendAdminPage(res: Response, html: string, status = 200): void {
+  res.status(status).set('Cache-Control', 'no-store').type('html').send(html);
+}
+
+/** The browser console, mounted at /admin: sign-in, the suppression list, contacts. */
+export function adminConsoleRoutes(deps: AppDeps): Router {
+  const router = Router();
+  const { db, config } = deps;
+  const { secrets } = config;
+  // Mounted before the JSON API at /admin/api, which answers for itself.
+  const isApi = (path: string) => path === '/api' || path.startsWith('/api/');
+
+  // same-origin referrers: with none at all, a browser sends "Origin: null" on our own forms.
+  router.use((req, res, next) => {
+    if (isApi(req.path)) {
+      next();
+      return;
+    }
+    res.set({ 'Content-Security-Policy': ADMIN_CSP, 'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'same-origin' });
+    next();
+  });
+
+  const pageSession = (res: Response): PageSession => ({ csrf: csrfToken(config, res.locals.adminSession as AdminSession) });
+  // Signed out: a page visit goes to the sign-in form; a form post is refused.
+  const signedIn = requireAdmin(config, (req, res, next) => {
+    if (req.method === 'GET') res.redirect(303, '/admin');
+    else next(new AppError(401, 'unauthorized', 'Your session has ended. Sign in again.'));
+  });
+  const consoleOn: RequestHandler = (_req, _res, next) => {
+    next(config.adminToken ? undefined : new AppError(503, 'admin_disabled', 'The admin console is off: set ADMIN_TOKEN to turn it on.'));
+  };
+
+  router.get('/', consoleOn, (req, res) => {
+    if (readSession(req, config)) res.redirect(303, '/admin/suppressions');
+    else sendAdminPage(res, signInPage());
+  });
+
+  router.post('/sign-in', consoleOn, (req, res) => {
+    // No session yet, so no CSRF token: the Origin check alone keeps other sites from signing a browser in.
+    const origin = req.get('origin');
+    if (origin !== undefined && origin !== new URL(config.publicUrl).origin && origin !== `${req.protocol}://${req.get('host') ?? ''}`) {
+      throw new AppError(403, 'cross_site_request', 'This request came from another site and was refused.');
+    }
+    const token = optionalText(req.body, 'token', 1024) ?? '';
+    if (!sameSecret(token, config.adminToken!)) {
+      deps.logger.warn({ ip: req.ip }, 'admin sign-in refused');
+      sendAdminPage(res, signInPage('That is not the admin token.'), 401);
+      return;
+    }
+    startSession(res, { ...config, adminToken: config.adminToken! });
+    res.redirect(303, '/admin/suppressions');
+  });
+
+  router.post('/sign-out', signedIn, (_req, res) => {
+    endSession(res, config);
+    res.redirect(303, '/admin');
+  });
+
+  router.get('/suppressions', signedIn, (req, res) => {
+    const query = {
+      q: optionalText(req.query, 'q', 254)?.trim() || undefined,
+      list: optionalText(req.query, 'list', 64) || undefined,
+      reason: reasonOf(optionalText(req.query, 'reason', 32)),
+      cursor: optionalText(req.query, 'cursor', 64) || undefined,
+    };
+    const page = listSuppressions(db, secrets, { ...query, limit: PAGE_SIZE });
+    const slugs = db.select({ slug: lists.slug }).from(lists).orderBy(asc(lists.slug)).all().map((l) => l.slug);
+    sendAdminPage(res, suppressionsPage(page, query, slugs, pageSession(res), optionalText(req.query, 'notice', 16)));
+  });
+
+  router.post('/suppressions', signedIn, (req, res) => {
+    const { item, created } = addSuppression(db, secrets, {
+      email: requiredText(req.body, 'email', 1024, 'invalid_email'),
+      reason: reasonOf(optionalText(req.body, 'reason', 32)) ?? 'manual',
+      list: optionalText(req.body, 'list', 64) || undefined,
+      source: 'admin',
+    });
+    if (created) deps.logger.info({ id: item.id, email: maskEmail(item.email ?? ''), reason: item.reason, list: item.list }, 'admin added a suppression entry');
+    res.redirect(303, `/admin/suppressions?${new URLSearchParams({ q: item.email ?? '', notice: 'added' }).toString()}`);
+  });
+
+  router.post('/suppressions/import', signedIn, async (req, res) => {
+    const counts = await importCsvUpload(req, db, secrets, 'import');
+    deps.logger.info({ added: counts.added, alreadyPresent: counts.alreadyPresent, invalid: counts.invalid }, 'admin imported suppression entries');
+    sendAdminPage(res, importResultPage(counts, pageSession(res)));
+  });
+
+  router.post('/suppressions/:id/lift', signedIn, (req, res) => {
+    const id = /^[1-9]\d{0,15}$/.test(String(req.params.id)) ? Number(req.params.id) : 0;
+    const reason = requiredText(req.body, 'reason', 500, 'missing_reason');
+    liftSuppression(db, { id, reason, by: 'admin' });
+    deps.logger.info({ id }, 'admin lifted a suppression entry');
+    res.redirect(303, '/admin/suppressions?notice=lifted');
+  });
+
+  router.get('/contacts', signedIn, (req, res) => {
+    const email = optionalText(req.query, 'email', 1024)?.trim();
+    if (!email) {
+      res.redirect(303, '/admin/suppressions');
+      return;
+    }
+    sendAdminPage(res, contactPage(contactRecord(db, secrets, email), pageSession(res)));
+  });
+
+  router.post('/contacts/erase', signedIn, (req, res) => {
+    const email = requiredText(req.body, 'email', 1024, 'invalid_email');
+    const confirm = parseAddress(requiredText(req.body, 'confirm', 1024, 'missing_confirmation'));
+    const target = parseAddress(email);
+    if (!target.ok || !confirm.ok || confirm.address.emailKey !== target.address.emailKey) {
+      throw new AppError(400, 'confirmation_mismatch', 'Type the contact’s address exactly to confirm the erasure.');
+    }
+    eraseContact(db, secrets, email, 'admin');
+    deps.logger.info('admin erased a contact');
+    sendAdminPage(res, messagePage('Contact erased', 'The contact, its subscriptions and its consent trail are deleted. The address stays blocked by its keyed hash only.', pageSession(res)));
+  });
+
+  router.use((req, _res, next) => next(isApi(req.path) ? undefined : new AppError(404, 'not_found', 'There is no admin page at this address.')));
+
+  // The console's own errors are pages in its layout, under its CSP.
+  const pageErrors: ErrorRequestHandler = (error, req, res, next) => {
+    if (!(error instanceof AppError) || isApi(req.path)) {
+      next(error);
+      return;
+    }
+    if (wantsJson(req)) {
+      sendError(req, res, error);
+      return;
+    }
+    const session = readSession(req, config);
+    sendAdminPage(res, adminErrorPage(error.code, error.message, session ? { csrf: csrfToken(config, session) } : undefined), error.status);
+  };
+  router.use(pageErrors);
+  return router;
+}

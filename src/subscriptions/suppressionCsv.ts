@@ -1,0 +1,173 @@
+import { pipeline, type Readable } from 'node:stream';
+import { parse } from 'csv-parse';
+import { asc, eq, gt } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { lists, suppressions, SUPPRESSION_REASONS, type SuppressionReason } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { parseAddress } from './address.js';
+import { suppressManyByHand, type EntryByHand } from './suppressionList.js';
+
+export const SUPPRESSION_CSV_HEADER = ['email', 'reason', 'list', 'created_at'] as const;
+
+/**
+ * One CSV cell. A leading =, +, -, @ (or tab/CR) would make a spreadsheet run the cell as a
+ * formula, so it gets a quote prefix; cells with separators, quotes or line breaks are quoted.
+ */
+export function csvCell(value: string | null): string {
+  let text = value ?? '';
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export function csvLine(cells: readonly (string | null)[]): string {
+  return `${cells.map(csvCell).join(',')}\r\n`;
+}
+
+/** Rows per query: every chunk is its own short query, so no statement stays open while a slow client reads. */
+const EXPORT_BATCH = 2000;
+
+/**
+ * The whole suppression list as CSV text, one chunk per keyset batch (oldest first). Pull it
+ * lazily (Readable.from) so a million rows never sit in memory. Erased entries have no email.
+ */
+export function* suppressionCsvChunks(db: Db, onRows?: (rows: number) => void): Generator<string> {
+  yield csvLine(SUPPRESSION_CSV_HEADER);
+  let after = 0;
+  let total = 0;
+  for (;;) {
+    const rows = db
+      .select({ id: suppressions.id, email: suppressions.email, reason: suppressions.reason, list: lists.slug, createdAt: suppressions.createdAt })
+      .from(suppressions)
+      .leftJoin(lists, eq(lists.id, suppressions.listId))
+      .where(gt(suppressions.id, after))
+      .orderBy(asc(suppressions.id))
+      .limit(EXPORT_BATCH)
+      .all();
+    if (rows.length === 0) return;
+    yield rows.map((r) => csvLine([r.email, r.reason, r.list, new Date(r.createdAt).toISOString()])).join('');
+    after = rows.at(-1)!.id;
+    total += rows.length;
+    onRows?.(total);
+  }
+}
+
+export interface ImportCounts {
+  added: number;
+  alreadyPresent: number;
+  invalid: number;
+  /** The first few invalid rows, by line, with what was wrong. */
+  problems: { row: number; message: string }[];
+}
+
+const IMPORT_BATCH = 1000;
+const MAX_PROBLEMS = 20;
+
+interface Columns {
+  email: number;
+  reason: number;
+  list: number;
+}
+
+/** A first row naming an `email` column is a header; otherwise the first column holds addresses. */
+function headerColumns(record: readonly string[]): Columns | undefined {
+  const names = record.map((cell) => cell.trim().toLowerCase());
+  if (!names.includes('email')) return undefined;
+  return { email: names.indexOf('email'), reason: names.indexOf('reason'), list: names.indexOf('list') };
+}
+
+/**
+ * Suppresses every address of a CSV (already split into records), in transactions of a batch of
+ * rows. Optional `reason` and `list` columns (by header) override the defaults. Counts what was
+ * added, what was already there, and the rows that are not a valid address, reason or list.
+ */
+export async function importSuppressions(
+  db: Db,
+  secrets: readonly string[],
+  records: AsyncIterable<string[]>,
+  options: { source: string; reason?: SuppressionReason; onProgress?: (counts: ImportCounts, rows: number) => void },
+  now = Date.now(),
+): Promise<ImportCounts> {
+  const counts: ImportCounts = { added: 0, alreadyPresent: 0, invalid: 0, problems: [] };
+  const listIds = new Map<string, number | undefined>();
+  let columns: Columns = { email: 0, reason: -1, list: -1 };
+  let row = 0;
+  let batch: { row: number; record: string[] }[] = [];
+
+  const invalid = (at: number, message: string) => {
+    counts.invalid += 1;
+    if (counts.problems.length < MAX_PROBLEMS) counts.problems.push({ row: at, message });
+  };
+  const listIdOf = (tx: Pick<Db, 'select'>, slug: string) => {
+    if (!listIds.has(slug)) listIds.set(slug, tx.select({ id: lists.id }).from(lists).where(eq(lists.slug, slug)).get()?.id);
+    return listIds.get(slug);
+  };
+  const flush = () => {
+    db.transaction((tx) => {
+      const valid: EntryByHand[] = [];
+      for (const { row: at, record } of batch) {
+        const cell = (index: number) => (index >= 0 ? (record[index] ?? '').trim() : '');
+        // Our own export defuses formula cells with a leading quote; take it off again.
+        const parsed = parseAddress(cell(columns.email).replace(/^'(?=[=+\-@])/, ''));
+        if (!parsed.ok) {
+          invalid(at, parsed.message);
+          continue;
+        }
+        const reasonText = cell(columns.reason) || options.reason || 'manual';
+        if (!(SUPPRESSION_REASONS as readonly string[]).includes(reasonText)) {
+          invalid(at, `Unknown reason "${reasonText}".`);
+          continue;
+        }
+        const slug = cell(columns.list);
+        const listId = slug ? listIdOf(tx, slug) : null;
+        if (listId === undefined) {
+          invalid(at, `There is no list called "${slug}".`);
+          continue;
+        }
+        valid.push({ address: parsed.address, reason: reasonText as SuppressionReason, listId, source: options.source });
+      }
+      for (const result of suppressManyByHand(tx, secrets, valid, now)) {
+        if (result.created) counts.added += 1;
+        else counts.alreadyPresent += 1;
+      }
+    });
+    batch = [];
+    options.onProgress?.(counts, row);
+  };
+
+  for await (const record of records) {
+    row += 1;
+    if (row === 1) {
+      const header = headerColumns(record);
+      if (header) {
+        columns = header;
+        continue;
+      }
+    }
+    batch.push({ row, record });
+    if (batch.length >= IMPORT_BATCH) flush();
+  }
+  if (batch.length > 0) flush();
+  return counts;
+}
+
+/** Longest CSV record accepted; a real row is one address and a few words. */
+const MAX_RECORD_BYTES = 16 * 1024;
+
+/**
+ * Splits a CSV byte stream into records as they arrive. A malformed file (an unclosed quote,
+ * an endless line) becomes a 400 naming the line; rows before it are already imported.
+ */
+export async function* csvRecords(input: Readable): AsyncGenerator<string[]> {
+  const parser = pipeline(input, parse({ bom: true, relax_column_count: true, skip_empty_lines: true, max_record_size: MAX_RECORD_BYTES }), () => {});
+  try {
+    for await (const record of parser) yield record as string[];
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('CSV_')) {
+      const line = (error as { lines?: number }).lines;
+      throw new AppError(400, 'invalid_csv', `The CSV could not be read${line ? ` at line ${line}` : ''}: ${(error as Error).message}`);
+    }
+    throw error;
+  }
+}
