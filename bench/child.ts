@@ -21,7 +21,8 @@ export async function startChild(
   options: { args?: string[]; env?: Record<string, string>; profile?: string | undefined } = {},
 ): Promise<Child> {
   const execArgv = ['--import', 'tsx'];
-  if (options.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${options.profile}.cpuprofile`);
+  // One folder per child: tsx's loader thread writes a profile of its own beside the main thread's.
+  if (options.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/${options.profile}`);
   const child = fork(fileURLToPath(new URL(entry, import.meta.url)), options.args ?? [], {
     execArgv,
     env: { ...process.env, ...options.env },

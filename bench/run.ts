@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { deleteRedisKeys, REDIS_URL } from '../test/support/service.js';
-import { startChild, type Child } from './child.js';
+import { PROFILE_DIR, startChild, type Child } from './child.js';
 import { benchSignupInserts, benchSuppressions } from './database.js';
 import { benchRendering } from './render.js';
 import { startBenchSink, type BenchSink } from './sink.js';
@@ -27,6 +27,7 @@ const PACED_SIGNUPS = 2000;
 const SUPPRESSION_ENTRIES = 1_000_000;
 const DB_SIGNUPS = 100_000;
 
+if (profile) rmSync(PROFILE_DIR, { recursive: true, force: true });
 const workDir = mkdtempSync(path.join(tmpdir(), 'optin-bench-'));
 const results: Record<string, unknown> = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, platform: `${process.platform} ${process.arch}` },

@@ -49,11 +49,22 @@ export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, 
     }
   }
 
+  // Rows notified in one turn of the event loop go to Redis in one call and get one handedAt
+  // update: under load that is one round trip and one write for many signups instead of each.
+  let notified: string[] = [];
+  const handNotified = () => {
+    const outboxIds = notified;
+    notified = [];
+    if (outboxIds.length === 0) return;
+    track(handToQueue(db, queue, outboxIds)).catch((error: Error) =>
+      logger.warn({ err: error.message, outboxIds }, 'queue unavailable; the outbox relay will hand the messages later'),
+    );
+  };
+
   const relay: OutboxRelay = {
     notify(outboxId) {
-      track(handToQueue(db, queue, [outboxId])).catch((error: Error) =>
-        logger.warn({ err: error.message, outboxId }, 'queue unavailable; the outbox relay will hand the message later'),
-      );
+      if (notified.length === 0) setImmediate(handNotified);
+      notified.push(outboxId);
     },
     sweep() {
       // One sweep at a time: overlapping sweeps would only hand the same rows twice.
@@ -64,6 +75,7 @@ export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, 
     },
     async stop() {
       clearInterval(timer);
+      handNotified();
       await Promise.allSettled([...inFlight]);
     },
   };
