@@ -58,6 +58,7 @@ function serviceEnv(sink: BenchSink, name: string): Record<string, string> {
     // One client IP sends everything here: per-IP rate limiting would measure the limiter.
     // Every request uses a fresh address, so a per-address confirmation cooldown never applies.
     RATE_LIMIT_PER_MINUTE: '0',
+    ...(process.env.BENCH_WORKER_CONCURRENCY ? { WORKER_CONCURRENCY: process.env.BENCH_WORKER_CONCURRENCY } : {}),
   };
 }
 

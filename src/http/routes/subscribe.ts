@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { AppError } from '../../errors.js';
 import { isLocale, localeFromAcceptLanguage, DEFAULT_LOCALE, type Locale } from '../../mail/locale.js';
-import { requestSubscription } from '../../subscriptions/subscribe.js';
+import { createSignupBatcher } from '../../subscriptions/signupBatch.js';
 import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
 import { requestOrigin } from '../origin.js';
@@ -27,15 +27,16 @@ function chooseLocale(requested: string | undefined, acceptLanguage: string | un
 
 export function subscribeRoutes(deps: AppDeps): Router {
   const router = Router();
+  const signups = createSignupBatcher(deps.db, deps.config.secrets);
 
-  router.post('/subscribe', (req, res) => {
+  router.post('/subscribe', async (req, res) => {
     const body: unknown = req.body;
     const email = requiredText(body, 'email', 1024, 'invalid_email');
     const listSlug = optionalText(body, 'list', 64) || 'default';
     const locale = chooseLocale(optionalText(body, 'locale', 35), req.get('accept-language'));
     const name = optionalText(body, 'name', 100)?.trim() || null;
 
-    const outcome = requestSubscription(deps.db, deps.config.secrets, { email, listSlug, locale, name, origin: requestOrigin(req) });
+    const outcome = await signups.submit({ email, listSlug, locale, name, origin: requestOrigin(req) });
     if (outcome.outboxId) deps.relay.notify(outcome.outboxId);
 
     if (wantsJson(req)) {
