@@ -2,7 +2,7 @@
 // See "Performance" in README.md for what each number means and what limits it.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -35,6 +35,8 @@ const results: Record<string, unknown> = {
     'load generator (autocannon / paced client) and SMTP sink in the bench process; the service, the bare express ceiling ' +
     'and the raw nodemailer ceiling each in their own child process; Redis local',
   startedAt: new Date().toISOString(),
+  // Anything else running on the machine shows here; the numbers are only comparable when it is low.
+  loadAverageAtStart: loadavg().map((l) => round(l, 2)),
 };
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -328,7 +330,9 @@ try {
   rmSync(workDir, { recursive: true, force: true });
 }
 results.finishedAt = new Date().toISOString();
+results.loadAverageAtEnd = loadavg().map((l) => round(l, 2));
 const out = fileURLToPath(new URL('./results.json', import.meta.url));
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 printTable(goalRows(results));
-console.log(`\nwritten to ${path.relative(process.cwd(), out)}`);
+console.log(`\nload average (1, 5, 15 min) at start ${results.loadAverageAtStart}, at end ${results.loadAverageAtEnd}`);
+console.log(`written to ${path.relative(process.cwd(), out)}`);
