@@ -8,6 +8,8 @@ export interface Child {
   process: ChildProcess;
   /** The first message the child sends once it is ready (its URL, for servers). */
   ready: Record<string, unknown>;
+  /** CPU time (user + system, ms) the child has used so far: unaffected by other load on the machine. */
+  cpuMs(): Promise<number>;
   /** Asks the child to stop cleanly (so a CPU profile gets written) and waits for its exit. */
   stop(): Promise<void>;
 }
@@ -36,6 +38,16 @@ export async function startChild(
   return {
     process: child,
     ready,
+    cpuMs: () =>
+      new Promise<number>((resolve) => {
+        const listener = (message: { type?: string; ms?: number }) => {
+          if (message?.type !== 'cpu') return;
+          child.off('message', listener);
+          resolve(message.ms!);
+        };
+        child.on('message', listener);
+        child.send({ type: 'cpu' });
+      }),
     async stop() {
       if (child.exitCode === null) child.send({ type: 'stop' });
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -45,9 +57,14 @@ export async function startChild(
   };
 }
 
-/** For the child side: calls stop on the parent's stop message, then exits (writing any profile). */
+/** For the child side: answers CPU-time questions; on the stop message calls stop and exits (writing any profile). */
 export function onStopMessage(stop: () => Promise<void>): void {
   process.on('message', (message: { type?: string }) => {
+    if (message?.type === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send!({ type: 'cpu', ms: (user + system) / 1000 });
+      return;
+    }
     if (message?.type !== 'stop') return;
     stop().then(
       () => process.exit(0),

@@ -44,6 +44,9 @@ const results: Record<string, unknown> = {
 let addressCounter = 0;
 const signupBody = (prefix: string) => JSON.stringify({ email: `${prefix}-${addressCounter++}@example.com` });
 
+/** BENCH_SMTP_QUERY (e.g. maxConnections=10) tunes the pool of the service and of raw nodemailer alike. */
+const smtpUrl = (sink: BenchSink) => (process.env.BENCH_SMTP_QUERY ? `${sink.url}?${process.env.BENCH_SMTP_QUERY}` : sink.url);
+
 function serviceEnv(sink: BenchSink, name: string): Record<string, string> {
   const dataDir = path.join(workDir, name);
   return {
@@ -52,7 +55,7 @@ function serviceEnv(sink: BenchSink, name: string): Record<string, string> {
     DATABASE_PATH: path.join(dataDir, 'optin.db'),
     REDIS_URL,
     QUEUE_PREFIX: `bench-${name}-${randomUUID()}`,
-    SMTP_URL: sink.url,
+    SMTP_URL: smtpUrl(sink),
     MAIL_FROM: 'optin bench <news@example.org>',
     SECRET: 'bench-secret-0123456789abcdef',
     PUBLIC_URL: 'http://optin.bench',
@@ -100,9 +103,12 @@ async function cannon(url: string, prefix: string, options: { duration?: number;
   };
 }
 
-async function measureThroughput(url: string, prefix: string) {
+async function measureThroughput(server: Child, url: string, prefix: string) {
   await cannon(url, `${prefix}-warm`, { duration: WARMUP_SECONDS });
-  return cannon(url, prefix, { duration: THROUGHPUT_SECONDS });
+  const cpuBefore = await server.cpuMs();
+  const result = await cannon(url, prefix, { duration: THROUGHPUT_SECONDS });
+  const cpuMs = (await server.cpuMs()) - cpuBefore;
+  return { ...result, serverCpuUsPerRequest: Math.round((cpuMs * 1000) / result.requests) };
 }
 
 /** Sends `count` signups at a steady `rate` per second, each on time rather than as fast as possible. */
@@ -142,16 +148,16 @@ async function pacedSignups(url: string, prefix: string, rate: number, count: nu
 
 async function throughputPhase(sink: BenchSink) {
   const bare = await startChild('./bareProcess.ts');
-  const bareResult = await measureThroughput(String(bare.ready.url), 'bare');
+  const bareResult = await measureThroughput(bare, String(bare.ready.url), 'bare');
   await bare.stop();
 
   const api = await startService(sink, 'throughput-api', 'api');
-  const apiResult = await measureThroughput(api.url, 'api');
+  const apiResult = await measureThroughput(api.child, api.url, 'api');
   await stopService(api);
 
   sink.reset();
   const both = await startService(sink, 'throughput-both', 'api,worker');
-  const bothResult = await measureThroughput(both.url, 'both');
+  const bothResult = await measureThroughput(both.child, both.url, 'both');
   await stopService(both);
   sink.reset();
 
@@ -169,25 +175,29 @@ async function deliveryPhase(sink: BenchSink) {
   await cannon(service.url, 'delivery-warm', { amount: 200 });
   await sink.waitForCount(200, 30_000);
   sink.reset();
+  const cpuBefore = await service.child.cpuMs();
   const start = clock();
   const signups = await cannon(service.url, 'delivery', { amount: DELIVERY_SIGNUPS });
   const signupsDone = clock();
   await sink.waitForCount(DELIVERY_SIGNUPS, 120_000);
   const serviceSeconds = (clock() - start) / 1000;
+  const serviceCpuMs = (await service.child.cpuMs()) - cpuBefore;
   await stopService(service);
 
   sink.reset();
-  const raw = await startChild('./rawSender.ts', { args: [sink.url, String(DELIVERY_SIGNUPS + 200), 'rawwarm'] });
+  const raw = await startChild('./rawSender.ts', { args: [smtpUrl(sink), String(DELIVERY_SIGNUPS + 200), 'rawwarm'] });
   raw.process.send({ type: 'go' });
   await sink.waitForCount(DELIVERY_SIGNUPS + 200, 120_000);
   await raw.stop();
   sink.reset();
-  const rawRun = await startChild('./rawSender.ts', { args: [sink.url, String(DELIVERY_SIGNUPS), 'raw'] });
+  const rawRun = await startChild('./rawSender.ts', { args: [smtpUrl(sink), String(DELIVERY_SIGNUPS), 'raw'] });
   const rawDone = new Promise<{ start: number }>((resolve) => rawRun.process.on('message', (m: { type: string; start: number }) => m.type === 'done' && resolve(m)));
+  const rawCpuBefore = await rawRun.cpuMs();
   rawRun.process.send({ type: 'go' });
   const { start: rawStart } = await rawDone;
   await sink.waitForCount(DELIVERY_SIGNUPS, 120_000);
   const rawSeconds = (clock() - rawStart) / 1000;
+  const rawCpuMs = (await rawRun.cpuMs()) - rawCpuBefore;
   await rawRun.stop();
   sink.reset();
 
@@ -200,8 +210,10 @@ async function deliveryPhase(sink: BenchSink) {
       seconds: round(serviceSeconds, 2),
       signupSeconds: round((signupsDone - start) / 1000, 2),
       signupNon2xx: signups.non2xx,
+      // Signup and delivery together, in the service process.
+      cpuUsPerMessage: Math.round((serviceCpuMs * 1000) / DELIVERY_SIGNUPS),
     },
-    rawNodemailer: { perSecond: rawPerSecond, seconds: round(rawSeconds, 2) },
+    rawNodemailer: { perSecond: rawPerSecond, seconds: round(rawSeconds, 2), cpuUsPerMessage: Math.round((rawCpuMs * 1000) / DELIVERY_SIGNUPS) },
     ratioToRaw: round(servicePerSecond / rawPerSecond, 2),
   };
 }
@@ -242,23 +254,23 @@ function goalRows(r: Record<string, any>): Row[] {
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   if (r.throughput) {
     const t = r.throughput;
-    rows.push(['bare express ceiling', `${t.bareExpress.requestsPerSecond} req/s`, `p50 ${t.bareExpress.latencyP50Ms} ms, p99 ${t.bareExpress.latencyP99Ms} ms`, '']);
+    rows.push(['bare express ceiling', `${t.bareExpress.requestsPerSecond} req/s`, `p50 ${t.bareExpress.latencyP50Ms} ms, p99 ${t.bareExpress.latencyP99Ms} ms, ${t.bareExpress.serverCpuUsPerRequest} µs CPU/req`, '']);
     for (const [label, s] of [['signup (api process)', t.serviceApiOnly], ['signup (api+worker process)', t.serviceApiAndWorker]] as const) {
       rows.push([
         label,
         `${s.requestsPerSecond} req/s (${Math.round(s.ratioToBare * 100)} % of bare)`,
-        `p50 ${s.latencyP50Ms} ms, p99 ${s.latencyP99Ms} ms, non-2xx ${s.non2xx}, errors ${s.errors}`,
+        `p50 ${s.latencyP50Ms} ms, p99 ${s.latencyP99Ms} ms, non-2xx ${s.non2xx}, errors ${s.errors}, ${s.serverCpuUsPerRequest} µs CPU/req`,
         `≥ 50 %, 0 errors: ${met(s.ratioToBare >= 0.5 && s.non2xx === 0 && s.errors === 0)}`,
       ]);
     }
   }
   if (r.delivery) {
     const d = r.delivery;
-    rows.push(['raw pooled nodemailer', `${d.rawNodemailer.perSecond} msg/s`, `${d.messages} messages in ${d.rawNodemailer.seconds} s`, '']);
+    rows.push(['raw pooled nodemailer', `${d.rawNodemailer.perSecond} msg/s`, `${d.messages} messages in ${d.rawNodemailer.seconds} s, ${d.rawNodemailer.cpuUsPerMessage} µs CPU/msg`, '']);
     rows.push([
       'delivery, signup → sink',
       `${d.service.perSecond} msg/s (${Math.round(d.ratioToRaw * 100)} % of raw)`,
-      `${d.messages} in ${d.service.seconds} s (signups took ${d.service.signupSeconds} s)`,
+      `${d.messages} in ${d.service.seconds} s (signups took ${d.service.signupSeconds} s), ${d.service.cpuUsPerMessage} µs CPU/msg`,
       `≥ 70 %: ${met(d.ratioToRaw >= 0.7)}`,
     ]);
   }
