@@ -61,8 +61,10 @@ function serviceEnv(sink: BenchSink, name: string): Record<string, string> {
     PUBLIC_URL: 'http://optin.bench',
     LOG_LEVEL: 'warn',
     // One client IP sends everything here: per-IP rate limiting would measure the limiter.
-    // Every request uses a fresh address, so a per-address confirmation cooldown never applies.
     RATE_LIMIT_PER_MINUTE: '0',
+    // Every address is new and gets one confirmation, so the per-address limits never refuse
+    // one; they stay on (a short cooldown) so their cost is measured.
+    CONFIRM_COOLDOWN: '1s',
     ...(process.env.BENCH_WORKER_CONCURRENCY ? { WORKER_CONCURRENCY: process.env.BENCH_WORKER_CONCURRENCY } : {}),
   };
 }

@@ -27,15 +27,18 @@ export function createSignupBatcher(db: Db, secrets: readonly string[]): SignupB
   const writeBatch = (batch: PendingSignup[]) => {
     const results: ({ ok: true; outcome: SignupOutcome } | { ok: false; error: unknown })[] = [];
     try {
-      db.$client.transaction(() => {
-        for (const signup of batch) {
-          try {
-            results.push({ ok: true, outcome: requestSubscription(db, secrets, signup.request) });
-          } catch (error) {
-            results.push({ ok: false, error });
+      // Immediate: the write lock is taken before anything is read, as a lone signup would.
+      db.$client
+        .transaction(() => {
+          for (const signup of batch) {
+            try {
+              results.push({ ok: true, outcome: requestSubscription(db, secrets, signup.request) });
+            } catch (error) {
+              results.push({ ok: false, error });
+            }
           }
-        }
-      })();
+        })
+        .immediate();
     } catch (error) {
       // The commit itself failed: nothing of this batch was stored.
       for (const signup of batch) signup.reject(error);
