@@ -11,7 +11,8 @@ import { postJson, waitFor } from './support/http.js';
 import { startTestService, TEST_SECRET, type TestService } from './support/service.js';
 
 const origin = { ip: '127.0.0.1', userAgent: 'test', source: null };
-const signup = (email: string, listSlug = 'default') => ({ email, listSlug, locale: 'en' as const, name: null, origin });
+// confirmLimits: the per-address limits of issue 5 (ignored where they are not merged yet).
+const signup = (email: string, listSlug = 'default') => ({ email, listSlug, locale: 'en' as const, name: null, origin, confirmLimits: { cooldownMs: 0, max: 0 } });
 
 describe('group commit of signups', () => {
   let dir: string;
