@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { preparedPerHandle } from '../db/prepared.js';
 import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { maskEmail } from '../logger.js';
@@ -22,8 +23,9 @@ export interface DeliveryDeps {
 
 export type DeliveryOutcome = 'sent' | 'already_done' | 'dropped' | 'bounced';
 
-function loadOutboxMessage(db: Db, outboxId: string) {
-  return db
+// The per-message statements, prepared once per database handle (see preparedPerHandle).
+const outboxMessage = preparedPerHandle((db: Db) =>
+  db
     .select({
       message: outbox,
       subscription: subscriptions,
@@ -34,8 +36,26 @@ function loadOutboxMessage(db: Db, outboxId: string) {
     .leftJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
     .leftJoin(contacts, eq(contacts.id, subscriptions.contactId))
     .leftJoin(lists, eq(lists.id, subscriptions.listId))
-    .where(eq(outbox.id, outboxId))
-    .get();
+    .where(eq(outbox.id, sql.placeholder('outboxId')))
+    .prepare(),
+);
+const countAttempt = preparedPerHandle((db: Db) =>
+  db
+    .update(outbox)
+    .set({ attempts: sql`${outbox.attempts} + 1` })
+    .where(eq(outbox.id, sql.placeholder('outboxId')))
+    .prepare(),
+);
+const markSent = preparedPerHandle((db: Db) =>
+  db
+    .update(outbox)
+    .set({ status: 'sent', sentAt: sql`${sql.placeholder('sentAt')}`, lastError: null })
+    .where(eq(outbox.id, sql.placeholder('outboxId')))
+    .prepare(),
+);
+
+function loadOutboxMessage(db: Db, outboxId: string) {
+  return outboxMessage(db).get({ outboxId });
 }
 
 /**
@@ -81,7 +101,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     },
     now,
   );
-  db.update(outbox).set({ attempts: sql`${outbox.attempts} + 1` }).where(eq(outbox.id, outboxId)).run();
+  countAttempt(db).run({ outboxId });
 
   const stopTimer = deps.metrics.sendDuration.startTimer();
   try {
@@ -108,7 +128,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   }
   stopTimer({ outcome: 'sent' });
   // Marked right after the SMTP server accepted it: a retry or a re-handed row now finds it done.
-  db.update(outbox).set({ status: 'sent', sentAt: Date.now(), lastError: null }).where(eq(outbox.id, outboxId)).run();
+  markSent(db).run({ outboxId, sentAt: Date.now() });
   deps.metrics.sends.inc({ outcome: 'sent' });
   logger.info({ outboxId, kind: message.kind, to: maskEmail(contact.email) }, 'message sent');
   return 'sent';

@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { preparedPerHandle } from '../db/prepared.js';
 import { consentEvents } from '../db/schema.js';
 
 /** Where a request came from: the proof recorded beside every consent event. */
@@ -20,20 +22,34 @@ export type ConsentAction =
   | 'confirmation_expired'
   | 'erased';
 
+const insertConsentEvent = preparedPerHandle((db: Pick<Db, 'insert'>) =>
+  db
+    .insert(consentEvents)
+    .values({
+      contactId: sql.placeholder('contactId'),
+      listId: sql.placeholder('listId'),
+      action: sql.placeholder('action'),
+      at: sql.placeholder('at'),
+      ip: sql.placeholder('ip'),
+      userAgent: sql.placeholder('userAgent'),
+      source: sql.placeholder('source'),
+      detail: sql.placeholder('detail'),
+    })
+    .prepare(),
+);
+
 export function recordConsent(
   db: Pick<Db, 'insert'>,
   event: { contactId: number | null; listId: number | null; action: ConsentAction; at: number; origin?: RequestOrigin; detail?: string },
 ): void {
-  db.insert(consentEvents)
-    .values({
-      contactId: event.contactId,
-      listId: event.listId,
-      action: event.action,
-      at: event.at,
-      ip: event.origin?.ip ?? null,
-      userAgent: event.origin?.userAgent ?? null,
-      source: event.origin?.source ?? null,
-      detail: event.detail ?? null,
-    })
-    .run();
+  insertConsentEvent(db).run({
+    contactId: event.contactId,
+    listId: event.listId,
+    action: event.action,
+    at: event.at,
+    ip: event.origin?.ip ?? null,
+    userAgent: event.origin?.userAgent ?? null,
+    source: event.origin?.source ?? null,
+    detail: event.detail ?? null,
+  });
 }

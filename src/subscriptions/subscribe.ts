@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { preparedPerHandle } from '../db/prepared.js';
 import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Locale } from '../mail/locale.js';
@@ -25,11 +26,65 @@ export interface SignupOutcome {
   outboxId: string | null;
 }
 
+const listBySlug = preparedPerHandle((db: Pick<Db, 'select'>) =>
+  db.select().from(lists).where(eq(lists.slug, sql.placeholder('slug'))).prepare(),
+);
+
 export function findListBySlug(db: Pick<Db, 'select'>, slug: string) {
-  const list = db.select().from(lists).where(eq(lists.slug, slug)).get();
+  const list = listBySlug(db).get({ slug });
   if (!list) throw new AppError(404, 'unknown_list', `There is no list called "${slug}".`);
   return list;
 }
+
+// The signup path's statements, prepared once per database handle (see preparedPerHandle).
+const contactByKey = preparedPerHandle((db: Db) =>
+  db.select().from(contacts).where(eq(contacts.emailKey, sql.placeholder('emailKey'))).prepare(),
+);
+const subscriptionOf = preparedPerHandle((db: Db) =>
+  db
+    .select()
+    .from(subscriptions)
+    .where(and(eq(subscriptions.contactId, sql.placeholder('contactId')), eq(subscriptions.listId, sql.placeholder('listId'))))
+    .prepare(),
+);
+const insertContact = preparedPerHandle((db: Db) =>
+  db
+    .insert(contacts)
+    .values({
+      email: sql.placeholder('email'),
+      emailKey: sql.placeholder('emailKey'),
+      name: sql.placeholder('name'),
+      locale: sql.placeholder('locale'),
+      createdAt: sql.placeholder('createdAt'),
+    })
+    .returning()
+    .prepare(),
+);
+const insertPendingSubscription = preparedPerHandle((db: Db) =>
+  db
+    .insert(subscriptions)
+    .values({
+      contactId: sql.placeholder('contactId'),
+      listId: sql.placeholder('listId'),
+      status: 'pending',
+      createdAt: sql.placeholder('createdAt'),
+      confirmExpiresAt: sql.placeholder('confirmExpiresAt'),
+    })
+    .returning({ id: subscriptions.id })
+    .prepare(),
+);
+const insertConfirmationMessage = preparedPerHandle((db: Db) =>
+  db
+    .insert(outbox)
+    .values({
+      id: sql.placeholder('id'),
+      kind: 'confirmation',
+      subscriptionId: sql.placeholder('subscriptionId'),
+      status: 'queued',
+      createdAt: sql.placeholder('createdAt'),
+    })
+    .prepare(),
+);
 
 /**
  * Records a signup as a pending subscription and writes its confirmation email to the outbox,
@@ -43,22 +98,18 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
 
   // Immediate: the write lock is taken before the mail policy reads, so API processes sharing
   // the database can't both pass the per-address limits and both queue a confirmation.
+  // Statements run on the root handle (one connection, so inside this transaction): that is
+  // what lets them be prepared once rather than per transaction object.
   return db.transaction((tx) => {
-    const list = findListBySlug(tx, request.listSlug);
+    const list = findListBySlug(db, request.listSlug);
     const outcome: SignupOutcome = { thankYouUrl: list.thankYouUrl, outboxId: null };
     const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
 
-    const existingContact = tx.select().from(contacts).where(eq(contacts.emailKey, address.emailKey)).get();
-    const existing = existingContact
-      ? tx
-          .select()
-          .from(subscriptions)
-          .where(and(eq(subscriptions.contactId, existingContact.id), eq(subscriptions.listId, list.id)))
-          .get()
-      : undefined;
+    const existingContact = contactByKey(db).get({ emailKey: address.emailKey });
+    const existing = existingContact ? subscriptionOf(db).get({ contactId: existingContact.id, listId: list.id }) : undefined;
     if (existing?.status === 'confirmed') return outcome;
 
-    const decision = mayMail(tx, secrets, {
+    const decision = mayMail(db, secrets, {
       emailKey: address.emailKey,
       listId: list.id,
       kind: 'confirmation',
@@ -73,11 +124,7 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
 
     const contact =
       existingContact ??
-      tx
-        .insert(contacts)
-        .values({ email: address.email, emailKey: address.emailKey, name: request.name, locale: request.locale, createdAt: now })
-        .returning()
-        .get();
+      insertContact(db).get({ email: address.email, emailKey: address.emailKey, name: request.name, locale: request.locale, createdAt: now })!;
     if (existingContact && existingContact.locale !== request.locale) {
       tx.update(contacts).set({ locale: request.locale }).where(eq(contacts.id, contact.id)).run();
     }
@@ -90,16 +137,12 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
         .where(eq(subscriptions.id, existing.id))
         .run();
     } else {
-      subscriptionId = tx
-        .insert(subscriptions)
-        .values({ contactId: contact.id, listId: list.id, status: 'pending', createdAt: now, confirmExpiresAt })
-        .returning({ id: subscriptions.id })
-        .get().id;
+      subscriptionId = insertPendingSubscription(db).get({ contactId: contact.id, listId: list.id, createdAt: now, confirmExpiresAt })!.id;
     }
-    recordConsent(tx, { contactId: contact.id, listId: list.id, action: 'subscribe_requested', at: now, origin: request.origin });
+    recordConsent(db, { contactId: contact.id, listId: list.id, action: 'subscribe_requested', at: now, origin: request.origin });
 
     const outboxId = randomUUID();
-    tx.insert(outbox).values({ id: outboxId, kind: 'confirmation', subscriptionId, status: 'queued', createdAt: now }).run();
+    insertConfirmationMessage(db).run({ id: outboxId, subscriptionId, createdAt: now });
     outcome.outboxId = outboxId;
     return outcome;
   }, { behavior: 'immediate' });

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { and, eq, inArray, isNotNull, isNull, or, type SQL } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { preparedPerHandle } from '../db/prepared.js';
 import { suppressions, type SuppressionReason } from '../db/schema.js';
 
 /**
@@ -26,6 +27,20 @@ export interface SuppressionMatch {
   reason: SuppressionReason;
 }
 
+/** One prepared lookup per number of secrets and per scope (one list or every list only). */
+function suppressionLookup(db: Pick<Db, 'select'>, secretCount: number, anyList: boolean) {
+  const hashes = Array.from({ length: secretCount }, (_, i) => sql.placeholder(`hash${i}`));
+  const scope = anyList ? isNull(suppressions.listId) : or(isNull(suppressions.listId), eq(suppressions.listId, sql.placeholder('listId')));
+  return db
+    .select({ id: suppressions.id, reason: suppressions.reason })
+    .from(suppressions)
+    .where(and(inArray(suppressions.emailHash, hashes), scope))
+    .limit(1)
+    .prepare();
+}
+
+const suppressionLookups = preparedPerHandle((_db: Pick<Db, 'select'>) => new Map<string, ReturnType<typeof suppressionLookup>>());
+
 /** The entry that blocks this address for this list (or for every list), if any. */
 export function findSuppression(
   db: Pick<Db, 'select'>,
@@ -33,13 +48,16 @@ export function findSuppression(
   emailKey: string,
   listId: number | null,
 ): SuppressionMatch | undefined {
-  const scope = listId === null ? isNull(suppressions.listId) : or(isNull(suppressions.listId), eq(suppressions.listId, listId));
-  return db
-    .select({ id: suppressions.id, reason: suppressions.reason })
-    .from(suppressions)
-    .where(and(inArray(suppressions.emailHash, addressHashes(secrets, emailKey)), scope))
-    .limit(1)
-    .get();
+  const lookups = suppressionLookups(db);
+  const shape = `${secrets.length}:${listId === null}`;
+  let lookup = lookups.get(shape);
+  if (!lookup) {
+    lookup = suppressionLookup(db, secrets.length, listId === null);
+    lookups.set(shape, lookup);
+  }
+  const values: Record<string, string | number> = { listId: listId ?? 0 };
+  addressHashes(secrets, emailKey).forEach((hash, i) => (values[`hash${i}`] = hash));
+  return lookup.get(values);
 }
 
 export interface NewSuppression {

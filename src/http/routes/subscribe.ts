@@ -1,7 +1,8 @@
 import { Router, type Request, type Response } from 'express';
 import { AppError } from '../../errors.js';
 import { isLocale, localeFromAcceptLanguage, DEFAULT_LOCALE, type Locale } from '../../mail/locale.js';
-import { findListBySlug, requestSubscription } from '../../subscriptions/subscribe.js';
+import { createSignupBatcher } from '../../subscriptions/signupBatch.js';
+import { findListBySlug } from '../../subscriptions/subscribe.js';
 import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
 import { requestOrigin } from '../origin.js';
@@ -41,6 +42,7 @@ function answerAccepted(req: Request, res: Response, thankYouUrl: string | null,
 
 export function subscribeRoutes(deps: AppDeps): Router {
   const router = Router();
+  const signups = createSignupBatcher(deps.db, deps.config.secrets);
   const limit = rateLimitByIp(deps.redis, { perMinute: deps.config.rateLimitPerMinute, keyPrefix: deps.config.queuePrefix }, deps.logger);
   const isHuman: HumanCheck | undefined = deps.config.turnstileSecret
     ? turnstileCheck({ secret: deps.config.turnstileSecret, verifyUrl: deps.config.turnstileVerifyUrl })
@@ -64,7 +66,7 @@ export function subscribeRoutes(deps: AppDeps): Router {
       throw new AppError(400, 'captcha_failed', 'The anti-bot check failed. Please try again.');
     }
 
-    const outcome = requestSubscription(deps.db, deps.config.secrets, {
+    const outcome = await signups.submit({
       email,
       listSlug,
       locale,

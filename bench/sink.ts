@@ -1,0 +1,65 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { clock } from './stats.js';
+
+export interface BenchSink {
+  url: string;
+  /** Arrival time (clock()) per lower-cased recipient. */
+  arrivals: Map<string, number>;
+  received(): number;
+  /** Resolves once `count` messages have arrived since the last reset; rejects after timeoutMs. */
+  waitForCount(count: number, timeoutMs: number): Promise<void>;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A real SMTP server that only notes who got a message and when. The test sink parses every
+ * message with mailparser, which costs more CPU than sending it; here that would measure the sink.
+ */
+export async function startBenchSink(): Promise<BenchSink> {
+  const arrivals = new Map<string, number>();
+  let count = 0;
+  let waiter: { count: number; resolve: () => void } | undefined;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      stream.on('data', () => {});
+      stream.on('end', () => {
+        const at = clock();
+        for (const rcpt of session.envelope.rcptTo) arrivals.set(rcpt.address.toLowerCase(), at);
+        count++;
+        if (waiter && count >= waiter.count) waiter.resolve();
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    arrivals,
+    received: () => count,
+    waitForCount(target, timeoutMs) {
+      if (count >= target) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`sink got ${count} of ${target} messages in ${timeoutMs} ms`)), timeoutMs);
+        waiter = {
+          count: target,
+          resolve: () => {
+            clearTimeout(timer);
+            waiter = undefined;
+            resolve();
+          },
+        };
+      });
+    },
+    reset() {
+      arrivals.clear();
+      count = 0;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeDatabase, openDatabase, type Db } from '../src/db/client.js';
+import { contacts, outbox } from '../src/db/schema.js';
+import { AppError } from '../src/errors.js';
+import { createSignupBatcher } from '../src/subscriptions/signupBatch.js';
+import { suppressAddress } from '../src/subscriptions/suppression.js';
+import { postJson, waitFor } from './support/http.js';
+import { startTestService, TEST_SECRET, type TestService } from './support/service.js';
+
+const origin = { ip: '127.0.0.1', userAgent: 'test', source: null };
+// confirmLimits: the per-address limits of issue 5 (ignored where they are not merged yet).
+const signup = (email: string, listSlug = 'default') => ({ email, listSlug, locale: 'en' as const, name: null, origin, confirmLimits: { cooldownMs: 0, max: 0 } });
+
+describe('group commit of signups', () => {
+  let dir: string;
+  let db: Db;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'optin-batch-'));
+    db = openDatabase(path.join(dir, 'optin.db'));
+  });
+  afterAll(() => {
+    closeDatabase(db);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('commits the good signups of one batch and fails only the bad ones, each with its own error', async () => {
+    suppressAddress(db, [TEST_SECRET], { emailKey: 'gone@example.com', domain: 'example.com', listId: null, reason: 'unsubscribed', source: 'test', at: Date.now() });
+    const batcher = createSignupBatcher(db, [TEST_SECRET]);
+    // Submitted in one turn of the event loop: one transaction.
+    const results = await Promise.allSettled([
+      batcher.submit(signup('one@example.com')),
+      batcher.submit(signup('not an address')),
+      batcher.submit(signup('two@example.com', 'no-such-list')),
+      batcher.submit(signup('Gone@Example.com')),
+      batcher.submit(signup('three@example.com')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as AppError] : []));
+    expect(errors.map((e) => [e.status, e.code])).toEqual([
+      [400, 'invalid_email'],
+      [404, 'unknown_list'],
+    ]);
+    const outcomes = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(outcomes.map((o) => o.outboxId === null)).toEqual([false, true, false]);
+
+    expect(db.select({ key: contacts.emailKey }).from(contacts).all().map((c) => c.key).sort()).toEqual(['one@example.com', 'three@example.com']);
+    const rows = db.select({ id: outbox.id }).from(outbox).all().map((r) => r.id).sort();
+    expect(rows).toEqual([outcomes[0]!.outboxId, outcomes[2]!.outboxId].sort());
+  });
+});
+
+describe('concurrent signups over HTTP', () => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService();
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('answers each request on its own and mails every good address once', async () => {
+    const good = Array.from({ length: 30 }, (_, i) => `burst${i}@example.com`);
+    const answers = await Promise.all([
+      ...good.map((email) => postJson(`${t.url}/subscribe`, { email })),
+      postJson(`${t.url}/subscribe`, { email: 'burst@' }),
+      postJson(`${t.url}/subscribe`, { email: 'burst-x@example.com', list: 'nope' }),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([...good.map(() => 202), 400, 404]);
+    expect(((await answers[30]!.json()) as { error: { code: string } }).error.code).toBe('invalid_email');
+    await waitFor(() => t.smtp.messages.length >= good.length, 10_000, 'every confirmation');
+    for (const email of good) expect(t.smtp.to(email)).toHaveLength(1);
+    expect(t.smtp.to('burst-x@example.com')).toHaveLength(0);
+  });
+});
