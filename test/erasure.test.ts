@@ -84,7 +84,7 @@ describe('DELETE /admin/api/contacts/:email', () => {
       expect((await postJson(`${paused.url}/subscribe`, { email: 'queued.erase@example.com' })).status).toBe(202);
       const db = paused.service.db;
       await waitFor(() => db.select().from(outbox).get()?.handedAt, 5000, 'the relay to hand the confirmation to the queue');
-      expect(await paused.service.queue.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized')).toMatchObject({ waiting: 1 });
+      expect(await paused.service.queue.queue.getWaitingCount()).toBe(1);
       expect((await api(paused.url, '/contacts/queued.erase%40example.com', { method: 'DELETE' })).status).toBe(204);
 
       const worker = await startTestService({ roles: ['worker'], sink: paused.smtp, dataDir: path.dirname(paused.config.databasePath), env: { QUEUE_PREFIX: paused.config.queuePrefix } });
