@@ -1,5 +1,6 @@
-import { and, eq, inArray, max } from 'drizzle-orm';
+import { and, eq, inArray, max, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { preparedPerHandle } from '../db/prepared.js';
 import { outbox, subscriptions, type MessageKind, type SubscriptionStatus } from '../db/schema.js';
 import { findSuppression } from './suppression.js';
 
@@ -64,6 +65,28 @@ export function mayMail(db: Pick<Db, 'select'>, secrets: readonly string[], requ
   }
 }
 
+// Prepared once per handle: the signup and every confirmation the worker sends run them.
+// CROSS JOIN keeps SQLite's join order (the contact's few subscriptions first, then their
+// outbox rows by index); left to itself the planner walked every queued and sent outbox row.
+const confirmationsOfContact = preparedPerHandle((db: Pick<Db, 'select'>) =>
+  db
+    .select({ id: outbox.id, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt })
+    .from(subscriptions)
+    .crossJoin(outbox)
+    .where(
+      and(
+        eq(subscriptions.contactId, sql.placeholder('contactId')),
+        eq(outbox.subscriptionId, subscriptions.id),
+        eq(outbox.kind, 'confirmation'),
+        inArray(outbox.status, ['queued', 'sent']),
+      ),
+    )
+    .prepare(),
+);
+const lastConfirmationOf = preparedPerHandle((db: Pick<Db, 'select'>) =>
+  db.select({ at: max(subscriptions.confirmedAt) }).from(subscriptions).where(eq(subscriptions.contactId, sql.placeholder('contactId'))).prepare(),
+);
+
 /**
  * List bombing defence: one address gets at most one confirmation email per cooldown, at most
  * `max` a day, and none once `max` have gone unanswered (until it confirms something). Counts
@@ -73,12 +96,7 @@ export function mayMail(db: Pick<Db, 'select'>, secrets: readonly string[], requ
 function confirmationBudget(db: Pick<Db, 'select'>, request: ConfirmBudget, now: number): MailDecision {
   const { limits, contactId } = request;
   if (contactId === null || (limits.cooldownMs <= 0 && limits.max <= 0)) return { allowed: true };
-  const rows = db
-    .select({ id: outbox.id, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt })
-    .from(outbox)
-    .innerJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
-    .where(and(eq(subscriptions.contactId, contactId), eq(outbox.kind, 'confirmation'), inArray(outbox.status, ['queued', 'sent'])))
-    .all();
+  const rows = confirmationsOfContact(db).all({ contactId });
   const earlier = rows
     .filter((row) => row.id !== request.outboxId)
     .filter(
@@ -95,8 +113,7 @@ function confirmationBudget(db: Pick<Db, 'select'>, request: ConfirmBudget, now:
   }
   if (limits.max > 0) {
     if (earlier.filter((row) => row.mailedAt > now - DAY_MS).length >= limits.max) return { allowed: false, reason: 'confirm_daily_limit' };
-    const lastConfirmed =
-      db.select({ at: max(subscriptions.confirmedAt) }).from(subscriptions).where(eq(subscriptions.contactId, contactId)).get()?.at ?? 0;
+    const lastConfirmed = lastConfirmationOf(db).get({ contactId })?.at ?? 0;
     if (earlier.filter((row) => row.createdAt > lastConfirmed).length >= limits.max) return { allowed: false, reason: 'confirm_unanswered' };
   }
   return { allowed: true };
