@@ -78,7 +78,7 @@ const envSchema = z.object({
   NODE_ENV: z.string().optional(),
   SEND_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(5000),
   SEND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
-  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(10),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(20),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
   TRUST_PROXY: optionalText.transform((value, ctx) => {
     const parsed = parseTrustProxy(value);
