@@ -13,7 +13,7 @@ import { createLogger } from '../src/logger.js';
 import { contacts, lists, outbox } from '../src/db/schema.js';
 import { mayMail } from '../src/subscriptions/mailPolicy.js';
 import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
-import { startTestService, TEST_SECRET, type TestService } from './support/service.js';
+import { startTestService, startWorkerBeside, TEST_SECRET, type TestService } from './support/service.js';
 
 const DAY_MS = 86_400_000;
 
@@ -260,12 +260,7 @@ describe('list bombing: confirmation cooldown and caps per address', () => {
       await postJson(`${api.url}/subscribe`, { email: 'twice@example.com' });
       await postJson(`${api.url}/subscribe`, { email: 'twice@example.com', list: 'other' });
       expect(confirmationRows(api)).toHaveLength(2);
-      const worker = await startTestService({
-        roles: ['worker'],
-        sink: api.smtp,
-        dataDir: path.dirname(api.config.databasePath),
-        env: { QUEUE_PREFIX: api.config.queuePrefix, CONFIRM_COOLDOWN: '900s' },
-      });
+      const worker = await startWorkerBeside(api, { CONFIRM_COOLDOWN: '900s' });
       try {
         const rows = await waitFor(() => {
           const all = confirmationRows(api);

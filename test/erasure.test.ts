@@ -1,11 +1,10 @@
-import path from 'node:path';
 import { eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentEvents, contacts, outbox, subscriptions, suppressions } from '../src/db/schema.js';
 import { deleteExpiredRequests } from '../src/subscriptions/expiry.js';
 import { CONFIRM_TOKEN_TTL_MS } from '../src/subscriptions/tokens.js';
 import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
-import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
+import { ADMIN_AUTH, startTestService, startWorkerBeside, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -87,7 +86,7 @@ describe('DELETE /admin/api/contacts/:email', () => {
       expect(await paused.service.queue.queue.getWaitingCount()).toBe(1);
       expect((await api(paused.url, '/contacts/queued.erase%40example.com', { method: 'DELETE' })).status).toBe(204);
 
-      const worker = await startTestService({ roles: ['worker'], sink: paused.smtp, dataDir: path.dirname(paused.config.databasePath), env: { QUEUE_PREFIX: paused.config.queuePrefix } });
+      const worker = await startWorkerBeside(paused);
       try {
         await waitFor(async () => {
           const counts = await worker.service.queue.queue.getJobCounts('waiting', 'active', 'delayed');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentEvents, contacts, outbox, subscriptions } from '../src/db/schema.js';
 import { suppressAddress } from '../src/subscriptions/suppression.js';
 import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
-import { startTestService, TEST_SECRET, type TestService } from './support/service.js';
+import { startTestService, startWorkerBeside, TEST_SECRET, type TestService } from './support/service.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -132,7 +132,7 @@ describe('signup → confirmation → confirm → welcome', () => {
         source: 'test',
         at: Date.now(),
       });
-      const worker = await startTestService({ roles: ['worker'], sink: paused.smtp, dataDir: path.dirname(paused.config.databasePath), env: { QUEUE_PREFIX: paused.config.queuePrefix } });
+      const worker = await startWorkerBeside(paused);
       try {
         const row = await waitFor(() => {
           const r = worker.service.db.select().from(outbox).all()[0];

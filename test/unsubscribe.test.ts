@@ -1,10 +1,9 @@
-import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentEvents, contacts, lists, outbox, subscriptions, suppressions } from '../src/db/schema.js';
 import { createToken } from '../src/subscriptions/tokens.js';
 import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
-import { startTestService, TEST_SECRET, type TestService } from './support/service.js';
+import { startTestService, startWorkerBeside, TEST_SECRET, type TestService } from './support/service.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -226,7 +225,7 @@ describe('an opt-out landing while mail is queued', () => {
       const res = await oneClick(`${api.url}/unsubscribe?token=${unsubscribeToken}`);
       expect(res.status).toBe(200);
 
-      const worker = await startTestService({ roles: ['worker'], sink: api.smtp, dataDir: path.dirname(api.config.databasePath), env: { QUEUE_PREFIX: api.config.queuePrefix } });
+      const worker = await startWorkerBeside(api);
       try {
         const rows = await waitFor(() => {
           const all = worker.service.db.select().from(outbox).all();
@@ -253,7 +252,7 @@ describe('an opt-out landing while mail is queued', () => {
       const row = db.select().from(outbox).get()!;
       // A real database error on the policy's own query: its table is briefly missing.
       db.$client.exec('ALTER TABLE suppressions RENAME TO suppressions_away');
-      const worker = await startTestService({ roles: ['worker'], sink: api.smtp, dataDir: path.dirname(api.config.databasePath), env: { QUEUE_PREFIX: api.config.queuePrefix, SEND_BACKOFF_MS: '300' } });
+      const worker = await startWorkerBeside(api, { SEND_BACKOFF_MS: '300' });
       try {
         await waitFor(async () => ((await api.service.queue.queue.getJob(row.id))?.attemptsMade ?? 0) >= 1, 5000, 'a failed attempt');
         expect(api.smtp.messages).toHaveLength(0);

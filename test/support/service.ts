@@ -85,3 +85,16 @@ export async function deleteRedisKeys(pattern: string): Promise<void> {
     redis.disconnect();
   }
 }
+
+/**
+ * A worker-only service beside an API-only one: same database, queue prefix and SMTP sink.
+ * Starting it later than the API lets a test change things while messages wait in the queue.
+ */
+export function startWorkerBeside(api: TestService, env: Record<string, string> = {}): Promise<TestService> {
+  return startTestService({
+    roles: ['worker'],
+    sink: api.smtp,
+    dataDir: path.dirname(api.config.databasePath),
+    env: { QUEUE_PREFIX: api.config.queuePrefix, ...env },
+  });
+}
