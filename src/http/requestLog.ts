@@ -42,8 +42,11 @@ export function requestLogger(logger: Logger): RequestHandler {
         res.off('close', done);
         res.off('error', done);
         const fields = { res: { statusCode: res.statusCode }, responseTime: Date.now() - startedAt };
-        if (error || res.statusCode >= 500) {
-          requestLog().info({ ...fields, err: error ?? new Error(`failed with status code ${res.statusCode}`) }, 'request errored');
+        if (error) {
+          requestLog().info({ ...fields, err: error }, 'request errored');
+        } else if (res.statusCode >= 500) {
+          // The handler that answered 5xx logged its own cause; this line only ties it to the request.
+          requestLog().info(fields, 'request failed');
         } else {
           requestLog().info(fields, 'request completed');
         }
