@@ -71,6 +71,19 @@ describe('the admin console in a real browser', () => {
     expect(csv).not.toContain('browser.one@example.com');
 
     expect(cspViolations).toEqual([]);
+
+    // The BullMQ dashboard sits behind the same sign-in, read-only.
+    await page.getByRole('link', { name: 'Queue' }).click();
+    await page.waitForURL('**/admin/queues**');
+    await expect.poll(() => page.textContent('body'), { timeout: 10_000 }).toContain('mail (outbox messages)');
+    const scriptViolations = cspViolations.filter((text) => /script/i.test(text));
+    expect(scriptViolations).toEqual([]);
     await context.close();
+
+    const signedOut = await browser.newContext();
+    const stranger = await signedOut.newPage();
+    await stranger.goto(`${t.url}/admin/queues`);
+    expect(new URL(stranger.url()).pathname).toBe('/admin');
+    await signedOut.close();
   });
 });

@@ -257,3 +257,28 @@ describe('CSV export and import', () => {
     expect((await fetch(`${t.url}/admin/api/suppressions.csv`)).status).toBe(401);
   });
 });
+
+describe('queue dashboard', () => {
+  it('shows the mail queue to a signed-in admin only, read-only, under its own CSP', async () => {
+    const signedOut = await fetch(`${t.url}/admin/queues`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    expect(signedOut.status).toBe(303);
+    expect(signedOut.headers.get('location')).toBe('/admin');
+    expect((await fetch(`${t.url}/admin/queues/api/queues`, { headers: { accept: 'application/json' }, redirect: 'manual' })).status).not.toBe(200);
+
+    const browser = await session();
+    const page = await browser.get('/admin/queues');
+    expect(page.status).toBe(200);
+    const csp = page.headers.get('content-security-policy')!;
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+
+    const api = await fetch(`${t.url}/admin/queues/api/queues?activeQueue=mail&status=latest&page=1&jobsPerPage=10`, { headers: ADMIN_AUTH });
+    expect(api.status).toBe(200);
+    const body = (await api.json()) as { queues: { name: string; readOnlyMode: boolean }[] };
+    expect(body.queues.map((q) => [q.name, q.readOnlyMode])).toEqual([['mail', true]]);
+
+    const change = await fetch(`${t.url}/admin/queues/api/queues/mail/clean/failed`, { method: 'PUT', headers: { ...ADMIN_AUTH, cookie: browser.cookie } });
+    expect(change.status).toBe(405);
+  });
+});

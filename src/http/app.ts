@@ -28,8 +28,8 @@ export interface AppDeps {
   logger: Logger;
   /** Counters to increment (e.g. `deps.metrics.unsubscribes.inc()`) and the /metrics registry. */
   metrics: Metrics;
-  /** The mail queue, for its job counts on /metrics. */
-  queue: Pick<Queue<MailJob>, 'getJobCounts'>;
+  /** The mail queue: its job counts on /metrics, and the admins' read-only dashboard. */
+  queue: Queue<MailJob>;
 }
 
 /** Bodies are small forms; anything bigger is refused before it is read. */

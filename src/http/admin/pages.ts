@@ -45,7 +45,7 @@ const when = (iso: string | null) => (iso ? `${iso.slice(0, 16).replace('T', ' '
 
 function layout(title: string, body: string, session?: PageSession): string {
   const nav = session
-    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a>
+    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a>
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
 <form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
     : '';

@@ -14,6 +14,7 @@ import { importCsvUpload } from '../csvUpload.js';
 import { optionalText, requiredText } from '../fields.js';
 import { sendError, wantsJson } from '../respond.js';
 import { reasonOf } from '../routes/adminApi.js';
+import { queueDashboard } from './queueDashboard.js';
 import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, signInPage, suppressionsPage, type PageSession } from './pages.js';
 
 const PAGE_SIZE = 50;
@@ -75,6 +76,8 @@ export function adminConsoleRoutes(deps: AppDeps): Router {
     endSession(res, config);
     res.redirect(303, '/admin');
   });
+
+  router.use('/queues', consoleOn, signedIn, queueDashboard(deps.queue));
 
   router.get('/suppressions', signedIn, (req, res) => {
     const query = {
