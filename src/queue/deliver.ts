@@ -8,6 +8,7 @@ import { composeMessage, type MessageContext } from '../mail/compose.js';
 import type { Metrics } from '../metrics.js';
 import { isLocale, DEFAULT_LOCALE } from '../mail/locale.js';
 import { PermanentSendError, type Mailer } from '../mail/transport.js';
+import { domainOf } from '../subscriptions/address.js';
 import { recordConsent } from '../subscriptions/consent.js';
 import { mayMail, type ConfirmLimits } from '../subscriptions/mailPolicy.js';
 import { suppressAddress } from '../subscriptions/suppression.js';
@@ -118,8 +119,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     const at = Date.now();
     db.transaction((tx) => {
       tx.update(outbox).set({ status: 'failed', lastError: error.message }).where(eq(outbox.id, outboxId)).run();
-      const domain = contact.emailKey.slice(contact.emailKey.lastIndexOf('@') + 1);
-      suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain, listId: null, reason: 'bounced', source: `smtp ${error.responseCode}`, at });
+      suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain: domainOf(contact.emailKey), listId: null, reason: 'bounced', source: `smtp ${error.responseCode}`, at });
       recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
     });
     deps.metrics.sends.inc({ outcome: 'bounced' });

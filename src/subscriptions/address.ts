@@ -49,3 +49,8 @@ export function parseAddress(input: string): AddressResult {
   if (!valid) return { ok: false, message: 'This is not a valid email address.' };
   return { ok: true, address: { email, emailKey: email.toLowerCase(), domain: asciiDomain } };
 }
+
+/** The domain of an address already in canonical form (what follows the last "@"). */
+export function domainOf(emailKey: string): string {
+  return emailKey.slice(emailKey.lastIndexOf('@') + 1);
+}

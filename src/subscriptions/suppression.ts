@@ -14,12 +14,17 @@ export function addressHashes(secrets: readonly string[], emailKey: string): str
 }
 
 /**
- * Every entry of an address, in any scope. Written as one condition per partial unique index
- * (all lists / one list), so SQLite searches both indexes instead of scanning the table.
+ * An address's entries as one condition per partial unique index (all lists, one list): a
+ * lookup by hash alone matches neither index's condition, and SQLite would scan the table.
  */
-export function entriesOfAddress(secrets: readonly string[], emailKey: string): SQL {
+export function addressEntryConditions(secrets: readonly string[], emailKey: string): [SQL, SQL] {
   const hashes = inArray(suppressions.emailHash, addressHashes(secrets, emailKey));
-  return or(and(hashes, isNull(suppressions.listId)), and(hashes, isNotNull(suppressions.listId)))!;
+  return [and(hashes, isNull(suppressions.listId))!, and(hashes, isNotNull(suppressions.listId))!];
+}
+
+/** Every entry of an address, in any scope, found through both partial unique indexes. */
+export function entriesOfAddress(secrets: readonly string[], emailKey: string): SQL {
+  return or(...addressEntryConditions(secrets, emailKey))!;
 }
 
 export interface SuppressionMatch {

@@ -1,12 +1,12 @@
 import { domainToASCII } from 'node:url';
-import { and, desc, eq, gte, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { contacts, lists, suppressions, type SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseAddress, type CanonicalAddress } from './address.js';
 import { recordConsent } from './consent.js';
 import { findListBySlug } from './subscribe.js';
-import { addressHashes, suppressAddresses } from './suppression.js';
+import { addressEntryConditions, suppressAddresses } from './suppression.js';
 
 export interface SuppressionItem {
   id: number;
@@ -91,9 +91,7 @@ function searchConditions(db: Pick<Db, 'select'>, secrets: readonly string[], q:
   if (!text.includes('@')) return [eq(suppressions.domain, domainToASCII(text) || text), prefix];
   const parsed = parseAddress(text);
   if (!parsed.ok) return [prefix];
-  const hashes = inArray(suppressions.emailHash, addressHashes(secrets, parsed.address.emailKey));
-  // Two scopes, so each hash lookup matches the condition of one partial unique index.
-  return [and(hashes, isNull(suppressions.listId))!, and(hashes, isNotNull(suppressions.listId))!, prefix];
+  return [...addressEntryConditions(secrets, parsed.address.emailKey), prefix];
 }
 
 /** Newest first, keyset-paginated: each page is an index range scan whatever the table size. */

@@ -6,6 +6,7 @@ import { AppError } from '../errors.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
 import { subscriptionIdFromToken } from './confirm.js';
 import { mayMail } from './mailPolicy.js';
+import { domainOf } from './address.js';
 import { addressHashes, suppressAddress } from './suppression.js';
 import { CONFIRM_TOKEN_TTL_MS } from './tokens.js';
 
@@ -17,10 +18,6 @@ export interface UnsubscribeTarget {
   status: SubscriptionStatus;
   listName: string;
   locale: string;
-}
-
-function domainOf(emailKey: string): string {
-  return emailKey.slice(emailKey.lastIndexOf('@') + 1);
 }
 
 function loadTarget(db: Pick<Db, 'select'>, subscriptionId: number) {
