@@ -1,4 +1,5 @@
 import { domainToASCII } from 'node:url';
+import addressparser from 'nodemailer/lib/addressparser';
 import validator from 'validator';
 
 export interface CanonicalAddress {
@@ -63,6 +64,20 @@ export function parseAddress(input: string): AddressResult {
   });
   if (!valid) return { ok: false, message: 'This is not a valid email address.' };
   return { ok: true, address: { email, emailKey: email.toLowerCase(), domain: asciiDomain } };
+}
+
+/**
+ * An address as a mail provider reports it: bare, or with a display name
+ * (`Kim Doe <kim@example.com>`). nodemailer's address parser, the one that read our own
+ * recipients, finds the one mailbox in it; that mailbox then goes through parseAddress, so a
+ * report gets the same key as the signup it is about. Several addresses, or none, is an error.
+ */
+export function parseReportedAddress(input: string): AddressResult {
+  if (/[\u0000-\u001f\u007f]/.test(input)) return { ok: false, message: 'The address contains control characters.' };
+  const found = addressparser(input);
+  const only = found.length === 1 && 'address' in found[0]! ? found[0].address : '';
+  if (!only) return { ok: false, message: 'The value is not one email address.' };
+  return parseAddress(only);
 }
 
 /** The domain of an address already in canonical form (what follows the last "@"). */
