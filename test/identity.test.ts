@@ -88,9 +88,9 @@ describe('one mailbox, one identity', () => {
       const res = await subscribe(input);
       expect([202, 400], input).toContain(res.status);
       if (res.status === 202) accepted.push(input);
-      else expect((await res.json()).error.code, input).toBe('invalid_email');
+      else expect(await res.json(), input).toEqual({ error: { code: 'invalid_email', message: expect.any(String) } });
     }
-    expect(accepted.length).toBeGreaterThan(5);
+    expect(accepted.length).toBeGreaterThan(10);
 
     const db = t.service.db;
     const rowsOf = () =>
