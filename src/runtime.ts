@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { closeDatabase, openDatabase, type Db } from './db/client.js';
+import { applyDataMigrations } from './db/dataMigrations.js';
 import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadTemplates } from './mail/templates.js';
@@ -31,6 +32,8 @@ const RELAY_INTERVAL_MS = 2000;
 
 export async function startService(config: Config, roles: readonly Role[], logger = createLogger(config.logLevel)): Promise<Service> {
   const db = openDatabase(config.databasePath);
+  // Data migrations need the secrets (suppression entries are keyed hashes), so they run here.
+  for (const { name, summary } of applyDataMigrations(db, config.secrets)) logger.info({ migration: name, ...summary }, 'data migration applied');
   const queue = createMailQueue(config.redisUrl, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs });
   const metrics = createMetrics();
   const relay = startOutboxRelay(db, queue.queue, logger, {

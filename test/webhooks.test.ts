@@ -154,3 +154,60 @@ describe('observability', () => {
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+// After the metrics test, whose counts these events would change.
+describe('addresses in webhook events', () => {
+  it('reads a display-name address; answers 400 naming an unreadable event, applies nothing and does not mark it used', async () => {
+    const named = await postGeneric({ events: [{ id: 'evt-named', type: 'hard_bounce', email: 'Kim Doe <Kim@Example.com>' }] });
+    expect(await named.json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
+    expect(suppressionOf('kim@example.com')?.reason).toBe('bounced');
+
+    const before = tableSizes();
+    const batch = (lou: string) => ({
+      events: [
+        { id: 'evt-before-bad', type: 'complaint', email: 'lee@example.com' },
+        { id: 'evt-trailing-dot', type: 'hard_bounce', email: lou },
+      ],
+    });
+    for (const unreadable of ['lou@example.com.', '"Lou" <lou@example.com>, other@example.com', 'not an address']) {
+      const res = await postGeneric(batch(unreadable));
+      expect(res.status).toBe(400);
+      const body = await res.json();
+      expect(body).toEqual({ error: { code: 'invalid_email', message: expect.stringContaining('evt-trailing-dot') } });
+      expect(tableSizes()).toEqual(before);
+    }
+    expect(suppressionOf('lee@example.com')).toBeUndefined();
+    // The provider's retry, once the address reads, is applied: neither event was marked used.
+    expect(await (await postGeneric(batch('lou@example.com'))).json()).toEqual({ status: 'ok', applied: 2, duplicates: 0 });
+    expect(suppressionOf('lou@example.com')?.reason).toBe('bounced');
+    expect(suppressionOf('lee@example.com')?.reason).toBe('complained');
+  });
+
+  it('reads a Mailgun recipient with a display name and refuses one it cannot read', async () => {
+    const named = mailgunBody({ id: 'mg-named', event: 'complained', recipient: '"Doe, Kim" <kim.doe@example.com>' });
+    expect(await (await postMailgun(named)).json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
+    expect(suppressionOf('kim.doe@example.com')?.reason).toBe('complained');
+    const before = tableSizes();
+    const unreadable = await postMailgun(mailgunBody({ id: 'mg-dot', event: 'failed', severity: 'permanent', recipient: 'kim.doe@example.org.' }));
+    expect(unreadable.status).toBe(400);
+    expect(await unreadable.json()).toEqual({ error: { code: 'invalid_email', message: expect.stringContaining('mg-dot') } });
+    expect(tableSizes()).toEqual(before);
+  });
+});
+
+describe('Mailgun signature tokens', () => {
+  it('refuses a signature block posted again with other event data, and answers the same request again as a duplicate', async () => {
+    const first = mailgunBody({ id: 'mg-token-1', event: 'failed', severity: 'temporary', recipient: 'slow@example.com' });
+    expect(await (await postMailgun(first)).json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
+
+    const before = tableSizes();
+    const forged = { signature: first.signature, 'event-data': { id: 'mg-token-2', event: 'failed', severity: 'permanent', recipient: 'someone.else@example.com' } };
+    const res = await postMailgun(forged);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ error: { code: 'signature_reused', message: expect.any(String) } });
+    expect(suppressionOf('someone.else@example.com')).toBeUndefined();
+    expect(tableSizes()).toEqual(before);
+
+    expect(await (await postMailgun(first)).json()).toEqual({ status: 'ok', applied: 0, duplicates: 1 });
+  });
+});

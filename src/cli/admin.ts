@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { count } from 'drizzle-orm';
 import { ConfigError, loadConfig } from '../config.js';
 import { closeDatabase, openDatabase, type Db } from '../db/client.js';
+import { applyDataMigrations } from '../db/dataMigrations.js';
 import { suppressions, SUPPRESSION_REASONS, type SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { contactRecord } from '../subscriptions/contactRecord.js';
@@ -127,6 +128,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const config = loadConfig();
     db = openDatabase(config.databasePath);
+    for (const { name, summary } of applyDataMigrations(db, config.secrets)) process.stderr.write(`data migration ${name} applied: ${JSON.stringify(summary)}\n`);
     if (group === 'suppressions') await suppressionsCommand(db, config.secrets, command, rest);
     else if (group === 'contacts') contactsCommand(db, config.secrets, command, rest);
     else throw new UsageError(`unknown command "${group}"`);

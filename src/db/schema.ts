@@ -138,3 +138,29 @@ export const webhookEvents = sqliteTable('webhook_events', {
   provider: text('provider').notNull(),
   receivedAt: timestamp('received_at').notNull(),
 });
+
+/**
+ * Data migrations that need the running service's configuration (keyed hashes need the
+ * secrets), so they run as code at start-up rather than as SQL; each name runs once.
+ */
+export const dataMigrations = sqliteTable('data_migrations', {
+  name: text('name').primaryKey(),
+  appliedAt: timestamp('applied_at').notNull(),
+});
+
+/**
+ * Mailgun signature tokens already used, kept until their timestamp leaves the tolerance
+ * window: Mailgun signs only timestamp + token, so a signature block could otherwise be posted
+ * again with other event data.
+ */
+export const webhookTokens = sqliteTable(
+  'webhook_tokens',
+  {
+    token: text('token').primaryKey(),
+    provider: text('provider').notNull(),
+    /** The events the token's request carried: the same request again is a replay, not a forgery. */
+    eventIds: text('event_ids').notNull(),
+    expiresAt: timestamp('expires_at').notNull(),
+  },
+  (t) => [index('webhook_tokens_expiry').on(t.expiresAt)],
+);

@@ -60,5 +60,6 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
       'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
       'List-Id': `${subject.listName.replace(/[\r\n"<>]/g, '')} <${subject.listSlug}.${host}>`,
     },
+    envelope: { from: context.mailFrom, to: [subject.to] },
   };
 }

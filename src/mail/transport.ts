@@ -11,6 +11,8 @@ export interface OutgoingMessage {
   html: string;
   messageId: string;
   headers: Record<string, string>;
+  /** Set explicitly, so RCPT TO is the address the message was decided for, not a re-reading of the To header. */
+  envelope: { from: string; to: string[] };
 }
 
 export interface Mailer {

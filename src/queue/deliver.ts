@@ -5,6 +5,7 @@ import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { maskEmail } from '../logger.js';
 import { composeMessage, type MessageContext } from '../mail/compose.js';
+import { receivesExactly } from '../mail/envelope.js';
 import type { Metrics } from '../metrics.js';
 import { isLocale, DEFAULT_LOCALE } from '../mail/locale.js';
 import { PermanentSendError, type Mailer } from '../mail/transport.js';
@@ -80,11 +81,15 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     confirmBudget: { contactId: contact?.id ?? null, outboxId, requestedAt: message.createdAt, limits: deps.confirmLimits },
     now,
   });
-  if (!decision.allowed || !subscription || !contact || !list) {
-    const reason = decision.allowed ? 'subscription_gone' : decision.reason;
+  // The decision was made on the contact's key: a stored address that SMTP would receive as
+  // another mailbox (a quoted spelling written before such spellings were refused) is not sent.
+  const recipientMismatch = contact !== null && !receivesExactly(contact);
+  if (!decision.allowed || !subscription || !contact || !list || recipientMismatch) {
+    const reason = !decision.allowed ? decision.reason : recipientMismatch ? 'recipient_mismatch' : 'subscription_gone';
     db.update(outbox).set({ status: 'dropped', lastError: reason }).where(eq(outbox.id, outboxId)).run();
     deps.metrics.sends.inc({ outcome: 'dropped' });
-    logger.info({ outboxId, kind: message.kind, reason }, 'message dropped by the mail policy');
+    if (reason === 'recipient_mismatch') logger.warn({ outboxId, kind: message.kind, reason }, 'message dropped: SMTP would not receive the address the decision was made on');
+    else logger.info({ outboxId, kind: message.kind, reason }, 'message dropped by the mail policy');
     return 'dropped';
   }
 

@@ -1,4 +1,5 @@
 import { domainToASCII } from 'node:url';
+import addressparser from 'nodemailer/lib/addressparser';
 import validator from 'validator';
 
 export interface CanonicalAddress {
@@ -17,8 +18,19 @@ const MAX_LOCAL_OCTETS = 64;
 const MAX_ADDRESS_OCTETS = 254;
 
 /**
- * Turns what a person typed into the canonical address, or says why it is not one.
- * Syntax is checked by validator.js on the ASCII form, so internationalised domains are
+ * The only local part we accept: an RFC 5322 dot-atom of ASCII atext. A quoted-string
+ * ("ann", " ann", "a\nn") is the same mailbox as its unquoted reading once a mail library
+ * builds RCPT TO, so accepting it would give one mailbox several keys: the suppression list,
+ * the per-address limits and erasure would each see a different address from the one mailed.
+ */
+const DOT_ATOM_LOCAL_PART = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
+
+/**
+ * Turns what a person typed into the canonical address, or says why it is not one. Every
+ * string that becomes an identity (signup, import, admin entry, lookup, erasure, webhook)
+ * goes through here, so one mailbox has one key. The local part must be a plain dot-atom
+ * (no quotes, backslashes or spaces), which is the exact string SMTP will carry; the rest of
+ * the syntax is checked by validator.js on the ASCII form, so internationalised domains are
  * accepted once converted to punycode, and nothing that could break a mail header
  * (CR, LF, NUL, angle brackets, commas) gets through.
  */
@@ -30,6 +42,10 @@ export function parseAddress(input: string): AddressResult {
   const at = typed.lastIndexOf('@');
   if (at <= 0 || at === typed.length - 1) return { ok: false, message: 'The address needs a name, an "@" and a domain.' };
   const local = typed.slice(0, at);
+  if (local.startsWith('"')) {
+    return { ok: false, message: 'Quoted addresses ("…"@…) are not accepted: type the address without quotes.' };
+  }
+  if (!DOT_ATOM_LOCAL_PART.test(local)) return { ok: false, message: 'This is not a valid email address.' };
   const asciiDomain = domainToASCII(typed.slice(at + 1).toLowerCase());
   if (asciiDomain === '') return { ok: false, message: 'The domain of the address is not valid.' };
   const email = `${local}@${asciiDomain}`;
@@ -48,6 +64,20 @@ export function parseAddress(input: string): AddressResult {
   });
   if (!valid) return { ok: false, message: 'This is not a valid email address.' };
   return { ok: true, address: { email, emailKey: email.toLowerCase(), domain: asciiDomain } };
+}
+
+/**
+ * An address as a mail provider reports it: bare, or with a display name
+ * (`Kim Doe <kim@example.com>`). nodemailer's address parser, the one that read our own
+ * recipients, finds the one mailbox in it; that mailbox then goes through parseAddress, so a
+ * report gets the same key as the signup it is about. Several addresses, or none, is an error.
+ */
+export function parseReportedAddress(input: string): AddressResult {
+  if (/[\u0000-\u001f\u007f]/.test(input)) return { ok: false, message: 'The address contains control characters.' };
+  const found = addressparser(input);
+  const only = found.length === 1 && 'address' in found[0]! ? found[0].address : '';
+  if (!only) return { ok: false, message: 'The value is not one email address.' };
+  return parseAddress(only);
 }
 
 /** The domain of an address already in canonical form (what follows the last "@"). */

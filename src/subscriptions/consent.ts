@@ -20,7 +20,9 @@ export type ConsentAction =
   | 'suppressed'
   | 'suppression_lifted'
   | 'confirmation_expired'
-  | 'erased';
+  | 'erased'
+  /** A contact stored under a quoted spelling took the key of the mailbox it reached (data migration). */
+  | 'identity_migrated';
 
 const insertConsentEvent = preparedPerHandle((db: Pick<Db, 'insert'>) =>
   db

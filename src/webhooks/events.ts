@@ -1,7 +1,8 @@
-import { eq } from 'drizzle-orm';
+import { eq, lt } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { contacts, webhookEvents } from '../db/schema.js';
-import { parseAddress } from '../subscriptions/address.js';
+import { contacts, webhookEvents, webhookTokens } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { parseReportedAddress, type CanonicalAddress } from '../subscriptions/address.js';
 import { recordConsent } from '../subscriptions/consent.js';
 import { suppressAddress } from '../subscriptions/suppression.js';
 
@@ -22,7 +23,48 @@ export interface WebhookResult {
   duplicates: number;
 }
 
+/** A signature that covers a one-time token rather than the body (Mailgun): the token may be used once. */
+export interface SignatureToken {
+  token: string;
+  /** When the signature goes stale anyway; the token need not be remembered past it. */
+  expiresAt: number;
+}
+
 const SUPPRESSING = { hard_bounce: 'bounced', complaint: 'complained' } as const;
+
+/**
+ * The address of every event that acts on one, read before anything is written: an event whose
+ * address cannot be read is refused with the whole request (400 naming it) and not marked
+ * used, so the provider's retry is applied rather than dismissed as a duplicate.
+ */
+function readAddresses(events: readonly ProviderEvent[]): Map<ProviderEvent, CanonicalAddress> {
+  const addresses = new Map<ProviderEvent, CanonicalAddress>();
+  for (const event of events) {
+    if (event.kind !== 'hard_bounce' && event.kind !== 'complaint') continue;
+    const parsed = parseReportedAddress(event.email);
+    if (!parsed.ok) {
+      throw new AppError(400, 'invalid_email', `Event "${event.id}": the address cannot be read (${parsed.message}) Nothing in this request was applied.`);
+    }
+    addresses.set(event, parsed.address);
+  }
+  return addresses;
+}
+
+/**
+ * Refuses a token already used by a request with other events. Kept in the database, in the
+ * transaction that applies the events (not in Redis): a token counts as used exactly when its
+ * events were applied, so a refused or failed request burns nothing, and Redis being away
+ * neither opens the gate nor closes the webhook. The same request again is let through: its
+ * events are duplicates and change nothing.
+ */
+function useToken(tx: Pick<Db, 'select' | 'insert' | 'delete'>, provider: string, signature: SignatureToken, eventIds: string, now: number): void {
+  tx.delete(webhookTokens).where(lt(webhookTokens.expiresAt, now)).run();
+  const used = tx.select().from(webhookTokens).where(eq(webhookTokens.token, `${provider}:${signature.token}`)).get();
+  if (used && used.eventIds !== eventIds) {
+    throw new AppError(401, 'signature_reused', 'This webhook signature was already used for other events.');
+  }
+  if (!used) tx.insert(webhookTokens).values({ token: `${provider}:${signature.token}`, provider, eventIds, expiresAt: signature.expiresAt }).run();
+}
 
 /**
  * Applies provider events once each. Hard bounces and complaints put the address on the
@@ -35,31 +77,36 @@ export function applyProviderEvents(
   provider: string,
   events: readonly ProviderEvent[],
   now = Date.now(),
+  signature?: SignatureToken,
 ): WebhookResult {
+  const addresses = readAddresses(events);
   const result: WebhookResult = { applied: [], duplicates: 0 };
-  db.transaction((tx) => {
-    for (const event of events) {
-      const seen = tx
-        .insert(webhookEvents)
-        .values({ id: `${provider}:${event.id}`, provider, receivedAt: now })
-        .onConflictDoNothing()
-        .run();
-      if (seen.changes === 0) {
-        result.duplicates += 1;
-        continue;
+  db.transaction(
+    (tx) => {
+      if (signature) useToken(tx, provider, signature, JSON.stringify(events.map((e) => e.id)), now);
+      for (const event of events) {
+        const seen = tx
+          .insert(webhookEvents)
+          .values({ id: `${provider}:${event.id}`, provider, receivedAt: now })
+          .onConflictDoNothing()
+          .run();
+        if (seen.changes === 0) {
+          result.duplicates += 1;
+          continue;
+        }
+        result.applied.push(event.kind);
+        const address = addresses.get(event);
+        if (!address || (event.kind !== 'hard_bounce' && event.kind !== 'complaint')) continue;
+        const { emailKey, domain } = address;
+        const reason = SUPPRESSING[event.kind];
+        const entry = suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason, source: `webhook ${provider}`, at: now });
+        if (entry.created) {
+          const contact = tx.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get();
+          recordConsent(tx, { contactId: contact?.id ?? null, listId: null, action: 'suppressed', at: now, detail: `${reason} (${provider}): ${event.detail}` });
+        }
       }
-      result.applied.push(event.kind);
-      if (event.kind !== 'hard_bounce' && event.kind !== 'complaint') continue;
-      const parsed = parseAddress(event.email);
-      if (!parsed.ok) continue;
-      const { emailKey, domain } = parsed.address;
-      const reason = SUPPRESSING[event.kind];
-      const entry = suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason, source: `webhook ${provider}`, at: now });
-      if (entry.created) {
-        const contact = tx.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get();
-        recordConsent(tx, { contactId: contact?.id ?? null, listId: null, action: 'suppressed', at: now, detail: `${reason} (${provider}): ${event.detail}` });
-      }
-    }
-  });
+    },
+    { behavior: 'immediate' },
+  );
   return result;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { ProviderEvent } from './events.js';
-import { freshTimestamp, hmacHex, sameDigest } from './signatures.js';
+import type { ProviderEvent, SignatureToken } from './events.js';
+import { freshTimestamp, hmacHex, sameDigest, SIGNATURE_TOLERANCE_SECONDS } from './signatures.js';
 
 /**
  * Mailgun's webhook body (JSON): `{"signature":{"timestamp","token","signature"},"event-data":{…}}`.
@@ -38,6 +38,15 @@ export function verifyMailgunSignature(signingKey: string, body: unknown, now = 
   const signature = parsed.data;
   if (!freshTimestamp(Number(signature.timestamp), now)) return false;
   return sameDigest(hmacHex(signingKey, signature.timestamp + signature.token), signature.signature);
+}
+
+/**
+ * The signature's token, to be used once: the signature covers only timestamp + token, so the
+ * same block could be sent again with other event data while it is fresh. Mailgun's advice is
+ * to remember tokens and refuse a repeat; past the tolerance the timestamp refuses it anyway.
+ */
+export function mailgunSignatureToken(payload: MailgunPayload): SignatureToken {
+  return { token: payload.signature.token, expiresAt: (Number(payload.signature.timestamp) + SIGNATURE_TOLERANCE_SECONDS) * 1000 };
 }
 
 /** "failed" with severity "permanent" is a hard bounce, "temporary" a soft one; "complained" a complaint. */

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { receivesExactly, smtpRecipientsOf } from '../../src/mail/envelope.js';
 import { parseAddress } from '../../src/subscriptions/address.js';
 
 describe('address canonicalisation', () => {
@@ -28,6 +30,16 @@ describe('address canonicalisation', () => {
     [`a@${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.${'e'.repeat(60)}.ffffffffff.com`, '254'],
     ['a@b.com, c@d.com', 'not a valid'],
     ['Name <a@b.com>', ''],
+    // Spellings that a mail library unquotes, unescapes or trims into another local part.
+    ['"ann"@example.com', 'quotes'],
+    ['" ann"@example.com', 'quotes'],
+    ['"a\\nn"@example.com', 'quotes'],
+    ['"a b"@example.com', 'quotes'],
+    ['"ann@example.com', 'quotes'],
+    ['a\\nn@example.com', 'not a valid'],
+    ['ann .x@example.com', 'not a valid'],
+    ['.ann@example.com', 'not a valid'],
+    ['ann.@example.com', 'not a valid'],
   ])('refuses %j', (input, hint) => {
     const result = parseAddress(input);
     expect(result.ok).toBe(false);
@@ -38,5 +50,26 @@ describe('address canonicalisation', () => {
     const a = parseAddress('Ann@EXAMPLE.com');
     const b = parseAddress('ANN@example.COM');
     expect(a.ok && b.ok && a.address.emailKey === b.address.emailKey).toBe(true);
+  });
+
+  it('accepts only addresses that SMTP receives exactly as their key (property)', () => {
+    const localChar = fc.constantFrom(...'aZ9.!#$%&\'*+-/=?^_`{|}~" \\@()<>,;:[]é\t'.split(''));
+    const domain = fc.constantFrom('example.com', 'Example.COM', 'bücher.de', 'example.com.', 'xn--bcher-kva.de', '[127.0.0.1]');
+    fc.assert(
+      fc.property(fc.string({ unit: localChar, minLength: 1, maxLength: 12 }), domain, (local, d) => {
+        const parsed = parseAddress(`${local}@${d}`);
+        if (!parsed.ok) return;
+        expect(smtpRecipientsOf(parsed.address.email)).toEqual([parsed.address.email]);
+        expect(receivesExactly(parsed.address)).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('knows a stored quoted spelling would reach another mailbox', () => {
+    expect(smtpRecipientsOf('" ann"@example.com')).toEqual(['ann@example.com']);
+    expect(receivesExactly({ email: '"ann"@example.com', emailKey: '"ann"@example.com' })).toBe(false);
+    expect(receivesExactly({ email: 'Ann@example.com', emailKey: 'ann@example.com' })).toBe(true);
+    expect(receivesExactly({ email: 'Ann@example.com', emailKey: 'bob@example.com' })).toBe(false);
   });
 });

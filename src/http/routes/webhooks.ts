@@ -1,8 +1,8 @@
 import express, { Router, type ErrorRequestHandler, type Request } from 'express';
 import { AppError } from '../../errors.js';
-import { applyProviderEvents, type ProviderEvent } from '../../webhooks/events.js';
+import { applyProviderEvents, type ProviderEvent, type SignatureToken } from '../../webhooks/events.js';
 import { GENERIC_SIGNATURE_HEADER, parseGenericEvents, verifyGenericSignature } from '../../webhooks/generic.js';
-import { mailgunEvent, parseMailgunPayload, verifyMailgunSignature } from '../../webhooks/mailgun.js';
+import { mailgunEvent, mailgunSignatureToken, parseMailgunPayload, verifyMailgunSignature } from '../../webhooks/mailgun.js';
 import type { AppDeps } from '../app.js';
 
 const WEBHOOK_BODY_LIMIT = '1mb';
@@ -18,14 +18,17 @@ function parseJson(raw: Buffer): unknown {
   }
 }
 
-/** Verifies the request with the provider's own scheme and returns its events; throws 401 before anything changes. */
-function verifiedEvents(deps: AppDeps, provider: string, req: Request, raw: Buffer): ProviderEvent[] {
+/**
+ * Verifies the request with the provider's own scheme and returns its events (and the one-time
+ * token its signature carries, if any); throws 401 before anything changes.
+ */
+function verifiedEvents(deps: AppDeps, provider: string, req: Request, raw: Buffer): { events: ProviderEvent[]; signature?: SignatureToken } {
   if (provider === 'generic' && deps.config.webhookSecret) {
     // The signature covers the raw bytes, so it is checked before the body is even parsed.
     if (!verifyGenericSignature(deps.config.webhookSecret, req.get(GENERIC_SIGNATURE_HEADER), raw)) throw badSignature();
     const events = parseGenericEvents(parseJson(raw));
     if (!events) throw badBody();
-    return events;
+    return { events };
   }
   if (provider === 'mailgun' && deps.config.mailgunSigningKey) {
     // Mailgun signs timestamp + token (carried in the body), not the body itself.
@@ -33,7 +36,7 @@ function verifiedEvents(deps: AppDeps, provider: string, req: Request, raw: Buff
     if (!verifyMailgunSignature(deps.config.mailgunSigningKey, body)) throw badSignature();
     const payload = parseMailgunPayload(body);
     if (!payload) throw badBody();
-    return [mailgunEvent(payload)];
+    return { events: [mailgunEvent(payload)], signature: mailgunSignatureToken(payload) };
   }
   throw new AppError(404, 'unknown_provider', `There is no webhook for "${provider}" (it may not be configured).`);
 }
@@ -47,8 +50,8 @@ export function webhookRoutes(deps: AppDeps): Router {
   router.post('/webhooks/:provider', express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT }), (req, res) => {
     const provider = String(req.params.provider).toLowerCase();
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const events = verifiedEvents(deps, provider, req, raw);
-    const result = applyProviderEvents(deps.db, deps.config.secrets, provider, events);
+    const { events, signature } = verifiedEvents(deps, provider, req, raw);
+    const result = applyProviderEvents(deps.db, deps.config.secrets, provider, events, Date.now(), signature);
     for (const kind of result.applied) deps.metrics.webhookEvents.inc({ provider, type: kind });
     req.log?.info({ provider, applied: result.applied.length, duplicates: result.duplicates }, 'webhook events applied');
     res.json({ status: 'ok', applied: result.applied.length, duplicates: result.duplicates });

@@ -1,0 +1,108 @@
+import { and, eq, gte, lt } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { consentEvents, contacts, subscriptions, suppressions, type SubscriptionStatus } from '../db/schema.js';
+import { smtpRecipientsOf } from '../mail/envelope.js';
+import { parseAddress, type CanonicalAddress } from './address.js';
+import { recordConsent } from './consent.js';
+import { suppressAddress } from './suppression.js';
+
+type Writer = Pick<Db, 'select' | 'insert' | 'update' | 'delete'>;
+
+export interface QuotedAddressReport {
+  /** Contacts re-keyed to the mailbox their quoted spelling reached. */
+  rekeyed: number;
+  /** Contacts merged into the contact that already had that mailbox's key. */
+  merged: number;
+  /** Suppression entries the mailbox behind a suppressed quoted spelling did not have yet. */
+  suppressionsAdded: number;
+  /** Quoted keys that stand for no plain address (e.g. `"a b"@…`): left as they are, and never mailed. */
+  leftAsIs: number;
+}
+
+/**
+ * The mailbox a stored quoted spelling really reached: nodemailer's reading of it, when that
+ * is an address the parse accepts today. Lower-cased keys give the lower-cased mailbox.
+ */
+function mailboxOf(stored: string): CanonicalAddress | null {
+  const recipients = smtpRecipientsOf(stored);
+  if (recipients.length !== 1) return null;
+  const parsed = parseAddress(recipients[0]!);
+  return parsed.ok ? parsed.address : null;
+}
+
+// Keys whose local part starts with a quote: a range on the unique/indexed column, not a scan.
+const quotedKeys = (column: typeof contacts.emailKey | typeof suppressions.email) => and(gte(column, '"'), lt(column, '#'));
+
+/** When two rows of one contact cover the same list, the one that says "stop" wins. */
+const PRECEDENCE: Record<SubscriptionStatus, number> = { unsubscribed: 2, confirmed: 1, pending: 0 };
+
+/**
+ * Moves everything of the contact `from` onto `into` (the same mailbox under its real key) and
+ * deletes `from`. Subscriptions move unless `into` already has that list; then the stronger
+ * status is kept. The consent log is append-only, so its rows are copied, then deleted.
+ */
+function mergeContact(tx: Writer, from: typeof contacts.$inferSelect, into: typeof contacts.$inferSelect, now: number): void {
+  for (const moving of tx.select().from(subscriptions).where(eq(subscriptions.contactId, from.id)).all()) {
+    const staying = tx.select().from(subscriptions).where(and(eq(subscriptions.contactId, into.id), eq(subscriptions.listId, moving.listId))).get();
+    if (!staying) {
+      tx.update(subscriptions).set({ contactId: into.id }).where(eq(subscriptions.id, moving.id)).run();
+    } else if (PRECEDENCE[moving.status] > PRECEDENCE[staying.status]) {
+      tx.delete(subscriptions).where(eq(subscriptions.id, staying.id)).run();
+      tx.update(subscriptions).set({ contactId: into.id }).where(eq(subscriptions.id, moving.id)).run();
+    } else {
+      tx.delete(subscriptions).where(eq(subscriptions.id, moving.id)).run();
+    }
+  }
+  const trail = tx.select().from(consentEvents).where(eq(consentEvents.contactId, from.id)).all();
+  for (const { id: _id, ...event } of trail) tx.insert(consentEvents).values({ ...event, contactId: into.id }).run();
+  tx.delete(consentEvents).where(eq(consentEvents.contactId, from.id)).run();
+  tx.delete(contacts).where(eq(contacts.id, from.id)).run();
+  recordConsent(tx, { contactId: into.id, listId: null, action: 'identity_migrated', at: now, detail: 'merged with a contact stored under a quoted spelling of this address' });
+}
+
+/**
+ * Data migration for rows written while quoted local parts were accepted: `"ann"@example.com`
+ * was a key of its own although mail to it reached ann@example.com. Each such contact takes the
+ * key of the mailbox it reached (merging with the contact already there), and each suppression
+ * entry of such a spelling is re-keyed to that mailbox in the same scope (kept as it is when the
+ * mailbox has one already), so the opt-out keeps working now that only the plain spelling can
+ * be typed. Entries already erased keep only a hash and cannot be read back.
+ */
+export function migrateQuotedAddresses(tx: Writer, secrets: readonly string[], now: number): QuotedAddressReport {
+  const report: QuotedAddressReport = { rekeyed: 0, merged: 0, suppressionsAdded: 0, leftAsIs: 0 };
+
+  for (const quoted of tx.select().from(contacts).where(quotedKeys(contacts.emailKey)).all()) {
+    const mailbox = mailboxOf(quoted.email);
+    if (!mailbox || mailbox.emailKey !== mailboxOf(quoted.emailKey)?.emailKey) {
+      report.leftAsIs += 1;
+      continue;
+    }
+    const existing = tx.select().from(contacts).where(eq(contacts.emailKey, mailbox.emailKey)).get();
+    if (existing) {
+      mergeContact(tx, quoted, existing, now);
+      report.merged += 1;
+    } else {
+      tx.update(contacts).set({ email: mailbox.email, emailKey: mailbox.emailKey }).where(eq(contacts.id, quoted.id)).run();
+      recordConsent(tx, { contactId: quoted.id, listId: null, action: 'identity_migrated', at: now, detail: 'stored under a quoted spelling of this address until now' });
+      report.rekeyed += 1;
+    }
+  }
+
+  for (const entry of tx.select().from(suppressions).where(quotedKeys(suppressions.email)).all()) {
+    const mailbox = mailboxOf(entry.email!);
+    if (!mailbox) continue;
+    const { created } = suppressAddress(tx, secrets, {
+      emailKey: mailbox.emailKey,
+      domain: mailbox.domain,
+      listId: entry.listId,
+      reason: entry.reason,
+      source: `${entry.source} (quoted spelling)`,
+      at: entry.createdAt,
+    });
+    // The quoted entry goes: no one can type that spelling any more, and an erasure of the
+    // mailbox must leave no entry that still names it.
+    tx.delete(suppressions).where(eq(suppressions.id, entry.id)).run();
+    if (created) report.suppressionsAdded += 1;
+  }
+  return report;
+}
