@@ -1,5 +1,8 @@
-import { eq } from 'drizzle-orm';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS_FOLDER } from '../src/db/client.js';
 import { consentEvents, contacts, lists, outbox, subscriptions, suppressions } from '../src/db/schema.js';
 import { createToken } from '../src/subscriptions/tokens.js';
 import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
@@ -146,6 +149,151 @@ describe('the unsubscribe page', () => {
     expect(await undo.json()).toEqual({ error: { code: 'address_blocked', message: expect.any(String) } });
     expect(subscriptionsOf('blocked-undo@example.com').map((s) => s.status)).toEqual(['unsubscribed']);
     expect(suppressionsOf('blocked-undo@example.com').map((s) => s.reason).sort()).toEqual(['complained', 'unsubscribed']);
+  });
+});
+
+describe('resubscribe lifts exactly what its own unsubscribe did', () => {
+  function ensureList(slug: string, name: string): number {
+    t.service.db.insert(lists).values({ slug, name, createdAt: Date.now() }).onConflictDoNothing().run();
+    return t.service.db.select().from(lists).where(eq(lists.slug, slug)).get()!.id;
+  }
+  const statusByList = (email: string) => Object.fromEntries(subscriptionsOf(email).map((s) => [s.listId, s.status]));
+  const scopesOf = (email: string) => suppressionsOf(email).map((s) => s.listId).sort();
+
+  it('does not lift a later "every list" opt-out made from another link: 409, and a signup to any list sends nothing', async () => {
+    const weekly = ensureList('weekly', 'Weekly');
+    const other = ensureList('other', 'Other');
+    const email = 'wider.later@example.com';
+    const defaultLink = await confirmedSubscriber(email);
+    const weeklyLink = await confirmedSubscriber(email, 'weekly');
+
+    expect((await postForm(local(defaultLink), { scope: 'list' })).status).toBe(200);
+    expect((await postForm(local(weeklyLink), { scope: 'all' })).status).toBe(200);
+    expect(scopesOf(email)).toEqual([1, null].sort());
+
+    // The default page's undo: its own opt-out is covered by the later, wider one.
+    const undo = await postJson(`${t.url}/resubscribe?token=${tokenOf(defaultLink)}`, {});
+    expect(undo.status).toBe(409);
+    expect(await undo.json()).toEqual({ error: { code: 'address_blocked', message: expect.any(String) } });
+    const page = await postForm(`${t.url}/resubscribe?token=${tokenOf(defaultLink)}`, {});
+    expect(page.status).toBe(409);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(statusByList(email)).toEqual({ 1: 'unsubscribed', [weekly]: 'unsubscribed' });
+    expect(scopesOf(email)).toEqual([1, null].sort());
+    expect(trailOf(email).filter((e) => e.action === 'resubscribed')).toHaveLength(0);
+
+    // A stranger's signups to weekly, or to any other list, mail nothing.
+    const sent = t.smtp.to(email).length;
+    for (const list of ['weekly', 'other', 'default']) expect((await postJson(`${t.url}/subscribe`, { email, list })).status).toBe(202);
+    await settle();
+    expect(t.smtp.to(email)).toHaveLength(sent);
+    expect(subscriptionsOf(email).some((s) => s.listId === other)).toBe(false);
+  });
+
+  it('the "every list" link undoes its own opt-out and restores only what it ended; the earlier list opt-out stands', async () => {
+    const weekly = ensureList('weekly', 'Weekly');
+    const offers = ensureList('offers', 'Offers');
+    const email = 'undo.wider@example.com';
+    const defaultLink = await confirmedSubscriber(email);
+    const weeklyLink = await confirmedSubscriber(email, 'weekly');
+    await confirmedSubscriber(email, 'offers');
+
+    expect((await oneClick(local(defaultLink))).status).toBe(200);
+    expect((await postForm(local(weeklyLink), { scope: 'all' })).status).toBe(200);
+    expect(statusByList(email)).toEqual({ 1: 'unsubscribed', [weekly]: 'unsubscribed', [offers]: 'unsubscribed' });
+
+    const undo = await postJson(`${t.url}/resubscribe?token=${tokenOf(weeklyLink)}`, {});
+    expect(undo.status).toBe(200);
+    expect(await undo.json()).toEqual({ status: 'confirmed', list: 'Weekly' });
+    expect(statusByList(email)).toEqual({ 1: 'unsubscribed', [weekly]: 'confirmed', [offers]: 'confirmed' });
+    expect(suppressionsOf(email)).toMatchObject([{ listId: 1, reason: 'unsubscribed', source: 'unsubscribe link' }]);
+
+    // The default opt-out still holds: a signup to it sends nothing.
+    const sent = t.smtp.to(email).length;
+    expect((await postJson(`${t.url}/subscribe`, { email, list: 'default' })).status).toBe(202);
+    await settle();
+    expect(t.smtp.to(email)).toHaveLength(sent);
+
+    // Its own link undoes it, and only it.
+    const own = await postJson(`${t.url}/resubscribe?token=${tokenOf(defaultLink)}`, {});
+    expect(own.status).toBe(200);
+    expect(statusByList(email)).toEqual({ 1: 'confirmed', [weekly]: 'confirmed', [offers]: 'confirmed' });
+    expect(suppressionsOf(email)).toHaveLength(0);
+  });
+
+  it('a link whose subscription another link\'s "every list" ended lifts nothing: 409 until that link undoes it', async () => {
+    const weekly = ensureList('weekly', 'Weekly');
+    const email = 'ended.by.other@example.com';
+    const defaultLink = await confirmedSubscriber(email);
+    const weeklyLink = await confirmedSubscriber(email, 'weekly');
+    expect((await postForm(local(weeklyLink), { scope: 'all' })).status).toBe(200);
+    expect(statusByList(email)).toEqual({ 1: 'unsubscribed', [weekly]: 'unsubscribed' });
+
+    expect((await postJson(`${t.url}/resubscribe?token=${tokenOf(defaultLink)}`, {})).status).toBe(409);
+    expect(scopesOf(email)).toEqual([null]);
+    expect(statusByList(email)).toEqual({ 1: 'unsubscribed', [weekly]: 'unsubscribed' });
+
+    expect((await postJson(`${t.url}/resubscribe?token=${tokenOf(weeklyLink)}`, {})).status).toBe(200);
+    expect(statusByList(email)).toEqual({ 1: 'confirmed', [weekly]: 'confirmed' });
+    expect(suppressionsOf(email)).toHaveLength(0);
+  });
+});
+
+describe('an opt-out made again on the same entry', () => {
+  it('is no longer the first link\'s to undo: an admin block landing on it keeps it standing', async () => {
+    const email = 'same.entry@example.com';
+    const link = await confirmedSubscriber(email);
+    expect((await postForm(local(link), { scope: 'all' })).status).toBe(200);
+    // The same scope as the link's entry: the entry is kept, and now stands for the admin's block too.
+    const admin = await postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual' }, { authorization: `Bearer ${t.config.adminToken}` });
+    expect(admin.status).toBeLessThan(300);
+    const undo = await postJson(`${t.url}/resubscribe?token=${tokenOf(link)}`, {});
+    expect(undo.status).toBe(409);
+    expect(suppressionsOf(email).map((s) => s.listId)).toEqual([null]);
+    expect(subscriptionsOf(email).map((s) => s.status)).toEqual(['unsubscribed']);
+  });
+});
+
+describe('opt-outs recorded before links were noted (migration)', () => {
+  /** Runs the data migration again, on rows made to look as they did before it. */
+  function runLegacyMigration() {
+    const migration = readFileSync(path.join(MIGRATIONS_FOLDER, '0003_keep_only_confirmed_names_and_tag_list_opt_outs.sql'), 'utf8');
+    for (const statement of migration.split('--> statement-breakpoint')) t.service.db.$client.exec(statement);
+  }
+
+  it('a one-list opt-out stays undoable from its link; an "every list" one only an admin lifts', async () => {
+    const db = t.service.db;
+    t.service.db.insert(lists).values({ slug: 'legacy', name: 'Legacy', createdAt: Date.now() }).onConflictDoNothing().run();
+    const oneList = await confirmedSubscriber('legacy.one@example.com');
+    const everyList = await confirmedSubscriber('legacy.all@example.com', 'legacy');
+    expect((await oneClick(local(oneList))).status).toBe(200);
+    expect((await postForm(local(everyList), { scope: 'all' })).status).toBe(200);
+    // As rows written before this change look: no link noted anywhere.
+    const legacy = ['legacy.one@example.com', 'legacy.all@example.com'];
+    db.update(suppressions).set({ createdByLink: null }).where(inArray(suppressions.email, legacy)).run();
+    for (const email of legacy) db.update(subscriptions).set({ endedByLink: null }).where(eq(subscriptions.contactId, contactOf(email).id)).run();
+
+    runLegacyMigration();
+
+    expect((await postJson(`${t.url}/resubscribe?token=${tokenOf(oneList)}`, {})).status).toBe(200);
+    expect(subscriptionsOf('legacy.one@example.com').map((s) => s.status)).toEqual(['confirmed']);
+    expect(suppressionsOf('legacy.one@example.com')).toHaveLength(0);
+    expect((await postJson(`${t.url}/resubscribe?token=${tokenOf(everyList)}`, {})).status).toBe(409);
+    expect(suppressionsOf('legacy.all@example.com').map((s) => s.listId)).toEqual([null]);
+  });
+
+  it('keeps a contact\'s name only when the request it came with was confirmed', async () => {
+    const db = t.service.db;
+    await confirmedSubscriber('legacy.named@example.com');
+    await postJson(`${t.url}/subscribe`, { email: 'legacy.unconfirmed@example.com' });
+    // Before this change, the first signup's name went straight onto the contact.
+    db.update(contacts).set({ name: 'Named' }).where(eq(contacts.emailKey, 'legacy.named@example.com')).run();
+    db.update(contacts).set({ name: 'Anyone' }).where(eq(contacts.emailKey, 'legacy.unconfirmed@example.com')).run();
+
+    runLegacyMigration();
+
+    expect(contactOf('legacy.named@example.com').name).toBe('Named');
+    expect(contactOf('legacy.unconfirmed@example.com').name).toBeNull();
   });
 });
 

@@ -43,6 +43,16 @@ export const subscriptions = sqliteTable(
     confirmExpiresAt: timestamp('confirm_expires_at'),
     confirmedAt: timestamp('confirmed_at'),
     unsubscribedAt: timestamp('unsubscribed_at'),
+    /**
+     * The name given with the current pending request. Anyone can write it, so it stays here and
+     * reaches the contact (and so an email) only when that very request is confirmed.
+     */
+    pendingName: text('pending_name'),
+    /**
+     * The subscription whose unsubscribe link ended this one (itself, or another's "every list"):
+     * only that link's resubscribe restores it. Null when no link ended it.
+     */
+    endedByLink: integer('ended_by_link'),
   },
   (t) => [
     uniqueIndex('subscriptions_contact_list').on(t.contactId, t.listId),
@@ -71,6 +81,11 @@ export const suppressions = sqliteTable(
     reason: text('reason', { enum: SUPPRESSION_REASONS }).notNull(),
     source: text('source').notNull(),
     createdAt: timestamp('created_at').notNull(),
+    /**
+     * The subscription whose unsubscribe link created this entry: only that link's resubscribe
+     * lifts it. Null for every other source, and once another opt-out lands on the same entry.
+     */
+    createdByLink: integer('created_by_link'),
   },
   (t) => [
     // One entry per address and scope; "every list" (null) is its own scope.

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { MailJob } from '../queue/mailQueue.js';
 import type { OutboxRelay } from '../queue/relay.js';
+import { multipartFields } from './multipartFields.js';
 import { requestLogger } from './requestLog.js';
 import { sendError } from './respond.js';
 import { adminConsoleRoutes } from './admin/routes.js';
@@ -34,6 +35,7 @@ export interface AppDeps {
 
 /** Bodies are small forms; anything bigger is refused before it is read. */
 const BODY_LIMIT = '16kb';
+const BODY_LIMIT_BYTES = 16 * 1024;
 const ACCEPTED_BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'];
 
 const refuseUnsupportedBodies: RequestHandler = (req, _res, next) => {
@@ -74,6 +76,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(refuseUnsupportedBodies);
   app.use(express.json({ limit: BODY_LIMIT, strict: true }));
   app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
+  // A signup form may post multipart/form-data; elsewhere such bodies are read by their own routes (CSV import) or not at all.
+  app.use('/subscribe', multipartFields({ bytes: BODY_LIMIT_BYTES, fields: 50 }));
 
   app.use(subscribeRoutes(deps));
   app.use(confirmRoutes(deps));

@@ -16,6 +16,11 @@ const text = {
     confirmedTitle: 'You are subscribed',
     confirmedBody: (list: string) => `Thank you: your subscription to ${list} is confirmed.`,
     alreadyConfirmedBody: (list: string) => `Your subscription to ${list} was already confirmed. Nothing else to do.`,
+    expiredTitle: 'This link has expired',
+    expiredBody: 'This confirmation link is no longer valid. Sign up again and we will send you a new one.',
+    expiredElsewhereBody: 'This confirmation link is no longer valid. Please sign up again where you first did, and we will send you a new one.',
+    emailLabel: 'Email',
+    signupAgainButton: 'Send me a new confirmation email',
     errorTitle: 'Something is not right',
     back: 'Back',
     unsubscribeTitle: 'Unsubscribe',
@@ -42,6 +47,11 @@ const text = {
     confirmedTitle: 'Vous êtes inscrit',
     confirmedBody: (list: string) => `Merci : votre inscription à ${list} est confirmée.`,
     alreadyConfirmedBody: (list: string) => `Votre inscription à ${list} était déjà confirmée. Rien d’autre à faire.`,
+    expiredTitle: 'Ce lien a expiré',
+    expiredBody: 'Ce lien de confirmation n’est plus valable. Inscrivez-vous à nouveau et nous vous en enverrons un autre.',
+    expiredElsewhereBody: 'Ce lien de confirmation n’est plus valable. Inscrivez-vous à nouveau là où vous l’aviez fait, et nous vous en enverrons un autre.',
+    emailLabel: 'Adresse email',
+    signupAgainButton: 'M’envoyer un nouvel email de confirmation',
     errorTitle: 'Quelque chose ne va pas',
     back: 'Retour',
     unsubscribeTitle: 'Se désinscrire',
@@ -135,6 +145,27 @@ export function actionPage(locale: Locale, title: string, message: string, actio
 <form method="post" action="${escapeHtml(action)}">
 ${markup}
 </form>`);
+}
+
+/**
+ * The answer to a lapsed confirm link: a form that signs up again (to `POST /subscribe`, as a
+ * site's own form would), filled in when the request is still known. `form` false (a signup
+ * needs a human check this page cannot carry): only the advice to sign up where they did.
+ */
+export function signupAgainPage(locale: Locale, again: { email: string; listSlug: string } | null, form: boolean): string {
+  const t = pageText(locale);
+  if (!form) return messagePage(locale, t.expiredTitle, t.expiredElsewhereBody);
+  return htmlPage(
+    locale,
+    t.expiredTitle,
+    `<p>${escapeHtml(t.expiredBody)}</p>
+<form method="post" action="/subscribe">
+<p><label>${escapeHtml(t.emailLabel)} <input type="email" name="email" value="${escapeHtml(again?.email ?? '')}" required autocomplete="email"></label></p>
+<input type="hidden" name="list" value="${escapeHtml(again?.listSlug ?? 'default')}">
+<input type="hidden" name="locale" value="${escapeHtml(locale)}">
+<button type="submit">${escapeHtml(t.signupAgainButton)}</button>
+</form>`,
+  );
 }
 
 export function errorPage(locale: Locale, code: string, message: string): string {

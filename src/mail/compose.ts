@@ -21,6 +21,11 @@ export interface MessageSubject {
   subscriptionId: number;
   listSlug: string;
   listName: string;
+  /**
+   * For a confirmation: when its request lapses. The link expires with it, so the link also
+   * names that request (a later signup replaces it); without it, TTL from now.
+   */
+  confirmExpiresAt?: number | null;
 }
 
 export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number): string {
@@ -28,8 +33,8 @@ export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secr
   return `${context.publicUrl}/unsubscribe?token=${token}`;
 }
 
-export function confirmUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number, now: number): string {
-  const token = createToken(context.secrets, { purpose: 'confirm', subscriptionId, expiresAt: now + CONFIRM_TOKEN_TTL_MS });
+export function confirmUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number, expiresAt: number): string {
+  const token = createToken(context.secrets, { purpose: 'confirm', subscriptionId, expiresAt });
   return `${context.publicUrl}/confirm?token=${token}`;
 }
 
@@ -44,7 +49,7 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
     listName: subject.listName,
     unsubscribeUrl: unsubscribe,
   };
-  if (subject.kind === 'confirmation') variables.confirmUrl = confirmUrl(context, subject.subscriptionId, now);
+  if (subject.kind === 'confirmation') variables.confirmUrl = confirmUrl(context, subject.subscriptionId, subject.confirmExpiresAt ?? now + CONFIRM_TOKEN_TTL_MS);
   if (subject.kind === 'welcome') variables.greetingName = subject.name ? `, ${subject.name}` : '';
   const rendered = renderMessage(context.templates, subject.locale, subject.kind, variables);
   return {

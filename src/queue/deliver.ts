@@ -104,6 +104,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
       subscriptionId: subscription.id,
       listSlug: list.slug,
       listName: list.name,
+      confirmExpiresAt: subscription.confirmExpiresAt,
     },
     now,
   );

@@ -47,13 +47,13 @@ const subscriptionOf = preparedPerHandle((db: Db) =>
     .where(and(eq(subscriptions.contactId, sql.placeholder('contactId')), eq(subscriptions.listId, sql.placeholder('listId'))))
     .prepare(),
 );
+// No name: it stays on the pending request until that request is confirmed.
 const insertContact = preparedPerHandle((db: Db) =>
   db
     .insert(contacts)
     .values({
       email: sql.placeholder('email'),
       emailKey: sql.placeholder('emailKey'),
-      name: sql.placeholder('name'),
       locale: sql.placeholder('locale'),
       createdAt: sql.placeholder('createdAt'),
     })
@@ -69,8 +69,17 @@ const insertPendingSubscription = preparedPerHandle((db: Db) =>
       status: 'pending',
       createdAt: sql.placeholder('createdAt'),
       confirmExpiresAt: sql.placeholder('confirmExpiresAt'),
+      pendingName: sql.placeholder('pendingName'),
     })
     .returning({ id: subscriptions.id })
+    .prepare(),
+);
+const confirmedSubscriptionOf = preparedPerHandle((db: Db) =>
+  db
+    .select({ id: subscriptions.id })
+    .from(subscriptions)
+    .where(and(eq(subscriptions.contactId, sql.placeholder('contactId')), eq(subscriptions.status, 'confirmed')))
+    .limit(1)
     .prepare(),
 );
 const insertConfirmationMessage = preparedPerHandle((db: Db) =>
@@ -122,10 +131,9 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
     // nothing is stored, nothing is queued.
     if (!decision.allowed) return outcome;
 
-    const contact =
-      existingContact ??
-      insertContact(db).get({ email: address.email, emailKey: address.emailKey, name: request.name, locale: request.locale, createdAt: now })!;
-    if (existingContact && existingContact.locale !== request.locale) {
+    const contact = existingContact ?? insertContact(db).get({ email: address.email, emailKey: address.emailKey, locale: request.locale, createdAt: now })!;
+    // The language of a person confirmed on some list is theirs; an unconfirmed request doesn't change it.
+    if (existingContact && existingContact.locale !== request.locale && !confirmedSubscriptionOf(db).get({ contactId: contact.id })) {
       tx.update(contacts).set({ locale: request.locale }).where(eq(contacts.id, contact.id)).run();
     }
 
@@ -133,11 +141,11 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
     if (existing) {
       subscriptionId = existing.id;
       tx.update(subscriptions)
-        .set({ status: 'pending', confirmExpiresAt, unsubscribedAt: null })
+        .set({ status: 'pending', confirmExpiresAt, unsubscribedAt: null, endedByLink: null, pendingName: request.name })
         .where(eq(subscriptions.id, existing.id))
         .run();
     } else {
-      subscriptionId = insertPendingSubscription(db).get({ contactId: contact.id, listId: list.id, createdAt: now, confirmExpiresAt })!.id;
+      subscriptionId = insertPendingSubscription(db).get({ contactId: contact.id, listId: list.id, createdAt: now, confirmExpiresAt, pendingName: request.name })!.id;
     }
     recordConsent(db, { contactId: contact.id, listId: list.id, action: 'subscribe_requested', at: now, origin: request.origin });
 

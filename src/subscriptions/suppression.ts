@@ -73,14 +73,18 @@ export interface NewSuppression {
   reason: SuppressionReason;
   source: string;
   at: number;
+  /** The subscription whose unsubscribe link makes this opt-out (only that link may undo it). */
+  createdByLink?: number;
 }
 
 /**
  * Puts an address on the suppression list for one list or all. Idempotent: an address already
- * suppressed in exactly that scope keeps its first entry. Returns the entry id and whether it is new.
+ * suppressed in exactly that scope keeps its first entry, which then no longer belongs to the
+ * unsubscribe link that made it (if another source lands on it), so no link's undo lifts an
+ * opt-out made again since. Returns the entry id and whether it is new.
  */
 export function suppressAddress(
-  db: Pick<Db, 'select' | 'insert'>,
+  db: Pick<Db, 'select' | 'insert' | 'update'>,
   secrets: readonly string[],
   entry: NewSuppression,
 ): { id: number; created: boolean } {
@@ -102,24 +106,43 @@ function chunked<T>(items: readonly T[]): T[][] {
  * scope gets one entry; the repeat answers `created: false`.
  */
 export function suppressAddresses(
-  db: Pick<Db, 'select' | 'insert'>,
+  db: Pick<Db, 'select' | 'insert' | 'update'>,
   secrets: readonly string[],
   entries: readonly NewSuppression[],
 ): { id: number; created: boolean }[] {
   const hashed = entries.map((entry) => ({ entry, hashes: addressHashes(secrets, entry.emailKey) }));
   const keyOf = (hash: string, listId: number | null) => `${listId ?? '*'}|${hash}`;
   const known = new Map<string, number>();
+  const linkOfKnown = new Map<number, number | null>();
   for (const listId of new Set(entries.map((e) => e.listId))) {
     // One scope at a time, so each lookup is served by its partial unique index.
     const scope = listId === null ? isNull(suppressions.listId) : eq(suppressions.listId, listId);
     const hashes = [...new Set(hashed.filter((h) => h.entry.listId === listId).flatMap((h) => h.hashes))];
     for (const chunk of chunked(hashes)) {
-      const rows = db.select({ id: suppressions.id, emailHash: suppressions.emailHash }).from(suppressions).where(and(inArray(suppressions.emailHash, chunk), scope)).all();
-      for (const row of rows) known.set(keyOf(row.emailHash, listId), row.id);
+      const rows = db
+        .select({ id: suppressions.id, emailHash: suppressions.emailHash, createdByLink: suppressions.createdByLink })
+        .from(suppressions)
+        .where(and(inArray(suppressions.emailHash, chunk), scope))
+        .all();
+      for (const row of rows) {
+        known.set(keyOf(row.emailHash, listId), row.id);
+        linkOfKnown.set(row.id, row.createdByLink);
+      }
     }
   }
 
   const existing = hashed.map(({ entry, hashes }) => hashes.map((hash) => known.get(keyOf(hash, entry.listId))).find((id) => id !== undefined));
+  // An entry one link made, hit by another opt-out: it now stands for both, so that link alone may not lift it.
+  const shared = [
+    ...new Set(
+      existing.filter((id, i): id is number => {
+        if (id === undefined) return false;
+        const link = linkOfKnown.get(id) ?? null;
+        return link !== null && link !== (entries[i]!.createdByLink ?? null);
+      }),
+    ),
+  ];
+  for (const chunk of chunked(shared)) db.update(suppressions).set({ createdByLink: null }).where(inArray(suppressions.id, chunk)).run();
   const fresh = new Map<string, NewSuppression & { emailHash: string }>();
   hashed.forEach(({ entry, hashes }, i) => {
     const key = keyOf(hashes[0]!, entry.listId);
@@ -128,7 +151,9 @@ export function suppressAddresses(
   for (const chunk of chunked([...fresh.values()])) {
     const inserted = db
       .insert(suppressions)
-      .values(chunk.map((e) => ({ emailHash: e.emailHash, email: e.emailKey, domain: e.domain, listId: e.listId, reason: e.reason, source: e.source, createdAt: e.at })))
+      .values(
+        chunk.map((e) => ({ emailHash: e.emailHash, email: e.emailKey, domain: e.domain, listId: e.listId, reason: e.reason, source: e.source, createdAt: e.at, createdByLink: e.createdByLink ?? null })),
+      )
       .returning({ id: suppressions.id, emailHash: suppressions.emailHash, listId: suppressions.listId })
       .all();
     for (const row of inserted) known.set(keyOf(row.emailHash, row.listId), row.id);

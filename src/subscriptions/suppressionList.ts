@@ -153,7 +153,7 @@ export interface EntryByHand {
  * transaction; each new entry for a known contact goes into its consent trail.
  */
 export function suppressManyByHand(
-  tx: Pick<Db, 'select' | 'insert'>,
+  tx: Pick<Db, 'select' | 'insert' | 'update'>,
   secrets: readonly string[],
   entries: readonly EntryByHand[],
   now: number,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, inArray, isNull, ne, or } from 'drizzle-orm';
+import { and, eq, ne, or } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { contacts, lists, outbox, subscriptions, suppressions, type SubscriptionStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
@@ -7,7 +7,7 @@ import { recordConsent, type RequestOrigin } from './consent.js';
 import { subscriptionIdFromToken } from './confirm.js';
 import { mayMail } from './mailPolicy.js';
 import { domainOf } from './address.js';
-import { addressHashes, suppressAddress } from './suppression.js';
+import { entriesOfAddress, suppressAddress } from './suppression.js';
 import { CONFIRM_TOKEN_TTL_MS } from './tokens.js';
 
 export type UnsubscribeScope = 'list' | 'all';
@@ -50,6 +50,8 @@ export interface UnsubscribeOutcome extends UnsubscribeTarget {
  * `unsubscribed` and the address is suppressed for its list ("all": for every list, and every
  * subscription of the contact ends). A pending one is the "not me" case: the request is
  * cancelled, so its confirm link stops working, and the address is suppressed for every list.
+ * What this link ended and the entry it created are marked with its subscription, so that its
+ * resubscribe undoes exactly that and nothing another opt-out did.
  */
 export function unsubscribe(
   db: Db,
@@ -74,7 +76,7 @@ export function unsubscribe(
           : [subscription];
     for (const ended of ending) {
       tx.update(subscriptions)
-        .set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null })
+        .set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null, pendingName: null, endedByLink: subscriptionId })
         .where(eq(subscriptions.id, ended.id))
         .run();
       recordConsent(tx, {
@@ -93,6 +95,7 @@ export function unsubscribe(
       reason: 'unsubscribed',
       source: notMe ? 'not me (confirmation email)' : scope === 'all' ? 'unsubscribe link (all lists)' : 'unsubscribe link',
       at: now,
+      createdByLink: subscriptionId,
     });
     // Clicking again after an admin lifted the entry opts out again; that is worth a line in the trail.
     if (entry.created && ending.length === 0) {
@@ -110,10 +113,12 @@ export interface ResubscribeOutcome extends UnsubscribeTarget {
 
 /**
  * Undoes an unsubscribe made by mistake. Only the holder of the same signed link can, so no
- * mail is needed to prove the address. Only opt-outs the person made themselves are lifted;
- * a bounce, complaint or admin block still holds. Every subscription that ended in the same
- * opt-out comes back; one that was never confirmed goes back to pending and gets a new
- * confirmation email rather than skipping the double opt-in.
+ * mail is needed to prove the address. It lifts only the entries this link's unsubscribe
+ * created and restores only the subscriptions it ended (and the link's own): an opt-out made
+ * from another link, a bounce, complaint or admin block still holds, and where one still covers
+ * the link's own list the answer is `409 address_blocked` and nothing changes. A subscription
+ * that was never confirmed goes back to pending and gets a new confirmation email rather than
+ * skipping the double opt-in.
  */
 export function resubscribe(db: Db, secrets: readonly string[], request: { token: unknown; origin: RequestOrigin }, now = Date.now()): ResubscribeOutcome {
   const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
@@ -123,18 +128,18 @@ export function resubscribe(db: Db, secrets: readonly string[], request: { token
     if (subscription.status !== 'unsubscribed') return { ...target, status: subscription.status, outboxIds: [] };
 
     tx.delete(suppressions)
-      .where(
-        and(
-          inArray(suppressions.emailHash, addressHashes(secrets, contact.emailKey)),
-          eq(suppressions.reason, 'unsubscribed'),
-          or(isNull(suppressions.listId), eq(suppressions.listId, subscription.listId)),
-        ),
-      )
+      .where(and(entriesOfAddress(secrets, contact.emailKey), eq(suppressions.reason, 'unsubscribed'), eq(suppressions.createdByLink, subscriptionId)))
       .run();
     const undone = tx
       .select()
       .from(subscriptions)
-      .where(and(eq(subscriptions.contactId, contact.id), eq(subscriptions.status, 'unsubscribed'), eq(subscriptions.unsubscribedAt, subscription.unsubscribedAt ?? -1)))
+      .where(
+        and(
+          eq(subscriptions.contactId, contact.id),
+          eq(subscriptions.status, 'unsubscribed'),
+          or(eq(subscriptions.endedByLink, subscriptionId), eq(subscriptions.id, subscriptionId)),
+        ),
+      )
       .all();
     const outboxIds: string[] = [];
     for (const restored of undone) {
@@ -155,7 +160,7 @@ export function resubscribe(db: Db, secrets: readonly string[], request: { token
         continue;
       }
       tx.update(subscriptions)
-        .set({ status, unsubscribedAt: null, confirmExpiresAt: status === 'pending' ? confirmExpiresAt : null })
+        .set({ status, unsubscribedAt: null, endedByLink: null, confirmExpiresAt: status === 'pending' ? confirmExpiresAt : null })
         .where(eq(subscriptions.id, restored.id))
         .run();
       recordConsent(tx, { contactId: contact.id, listId: restored.listId, action: 'resubscribed', at: now, origin: request.origin });
