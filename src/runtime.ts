@@ -23,43 +23,104 @@ export interface Service {
   metrics: Metrics;
   /** Base URL the HTTP server listens on (api role only). */
   url: string | undefined;
-  /** Stops taking requests, lets in-flight sends finish, then closes Redis and the database. */
+  /**
+   * Stops taking requests, lets in-flight sends finish, then closes Redis and the database. Every
+   * part is closed even if one fails to; it then rejects, naming the parts that failed.
+   */
   stop(): Promise<void>;
 }
 
 const RELAY_INTERVAL_MS = 2000;
 
+/**
+ * Closing order: first what takes in work (HTTP, the worker finishing the messages in hand, the
+ * expiry sweep), together; then the relay, the queue, the SMTP pool and the database.
+ */
+const CLOSING_STAGES = ['intake', 'relay', 'queue', 'mailer', 'database'] as const;
+type ClosingStage = (typeof CLOSING_STAGES)[number];
+
+interface Part {
+  name: string;
+  stage: ClosingStage;
+  close: () => unknown;
+}
+
+/**
+ * Closes every part, each in its own try (as BullMQ's close() does): one that fails to close is
+ * logged and the others are still closed. Rejects afterwards, naming the parts that failed.
+ */
+async function closeParts(parts: readonly Part[], logger: Logger): Promise<void> {
+  const failed: { name: string; error: unknown }[] = [];
+  for (const stage of CLOSING_STAGES) {
+    await Promise.all(
+      parts
+        .filter((part) => part.stage === stage)
+        .map(async (part) => {
+          try {
+            await part.close();
+          } catch (error) {
+            failed.push({ name: part.name, error });
+            logger.error({ part: part.name, err: error }, 'could not close a part of the service; closing the others');
+          }
+        }),
+    );
+  }
+  if (failed.length > 0) {
+    throw new AggregateError(
+      failed.map((f) => f.error),
+      `could not close: ${failed.map((f) => f.name).join(', ')}`,
+    );
+  }
+}
+
 export async function startService(config: Config, roles: readonly Role[], logger = createLogger(config.logLevel)): Promise<Service> {
+  // Each part is listed as soon as it runs, so a start-up that fails half-way closes what it had started.
+  const parts: Part[] = [];
+  try {
+    return await startParts(config, roles, logger, parts);
+  } catch (error) {
+    await closeParts(parts, logger).catch(() => {
+      // Each failure is logged already; the start-up error is the one to report.
+    });
+    throw error;
+  }
+}
+
+async function startParts(config: Config, roles: readonly Role[], logger: Logger, parts: Part[]): Promise<Service> {
   const db = openDatabase(config.databasePath);
+  parts.push({ name: 'database', stage: 'database', close: () => closeDatabase(db) });
   const queue = createMailQueue(config.redisUrl, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs });
+  parts.push({ name: 'queue', stage: 'queue', close: () => queue.close() });
   const metrics = createMetrics();
   const relay = startOutboxRelay(db, queue.queue, logger, {
     intervalMs: RELAY_INTERVAL_MS,
     rehandAfterMs: config.outboxRehandMs,
     connection: queue.redis,
   });
+  parts.push({ name: 'outbox relay', stage: 'relay', close: () => relay.stop() });
 
-  let worker: MailWorker | undefined;
-  let mailerClose: (() => void) | undefined;
-  let expirySweep: { stop(): void } | undefined;
   if (roles.includes('worker')) {
-    expirySweep = startExpirySweep(db, config.secrets, logger);
+    const expirySweep = startExpirySweep(db, config.secrets, logger);
+    parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });
     const templates = await loadTemplates();
     const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger);
-    mailerClose = () => mailer.close();
-    worker = startMailWorker(
+    parts.push({ name: 'mailer', stage: 'mailer', close: () => mailer.close() });
+    const worker: MailWorker = startMailWorker(
       { db, mailer, logger, metrics, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates }, confirmLimits: config.confirmLimits },
       { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs, backoffMs: config.sendBackoffMs },
     );
+    // The worker finishes the messages in hand before it lets go.
+    parts.push({ name: 'mail worker', stage: 'intake', close: () => worker.close() });
   }
 
-  let server: Server | undefined;
   let url: string | undefined;
   if (roles.includes('api')) {
     const app = createApp({ db, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue });
-    server = await new Promise<Server>((resolve, reject) => {
+    const server = await new Promise<Server>((resolve, reject) => {
       const listening = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(listening)));
     });
+    // Stops taking requests at once; answers in progress finish.
+    parts.push({ name: 'HTTP server', stage: 'intake', close: () => closeServer(server) });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
@@ -69,22 +130,14 @@ export async function startService(config: Config, roles: readonly Role[], logge
   // becomes ready (the relay sweeps everything on each connect).
 
   let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      // Stop taking requests and new jobs at once; the worker finishes the messages in hand.
-      const serverClosed = server
-        ? new Promise<void>((resolve) => {
-            server!.close(() => resolve());
-            server!.closeIdleConnections();
-          })
-        : Promise.resolve();
-      expirySweep?.stop();
-      await Promise.all([serverClosed, worker?.close()]);
-      await relay.stop();
-      await queue.close();
-      mailerClose?.();
-      closeDatabase(db);
-    })());
+  const stop = () => (stopping ??= closeParts(parts, logger));
 
   return { db, queue, relay, logger, metrics, url, stop };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
 }

@@ -48,8 +48,11 @@ export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPo
     queue,
     redis,
     async close() {
-      await queue.close();
-      redis.disconnect();
+      try {
+        await queue.close();
+      } finally {
+        redis.disconnect();
+      }
     },
   };
 }
