@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { closeDatabase, openDatabase, type Db } from './db/client.js';
-import { createApp } from './http/app.js';
+import type { Express } from 'express';
+import { createApp, createMetricsApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadTemplates } from './mail/templates.js';
 import { createMailer } from './mail/transport.js';
@@ -23,6 +24,8 @@ export interface Service {
   metrics: Metrics;
   /** Base URL the HTTP server listens on (api role only). */
   url: string | undefined;
+  /** Base URL of the METRICS_PORT listener (any role), when METRICS_PORT is set. */
+  metricsUrl: string | undefined;
   /**
    * Stops taking requests, lets in-flight sends finish, then closes Redis and the database. Every
    * part is closed even if one fails to; it then rejects, naming the parts that failed.
@@ -113,18 +116,22 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     parts.push({ name: 'mail worker', stage: 'intake', close: () => worker.close() });
   }
 
+  const appDeps = { db, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue };
   let url: string | undefined;
   if (roles.includes('api')) {
-    const app = createApp({ db, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue });
-    const server = await new Promise<Server>((resolve, reject) => {
-      const listening = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(listening)));
-    });
+    const server = await listen(createApp(appDeps), config.port, config.host);
     // Stops taking requests at once; answers in progress finish.
     parts.push({ name: 'HTTP server', stage: 'intake', close: () => closeServer(server) });
-    const address = server.address() as AddressInfo;
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    url = baseUrl(server);
     logger.info({ url, publicUrl: config.publicUrl }, 'HTTP API listening');
+  }
+  // A worker-only process serves its metrics (its sends) this way too.
+  let metricsUrl: string | undefined;
+  if (config.metricsPort !== undefined) {
+    const metricsServer = await listen(createMetricsApp(appDeps), config.metricsPort, config.host);
+    parts.push({ name: 'metrics server', stage: 'intake', close: () => closeServer(metricsServer) });
+    metricsUrl = baseUrl(metricsServer);
+    logger.info({ url: metricsUrl }, '/metrics listening on its own port');
   }
   // Anything a previous run left in the outbox is handed over when the queue's Redis connection
   // becomes ready (the relay sweeps everything on each connect).
@@ -132,7 +139,20 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= closeParts(parts, logger));
 
-  return { db, queue, relay, logger, metrics, url, stop };
+  return { db, queue, relay, logger, metrics, url, metricsUrl, stop };
+}
+
+function listen(app: Express, port: number, host: string): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(listening)));
+  });
+}
+
+/** The URL to reach a listening server at (127.0.0.1 when it listens on every interface). */
+function baseUrl(server: Server): string {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
 }
 
 function closeServer(server: Server): Promise<void> {
