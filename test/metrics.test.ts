@@ -37,7 +37,7 @@ describe('/metrics', () => {
       expect(metricsUrl).not.toBe(t.url);
       const publicAnswer = await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}`, accept: 'application/json' } });
       expect(publicAnswer.status).toBe(404);
-      expect((await publicAnswer.json()).error.code).toBe('not_found');
+      expect(((await publicAnswer.json()) as { error: { code: string } }).error.code).toBe('not_found');
 
       expect((await fetch(`${metricsUrl}/metrics`)).status).toBe(401);
       const scrape = await fetch(`${metricsUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
