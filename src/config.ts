@@ -47,6 +47,10 @@ export interface Config {
   webhookSecret: string | undefined;
   /** Mailgun's webhook signing key; unset: the Mailgun webhook is off. */
   mailgunSigningKey: string | undefined;
+  /** Bearer token a scrape of /metrics must bring; unset: /metrics is open. */
+  metricsToken: string | undefined;
+  /** A port of its own for /metrics (0: any free one), then not on PORT; unset: /metrics is on PORT. */
+  metricsPort: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -112,6 +116,8 @@ const envSchema = z.object({
   OUTBOX_REHAND_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
   WEBHOOK_SECRET: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MAILGUN_SIGNING_KEY: optionalText,
+  METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  METRICS_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
 });
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -168,6 +174,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const e = parsed.data;
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError(['METRICS_PORT: must differ from PORT (unset it to serve /metrics on PORT)']);
+  }
   const production = e.NODE_ENV === 'production';
   const dataDir = path.dirname(path.resolve(e.DATABASE_PATH));
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
@@ -210,6 +219,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outboxRehandMs: e.OUTBOX_REHAND_MS,
     webhookSecret: e.WEBHOOK_SECRET,
     mailgunSigningKey: e.MAILGUN_SIGNING_KEY,
+    metricsToken: e.METRICS_TOKEN,
+    metricsPort: e.METRICS_PORT,
   };
 }
 

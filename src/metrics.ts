@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SENDER_FAULT_KINDS, type SenderFaultKind } from './mail/sendErrors.js';
 
 export type SendOutcome = 'sent' | 'retry' | 'failed' | 'bounced' | 'dropped';
 
@@ -19,6 +20,10 @@ export interface Metrics {
   webhookEvents: Counter<'provider' | 'type'>;
   queueJobs: Gauge<'state'>;
   outboxMessages: Gauge<'status'>;
+  /** 1 for the kind of sender setup fault holding messages now (as on /readyz), 0 for the others. */
+  senderFault: Gauge<'kind'>;
+  /** Sends held by a fault of the sender's setup (login, sender, relay, connection, TLS), by kind. */
+  senderFaults: Counter<'kind'>;
 }
 
 export interface GaugeSources {
@@ -26,6 +31,8 @@ export interface GaugeSources {
   queueCounts(): Promise<Record<string, number>>;
   /** Outbox rows by status (queued = backlog, failed = given up). */
   outboxCounts(): Record<string, number>;
+  /** The sender setup fault holding messages now, if any; throws when Redis is away. */
+  senderFault(): Promise<SenderFaultKind | null>;
 }
 
 export function createMetrics(): Metrics {
@@ -63,6 +70,18 @@ export function createMetrics(): Metrics {
       labelNames: ['status'],
       registers,
     }),
+    senderFault: new Gauge({
+      name: 'optin_sender_fault',
+      help: '1 while messages are held by a fault of the sender setup of this kind (auth, sender, relay, connection, tls); nobody is suppressed for it.',
+      labelNames: ['kind'],
+      registers,
+    }),
+    senderFaults: new Counter({
+      name: 'optin_sender_faults_total',
+      help: 'Sends held (and retried later) because the SMTP server refused our own setup, by kind.',
+      labelNames: ['kind'],
+      registers,
+    }),
   };
 }
 
@@ -74,5 +93,11 @@ export async function refreshGauges(metrics: Metrics, sources: GaugeSources): Pr
   } catch {
     // Redis is away: an absent series is more honest than a stale one; /readyz says why.
     metrics.queueJobs.reset();
+  }
+  try {
+    const fault = await sources.senderFault();
+    for (const kind of SENDER_FAULT_KINDS) metrics.senderFault.set({ kind }, fault === kind ? 1 : 0);
+  } catch {
+    metrics.senderFault.reset();
   }
 }

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { closeDatabase, openDatabase, type Db } from './db/client.js';
 import { applyDataMigrations } from './db/dataMigrations.js';
-import { createApp } from './http/app.js';
+import type { Express } from 'express';
+import { createApp, createMetricsApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadTemplates } from './mail/templates.js';
 import { createMailer } from './mail/transport.js';
@@ -24,70 +25,142 @@ export interface Service {
   metrics: Metrics;
   /** Base URL the HTTP server listens on (api role only). */
   url: string | undefined;
-  /** Stops taking requests, lets in-flight sends finish, then closes Redis and the database. */
+  /** Base URL of the METRICS_PORT listener (any role), when METRICS_PORT is set. */
+  metricsUrl: string | undefined;
+  /**
+   * Stops taking requests, lets in-flight sends finish, then closes Redis and the database. Every
+   * part is closed even if one fails to; it then rejects, naming the parts that failed.
+   */
   stop(): Promise<void>;
 }
 
 const RELAY_INTERVAL_MS = 2000;
 
+/**
+ * Closing order: first what takes in work (HTTP, the worker finishing the messages in hand, the
+ * expiry sweep), together; then the relay, the queue, the SMTP pool and the database.
+ */
+const CLOSING_STAGES = ['intake', 'relay', 'queue', 'mailer', 'database'] as const;
+type ClosingStage = (typeof CLOSING_STAGES)[number];
+
+interface Part {
+  name: string;
+  stage: ClosingStage;
+  close: () => unknown;
+}
+
+/**
+ * Closes every part, each in its own try (as BullMQ's close() does): one that fails to close is
+ * logged and the others are still closed. Rejects afterwards, naming the parts that failed.
+ */
+async function closeParts(parts: readonly Part[], logger: Logger): Promise<void> {
+  const failed: { name: string; error: unknown }[] = [];
+  for (const stage of CLOSING_STAGES) {
+    await Promise.all(
+      parts
+        .filter((part) => part.stage === stage)
+        .map(async (part) => {
+          try {
+            await part.close();
+          } catch (error) {
+            failed.push({ name: part.name, error });
+            logger.error({ part: part.name, err: error }, 'could not close a part of the service; closing the others');
+          }
+        }),
+    );
+  }
+  if (failed.length > 0) {
+    throw new AggregateError(
+      failed.map((f) => f.error),
+      `could not close: ${failed.map((f) => f.name).join(', ')}`,
+    );
+  }
+}
+
 export async function startService(config: Config, roles: readonly Role[], logger = createLogger(config.logLevel)): Promise<Service> {
+  // Each part is listed as soon as it runs, so a start-up that fails half-way closes what it had started.
+  const parts: Part[] = [];
+  try {
+    return await startParts(config, roles, logger, parts);
+  } catch (error) {
+    await closeParts(parts, logger).catch(() => {
+      // Each failure is logged already; the start-up error is the one to report.
+    });
+    throw error;
+  }
+}
+
+async function startParts(config: Config, roles: readonly Role[], logger: Logger, parts: Part[]): Promise<Service> {
   const db = openDatabase(config.databasePath);
+  parts.push({ name: 'database', stage: 'database', close: () => closeDatabase(db) });
   // Data migrations need the secrets (suppression entries are keyed hashes), so they run here.
   for (const { name, summary } of applyDataMigrations(db, config.secrets)) logger.info({ migration: name, ...summary }, 'data migration applied');
   const queue = createMailQueue(config.redisUrl, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs });
+  parts.push({ name: 'queue', stage: 'queue', close: () => queue.close() });
   const metrics = createMetrics();
   const relay = startOutboxRelay(db, queue.queue, logger, {
     intervalMs: RELAY_INTERVAL_MS,
     rehandAfterMs: config.outboxRehandMs,
     connection: queue.redis,
   });
+  parts.push({ name: 'outbox relay', stage: 'relay', close: () => relay.stop() });
 
-  let worker: MailWorker | undefined;
-  let mailerClose: (() => void) | undefined;
-  let expirySweep: { stop(): void } | undefined;
   if (roles.includes('worker')) {
-    expirySweep = startExpirySweep(db, config.secrets, logger);
+    const expirySweep = startExpirySweep(db, config.secrets, logger);
+    parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });
     const templates = await loadTemplates();
     const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger);
-    mailerClose = () => mailer.close();
-    worker = startMailWorker(
+    parts.push({ name: 'mailer', stage: 'mailer', close: () => mailer.close() });
+    const worker: MailWorker = startMailWorker(
       { db, mailer, logger, metrics, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates }, confirmLimits: config.confirmLimits },
-      { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs },
+      { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs, backoffMs: config.sendBackoffMs },
     );
+    // The worker finishes the messages in hand before it lets go.
+    parts.push({ name: 'mail worker', stage: 'intake', close: () => worker.close() });
   }
 
-  let server: Server | undefined;
+  const appDeps = { db, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue };
   let url: string | undefined;
   if (roles.includes('api')) {
-    const app = createApp({ db, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue });
-    server = await new Promise<Server>((resolve, reject) => {
-      const listening = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(listening)));
-    });
-    const address = server.address() as AddressInfo;
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    const server = await listen(createApp(appDeps), config.port, config.host);
+    // Stops taking requests at once; answers in progress finish.
+    parts.push({ name: 'HTTP server', stage: 'intake', close: () => closeServer(server) });
+    url = baseUrl(server);
     logger.info({ url, publicUrl: config.publicUrl }, 'HTTP API listening');
+  }
+  // A worker-only process serves its metrics (its sends) this way too.
+  let metricsUrl: string | undefined;
+  if (config.metricsPort !== undefined) {
+    const metricsServer = await listen(createMetricsApp(appDeps), config.metricsPort, config.host);
+    parts.push({ name: 'metrics server', stage: 'intake', close: () => closeServer(metricsServer) });
+    metricsUrl = baseUrl(metricsServer);
+    logger.info({ url: metricsUrl }, '/metrics listening on its own port');
   }
   // Anything a previous run left in the outbox is handed over when the queue's Redis connection
   // becomes ready (the relay sweeps everything on each connect).
 
   let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      // Stop taking requests and new jobs at once; the worker finishes the messages in hand.
-      const serverClosed = server
-        ? new Promise<void>((resolve) => {
-            server!.close(() => resolve());
-            server!.closeIdleConnections();
-          })
-        : Promise.resolve();
-      expirySweep?.stop();
-      await Promise.all([serverClosed, worker?.close()]);
-      await relay.stop();
-      await queue.close();
-      mailerClose?.();
-      closeDatabase(db);
-    })());
+  const stop = () => (stopping ??= closeParts(parts, logger));
 
-  return { db, queue, relay, logger, metrics, url, stop };
+  return { db, queue, relay, logger, metrics, url, metricsUrl, stop };
+}
+
+function listen(app: Express, port: number, host: string): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(listening)));
+  });
+}
+
+/** The URL to reach a listening server at (127.0.0.1 when it listens on every interface). */
+function baseUrl(server: Server): string {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
 }

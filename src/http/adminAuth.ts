@@ -13,10 +13,15 @@ export function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** True when the request carries `Authorization: Bearer <token>` (compared in constant time). */
+export function hasBearer(req: Request, token: string): boolean {
+  const match = /^Bearer +(\S+) *$/i.exec(req.get('authorization') ?? '');
+  return match !== null && sameSecret(match[1]!, token);
+}
+
 /** True when the request carries `Authorization: Bearer <ADMIN_TOKEN>`. */
 export function hasAdminBearer(req: Request, adminToken: string): boolean {
-  const match = /^Bearer +(\S+) *$/i.exec(req.get('authorization') ?? '');
-  return match !== null && sameSecret(match[1]!, adminToken);
+  return hasBearer(req, adminToken);
 }
 
 type AdminConfig = Pick<Config, 'adminToken' | 'secrets' | 'publicUrl'>;

@@ -70,7 +70,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestLogger(deps.logger));
   app.use(healthRoutes(deps));
   app.use('/subscribe', signupCors(deps.config.allowedOrigins));
-  app.use(metricsRoutes(deps));
+  // With METRICS_PORT set, /metrics is served by createMetricsApp on that port only.
+  if (deps.config.metricsPort === undefined) app.use(metricsRoutes(deps));
   // Webhooks read their body raw (signatures cover bytes), so they come before the body parsers.
   app.use(webhookRoutes(deps));
   app.use(refuseUnsupportedBodies);
@@ -85,9 +86,27 @@ export function createApp(deps: AppDeps): Express {
   app.use('/admin', adminConsoleRoutes(deps));
   app.use('/admin/api', adminApiRoutes(deps));
 
-  app.use((req, res) => sendError(req, res, new AppError(404, 'not_found', 'There is nothing at this address.')));
+  app.use(notFound);
+  app.use(handleErrors(deps));
+  return app;
+}
 
-  const handleError: ErrorRequestHandler = (error, req, res, _next) => {
+/** The listener of METRICS_PORT: /metrics and nothing else. */
+export function createMetricsApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(securityHeaders());
+  app.use(requestLogger(deps.logger));
+  app.use(metricsRoutes(deps));
+  app.use(notFound);
+  app.use(handleErrors(deps));
+  return app;
+}
+
+const notFound: RequestHandler = (req, res) => sendError(req, res, new AppError(404, 'not_found', 'There is nothing at this address.'));
+
+function handleErrors(deps: Pick<AppDeps, 'logger'>): ErrorRequestHandler {
+  return (error, req, res, _next) => {
     const bodyType = (error as { type?: unknown }).type;
     if (typeof bodyType === 'string' && BODY_ERRORS[bodyType]) {
       sendError(req, res, BODY_ERRORS[bodyType]);
@@ -100,6 +119,4 @@ export function createApp(deps: AppDeps): Express {
     (req.log ?? deps.logger).error({ err: error }, 'unhandled error');
     sendError(req, res, new AppError(500, 'internal_error', 'Something went wrong on our side. Please try again.'));
   };
-  app.use(handleError);
-  return app;
 }

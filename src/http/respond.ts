@@ -3,8 +3,8 @@ import { AppError } from '../errors.js';
 import { DEFAULT_LOCALE, localeFromAcceptLanguage, type Locale } from '../mail/locale.js';
 import { errorPage } from './pages.js';
 
-/** APIs for programs only: they answer JSON whatever the Accept header says. */
-const JSON_ONLY_PATHS = /^\/admin\/api(\/|$)/;
+/** APIs for programs only (the admin API, Prometheus scrapes): they answer JSON whatever the Accept header says. */
+const JSON_ONLY_PATHS = /^\/(admin\/api|metrics)(\/|$)/;
 
 /** JSON for programs (a JSON body, or an Accept header that prefers JSON), pages for browsers. */
 export function wantsJson(req: Request): boolean {

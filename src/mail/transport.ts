@@ -2,6 +2,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.js';
+import { classifySmtpFailure } from './sendErrors.js';
 
 export interface OutgoingMessage {
   from: string;
@@ -18,21 +19,9 @@ export interface OutgoingMessage {
 export interface Mailer {
   /** "smtp" delivers; "file" writes .eml files for a newcomer without an SMTP server. */
   readonly kind: 'smtp' | 'file';
+  /** Fails with a SendError (see sendErrors.ts) that says whose fault the failure is. */
   send(message: OutgoingMessage): Promise<void>;
   close(): void;
-}
-
-/** Thrown for an answer the SMTP server will give again (5xx): retrying cannot help. */
-export class PermanentSendError extends Error {
-  constructor(message: string, readonly responseCode: number) {
-    super(message);
-  }
-}
-
-interface SmtpFailure {
-  responseCode?: number;
-  response?: string;
-  message?: string;
 }
 
 export function createMailer(smtpUrl: string | undefined, mailDropFolder: string, logger: Logger): Mailer {
@@ -55,12 +44,8 @@ function smtpMailer(smtpUrl: string): Mailer {
       try {
         await transport.sendMail({ ...message, disableFileAccess: true, disableUrlAccess: true });
       } catch (error) {
-        const failure = error as SmtpFailure;
-        const code = failure.responseCode;
-        if (code !== undefined && code >= 500 && code < 600) {
-          throw new PermanentSendError(failure.response ?? failure.message ?? `SMTP ${code}`, code);
-        }
-        throw error;
+        // Whose fault it is decides what happens next: see sendErrors.ts.
+        throw classifySmtpFailure(error);
       }
     },
     close: () => transport.close(),

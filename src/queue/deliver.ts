@@ -8,7 +8,8 @@ import { composeMessage, type MessageContext } from '../mail/compose.js';
 import { receivesExactly } from '../mail/envelope.js';
 import type { Metrics } from '../metrics.js';
 import { isLocale, DEFAULT_LOCALE } from '../mail/locale.js';
-import { PermanentSendError, type Mailer } from '../mail/transport.js';
+import { RecipientRefusedError } from '../mail/sendErrors.js';
+import type { Mailer } from '../mail/transport.js';
 import { domainOf } from '../subscriptions/address.js';
 import { recordConsent } from '../subscriptions/consent.js';
 import { mayMail, type ConfirmLimits } from '../subscriptions/mailPolicy.js';
@@ -63,8 +64,10 @@ function loadOutboxMessage(db: Db, outboxId: string) {
 /**
  * Sends one outbox message, at most once. Everything is re-read from the database and the
  * mail policy is asked again right before the SMTP call, so an opt-out that lands while the
- * message waits in the queue still stops it. Temporary failures throw (the queue retries);
- * a permanent refusal suppresses the address as bounced.
+ * message waits in the queue still stops it. Only the recipient's own refusal (a
+ * RecipientRefusedError) suppresses the address as bounced; every other failure is recorded on
+ * the row and thrown: a SenderSetupError is held by the worker until the setup works again,
+ * anything else is retried up to SEND_ATTEMPTS times.
  */
 export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string, now = Date.now()): Promise<DeliveryOutcome> {
   const { db, logger } = deps;
@@ -114,7 +117,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   try {
     await deps.mailer.send(outgoing);
   } catch (error) {
-    if (!(error instanceof PermanentSendError)) {
+    if (!(error instanceof RecipientRefusedError)) {
       stopTimer({ outcome: 'retry' });
       db.update(outbox).set({ lastError: (error as Error).message }).where(eq(outbox.id, outboxId)).run();
       // Counted as "retry" here; the worker's failed handler counts "failed" once retries run out.
@@ -125,7 +128,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     const at = Date.now();
     db.transaction((tx) => {
       tx.update(outbox).set({ status: 'failed', lastError: error.message }).where(eq(outbox.id, outboxId)).run();
-      suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain: domainOf(contact.emailKey), listId: null, reason: 'bounced', source: `smtp ${error.responseCode}`, at });
+      suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain: domainOf(contact.emailKey), listId: null, reason: 'bounced', source: `smtp ${error.responseCode ?? '5xx'}`, at });
       recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
     });
     deps.metrics.sends.inc({ outcome: 'bounced' });

@@ -7,8 +7,10 @@ import { outbox } from '../db/schema.js';
 export const MAIL_QUEUE = 'mail';
 
 export interface MailJob {
-  /** Jobs carry the outbox row id only; the worker re-reads everything else. */
+  /** Jobs carry the outbox row id; the worker re-reads everything else. */
   outboxId: string;
+  /** How many sends in a row a fault of the sender's setup has held (it sets the next delay). */
+  senderFaults?: number;
 }
 
 export interface RetryPolicy {
@@ -46,8 +48,11 @@ export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPo
     queue,
     redis,
     async close() {
-      await queue.close();
-      redis.disconnect();
+      try {
+        await queue.close();
+      } finally {
+        redis.disconnect();
+      }
     },
   };
 }

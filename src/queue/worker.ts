@@ -1,7 +1,10 @@
-import { Worker } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { SenderSetupError } from '../mail/sendErrors.js';
+import type { Metrics } from '../metrics.js';
 import { deliverOutboxMessage, markDeliveryFailed, type DeliveryDeps } from './deliver.js';
 import { MAIL_QUEUE, type MailJob } from './mailQueue.js';
+import { senderFaultRetryDelayMs, trackSenderFaults } from './senderFault.js';
 
 export interface MailWorkerOptions {
   redisUrl: string;
@@ -9,7 +12,11 @@ export interface MailWorkerOptions {
   concurrency: number;
   /** How long a worker's claim on a job lasts without renewal; a dead worker's jobs are taken over after it. */
   lockMs: number;
+  /** SEND_BACKOFF_MS: the first delay of a message held by a fault of the sender's setup, doubled after each. */
+  backoffMs: number;
 }
+
+export type MailWorkerDeps = DeliveryDeps & { metrics: DeliveryDeps['metrics'] & Pick<Metrics, 'senderFaults'> };
 
 export interface MailWorker {
   worker: Worker<MailJob>;
@@ -17,17 +24,48 @@ export interface MailWorker {
   close(): Promise<void>;
 }
 
-export function startMailWorker(deps: DeliveryDeps, options: MailWorkerOptions): MailWorker {
+export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions): MailWorker {
   // A worker's blocking connection must retry forever rather than give up on a Redis restart.
   const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-  const worker = new Worker<MailJob>(MAIL_QUEUE, (job) => deliverOutboxMessage(deps, job.data.outboxId), {
-    connection,
-    prefix: options.prefix,
-    concurrency: options.concurrency,
-    lockDuration: options.lockMs,
-    // Look for jobs whose worker died about as often as a lock lasts, so they are taken over soon.
-    stalledInterval: options.lockMs,
-  });
+  const senderFaults = trackSenderFaults(connection, options.prefix, deps.logger, deps.metrics);
+
+  /**
+   * A fault of the sender's setup is not the message's: it waits (delayed, not failed) and is
+   * tried again later, with no attempt limit, since a failed job would end as a failed row.
+   * BullMQ counts no attempt for a job moved to delayed by its processor (DelayedError).
+   */
+  async function holdForSenderFault(job: Job<MailJob>, token: string | undefined, error: SenderSetupError): Promise<never> {
+    const faultsInARow = (job.data.senderFaults ?? 0) + 1;
+    const retryInMs = senderFaultRetryDelayMs(faultsInARow, options.backoffMs);
+    senderFaults.held(error, { outboxId: job.data.outboxId, faultsInARow, retryInMs });
+    await job.updateData({ ...job.data, senderFaults: faultsInARow });
+    await job.moveToDelayed(Date.now() + retryInMs, token);
+    throw new DelayedError(error.message);
+  }
+
+  const worker = new Worker<MailJob>(
+    MAIL_QUEUE,
+    async (job, token) => {
+      let outcome;
+      try {
+        outcome = await deliverOutboxMessage(deps, job.data.outboxId);
+      } catch (error) {
+        if (error instanceof SenderSetupError) return holdForSenderFault(job, token, error);
+        throw error;
+      }
+      // The server took the message, or judged its recipient: our login and sender pass.
+      if (outcome === 'sent' || outcome === 'bounced') senderFaults.working();
+      return outcome;
+    },
+    {
+      connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      lockDuration: options.lockMs,
+      // Look for jobs whose worker died about as often as a lock lasts, so they are taken over soon.
+      stalledInterval: options.lockMs,
+    },
+  );
   worker.on('failed', (job, error) => {
     if (!job) return;
     const attempts = job.opts.attempts ?? 1;

@@ -8,7 +8,7 @@ import { outbox } from '../../src/db/schema.js';
 import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
 import { postJson, settle, waitFor } from '../support/http.js';
 import { freePort, startRedisServer, type RunningProcess } from '../support/processes.js';
-import { startTestService, type TestService } from '../support/service.js';
+import { ADMIN_AUTH, startTestService, type TestService } from '../support/service.js';
 
 let port: number;
 let redis: RunningProcess;
@@ -112,6 +112,27 @@ describe('Redis faults', () => {
       await settle();
       expect(rcptCalls).toBe(1);
     } finally {
+      await t.stop();
+    }
+  });
+
+  it('the queue dashboard answers 503 queue_unavailable while Redis is down, and works again once it is back', async () => {
+    const t = await startTestService({ env: { REDIS_URL: redisUrl() } });
+    const dashboardApi = () => fetch(`${t.url}/admin/queues/api/queues?page=1&jobsPerPage=10`, { headers: { ...ADMIN_AUTH, accept: 'application/json' } });
+    try {
+      expect((await dashboardApi()).status).toBe(200);
+      redis.kill('SIGKILL');
+      await redis.exited;
+      await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 503, 5000, 'Redis to be seen as down');
+      const down = await dashboardApi();
+      expect(down.status).toBe(503);
+      expect(down.headers.get('cache-control')).toBe('no-store');
+      expect(await down.json()).toEqual({ error: { code: 'queue_unavailable', message: expect.stringMatching(/Redis/) } });
+
+      redis = await startRedisServer(port);
+      await waitFor(async () => (await dashboardApi()).status === 200, 5000, 'the dashboard to answer again');
+    } finally {
+      if (redis.child.exitCode !== null || redis.child.signalCode !== null) redis = await startRedisServer(port);
       await t.stop();
     }
   });

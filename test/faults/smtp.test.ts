@@ -90,12 +90,20 @@ describe('SMTP faults', () => {
     try {
       await postJson(`${t.url}/subscribe`, { email: 'patient@example.com' });
       await waitFor(() => outboxRowOf(t, 'patient@example.com')?.lastError?.match(/ECONNREFUSED|connect/i), 5000, 'a connection error');
+      // The operator's fault, not the recipient's: held without an attempt limit, and shown on /readyz.
+      const degraded = await waitFor(async () => {
+        const body = (await (await fetch(`${t.url}/readyz`)).json()) as { status: string; senderFault?: { kind: string } };
+        return body.status === 'degraded' ? body : undefined;
+      }, 5000, '/readyz to say degraded');
+      expect(degraded.senderFault?.kind).toBe('connection');
       sink.current = await startSmtpSink({ port });
       await waitFor(() => sink.current!.to('patient@example.com')[0], 10_000, 'the message once SMTP is back');
       await postJson(`${t.url}/subscribe`, { email: 'after@example.com' });
       await waitFor(() => sink.current!.to('after@example.com')[0], 5000, 'a later message over the pool');
       await settle();
       expect(sink.current.to('patient@example.com')).toHaveLength(1);
+      expect(outboxRowOf(t, 'patient@example.com')?.status).toBe('sent');
+      expect(t.service.db.select().from(suppressions).all()).toHaveLength(0);
     } finally {
       await t.stop();
       await sink.current?.close();

@@ -14,6 +14,11 @@ export interface ReceivedMail {
 export type SmtpVerdict = { code: number; message: string } | undefined;
 
 export interface SmtpSinkOptions {
+  /** Require AUTH with these credentials (the sink's url carries them); a wrong login gets 535. */
+  login?: { user: string; pass: string };
+  /** With `login`: a verdict on a login, asked before the credentials are checked (e.g. to refuse even the right one). */
+  onAuth?: (username: string) => SmtpVerdict;
+  onMailFrom?: (address: string) => SmtpVerdict;
   onRcpt?: (address: string) => SmtpVerdict;
   onData?: (mail: { envelopeTo: string[] }) => SmtpVerdict;
   /** Wait this long before answering DATA, so sends are still in flight when a test interrupts them. */
@@ -37,10 +42,27 @@ function smtpError(verdict: NonNullable<SmtpVerdict>): Error {
 /** A real SMTP server in the test process; every accepted message is parsed and kept. */
 export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const messages: ReceivedMail[] = [];
+  const { login } = options;
   const server = new SMTPServer({
-    authOptional: true,
+    authOptional: !login,
+    // Tests speak plain SMTP on localhost; a real relay would want TLS before AUTH.
+    allowInsecureAuth: true,
+    authMethods: ['PLAIN', 'LOGIN'],
     disabledCommands: ['STARTTLS'],
+    // A verdict's message is the whole answer text, enhanced status code included (as a test writes it).
+    hideENHANCEDSTATUSCODES: true,
     logger: false,
+    onAuth(auth, _session, callback) {
+      const verdict =
+        options.onAuth?.(auth.username ?? '') ??
+        (login && auth.username === login.user && auth.password === login.pass ? undefined : { code: 535, message: '5.7.8 Authentication credentials invalid' });
+      if (verdict) callback(smtpError(verdict));
+      else callback(null, { user: auth.username });
+    },
+    onMailFrom(address: SMTPServerAddress, _session, callback) {
+      const verdict = options.onMailFrom?.(address.address);
+      callback(verdict ? smtpError(verdict) : undefined);
+    },
     onRcptTo(address: SMTPServerAddress, _session, callback) {
       const verdict = options.onRcpt?.(address.address);
       callback(verdict ? smtpError(verdict) : undefined);
@@ -74,8 +96,9 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     server.listen(options.port ?? 0, '127.0.0.1', resolve);
   });
   const port = (server.server.address() as AddressInfo).port;
+  const credentials = login ? `${encodeURIComponent(login.user)}:${encodeURIComponent(login.pass)}@` : '';
   return {
-    url: `smtp://127.0.0.1:${port}`,
+    url: `smtp://${credentials}127.0.0.1:${port}`,
     port,
     messages,
     to: (address) => messages.filter((m) => m.envelopeTo.some((to) => to.toLowerCase() === address.toLowerCase())),

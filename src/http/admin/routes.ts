@@ -77,7 +77,7 @@ export function adminConsoleRoutes(deps: AppDeps): Router {
     res.redirect(303, '/admin');
   });
 
-  router.use('/queues', consoleOn, signedIn, queueDashboard(deps.queue));
+  router.use('/queues', consoleOn, signedIn, queueDashboard(deps.queue, deps.redis));
 
   router.get('/suppressions', signedIn, (req, res) => {
     const query = {

@@ -1,22 +1,26 @@
 import { Router } from 'express';
 import { sql } from 'drizzle-orm';
+import { readSenderFault, type SenderFaultRecord } from '../../queue/senderFault.js';
 import type { AppDeps } from '../app.js';
 
 const REDIS_CHECK_TIMEOUT_MS = 1000;
 
-async function redisAnswers(deps: AppDeps): Promise<boolean> {
+/** The promise's value, or `fallback` if it fails or takes longer than the Redis check may. */
+async function withinRedisTimeout<T>(promise: Promise<T>, fallback: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), REDIS_CHECK_TIMEOUT_MS);
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), REDIS_CHECK_TIMEOUT_MS);
   });
   try {
-    return await Promise.race([deps.redis.ping().then((answer) => answer === 'PONG'), timeout]);
+    return await Promise.race([promise, timeout]);
   } catch {
-    return false;
+    return fallback;
   } finally {
     clearTimeout(timer);
   }
 }
+
+const redisAnswers = (deps: AppDeps): Promise<boolean> => withinRedisTimeout(deps.redis.ping().then((answer) => answer === 'PONG'), false);
 
 function databaseAnswers(deps: AppDeps): boolean {
   try {
@@ -34,8 +38,15 @@ export function healthRoutes(deps: AppDeps): Router {
   });
   router.get('/readyz', async (_req, res) => {
     const checks = { database: databaseAnswers(deps), redis: await redisAnswers(deps) };
-    const ready = checks.database && checks.redis;
-    res.set('Cache-Control', 'no-store').status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
+    res.set('Cache-Control', 'no-store');
+    if (!checks.database || !checks.redis) {
+      res.status(503).json({ status: 'unavailable', checks });
+      return;
+    }
+    // Degraded is still 200: signups are accepted and kept in the outbox; it is the mail that waits.
+    const fault: SenderFaultRecord | null = await withinRedisTimeout(readSenderFault(deps.redis, deps.config.queuePrefix), null);
+    if (fault) res.json({ status: 'degraded', checks, senderFault: { kind: fault.kind, since: new Date(fault.since).toISOString() } });
+    else res.json({ status: 'ready', checks });
   });
   return router;
 }

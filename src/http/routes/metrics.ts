@@ -1,17 +1,50 @@
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
+import { AppError } from '../../errors.js';
 import { refreshGauges } from '../../metrics.js';
 import { outboxCounts } from '../../queue/outboxReport.js';
+import { readSenderFault } from '../../queue/senderFault.js';
 import type { AppDeps } from '../app.js';
+import { hasBearer } from '../adminAuth.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized'] as const;
 
-/** Prometheus scrape endpoint: counters as they stand, gauges refreshed from the outbox and the queue. */
+/**
+ * The outbox is counted (a GROUP BY over every row ever written) at most this often, however
+ * often /metrics is scraped: the gauge is at most this old.
+ */
+export const OUTBOX_COUNTS_MAX_AGE_MS = 5000;
+
+/** `compute`'s last value while it is younger than maxAgeMs. */
+function cachedFor<T>(maxAgeMs: number, compute: () => T): () => T {
+  let cached: { value: T; at: number } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.at >= maxAgeMs) cached = { value: compute(), at: now };
+    return cached.value;
+  };
+}
+
+/** With METRICS_TOKEN set, a scrape must bring it as a Bearer token. */
+function requireMetricsToken(token: string | undefined): RequestHandler {
+  return (req, res, next) => {
+    if (token === undefined || hasBearer(req, token)) {
+      next();
+      return;
+    }
+    res.set('WWW-Authenticate', 'Bearer realm="optin metrics"');
+    next(new AppError(401, 'unauthorized', 'Send the metrics token as "Authorization: Bearer <METRICS_TOKEN>".'));
+  };
+}
+
+/** Prometheus scrape endpoint: counters as they stand, gauges refreshed from the outbox, the queue and the sender fault record. */
 export function metricsRoutes(deps: AppDeps): Router {
   const router = Router();
-  router.get('/metrics', async (_req, res) => {
+  const recentOutboxCounts = cachedFor(OUTBOX_COUNTS_MAX_AGE_MS, () => outboxCounts(deps.db));
+  router.get('/metrics', requireMetricsToken(deps.config.metricsToken), async (_req, res) => {
     await refreshGauges(deps.metrics, {
-      outboxCounts: () => outboxCounts(deps.db),
+      outboxCounts: recentOutboxCounts,
       queueCounts: () => deps.queue.getJobCounts(...QUEUE_STATES),
+      senderFault: async () => (await readSenderFault(deps.redis, deps.config.queuePrefix))?.kind ?? null,
     });
     res.set('Cache-Control', 'no-store').type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
