@@ -257,7 +257,7 @@ describe('an opt-out made again on the same entry', () => {
 describe('opt-outs recorded before links were noted (migration)', () => {
   /** Runs the data migration again, on rows made to look as they did before it. */
   function runLegacyMigration() {
-    const migration = readFileSync(path.join(MIGRATIONS_FOLDER, '0003_keep_only_confirmed_names_and_tag_list_opt_outs.sql'), 'utf8');
+    const migration = readFileSync(path.join(MIGRATIONS_FOLDER, '0004_keep_only_confirmed_names_and_tag_list_opt_outs.sql'), 'utf8');
     for (const statement of migration.split('--> statement-breakpoint')) t.service.db.$client.exec(statement);
   }
 
