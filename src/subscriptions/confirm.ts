@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { lists, outbox, subscriptions } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
@@ -32,7 +33,7 @@ export function subscriptionIdFromToken(secrets: readonly string[], token: unkno
  */
 export function confirmSubscription(db: Db, secrets: readonly string[], token: unknown, origin: RequestOrigin, now = Date.now()): ConfirmOutcome {
   const subscriptionId = subscriptionIdFromToken(secrets, token, 'confirm', now);
-  return db.transaction((tx) => {
+  return writeTransaction(db, (tx) => {
     const row = tx
       .select({ subscription: subscriptions, listName: lists.name })
       .from(subscriptions)

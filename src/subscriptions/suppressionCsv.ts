@@ -2,6 +2,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { asc, eq, gt } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { lists, suppressions, SUPPRESSION_REASONS, type SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
@@ -102,7 +103,7 @@ export async function importSuppressions(
     return listIds.get(slug);
   };
   const flush = () => {
-    db.transaction((tx) => {
+    writeTransaction(db, (tx) => {
       const valid: EntryByHand[] = [];
       for (const { row: at, record } of batch) {
         const cell = (index: number) => (index >= 0 ? (record[index] ?? '').trim() : '');

@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { contacts, webhookEvents } from '../db/schema.js';
 import { parseAddress } from '../subscriptions/address.js';
 import { recordConsent } from '../subscriptions/consent.js';
@@ -37,7 +38,7 @@ export function applyProviderEvents(
   now = Date.now(),
 ): WebhookResult {
   const result: WebhookResult = { applied: [], duplicates: 0 };
-  db.transaction((tx) => {
+  writeTransaction(db, (tx) => {
     for (const event of events) {
       const seen = tx
         .insert(webhookEvents)
