@@ -222,6 +222,54 @@ describe('CSV export and import', () => {
     expect((await upload('/admin/api/suppressions/import', 'nine@import.example', {})).status).toBe(401);
   });
 
+  it('a malformed CSV is a 400 naming the line, and the rows before it are imported', async () => {
+    const csv = 'email\nfirst@malformed.example\nsecond@malformed.example\n"third@malformed.example\nfourth@malformed.example\n';
+    const res = await upload('/admin/api/suppressions/import', csv, ADMIN_AUTH);
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('invalid_csv');
+    expect(error.message).toMatch(/\bline 4\b/);
+    expect(error.message).toContain('2 added');
+    expect(entriesOf('first@malformed.example')).toHaveLength(1);
+    expect(entriesOf('second@malformed.example')).toHaveLength(1);
+    expect(entriesOf('third@malformed.example')).toEqual([]);
+  });
+
+  it('a stray quote inside an unquoted field is an invalid row, not a failed import', async () => {
+    const csv = 'email\nbefore@stray.example\na"b@stray.example\nx@stray.example"\nafter@stray.example\n';
+    const res = await upload('/admin/api/suppressions/import', csv, ADMIN_AUTH);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      added: 2,
+      alreadyPresent: 0,
+      invalid: 2,
+      problems: [
+        { row: 3, message: expect.any(String) },
+        { row: 4, message: expect.any(String) },
+      ],
+    });
+    expect(entriesOf('before@stray.example')).toHaveLength(1);
+    expect(entriesOf('after@stray.example')).toHaveLength(1);
+  });
+
+  it('the console shows a malformed CSV as an error page naming the line, with the rows before it imported', async () => {
+    const s = await session();
+    const page = await (await s.get('/admin/suppressions')).text();
+    const action = /action="(\/admin\/suppressions\/import\?[^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
+    const res = await upload(action, 'console.first@malformed.example\n"console.second@malformed.example\n', { cookie: s.cookie, accept: 'text/html' });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain('invalid_csv');
+    expect(html).toMatch(/\bline 2\b/);
+    expect(entriesOf('console.first@malformed.example')).toHaveLength(1);
+
+    const stray = await upload(action, 'console.a"b@stray.example\nconsole.ok@stray.example\n', { cookie: s.cookie, accept: 'text/html' });
+    expect(stray.status).toBe(200);
+    const result = await stray.text();
+    expect(result).toContain('id="added">1<');
+    expect(result).toContain('id="invalid">1<');
+  });
+
   it('imports from the console form only with the CSRF token', async () => {
     const s = await session();
     const refused = await upload('/admin/suppressions/import', 'console@import.example\n', { cookie: s.cookie });
