@@ -88,11 +88,24 @@ describe('sign-in', () => {
     expect(crossSite.headers.get('set-cookie')).toBeNull();
   });
 
-  it('signs out', async () => {
+  it('signs out, and the old cookie is refused from then on', async () => {
     const s = await session();
+    const other = await session();
     const out = await s.post('/admin/sign-out', { _csrf: s.csrf });
     expect(out.status).toBe(303);
     expect(out.headers.get('set-cookie')).toMatch(/^optin_admin=; .*Max-Age=0/);
+
+    // Someone who copied the cookie replays it: signed out on every page and in the API.
+    const page = await s.get('/admin/suppressions');
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/admin');
+    expect(await (await s.get('/admin')).text()).toContain('<input type="password" name="token"');
+    expect((await s.post('/admin/suppressions', { email: 'after.sign-out@example.com', _csrf: s.csrf })).status).toBe(401);
+    const api = await fetch(`${t.url}/admin/api/suppressions`, { headers: { cookie: s.cookie } });
+    expect(api.status).toBe(401);
+    expect(entriesOf('after.sign-out@example.com')).toEqual([]);
+    // Only that session ended.
+    expect((await other.get('/admin/suppressions')).status).toBe(200);
   });
 });
 

@@ -138,3 +138,12 @@ export const webhookEvents = sqliteTable('webhook_events', {
   provider: text('provider').notNull(),
   receivedAt: timestamp('received_at').notNull(),
 });
+
+/**
+ * Admin console sessions ended by signing out. The session cookie is signed, not stored, so a
+ * copy of it would otherwise work until it expires; a row lasts until then and is swept after.
+ */
+export const revokedAdminSessions = sqliteTable('revoked_admin_sessions', {
+  sessionId: text('session_id').primaryKey(),
+  expiresAt: timestamp('expires_at').notNull(),
+});
