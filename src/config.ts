@@ -27,6 +27,8 @@ export interface Config {
   workerConcurrency: number;
   /** Signups per client IP per minute; 0: no limit. */
   rateLimitPerMinute: number;
+  /** Failed admin sign-ins and bearer tokens per client IP per 15 minutes; 0: no limit. */
+  adminAuthFailuresPer15m: number;
   /** express 'trust proxy': false (no proxy), a hop count, or addresses/CIDRs of trusted proxies. */
   trustProxy: false | number | string[];
   /**
@@ -84,6 +86,7 @@ const envSchema = z.object({
   SEND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(20),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
+  ADMIN_AUTH_FAILURES_PER_15M: z.coerce.number().int().min(0).max(1_000_000).default(10),
   TRUST_PROXY: optionalText.transform((value, ctx) => {
     const parsed = parseTrustProxy(value);
     if (typeof parsed === 'string') {
@@ -210,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sendAttempts: e.SEND_ATTEMPTS,
     workerConcurrency: e.WORKER_CONCURRENCY,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    adminAuthFailuresPer15m: e.ADMIN_AUTH_FAILURES_PER_15M,
     trustProxy: e.TRUST_PROXY,
     confirmLimits: { cooldownMs: e.CONFIRM_COOLDOWN, max: e.CONFIRM_MAX },
     allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),

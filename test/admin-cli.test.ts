@@ -55,6 +55,23 @@ describe('npm run admin', () => {
     expect(exported.stdout).toContain('cli.two@example.com,manual,,');
   });
 
+  it('stops at a malformed line, naming it, with the rows before it imported; a stray quote is an invalid row', async () => {
+    const dir = path.dirname(t.config.databasePath);
+    const broken = path.join(dir, 'broken.csv');
+    writeFileSync(broken, 'email\ncli.kept@malformed.example\n"cli.open@malformed.example\ncli.after@malformed.example\n');
+    const failed = await admin('suppressions', 'import', broken);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/invalid_csv: .*\bline 3\b/);
+    const kept = await admin('suppressions', 'list', '--q', 'cli.kept@malformed.example');
+    expect(kept.stdout).toContain('cli.kept@malformed.example');
+
+    const stray = path.join(dir, 'stray.csv');
+    writeFileSync(stray, 'cli.a"b@stray.example\ncli.ok@stray.example\n');
+    const result = await admin('suppressions', 'import', stray);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ added: 1, invalid: 1, problems: [{ row: 1 }] });
+  });
+
   it('erases a contact only with --yes', async () => {
     expect((await postJson(`${t.url}/subscribe`, { email: 'cli.erase@example.com' })).status).toBe(202);
     await waitFor(() => t.smtp.to('cli.erase@example.com')[0], 5000, 'confirmation email');

@@ -88,11 +88,24 @@ describe('sign-in', () => {
     expect(crossSite.headers.get('set-cookie')).toBeNull();
   });
 
-  it('signs out', async () => {
+  it('signs out, and the old cookie is refused from then on', async () => {
     const s = await session();
+    const other = await session();
     const out = await s.post('/admin/sign-out', { _csrf: s.csrf });
     expect(out.status).toBe(303);
     expect(out.headers.get('set-cookie')).toMatch(/^optin_admin=; .*Max-Age=0/);
+
+    // Someone who copied the cookie replays it: signed out on every page and in the API.
+    const page = await s.get('/admin/suppressions');
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/admin');
+    expect(await (await s.get('/admin')).text()).toContain('<input type="password" name="token"');
+    expect((await s.post('/admin/suppressions', { email: 'after.sign-out@example.com', _csrf: s.csrf })).status).toBe(401);
+    const api = await fetch(`${t.url}/admin/api/suppressions`, { headers: { cookie: s.cookie } });
+    expect(api.status).toBe(401);
+    expect(entriesOf('after.sign-out@example.com')).toEqual([]);
+    // Only that session ended.
+    expect((await other.get('/admin/suppressions')).status).toBe(200);
   });
 });
 
@@ -220,6 +233,54 @@ describe('CSV export and import', () => {
     const noFile = await fetch(`${t.url}/admin/api/suppressions/import`, { method: 'POST', body: new FormData(), headers: ADMIN_AUTH });
     expect(noFile.status).toBe(400);
     expect((await upload('/admin/api/suppressions/import', 'nine@import.example', {})).status).toBe(401);
+  });
+
+  it('a malformed CSV is a 400 naming the line, and the rows before it are imported', async () => {
+    const csv = 'email\nfirst@malformed.example\nsecond@malformed.example\n"third@malformed.example\nfourth@malformed.example\n';
+    const res = await upload('/admin/api/suppressions/import', csv, ADMIN_AUTH);
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('invalid_csv');
+    expect(error.message).toMatch(/\bline 4\b/);
+    expect(error.message).toContain('2 added');
+    expect(entriesOf('first@malformed.example')).toHaveLength(1);
+    expect(entriesOf('second@malformed.example')).toHaveLength(1);
+    expect(entriesOf('third@malformed.example')).toEqual([]);
+  });
+
+  it('a stray quote inside an unquoted field is an invalid row, not a failed import', async () => {
+    const csv = 'email\nbefore@stray.example\na"b@stray.example\nx@stray.example"\nafter@stray.example\n';
+    const res = await upload('/admin/api/suppressions/import', csv, ADMIN_AUTH);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      added: 2,
+      alreadyPresent: 0,
+      invalid: 2,
+      problems: [
+        { row: 3, message: expect.any(String) },
+        { row: 4, message: expect.any(String) },
+      ],
+    });
+    expect(entriesOf('before@stray.example')).toHaveLength(1);
+    expect(entriesOf('after@stray.example')).toHaveLength(1);
+  });
+
+  it('the console shows a malformed CSV as an error page naming the line, with the rows before it imported', async () => {
+    const s = await session();
+    const page = await (await s.get('/admin/suppressions')).text();
+    const action = /action="(\/admin\/suppressions\/import\?[^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
+    const res = await upload(action, 'console.first@malformed.example\n"console.second@malformed.example\n', { cookie: s.cookie, accept: 'text/html' });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain('invalid_csv');
+    expect(html).toMatch(/\bline 2\b/);
+    expect(entriesOf('console.first@malformed.example')).toHaveLength(1);
+
+    const stray = await upload(action, 'console.a"b@stray.example\nconsole.ok@stray.example\n', { cookie: s.cookie, accept: 'text/html' });
+    expect(stray.status).toBe(200);
+    const result = await stray.text();
+    expect(result).toContain('id="added">1<');
+    expect(result).toContain('id="invalid">1<');
   });
 
   it('imports from the console form only with the CSRF token', async () => {

@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm';
 import { migrateQuotedAddresses } from '../subscriptions/quotedAddresses.js';
 import type { Db } from './client.js';
 import { dataMigrations } from './schema.js';
+import { writeTransaction } from './transaction.js';
 
 interface DataMigration {
   name: string;
@@ -20,15 +21,12 @@ const DATA_MIGRATIONS: readonly DataMigration[] = [{ name: '0001_quoted_local_pa
 export function applyDataMigrations(db: Db, secrets: readonly string[], now = Date.now()): { name: string; summary: object }[] {
   const ran: { name: string; summary: object }[] = [];
   for (const migration of DATA_MIGRATIONS) {
-    db.transaction(
-      (tx) => {
-        if (tx.select().from(dataMigrations).where(eq(dataMigrations.name, migration.name)).get()) return;
-        const summary = migration.run(tx, secrets, now);
-        tx.insert(dataMigrations).values({ name: migration.name, appliedAt: now }).run();
-        ran.push({ name: migration.name, summary });
-      },
-      { behavior: 'immediate' },
-    );
+    writeTransaction(db, (tx) => {
+      if (tx.select().from(dataMigrations).where(eq(dataMigrations.name, migration.name)).get()) return;
+      const summary = migration.run(tx, secrets, now);
+      tx.insert(dataMigrations).values({ name: migration.name, appliedAt: now }).run();
+      ran.push({ name: migration.name, summary });
+    });
   }
   return ran;
 }

@@ -179,3 +179,12 @@ export const webhookTokens = sqliteTable(
   },
   (t) => [index('webhook_tokens_expiry').on(t.expiresAt)],
 );
+
+/**
+ * Admin console sessions ended by signing out. The session cookie is signed, not stored, so a
+ * copy of it would otherwise work until it expires; a row lasts until then and is swept after.
+ */
+export const revokedAdminSessions = sqliteTable('revoked_admin_sessions', {
+  sessionId: text('session_id').primaryKey(),
+  expiresAt: timestamp('expires_at').notNull(),
+});

@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { Config } from '../config.js';
+import type { Db } from '../db/client.js';
 import { AppError } from '../errors.js';
+import type { AdminAuthLimit } from './adminAuthLimit.js';
 import { checkCsrf, isSafeMethod, readSession } from './adminSession.js';
 
 /**
@@ -13,18 +15,23 @@ export function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** The token of an `Authorization: Bearer <token>` header, if the request has one. */
+function bearerToken(req: Request): string | undefined {
+  return /^Bearer +(\S+) *$/i.exec(req.get('authorization') ?? '')?.[1];
+}
+
 /** True when the request carries `Authorization: Bearer <token>` (compared in constant time). */
 export function hasBearer(req: Request, token: string): boolean {
-  const match = /^Bearer +(\S+) *$/i.exec(req.get('authorization') ?? '');
-  return match !== null && sameSecret(match[1]!, token);
+  const bearer = bearerToken(req);
+  return bearer !== undefined && sameSecret(bearer, token);
 }
 
-/** True when the request carries `Authorization: Bearer <ADMIN_TOKEN>`. */
-export function hasAdminBearer(req: Request, adminToken: string): boolean {
-  return hasBearer(req, adminToken);
+export interface AdminAuthDeps {
+  config: Pick<Config, 'adminToken' | 'secrets' | 'publicUrl'>;
+  db: Db;
+  /** Failed bearer tokens count against the client's address, as failed console sign-ins do. */
+  authLimit: AdminAuthLimit;
 }
-
-type AdminConfig = Pick<Config, 'adminToken' | 'secrets' | 'publicUrl'>;
 
 /**
  * Guards every admin route. Programs send the bearer token; the console's browser sends its
@@ -32,17 +39,23 @@ type AdminConfig = Pick<Config, 'adminToken' | 'secrets' | 'publicUrl'>;
  * ADMIN_TOKEN configured the admin API is off and says so.
  * `whenSignedOut` lets the console's pages send a browser to the sign-in form instead of a 401.
  */
-export function requireAdmin(config: AdminConfig, whenSignedOut?: RequestHandler): RequestHandler {
-  return (req, res, next) => {
+export function requireAdmin({ config, db, authLimit }: AdminAuthDeps, whenSignedOut?: RequestHandler): RequestHandler {
+  return async (req, res, next) => {
     if (!config.adminToken) {
       next(new AppError(503, 'admin_disabled', 'The admin API is off: set ADMIN_TOKEN to turn it on.'));
       return;
     }
-    if (hasAdminBearer(req, config.adminToken)) {
-      next();
-      return;
+    const bearer = bearerToken(req);
+    if (bearer !== undefined) {
+      await authLimit.refuseIfOverLimit(req, res);
+      if (sameSecret(bearer, config.adminToken)) {
+        next();
+        return;
+      }
+      req.log.warn({ ip: req.ip }, 'admin bearer token refused');
+      await authLimit.countFailure(req, res);
     }
-    const session = readSession(req, config);
+    const session = readSession(req, config, db);
     if (session) {
       if (!isSafeMethod(req.method)) checkCsrf(req, config, session);
       res.locals.adminSession = session;

@@ -1,11 +1,16 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
+import { eq, lt } from 'drizzle-orm';
 import type { Config } from '../config.js';
+import type { Db } from '../db/client.js';
+import { revokedAdminSessions } from '../db/schema.js';
+import { writeTransaction } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 
 /**
  * The console's sign-in: a signed, expiring cookie (HMAC with the service secret, so no server
- * store). The signature also covers a digest of ADMIN_TOKEN: changing the token signs everyone out.
+ * store for live sessions). The signature also covers a digest of ADMIN_TOKEN: changing the
+ * token signs everyone out. Signing out records the session as revoked until it would expire.
  */
 export const SESSION_COOKIE = 'optin_admin';
 export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
@@ -57,8 +62,8 @@ export function endSession(res: Response, config: SessionConfig): void {
   res.append('Set-Cookie', `${SESSION_COOKIE}=; ${cookieAttributes(config, 0)}`);
 }
 
-/** The session the request's cookie proves, if it is well signed and not expired. */
-export function readSession(req: Request, config: SessionConfig, now = Date.now()): AdminSession | undefined {
+/** The session the request's cookie proves, if it is well signed, not expired and not signed out. */
+export function readSession(req: Request, config: SessionConfig, db: Db, now = Date.now()): AdminSession | undefined {
   if (!config.adminToken) return undefined;
   const match = /^(\d{1,16})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/.exec(cookieValue(req, SESSION_COOKIE) ?? '');
   if (!match) return undefined;
@@ -66,7 +71,19 @@ export function readSession(req: Request, config: SessionConfig, now = Date.now(
   const payload = `${expires}.${id}`;
   if (!config.secrets.some((secret) => sameMac(signature, sessionMac(secret, config.adminToken!, payload)))) return undefined;
   if (Number(expires) <= now) return undefined;
+  if (db.select({ id: revokedAdminSessions.sessionId }).from(revokedAdminSessions).where(eq(revokedAdminSessions.sessionId, id)).get()) return undefined;
   return { id, expiresAt: Number(expires) };
+}
+
+/**
+ * Signs a session out on the server: a copy of its cookie (a shared computer, a proxy log) no
+ * longer works. Revocations of sessions that have expired anyway are swept at the same time.
+ */
+export function revokeSession(db: Db, session: AdminSession, now = Date.now()): void {
+  writeTransaction(db, (tx) => {
+    tx.delete(revokedAdminSessions).where(lt(revokedAdminSessions.expiresAt, now)).run();
+    tx.insert(revokedAdminSessions).values({ sessionId: session.id, expiresAt: session.expiresAt }).onConflictDoNothing().run();
+  });
 }
 
 /** The anti-CSRF token of a session: forms carry it, and a cross-site page cannot read it. */

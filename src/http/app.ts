@@ -12,6 +12,7 @@ import { multipartFields } from './multipartFields.js';
 import { requestLogger } from './requestLog.js';
 import { sendError } from './respond.js';
 import { adminConsoleRoutes } from './admin/routes.js';
+import { adminAuthLimit } from './adminAuthLimit.js';
 import { adminApiRoutes } from './routes/adminApi.js';
 import { securityHeaders, signupCors } from './security.js';
 import { confirmRoutes } from './routes/confirm.js';
@@ -83,8 +84,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(subscribeRoutes(deps));
   app.use(confirmRoutes(deps));
   app.use(unsubscribeRoutes(deps));
-  app.use('/admin', adminConsoleRoutes(deps));
-  app.use('/admin/api', adminApiRoutes(deps));
+  // One counter of failed admin sign-ins and bearer tokens, for the console and the API alike.
+  const authLimit = adminAuthLimit(deps.redis, { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix }, deps.logger);
+  app.use('/admin', adminConsoleRoutes(deps, authLimit));
+  app.use('/admin/api', adminApiRoutes(deps, authLimit));
 
   app.use(notFound);
   app.use(handleErrors(deps));

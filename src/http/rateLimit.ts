@@ -31,29 +31,44 @@ export function clientKey(ip: string): string {
 const REDIS_TIMEOUT_MS = 300;
 
 /**
- * Per-IP limit kept in Redis, so it holds across processes. When Redis is down or slow, each
- * process falls back to its own in-memory counter (same limit per process) rather than refusing
- * or hanging: a signup must still be accepted while Redis is away.
+ * A counter per client kept in Redis, so it holds across processes. When Redis is down or slow,
+ * each process falls back to its own in-memory counter (same limit per process) rather than
+ * refusing or hanging.
  */
-export function rateLimitByIp(redis: Redis, options: RateLimitOptions, logger: Logger): RequestHandler {
-  if (options.perMinute <= 0) return (_req, _res, next) => next();
-  const shape = { points: options.perMinute, duration: 60, keyPrefix: `${options.keyPrefix}:ratelimit:ip` };
+export function sharedCounter(redis: Redis, shape: { points: number; duration: number; keyPrefix: string }): RLWrapperTimeouts {
   const insuranceLimiter = new RateLimiterMemory(shape);
-  const limiter = new RLWrapperTimeouts({
+  return new RLWrapperTimeouts({
     limiter: new RateLimiterRedis({ ...shape, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter }),
     insuranceLimiter,
     timeoutMs: REDIS_TIMEOUT_MS,
   });
+}
+
+/** A limiter's refusal is a plain result object (not always this module's RateLimiterRes class); a failure is an Error. */
+export function isRefusal(rejection: unknown): rejection is Pick<RateLimiterRes, 'msBeforeNext'> {
+  return !(rejection instanceof Error);
+}
+
+/** Whole seconds until the window ends, at least 1, for the Retry-After header. */
+export function retryAfterSeconds(msBeforeNext: number | undefined, fallbackMs: number): number {
+  return Math.max(1, Math.ceil((msBeforeNext ?? fallbackMs) / 1000));
+}
+
+/**
+ * Per-IP limit kept in Redis (see sharedCounter): a signup must still be accepted while Redis
+ * is away.
+ */
+export function rateLimitByIp(redis: Redis, options: RateLimitOptions, logger: Logger): RequestHandler {
+  if (options.perMinute <= 0) return (_req, _res, next) => next();
+  const limiter = sharedCounter(redis, { points: options.perMinute, duration: 60, keyPrefix: `${options.keyPrefix}:ratelimit:ip` });
 
   return async (req, res, next) => {
     try {
       await limiter.consume(clientKey(req.ip ?? 'unknown'));
       next();
     } catch (rejection) {
-      // A refusal is a plain result object (not always this module's RateLimiterRes class); a failure is an Error.
-      if (!(rejection instanceof Error)) {
-        const msBeforeNext = (rejection as Pick<RateLimiterRes, 'msBeforeNext'>).msBeforeNext ?? 60_000;
-        res.set('Retry-After', String(Math.max(1, Math.ceil(msBeforeNext / 1000))));
+      if (isRefusal(rejection)) {
+        res.set('Retry-After', String(retryAfterSeconds(rejection.msBeforeNext, 60_000)));
         next(new AppError(429, 'rate_limited', 'Too many requests from your address. Please wait a minute and try again.'));
         return;
       }

@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { preparedPerHandle } from '../db/prepared.js';
 import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
 import type { Logger } from '../logger.js';
@@ -126,7 +127,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     }
     stopTimer({ outcome: 'bounced' });
     const at = Date.now();
-    db.transaction((tx) => {
+    writeTransaction(db, (tx) => {
       tx.update(outbox).set({ status: 'failed', lastError: error.message }).where(eq(outbox.id, outboxId)).run();
       suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain: domainOf(contact.emailKey), listId: null, reason: 'bounced', source: `smtp ${error.responseCode ?? '5xx'}`, at });
       recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
@@ -110,7 +111,7 @@ export function checkConfirmLink(db: Db, secrets: readonly string[], token: unkn
  */
 export function confirmSubscription(db: Db, secrets: readonly string[], token: unknown, origin: RequestOrigin, now = Date.now()): ConfirmOutcome {
   const claims = confirmLinkClaims(secrets, token, now);
-  return db.transaction((tx) => {
+  return writeTransaction(db, (tx) => {
     const { subscription, contactId, listName, alreadyConfirmed, linkNamesRequest } = readConfirmation(tx, secrets, claims, now);
     if (alreadyConfirmed) return { listName, alreadyConfirmed: true, outboxId: null };
     tx.update(subscriptions)

@@ -1,5 +1,6 @@
 import { eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { consentEvents, contacts, outbox, subscriptions, suppressions } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
@@ -25,7 +26,7 @@ export function eraseContact(db: Db, secrets: readonly string[], email: string, 
   const { emailKey, domain } = parsed.address;
   const entriesOfThisAddress = entriesOfAddress(secrets, emailKey);
 
-  return db.transaction((tx) => {
+  return writeTransaction(db, (tx) => {
     const contact = tx.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get();
     const entries = tx.select({ id: suppressions.id }).from(suppressions).where(entriesOfThisAddress).all();
     if (!contact && entries.length === 0) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');

@@ -1,5 +1,6 @@
 import { and, eq, inArray, lt, notExists } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { consentEvents, contacts, outbox, subscriptions, suppressions } from '../db/schema.js';
 import { recordConsent } from './consent.js';
 import { entriesOfAddress } from './suppression.js';
@@ -25,7 +26,7 @@ export interface ExpiryOutcome {
 export function deleteExpiredRequests(db: Db, secrets: readonly string[], now = Date.now()): ExpiryOutcome {
   const outcome: ExpiryOutcome = { subscriptions: 0, contacts: 0 };
   for (;;) {
-    const done = db.transaction((tx) => {
+    const done = writeTransaction(db, (tx) => {
       const expired = tx
         .select({ id: subscriptions.id, contactId: subscriptions.contactId, listId: subscriptions.listId })
         .from(subscriptions)

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { requestSubscription, type SignupOutcome, type SignupRequest } from './subscribe.js';
 
 /** Enough to share a commit among many signups, small enough not to hold the event loop long. */
@@ -28,17 +29,15 @@ export function createSignupBatcher(db: Db, secrets: readonly string[]): SignupB
     const results: ({ ok: true; outcome: SignupOutcome } | { ok: false; error: unknown })[] = [];
     try {
       // Immediate: the write lock is taken before anything is read, as a lone signup would.
-      db.$client
-        .transaction(() => {
-          for (const signup of batch) {
-            try {
-              results.push({ ok: true, outcome: requestSubscription(db, secrets, signup.request) });
-            } catch (error) {
-              results.push({ ok: false, error });
-            }
+      writeTransaction(db, () => {
+        for (const signup of batch) {
+          try {
+            results.push({ ok: true, outcome: requestSubscription(db, secrets, signup.request) });
+          } catch (error) {
+            results.push({ ok: false, error });
           }
-        })
-        .immediate();
+        }
+      });
     } catch (error) {
       // The commit itself failed: nothing of this batch was stored.
       for (const signup of batch) signup.reject(error);

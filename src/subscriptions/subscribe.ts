@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { preparedPerHandle } from '../db/prepared.js';
 import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
 import { AppError } from '../errors.js';
@@ -109,7 +110,7 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
   // the database can't both pass the per-address limits and both queue a confirmation.
   // Statements run on the root handle (one connection, so inside this transaction): that is
   // what lets them be prepared once rather than per transaction object.
-  return db.transaction((tx) => {
+  return writeTransaction(db, (tx) => {
     const list = findListBySlug(db, request.listSlug);
     const outcome: SignupOutcome = { thankYouUrl: list.thankYouUrl, outboxId: null };
     const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
@@ -153,5 +154,5 @@ export function requestSubscription(db: Db, secrets: readonly string[], request:
     insertConfirmationMessage(db).run({ id: outboxId, subscriptionId, createdAt: now });
     outcome.outboxId = outboxId;
     return outcome;
-  }, { behavior: 'immediate' });
+  });
 }

@@ -1,7 +1,8 @@
-import { pipeline, type Readable } from 'node:stream';
-import { parse } from 'csv-parse';
+import type { Readable } from 'node:stream';
+import { CsvError, parse, type Info } from 'csv-parse';
 import { asc, eq, gt } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { lists, suppressions, SUPPRESSION_REASONS, type SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
@@ -102,9 +103,11 @@ export async function importSuppressions(
     return listIds.get(slug);
   };
   const flush = () => {
-    db.transaction((tx) => {
+    const rows = batch;
+    batch = [];
+    writeTransaction(db, (tx) => {
       const valid: EntryByHand[] = [];
-      for (const { row: at, record } of batch) {
+      for (const { row: at, record } of rows) {
         const cell = (index: number) => (index >= 0 ? (record[index] ?? '').trim() : '');
         // Our own export defuses formula cells with a leading quote; take it off again.
         const parsed = parseAddress(cell(columns.email).replace(/^'(?=[=+\-@])/, ''));
@@ -130,21 +133,28 @@ export async function importSuppressions(
         else counts.alreadyPresent += 1;
       }
     });
-    batch = [];
     options.onProgress?.(counts, row);
   };
 
-  for await (const record of records) {
-    row += 1;
-    if (row === 1) {
-      const header = headerColumns(record);
-      if (header) {
-        columns = header;
-        continue;
+  try {
+    for await (const record of records) {
+      row += 1;
+      if (row === 1) {
+        const header = headerColumns(record);
+        if (header) {
+          columns = header;
+          continue;
+        }
       }
+      batch.push({ row, record });
+      if (batch.length >= IMPORT_BATCH) flush();
     }
-    batch.push({ row, record });
-    if (batch.length >= IMPORT_BATCH) flush();
+  } catch (error) {
+    // The file broke off (a malformed line, the size limit): the rows read before it are kept.
+    if (batch.length > 0) flush();
+    if (!(error instanceof AppError)) throw error;
+    const sofar = `Rows before it: ${counts.added} added, ${counts.alreadyPresent} already present, ${counts.invalid} invalid.`;
+    throw new AppError(error.status, error.code, `${error.message} ${sofar}`);
   }
   if (batch.length > 0) flush();
   return counts;
@@ -153,21 +163,65 @@ export async function importSuppressions(
 /** Longest CSV record accepted; a real row is one address and a few words. */
 const MAX_RECORD_BYTES = 16 * 1024;
 
+/** What went wrong, in words that do not cite the parser's own (end-of-file) line. */
+function csvProblem(error: CsvError): string {
+  if (error.code === 'CSV_QUOTE_NOT_CLOSED') return 'a quote opened there is never closed';
+  if (error.code === 'CSV_MAX_RECORD_SIZE') return `the row is longer than ${MAX_RECORD_BYTES / 1024} KB`;
+  return error.message;
+}
+
 /**
  * Splits a CSV byte stream into records as they arrive. A malformed file (an unclosed quote,
- * an endless line) becomes a 400 naming the line; rows before it are already imported.
+ * an endless line) becomes a 400 naming the line its bad row starts on, and a failing input
+ * (the upload's size limit) ends it with that error; either way every row before is yielded
+ * first, so the caller keeps them. A quote inside an unquoted field (`a"b@example.com`) is taken
+ * as text: that row is one invalid address rather than the end of the import.
  */
 export async function* csvRecords(input: Readable): AsyncGenerator<string[]> {
-  const parser = pipeline(input, parse({ bom: true, relax_column_count: true, skip_empty_lines: true, max_record_size: MAX_RECORD_BYTES }), () => {});
+  // The first thing that went wrong, and how many records were complete before it. A parser that
+  // errors (or is destroyed by its input) drops the records it still buffers, so it is told to
+  // skip instead, and the error is raised here, in order, after those records.
+  let problem: { error: unknown; recordsBefore: number } | undefined;
+  const parser = parse({
+    bom: true,
+    relax_column_count: true,
+    relax_quotes: true,
+    skip_empty_lines: true,
+    max_record_size: MAX_RECORD_BYTES,
+    info: true,
+    skip_records_with_error: true,
+    on_skip: (error) => {
+      problem ??= { error, recordsBefore: parser.info.records };
+      return undefined;
+    },
+  });
+  input.on('error', (error) => {
+    problem ??= { error, recordsBefore: parser.info.records };
+    parser.end();
+  });
+  input.pipe(parser);
+
+  // Where the last good record ended: the bad one starts on the next line that is not blank.
+  let lastLine = 0;
+  let lastEmptyLines = 0;
+  let yielded = 0;
+  const failure = (error: unknown): unknown => {
+    if (!(error instanceof CsvError)) return error;
+    const emptyLinesSince = (typeof error.empty_lines === 'number' ? error.empty_lines : lastEmptyLines) - lastEmptyLines;
+    const line = lastLine + 1 + Math.max(0, emptyLinesSince);
+    return new AppError(400, 'invalid_csv', `The CSV could not be read from line ${line}: ${csvProblem(error)}.`);
+  };
   try {
-    for await (const record of parser) yield record as string[];
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('CSV_')) {
-      const line = (error as { lines?: number }).lines;
-      throw new AppError(400, 'invalid_csv', `The CSV could not be read${line ? ` at line ${line}` : ''}: ${(error as Error).message}`);
+    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: Info }>) {
+      if (problem && yielded >= problem.recordsBefore) throw failure(problem.error);
+      lastLine = info.lines;
+      lastEmptyLines = info.empty_lines;
+      yielded += 1;
+      yield record;
     }
-    throw error;
+    if (problem) throw failure(problem.error);
+  } finally {
+    input.unpipe(parser);
+    parser.destroy();
   }
 }

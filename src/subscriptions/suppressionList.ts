@@ -1,6 +1,7 @@
 import { domainToASCII } from 'node:url';
 import { and, desc, eq, gte, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { contacts, lists, suppressions, type SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseAddress, type CanonicalAddress } from './address.js';
@@ -187,7 +188,7 @@ export function addSuppression(
 ): { item: SuppressionItem; created: boolean } {
   const parsed = parseAddress(entry.email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
-  return db.transaction((tx) => {
+  return writeTransaction(db, (tx) => {
     const listId = entry.list ? findListBySlug(tx, entry.list).id : null;
     const [result] = suppressManyByHand(tx, secrets, [{ address: parsed.address, reason: entry.reason, listId, source: entry.source }], now);
     return { item: suppressionItem(tx, result!.id)!, created: result!.created };
@@ -196,7 +197,7 @@ export function addSuppression(
 
 /** Lifts an entry: the address may be mailed again. The lift and its reason go into the consent log. */
 export function liftSuppression(db: Db, lift: { id: number; reason: string | undefined; by: string }, now = Date.now()): void {
-  db.transaction((tx) => {
+  writeTransaction(db, (tx) => {
     const entry = tx.select().from(suppressions).where(eq(suppressions.id, lift.id)).get();
     if (!entry) throw new AppError(404, 'unknown_suppression', `There is no suppression entry ${lift.id}.`);
     tx.delete(suppressions).where(eq(suppressions.id, entry.id)).run();

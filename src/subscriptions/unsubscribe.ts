@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, ne, or } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { contacts, lists, outbox, subscriptions, suppressions, type SubscriptionStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
@@ -60,7 +61,7 @@ export function unsubscribe(
   now = Date.now(),
 ): UnsubscribeOutcome {
   const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
-  return db.transaction((tx) => {
+  return writeTransaction(db, (tx) => {
     const { subscription, contact, listName } = loadTarget(tx, subscriptionId);
     const notMe = subscription.status === 'pending';
     const scope: UnsubscribeScope = notMe ? 'all' : request.scope;
@@ -122,7 +123,7 @@ export interface ResubscribeOutcome extends UnsubscribeTarget {
  */
 export function resubscribe(db: Db, secrets: readonly string[], request: { token: unknown; origin: RequestOrigin }, now = Date.now()): ResubscribeOutcome {
   const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
-  return db.transaction((tx) => {
+  return writeTransaction(db, (tx) => {
     const { subscription, contact, listName } = loadTarget(tx, subscriptionId);
     const target = { subscriptionId, listName, locale: contact.locale };
     if (subscription.status !== 'unsubscribed') return { ...target, status: subscription.status, outboxIds: [] };

@@ -1,5 +1,6 @@
 import { eq, lt } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { writeTransaction } from '../db/transaction.js';
 import { contacts, webhookEvents, webhookTokens } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseReportedAddress, type CanonicalAddress } from '../subscriptions/address.js';
@@ -81,32 +82,29 @@ export function applyProviderEvents(
 ): WebhookResult {
   const addresses = readAddresses(events);
   const result: WebhookResult = { applied: [], duplicates: 0 };
-  db.transaction(
-    (tx) => {
-      if (signature) useToken(tx, provider, signature, JSON.stringify(events.map((e) => e.id)), now);
-      for (const event of events) {
-        const seen = tx
-          .insert(webhookEvents)
-          .values({ id: `${provider}:${event.id}`, provider, receivedAt: now })
-          .onConflictDoNothing()
-          .run();
-        if (seen.changes === 0) {
-          result.duplicates += 1;
-          continue;
-        }
-        result.applied.push(event.kind);
-        const address = addresses.get(event);
-        if (!address || (event.kind !== 'hard_bounce' && event.kind !== 'complaint')) continue;
-        const { emailKey, domain } = address;
-        const reason = SUPPRESSING[event.kind];
-        const entry = suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason, source: `webhook ${provider}`, at: now });
-        if (entry.created) {
-          const contact = tx.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get();
-          recordConsent(tx, { contactId: contact?.id ?? null, listId: null, action: 'suppressed', at: now, detail: `${reason} (${provider}): ${event.detail}` });
-        }
+  writeTransaction(db, (tx) => {
+    if (signature) useToken(tx, provider, signature, JSON.stringify(events.map((e) => e.id)), now);
+    for (const event of events) {
+      const seen = tx
+        .insert(webhookEvents)
+        .values({ id: `${provider}:${event.id}`, provider, receivedAt: now })
+        .onConflictDoNothing()
+        .run();
+      if (seen.changes === 0) {
+        result.duplicates += 1;
+        continue;
       }
-    },
-    { behavior: 'immediate' },
-  );
+      result.applied.push(event.kind);
+      const address = addresses.get(event);
+      if (!address || (event.kind !== 'hard_bounce' && event.kind !== 'complaint')) continue;
+      const { emailKey, domain } = address;
+      const reason = SUPPRESSING[event.kind];
+      const entry = suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason, source: `webhook ${provider}`, at: now });
+      if (entry.created) {
+        const contact = tx.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get();
+        recordConsent(tx, { contactId: contact?.id ?? null, listId: null, action: 'suppressed', at: now, detail: `${reason} (${provider}): ${event.detail}` });
+      }
+    }
+  });
   return result;
 }

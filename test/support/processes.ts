@@ -42,10 +42,13 @@ export async function startRedisServer(port: number): Promise<RunningProcess> {
   return redis;
 }
 
-/** The real service as its own process (`node --import tsx src/main.ts`), ready once /healthz answers. */
-export async function startServiceProcess(env: Record<string, string>): Promise<RunningProcess & { url: string }> {
+/**
+ * The real service as its own process (`node --import tsx src/main.ts [roles…]`), ready once
+ * /healthz answers. No roles means both, as `npm start`; `['api']` is `npm start -- api`.
+ */
+export async function startServiceProcess(env: Record<string, string>, roles: string[] = []): Promise<RunningProcess & { url: string }> {
   const port = Number(env.PORT);
-  const service = run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env);
+  const service = run(process.execPath, ['--import', 'tsx', 'src/main.ts', ...roles], env);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {

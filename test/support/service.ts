@@ -55,6 +55,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     RATE_LIMIT_PER_MINUTE: '0',
     CONFIRM_COOLDOWN: '0',
     CONFIRM_MAX: '0',
+    ADMIN_AUTH_FAILURES_PER_15M: '0',
     ...options.env,
   });
   const service = await startService(config, options.roles ?? ['api', 'worker'], createLogger(config.logLevel));

@@ -8,7 +8,8 @@ import { contactRecord } from '../../subscriptions/contactRecord.js';
 import { eraseContact } from '../../subscriptions/erasure.js';
 import { addSuppression, liftSuppression, listSuppressions } from '../../subscriptions/suppressionList.js';
 import { requireAdmin, sameSecret } from '../adminAuth.js';
-import { csrfToken, endSession, readSession, startSession, type AdminSession } from '../adminSession.js';
+import type { AdminAuthLimit } from '../adminAuthLimit.js';
+import { csrfToken, endSession, readSession, revokeSession, startSession, type AdminSession } from '../adminSession.js';
 import type { AppDeps } from '../app.js';
 import { importCsvUpload } from '../csvUpload.js';
 import { optionalText, requiredText } from '../fields.js';
@@ -24,7 +25,7 @@ function sendAdminPage(res: Response, html: string, status = 200): void {
 }
 
 /** The browser console, mounted at /admin: sign-in, the suppression list, contacts. */
-export function adminConsoleRoutes(deps: AppDeps): Router {
+export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router {
   const router = Router();
   const { db, config } = deps;
   const { secrets } = config;
@@ -43,7 +44,7 @@ export function adminConsoleRoutes(deps: AppDeps): Router {
 
   const pageSession = (res: Response): PageSession => ({ csrf: csrfToken(config, res.locals.adminSession as AdminSession) });
   // Signed out: a page visit goes to the sign-in form; a form post is refused.
-  const signedIn = requireAdmin(config, (req, res, next) => {
+  const signedIn = requireAdmin({ config, db, authLimit }, (req, res, next) => {
     if (req.method === 'GET') res.redirect(303, '/admin');
     else next(new AppError(401, 'unauthorized', 'Your session has ended. Sign in again.'));
   });
@@ -52,19 +53,21 @@ export function adminConsoleRoutes(deps: AppDeps): Router {
   };
 
   router.get('/', consoleOn, (req, res) => {
-    if (readSession(req, config)) res.redirect(303, '/admin/suppressions');
+    if (readSession(req, config, db)) res.redirect(303, '/admin/suppressions');
     else sendAdminPage(res, signInPage());
   });
 
-  router.post('/sign-in', consoleOn, (req, res) => {
+  router.post('/sign-in', consoleOn, async (req, res) => {
     // No session yet, so no CSRF token: the Origin check alone keeps other sites from signing a browser in.
     const origin = req.get('origin');
     if (origin !== undefined && origin !== new URL(config.publicUrl).origin && origin !== `${req.protocol}://${req.get('host') ?? ''}`) {
       throw new AppError(403, 'cross_site_request', 'This request came from another site and was refused.');
     }
+    await authLimit.refuseIfOverLimit(req, res);
     const token = optionalText(req.body, 'token', 1024) ?? '';
     if (!sameSecret(token, config.adminToken!)) {
       deps.logger.warn({ ip: req.ip }, 'admin sign-in refused');
+      await authLimit.countFailure(req, res);
       sendAdminPage(res, signInPage('That is not the admin token.'), 401);
       return;
     }
@@ -73,6 +76,8 @@ export function adminConsoleRoutes(deps: AppDeps): Router {
   });
 
   router.post('/sign-out', signedIn, (_req, res) => {
+    const session = res.locals.adminSession as AdminSession | undefined;
+    if (session) revokeSession(db, session);
     endSession(res, config);
     res.redirect(303, '/admin');
   });
@@ -149,7 +154,7 @@ export function adminConsoleRoutes(deps: AppDeps): Router {
       sendError(req, res, error);
       return;
     }
-    const session = readSession(req, config);
+    const session = readSession(req, config, db);
     sendAdminPage(res, adminErrorPage(error.code, error.message, session ? { csrf: csrfToken(config, session) } : undefined), error.status);
   };
   router.use(pageErrors);

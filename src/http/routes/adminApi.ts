@@ -8,6 +8,7 @@ import { eraseContact } from '../../subscriptions/erasure.js';
 import { suppressionCsvChunks } from '../../subscriptions/suppressionCsv.js';
 import { addSuppression, liftSuppression, listSuppressions } from '../../subscriptions/suppressionList.js';
 import { requireAdmin } from '../adminAuth.js';
+import type { AdminAuthLimit } from '../adminAuthLimit.js';
 import { importCsvUpload } from '../csvUpload.js';
 import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
@@ -35,11 +36,11 @@ function idOf(value: string | undefined): number {
 }
 
 /** The admin JSON API, mounted at /admin/api; every route needs the admin token. */
-export function adminApiRoutes(deps: AppDeps): Router {
+export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router {
   const router = Router();
   const { db } = deps;
   const { secrets } = deps.config;
-  router.use(requireAdmin(deps.config));
+  router.use(requireAdmin({ config: deps.config, db, authLimit }));
 
   router.get('/contacts/:email', (req, res) => {
     res.set('Cache-Control', 'no-store').json(contactRecord(db, secrets, req.params.email));

@@ -1,0 +1,4 @@
+CREATE TABLE `revoked_admin_sessions` (
+	`session_id` text PRIMARY KEY NOT NULL,
+	`expires_at` integer NOT NULL
+);
