@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forUpdate, isUniqueViolation, openSqliteDatabase, postgresDatabase, type Database, type Handle, type Tables } from '../src/db/database.js';
-import { migratePostgres, openPostgres } from '../src/db/postgres.js';
+import { closePostgres, migratePostgres, openPostgres } from '../src/db/postgres.js';
 import { createScratchDatabase, type ScratchDatabase } from './support/postgres.js';
 
 // ---- domain code, written once: nothing below knows which engine it runs on ------------------
@@ -49,26 +49,32 @@ async function countAttempt(database: Database, messageId: string): Promise<void
 
 interface Backend {
   name: string;
+  /** A fresh, migrated database for this file. */
+  setUp(): Promise<void>;
+  /** Another handle on that database (as another process would open it). */
   open(): Promise<Database>;
   cleanUp(): Promise<void>;
 }
 
 const workDir = mkdtempSync(path.join(tmpdir(), 'optin-db-dialects-'));
+const sqliteFile = path.join(workDir, 'optin.db');
 let scratch: ScratchDatabase | undefined;
 const backends: Backend[] = [
   {
     name: 'SQLite',
-    open: async () => openSqliteDatabase(path.join(workDir, 'optin.db')),
+    setUp: async () => {},
+    open: async () => openSqliteDatabase(sqliteFile),
     cleanUp: async () => rmSync(workDir, { recursive: true, force: true }),
   },
   {
     name: 'PostgreSQL',
-    open: async () => {
+    setUp: async () => {
       scratch = await createScratchDatabase('optin_test_db_dialects');
-      const db = await openPostgres(scratch.url, { poolMax: 5 });
+      const db = await openPostgres(scratch.url, { poolMax: 1 });
       await migratePostgres(db);
-      return postgresDatabase(db);
+      await closePostgres(db);
     },
+    open: async () => postgresDatabase(await openPostgres(scratch!.url, { poolMax: 5 })),
     cleanUp: async () => scratch?.drop(),
   },
 ];
@@ -76,6 +82,7 @@ const backends: Backend[] = [
 describe.each(backends)('one domain code on $name', (backend) => {
   let database: Database;
   beforeAll(async () => {
+    await backend.setUp();
     database = await backend.open();
   });
   afterAll(async () => {
@@ -131,6 +138,13 @@ describe.each(backends)('one domain code on $name', (backend) => {
     await database.transaction((tx) => queries.insertMessage(tx, 'message-1'));
     await Promise.all(Array.from({ length: 20 }, () => countAttempt(database, 'message-1')));
     expect(await queries.message(database.db, 'message-1')).toEqual([{ attempts: 20 }]);
+  });
+
+  it('answers a ping, and no longer once closed', async () => {
+    await database.ping();
+    const other = await backend.open();
+    await other.close();
+    await expect(other.ping()).rejects.toThrow();
   });
 
   it('refuses a transaction inside a transaction', async () => {

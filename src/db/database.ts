@@ -41,6 +41,8 @@ export interface Database {
    * front, as the other processes on the file expect. Nesting is refused on both.
    */
   transaction<T>(fn: (tx: Handle) => Promise<T>): Promise<T>;
+  /** One round trip (a pooled connection on PostgreSQL), for /readyz. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -102,6 +104,9 @@ export function openSqliteDatabase(file: string): Database {
           }
         }),
       ),
+    async ping() {
+      writer.$client.prepare('select 1').get();
+    },
     async close() {
       if (reader !== writer) reader.$client.close();
       closeDatabase(writer);
@@ -116,6 +121,9 @@ export function postgresDatabase(db: PgDb): Database {
     tables: tablesOf(pgSchema),
     db,
     transaction: (fn) => refuseNesting(database, () => db.transaction(fn)),
+    async ping() {
+      await db.$client.query('select 1');
+    },
     close: () => closePostgres(db),
   };
   return database;
