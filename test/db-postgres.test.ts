@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDatabase, openDatabase } from '../src/db/client.js';
 import {
@@ -119,6 +121,42 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/**
+ * A PostgreSQL server with TLS and a self-signed certificate, as managed services look to a client
+ * without their CA: it answers the client's SSLRequest, ends TLS itself and passes the session on
+ * to the local server (which has ssl off). Counts the TLS sessions it carried.
+ */
+async function startTlsFront(dir: string): Promise<{ port: number; tlsSessions: () => number; close(): Promise<void> }> {
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const credentials = { key: readFileSync(key), cert: readFileSync(cert) };
+  let sessions = 0;
+  const server: Server = createServer((client) => {
+    client.once('data', (first) => {
+      const isSslRequest = first.length === 8 && first.readInt32BE(4) === 80877103;
+      if (!isSslRequest) return client.destroy();
+      client.write('S');
+      const secure = new TLSSocket(client, { isServer: true, ...credentials });
+      const upstream = connect(5432, '127.0.0.1');
+      secure.once('secure', () => sessions++);
+      secure.pipe(upstream).pipe(secure);
+      const end = () => {
+        secure.destroy();
+        upstream.destroy();
+      };
+      secure.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    tlsSessions: () => sessions,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 describe('PostgreSQL database', () => {
   let scratch: ScratchDatabase;
   let db: PgDb;
@@ -208,6 +246,24 @@ describe('PostgreSQL database', () => {
     expect(rows[0]?.ssl).toBe('off');
     await expect(openPostgres(`${scratch.url}?sslmode=require`)).rejects.toThrow(/cannot be reached: .*SSL/i);
     await closePostgres(await openPostgres(`${scratch.url}?sslmode=disable`));
+  });
+
+  it('reads sslmode as libpq does: require encrypts, verify-full also checks the certificate', async () => {
+    const front = await startTlsFront(workDir);
+    try {
+      const url = `postgres://postgres@127.0.0.1:${front.port}/${scratch.name}`;
+      const encrypted = await openPostgres(`${url}?sslmode=require`);
+      try {
+        const { rows } = await encrypted.$client.query<{ name: string }>('select current_database() as name');
+        expect(rows[0]?.name).toBe(scratch.name);
+        expect(front.tlsSessions()).toBeGreaterThanOrEqual(1);
+      } finally {
+        await closePostgres(encrypted);
+      }
+      await expect(openPostgres(`${url}?sslmode=verify-full`)).rejects.toThrow(/self[- ]signed certificate/);
+    } finally {
+      await front.close();
+    }
   });
 
   it('applies the statement timeout and the pool size', async () => {
