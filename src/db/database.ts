@@ -56,7 +56,7 @@ const openTransactions = new AsyncLocalStorage<ReadonlySet<Database>>();
 function refuseNesting<T>(database: Database, fn: () => Promise<T>): Promise<T> {
   const open = openTransactions.getStore() ?? new Set<Database>();
   if (open.has(database)) {
-    throw new Error('a transaction was opened inside another on the same database: pass the `tx` you were given instead');
+    return Promise.reject(new Error('a transaction was opened inside another on the same database: pass the `tx` you were given instead'));
   }
   return openTransactions.run(new Set([...open, database]), fn);
 }
