@@ -8,8 +8,8 @@ import * as schema from './schema.js';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
-/** migrations/ sits at the project root, two levels above both src/db and dist/db. */
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url));
+/** migrations/sqlite/ sits at the project root, two levels above both src/db and dist/db. */
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations/sqlite', import.meta.url));
 
 /**
  * Opens the database, applies pending migrations and returns a drizzle handle.
