@@ -53,6 +53,10 @@ export const subscriptions = pgTable(
     confirmExpiresAt: timestamp('confirm_expires_at'),
     confirmedAt: timestamp('confirmed_at'),
     unsubscribedAt: timestamp('unsubscribed_at'),
+    /** See schema.ts: the name of the pending request, kept off the contact until confirmed. */
+    pendingName: text('pending_name'),
+    /** See schema.ts: the subscription whose unsubscribe link ended this one. */
+    endedByLink: reference('ended_by_link'),
   },
   (t) => [
     uniqueIndex('subscriptions_contact_list').on(t.contactId, t.listId),
@@ -78,6 +82,8 @@ export const suppressions = pgTable(
     reason: text('reason', { enum: SUPPRESSION_REASONS }).notNull(),
     source: text('source').notNull(),
     createdAt: timestamp('created_at').notNull(),
+    /** See schema.ts: the subscription whose unsubscribe link created this entry. */
+    createdByLink: reference('created_by_link'),
   },
   (t) => [
     // One entry per address and scope; "every list" (null) is its own scope.
@@ -140,4 +146,28 @@ export const webhookEvents = pgTable('webhook_events', {
   id: text('id').primaryKey(),
   provider: text('provider').notNull(),
   receivedAt: timestamp('received_at').notNull(),
+});
+
+/** See schema.ts: start-up data migrations that need the secrets, each run once. */
+export const dataMigrations = pgTable('data_migrations', {
+  name: text('name').primaryKey(),
+  appliedAt: timestamp('applied_at').notNull(),
+});
+
+/** See schema.ts: Mailgun signature tokens already used, until they leave the tolerance window. */
+export const webhookTokens = pgTable(
+  'webhook_tokens',
+  {
+    token: text('token').primaryKey(),
+    provider: text('provider').notNull(),
+    eventIds: text('event_ids').notNull(),
+    expiresAt: timestamp('expires_at').notNull(),
+  },
+  (t) => [index('webhook_tokens_expiry').on(t.expiresAt)],
+);
+
+/** See schema.ts: admin console sessions ended by signing out, until they would have expired. */
+export const revokedAdminSessions = pgTable('revoked_admin_sessions', {
+  sessionId: text('session_id').primaryKey(),
+  expiresAt: timestamp('expires_at').notNull(),
 });
