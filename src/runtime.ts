@@ -7,6 +7,7 @@ import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadTemplates } from './mail/templates.js';
 import { createMailer } from './mail/transport.js';
+import { dkimWarnings } from './mail/dkim.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMailQueue, type MailQueue } from './queue/mailQueue.js';
 import { startOutboxRelay, type OutboxRelay } from './queue/relay.js';
@@ -45,7 +46,8 @@ export async function startService(config: Config, roles: readonly Role[], logge
   if (roles.includes('worker')) {
     expirySweep = startExpirySweep(db, config.secrets, logger);
     const templates = await loadTemplates();
-    const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger);
+    const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger, config.dkim);
+    if (config.production) for (const warning of dkimWarnings(config.dkim, config.mailFrom)) logger.warn(warning);
     mailerClose = () => mailer.close();
     worker = startMailWorker(
       { db, mailer, logger, metrics, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates }, confirmLimits: config.confirmLimits },
