@@ -1,8 +1,4 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
-// mailauth signs with RSA and Ed25519 (RFC 8463); nodemailer's own signer knows RSA only.
-import { dkimSign, type DkimSignatureData } from 'mailauth/lib/dkim/sign.js';
-import type { Transporter } from 'nodemailer';
 import { isSameOrParentDomain, senderDomain } from './sender.js';
 
 export const DKIM_KEY_TYPES = ['rsa', 'ed25519'] as const;
@@ -19,27 +15,6 @@ export interface DkimConfig {
   domain: string;
   keys: DkimKey[];
 }
-
-/**
- * What every signature covers (h=). RFC 8058 makes one-click unsubscribe count only when both
- * List-Unsubscribe headers are signed; the rest keeps the visible message from being edited on
- * the way. A name is listed only for the headers a message really has.
- */
-export const SIGNED_HEADERS = [
-  'From',
-  'To',
-  'Subject',
-  'Date',
-  'Message-ID',
-  'List-Unsubscribe',
-  'List-Unsubscribe-Post',
-  'List-Id',
-  'MIME-Version',
-  'Content-Type',
-  'Reply-To',
-  'Feedback-ID',
-  'Auto-Submitted',
-] as const;
 
 /** Below this, receivers treat an RSA signature as no signature at all (RFC 8301). */
 const MIN_RSA_BITS = 1024;
@@ -110,53 +85,4 @@ export function dkimWarnings(dkim: DkimConfig | undefined, mailFrom: string): st
     warnings.push('DKIM has no RSA key: receivers that do not check Ed25519 signatures see the mail as unsigned. Sign with an RSA key beside it.');
   }
   return warnings;
-}
-
-/** Signs a whole message: the DKIM-Signature lines (one per key) go in front of it. */
-export function dkimSigner(dkim: DkimConfig): (message: Buffer) => Promise<Buffer> {
-  const signatures: DkimSignatureData[] = dkim.keys.map((key) => ({
-    signingDomain: dkim.domain,
-    selector: key.selector,
-    privateKey: key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    algorithm: `${key.type}-sha256`,
-  }));
-  const headerList = SIGNED_HEADERS.join(':');
-  return async (message) => {
-    // mailauth writes into the entries it gets: each message gets its own copies.
-    const result = await dkimSign(message, { canonicalization: 'relaxed/relaxed', headerList, signatureData: signatures.map((s) => ({ ...s })) });
-    if (result.errors.length > 0 || result.signatures.trim() === '') {
-      const why = result.errors.map((e) => `${e.selector ?? '?'}: ${e.err.message}`).join('; ');
-      throw new Error(`DKIM signing failed${why ? `: ${why}` : ''}`);
-    }
-    return Buffer.concat([Buffer.from(result.signatures), message]);
-  };
-}
-
-/**
- * Makes a nodemailer transport sign every message it sends, SMTP or stream alike. The signature
- * is made over the message exactly as built for sending, after nodemailer's own encoding.
- */
-export function signOutgoingMail<T extends Transporter>(transport: T, dkim: DkimConfig | undefined): T {
-  if (!dkim) return transport;
-  const sign = dkimSigner(dkim);
-  transport.use('stream', (mail, done) => {
-    mail.message.processFunc((input) => signedStream(input, sign));
-    done();
-  });
-  return transport;
-}
-
-function signedStream(input: Readable, sign: (message: Buffer) => Promise<Buffer>): Readable {
-  const chunks: Buffer[] = [];
-  const output = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-    flush(done) {
-      sign(Buffer.concat(chunks)).then((signed) => done(null, signed), done);
-    },
-  });
-  input.once('error', (error) => output.destroy(error));
-  return input.pipe(output);
 }

@@ -2,7 +2,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.js';
-import { signOutgoingMail, type DkimConfig } from './dkim.js';
+import type { DkimConfig } from './dkim.js';
+import { signOutgoingMail } from './dkimSign.js';
 
 export interface OutgoingMessage {
   from: string;

@@ -25,3 +25,8 @@ declare module 'mailauth' {
     },
   ): Promise<AuthenticateResult>;
 }
+
+declare module 'mailauth/lib/dkim/verify.js' {
+  import type { DkimResult } from 'mailauth';
+  export function dkimVerify(input: Buffer | string, options: { resolver: (name: string, type: string) => Promise<unknown> }): Promise<{ results: DkimResult[] }>;
+}
