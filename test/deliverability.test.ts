@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { authenticate } from 'mailauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lists, MESSAGE_KINDS, type MessageKind } from '../src/db/schema.js';
@@ -7,7 +6,7 @@ import { dkimKey, dkimRecordName, dkimRecordValue, generateDkimKey } from '../sr
 import { LOCALES, type Locale } from '../src/mail/locale.js';
 import { startDnsStub, type DnsStub } from './support/dnsStub.js';
 import { linkIn, postForm, postJson, tokenOf, waitFor } from './support/http.js';
-import { startTestService, type TestService } from './support/service.js';
+import { firstDroppedMail, startTestService, type TestService } from './support/service.js';
 import type { ReceivedMail } from './support/smtpSink.js';
 import { spamAssassin } from './support/spamassassin.js';
 
@@ -144,15 +143,7 @@ describe('every message kind in every locale, as a receiver sees it', () => {
     const local = await startTestService({ env: { ...DKIM_ENV, SMTP_URL: '' } });
     try {
       expect((await postJson(`${local.url}/subscribe`, { email: 'file.reader@example.net' })).status).toBe(202);
-      const folder = path.join(local.config.dataDir, 'mail');
-      const file = await waitFor(() => {
-        try {
-          return readdirSync(folder).find((name) => name.endsWith('.eml'));
-        } catch {
-          return undefined;
-        }
-      }, 5000, 'an .eml file');
-      const auth = await verifyDkim(readFileSync(path.join(folder, file)));
+      const auth = await verifyDkim(readFileSync(await firstDroppedMail(local)));
       expect(auth.dkim.results.map((r) => r.status.result)).toEqual(['pass', 'pass']);
     } finally {
       await local.stop();
