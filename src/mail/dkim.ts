@@ -75,11 +75,11 @@ export function generateDkimKey(type: DkimKeyType): string {
  * with MAIL_FROM (so DMARC ignores it), or no RSA key (not every receiver checks Ed25519).
  */
 export function dkimWarnings(dkim: DkimConfig | undefined, mailFrom: string): string[] {
-  if (!dkim) return ['DKIM is not configured: mail goes out unsigned and big mailbox providers will file it as spam. Set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (npm run admin -- dkim generate).'];
+  if (!dkim) return ['DKIM is not configured: mail goes out unsigned, which big mailbox providers refuse or file as spam. Set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (npm run admin -- dkim generate).'];
   const warnings: string[] = [];
   const fromDomain = senderDomain(mailFrom);
   if (!fromDomain || !isSameOrParentDomain(fromDomain, dkim.domain)) {
-    warnings.push(`DKIM_DOMAIN ${dkim.domain} is neither the MAIL_FROM domain (${fromDomain ?? 'none'}) nor a parent of it: the signature does not align, and DMARC fails.`);
+    warnings.push(`DKIM_DOMAIN ${dkim.domain} is neither the MAIL_FROM domain (${fromDomain ?? 'none'}) nor a parent of it: the signature does not align, so DMARC cannot pass on it.`);
   }
   if (!dkim.keys.some((key) => key.type === 'rsa')) {
     warnings.push('DKIM has no RSA key: receivers that do not check Ed25519 signatures see the mail as unsigned. Sign with an RSA key beside it.');

@@ -218,7 +218,7 @@ export function sendingSetupPage(setup: SendingSetup, session: PageSession): str
   return layout(
     'Sending setup',
     `${setup.warnings.map((w) => `<p class="problem">${h(w)}</p>`).join('\n')}
-${dns}<p>The DNS records mail from <strong>${h(setup.fromDomain)}</strong> needs so that big mailbox providers accept it, built from this configuration and checked against live DNS. See <code>docs/deliverability.md</code>.</p>
+${dns}<p>What to publish in DNS so that the big mailbox providers accept mail from <strong>${h(setup.fromDomain)}</strong>: built from this configuration, and checked against live DNS. <code>docs/deliverability.md</code> explains each record.</p>
 <table><thead><tr><th>Record</th><th>TXT name</th><th>Publish</th><th>Live DNS</th></tr></thead><tbody>
 ${rows}
 </tbody></table>`,
