@@ -3,6 +3,8 @@ import { isIP } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { dkimKey, isDkimDomain, isDkimSelector, pemBlocks, type DkimConfig, type DkimKey } from './mail/dkim.js';
+import { senderDomain } from './mail/sender.js';
 
 export interface Config {
   port: number;
@@ -15,6 +17,10 @@ export interface Config {
   queuePrefix: string;
   smtpUrl: string | undefined;
   mailFrom: string;
+  /** DKIM signing of every message; unset: mail goes out unsigned (a production start warns). */
+  dkim: DkimConfig | undefined;
+  /** Resolvers the sending-setup check asks (host or host:port); empty: the system's. */
+  dnsServers: string[];
   /** HMAC keys; the first signs, all verify. */
   secrets: string[];
   adminToken: string | undefined;
@@ -77,7 +83,27 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only')
     .default('optin'),
   SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
-  MAIL_FROM: z.string().min(3).default('optin <no-reply@localhost>'),
+  MAIL_FROM: z
+    .string()
+    .min(3)
+    .default('optin <no-reply@localhost>')
+    .refine((value) => senderDomain(value) !== undefined, 'one address with a domain, e.g. "News <news@example.com>"'),
+  DKIM_DOMAIN: optionalText.pipe(z.string().refine(isDkimDomain, 'a domain name such as example.com').transform((d) => d.toLowerCase()).optional()),
+  DKIM_SELECTOR: optionalText.transform((value, ctx) => {
+    const selectors = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = selectors.filter((s) => !isDkimSelector(s));
+    if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `not a selector (letters, digits, "-" and "."): ${bad.join(', ')}` });
+    else if (new Set(selectors).size !== selectors.length) ctx.addIssue({ code: 'custom', message: 'a selector is named twice' });
+    return selectors;
+  }),
+  DKIM_PRIVATE_KEY: optionalText,
+  DKIM_PRIVATE_KEY_FILE: optionalText,
+  DNS_SERVERS: optionalText.transform((value, ctx) => {
+    const servers = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = servers.filter((s) => !isDnsServer(s));
+    if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `not an IP address (with an optional :port): ${bad.join(', ')}` });
+    return servers;
+  }),
   SECRET: optionalText,
   ADMIN_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -156,6 +182,14 @@ function isAddressOrCidr(entry: string): boolean {
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
+/** What node:dns takes: "1.1.1.1", "1.1.1.1:53", "2606:4700::1111" or "[2606:4700::1111]:53". */
+function isDnsServer(entry: string): boolean {
+  if (isIP(entry) !== 0) return true;
+  const match = /^(?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d{1,5})$/i.exec(entry);
+  if (!match || Number(match[3]) > 65535) return false;
+  return match[1] ? isIP(match[1]) === 6 : isIP(match[2]!) === 4;
+}
+
 function isOrigin(text: string): boolean {
   try {
     const url = new URL(text);
@@ -195,6 +229,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secrets = [developmentSecret(dataDir)];
   }
 
+  const dkim = dkimConfig(e.DKIM_DOMAIN, e.DKIM_SELECTOR, e.DKIM_PRIVATE_KEY, e.DKIM_PRIVATE_KEY_FILE);
+
   return {
     port: e.PORT,
     host: e.HOST,
@@ -205,6 +241,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: e.QUEUE_PREFIX,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
+    dkim,
+    dnsServers: e.DNS_SERVERS,
     secrets,
     adminToken: e.ADMIN_TOKEN,
     logLevel: e.LOG_LEVEL,
@@ -226,6 +264,45 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: e.METRICS_TOKEN,
     metricsPort: e.METRICS_PORT,
   };
+}
+
+/**
+ * DKIM_DOMAIN, DKIM_SELECTOR and a key go together. Several selectors (comma-separated) pair in
+ * order with the keys: the PEM blocks of DKIM_PRIVATE_KEY, or of the DKIM_PRIVATE_KEY_FILE files.
+ */
+function dkimConfig(domain: string | undefined, selectors: string[], keyText: string | undefined, keyFiles: string | undefined): DkimConfig | undefined {
+  if (!domain && selectors.length === 0 && !keyText && !keyFiles) return undefined;
+  const problems: string[] = [];
+  if (!domain) problems.push('DKIM_DOMAIN: required with the other DKIM settings');
+  if (selectors.length === 0) problems.push('DKIM_SELECTOR: required with the other DKIM settings');
+  if (keyText && keyFiles) problems.push('DKIM_PRIVATE_KEY: set it or DKIM_PRIVATE_KEY_FILE, not both');
+  if (!keyText && !keyFiles) problems.push('DKIM_PRIVATE_KEY: required with the other DKIM settings (or DKIM_PRIVATE_KEY_FILE)');
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const setting = keyText ? 'DKIM_PRIVATE_KEY' : 'DKIM_PRIVATE_KEY_FILE';
+  const pems: string[] = [];
+  if (keyText) pems.push(...pemBlocks(keyText));
+  for (const file of (keyFiles ?? '').split(',').map((f) => f.trim()).filter(Boolean)) {
+    try {
+      pems.push(...pemBlocks(readFileSync(file, 'utf8')));
+    } catch (error) {
+      problems.push(`DKIM_PRIVATE_KEY_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (pems.length !== selectors.length) {
+    throw new ConfigError([`${setting}: ${pems.length} PEM private key(s) for ${selectors.length} selector(s) in DKIM_SELECTOR; give one key per selector, in the same order`]);
+  }
+  const keys: DkimKey[] = [];
+  pems.forEach((pem, i) => {
+    try {
+      keys.push(dkimKey(selectors[i]!, pem));
+    } catch (error) {
+      problems.push(`${setting}: key ${i + 1} (selector ${selectors[i]}): ${(error as Error).message}`);
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { domain: domain!, keys };
 }
 
 /** Outside production a missing SECRET is generated once and kept, so links survive restarts. */

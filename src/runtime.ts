@@ -9,6 +9,7 @@ import { createApp, createMetricsApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadTemplates } from './mail/templates.js';
 import { createMailer } from './mail/transport.js';
+import { dkimWarnings } from './mail/dkim.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMailQueue, type MailQueue } from './queue/mailQueue.js';
 import { startOutboxRelay, type OutboxRelay } from './queue/relay.js';
@@ -109,8 +110,9 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     const expirySweep = startExpirySweep(db, config.secrets, logger);
     parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });
     const templates = await loadTemplates();
-    const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger);
+    const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger, config.dkim);
     parts.push({ name: 'mailer', stage: 'mailer', close: () => mailer.close() });
+    if (config.production) for (const warning of dkimWarnings(config.dkim, config.mailFrom)) logger.warn(warning);
     const worker: MailWorker = startMailWorker(
       { db, mailer, logger, metrics, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates }, confirmLimits: config.confirmLimits },
       { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs, backoffMs: config.sendBackoffMs },

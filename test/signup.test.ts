@@ -1,11 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentEvents, contacts, outbox, subscriptions } from '../src/db/schema.js';
 import { suppressAddress } from '../src/subscriptions/suppression.js';
 import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
-import { startTestService, startWorkerBeside, TEST_SECRET, type TestService } from './support/service.js';
+import { firstDroppedMail, startTestService, startWorkerBeside, TEST_SECRET, type TestService } from './support/service.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -35,7 +34,7 @@ describe('signup → confirmation → confirm → welcome', () => {
     expect(confirmation.header('list-unsubscribe')).toBe(`<${unsubscribeLink}>`);
     expect(confirmation.header('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
     expect(confirmation.header('list-id')).toBe('Newsletter <default.optin.test>');
-    expect(confirmation.header('message-id')).toMatch(/^<[0-9a-f-]{36}@optin\.test>$/);
+    expect(confirmation.header('message-id')).toMatch(/^<[0-9a-f-]{36}@example\.org>$/);
 
     // GET shows a button and changes nothing: mail scanners fetch links.
     const page = await fetch(`${t.url}/confirm?token=${tokenOf(confirmLink)}`);
@@ -192,15 +191,7 @@ describe('without SMTP_URL', () => {
     const local = await startTestService({ env: { SMTP_URL: '' } });
     try {
       await postJson(`${local.url}/subscribe`, { email: 'newcomer@example.com' });
-      const folder = path.join(local.config.dataDir, 'mail');
-      const file = await waitFor(() => {
-        try {
-          return readdirSync(folder).find((name) => name.endsWith('.eml'));
-        } catch {
-          return undefined;
-        }
-      }, 3000, 'an .eml file');
-      const eml = readFileSync(path.join(folder, file), 'utf8');
+      const eml = readFileSync(await firstDroppedMail(local), 'utf8');
       expect(eml).toContain('To: newcomer@example.com');
       expect(eml).toContain('List-Unsubscribe-Post: List-Unsubscribe=One-Click');
       expect(eml).toMatch(/confirm\?token=/);

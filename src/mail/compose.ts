@@ -1,6 +1,7 @@
 import type { MessageKind } from '../db/schema.js';
 import { createToken, CONFIRM_TOKEN_TTL_MS } from '../subscriptions/tokens.js';
 import type { Locale } from './locale.js';
+import { senderDomain } from './sender.js';
 import { renderMessage, type Templates } from './templates.js';
 import type { OutgoingMessage } from './transport.js';
 
@@ -38,12 +39,18 @@ export function confirmUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'
   return `${context.publicUrl}/confirm?token=${token}`;
 }
 
+/** A Feedback-ID field: no colons (they separate the fields) and nothing unique per message. */
+const feedbackField = (text: string) => text.replace(/[^A-Za-z0-9._-]+/g, '-');
+
 /**
  * Builds the complete message: rendered parts, signed links, and the headers mail clients use
- * for one-click unsubscribe (RFC 8058) and list identification (RFC 2919).
+ * for one-click unsubscribe (RFC 8058) and list identification (RFC 2919). Feedback-ID groups
+ * Gmail's complaint figures by list and kind; Auto-Submitted (RFC 3834) keeps vacation
+ * auto-replies from answering a machine (see docs/deliverability.md).
  */
 export function composeMessage(context: MessageContext, subject: MessageSubject, now = Date.now()): OutgoingMessage {
   const host = new URL(context.publicUrl).hostname;
+  const sendingDomain = senderDomain(context.mailFrom) ?? host;
   const unsubscribe = unsubscribeUrl(context, subject.subscriptionId);
   const variables: Record<string, string> = {
     listName: subject.listName,
@@ -59,11 +66,14 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
     text: rendered.text,
     html: rendered.html,
     // Derived from the outbox row, so a retried send carries the same Message-ID.
-    messageId: `<${subject.outboxId}@${host}>`,
+    // On the sending domain: a Message-ID from another domain than From is a spam signal.
+    messageId: `<${subject.outboxId}@${sendingDomain}>`,
     headers: {
       'List-Unsubscribe': `<${unsubscribe}>`,
       'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
       'List-Id': `${subject.listName.replace(/[\r\n"<>]/g, '')} <${subject.listSlug}.${host}>`,
+      'Feedback-ID': `${feedbackField(subject.listSlug)}:${subject.kind}:${sendingDomain}`,
+      'Auto-Submitted': 'auto-generated',
     },
     envelope: { from: context.mailFrom, to: [subject.to] },
   };

@@ -88,7 +88,8 @@ export async function loadTemplates(folder: string = TEMPLATES_FOLDER): Promise<
         readFile(`${base}.mjml`, 'utf8'),
         readFile(`${base}.txt`, 'utf8'),
       ]);
-      const result = await mjml2html(mjmlSource, { validationLevel: 'strict', filePath: `${base}.mjml` });
+      // Template comments are notes for whoever edits them, not content for every recipient.
+      const result = await mjml2html(mjmlSource, { validationLevel: 'strict', filePath: `${base}.mjml`, keepComments: false });
       if (result.errors.length > 0) {
         throw new Error(`template ${locale}/${kind}.mjml: ${result.errors.map((e) => e.formattedMessage).join('; ')}`);
       }

@@ -2,6 +2,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.js';
+import type { DkimConfig } from './dkim.js';
+import { signOutgoingMail } from './dkimSign.js';
 import { classifySmtpFailure } from './sendErrors.js';
 
 export interface OutgoingMessage {
@@ -24,20 +26,21 @@ export interface Mailer {
   close(): void;
 }
 
-export function createMailer(smtpUrl: string | undefined, mailDropFolder: string, logger: Logger): Mailer {
-  return smtpUrl ? smtpMailer(smtpUrl) : fileMailer(mailDropFolder, logger);
+/** With `dkim`, every message is signed as it leaves, whichever of the two ways it goes. */
+export function createMailer(smtpUrl: string | undefined, mailDropFolder: string, logger: Logger, dkim?: DkimConfig): Mailer {
+  return smtpUrl ? smtpMailer(smtpUrl, dkim) : fileMailer(mailDropFolder, logger, dkim);
 }
 
 const SMTP_TIMEOUTS_MS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 60_000 };
 
-function smtpMailer(smtpUrl: string): Mailer {
+function smtpMailer(smtpUrl: string, dkim: DkimConfig | undefined): Mailer {
   const url = new URL(smtpUrl);
   // A pool keeps SMTP connections open between messages; opening one per message is the slow part.
   if (!url.searchParams.has('pool')) url.searchParams.set('pool', 'true');
   // nodemailer waits up to 10 minutes on a silent server by default; a hung send would hold its
   // job (and a graceful shutdown) that long. Failing sooner turns it into an ordinary retry.
   for (const [option, ms] of Object.entries(SMTP_TIMEOUTS_MS)) if (!url.searchParams.has(option)) url.searchParams.set(option, String(ms));
-  const transport = nodemailer.createTransport(url.toString());
+  const transport = signOutgoingMail(nodemailer.createTransport(url.toString()), dkim);
   return {
     kind: 'smtp',
     async send(message) {
@@ -52,8 +55,8 @@ function smtpMailer(smtpUrl: string): Mailer {
   };
 }
 
-function fileMailer(folder: string, logger: Logger): Mailer {
-  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+function fileMailer(folder: string, logger: Logger, dkim: DkimConfig | undefined): Mailer {
+  const transport = signOutgoingMail(nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }), dkim);
   return {
     kind: 'file',
     async send(message) {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type Role, type Service } from '../../src/runtime.js';
+import { waitFor } from './http.js';
 import { startSmtpSink, type SmtpSink, type SmtpSinkOptions } from './smtpSink.js';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -98,4 +99,21 @@ export function startWorkerBeside(api: TestService, env: Record<string, string> 
     dataDir: path.dirname(api.config.databasePath),
     env: { QUEUE_PREFIX: api.config.queuePrefix, ...env },
   });
+}
+
+/** The path of the first .eml file a service without SMTP_URL writes to its mail drop. */
+export function firstDroppedMail(t: TestService, timeoutMs = 5000): Promise<string> {
+  const folder = path.join(t.config.dataDir, 'mail');
+  return waitFor(
+    () => {
+      try {
+        const file = readdirSync(folder).find((name) => name.endsWith('.eml'));
+        return file && path.join(folder, file);
+      } catch {
+        return undefined;
+      }
+    },
+    timeoutMs,
+    'an .eml file',
+  );
 }

@@ -1,8 +1,10 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { dkimWarnings, generateDkimKey } from '../../src/mail/dkim.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'optin-config-'));
 
@@ -44,5 +46,66 @@ describe('configuration', () => {
       for (const name of ['PORT', 'REDIS_URL', 'SMTP_URL', 'LOG_LEVEL']) expect(problems).toContain(name);
       expect((error as ConfigError).problems).toHaveLength(4);
     }
+  });
+});
+
+describe('DKIM settings', () => {
+  const rsaPem = generateDkimKey('rsa');
+  const edPem = generateDkimKey('ed25519');
+  const base = () => ({ DATABASE_PATH: path.join(dir(), 'x.db'), MAIL_FROM: 'News <news@mail.example.com>' });
+  const problemsOf = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems.join('\n');
+      throw error;
+    }
+    return '';
+  };
+
+  it('pairs selectors with keys in order: RSA and Ed25519 together sign twice', () => {
+    const config = loadConfig({ ...base(), DKIM_DOMAIN: 'Example.com', DKIM_SELECTOR: 'rsa1, ed1', DKIM_PRIVATE_KEY: `${rsaPem}\n${edPem}` });
+    expect(config.dkim?.domain).toBe('example.com');
+    expect(config.dkim?.keys.map((k) => [k.selector, k.type])).toEqual([['rsa1', 'rsa'], ['ed1', 'ed25519']]);
+    expect(dkimWarnings(config.dkim, config.mailFrom)).toEqual([]);
+    expect(loadConfig(base()).dkim).toBeUndefined();
+  });
+
+  it('reads keys from files, and a key whose line breaks are written "\\n" (one-line environments)', () => {
+    const folder = dir();
+    writeFileSync(path.join(folder, 'rsa.pem'), rsaPem);
+    writeFileSync(path.join(folder, 'ed.pem'), edPem);
+    const fromFiles = loadConfig({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 'ed1,rsa1', DKIM_PRIVATE_KEY_FILE: `${path.join(folder, 'ed.pem')},${path.join(folder, 'rsa.pem')}` });
+    expect(fromFiles.dkim?.keys.map((k) => k.type)).toEqual(['ed25519', 'rsa']);
+    const oneLine = loadConfig({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: rsaPem.trim().replaceAll('\n', '\\n') });
+    expect(oneLine.dkim?.keys[0]?.type).toBe('rsa');
+  });
+
+  it('refuses incomplete, contradictory or weak DKIM settings, saying which', () => {
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com' })).toMatch(/DKIM_SELECTOR: required[\s\S]*DKIM_PRIVATE_KEY: required/);
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: rsaPem, DKIM_PRIVATE_KEY_FILE: '/k.pem' })).toMatch(/not both/);
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1,s2', DKIM_PRIVATE_KEY: rsaPem })).toMatch(/1 PEM private key\(s\) for 2 selector/);
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: path.join(dir(), 'none.pem') })).toMatch(/cannot read .*none\.pem \(ENOENT\)/);
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: 'not a key' })).toMatch(/0 PEM private key/);
+    const weak = generateKeyPairSync('rsa', { modulusLength: 512 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: weak })).toMatch(/key 1 \(selector s1\): an RSA key of 512 bits/);
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: ec })).toMatch(/a key of type ec: DKIM takes rsa or ed25519/);
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'not a domain', DKIM_SELECTOR: 'a b', DKIM_PRIVATE_KEY: rsaPem })).toMatch(/DKIM_DOMAIN[\s\S]*DKIM_SELECTOR: not a selector/);
+    expect(problemsOf({ ...base(), MAIL_FROM: 'just a name' })).toMatch(/MAIL_FROM: one address with a domain/);
+    expect(problemsOf({ ...base(), DNS_SERVERS: '1.1.1.1, [::1]:5353, 127.0.0.1:53' })).toBe('');
+    expect(problemsOf({ ...base(), DNS_SERVERS: 'dns.example.com' })).toMatch(/DNS_SERVERS: not an IP address/);
+  });
+
+  it('warns when DKIM is missing, does not align with MAIL_FROM, or has no RSA key', () => {
+    const config = (extra: Record<string, string>) => loadConfig({ ...base(), DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: rsaPem, ...extra });
+    expect(dkimWarnings(undefined, 'News <news@example.com>')).toEqual([expect.stringContaining('DKIM is not configured')]);
+    // A parent of the From domain aligns (relaxed alignment); another domain does not.
+    expect(dkimWarnings(config({ DKIM_DOMAIN: 'example.com' }).dkim, 'News <news@mail.example.com>')).toEqual([]);
+    expect(dkimWarnings(config({ DKIM_DOMAIN: 'mail.example.com' }).dkim, 'News <news@mail.example.com>')).toEqual([]);
+    expect(dkimWarnings(config({ DKIM_DOMAIN: 'example.net' }).dkim, 'News <news@mail.example.com>')).toEqual([expect.stringMatching(/DKIM_DOMAIN example\.net is neither the MAIL_FROM domain \(mail\.example\.com\)/)]);
+    expect(dkimWarnings(config({ DKIM_DOMAIN: 'ample.com' }).dkim, 'News <news@example.com>')).toHaveLength(1);
+    const edOnly = loadConfig({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 'ed1', DKIM_PRIVATE_KEY: edPem });
+    expect(dkimWarnings(edOnly.dkim, edOnly.mailFrom)).toEqual([expect.stringContaining('no RSA key')]);
   });
 });

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { SUPPRESSION_REASONS } from '../../db/schema.js';
 import { escapeHtml } from '../../mail/templates.js';
+import type { SendingSetup } from '../../mail/sendingSetup.js';
+import { liveSummary } from '../../mail/sendingSetup.js';
 import type { contactRecord } from '../../subscriptions/contactRecord.js';
 import type { ImportCounts } from '../../subscriptions/suppressionCsv.js';
 import type { SuppressionPage, SuppressionQuery } from '../../subscriptions/suppressionList.js';
@@ -23,6 +25,7 @@ input[type=search],input[type=email],input[type=text]{flex:1 1 14rem}button{back
 button.secondary{background:#e4e7eb;color:#1f2933}button.danger{background:#b91c1c}
 table{width:100%;border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.45rem;border-bottom:1px solid #e4e7eb;vertical-align:top;word-break:break-word}
 td form{display:flex;flex-wrap:wrap;gap:.3rem;margin:0}td input{flex:1 1 8rem}.muted{color:#7b8794}
+code{word-break:break-all}.found{color:#047857}.missing,.different{color:#b91c1c}.unchecked{color:#7b8794}
 .notice{background:#ecfdf5;border:1px solid #a7f3d0;padding:.6rem;border-radius:6px}.problem{background:#fef2f2;border:1px solid #fecaca;padding:.6rem;border-radius:6px}
 @media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:2px solid #cbd2d9;padding:.3rem 0}td{display:block;border:0;padding:.2rem .3rem}td::before{content:attr(data-label) ": ";font-weight:600}}`;
 
@@ -45,7 +48,7 @@ const when = (iso: string | null) => (iso ? `${iso.slice(0, 16).replace('T', ' '
 
 function layout(title: string, body: string, session?: PageSession): string {
   const nav = session
-    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a>
+    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
 <form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
     : '';
@@ -194,6 +197,31 @@ export function contactPage(record: ReturnType<typeof contactRecord>, session: P
 <button type="submit" class="danger">Erase this contact</button>
 </form>
 <p class="muted">Erasure deletes the contact, its subscriptions and consent trail; only a keyed hash stays on the suppression list, so the address is never mailed again.</p>`,
+    session,
+  );
+}
+
+export function sendingSetupPage(setup: SendingSetup, session: PageSession): string {
+  const rows = setup.records
+    .map(
+      (r) => `<tr>
+<td data-label="Record">${h(r.kind)}<br><span class="muted">${h(r.purpose)}</span></td>
+<td data-label="TXT name"><code>${h(r.name)}</code></td>
+<td data-label="Publish">${r.value ? `<code>${h(r.value)}</code>` : '<span class="muted">nothing yet</span>'}</td>
+<td data-label="Live DNS" class="${h(r.live.status)}">${h(liveSummary(r.live))}</td>
+</tr>`,
+    )
+    .join('\n');
+  const dns = setup.dnsUnreachable
+    ? `<p class="problem">DNS could not be reached (${h(setup.dnsUnreachable)}): nothing was checked. The records below are what to publish.</p>`
+    : '';
+  return layout(
+    'Sending setup',
+    `${setup.warnings.map((w) => `<p class="problem">${h(w)}</p>`).join('\n')}
+${dns}<p>What to publish in DNS so that the big mailbox providers accept mail from <strong>${h(setup.fromDomain)}</strong>: built from this configuration, and checked against live DNS. <code>docs/deliverability.md</code> explains each record.</p>
+<table><thead><tr><th>Record</th><th>TXT name</th><th>Publish</th><th>Live DNS</th></tr></thead><tbody>
+${rows}
+</tbody></table>`,
     session,
   );
 }

@@ -16,7 +16,8 @@ import { optionalText, requiredText } from '../fields.js';
 import { sendError, wantsJson } from '../respond.js';
 import { reasonOf } from '../routes/adminApi.js';
 import { queueDashboard } from './queueDashboard.js';
-import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, signInPage, suppressionsPage, type PageSession } from './pages.js';
+import { checkSendingSetup, dnsTxtResolver } from '../../mail/sendingSetup.js';
+import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, sendingSetupPage, signInPage, suppressionsPage, type PageSession } from './pages.js';
 
 const PAGE_SIZE = 50;
 
@@ -83,6 +84,11 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
   });
 
   router.use('/queues', consoleOn, signedIn, queueDashboard(deps.queue, deps.redis));
+
+  const resolveTxt = dnsTxtResolver(config.dnsServers);
+  router.get('/sending', signedIn, async (_req, res) => {
+    sendAdminPage(res, sendingSetupPage(await checkSendingSetup(config, resolveTxt), pageSession(res)));
+  });
 
   router.get('/suppressions', signedIn, (req, res) => {
     const query = {
