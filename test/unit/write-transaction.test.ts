@@ -82,7 +82,9 @@ describe('writeTransaction', () => {
   });
 
   it('is the only way transactions are opened in src/ (a deferred one fails beside another process)', () => {
-    const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && f !== path.join('db', 'transaction.ts'));
+    // database.ts is the dual-engine Database (PostgreSQL's transactions, SQLite's BEGIN IMMEDIATE), not used by the SQLite domain yet.
+    const allowed = new Set([path.join('db', 'transaction.ts'), path.join('db', 'database.ts')]);
+    const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !allowed.has(f));
     const offenders = files.filter((f) => /\.transaction\(/.test(readFileSync(path.join(SRC, f), 'utf8')));
     expect(offenders).toEqual([]);
   });
