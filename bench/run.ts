@@ -1,14 +1,19 @@
-// npm run bench [-- --only=throughput,delivery,latency,render,database] [--profile]
+// npm run bench [-- --only=throughput,delivery,latency,render,database] [--profile] [--db=postgres] [--seconds=10]
 // See "Performance" in README.md for what each number means and what limits it.
+// --db=postgres runs every phase on PostgreSQL too (a scratch database on the local server,
+// 127.0.0.1:5432, given to the service as DATABASE_URL), beside SQLite in the same run, plus two
+// API processes on one PostgreSQL database; docs/performance.md has those numbers.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { createScratchDatabase, type ScratchDatabase } from '../test/support/postgres.js';
 import { deleteRedisKeys, REDIS_URL } from '../test/support/service.js';
 import { PROFILE_DIR, startChild, type Child } from './child.js';
-import { benchBatchedSignups, benchSignupInserts, benchSuppressions } from './database.js';
+import { machineCpuMs, ownCpuMs, postgresBackendsCpuMs } from './cpu.js';
+import { benchBatchedSignups, benchSignupInserts, benchSuppressions, postgresEngine, sqliteEngine, type BenchEngine } from './database.js';
 import { benchRendering } from './render.js';
 import { startBenchSink, type BenchSink } from './sink.js';
 import { clock, percentile, round } from './stats.js';
@@ -17,15 +22,26 @@ const args = process.argv.slice(2);
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const profile = args.includes('--profile');
 const wanted = (phase: string) => !only || only.includes(phase);
+type Engine = 'sqlite' | 'postgres';
+const dbOption = args.find((a) => a.startsWith('--db='))?.slice(5) ?? 'sqlite';
+if (dbOption !== 'sqlite' && dbOption !== 'postgres') {
+  console.error(`--db=${dbOption}: expected sqlite or postgres`);
+  process.exit(2);
+}
+/** SQLite always; PostgreSQL beside it with --db=postgres. */
+const engines: Engine[] = dbOption === 'postgres' ? ['sqlite', 'postgres'] : ['sqlite'];
+const ENGINE_NAMES: Record<Engine, string> = { sqlite: 'SQLite', postgres: 'PostgreSQL' };
 
 const CONNECTIONS = 32;
-const THROUGHPUT_SECONDS = 10;
+const THROUGHPUT_SECONDS = Number(args.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 10);
 const WARMUP_SECONDS = 3;
 const DELIVERY_SIGNUPS = 2000;
 const PACED_RATE = 200;
 const PACED_SIGNUPS = 2000;
 const SUPPRESSION_ENTRIES = 1_000_000;
 const DB_SIGNUPS = 100_000;
+/** On PostgreSQL each signup-insert measure stops after this long: one commit at a time waits for the WAL flush. */
+const PG_DB_SIGNUP_SECONDS = 10;
 
 if (profile) rmSync(PROFILE_DIR, { recursive: true, force: true });
 const workDir = mkdtempSync(path.join(tmpdir(), 'optin-bench-'));
@@ -33,7 +49,8 @@ const results: Record<string, unknown> = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, platform: `${process.platform} ${process.arch}` },
   setup:
     'load generator (autocannon / paced client) and SMTP sink in the bench process; the service, the bare express ceiling ' +
-    'and the raw nodemailer ceiling each in their own child process; Redis local',
+    'and the raw nodemailer ceiling each in their own child process; Redis local' +
+    (engines.includes('postgres') ? '; PostgreSQL local (a scratch database per service, dropped after)' : ''),
   startedAt: new Date().toISOString(),
   // Anything else running on the machine shows here; the numbers are only comparable when it is low.
   loadAverageAtStart: loadavg().map((l) => round(l, 2)),
@@ -47,14 +64,29 @@ const signupBody = (prefix: string) => JSON.stringify({ email: `${prefix}-${addr
 /** BENCH_SMTP_QUERY (e.g. maxConnections=10) tunes the pool of the service and of raw nodemailer alike. */
 const smtpUrl = (sink: BenchSink) => (process.env.BENCH_SMTP_QUERY ? `${sink.url}?${process.env.BENCH_SMTP_QUERY}` : sink.url);
 
-function serviceEnv(sink: BenchSink, name: string): Record<string, string> {
-  const dataDir = path.join(workDir, name);
+/** Where one service keeps its state: a queue prefix, and a SQLite folder or a PostgreSQL scratch database. */
+interface ServiceStore {
+  name: string;
+  engine: Engine;
+  prefix: string;
+  scratch?: ScratchDatabase;
+}
+
+async function newStore(name: string, engine: Engine): Promise<ServiceStore> {
+  const store: ServiceStore = { name, engine, prefix: `bench-${name}-${randomUUID()}` };
+  if (engine === 'postgres') store.scratch = await createScratchDatabase(`optin_bench_${name.replace(/-/g, '_')}`);
+  return store;
+}
+
+function serviceEnv(sink: BenchSink, store: ServiceStore): Record<string, string> {
+  const dataDir = path.join(workDir, store.name);
   return {
     PORT: '0',
     HOST: '127.0.0.1',
     DATABASE_PATH: path.join(dataDir, 'optin.db'),
+    ...(store.scratch ? { DATABASE_URL: store.scratch.url } : {}),
     REDIS_URL,
-    QUEUE_PREFIX: `bench-${name}-${randomUUID()}`,
+    QUEUE_PREFIX: store.prefix,
     SMTP_URL: smtpUrl(sink),
     MAIL_FROM: 'optin bench <news@example.org>',
     SECRET: 'bench-secret-0123456789abcdef',
@@ -69,21 +101,47 @@ function serviceEnv(sink: BenchSink, name: string): Record<string, string> {
   };
 }
 
-async function startService(sink: BenchSink, name: string, roles: string): Promise<{ child: Child; url: string; prefix: string }> {
-  const env = serviceEnv(sink, name);
-  const child = await startChild('./serviceProcess.ts', { args: [roles], env, profile: profile ? `service-${name}` : undefined });
-  return { child, url: String(child.ready.url), prefix: env.QUEUE_PREFIX! };
+interface RunningService {
+  child: Child;
+  url: string;
+  store: ServiceStore;
 }
 
-async function stopService(service: { child: Child; prefix: string }): Promise<void> {
-  await service.child.stop();
-  await deleteRedisKeys(`${service.prefix}:*`);
+/** A service process on `store`; several may share one (one database and queue, as on several hosts). */
+async function startServiceOn(sink: BenchSink, store: ServiceStore, roles: string, profileName = store.name): Promise<RunningService> {
+  const child = await startChild('./serviceProcess.ts', { args: [roles], env: serviceEnv(sink, store), profile: profile ? `service-${profileName}` : undefined });
+  return { child, url: String(child.ready.url), store };
 }
 
-async function cannon(url: string, prefix: string, options: { duration?: number; amount?: number }) {
+/** A service on a store of its own (engine SQLite unless told). */
+async function startService(sink: BenchSink, name: string, roles: string, engine: Engine = 'sqlite'): Promise<RunningService> {
+  const store = await newStore(name, engine);
+  try {
+    return await startServiceOn(sink, store, roles);
+  } catch (error) {
+    await dropStore(store);
+    throw error;
+  }
+}
+
+async function dropStore(store: ServiceStore): Promise<void> {
+  await deleteRedisKeys(`${store.prefix}:*`);
+  await store.scratch?.drop();
+}
+
+/** Stops the processes (all on one store), then removes what they kept. */
+async function stopService(...services: RunningService[]): Promise<void> {
+  await Promise.all(services.map((service) => service.child.stop()));
+  await dropStore(services[0]!.store);
+}
+
+/** Engine-specific name of a phase's service: SQLite keeps the names it always had. */
+const serviceName = (base: string, engine: Engine) => (engine === 'sqlite' ? base : `${base}-pg`);
+
+async function cannon(url: string, prefix: string, options: { duration?: number; amount?: number; connections?: number }) {
   const result = await autocannon({
     url: `${url}/subscribe`,
-    connections: CONNECTIONS,
+    connections: options.connections ?? CONNECTIONS,
     ...(options.amount ? { amount: options.amount } : { duration: options.duration ?? THROUGHPUT_SECONDS }),
     requests: [
       {
@@ -105,12 +163,46 @@ async function cannon(url: string, prefix: string, options: { duration?: number;
   };
 }
 
-async function measureThroughput(server: Child, url: string, prefix: string) {
-  await cannon(url, `${prefix}-warm`, { duration: WARMUP_SECONDS });
-  const cpuBefore = await server.cpuMs();
-  const result = await cannon(url, prefix, { duration: THROUGHPUT_SECONDS });
-  const cpuMs = (await server.cpuMs()) - cpuBefore;
-  return { ...result, serverCpuUsPerRequest: Math.round((cpuMs * 1000) / result.requests) };
+/**
+ * Signups as fast as the servers answer, the CONNECTIONS split evenly over them (one load
+ * generator, as a load balancer would spread them). Beside the rate: CPU per request of the
+ * server processes (and of the PostgreSQL backends serving `postgresDatabase`), and how busy the
+ * load generator and the whole machine were, which is what limits the rate when it is high.
+ */
+async function measureThroughput(servers: readonly { child: Child; url: string }[], prefix: string, postgresDatabase?: string) {
+  const connections = Math.floor(CONNECTIONS / servers.length);
+  const run = (tag: string, duration: number) =>
+    Promise.all(servers.map((server, i) => cannon(server.url, `${tag}-${i}`, { duration, connections })));
+  await run(`${prefix}-warm`, WARMUP_SECONDS);
+  const serverCpu = () => Promise.all(servers.map((server) => server.child.cpuMs())).then((ms) => ms.reduce((a, b) => a + b, 0));
+  const postgresCpu = () => (postgresDatabase ? postgresBackendsCpuMs(postgresDatabase) : Promise.resolve(0));
+  const [cpuBefore, pgBefore] = [await serverCpu(), await postgresCpu()];
+  const machineBefore = machineCpuMs();
+  const ownBefore = ownCpuMs();
+  const wallBefore = clock();
+  const each = await run(prefix, THROUGHPUT_SECONDS);
+  const wallMs = clock() - wallBefore;
+  const ownMs = ownCpuMs() - ownBefore;
+  const machineAfter = machineCpuMs();
+  const [cpuMs, pgMs] = [(await serverCpu()) - cpuBefore, (await postgresCpu()) - pgBefore];
+  const requests = each.reduce((sum, r) => sum + r.requests, 0);
+  return {
+    requestsPerSecond: each.reduce((sum, r) => sum + r.requestsPerSecond, 0),
+    requests,
+    // With several servers: the slowest one's.
+    latencyP50Ms: Math.max(...each.map((r) => r.latencyP50Ms)),
+    latencyP99Ms: Math.max(...each.map((r) => r.latencyP99Ms)),
+    non2xx: each.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: each.reduce((sum, r) => sum + r.errors, 0),
+    durationSeconds: Math.max(...each.map((r) => r.durationSeconds)),
+    processes: servers.length,
+    serverCpuUsPerRequest: Math.round((cpuMs * 1000) / requests),
+    ...(postgresDatabase ? { postgresCpuUsPerRequest: Math.round((pgMs * 1000) / requests) } : {}),
+    // Of one core: the bench process runs autocannon (and the SMTP sink).
+    loadGeneratorCoreShare: round(ownMs / wallMs, 2),
+    // Of all cores, whoever used them (this bench, PostgreSQL, Redis, anything else on the machine).
+    machineBusyShare: machineAfter.total > machineBefore.total ? round((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total), 2) : null,
+  };
 }
 
 /** Sends `count` signups at a steady `rate` per second, each on time rather than as fast as possible. */
@@ -148,31 +240,36 @@ async function pacedSignups(url: string, prefix: string, rate: number, count: nu
 
 // ---- phases --------------------------------------------------------------------------------
 
-async function throughputPhase(sink: BenchSink) {
-  const bare = await startChild('./bareProcess.ts');
-  const bareResult = await measureThroughput(bare, String(bare.ready.url), 'bare');
-  await bare.stop();
-
-  const api = await startService(sink, 'throughput-api', 'api');
-  const apiResult = await measureThroughput(api.child, api.url, 'api');
-  await stopService(api);
-
-  sink.reset();
-  const both = await startService(sink, 'throughput-both', 'api,worker');
-  const bothResult = await measureThroughput(both.child, both.url, 'both');
-  await stopService(both);
-  sink.reset();
-
-  return {
-    bareExpress: bareResult,
-    serviceApiOnly: { ...apiResult, ratioToBare: round(apiResult.requestsPerSecond / bareResult.requestsPerSecond, 2) },
-    serviceApiAndWorker: { ...bothResult, ratioToBare: round(bothResult.requestsPerSecond / bareResult.requestsPerSecond, 2) },
-  };
+/** One service process (roles as given) on a store of its own, measured and stopped. */
+async function throughputOf(sink: BenchSink, name: string, roles: string, engine: Engine, prefix: string, processes = 1) {
+  const first = await startService(sink, serviceName(name, engine), roles, engine);
+  const all = [first];
+  try {
+    for (let i = 1; i < processes; i++) all.push(await startServiceOn(sink, first.store, roles, `${first.store.name}-${i + 1}`));
+    return await measureThroughput(all, prefix, first.store.scratch?.name);
+  } finally {
+    await stopService(...all);
+    sink.reset();
+  }
 }
 
-async function deliveryPhase(sink: BenchSink) {
+async function throughputPhase(sink: BenchSink) {
+  const bare = await startChild('./bareProcess.ts');
+  const bareResult = await measureThroughput([{ child: bare, url: String(bare.ready.url) }], 'bare');
+  await bare.stop();
+
+  const withBare = <T extends { requestsPerSecond: number }>(result: T) => ({ ...result, ratioToBare: round(result.requestsPerSecond / bareResult.requestsPerSecond, 2) });
+  const byEngine: Partial<Record<Engine, Record<string, unknown>>> = {};
+  // Measures that are compared run one right after the other: the machine's speed drifts.
+  for (const engine of engines) byEngine[engine] = { bareExpress: bareResult, serviceApiOnly: withBare(await throughputOf(sink, 'throughput-api', 'api', engine, 'api')) };
+  if (byEngine.postgres) byEngine.postgres.twoApiProcesses = withBare(await throughputOf(sink, 'throughput-2api', 'api', 'postgres', 'api2', 2));
+  for (const engine of engines) byEngine[engine]!.serviceApiAndWorker = withBare(await throughputOf(sink, 'throughput-both', 'api,worker', engine, 'both'));
+  return byEngine;
+}
+
+async function serviceDelivery(sink: BenchSink, engine: Engine) {
   sink.reset();
-  const service = await startService(sink, 'delivery', 'api,worker');
+  const service = await startService(sink, serviceName('delivery', engine), 'api,worker', engine);
   // Warm the service (JIT, SMTP pool) with a few signups first, like a running instance.
   await cannon(service.url, 'delivery-warm', { amount: 200 });
   await sink.waitForCount(200, 30_000);
@@ -185,7 +282,10 @@ async function deliveryPhase(sink: BenchSink) {
   const serviceSeconds = (clock() - start) / 1000;
   const serviceCpuMs = (await service.child.cpuMs()) - cpuBefore;
   await stopService(service);
+  return { signups, serviceSeconds, serviceCpuMs, signupSeconds: (signupsDone - start) / 1000 };
+}
 
+async function rawDelivery(sink: BenchSink) {
   sink.reset();
   const raw = await startChild('./rawSender.ts', { args: [smtpUrl(sink), String(DELIVERY_SIGNUPS + 200), 'rawwarm'] });
   raw.process.send({ type: 'go' });
@@ -202,7 +302,22 @@ async function deliveryPhase(sink: BenchSink) {
   const rawCpuMs = (await rawRun.cpuMs()) - rawCpuBefore;
   await rawRun.stop();
   sink.reset();
+  return { rawSeconds, rawCpuMs };
+}
 
+async function deliveryPhase(sink: BenchSink) {
+  const services: Partial<Record<Engine, Awaited<ReturnType<typeof serviceDelivery>>>> = {};
+  for (const engine of engines) services[engine] = await serviceDelivery(sink, engine);
+  const raw = await rawDelivery(sink);
+  const byEngine: Partial<Record<Engine, ReturnType<typeof deliveryResult>>> = {};
+  for (const engine of engines) byEngine[engine] = deliveryResult(services[engine]!, raw);
+  return byEngine;
+}
+
+function deliveryResult(
+  { signups, serviceSeconds, serviceCpuMs, signupSeconds }: Awaited<ReturnType<typeof serviceDelivery>>,
+  { rawSeconds, rawCpuMs }: Awaited<ReturnType<typeof rawDelivery>>,
+) {
   const servicePerSecond = round(DELIVERY_SIGNUPS / serviceSeconds, 0);
   const rawPerSecond = round(DELIVERY_SIGNUPS / rawSeconds, 0);
   return {
@@ -210,7 +325,7 @@ async function deliveryPhase(sink: BenchSink) {
     service: {
       perSecond: servicePerSecond,
       seconds: round(serviceSeconds, 2),
-      signupSeconds: round((signupsDone - start) / 1000, 2),
+      signupSeconds: round(signupSeconds, 2),
       signupNon2xx: signups.non2xx,
       // Signup and delivery together, in the service process.
       cpuUsPerMessage: Math.round((serviceCpuMs * 1000) / DELIVERY_SIGNUPS),
@@ -220,9 +335,9 @@ async function deliveryPhase(sink: BenchSink) {
   };
 }
 
-async function latencyPhase(sink: BenchSink) {
+async function latencyPhase(sink: BenchSink, engine: Engine) {
   sink.reset();
-  const service = await startService(sink, 'latency', 'api,worker');
+  const service = await startService(sink, serviceName('latency', engine), 'api,worker', engine);
   await pacedSignups(service.url, 'latency-warm', PACED_RATE, 400);
   await sink.waitForCount(400, 30_000);
   sink.reset();
@@ -262,11 +377,19 @@ function goalRows(r: Record<string, any>): Row[] {
   if (r.throughput) {
     const t = r.throughput;
     rows.push(['bare express ceiling', `${t.bareExpress.requestsPerSecond} req/s`, `p50 ${t.bareExpress.latencyP50Ms} ms, p99 ${t.bareExpress.latencyP99Ms} ms, ${t.bareExpress.serverCpuUsPerRequest} µs CPU/req`, '']);
-    for (const [label, s] of [['signup (api process)', t.serviceApiOnly], ['signup (api+worker process)', t.serviceApiAndWorker]] as const) {
+    const signupRows = [
+      ['signup (api process)', t.serviceApiOnly],
+      ...(t.twoApiProcesses ? [['signup (2 api processes, one database)', t.twoApiProcesses]] : []),
+      ['signup (api+worker process)', t.serviceApiAndWorker],
+    ] as const;
+    for (const [label, s] of signupRows) {
       rows.push([
         label,
         `${s.requestsPerSecond} req/s (${Math.round(s.ratioToBare * 100)} % of bare)`,
-        `p50 ${s.latencyP50Ms} ms, p99 ${s.latencyP99Ms} ms, non-2xx ${s.non2xx}, errors ${s.errors}, ${s.serverCpuUsPerRequest} µs CPU/req`,
+        `p50 ${s.latencyP50Ms} ms, p99 ${s.latencyP99Ms} ms, non-2xx ${s.non2xx}, errors ${s.errors}, ${s.serverCpuUsPerRequest} µs CPU/req` +
+          (s.postgresCpuUsPerRequest !== undefined ? ` + PostgreSQL ${s.postgresCpuUsPerRequest} µs` : '') +
+          `; load generator ${Math.round(s.loadGeneratorCoreShare * 100)} % of a core` +
+          (s.machineBusyShare !== null ? `, machine ${Math.round(s.machineBusyShare * 100)} % busy` : ''),
         `≥ 50 %, 0 errors: ${met(s.ratioToBare >= 0.5 && s.non2xx === 0 && s.errors === 0)}`,
       ]);
     }
@@ -312,6 +435,50 @@ function goalRows(r: Record<string, any>): Row[] {
   return rows;
 }
 
+/**
+ * With --db=postgres: each SQLite row, then its PostgreSQL twin (rows that do not depend on the
+ * engine, like the ceilings, once), then PostgreSQL's own rows and the ratios the issue asks for.
+ */
+function allRows(r: Record<string, any>): Row[] {
+  const sqliteRows = goalRows(r);
+  if (!r.postgres) return sqliteRows;
+  const tag = (row: Row, engine: Engine): Row => [`${row[0]} · ${ENGINE_NAMES[engine]}`, row[1], row[2], row[3]];
+  const pgRows = goalRows(r.postgres);
+  const rows: Row[] = [];
+  for (const row of sqliteRows) {
+    const twin = pgRows.find((candidate) => candidate[0] === row[0]);
+    if (!twin || twin.join() === row.join()) {
+      rows.push(row);
+      continue;
+    }
+    rows.push(tag(row, 'sqlite'), tag(twin, 'postgres'));
+  }
+  for (const row of pgRows) if (!sqliteRows.some((candidate) => candidate[0] === row[0])) rows.push(tag(row, 'postgres'));
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const sqliteApi = r.throughput?.serviceApiOnly;
+  const pgApi = r.postgres.throughput?.serviceApiOnly;
+  const pgTwo = r.postgres.throughput?.twoApiProcesses;
+  if (sqliteApi && pgApi) {
+    const ratio = round(pgApi.requestsPerSecond / sqliteApi.requestsPerSecond, 2);
+    rows.push([
+      'signup, PostgreSQL ÷ SQLite (one api process each)',
+      `${ratio}×`,
+      `${pgApi.requestsPerSecond} vs ${sqliteApi.requestsPerSecond} req/s; service CPU ${pgApi.serverCpuUsPerRequest} vs ${sqliteApi.serverCpuUsPerRequest} µs/req`,
+      `≥ 0.6×: ${met(ratio >= 0.6)}`,
+    ]);
+  }
+  if (pgApi && pgTwo) {
+    const ratio = round(pgTwo.requestsPerSecond / pgApi.requestsPerSecond, 2);
+    rows.push([
+      'signup, 2 api processes ÷ 1 (PostgreSQL)',
+      `${ratio}×`,
+      `${pgTwo.requestsPerSecond} vs ${pgApi.requestsPerSecond} req/s; machine ${Math.round((pgTwo.machineBusyShare ?? 0) * 100)} % busy with 2 vs ${Math.round((pgApi.machineBusyShare ?? 0) * 100)} % with 1`,
+      `≥ 1.3×: ${met(ratio >= 1.3)}`,
+    ]);
+  }
+  return rows;
+}
+
 function printTable(rows: Row[]): void {
   const header: Row = ['measure', 'result', 'detail', 'goal'];
   const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i]!.length)));
@@ -325,27 +492,47 @@ function printTable(rows: Row[]): void {
 const sink = await startBenchSink();
 const log = (what: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}`);
 try {
+  // SQLite's results stay where they always were; PostgreSQL's go under results.postgres.
+  const postgresResults: Record<string, unknown> = {};
+  if (engines.includes('postgres')) results.postgres = postgresResults;
+  const store = (engine: Engine, phase: string, value: unknown) => {
+    if (engine === 'sqlite') results[phase] = value;
+    else postgresResults[phase] = value;
+  };
+  const onWhat = engines.map((engine) => ENGINE_NAMES[engine]).join(' and ');
   if (wanted('throughput')) {
-    log(`signup throughput: ${CONNECTIONS} connections, ${THROUGHPUT_SECONDS} s each after ${WARMUP_SECONDS} s warm-up`);
-    results.throughput = await throughputPhase(sink);
+    log(`signup throughput on ${onWhat}: ${CONNECTIONS} connections, ${THROUGHPUT_SECONDS} s each after ${WARMUP_SECONDS} s warm-up`);
+    const byEngine = await throughputPhase(sink);
+    for (const engine of engines) store(engine, 'throughput', byEngine[engine]);
   }
   if (wanted('delivery')) {
-    log(`delivery rate: ${DELIVERY_SIGNUPS} signups to the sink, then raw nodemailer`);
-    results.delivery = await deliveryPhase(sink);
+    log(`delivery rate on ${onWhat}: ${DELIVERY_SIGNUPS} signups to the sink, then raw nodemailer`);
+    const byEngine = await deliveryPhase(sink);
+    for (const engine of engines) store(engine, 'delivery', byEngine[engine]);
   }
   if (wanted('latency')) {
-    log(`signup-to-inbox latency at ${PACED_RATE} signups/s`);
-    results.latency = await latencyPhase(sink);
+    for (const engine of engines) {
+      log(`signup-to-inbox latency at ${PACED_RATE} signups/s on ${ENGINE_NAMES[engine]}`);
+      store(engine, 'latency', await latencyPhase(sink, engine));
+    }
   }
   if (wanted('render')) {
     log('template rendering');
     results.render = await benchRendering();
   }
   if (wanted('database')) {
-    log(`database: ${DB_SIGNUPS} signups, then ${SUPPRESSION_ENTRIES} suppression entries`);
-    const signupInsert = benchSignupInserts(workDir, DB_SIGNUPS);
-    signupInsert.batchedPerSecond = await benchBatchedSignups(workDir, DB_SIGNUPS);
-    results.database = { signupInsert, suppression: benchSuppressions(workDir, SUPPRESSION_ENTRIES) };
+    for (const engine of engines) {
+      const bench: BenchEngine = engine === 'sqlite' ? sqliteEngine(workDir) : postgresEngine();
+      const maxSeconds = engine === 'sqlite' ? Infinity : PG_DB_SIGNUP_SECONDS;
+      log(`database on ${ENGINE_NAMES[engine]}: ${DB_SIGNUPS} signups${maxSeconds < Infinity ? ` (at most ${maxSeconds} s)` : ''}, then ${SUPPRESSION_ENTRIES} suppression entries`);
+      try {
+        const signupInsert = await benchSignupInserts(bench, DB_SIGNUPS, maxSeconds);
+        signupInsert.batchedPerSecond = await benchBatchedSignups(bench, DB_SIGNUPS, maxSeconds);
+        store(engine, 'database', { signupInsert, suppression: await benchSuppressions(bench, SUPPRESSION_ENTRIES) });
+      } finally {
+        await bench.dropAll();
+      }
+    }
   }
 } finally {
   await sink.close();
@@ -355,6 +542,6 @@ results.finishedAt = new Date().toISOString();
 results.loadAverageAtEnd = loadavg().map((l) => round(l, 2));
 const out = fileURLToPath(new URL('./results.json', import.meta.url));
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
-printTable(goalRows(results));
+printTable(allRows(results));
 console.log(`\nload average (1, 5, 15 min) at start ${results.loadAverageAtStart}, at end ${results.loadAverageAtEnd}`);
 console.log(`written to ${path.relative(process.cwd(), out)}`);

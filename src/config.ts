@@ -11,6 +11,14 @@ export interface Config {
   host: string;
   publicUrl: string;
   databasePath: string;
+  /** PostgreSQL connection URL (DATABASE_URL); unset: the SQLite file at databasePath. */
+  databaseUrl: string | undefined;
+  /** Most PostgreSQL connections this process opens (DATABASE_POOL_MAX). */
+  databasePoolMax: number;
+  /** PostgreSQL statement_timeout per connection, in ms (0: none). */
+  databaseStatementTimeoutMs: number;
+  /** Apply pending schema migrations at start; false: refuse to start when they are behind. */
+  migrateOnStart: boolean;
   /** Folder beside the database for generated state: the dev secret and the .eml mail drop. */
   dataDir: string;
   redisUrl: string;
@@ -77,6 +85,15 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PUBLIC_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
   DATABASE_PATH: z.string().min(1).default('./data/optin.db'),
+  DATABASE_URL: optionalText.pipe(z.url({ protocol: /^postgres(ql)?$/, error: 'a PostgreSQL URL: postgres://user:password@host:5432/database' }).optional()),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
+  MIGRATE_ON_START: optionalText.transform((value, ctx) => {
+    if (value === undefined || /^(true|1|yes)$/i.test(value)) return true;
+    if (/^(false|0|no)$/i.test(value)) return false;
+    ctx.addIssue({ code: 'custom', message: 'true or false' });
+    return z.NEVER;
+  }),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z
     .string()
@@ -236,6 +253,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     publicUrl,
     databasePath: e.DATABASE_PATH,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+    migrateOnStart: e.MIGRATE_ON_START,
     dataDir,
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,

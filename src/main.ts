@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from './config.js';
+import { DatabaseUnreachableError, MigrationsBehindError } from './db/postgres.js';
 import { createLogger } from './logger.js';
 import { startService, type Role } from './runtime.js';
 
@@ -29,7 +30,17 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const service = await startService(config, roles, logger);
+  let service;
+  try {
+    service = await startService(config, roles, logger);
+  } catch (error) {
+    // Not a bug but the operator's to fix: one sentence (which server, which command), no stack.
+    if (error instanceof DatabaseUnreachableError || error instanceof MigrationsBehindError) {
+      console.error(`database: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
   logger.info({ roles }, 'optin started');
 
   const shutdown = (signal: string) => {

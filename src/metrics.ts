@@ -30,7 +30,7 @@ export interface GaugeSources {
   /** Job counts by BullMQ state; throws when Redis is away (the gauge then keeps no value). */
   queueCounts(): Promise<Record<string, number>>;
   /** Outbox rows by status (queued = backlog, failed = given up). */
-  outboxCounts(): Record<string, number>;
+  outboxCounts(): Promise<Record<string, number>>;
   /** The sender setup fault holding messages now, if any; throws when Redis is away. */
   senderFault(): Promise<SenderFaultKind | null>;
 }
@@ -87,7 +87,7 @@ export function createMetrics(): Metrics {
 
 /** Refreshes the gauges that describe state rather than count events; called on each scrape. */
 export async function refreshGauges(metrics: Metrics, sources: GaugeSources): Promise<void> {
-  for (const [status, count] of Object.entries(sources.outboxCounts())) metrics.outboxMessages.set({ status }, count);
+  for (const [status, count] of Object.entries(await sources.outboxCounts())) metrics.outboxMessages.set({ status }, count);
   try {
     for (const [state, count] of Object.entries(await sources.queueCounts())) metrics.queueJobs.set({ state }, count);
   } catch {

@@ -2,8 +2,8 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
-import { closeDatabase, openDatabase, type Db } from './db/client.js';
 import { applyDataMigrations } from './db/dataMigrations.js';
+import { openDatabaseFromConfig, type Database } from './db/database.js';
 import type { Express } from 'express';
 import { createApp, createMetricsApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
@@ -15,11 +15,13 @@ import { createMailQueue, type MailQueue } from './queue/mailQueue.js';
 import { startOutboxRelay, type OutboxRelay } from './queue/relay.js';
 import { startMailWorker, type MailWorker } from './queue/worker.js';
 import { startExpirySweep } from './queue/expirySweep.js';
+import { createSubscriptionService } from './subscriptions/service.js';
 
 export type Role = 'api' | 'worker';
 
 export interface Service {
-  db: Db;
+  /** SQLite at DATABASE_PATH, or PostgreSQL at DATABASE_URL. */
+  database: Database;
   queue: MailQueue;
   relay: OutboxRelay;
   logger: Logger;
@@ -92,36 +94,42 @@ export async function startService(config: Config, roles: readonly Role[], logge
 }
 
 async function startParts(config: Config, roles: readonly Role[], logger: Logger, parts: Part[]): Promise<Service> {
-  const db = openDatabase(config.databasePath);
-  parts.push({ name: 'database', stage: 'database', close: () => closeDatabase(db) });
+  // Refuses to start, with a sentence, when PostgreSQL cannot be reached or the schema is behind
+  // and MIGRATE_ON_START=false; otherwise applies the schema migrations.
+  const database = await openDatabaseFromConfig(config, {
+    onIdleError: (error) => logger.warn({ err: error }, 'a pooled PostgreSQL connection failed while idle; the pool replaces it'),
+  });
+  parts.push({ name: 'database', stage: 'database', close: () => database.close() });
   // Data migrations need the secrets (suppression entries are keyed hashes), so they run here.
-  for (const { name, summary } of applyDataMigrations(db, config.secrets)) logger.info({ migration: name, ...summary }, 'data migration applied');
+  for (const { name, summary } of await applyDataMigrations(database, config.secrets)) logger.info({ migration: name, ...summary }, 'data migration applied');
   const queue = createMailQueue(config.redisUrl, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs });
   parts.push({ name: 'queue', stage: 'queue', close: () => queue.close() });
   const metrics = createMetrics();
-  const relay = startOutboxRelay(db, queue.queue, logger, {
+  const relay = startOutboxRelay(database, queue.queue, logger, {
     intervalMs: RELAY_INTERVAL_MS,
     rehandAfterMs: config.outboxRehandMs,
     connection: queue.redis,
   });
   parts.push({ name: 'outbox relay', stage: 'relay', close: () => relay.stop() });
+  // The one place signups, confirmations and opt-outs are written; it hands what they queue to the relay after each commit.
+  const subscriptions = createSubscriptionService({ database, secrets: config.secrets, relay, confirmLimits: config.confirmLimits });
 
   if (roles.includes('worker')) {
-    const expirySweep = startExpirySweep(db, config.secrets, logger);
+    const expirySweep = startExpirySweep(database, config.secrets, logger);
     parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });
     const templates = await loadTemplates();
     const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger, config.dkim);
     parts.push({ name: 'mailer', stage: 'mailer', close: () => mailer.close() });
     if (config.production) for (const warning of dkimWarnings(config.dkim, config.mailFrom)) logger.warn(warning);
     const worker: MailWorker = startMailWorker(
-      { db, mailer, logger, metrics, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates }, confirmLimits: config.confirmLimits },
+      { database, mailer, logger, metrics, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates }, confirmLimits: config.confirmLimits },
       { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs, backoffMs: config.sendBackoffMs },
     );
     // The worker finishes the messages in hand before it lets go.
     parts.push({ name: 'mail worker', stage: 'intake', close: () => worker.close() });
   }
 
-  const appDeps = { db, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue };
+  const appDeps = { database, subscriptions, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue };
   let url: string | undefined;
   if (roles.includes('api')) {
     const server = await listen(createApp(appDeps), config.port, config.host);
@@ -144,7 +152,7 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= closeParts(parts, logger));
 
-  return { db, queue, relay, logger, metrics, url, metricsUrl, stop };
+  return { database, queue, relay, logger, metrics, url, metricsUrl, stop };
 }
 
 function listen(app: Express, port: number, host: string): Promise<Server> {

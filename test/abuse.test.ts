@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import express, { type ErrorRequestHandler } from 'express';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,15 +10,16 @@ import type { AppError } from '../src/errors.js';
 import { rateLimitByIp } from '../src/http/rateLimit.js';
 import { sendError } from '../src/http/respond.js';
 import { createLogger } from '../src/logger.js';
-import { contacts, lists, outbox } from '../src/db/schema.js';
 import { mayMail } from '../src/subscriptions/mailPolicy.js';
 import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
 import { startTestService, startWorkerBeside, TEST_SECRET, type TestService } from './support/service.js';
 
 const DAY_MS = 86_400_000;
 
-function addList(t: TestService, slug: string): number {
-  return t.service.db.insert(lists).values({ slug, name: `List ${slug}`, createdAt: Date.now() }).returning().get().id;
+async function addList(t: TestService, slug: string): Promise<number> {
+  return t.service.database.transaction(
+    async ({ db, tables: { lists } }) => (await db.insert(lists).values({ slug, name: `List ${slug}`, createdAt: Date.now() }).returning())[0]!.id,
+  );
 }
 
 function redisReady(...services: TestService[]) {
@@ -26,7 +27,14 @@ function redisReady(...services: TestService[]) {
 }
 
 function confirmationRows(t: TestService) {
-  return t.service.db.select().from(outbox).where(eq(outbox.kind, 'confirmation')).all();
+  const { db, tables: { outbox } } = t.service.database;
+  return db.select().from(outbox).where(eq(outbox.kind, 'confirmation'));
+}
+
+/** The addresses of every contact the service stored. */
+async function storedEmails(t: TestService): Promise<string[]> {
+  const { db, tables: { contacts } } = t.service.database;
+  return (await db.select({ email: contacts.email }).from(contacts)).map((c) => c.email);
 }
 
 describe('honeypot', () => {
@@ -54,7 +62,7 @@ describe('honeypot', () => {
     await settle();
     expect(t.smtp.to('bot-target@example.com')).toHaveLength(0);
     expect(t.smtp.to('bot-form@example.com')).toHaveLength(0);
-    const stored = t.service.db.select({ email: contacts.email }).from(contacts).all().map((c) => c.email);
+    const stored = await storedEmails(t);
     expect(stored.sort()).toEqual(['person-form@example.com', 'person@example.com']);
   });
 });
@@ -95,7 +103,7 @@ describe('Turnstile CAPTCHA', () => {
     expect(wrong.status).toBe(400);
     expect(await wrong.text()).toContain('captcha_failed');
     expect(seen.at(-1)?.get('response')).toBe('forged');
-    expect(t.service.db.select().from(contacts).all()).toEqual([]);
+    expect(await storedEmails(t)).toEqual([]);
   });
 
   it('accepts a token the verifier vouches for, passing it the client IP', async () => {
@@ -114,7 +122,7 @@ describe('Turnstile CAPTCHA', () => {
       const res = await postJson(`${offline.url}/subscribe`, { email: 'human@example.com', 'cf-turnstile-response': 'good-token' });
       expect(res.status).toBe(503);
       expect(await res.json()).toEqual({ error: { code: 'captcha_unavailable', message: expect.any(String) } });
-      expect(offline.service.db.select().from(contacts).all()).toEqual([]);
+      expect(await storedEmails(offline)).toEqual([]);
     } finally {
       await offline.stop();
     }
@@ -147,7 +155,7 @@ describe('rate limit per client IP, kept in Redis', () => {
       expect(page.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(await page.text()).toContain('rate_limited');
       // The limited requests stored nothing.
-      expect(b.service.db.select().from(contacts).all().map((c) => c.email)).toEqual(['burst2@example.com']);
+      expect(await storedEmails(b)).toEqual(['burst2@example.com']);
     } finally {
       await a.stop();
       await b.stop();
@@ -196,7 +204,7 @@ describe('list bombing: confirmation cooldown and caps per address', () => {
     const a = await startTestService({ env });
     const b = await startTestService({ roles: ['api'], env, sink: a.smtp, dataDir: path.dirname(a.config.databasePath) });
     try {
-      addList(a, 'other');
+      await addList(a, 'other');
       expect((await postJson(`${a.url}/subscribe`, { email: 'victim@example.com' })).status).toBe(202);
       await waitFor(() => a.smtp.to('victim@example.com')[0], 5000, 'the first confirmation');
       const answers = await Promise.all([
@@ -207,7 +215,7 @@ describe('list bombing: confirmation cooldown and caps per address', () => {
       expect(answers.map((r) => r.status)).toEqual([202, 202, 303]);
       await settle(1000);
       expect(a.smtp.to('victim@example.com')).toHaveLength(1);
-      expect(confirmationRows(a)).toHaveLength(1);
+      expect(await confirmationRows(a)).toHaveLength(1);
       // Another address is not held up by the victim's cooldown.
       await postJson(`${b.url}/subscribe`, { email: 'bystander@example.com', list: 'other' });
       await waitFor(() => a.smtp.to('bystander@example.com')[0], 5000, 'the bystander’s confirmation');
@@ -220,7 +228,7 @@ describe('list bombing: confirmation cooldown and caps per address', () => {
   it('sends at most CONFIRM_MAX a day, and none more to an address that never confirms', async () => {
     const t = await startTestService({ env: { CONFIRM_COOLDOWN: '0', CONFIRM_MAX: '3' } });
     try {
-      const otherList = addList(t, 'other');
+      const otherList = await addList(t, 'other');
       for (let i = 0; i < 5; i += 1) {
         expect((await postJson(`${t.url}/subscribe`, { email: 'bombed@example.com', list: i % 2 ? 'other' : 'default' })).status).toBe(202);
       }
@@ -228,25 +236,27 @@ describe('list bombing: confirmation cooldown and caps per address', () => {
       await settle();
       expect(t.smtp.to('bombed@example.com')).toHaveLength(3);
 
-      const contact = t.service.db.select().from(contacts).where(eq(contacts.emailKey, 'bombed@example.com')).get()!;
+      const database = t.service.database;
+      const { contacts } = database.tables;
+      const [contact] = await database.db.select().from(contacts).where(eq(contacts.emailKey, 'bombed@example.com'));
       const ask = (now: number) =>
-        mayMail(t.service.db, [TEST_SECRET], {
-          emailKey: contact.emailKey,
+        mayMail(database, [TEST_SECRET], {
+          emailKey: contact!.emailKey,
           listId: otherList,
           kind: 'confirmation',
           subscriptionStatus: 'pending',
           confirmExpiresAt: now + DAY_MS,
-          confirmBudget: { contactId: contact.id, outboxId: null, requestedAt: now, limits: { cooldownMs: 0, max: 3 } },
+          confirmBudget: { contactId: contact!.id, outboxId: null, requestedAt: now, limits: { cooldownMs: 0, max: 3 } },
           now,
         });
-      expect(ask(Date.now())).toEqual({ allowed: false, reason: 'confirm_daily_limit' });
+      expect(await ask(Date.now())).toEqual({ allowed: false, reason: 'confirm_daily_limit' });
       // A day later the daily count is clear, but three unanswered confirmations are enough.
-      expect(ask(Date.now() + 2 * DAY_MS)).toEqual({ allowed: false, reason: 'confirm_unanswered' });
+      expect(await ask(Date.now() + 2 * DAY_MS)).toEqual({ allowed: false, reason: 'confirm_unanswered' });
 
       // Once the person confirms one of them, they may sign up elsewhere again (on another day).
       const confirmed = await postJson(`${t.url}/confirm`, { token: tokenOf(linkIn(t.smtp.to('bombed@example.com')[0]!, 'confirm')) });
       expect(confirmed.status).toBe(200);
-      expect(ask(Date.now() + 2 * DAY_MS)).toEqual({ allowed: true });
+      expect(await ask(Date.now() + 2 * DAY_MS)).toEqual({ allowed: true });
     } finally {
       await t.stop();
     }
@@ -256,14 +266,14 @@ describe('list bombing: confirmation cooldown and caps per address', () => {
     // An API without limits queues two confirmations for one address; the worker has limits.
     const api = await startTestService({ roles: ['api'] });
     try {
-      addList(api, 'other');
+      await addList(api, 'other');
       await postJson(`${api.url}/subscribe`, { email: 'twice@example.com' });
       await postJson(`${api.url}/subscribe`, { email: 'twice@example.com', list: 'other' });
-      expect(confirmationRows(api)).toHaveLength(2);
+      expect(await confirmationRows(api)).toHaveLength(2);
       const worker = await startWorkerBeside(api, { CONFIRM_COOLDOWN: '900s' });
       try {
-        const rows = await waitFor(() => {
-          const all = confirmationRows(api);
+        const rows = await waitFor(async () => {
+          const all = await confirmationRows(api);
           return all.every((r) => r.status !== 'queued') ? all : undefined;
         }, 5000, 'both rows handled');
         expect(rows.map((r) => r.status).sort()).toEqual(['dropped', 'sent']);

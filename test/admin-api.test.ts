@@ -1,6 +1,5 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consentEvents, suppressions } from '../src/db/schema.js';
 import { suppressAddress } from '../src/subscriptions/suppression.js';
 import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
 import { startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
@@ -17,6 +16,10 @@ const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 const api = (path: string, init: RequestInit = {}) =>
   fetch(`${t.url}/admin/api${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
 const addEntry = (body: Record<string, unknown>) => postJson(`${t.url}/admin/api/suppressions`, body, auth);
+const entriesOf = async (email: string) => {
+  const { db, tables: { suppressions } } = t.service.database;
+  return await db.select().from(suppressions).where(eq(suppressions.email, email));
+};
 
 interface Page {
   items: { id: number; email: string | null; reason: string; list: string | null; source: string; createdAt: string }[];
@@ -46,7 +49,7 @@ describe('admin authentication', () => {
     }
     const refused = await postJson(`${t.url}/admin/api/suppressions`, { email: 'sneaky@example.com' });
     expect(refused.status).toBe(401);
-    expect(t.service.db.select().from(suppressions).where(eq(suppressions.email, 'sneaky@example.com')).all()).toHaveLength(0);
+    expect(await entriesOf('sneaky@example.com')).toHaveLength(0);
     expect((await api('/suppressions')).status).toBe(200);
   });
 
@@ -76,7 +79,7 @@ describe('the suppression list', () => {
     const forList = await addEntry({ email: 'manual.block@example.com', list: 'default', reason: 'bounced' });
     expect(forList.status).toBe(201);
     expect(await forList.json()).toMatchObject({ list: 'default', reason: 'bounced' });
-    expect(t.service.db.select().from(suppressions).where(eq(suppressions.email, 'manual.block@example.com')).all()).toHaveLength(2);
+    expect(await entriesOf('manual.block@example.com')).toHaveLength(2);
 
     expect((await postJson(`${t.url}/subscribe`, { email: 'MANUAL.block@example.com' })).status).toBe(202);
     await settle();
@@ -106,16 +109,18 @@ describe('the suppression list', () => {
   it('pages newest first over more entries than one page, with an opaque cursor', async () => {
     const base = Date.UTC(2020, 0, 1);
     // Ten share each timestamp, so the id must break ties between pages.
-    for (let i = 0; i < 130; i++) {
-      suppressAddress(t.service.db, [TEST_SECRET], {
-        emailKey: `page-${String(i).padStart(3, '0')}@paging.test`,
-        domain: 'paging.test',
-        listId: null,
-        reason: i % 2 === 0 ? 'bounced' : 'unsubscribed',
-        source: 'test',
-        at: base + Math.floor(i / 10) * 1000,
-      });
-    }
+    await t.service.database.transaction(async (tx) => {
+      for (let i = 0; i < 130; i++) {
+        await suppressAddress(tx, [TEST_SECRET], {
+          emailKey: `page-${String(i).padStart(3, '0')}@paging.test`,
+          domain: 'paging.test',
+          listId: null,
+          reason: i % 2 === 0 ? 'bounced' : 'unsubscribed',
+          source: 'test',
+          at: base + Math.floor(i / 10) * 1000,
+        });
+      }
+    });
     const seen: Page['items'] = [];
     let cursor: string | null = '';
     let pages = 0;
@@ -149,9 +154,11 @@ describe('the suppression list', () => {
 
   it('finds an exact address in any case (even once erased), a domain, or a prefix; filters by list', async () => {
     const at = Date.now();
-    for (const [emailKey, listId] of [['ann@search.test', null], ['anna@search.test', 1], ['bob@search.test', null], ['ann@elsewhere.test', null]] as const) {
-      suppressAddress(t.service.db, [TEST_SECRET], { emailKey, domain: emailKey.split('@')[1]!, listId, reason: 'manual', source: 'test', at });
-    }
+    await t.service.database.transaction(async (tx) => {
+      for (const [emailKey, listId] of [['ann@search.test', null], ['anna@search.test', 1], ['bob@search.test', null], ['ann@elsewhere.test', null]] as const) {
+        await suppressAddress(tx, [TEST_SECRET], { emailKey, domain: emailKey.split('@')[1]!, listId, reason: 'manual', source: 'test', at });
+      }
+    });
     const emails = (page: Page) => page.items.map((i) => i.email).sort();
     expect(emails(await search('q=ANN%40Search.TEST'))).toEqual(['ann@search.test']);
     expect(emails(await search('q=search.test'))).toEqual(['ann@search.test', 'anna@search.test', 'bob@search.test']);
@@ -160,7 +167,10 @@ describe('the suppression list', () => {
     expect(emails(await search('q=search.test&list=default'))).toEqual(['anna@search.test']);
     expect(emails(await search('q=search.test&list=*'))).toEqual(['ann@search.test', 'bob@search.test']);
 
-    t.service.db.update(suppressions).set({ email: null }).where(eq(suppressions.email, 'bob@search.test')).run();
+    const erasedRows = await t.service.database.transaction(async ({ db, tables: { suppressions } }) =>
+      await db.update(suppressions).set({ email: null }).where(eq(suppressions.email, 'bob@search.test')).returning({ id: suppressions.id }),
+    );
+    expect(erasedRows).toHaveLength(1);
     const erased = await search('q=Bob%40search.test');
     expect(erased.items).toMatchObject([{ email: null, reason: 'manual' }]);
   });
@@ -204,7 +214,8 @@ describe('the suppression list', () => {
     expect(record.consent[1]).toMatchObject({ action: 'confirmed', list: 'default', userAgent: 'Browser/2' });
     expect(record.consent[3]).toMatchObject({ action: 'suppression_lifted', list: 'default', detail: expect.stringContaining('asked by phone, ticket 42') });
     expect(record.suppressions).toEqual([]);
-    const trail = t.service.db.select().from(consentEvents).where(eq(consentEvents.action, 'suppression_lifted')).all();
+    const { consentEvents } = t.service.database.tables;
+    const trail = await t.service.database.db.select().from(consentEvents).where(eq(consentEvents.action, 'suppression_lifted'));
     expect(trail).toHaveLength(1);
   });
 });

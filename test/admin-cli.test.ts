@@ -1,14 +1,9 @@
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, settle, waitFor } from './support/http.js';
-import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
+import { runAdminCli } from './support/processes.js';
+import { ADMIN_AUTH, startTestService, TEST_SECRET, type TestService } from './support/service.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -19,24 +14,13 @@ afterAll(async () => {
 });
 
 /** The CLI as an operator runs it: a child process on the service's database. */
-async function admin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/admin.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET, LOG_LEVEL: 'silent' },
-      timeout: 30_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+function admin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runAdminCli(args, { DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET });
 }
-
 
 describe('npm run admin', () => {
   it('imports a CSV, and the imported addresses are never mailed', async () => {
-    const file = path.join(path.dirname(t.config.databasePath), 'import.csv');
+    const file = path.join(t.config.dataDir, 'import.csv');
     writeFileSync(file, 'email,reason\nCli.One@Example.com,complained\ncli.two@example.com,\nnot-an-address,\ncli.one@example.com,\n');
     const result = await admin('suppressions', 'import', file);
     expect(result.code).toBe(0);
@@ -56,7 +40,7 @@ describe('npm run admin', () => {
   });
 
   it('stops at a malformed line, naming it, with the rows before it imported; a stray quote is an invalid row', async () => {
-    const dir = path.dirname(t.config.databasePath);
+    const dir = t.config.dataDir;
     const broken = path.join(dir, 'broken.csv');
     writeFileSync(broken, 'email\ncli.kept@malformed.example\n"cli.open@malformed.example\ncli.after@malformed.example\n');
     const failed = await admin('suppressions', 'import', broken);

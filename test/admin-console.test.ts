@@ -1,6 +1,5 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consentEvents, suppressions } from '../src/db/schema.js';
 import { postJson } from './support/http.js';
 import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
 
@@ -39,7 +38,10 @@ async function session(): Promise<{ cookie: string; csrf: string; get(path: stri
   return { cookie, csrf, get, post };
 }
 
-const entriesOf = (email: string) => t.service.db.select().from(suppressions).where(eq(suppressions.email, email)).all();
+const entriesOf = async (email: string) => {
+  const { db, tables: { suppressions } } = t.service.database;
+  return await db.select().from(suppressions).where(eq(suppressions.email, email));
+};
 
 describe('sign-in', () => {
   it('shows a password form under a strict CSP, refuses a wrong token, and sets a safe session cookie', async () => {
@@ -103,7 +105,7 @@ describe('sign-in', () => {
     expect((await s.post('/admin/suppressions', { email: 'after.sign-out@example.com', _csrf: s.csrf })).status).toBe(401);
     const api = await fetch(`${t.url}/admin/api/suppressions`, { headers: { cookie: s.cookie } });
     expect(api.status).toBe(401);
-    expect(entriesOf('after.sign-out@example.com')).toEqual([]);
+    expect(await entriesOf('after.sign-out@example.com')).toEqual([]);
     // Only that session ended.
     expect((await other.get('/admin/suppressions')).status).toBe(200);
   });
@@ -124,19 +126,19 @@ describe('CSRF protection', () => {
     expect((await s.post('/admin/suppressions', { email: 'csrf.victim@example.com', _csrf: s.csrf }, { origin: 'null' })).status).toBe(403);
     const asJson = await s.post('/admin/suppressions', { email: 'csrf.victim@example.com' }, { accept: 'application/json' });
     expect(await asJson.json()).toEqual({ error: { code: 'invalid_csrf_token', message: expect.any(String) } });
-    expect(entriesOf('csrf.victim@example.com')).toEqual([]);
+    expect(await entriesOf('csrf.victim@example.com')).toEqual([]);
 
     // The JSON API takes the cookie too, with the token in a header for changes.
     expect((await fetch(`${t.url}/admin/api/suppressions`, { headers: { cookie: s.cookie } })).status).toBe(200);
     const apiMissing = await fetch(`${t.url}/admin/api/suppressions`, { method: 'POST', headers: { cookie: s.cookie, 'content-type': 'application/json' }, body: JSON.stringify({ email: 'csrf.victim@example.com' }) });
     expect(apiMissing.status).toBe(403);
     expect(await apiMissing.json()).toEqual({ error: { code: 'invalid_csrf_token', message: expect.any(String) } });
-    expect(entriesOf('csrf.victim@example.com')).toEqual([]);
+    expect(await entriesOf('csrf.victim@example.com')).toEqual([]);
 
     const ok = await s.post('/admin/suppressions', { email: 'CSRF.Victim@example.com', _csrf: s.csrf }, { origin: t.url });
     expect(ok.status).toBe(303);
-    expect(entriesOf('csrf.victim@example.com')).toHaveLength(1);
-    const viaApi = await fetch(`${t.url}/admin/api/suppressions/${entriesOf('csrf.victim@example.com')[0]!.id}`, { method: 'DELETE', headers: { cookie: s.cookie, 'x-csrf-token': s.csrf } });
+    expect(await entriesOf('csrf.victim@example.com')).toHaveLength(1);
+    const viaApi = await fetch(`${t.url}/admin/api/suppressions/${(await entriesOf('csrf.victim@example.com'))[0]!.id}`, { method: 'DELETE', headers: { cookie: s.cookie, 'x-csrf-token': s.csrf } });
     expect(viaApi.status).toBe(204);
   });
 });
@@ -161,15 +163,16 @@ describe('the suppression list page', () => {
     const shown = await (await s.get(added.headers.get('location')!)).text();
     expect(shown).toContain('The address is on the suppression list.');
     expect(shown).toContain('page.added@example.com');
-    const [entry] = entriesOf('page.added@example.com');
+    const [entry] = await entriesOf('page.added@example.com');
     expect(entry).toMatchObject({ reason: 'complained', source: 'admin' });
 
     expect((await s.post(`/admin/suppressions/${entry!.id}/lift`, { _csrf: s.csrf })).status).toBe(400);
-    expect(entriesOf('page.added@example.com')).toHaveLength(1);
+    expect(await entriesOf('page.added@example.com')).toHaveLength(1);
     const lifted = await s.post(`/admin/suppressions/${entry!.id}/lift`, { reason: 'asked by phone', _csrf: s.csrf });
     expect(lifted.status).toBe(303);
-    expect(entriesOf('page.added@example.com')).toEqual([]);
-    const events = t.service.db.select().from(consentEvents).where(eq(consentEvents.action, 'suppression_lifted')).all();
+    expect(await entriesOf('page.added@example.com')).toEqual([]);
+    const { consentEvents } = t.service.database.tables;
+    const events = await t.service.database.db.select().from(consentEvents).where(eq(consentEvents.action, 'suppression_lifted'));
     expect(events.some((e) => e.detail?.includes('asked by phone'))).toBe(true);
     expect((await s.post('/admin/suppressions/99999999/lift', { reason: 'x', _csrf: s.csrf })).status).toBe(404);
   });
@@ -220,8 +223,8 @@ describe('CSV export and import', () => {
         { row: 8, message: 'There is no list called "no-such-list".' },
       ],
     });
-    expect(entriesOf('two@import.example')).toEqual([expect.objectContaining({ reason: 'bounced', source: 'import' })]);
-    expect(entriesOf('five@import.example')).toEqual([expect.objectContaining({ reason: 'complained' })]);
+    expect(await entriesOf('two@import.example')).toEqual([expect.objectContaining({ reason: 'bounced', source: 'import' })]);
+    expect(await entriesOf('five@import.example')).toEqual([expect.objectContaining({ reason: 'complained' })]);
 
     // A headerless file: one address per row.
     const plain = await upload('/admin/api/suppressions/import', 'six@import.example\nseven@import.example\n', ADMIN_AUTH);
@@ -243,9 +246,9 @@ describe('CSV export and import', () => {
     expect(error.code).toBe('invalid_csv');
     expect(error.message).toMatch(/\bline 4\b/);
     expect(error.message).toContain('2 added');
-    expect(entriesOf('first@malformed.example')).toHaveLength(1);
-    expect(entriesOf('second@malformed.example')).toHaveLength(1);
-    expect(entriesOf('third@malformed.example')).toEqual([]);
+    expect(await entriesOf('first@malformed.example')).toHaveLength(1);
+    expect(await entriesOf('second@malformed.example')).toHaveLength(1);
+    expect(await entriesOf('third@malformed.example')).toEqual([]);
   });
 
   it('a stray quote inside an unquoted field is an invalid row, not a failed import', async () => {
@@ -261,8 +264,8 @@ describe('CSV export and import', () => {
         { row: 4, message: expect.any(String) },
       ],
     });
-    expect(entriesOf('before@stray.example')).toHaveLength(1);
-    expect(entriesOf('after@stray.example')).toHaveLength(1);
+    expect(await entriesOf('before@stray.example')).toHaveLength(1);
+    expect(await entriesOf('after@stray.example')).toHaveLength(1);
   });
 
   it('the console shows a malformed CSV as an error page naming the line, with the rows before it imported', async () => {
@@ -274,7 +277,7 @@ describe('CSV export and import', () => {
     const html = await res.text();
     expect(html).toContain('invalid_csv');
     expect(html).toMatch(/\bline 2\b/);
-    expect(entriesOf('console.first@malformed.example')).toHaveLength(1);
+    expect(await entriesOf('console.first@malformed.example')).toHaveLength(1);
 
     const stray = await upload(action, 'console.a"b@stray.example\nconsole.ok@stray.example\n', { cookie: s.cookie, accept: 'text/html' });
     expect(stray.status).toBe(200);
@@ -287,7 +290,7 @@ describe('CSV export and import', () => {
     const s = await session();
     const refused = await upload('/admin/suppressions/import', 'console@import.example\n', { cookie: s.cookie });
     expect(refused.status).toBe(403);
-    expect(entriesOf('console@import.example')).toEqual([]);
+    expect(await entriesOf('console@import.example')).toEqual([]);
     const page = await (await s.get('/admin/suppressions')).text();
     const action = /action="(\/admin\/suppressions\/import\?[^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
     const res = await upload(action, 'console@import.example\nbad-row\n', { cookie: s.cookie, accept: 'text/html' });
@@ -295,7 +298,7 @@ describe('CSV export and import', () => {
     const html = await res.text();
     expect(html).toContain('id="added">1<');
     expect(html).toContain('id="invalid">1<');
-    expect(entriesOf('console@import.example')).toHaveLength(1);
+    expect(await entriesOf('console@import.example')).toHaveLength(1);
   });
 
   it('exports every entry as CSV, erased ones without an address, with formula cells defused', async () => {
@@ -311,7 +314,7 @@ describe('CSV export and import', () => {
     expect(lines[0]).toBe('email,reason,list,created_at');
     expect(lines.at(-1)).toBe('');
     const rows = lines.slice(1, -1);
-    expect(rows).toHaveLength(t.service.db.select().from(suppressions).all().length);
+    expect(rows).toHaveLength((await t.service.database.db.select().from(t.service.database.tables.suppressions)).length);
     expect(rows).toContainEqual(expect.stringMatching(/^'=cmd@formula\.example,manual,default,\d{4}-\d\d-\d\dT/));
     expect(rows).toContainEqual(expect.stringMatching(/^,erased,,\d{4}-/));
     expect(rows.join('\n')).not.toContain('erased.export');

@@ -1,6 +1,5 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consentEvents, contacts, lists, outbox, subscriptions } from '../src/db/schema.js';
 import { createToken } from '../src/subscriptions/tokens.js';
 import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
 import { ADMIN_AUTH, startTestService, TEST_SECRET, type TestService } from './support/service.js';
@@ -8,18 +7,30 @@ import { ADMIN_AUTH, startTestService, TEST_SECRET, type TestService } from './s
 let t: TestService;
 beforeAll(async () => {
   t = await startTestService();
-  for (const slug of ['weekly', 'offers']) {
-    t.service.db.insert(lists).values({ slug, name: slug === 'weekly' ? 'Weekly' : 'Offers', createdAt: Date.now() }).run();
-  }
+  await t.service.database.transaction(async ({ db, tables: { lists } }) => {
+    for (const slug of ['weekly', 'offers']) await db.insert(lists).values({ slug, name: slug === 'weekly' ? 'Weekly' : 'Offers', createdAt: Date.now() });
+  });
 });
 afterAll(async () => {
   await t?.stop();
 });
 
-const contactOf = (emailKey: string) => t.service.db.select().from(contacts).where(eq(contacts.emailKey, emailKey)).get();
-const subscriptionsOf = (emailKey: string) => t.service.db.select().from(subscriptions).where(eq(subscriptions.contactId, contactOf(emailKey)!.id)).all();
-const trailOf = (emailKey: string) => t.service.db.select().from(consentEvents).where(eq(consentEvents.contactId, contactOf(emailKey)!.id)).all();
-const outboxOf = (subscriptionId: number) => t.service.db.select().from(outbox).where(eq(outbox.subscriptionId, subscriptionId)).all();
+async function contactOf(emailKey: string) {
+  const { db, tables: { contacts } } = t.service.database;
+  return (await db.select().from(contacts).where(eq(contacts.emailKey, emailKey)))[0];
+}
+async function subscriptionsOf(emailKey: string) {
+  const { db, tables: { subscriptions } } = t.service.database;
+  return db.select().from(subscriptions).where(eq(subscriptions.contactId, (await contactOf(emailKey))!.id)).orderBy(subscriptions.id);
+}
+async function trailOf(emailKey: string) {
+  const { db, tables: { consentEvents } } = t.service.database;
+  return db.select().from(consentEvents).where(eq(consentEvents.contactId, (await contactOf(emailKey))!.id)).orderBy(consentEvents.id);
+}
+function outboxOf(subscriptionId: number) {
+  const { db, tables: { outbox } } = t.service.database;
+  return db.select().from(outbox).where(eq(outbox.subscriptionId, subscriptionId)).orderBy(outbox.createdAt, outbox.kind);
+}
 
 /** Signs up and returns the confirmation email that arrived for it. */
 async function signup(body: Record<string, string>, headers: Record<string, string> = {}) {
@@ -52,10 +63,10 @@ describe('confirming an address suppressed while its request was pending', () =>
     // The link's page says so at once, rather than offering a button that cannot work.
     expect((await fetch(`${t.url}/confirm?token=${token}`)).status).toBe(409);
 
-    const [subscription] = subscriptionsOf(email);
+    const [subscription] = await subscriptionsOf(email);
     expect(subscription).toMatchObject({ status: 'pending', confirmedAt: null });
-    expect(trailOf(email).map((e) => e.action)).not.toContain('confirmed');
-    expect(outboxOf(subscription!.id).map((r) => r.kind)).toEqual(['confirmation']);
+    expect((await trailOf(email)).map((e) => e.action)).not.toContain('confirmed');
+    expect((await outboxOf(subscription!.id)).map((r) => r.kind)).toEqual(['confirmation']);
     await settle();
     expect(t.smtp.to(email)).toHaveLength(1);
   });
@@ -66,9 +77,11 @@ describe('a confirm link after its request lapsed', () => {
     const email = 'lapsed@example.com';
     const confirmation = await signup({ email, list: 'weekly', locale: 'fr' });
     const token = tokenOf(linkIn(confirmation, 'confirm'));
-    const [subscription] = subscriptionsOf(email);
+    const [subscription] = await subscriptionsOf(email);
     // As time would: the request's week is over, and the hourly sweep has not run yet.
-    t.service.db.update(subscriptions).set({ confirmExpiresAt: Date.now() - 1000 }).where(eq(subscriptions.id, subscription!.id)).run();
+    await t.service.database.transaction(async ({ db, tables: { subscriptions } }) => {
+      await db.update(subscriptions).set({ confirmExpiresAt: Date.now() - 1000 }).where(eq(subscriptions.id, subscription!.id));
+    });
 
     const json = await postJson(`${t.url}/confirm`, { token });
     expect(json.status).toBe(410);
@@ -84,8 +97,8 @@ describe('a confirm link after its request lapsed', () => {
       expect(html).toContain(`name="email" value="${email}"`);
       expect(html).toContain('name="list" value="weekly"');
     }
-    expect(subscriptionsOf(email)[0]).toMatchObject({ status: 'pending', confirmedAt: null });
-    expect(trailOf(email).map((e) => e.action)).not.toContain('confirmed');
+    expect((await subscriptionsOf(email))[0]).toMatchObject({ status: 'pending', confirmedAt: null });
+    expect((await trailOf(email)).map((e) => e.action)).not.toContain('confirmed');
 
     // The page's form signs up again, and the new link confirms.
     const again = await postForm(`${t.url}/subscribe`, { email, list: 'weekly', locale: 'fr' });
@@ -98,14 +111,16 @@ describe('a confirm link after its request lapsed', () => {
   it('answers 410 expired, in the browser’s language, once the link itself is past its date', async () => {
     const email = 'old.link@example.com';
     await signup({ email });
-    const [subscription] = subscriptionsOf(email);
+    const [subscription] = await subscriptionsOf(email);
     const lapsed = createToken([TEST_SECRET], { purpose: 'confirm', subscriptionId: subscription!.id, expiresAt: Date.now() - 1000 });
     const json = await postJson(`${t.url}/confirm`, { token: lapsed });
     expect(json.status).toBe(410);
     expect(await json.json()).toEqual({ error: { code: 'expired', message: expect.any(String) } });
     // Deleted by the sweep: still the way to sign up again, not a bare 404.
-    t.service.db.delete(outbox).where(eq(outbox.subscriptionId, subscription!.id)).run();
-    t.service.db.delete(subscriptions).where(eq(subscriptions.id, subscription!.id)).run();
+    await t.service.database.transaction(async ({ db, tables: { outbox, subscriptions } }) => {
+      await db.delete(outbox).where(eq(outbox.subscriptionId, subscription!.id));
+      await db.delete(subscriptions).where(eq(subscriptions.id, subscription!.id));
+    });
     const page = await postForm(`${t.url}/confirm`, { token: lapsed }, { 'accept-language': 'fr' });
     expect(page.status).toBe(410);
     const html = await page.text();
@@ -117,13 +132,14 @@ describe('a confirm link after its request lapsed', () => {
     const guarded = await startTestService({ roles: ['api'], env: { TURNSTILE_SECRET: 'turnstile-test-secret' } });
     try {
       // No human check can pass here, so the request is written straight as a signup would.
-      const db = guarded.service.db;
-      const contact = db.insert(contacts).values({ email: 'guarded@example.com', emailKey: 'guarded@example.com', locale: 'en', createdAt: Date.now() }).returning().get();
-      const subscription = db
-        .insert(subscriptions)
-        .values({ contactId: contact.id, listId: 1, status: 'pending', createdAt: Date.now(), confirmExpiresAt: Date.now() - 1000 })
-        .returning()
-        .get();
+      const subscription = await guarded.service.database.transaction(async ({ db, tables: { contacts, subscriptions } }) => {
+        const [contact] = await db.insert(contacts).values({ email: 'guarded@example.com', emailKey: 'guarded@example.com', locale: 'en', createdAt: Date.now() }).returning();
+        const [pending] = await db
+          .insert(subscriptions)
+          .values({ contactId: contact!.id, listId: 1, status: 'pending', createdAt: Date.now(), confirmExpiresAt: Date.now() - 1000 })
+          .returning();
+        return pending!;
+      });
       const token = createToken([TEST_SECRET], { purpose: 'confirm', subscriptionId: subscription.id, expiresAt: Date.now() + 60_000 });
       const page = await postForm(`${guarded.url}/confirm`, { token });
       expect(page.status).toBe(410);
@@ -143,18 +159,18 @@ describe('names in emails', () => {
     const email = 'greeted@example.com';
     // A stranger signs the address up, with a message for a name; nobody confirms it.
     await signup({ email, name: lure });
-    expect(contactOf(email)!.name).toBeNull();
+    expect((await contactOf(email))!.name).toBeNull();
 
     // The person signs up to another list themselves, and confirms.
     const own = await signup({ email, list: 'weekly', name: 'Vic' });
     const welcome = await confirmFrom(own);
     expect(welcome.parsed.text).toContain('Welcome, Vic!');
     expect(welcome.raw).not.toContain('locked');
-    expect(contactOf(email)!.name).toBe('Vic');
+    expect((await contactOf(email))!.name).toBe('Vic');
 
     // A later, unconfirmed signup's name does not replace it either.
     await signup({ email, list: 'offers', name: lure });
-    expect(contactOf(email)!.name).toBe('Vic');
+    expect((await contactOf(email))!.name).toBe('Vic');
   });
 
   it('an older link of a request replaced since confirms without the newer request’s name', async () => {
@@ -164,16 +180,16 @@ describe('names in emails', () => {
     const welcome = await confirmFrom(own);
     expect(welcome.parsed.text).toContain('Welcome!');
     expect(welcome.raw).not.toContain('locked');
-    expect(contactOf(email)!.name).toBeNull();
-    expect(subscriptionsOf(email)[0]!.pendingName).toBeNull();
+    expect((await contactOf(email))!.name).toBeNull();
+    expect((await subscriptionsOf(email))[0]!.pendingName).toBeNull();
   });
 
   it('an unconfirmed request’s name goes when the request ends ("not me")', async () => {
     const email = 'not.kept@example.com';
     const confirmation = await signup({ email, name: lure });
     expect((await postForm(`${t.url}${new URL(linkIn(confirmation, 'unsubscribe')).pathname}${new URL(linkIn(confirmation, 'unsubscribe')).search}`, {})).status).toBe(200);
-    expect(subscriptionsOf(email)[0]).toMatchObject({ status: 'unsubscribed', pendingName: null });
-    expect(contactOf(email)!.name).toBeNull();
+    expect((await subscriptionsOf(email))[0]).toMatchObject({ status: 'unsubscribed', pendingName: null });
+    expect((await contactOf(email))!.name).toBeNull();
   });
 });
 
@@ -182,18 +198,18 @@ describe('the language of a confirmed person', () => {
     const email = 'francoise@example.com';
     await confirmFrom(await signup({ email, locale: 'fr' }));
     const other = await signup({ email, list: 'weekly', locale: 'en' });
-    expect(contactOf(email)!.locale).toBe('fr');
+    expect((await contactOf(email))!.locale).toBe('fr');
     expect(other.parsed.html).toContain('<html lang="fr"');
     // Nor by one in another browser's language.
     await signup({ email, list: 'offers' }, { 'accept-language': 'en' });
-    expect(contactOf(email)!.locale).toBe('fr');
+    expect((await contactOf(email))!.locale).toBe('fr');
   });
 
   it('still follows the latest request while nothing is confirmed', async () => {
     const email = 'undecided@example.com';
     await signup({ email, locale: 'en' });
     const second = await signup({ email, list: 'weekly', locale: 'fr' });
-    expect(contactOf(email)!.locale).toBe('fr');
+    expect((await contactOf(email))!.locale).toBe('fr');
     expect(second.parsed.html).toContain('<html lang="fr"');
   });
 });
@@ -210,7 +226,7 @@ describe('POST /subscribe as multipart/form-data', () => {
     expect(res.headers.get('location')).toBe('/thanks?locale=fr');
     const confirmation = await waitFor(() => t.smtp.to('multi.part@example.com')[0], 5000, 'the confirmation');
     expect(confirmation.parsed.subject).toBe('Confirmez votre inscription à Weekly');
-    expect(subscriptionsOf('multi.part@example.com')[0]!.pendingName).toBe('Mia');
+    expect((await subscriptionsOf('multi.part@example.com'))[0]!.pendingName).toBe('Mia');
 
     const program = new FormData();
     program.append('email', 'multi.program@example.com');

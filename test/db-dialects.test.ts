@@ -4,23 +4,23 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forUpdate, isUniqueViolation, openSqliteDatabase, postgresDatabase, type Database, type Handle, type Tables } from '../src/db/database.js';
+import { forUpdate, isUniqueViolation, openSqliteDatabase, postgresDatabase, savepoint, type Database, type Row, type Scope } from '../src/db/database.js';
 import { closePostgres, migratePostgres, openPostgres } from '../src/db/postgres.js';
 import { createScratchDatabase, type ScratchDatabase } from './support/postgres.js';
 
 // ---- domain code, written once: nothing below knows which engine it runs on ------------------
 
-type List = Tables['lists']['$inferSelect'];
+type List = Row<'lists'>;
 
-/** A module's statements in one place, built from the database (its tables), run on a handle. */
-function createListQueries({ tables: { lists, outbox } }: Database) {
+/** A module's statements in one place, built from the database (its tables), run on a scope. */
+function createListQueries({ tables: { lists, outbox } }: Scope) {
   return {
-    insert: (tx: Handle, slug: string, name: string) => tx.insert(lists).values({ slug, name, createdAt: Date.now() }).returning(),
-    bySlug: async (tx: Handle, slug: string): Promise<List | undefined> => (await tx.select().from(lists).where(eq(lists.slug, slug)))[0],
-    bySlugs: (tx: Handle, slugs: string[]) => tx.select().from(lists).where(inArray(lists.slug, slugs)).orderBy(lists.slug),
-    insertMessage: (tx: Handle, id: string) => tx.insert(outbox).values({ id, kind: 'confirmation', status: 'queued', createdAt: Date.now() }),
-    message: (tx: Handle, id: string) => tx.select({ attempts: outbox.attempts }).from(outbox).where(eq(outbox.id, id)),
-    setAttempts: (tx: Handle, id: string, attempts: number) => tx.update(outbox).set({ attempts }).where(eq(outbox.id, id)),
+    insert: (tx: Scope, slug: string, name: string) => tx.db.insert(lists).values({ slug, name, createdAt: Date.now() }).returning(),
+    bySlug: async (scope: Scope, slug: string): Promise<List | undefined> => (await scope.db.select().from(lists).where(eq(lists.slug, slug)))[0],
+    bySlugs: (scope: Scope, slugs: string[]) => scope.db.select().from(lists).where(inArray(lists.slug, slugs)).orderBy(lists.slug),
+    insertMessage: (tx: Scope, id: string) => tx.db.insert(outbox).values({ id, kind: 'confirmation', status: 'queued', createdAt: Date.now() }),
+    message: (scope: Scope, id: string) => scope.db.select({ attempts: outbox.attempts }).from(outbox).where(eq(outbox.id, id)),
+    setAttempts: (tx: Scope, id: string, attempts: number) => tx.db.update(outbox).set({ attempts }).where(eq(outbox.id, id)),
   };
 }
 
@@ -39,7 +39,7 @@ async function createList(database: Database, slug: string, name: string): Promi
 async function countAttempt(database: Database, messageId: string): Promise<void> {
   const queries = createListQueries(database);
   await database.transaction(async (tx) => {
-    const [row] = await forUpdate(database, queries.message(tx, messageId));
+    const [row] = await forUpdate(tx, queries.message(tx, messageId));
     await sleep(1); // another caller gets every chance to slip in between the read and the write
     await queries.setAttempts(tx, messageId, row!.attempts + 1);
   });
@@ -94,7 +94,7 @@ describe.each(backends)('one domain code on $name', (backend) => {
     const list = await createList(database, 'weekly', 'Weekly news');
     expect(list).toEqual({ id: expect.any(Number), slug: 'weekly', name: 'Weekly news', thankYouUrl: null, createdAt: expect.any(Number) });
     expect(list.createdAt).toBeGreaterThan(Date.now() - 60_000);
-    const seen = await createListQueries(database).bySlugs(database.db, ['default', 'weekly']);
+    const seen = await createListQueries(database).bySlugs(database, ['default', 'weekly']);
     expect(seen.map((l) => l.slug)).toEqual(['default', 'weekly']);
   });
 
@@ -106,7 +106,28 @@ describe.each(backends)('one domain code on $name', (backend) => {
         throw new Error('changed my mind');
       }),
     ).rejects.toThrow('changed my mind');
-    expect(await queries.bySlug(database.db, 'half-written')).toBeUndefined();
+    expect(await queries.bySlug(database, 'half-written')).toBeUndefined();
+  });
+
+  it('rolls a savepoint back alone, keeping what the transaction wrote around it', async () => {
+    const queries = createListQueries(database);
+    await database.transaction(async (tx) => {
+      await queries.insert(tx, 'before-savepoint', 'Before');
+      await expect(
+        savepoint(tx, async (sp) => {
+          await queries.insert(sp, 'in-savepoint', 'In the savepoint');
+          await queries.insert(sp, 'before-savepoint', 'A unique violation');
+        }),
+      ).rejects.toSatisfy(isUniqueViolation);
+      // On PostgreSQL the failed statement aborted the transaction; the savepoint's rollback revived it.
+      await savepoint(tx, (sp) => queries.insert(sp, 'after-savepoint', 'After'));
+    });
+    const seen = await queries.bySlugs(database, ['after-savepoint', 'before-savepoint', 'in-savepoint']);
+    expect(seen.map((l) => l.slug)).toEqual(['after-savepoint', 'before-savepoint']);
+  });
+
+  it('refuses a savepoint outside a transaction', async () => {
+    await expect(savepoint(database, async () => 'no')).rejects.toThrow('open transaction');
   });
 
   it('reports a unique violation the same way', async () => {
@@ -127,17 +148,17 @@ describe.each(backends)('one domain code on $name', (backend) => {
       await held;
     });
     await wrote;
-    expect(await queries.bySlug(database.db, 'in-flight')).toBeUndefined();
+    expect(await queries.bySlug(database, 'in-flight')).toBeUndefined();
     release();
     await transaction;
-    expect(await queries.bySlug(database.db, 'in-flight')).toMatchObject({ slug: 'in-flight' });
+    expect(await queries.bySlug(database, 'in-flight')).toMatchObject({ slug: 'in-flight' });
   });
 
   it('loses no update when 20 callers read and write one row at once', async () => {
     const queries = createListQueries(database);
     await database.transaction((tx) => queries.insertMessage(tx, 'message-1'));
     await Promise.all(Array.from({ length: 20 }, () => countAttempt(database, 'message-1')));
-    expect(await queries.message(database.db, 'message-1')).toEqual([{ attempts: 20 }]);
+    expect(await queries.message(database, 'message-1')).toEqual([{ attempts: 20 }]);
   });
 
   it('answers a ping, and no longer once closed', async () => {
@@ -158,7 +179,7 @@ describe('SQLite root handle', () => {
     const database = openSqliteDatabase(path.join(dir, 'optin.db'));
     try {
       const queries = createListQueries(database);
-      await expect(queries.insert(database.db, 'outside', 'Outside')).rejects.toThrow(/readonly/);
+      await expect(queries.insert(database, 'outside', 'Outside')).rejects.toThrow(/readonly/);
     } finally {
       await database.close();
       rmSync(dir, { recursive: true, force: true });

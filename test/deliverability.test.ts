@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { authenticate } from 'mailauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lists, MESSAGE_KINDS, type MessageKind } from '../src/db/schema.js';
+import { MESSAGE_KINDS, type MessageKind } from '../src/db/schema.js';
 import { dkimKey, dkimRecordName, dkimRecordValue, generateDkimKey } from '../src/mail/dkim.js';
 import { LOCALES, type Locale } from '../src/mail/locale.js';
 import { startDnsStub, type DnsStub } from './support/dnsStub.js';
@@ -39,7 +39,9 @@ beforeAll(async () => {
     [`_dmarc.${DOMAIN}`]: ['v=DMARC1; p=reject'],
   });
   t = await startTestService({ env: DKIM_ENV });
-  t.service.db.insert(lists).values({ slug: 'weekly', name: 'Example Weekly', createdAt: Date.now() }).run();
+  await t.service.database.transaction(async ({ db, tables: { lists } }) => {
+    await db.insert(lists).values({ slug: 'weekly', name: 'Example Weekly', createdAt: Date.now() });
+  });
 });
 afterAll(async () => {
   await t?.stop();

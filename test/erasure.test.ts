@@ -1,6 +1,5 @@
 import { eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consentEvents, contacts, outbox, subscriptions, suppressions } from '../src/db/schema.js';
 import { deleteExpiredRequests } from '../src/subscriptions/expiry.js';
 import { CONFIRM_TOKEN_TTL_MS } from '../src/subscriptions/tokens.js';
 import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
@@ -32,46 +31,46 @@ async function subscribed(email: string): Promise<void> {
 describe('DELETE /admin/api/contacts/:email', () => {
   it('deletes the contact and its trail, keeps only a hashed erased entry, and never mails the address again', async () => {
     await subscribed('erin.erase@example.com');
-    const db = t.service.db;
+    const { db, tables: { consentEvents, contacts, outbox, subscriptions, suppressions } } = t.service.database;
     // A per-list entry naming the address: it must not survive with the address in it.
     expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'erin.erase@example.com', list: 'default', reason: 'complained' }, ADMIN_AUTH)).status).toBe(201);
-    const contact = db.select().from(contacts).where(eq(contacts.emailKey, 'erin.erase@example.com')).get()!;
-    expect(db.select().from(consentEvents).where(eq(consentEvents.contactId, contact.id)).all().length).toBeGreaterThan(1);
+    const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, 'erin.erase@example.com'));
+    expect((await db.select().from(consentEvents).where(eq(consentEvents.contactId, contact!.id))).length).toBeGreaterThan(1);
 
     const erased = await api(t.url, '/contacts/Erin.Erase%40EXAMPLE.com', { method: 'DELETE' });
     expect(erased.status).toBe(204);
 
     expect((await api(t.url, '/contacts/erin.erase%40example.com')).status).toBe(404);
     expect(await (await api(t.url, '/contacts/erin.erase%40example.com')).json()).toEqual({ error: { code: 'unknown_contact', message: expect.any(String) } });
-    expect(db.select().from(contacts).where(eq(contacts.id, contact.id)).all()).toEqual([]);
-    expect(db.select().from(subscriptions).where(eq(subscriptions.contactId, contact.id)).all()).toEqual([]);
-    expect(db.select().from(consentEvents).where(eq(consentEvents.contactId, contact.id)).all()).toEqual([]);
-    expect(db.select().from(outbox).where(isNull(outbox.subscriptionId)).all()).toEqual([]);
+    expect(await db.select().from(contacts).where(eq(contacts.id, contact!.id))).toEqual([]);
+    expect(await db.select().from(subscriptions).where(eq(subscriptions.contactId, contact!.id))).toEqual([]);
+    expect(await db.select().from(consentEvents).where(eq(consentEvents.contactId, contact!.id))).toEqual([]);
+    expect(await db.select().from(outbox).where(isNull(outbox.subscriptionId))).toEqual([]);
     // Nothing anywhere in the database still names the address, its IP proof or its user agent.
-    const dump = JSON.stringify([db.select().from(consentEvents).all(), db.select().from(suppressions).all(), db.select().from(contacts).all()]);
+    const dump = JSON.stringify([await db.select().from(consentEvents), await db.select().from(suppressions), await db.select().from(contacts)]);
     expect(dump).not.toContain('erin.erase');
     expect(dump).not.toContain('ErasureTest/1.0');
-    expect(db.select().from(consentEvents).where(eq(consentEvents.action, 'erased')).all()).toEqual([
+    expect(await db.select().from(consentEvents).where(eq(consentEvents.action, 'erased'))).toEqual([
       expect.objectContaining({ contactId: null, listId: null, ip: null, userAgent: null, source: null }),
     ]);
 
     // The search by address still finds the entry by its keyed hash, without showing the address.
     const found = (await (await api(t.url, '/suppressions?q=ERIN.erase%40example.com')).json()) as Page;
     expect(found.items).toEqual([{ id: expect.any(Number), email: null, reason: 'erased', list: null, source: 'admin', createdAt: expect.any(String) }]);
-    const row = db.select().from(suppressions).where(eq(suppressions.id, found.items[0]!.id)).get()!;
+    const [row] = await db.select().from(suppressions).where(eq(suppressions.id, found.items[0]!.id));
     expect(row).toMatchObject({ email: null, domain: null, listId: null, reason: 'erased' });
-    expect(row.emailHash).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(row!.emailHash).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
     // A new signup, in any case, sends nothing and stores nothing.
     const before = t.smtp.messages.length;
     expect((await postJson(`${t.url}/subscribe`, { email: 'ERIN.ERASE@example.com' })).status).toBe(202);
     await settle();
     expect(t.smtp.messages.length).toBe(before);
-    expect(db.select().from(contacts).where(eq(contacts.emailKey, 'erin.erase@example.com')).all()).toEqual([]);
+    expect(await db.select().from(contacts).where(eq(contacts.emailKey, 'erin.erase@example.com'))).toEqual([]);
 
     // Erasing again is harmless; an address never seen is 404.
     expect((await api(t.url, '/contacts/erin.erase%40example.com', { method: 'DELETE' })).status).toBe(204);
-    expect(db.select().from(suppressions).where(eq(suppressions.reason, 'erased')).all()).toHaveLength(1);
+    expect(await db.select().from(suppressions).where(eq(suppressions.reason, 'erased'))).toHaveLength(1);
     expect((await api(t.url, '/contacts/nobody.here%40example.com', { method: 'DELETE' })).status).toBe(404);
     expect((await api(t.url, '/contacts/not-an-address', { method: 'DELETE' })).status).toBe(400);
     expect((await fetch(`${t.url}/admin/api/contacts/erin.erase%40example.com`, { method: 'DELETE' })).status).toBe(401);
@@ -81,8 +80,8 @@ describe('DELETE /admin/api/contacts/:email', () => {
     const paused = await startTestService({ roles: ['api'] });
     try {
       expect((await postJson(`${paused.url}/subscribe`, { email: 'queued.erase@example.com' })).status).toBe(202);
-      const db = paused.service.db;
-      await waitFor(() => db.select().from(outbox).get()?.handedAt, 5000, 'the relay to hand the confirmation to the queue');
+      const { db, tables: { outbox } } = paused.service.database;
+      await waitFor(async () => (await db.select().from(outbox))[0]?.handedAt, 5000, 'the relay to hand the confirmation to the queue');
       expect(await paused.service.queue.queue.getWaitingCount()).toBe(1);
       expect((await api(paused.url, '/contacts/queued.erase%40example.com', { method: 'DELETE' })).status).toBe(204);
 
@@ -127,20 +126,21 @@ describe('GET /admin/api/contacts/:email/export', () => {
 
 describe('expiry of never-confirmed signups', () => {
   it('deletes expired pending subscriptions and contacts left with nothing, keeping only that a request expired', async () => {
-    const db = t.service.db;
+    const database = t.service.database;
+    const { db, tables: { consentEvents, contacts, subscriptions } } = database;
     expect((await postJson(`${t.url}/subscribe`, { email: 'never.confirms@example.com' }, { 'user-agent': 'ExpiryTest/1.0' })).status).toBe(202);
     await subscribed('keeps.subscription@example.com');
-    const pending = db.select().from(contacts).where(eq(contacts.emailKey, 'never.confirms@example.com')).get()!;
+    const [pending] = await db.select().from(contacts).where(eq(contacts.emailKey, 'never.confirms@example.com'));
     await waitFor(() => t.smtp.to('never.confirms@example.com')[0], 5000, 'confirmation email');
 
     // Not yet expired: nothing happens.
-    expect(deleteExpiredRequests(db, [TEST_SECRET])).toEqual({ subscriptions: 0, contacts: 0 });
-    const outcome = deleteExpiredRequests(db, [TEST_SECRET], Date.now() + CONFIRM_TOKEN_TTL_MS + 1000);
+    expect(await deleteExpiredRequests(database, [TEST_SECRET])).toEqual({ subscriptions: 0, contacts: 0 });
+    const outcome = await deleteExpiredRequests(database, [TEST_SECRET], Date.now() + CONFIRM_TOKEN_TTL_MS + 1000);
     expect(outcome.subscriptions).toBeGreaterThanOrEqual(1);
-    expect(db.select().from(contacts).where(eq(contacts.id, pending.id)).all()).toEqual([]);
-    expect(db.select().from(subscriptions).where(eq(subscriptions.contactId, pending.id)).all()).toEqual([]);
-    expect(JSON.stringify(db.select().from(consentEvents).all())).not.toContain('ExpiryTest/1.0');
-    const expired = db.select().from(consentEvents).where(eq(consentEvents.action, 'confirmation_expired')).all();
+    expect(await db.select().from(contacts).where(eq(contacts.id, pending!.id))).toEqual([]);
+    expect(await db.select().from(subscriptions).where(eq(subscriptions.contactId, pending!.id))).toEqual([]);
+    expect(JSON.stringify(await db.select().from(consentEvents))).not.toContain('ExpiryTest/1.0');
+    const expired = await db.select().from(consentEvents).where(eq(consentEvents.action, 'confirmation_expired'));
     expect(expired.length).toBe(outcome.subscriptions);
     expect(expired[0]).toMatchObject({ contactId: null, listId: expect.any(Number), ip: null, userAgent: null, source: null });
     // A confirmed subscriber is untouched.

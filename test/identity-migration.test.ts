@@ -1,13 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDatabase, openDatabase, type Db } from '../src/db/client.js';
-import { consentEvents, contacts, lists, subscriptions, suppressions } from '../src/db/schema.js';
+import type { Scope } from '../src/db/database.js';
 import { addressHashes, findSuppression } from '../src/subscriptions/suppression.js';
 import { postJson, settle, waitFor } from './support/http.js';
-import { startTestService, TEST_SECRET, type TestService } from './support/service.js';
+import { openTestDatabase, removeDataDir, startTestService, TEST_SECRET, type TestService } from './support/service.js';
 
 const DAY = 86_400_000;
 let dataDir: string;
@@ -18,67 +17,75 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await t?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await removeDataDir(dataDir);
 });
 
 /** The database as an older version left it: keys written while quoted local parts were accepted. */
-function seedOldDatabase(): void {
-  const db = openDatabase(path.join(dataDir, 'optin.db'));
-  const at = Date.now() - 30 * DAY;
-  const weekly = db.insert(lists).values({ slug: 'weekly', name: 'Weekly', createdAt: at }).returning().get();
-  const contact = (email: string) => db.insert(contacts).values({ email, emailKey: email.toLowerCase(), name: null, locale: 'en', createdAt: at }).returning().get();
-  const subscribe = (contactId: number, listId: number, status: 'pending' | 'confirmed' | 'unsubscribed') =>
-    db.insert(subscriptions).values({ contactId, listId, status, createdAt: at, confirmExpiresAt: status === 'pending' ? Date.now() + DAY : null, confirmedAt: status === 'pending' ? null : at }).returning().get();
-  const suppress = (emailKey: string, listId: number | null, reason: 'unsubscribed' | 'bounced') =>
-    db.insert(suppressions).values({ emailHash: addressHashes([TEST_SECRET], emailKey)[0]!, email: emailKey, domain: 'example.com', listId, reason, source: 'unsubscribe link', createdAt: at }).run();
+async function seedOldDatabase(): Promise<void> {
+  const database = await openTestDatabase(dataDir);
+  try {
+    await database.transaction(async ({ db, tables: { consentEvents, contacts, lists, subscriptions, suppressions } }) => {
+      const at = Date.now() - 30 * DAY;
+      const [weekly] = await db.insert(lists).values({ slug: 'weekly', name: 'Weekly', createdAt: at }).returning();
+      const contact = async (email: string) => (await db.insert(contacts).values({ email, emailKey: email.toLowerCase(), name: null, locale: 'en', createdAt: at }).returning())[0]!;
+      const subscribe = (contactId: number, listId: number, status: 'pending' | 'confirmed' | 'unsubscribed') =>
+        db.insert(subscriptions).values({ contactId, listId, status, createdAt: at, confirmExpiresAt: status === 'pending' ? Date.now() + DAY : null, confirmedAt: status === 'pending' ? null : at });
+      const suppress = (emailKey: string, listId: number | null, reason: 'unsubscribed' | 'bounced') =>
+        db.insert(suppressions).values({ emailHash: addressHashes([TEST_SECRET], emailKey)[0]!, email: emailKey, domain: 'example.com', listId, reason, source: 'unsubscribe link', createdAt: at });
 
-  // Only a quoted spelling: re-keyed to the mailbox it reached, with its history.
-  const ann = contact('"Ann"@example.com');
-  subscribe(ann.id, 1, 'confirmed');
-  db.insert(consentEvents).values({ contactId: ann.id, listId: 1, action: 'confirmed', at }).run();
-  // A suppressed spelling of a mailbox that was never a contact, and one of a person who is.
-  suppress('" bob"@example.com', null, 'unsubscribed');
-  // Both spellings as contacts: merged; the quoted one opted out of `default`, the plain one is pending there.
-  const cy = contact('cy@example.com');
-  subscribe(cy.id, 1, 'pending');
-  const cyQuoted = contact('"c\\y"@example.com');
-  subscribe(cyQuoted.id, 1, 'unsubscribed');
-  subscribe(cyQuoted.id, weekly.id, 'confirmed');
-  db.insert(consentEvents).values({ contactId: cyQuoted.id, listId: weekly.id, action: 'confirmed', at }).run();
-  suppress('"c\\y"@example.com', 1, 'unsubscribed');
-  // A quoted key that is no plain address at all: nothing to re-key it to.
-  contact('"d e"@example.com');
-  closeDatabase(db);
+      // Only a quoted spelling: re-keyed to the mailbox it reached, with its history.
+      const ann = await contact('"Ann"@example.com');
+      await subscribe(ann.id, 1, 'confirmed');
+      await db.insert(consentEvents).values({ contactId: ann.id, listId: 1, action: 'confirmed', at });
+      // A suppressed spelling of a mailbox that was never a contact, and one of a person who is.
+      await suppress('" bob"@example.com', null, 'unsubscribed');
+      // Both spellings as contacts: merged; the quoted one opted out of `default`, the plain one is pending there.
+      const cy = await contact('cy@example.com');
+      await subscribe(cy.id, 1, 'pending');
+      const cyQuoted = await contact('"c\\y"@example.com');
+      await subscribe(cyQuoted.id, 1, 'unsubscribed');
+      await subscribe(cyQuoted.id, weekly!.id, 'confirmed');
+      await db.insert(consentEvents).values({ contactId: cyQuoted.id, listId: weekly!.id, action: 'confirmed', at });
+      await suppress('"c\\y"@example.com', 1, 'unsubscribed');
+      // A quoted key that is no plain address at all: nothing to re-key it to.
+      await contact('"d e"@example.com');
+    });
+  } finally {
+    await database.close();
+  }
 }
 
-const contactKeys = (db: Db) => db.select({ key: contacts.emailKey }).from(contacts).all().map((c) => c.key).sort();
-const blocks = (db: Db, emailKey: string, listId: number | null) => findSuppression(db, [TEST_SECRET], emailKey, listId)?.reason;
+const contactKeys = async ({ db, tables: { contacts } }: Scope) => (await db.select({ key: contacts.emailKey }).from(contacts)).map((c) => c.key).sort();
+const blocks = async (scope: Scope, emailKey: string, listId: number | null) => (await findSuppression(scope, [TEST_SECRET], emailKey, listId))?.reason;
 
 describe('data migration of quoted local parts', () => {
   it('re-keys or merges quoted contacts and keeps their suppression entries effective, once', async () => {
-    seedOldDatabase();
+    await seedOldDatabase();
     t = await startTestService({ dataDir });
-    const db = t.service.db;
+    const database = t.service.database;
+    const { db, tables: { consentEvents, contacts, subscriptions, suppressions } } = database;
+    const actionsOf = async (contactId: number) =>
+      (await db.select({ action: consentEvents.action }).from(consentEvents).where(eq(consentEvents.contactId, contactId)).orderBy(consentEvents.id)).map((e) => e.action);
 
-    expect(contactKeys(db)).toEqual(['"d e"@example.com', 'ann@example.com', 'cy@example.com']);
-    const ann = db.select().from(contacts).where(eq(contacts.emailKey, 'ann@example.com')).get()!;
-    expect(ann.email).toBe('Ann@example.com');
-    expect(db.select().from(subscriptions).where(eq(subscriptions.contactId, ann.id)).all()).toEqual([expect.objectContaining({ listId: 1, status: 'confirmed' })]);
-    expect(db.select({ action: consentEvents.action }).from(consentEvents).where(eq(consentEvents.contactId, ann.id)).all().map((e) => e.action)).toEqual(['confirmed', 'identity_migrated']);
+    expect(await contactKeys(database)).toEqual(['"d e"@example.com', 'ann@example.com', 'cy@example.com']);
+    const [ann] = await db.select().from(contacts).where(eq(contacts.emailKey, 'ann@example.com'));
+    expect(ann!.email).toBe('Ann@example.com');
+    expect(await db.select().from(subscriptions).where(eq(subscriptions.contactId, ann!.id))).toEqual([expect.objectContaining({ listId: 1, status: 'confirmed' })]);
+    expect(await actionsOf(ann!.id)).toEqual(['confirmed', 'identity_migrated']);
 
-    const cy = db.select().from(contacts).where(eq(contacts.emailKey, 'cy@example.com')).get()!;
-    const cySubscriptions = db.select().from(subscriptions).where(eq(subscriptions.contactId, cy.id)).all();
+    const [cy] = await db.select().from(contacts).where(eq(contacts.emailKey, 'cy@example.com'));
+    const cySubscriptions = await db.select().from(subscriptions).where(eq(subscriptions.contactId, cy!.id));
     expect(cySubscriptions.map((s) => [s.listId, s.status]).sort()).toEqual([
       [1, 'unsubscribed'],
       [2, 'confirmed'],
     ]);
-    expect(db.select({ action: consentEvents.action }).from(consentEvents).where(eq(consentEvents.contactId, cy.id)).all().map((e) => e.action)).toEqual(['confirmed', 'identity_migrated']);
+    expect(await actionsOf(cy!.id)).toEqual(['confirmed', 'identity_migrated']);
 
     // The opt-outs now hold for the mailboxes, and no entry names a quoted spelling any more.
-    expect(blocks(db, 'bob@example.com', null)).toBe('unsubscribed');
-    expect(blocks(db, 'cy@example.com', 1)).toBe('unsubscribed');
-    expect(blocks(db, 'cy@example.com', 2)).toBeUndefined();
-    expect(db.select({ email: suppressions.email }).from(suppressions).all().map((s) => s.email).sort()).toEqual(['bob@example.com', 'cy@example.com']);
+    expect(await blocks(database, 'bob@example.com', null)).toBe('unsubscribed');
+    expect(await blocks(database, 'cy@example.com', 1)).toBe('unsubscribed');
+    expect(await blocks(database, 'cy@example.com', 2)).toBeUndefined();
+    expect((await db.select({ email: suppressions.email }).from(suppressions)).map((s) => s.email).sort()).toEqual(['bob@example.com', 'cy@example.com']);
 
     expect((await postJson(`${t.url}/subscribe`, { email: 'bob@example.com' })).status).toBe(202);
     expect((await postJson(`${t.url}/subscribe`, { email: 'Cy@example.com' })).status).toBe(202);
@@ -91,11 +98,16 @@ describe('data migration of quoted local parts', () => {
     // Recorded: a quoted row written after the migration ran is not touched by a restart.
     await t.stop();
     t = undefined;
-    const db2 = openDatabase(path.join(dataDir, 'optin.db'));
-    db2.insert(contacts).values({ email: '"eve"@example.com', emailKey: '"eve"@example.com', locale: 'en', createdAt: Date.now() }).run();
-    closeDatabase(db2);
+    const beside = await openTestDatabase(dataDir);
+    try {
+      await beside.transaction(async ({ db, tables: { contacts } }) => {
+        await db.insert(contacts).values({ email: '"eve"@example.com', emailKey: '"eve"@example.com', locale: 'en', createdAt: Date.now() });
+      });
+    } finally {
+      await beside.close();
+    }
     t = await startTestService({ dataDir });
-    expect(contactKeys(t.service.db)).toContain('"eve"@example.com');
-    expect(contactKeys(t.service.db)).not.toContain('eve@example.com');
+    expect(await contactKeys(t.service.database)).toContain('"eve"@example.com');
+    expect(await contactKeys(t.service.database)).not.toContain('eve@example.com');
   });
 });

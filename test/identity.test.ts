@@ -3,7 +3,6 @@ import { domainToASCII } from 'node:url';
 import { eq, inArray } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contacts, outbox, subscriptions, suppressions } from '../src/db/schema.js';
 import { linkIn, oneClick, postJson, settle, waitFor } from './support/http.js';
 import { ADMIN_AUTH, startTestService, TEST_SECRET, type TestService } from './support/service.js';
 import { findSuppression } from '../src/subscriptions/suppression.js';
@@ -40,13 +39,15 @@ describe('one mailbox, one identity', () => {
     // "This was not me": the pending request's unsubscribe link suppresses the mailbox for every list.
     const notMe = linkIn(confirmation, 'unsubscribe');
     expect((await oneClick(`${t.url}${new URL(notMe).pathname}${new URL(notMe).search}`)).status).toBe(200);
-    expect(findSuppression(t.service.db, [TEST_SECRET], 'ann@example.com', null)).toBeDefined();
+    const database = t.service.database;
+    const { db, tables: { contacts } } = database;
+    expect(await findSuppression(database, [TEST_SECRET], 'ann@example.com', null)).toBeDefined();
 
-    const contactsBefore = t.service.db.select().from(contacts).all().length;
+    const contactsBefore = (await db.select().from(contacts)).length;
     for (const spelling of quotedSpellingsOf('ann')) await expectInvalidEmail(await subscribe(spelling));
     await settle();
     expect(t.smtp.to('ann@example.com')).toHaveLength(1);
-    expect(t.service.db.select().from(contacts).all()).toHaveLength(contactsBefore);
+    expect(await db.select().from(contacts)).toHaveLength(contactsBefore);
   });
 
   it('refuses a quoted local part on every path that turns a stranger’s string into an identity', async () => {
@@ -59,7 +60,8 @@ describe('one mailbox, one identity', () => {
     form.append('file', new Blob([`email\r\n"""bea""@example.com"\r\nbea.plain@example.com\r\n`], { type: 'text/csv' }), 'list.csv');
     const imported = await fetch(`${t.url}/admin/api/suppressions/import`, { method: 'POST', body: form, headers: ADMIN_AUTH });
     expect(await imported.json()).toMatchObject({ added: 1, invalid: 1 });
-    expect(t.service.db.select().from(suppressions).where(inArray(suppressions.email, [quoted, 'bea@example.com'])).all()).toEqual([]);
+    const { db, tables: { suppressions } } = t.service.database;
+    expect(await db.select().from(suppressions).where(inArray(suppressions.email, [quoted, 'bea@example.com']))).toEqual([]);
   });
 
   it('sends every accepted address to exactly the key the mail policy decided on (RCPT TO at a real SMTP server)', async () => {
@@ -92,16 +94,15 @@ describe('one mailbox, one identity', () => {
     }
     expect(accepted.length).toBeGreaterThan(10);
 
-    const db = t.service.db;
+    const { db, tables: { contacts, outbox, subscriptions } } = t.service.database;
     const rowsOf = () =>
       db
         .select({ id: outbox.id, status: outbox.status, email: contacts.email, emailKey: contacts.emailKey })
         .from(outbox)
         .innerJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
-        .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
-        .all();
-    await waitFor(() => rowsOf().every((row) => row.status !== 'queued'), 20_000, 'every confirmation to be sent');
-    for (const row of rowsOf().filter((r) => r.status === 'sent')) {
+        .innerJoin(contacts, eq(contacts.id, subscriptions.contactId));
+    await waitFor(async () => (await rowsOf()).every((row) => row.status !== 'queued'), 20_000, 'every confirmation to be sent');
+    for (const row of (await rowsOf()).filter((r) => r.status === 'sent')) {
       const received = t.smtp.messages.filter((m) => m.header('message-id')?.startsWith(`<${row.id}@`));
       expect(received, row.emailKey).toHaveLength(1);
       // The SMTP server saw exactly the stored address, and it is the key every decision was made on.
@@ -113,19 +114,20 @@ describe('one mailbox, one identity', () => {
 
   it('drops, and never sends, a stored message whose address SMTP would receive as another mailbox', async () => {
     // A row written before quoted local parts were refused (or by anything that bypassed the parse).
-    const db = t.service.db;
     const now = Date.now();
-    const contact = db.insert(contacts).values({ email: '"dan"@example.com', emailKey: '"dan"@example.com', locale: 'en', createdAt: now }).returning().get();
-    const subscription = db
-      .insert(subscriptions)
-      .values({ contactId: contact.id, listId: 1, status: 'pending', createdAt: now, confirmExpiresAt: now + 3_600_000 })
-      .returning()
-      .get();
     const id = randomUUID();
-    db.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: subscription.id, status: 'queued', createdAt: now }).run();
+    await t.service.database.transaction(async ({ db, tables: { contacts, outbox, subscriptions } }) => {
+      const [contact] = await db.insert(contacts).values({ email: '"dan"@example.com', emailKey: '"dan"@example.com', locale: 'en', createdAt: now }).returning();
+      const [subscription] = await db
+        .insert(subscriptions)
+        .values({ contactId: contact!.id, listId: 1, status: 'pending', createdAt: now, confirmExpiresAt: now + 3_600_000 })
+        .returning();
+      await db.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: subscription!.id, status: 'queued', createdAt: now });
+    });
     await t.service.relay.sweep({ everything: true });
-    const row = await waitFor(() => {
-      const current = db.select().from(outbox).where(eq(outbox.id, id)).get();
+    const { db, tables: { outbox } } = t.service.database;
+    const row = await waitFor(async () => {
+      const [current] = await db.select().from(outbox).where(eq(outbox.id, id));
       return current?.status !== 'queued' && current;
     }, 5000, 'the row to be dealt with');
     expect(row).toMatchObject({ status: 'dropped', lastError: 'recipient_mismatch' });

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consentEvents, contacts, outbox, subscriptions } from '../src/db/schema.js';
 import { suppressAddress } from '../src/subscriptions/suppression.js';
 import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
 import { firstDroppedMail, startTestService, startWorkerBeside, TEST_SECRET, type TestService } from './support/service.js';
@@ -42,15 +41,16 @@ describe('signup → confirmation → confirm → welcome', () => {
     const html = await page.text();
     expect(html).toContain('<form method="post" action="/confirm">');
     expect(html).toContain(`value="${tokenOf(confirmLink)}"`);
-    const contact = t.service.db.select().from(contacts).where(eq(contacts.emailKey, 'ann.path@example.com')).get()!;
-    const before = t.service.db.select().from(subscriptions).where(eq(subscriptions.contactId, contact.id)).get()!;
-    expect(before.status).toBe('pending');
+    const { db, tables: { consentEvents, contacts, subscriptions } } = t.service.database;
+    const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, 'ann.path@example.com'));
+    const [before] = await db.select().from(subscriptions).where(eq(subscriptions.contactId, contact!.id));
+    expect(before!.status).toBe('pending');
 
     const confirmed = await postForm(`${t.url}/confirm`, { token: tokenOf(confirmLink) }, { 'user-agent': 'TestBrowser/1.0' });
     expect(confirmed.status).toBe(200);
     expect(await confirmed.text()).toContain('is confirmed');
-    const after = t.service.db.select().from(subscriptions).where(eq(subscriptions.id, before.id)).get()!;
-    expect(after.status).toBe('confirmed');
+    const [after] = await db.select().from(subscriptions).where(eq(subscriptions.id, before!.id));
+    expect(after!.status).toBe('confirmed');
 
     const welcome = await waitFor(() => t.smtp.to('Ann.Path@example.com')[1], 3000, 'welcome email');
     expect(welcome.parsed.subject).toBe('Welcome to Newsletter');
@@ -59,7 +59,7 @@ describe('signup → confirmation → confirm → welcome', () => {
     expect(welcome.header('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
 
     // Consent is recorded with proof: what, when, from where, which list.
-    const trail = t.service.db.select().from(consentEvents).where(eq(consentEvents.contactId, contact.id)).all();
+    const trail = await db.select().from(consentEvents).where(eq(consentEvents.contactId, contact!.id)).orderBy(consentEvents.id);
     expect(trail.map((e) => e.action)).toEqual(['subscribe_requested', 'confirmed']);
     expect(trail[0]).toMatchObject({ source: 'https://site.test/join', ip: expect.stringMatching(/127\.0\.0\.1/), listId: 1 });
     expect(trail[1]).toMatchObject({ userAgent: 'TestBrowser/1.0' });
@@ -95,14 +95,16 @@ describe('signup → confirmation → confirm → welcome', () => {
   });
 
   it('answers the same for new, pending, confirmed and suppressed addresses', async () => {
-    suppressAddress(t.service.db, [TEST_SECRET], {
-      emailKey: 'blocked@example.com',
-      domain: 'example.com',
-      listId: null,
-      reason: 'manual',
-      source: 'test',
-      at: Date.now(),
-    });
+    await t.service.database.transaction((tx) =>
+      suppressAddress(tx, [TEST_SECRET], {
+        emailKey: 'blocked@example.com',
+        domain: 'example.com',
+        listId: null,
+        reason: 'manual',
+        source: 'test',
+        at: Date.now(),
+      }),
+    );
     const answers = await Promise.all(
       ['fresh@example.com', 'Ann.Path@example.com', 'BLOCKED@example.com'].map(async (email) => {
         const res = await subscribe({ email });
@@ -115,7 +117,8 @@ describe('signup → confirmation → confirm → welcome', () => {
     await settle();
     expect(t.smtp.to('blocked@example.com')).toHaveLength(0);
     // A suppressed address leaves no contact behind.
-    expect(t.service.db.select().from(contacts).where(eq(contacts.emailKey, 'blocked@example.com')).get()).toBeUndefined();
+    const { db, tables: { contacts } } = t.service.database;
+    expect(await db.select().from(contacts).where(eq(contacts.emailKey, 'blocked@example.com'))).toEqual([]);
   });
 
   it('drops a queued confirmation when the address is suppressed before the worker sends it', async () => {
@@ -123,18 +126,21 @@ describe('signup → confirmation → confirm → welcome', () => {
     try {
       const res = await postJson(`${paused.url}/subscribe`, { email: 'late-optout@example.com' });
       expect(res.status).toBe(202);
-      suppressAddress(paused.service.db, [TEST_SECRET], {
-        emailKey: 'late-optout@example.com',
-        domain: 'example.com',
-        listId: null,
-        reason: 'unsubscribed',
-        source: 'test',
-        at: Date.now(),
-      });
+      await paused.service.database.transaction((tx) =>
+        suppressAddress(tx, [TEST_SECRET], {
+          emailKey: 'late-optout@example.com',
+          domain: 'example.com',
+          listId: null,
+          reason: 'unsubscribed',
+          source: 'test',
+          at: Date.now(),
+        }),
+      );
       const worker = await startWorkerBeside(paused);
       try {
-        const row = await waitFor(() => {
-          const r = worker.service.db.select().from(outbox).all()[0];
+        const { db, tables: { outbox } } = worker.service.database;
+        const row = await waitFor(async () => {
+          const [r] = await db.select().from(outbox);
           return r && r.status !== 'queued' ? r : undefined;
         }, 3000, 'the worker to take the message');
         expect(row.status).toBe('dropped');
@@ -165,8 +171,9 @@ describe('signup → confirmation → confirm → welcome', () => {
     }
     const json = await postJson(`${t.url}/confirm`, { token: tampered });
     expect(await json.json()).toEqual({ error: { code: 'invalid_token', message: expect.any(String) } });
-    const contact = t.service.db.select().from(contacts).where(eq(contacts.emailKey, 'tamper@example.com')).get()!;
-    expect(t.service.db.select().from(subscriptions).where(eq(subscriptions.contactId, contact.id)).get()!.status).toBe('pending');
+    const { db, tables: { contacts, subscriptions } } = t.service.database;
+    const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, 'tamper@example.com'));
+    expect((await db.select().from(subscriptions).where(eq(subscriptions.contactId, contact!.id))).map((s) => s.status)).toEqual(['pending']);
   });
 
   it('answers bad input with the JSON error shape', async () => {

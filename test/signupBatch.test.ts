@@ -1,14 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDatabase, openDatabase, type Db } from '../src/db/client.js';
-import { contacts, outbox } from '../src/db/schema.js';
+import type { Database } from '../src/db/database.js';
 import { AppError } from '../src/errors.js';
 import { createSignupBatcher } from '../src/subscriptions/signupBatch.js';
 import { suppressAddress } from '../src/subscriptions/suppression.js';
 import { postJson, waitFor } from './support/http.js';
-import { startTestService, TEST_SECRET, type TestService } from './support/service.js';
+import { openTestDatabase, removeDataDir, startTestService, TEST_SECRET, type TestService } from './support/service.js';
 
 const origin = { ip: '127.0.0.1', userAgent: 'test', source: null };
 // confirmLimits: the per-address limits of issue 5 (ignored where they are not merged yet).
@@ -16,19 +15,22 @@ const signup = (email: string, listSlug = 'default') => ({ email, listSlug, loca
 
 describe('group commit of signups', () => {
   let dir: string;
-  let db: Db;
-  beforeAll(() => {
+  let database: Database;
+  beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'optin-batch-'));
-    db = openDatabase(path.join(dir, 'optin.db'));
+    database = await openTestDatabase(dir);
   });
-  afterAll(() => {
-    closeDatabase(db);
-    rmSync(dir, { recursive: true, force: true });
+  afterAll(async () => {
+    await database?.close();
+    await removeDataDir(dir);
   });
 
   it('commits the good signups of one batch and fails only the bad ones, each with its own error', async () => {
-    suppressAddress(db, [TEST_SECRET], { emailKey: 'gone@example.com', domain: 'example.com', listId: null, reason: 'unsubscribed', source: 'test', at: Date.now() });
-    const batcher = createSignupBatcher(db, [TEST_SECRET]);
+    const { db, tables: { contacts, outbox } } = database;
+    await database.transaction((tx) =>
+      suppressAddress(tx, [TEST_SECRET], { emailKey: 'gone@example.com', domain: 'example.com', listId: null, reason: 'unsubscribed', source: 'test', at: Date.now() }),
+    );
+    const batcher = createSignupBatcher(database, [TEST_SECRET]);
     // Submitted in one turn of the event loop: one transaction.
     const results = await Promise.allSettled([
       batcher.submit(signup('one@example.com')),
@@ -46,8 +48,8 @@ describe('group commit of signups', () => {
     const outcomes = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     expect(outcomes.map((o) => o.outboxId === null)).toEqual([false, true, false]);
 
-    expect(db.select({ key: contacts.emailKey }).from(contacts).all().map((c) => c.key).sort()).toEqual(['one@example.com', 'three@example.com']);
-    const rows = db.select({ id: outbox.id }).from(outbox).all().map((r) => r.id).sort();
+    expect((await db.select({ key: contacts.emailKey }).from(contacts)).map((c) => c.key).sort()).toEqual(['one@example.com', 'three@example.com']);
+    const rows = (await db.select({ id: outbox.id }).from(outbox)).map((r) => r.id).sort();
     expect(rows).toEqual([outcomes[0]!.outboxId, outcomes[2]!.outboxId].sort());
   });
 });

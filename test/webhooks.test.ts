@@ -1,6 +1,5 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consentEvents, suppressions, webhookEvents } from '../src/db/schema.js';
 import { findSuppression } from '../src/subscriptions/suppression.js';
 import { signGenericPayload } from '../src/webhooks/generic.js';
 import { postJson, settle, waitFor } from './support/http.js';
@@ -33,12 +32,15 @@ function mailgunBody(event: Record<string, unknown>, key = MAILGUN_KEY, timestam
 }
 
 const postMailgun = (body: unknown) => postJson(`${t.url}/webhooks/mailgun`, body);
-const suppressionOf = (email: string) => findSuppression(t.service.db, [TEST_SECRET], email, null);
-const tableSizes = () => ({
-  suppressions: t.service.db.select().from(suppressions).all().length,
-  consent: t.service.db.select().from(consentEvents).all().length,
-  events: t.service.db.select().from(webhookEvents).all().length,
-});
+const suppressionOf = (email: string) => findSuppression(t.service.database, [TEST_SECRET], email, null);
+const tableSizes = async () => {
+  const { db, tables } = t.service.database;
+  return {
+    suppressions: (await db.select().from(tables.suppressions)).length,
+    consent: (await db.select().from(tables.consentEvents)).length,
+    events: (await db.select().from(tables.webhookEvents)).length,
+  };
+};
 
 describe('generic webhook (HMAC-signed JSON)', () => {
   it('suppresses a hard bounce; a later signup of that address is not mailed', async () => {
@@ -47,7 +49,7 @@ describe('generic webhook (HMAC-signed JSON)', () => {
     const res = await postGeneric({ events: [{ id: 'evt-1', type: 'hard_bounce', email: 'hard.bounce@EXAMPLE.com', reason: '550 5.1.1 user unknown' }] });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
-    expect(suppressionOf('hard.bounce@example.com')?.reason).toBe('bounced');
+    expect((await suppressionOf('hard.bounce@example.com'))?.reason).toBe('bounced');
 
     await postJson(`${t.url}/subscribe`, { email: 'hard.bounce@example.com' });
     await settle();
@@ -62,18 +64,18 @@ describe('generic webhook (HMAC-signed JSON)', () => {
       ],
     };
     expect(await (await postGeneric(body)).json()).toEqual({ status: 'ok', applied: 2, duplicates: 0 });
-    expect(suppressionOf('grumpy@example.com')?.reason).toBe('complained');
-    expect(suppressionOf('mailbox-full@example.com')).toBeUndefined();
+    expect((await suppressionOf('grumpy@example.com'))?.reason).toBe('complained');
+    expect(await suppressionOf('mailbox-full@example.com')).toBeUndefined();
 
-    const before = tableSizes();
+    const before = await tableSizes();
     const replay = await postGeneric(body);
     expect(await replay.json()).toEqual({ status: 'ok', applied: 0, duplicates: 2 });
-    expect(tableSizes()).toEqual(before);
+    expect(await tableSizes()).toEqual(before);
   });
 
   it('answers 401 to a bad, missing or stale signature and changes nothing', async () => {
     const body = { events: [{ id: 'evt-forged', type: 'hard_bounce', email: 'victim@example.com' }] };
-    const before = tableSizes();
+    const before = await tableSizes();
     const stale = signGenericPayload(WEBHOOK_SECRET, JSON.stringify(body), Date.now() - 3600_000);
     for (const signature of [signGenericPayload('another-secret-0123456789', JSON.stringify(body)), '', 't=1,v1=00', stale]) {
       const res = await postGeneric(body, signature);
@@ -83,8 +85,8 @@ describe('generic webhook (HMAC-signed JSON)', () => {
     // A valid signature over different bytes does not carry over.
     const signedOther = signGenericPayload(WEBHOOK_SECRET, JSON.stringify({ events: [] }));
     expect((await postGeneric(body, signedOther)).status).toBe(401);
-    expect(tableSizes()).toEqual(before);
-    expect(suppressionOf('victim@example.com')).toBeUndefined();
+    expect(await tableSizes()).toEqual(before);
+    expect(await suppressionOf('victim@example.com')).toBeUndefined();
   });
 
   it('answers 400 to a signed body in the wrong shape, and 404 to an unknown provider', async () => {
@@ -103,30 +105,30 @@ describe('Mailgun webhook', () => {
     const failed = mailgunBody({ id: 'mg-1', event: 'failed', severity: 'permanent', recipient: 'gone@example.com', reason: 'bounce', 'delivery-status': { code: 550, message: 'No such user' } });
     const res = await postMailgun(failed);
     expect(res.status).toBe(200);
-    expect(suppressionOf('gone@example.com')?.reason).toBe('bounced');
+    expect((await suppressionOf('gone@example.com'))?.reason).toBe('bounced');
     const complained = mailgunBody({ id: 'mg-2', event: 'complained', recipient: 'spam-button@example.com' });
     expect((await postMailgun(complained)).status).toBe(200);
-    expect(suppressionOf('spam-button@example.com')?.reason).toBe('complained');
+    expect((await suppressionOf('spam-button@example.com'))?.reason).toBe('complained');
     // A temporary failure is not a bounce.
     await postMailgun(mailgunBody({ id: 'mg-3', event: 'failed', severity: 'temporary', recipient: 'later@example.com' }));
-    expect(suppressionOf('later@example.com')).toBeUndefined();
+    expect(await suppressionOf('later@example.com')).toBeUndefined();
 
-    const before = tableSizes();
+    const before = await tableSizes();
     expect(await (await postMailgun(failed)).json()).toEqual({ status: 'ok', applied: 0, duplicates: 1 });
-    expect(tableSizes()).toEqual(before);
+    expect(await tableSizes()).toEqual(before);
   });
 
   it('answers 401 to a wrong key, a tampered token or a stale timestamp and changes nothing', async () => {
     const event = { id: 'mg-forged', event: 'failed', severity: 'permanent', recipient: 'target@example.com' };
     const tampered = mailgunBody(event);
     tampered.signature.token += 'x';
-    const before = tableSizes();
+    const before = await tableSizes();
     for (const body of [mailgunBody(event, 'key-wrong-0123456789'), tampered, mailgunBody(event, MAILGUN_KEY, String(Math.floor(Date.now() / 1000) - 3600)), { 'event-data': event }]) {
       const res = await postMailgun(body);
       expect(res.status).toBe(401);
     }
-    expect(tableSizes()).toEqual(before);
-    expect(suppressionOf('target@example.com')).toBeUndefined();
+    expect(await tableSizes()).toEqual(before);
+    expect(await suppressionOf('target@example.com')).toBeUndefined();
   });
 });
 
@@ -160,9 +162,9 @@ describe('addresses in webhook events', () => {
   it('reads a display-name address; answers 400 naming an unreadable event, applies nothing and does not mark it used', async () => {
     const named = await postGeneric({ events: [{ id: 'evt-named', type: 'hard_bounce', email: 'Kim Doe <Kim@Example.com>' }] });
     expect(await named.json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
-    expect(suppressionOf('kim@example.com')?.reason).toBe('bounced');
+    expect((await suppressionOf('kim@example.com'))?.reason).toBe('bounced');
 
-    const before = tableSizes();
+    const before = await tableSizes();
     const batch = (lou: string) => ({
       events: [
         { id: 'evt-before-bad', type: 'complaint', email: 'lee@example.com' },
@@ -174,24 +176,24 @@ describe('addresses in webhook events', () => {
       expect(res.status).toBe(400);
       const body = await res.json();
       expect(body).toEqual({ error: { code: 'invalid_email', message: expect.stringContaining('evt-trailing-dot') } });
-      expect(tableSizes()).toEqual(before);
+      expect(await tableSizes()).toEqual(before);
     }
-    expect(suppressionOf('lee@example.com')).toBeUndefined();
+    expect(await suppressionOf('lee@example.com')).toBeUndefined();
     // The provider's retry, once the address reads, is applied: neither event was marked used.
     expect(await (await postGeneric(batch('lou@example.com'))).json()).toEqual({ status: 'ok', applied: 2, duplicates: 0 });
-    expect(suppressionOf('lou@example.com')?.reason).toBe('bounced');
-    expect(suppressionOf('lee@example.com')?.reason).toBe('complained');
+    expect((await suppressionOf('lou@example.com'))?.reason).toBe('bounced');
+    expect((await suppressionOf('lee@example.com'))?.reason).toBe('complained');
   });
 
   it('reads a Mailgun recipient with a display name and refuses one it cannot read', async () => {
     const named = mailgunBody({ id: 'mg-named', event: 'complained', recipient: '"Doe, Kim" <kim.doe@example.com>' });
     expect(await (await postMailgun(named)).json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
-    expect(suppressionOf('kim.doe@example.com')?.reason).toBe('complained');
-    const before = tableSizes();
+    expect((await suppressionOf('kim.doe@example.com'))?.reason).toBe('complained');
+    const before = await tableSizes();
     const unreadable = await postMailgun(mailgunBody({ id: 'mg-dot', event: 'failed', severity: 'permanent', recipient: 'kim.doe@example.org.' }));
     expect(unreadable.status).toBe(400);
     expect(await unreadable.json()).toEqual({ error: { code: 'invalid_email', message: expect.stringContaining('mg-dot') } });
-    expect(tableSizes()).toEqual(before);
+    expect(await tableSizes()).toEqual(before);
   });
 });
 
@@ -200,13 +202,13 @@ describe('Mailgun signature tokens', () => {
     const first = mailgunBody({ id: 'mg-token-1', event: 'failed', severity: 'temporary', recipient: 'slow@example.com' });
     expect(await (await postMailgun(first)).json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
 
-    const before = tableSizes();
+    const before = await tableSizes();
     const forged = { signature: first.signature, 'event-data': { id: 'mg-token-2', event: 'failed', severity: 'permanent', recipient: 'someone.else@example.com' } };
     const res = await postMailgun(forged);
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual({ error: { code: 'signature_reused', message: expect.any(String) } });
-    expect(suppressionOf('someone.else@example.com')).toBeUndefined();
-    expect(tableSizes()).toEqual(before);
+    expect(await suppressionOf('someone.else@example.com')).toBeUndefined();
+    expect(await tableSizes()).toEqual(before);
 
     expect(await (await postMailgun(first)).json()).toEqual({ status: 'ok', applied: 0, duplicates: 1 });
   });

@@ -1,30 +1,35 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { migrateQuotedAddresses } from '../subscriptions/quotedAddresses.js';
-import type { Db } from './client.js';
-import { dataMigrations } from './schema.js';
-import { writeTransaction } from './transaction.js';
+import type { Database, Scope } from './database.js';
 
 interface DataMigration {
   name: string;
   /** Runs inside the migration's transaction; returns a summary for the log. */
-  run(tx: Pick<Db, 'select' | 'insert' | 'update' | 'delete'>, secrets: readonly string[], now: number): object;
+  run(tx: Scope, secrets: readonly string[], now: number): Promise<object>;
 }
 
 /** In order; a name, once recorded, never runs again. Add to the end only. */
 const DATA_MIGRATIONS: readonly DataMigration[] = [{ name: '0001_quoted_local_parts', run: migrateQuotedAddresses }];
 
 /**
- * Applies the data migrations not applied yet, each in one immediate transaction that also
- * records it, so several processes starting on one database run each exactly once.
+ * Applies the data migrations not applied yet, each in one transaction that also records it.
+ * Several processes starting on one database run each exactly once: on SQLite BEGIN IMMEDIATE
+ * makes them take turns; on PostgreSQL a transaction-scoped advisory lock on the migration's
+ * name makes the second process wait for the first to commit, after which it finds the record.
  * Returns what ran now, for the log.
  */
-export function applyDataMigrations(db: Db, secrets: readonly string[], now = Date.now()): { name: string; summary: object }[] {
+export async function applyDataMigrations(database: Database, secrets: readonly string[], now = Date.now()): Promise<{ name: string; summary: object }[]> {
   const ran: { name: string; summary: object }[] = [];
   for (const migration of DATA_MIGRATIONS) {
-    writeTransaction(db, (tx) => {
-      if (tx.select().from(dataMigrations).where(eq(dataMigrations.name, migration.name)).get()) return;
-      const summary = migration.run(tx, secrets, now);
-      tx.insert(dataMigrations).values({ name: migration.name, appliedAt: now }).run();
+    await database.transaction(async (tx) => {
+      const { dataMigrations } = tx.tables;
+      // The row does not exist before the first run, so there is nothing to lock: the advisory
+      // lock is what keeps a second PostgreSQL process out until this transaction ends.
+      if (tx.dialect === 'postgresql') await tx.db.execute(sql`select pg_advisory_xact_lock(hashtext(${`optin data migration ${migration.name}`}))`);
+      const [done] = await tx.db.select().from(dataMigrations).where(eq(dataMigrations.name, migration.name)).limit(1);
+      if (done) return;
+      const summary = await migration.run(tx, secrets, now);
+      await tx.db.insert(dataMigrations).values({ name: migration.name, appliedAt: now });
       ran.push({ name: migration.name, summary });
     });
   }

@@ -106,12 +106,13 @@ export async function migratePostgres(db: PgDb): Promise<void> {
   }
 }
 
-interface JournalEntry {
+export interface JournalEntry {
   tag: string;
   when: number;
 }
 
-function journal(folder: string): JournalEntry[] {
+/** A migrations folder's journal (drizzle-kit's meta/_journal.json), oldest first; the same shape for both dialects. */
+export function journal(folder: string): JournalEntry[] {
   const file = path.join(folder, 'meta', '_journal.json');
   return (JSON.parse(readFileSync(file, 'utf8')) as { entries: JournalEntry[] }).entries;
 }
@@ -141,7 +142,7 @@ export async function postgresMigrationStatus(db: PgDb, folder = PG_MIGRATIONS_F
   };
 }
 
-/** The database lacks migrations this build needs: starting would fail on the first missing column. */
+/** The database (PostgreSQL, or a SQLite file) lacks migrations this build needs: starting would fail on the first missing column. */
 export class MigrationsBehindError extends Error {
   constructor(
     readonly server: string,

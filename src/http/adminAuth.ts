@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { Config } from '../config.js';
-import type { Db } from '../db/client.js';
+import type { Database } from '../db/database.js';
 import { AppError } from '../errors.js';
 import type { AdminAuthLimit } from './adminAuthLimit.js';
 import { checkCsrf, isSafeMethod, readSession } from './adminSession.js';
@@ -28,7 +28,7 @@ export function hasBearer(req: Request, token: string): boolean {
 
 export interface AdminAuthDeps {
   config: Pick<Config, 'adminToken' | 'secrets' | 'publicUrl'>;
-  db: Db;
+  database: Database;
   /** Failed bearer tokens count against the client's address, as failed console sign-ins do. */
   authLimit: AdminAuthLimit;
 }
@@ -39,7 +39,7 @@ export interface AdminAuthDeps {
  * ADMIN_TOKEN configured the admin API is off and says so.
  * `whenSignedOut` lets the console's pages send a browser to the sign-in form instead of a 401.
  */
-export function requireAdmin({ config, db, authLimit }: AdminAuthDeps, whenSignedOut?: RequestHandler): RequestHandler {
+export function requireAdmin({ config, database, authLimit }: AdminAuthDeps, whenSignedOut?: RequestHandler): RequestHandler {
   return async (req, res, next) => {
     if (!config.adminToken) {
       next(new AppError(503, 'admin_disabled', 'The admin API is off: set ADMIN_TOKEN to turn it on.'));
@@ -55,7 +55,7 @@ export function requireAdmin({ config, db, authLimit }: AdminAuthDeps, whenSigne
       req.log.warn({ ip: req.ip }, 'admin bearer token refused');
       await authLimit.countFailure(req, res);
     }
-    const session = readSession(req, config, db);
+    const session = await readSession(req, config, database);
     if (session) {
       if (!isSafeMethod(req.method)) checkCsrf(req, config, session);
       res.locals.adminSession = session;

@@ -2,9 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { eq, lt } from 'drizzle-orm';
 import type { Config } from '../config.js';
-import type { Db } from '../db/client.js';
-import { revokedAdminSessions } from '../db/schema.js';
-import { writeTransaction } from '../db/transaction.js';
+import type { Database, Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 
 /**
@@ -63,7 +61,7 @@ export function endSession(res: Response, config: SessionConfig): void {
 }
 
 /** The session the request's cookie proves, if it is well signed, not expired and not signed out. */
-export function readSession(req: Request, config: SessionConfig, db: Db, now = Date.now()): AdminSession | undefined {
+export async function readSession(req: Request, config: SessionConfig, scope: Scope, now = Date.now()): Promise<AdminSession | undefined> {
   if (!config.adminToken) return undefined;
   const match = /^(\d{1,16})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/.exec(cookieValue(req, SESSION_COOKIE) ?? '');
   if (!match) return undefined;
@@ -71,18 +69,22 @@ export function readSession(req: Request, config: SessionConfig, db: Db, now = D
   const payload = `${expires}.${id}`;
   if (!config.secrets.some((secret) => sameMac(signature, sessionMac(secret, config.adminToken!, payload)))) return undefined;
   if (Number(expires) <= now) return undefined;
-  if (db.select({ id: revokedAdminSessions.sessionId }).from(revokedAdminSessions).where(eq(revokedAdminSessions.sessionId, id)).get()) return undefined;
+  const { revokedAdminSessions } = scope.tables;
+  const [revoked] = await scope.db.select({ id: revokedAdminSessions.sessionId }).from(revokedAdminSessions).where(eq(revokedAdminSessions.sessionId, id));
+  if (revoked) return undefined;
   return { id, expiresAt: Number(expires) };
 }
 
 /**
  * Signs a session out on the server: a copy of its cookie (a shared computer, a proxy log) no
  * longer works. Revocations of sessions that have expired anyway are swept at the same time.
+ * Two sign-outs of one session at once (two processes) both succeed: the insert does nothing on a conflict.
  */
-export function revokeSession(db: Db, session: AdminSession, now = Date.now()): void {
-  writeTransaction(db, (tx) => {
-    tx.delete(revokedAdminSessions).where(lt(revokedAdminSessions.expiresAt, now)).run();
-    tx.insert(revokedAdminSessions).values({ sessionId: session.id, expiresAt: session.expiresAt }).onConflictDoNothing().run();
+export async function revokeSession(database: Database, session: AdminSession, now = Date.now()): Promise<void> {
+  await database.transaction(async (tx) => {
+    const { revokedAdminSessions } = tx.tables;
+    await tx.db.delete(revokedAdminSessions).where(lt(revokedAdminSessions.expiresAt, now));
+    await tx.db.insert(revokedAdminSessions).values({ sessionId: session.id, expiresAt: session.expiresAt }).onConflictDoNothing();
   });
 }
 

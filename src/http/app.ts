@@ -2,12 +2,13 @@ import express, { type ErrorRequestHandler, type Express, type RequestHandler } 
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import type { Db } from '../db/client.js';
+import type { Database } from '../db/database.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { MailJob } from '../queue/mailQueue.js';
-import type { OutboxRelay } from '../queue/relay.js';
+import { loggableError } from '../queue/logErrors.js';
+import type { SubscriptionService } from '../subscriptions/service.js';
 import { multipartFields } from './multipartFields.js';
 import { requestLogger } from './requestLog.js';
 import { sendError } from './respond.js';
@@ -23,9 +24,11 @@ import { unsubscribeRoutes } from './routes/unsubscribe.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 export interface AppDeps {
-  db: Db;
+  /** Reads go through it as a Scope; every write through database.transaction. */
+  database: Database;
+  /** Signup, confirm, unsubscribe and resubscribe: each hands the outbox rows it wrote to the relay after its commit. */
+  subscriptions: SubscriptionService;
   config: Config;
-  relay: Pick<OutboxRelay, 'notify'>;
   redis: Redis;
   logger: Logger;
   /** Counters to increment (e.g. `deps.metrics.unsubscribes.inc()`) and the /metrics registry. */
@@ -119,7 +122,8 @@ function handleErrors(deps: Pick<AppDeps, 'logger'>): ErrorRequestHandler {
       sendError(req, res, error);
       return;
     }
-    (req.log ?? deps.logger).error({ err: error }, 'unhandled error');
+    // A query error's message carries its parameters (addresses among them): logged without them.
+    (req.log ?? deps.logger).error({ err: loggableError(error) }, 'unhandled error');
     sendError(req, res, new AppError(500, 'internal_error', 'Something went wrong on our side. Please try again.'));
   };
 }

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import busboy from 'busboy';
-import type { Db } from '../db/client.js';
+import type { Database } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { csvRecords, importSuppressions, type ImportCounts } from '../subscriptions/suppressionCsv.js';
 
@@ -11,7 +11,7 @@ export const MAX_IMPORT_BYTES = 200 * 1024 * 1024;
  * Imports the CSV sent as the `file` field of a multipart/form-data request, streaming its rows
  * into the suppression list. Answers the counts once the whole file has been read.
  */
-export function importCsvUpload(req: Request, db: Db, secrets: readonly string[], source: string): Promise<ImportCounts> {
+export function importCsvUpload(req: Request, database: Database, secrets: readonly string[], source: string): Promise<ImportCounts> {
   return new Promise((resolve, reject) => {
     if (Number(req.get('content-length') ?? 0) > MAX_IMPORT_BYTES) {
       reject(new AppError(413, 'payload_too_large', `The upload is larger than ${MAX_IMPORT_BYTES / 1024 / 1024} MB.`));
@@ -31,7 +31,7 @@ export function importCsvUpload(req: Request, db: Db, secrets: readonly string[]
         return;
       }
       file.on('limit', () => file.destroy(new AppError(413, 'payload_too_large', `The file is larger than ${MAX_IMPORT_BYTES / 1024 / 1024} MB; the rows before the limit were imported.`)));
-      importing = importSuppressions(db, secrets, csvRecords(file), { source });
+      importing = importSuppressions(database, secrets, csvRecords(file), { source });
       importing.then(resolve, (error: unknown) => {
         // Stop reading the rest of the upload; the answer names what went wrong.
         req.unpipe(form);

@@ -1,8 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { writeTransaction } from '../db/transaction.js';
+import type { Database, Scope } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
-import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { maskEmail } from '../logger.js';
 import { composeMessage, type MessageContext } from '../mail/compose.js';
@@ -15,9 +13,10 @@ import { domainOf } from '../subscriptions/address.js';
 import { recordConsent } from '../subscriptions/consent.js';
 import { mayMail, type ConfirmLimits } from '../subscriptions/mailPolicy.js';
 import { suppressAddress } from '../subscriptions/suppression.js';
+import { loggableMessage } from './logErrors.js';
 
 export interface DeliveryDeps {
-  db: Db;
+  database: Database;
   mailer: Mailer;
   messages: MessageContext;
   confirmLimits: ConfirmLimits;
@@ -27,9 +26,11 @@ export interface DeliveryDeps {
 
 export type DeliveryOutcome = 'sent' | 'already_done' | 'dropped' | 'bounced';
 
-// The per-message statements, prepared once per database handle (see preparedPerHandle).
-const outboxMessage = preparedPerHandle((db: Db) =>
-  db
+// The per-message statements, prepared once per scope (see preparedPerHandle): on PostgreSQL the
+// ones that write are rebuilt in each transaction, so they run inside it.
+const outboxMessage = preparedPerHandle((scope: Scope) => {
+  const { contacts, lists, outbox, subscriptions } = scope.tables;
+  return scope.db
     .select({
       message: outbox,
       subscription: subscriptions,
@@ -41,25 +42,57 @@ const outboxMessage = preparedPerHandle((db: Db) =>
     .leftJoin(contacts, eq(contacts.id, subscriptions.contactId))
     .leftJoin(lists, eq(lists.id, subscriptions.listId))
     .where(eq(outbox.id, sql.placeholder('outboxId')))
-    .prepare(),
-);
-const countAttempt = preparedPerHandle((db: Db) =>
-  db
+    .prepare('deliver_outbox_message');
+});
+/** Counts the attempt on a row still queued; none counted means another worker finished it since it was read. */
+const countAttempt = preparedPerHandle((scope: Scope) => {
+  const { outbox } = scope.tables;
+  return scope.db
     .update(outbox)
     .set({ attempts: sql`${outbox.attempts} + 1` })
-    .where(eq(outbox.id, sql.placeholder('outboxId')))
-    .prepare(),
-);
-const markSent = preparedPerHandle((db: Db) =>
-  db
+    .where(and(eq(outbox.id, sql.placeholder('outboxId')), eq(outbox.status, 'queued')))
+    .returning({ id: outbox.id })
+    .prepare('deliver_count_attempt');
+});
+/**
+ * Exactly once with many workers: the sent-mark is conditional (`status = 'queued'`) and says
+ * which row it changed, so of several workers racing for one row (a stalled job taken over, a
+ * row handed again) exactly one marks it; the others find 0 rows and know it is done. On
+ * PostgreSQL READ COMMITTED re-checks the condition on the row the winner committed.
+ */
+const markSent = preparedPerHandle((scope: Scope) => {
+  const { outbox } = scope.tables;
+  return scope.db
     .update(outbox)
     .set({ status: 'sent', sentAt: sql`${sql.placeholder('sentAt')}`, lastError: null })
-    .where(eq(outbox.id, sql.placeholder('outboxId')))
-    .prepare(),
-);
+    .where(and(eq(outbox.id, sql.placeholder('outboxId')), eq(outbox.status, 'queued')))
+    .returning({ id: outbox.id })
+    .prepare('deliver_mark_sent');
+});
 
-function loadOutboxMessage(db: Db, outboxId: string) {
-  return outboxMessage(db).get({ outboxId });
+/** Tries of the sent-mark, and the pause before each retry: a failed mark would have the job sent again. */
+const MARK_SENT_RETRY_DELAYS_MS = [100, 500, 2000];
+
+/**
+ * The sent-mark, retried a few times: the message is already with the SMTP server, so a mark
+ * lost to a passing database fault (a dropped pooled connection, a failover) would end in the
+ * job's retry sending it a second time.
+ */
+async function markSentSoon(database: Database, outboxId: string, logger: Logger) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await database.transaction((tx) => markSent(tx).execute({ outboxId, sentAt: Date.now() }));
+    } catch (error) {
+      const delay = MARK_SENT_RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) throw error;
+      logger.warn({ outboxId, err: loggableMessage(error), retryInMs: delay }, 'message sent, but marking it sent failed; trying again');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+async function loadOutboxMessage(scope: Scope, outboxId: string) {
+  return (await outboxMessage(scope).execute({ outboxId }))[0];
 }
 
 /**
@@ -71,12 +104,12 @@ function loadOutboxMessage(db: Db, outboxId: string) {
  * anything else is retried up to SEND_ATTEMPTS times.
  */
 export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string, now = Date.now()): Promise<DeliveryOutcome> {
-  const { db, logger } = deps;
-  const row = loadOutboxMessage(db, outboxId);
+  const { database, logger } = deps;
+  const row = await loadOutboxMessage(database, outboxId);
   if (!row || row.message.status !== 'queued') return 'already_done';
   const { message, subscription, contact, list } = row;
 
-  const decision = mayMail(db, deps.messages.secrets, {
+  const decision = await mayMail(database, deps.messages.secrets, {
     emailKey: contact?.emailKey ?? null,
     listId: subscription?.listId ?? 0,
     kind: message.kind,
@@ -90,7 +123,15 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   const recipientMismatch = contact !== null && !receivesExactly(contact);
   if (!decision.allowed || !subscription || !contact || !list || recipientMismatch) {
     const reason = !decision.allowed ? decision.reason : recipientMismatch ? 'recipient_mismatch' : 'subscription_gone';
-    db.update(outbox).set({ status: 'dropped', lastError: reason }).where(eq(outbox.id, outboxId)).run();
+    // Only a row still queued is dropped: one another worker has sent meanwhile stays sent.
+    const dropped = await database.transaction((tx) =>
+      tx.db
+        .update(tx.tables.outbox)
+        .set({ status: 'dropped', lastError: reason })
+        .where(and(eq(tx.tables.outbox.id, outboxId), eq(tx.tables.outbox.status, 'queued')))
+        .returning({ id: tx.tables.outbox.id }),
+    );
+    if (dropped.length === 0) return 'already_done';
     deps.metrics.sends.inc({ outcome: 'dropped' });
     if (reason === 'recipient_mismatch') logger.warn({ outboxId, kind: message.kind, reason }, 'message dropped: SMTP would not receive the address the decision was made on');
     else logger.info({ outboxId, kind: message.kind, reason }, 'message dropped by the mail policy');
@@ -112,25 +153,34 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     },
     now,
   );
-  countAttempt(db).run({ outboxId });
+  const counted = await database.transaction((tx) => countAttempt(tx).execute({ outboxId }));
+  if (counted.length === 0) return 'already_done';
 
+  // The SMTP call is never inside a transaction: on SQLite it would hold the write lock for the
+  // whole conversation, on PostgreSQL a pooled connection and the row's lock.
   const stopTimer = deps.metrics.sendDuration.startTimer();
   try {
     await deps.mailer.send(outgoing);
   } catch (error) {
     if (!(error instanceof RecipientRefusedError)) {
       stopTimer({ outcome: 'retry' });
-      db.update(outbox).set({ lastError: (error as Error).message }).where(eq(outbox.id, outboxId)).run();
+      await database.transaction(async (tx) => {
+        await tx.db.update(tx.tables.outbox).set({ lastError: (error as Error).message }).where(eq(tx.tables.outbox.id, outboxId));
+      });
       // Counted as "retry" here; the worker's failed handler counts "failed" once retries run out.
       deps.metrics.sends.inc({ outcome: 'retry' });
       throw error;
     }
     stopTimer({ outcome: 'bounced' });
     const at = Date.now();
-    writeTransaction(db, (tx) => {
-      tx.update(outbox).set({ status: 'failed', lastError: error.message }).where(eq(outbox.id, outboxId)).run();
-      suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain: domainOf(contact.emailKey), listId: null, reason: 'bounced', source: `smtp ${error.responseCode ?? '5xx'}`, at });
-      recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
+    await database.transaction(async (tx) => {
+      // A row another worker marked sent meanwhile keeps its status; the address is suppressed all the same.
+      await tx.db
+        .update(tx.tables.outbox)
+        .set({ status: 'failed', lastError: error.message })
+        .where(and(eq(tx.tables.outbox.id, outboxId), eq(tx.tables.outbox.status, 'queued')));
+      await suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain: domainOf(contact.emailKey), listId: null, reason: 'bounced', source: `smtp ${error.responseCode ?? '5xx'}`, at });
+      await recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
     });
     deps.metrics.sends.inc({ outcome: 'bounced' });
     logger.warn({ outboxId, to: maskEmail(contact.email), code: error.responseCode }, 'permanent SMTP failure: address suppressed as bounced');
@@ -138,13 +188,30 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   }
   stopTimer({ outcome: 'sent' });
   // Marked right after the SMTP server accepted it: a retry or a re-handed row now finds it done.
-  markSent(db).run({ outboxId, sentAt: Date.now() });
+  const marked = await markSentSoon(database, outboxId, logger);
   deps.metrics.sends.inc({ outcome: 'sent' });
+  if (marked.length === 0) {
+    // Another worker raced us for this row and marked it first (see markSent).
+    logger.warn({ outboxId, kind: message.kind }, 'message sent, but another worker had already marked it sent');
+    return 'already_done';
+  }
   logger.info({ outboxId, kind: message.kind, to: maskEmail(contact.email) }, 'message sent');
   return 'sent';
 }
 
-/** Gives up on a message still waiting to be sent; a row already sent or dropped keeps its status. Returns whether it changed. */
-export function markDeliveryFailed(db: Db, outboxId: string, reason: string): boolean {
-  return db.update(outbox).set({ status: 'failed', lastError: reason }).where(and(eq(outbox.id, outboxId), eq(outbox.status, 'queued'))).run().changes > 0;
+/**
+ * Gives up on a message still waiting to be sent; a row already sent or dropped keeps its status
+ * (the condition holds with many workers and relays: the first to change the row wins). Returns
+ * whether it changed.
+ */
+export async function markDeliveryFailed(database: Database, outboxId: string, reason: string): Promise<boolean> {
+  const changed = await database.transaction((tx) => {
+    const { outbox } = tx.tables;
+    return tx.db
+      .update(outbox)
+      .set({ status: 'failed', lastError: reason })
+      .where(and(eq(outbox.id, outboxId), eq(outbox.status, 'queued')))
+      .returning({ id: outbox.id });
+  });
+  return changed.length > 0;
 }

@@ -1,8 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { inArray } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { outbox } from '../db/schema.js';
+import type { Database } from '../db/database.js';
 
 export const MAIL_QUEUE = 'mail';
 
@@ -57,12 +56,24 @@ export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPo
   };
 }
 
-/**
- * Hands outbox rows to the queue. jobId is the row id, so handing a row twice while its job
- * exists adds nothing; the worker's sent mark covers a row handed again after its job is gone.
- */
-export async function handToQueue(db: Db, queue: Queue<MailJob>, outboxIds: readonly string[], now = Date.now()): Promise<void> {
+/** Adds a send job per outbox row. jobId is the row id, so adding a row whose job exists adds nothing. */
+export async function addMailJobs(queue: Queue<MailJob>, outboxIds: readonly string[]): Promise<void> {
   if (outboxIds.length === 0) return;
   await queue.addBulk(outboxIds.map((outboxId) => ({ name: 'send', data: { outboxId }, opts: { jobId: outboxId } })));
-  db.update(outbox).set({ handedAt: now }).where(inArray(outbox.id, [...outboxIds])).run();
+}
+
+/**
+ * Hands outbox rows to the queue, then stamps them handed (after Redis took them: a row Redis
+ * refused stays unhanded for the relay). jobId is the row id, so handing a row twice while its
+ * job exists adds nothing; the worker's sent mark covers a row handed again after its job is gone.
+ */
+export async function handToQueue(database: Database, queue: Queue<MailJob>, outboxIds: readonly string[], now = Date.now()): Promise<void> {
+  if (outboxIds.length === 0) return;
+  await addMailJobs(queue, outboxIds);
+  await database.transaction(async (tx) => {
+    await tx.db
+      .update(tx.tables.outbox)
+      .set({ handedAt: now })
+      .where(inArray(tx.tables.outbox.id, [...outboxIds]));
+  });
 }

@@ -1,11 +1,16 @@
 import { desc, eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { contacts, lists, outbox, OUTBOX_STATUSES, subscriptions, type MessageKind, type OutboxStatus } from '../db/schema.js';
+import type { Scope } from '../db/database.js';
+import { OUTBOX_STATUSES, type MessageKind, type OutboxStatus } from '../db/schema.js';
 
 /** Outbox rows by status, every status present (0 when none): the backlog is "queued". */
-export function outboxCounts(db: Pick<Db, 'select'>): Record<OutboxStatus, number> {
+export async function outboxCounts(scope: Scope): Promise<Record<OutboxStatus, number>> {
+  const { outbox } = scope.tables;
   const counts = Object.fromEntries(OUTBOX_STATUSES.map((status) => [status, 0])) as Record<OutboxStatus, number>;
-  const rows = db.select({ status: outbox.status, count: sql<number>`count(*)` }).from(outbox).groupBy(outbox.status).all();
+  // PostgreSQL returns count(*) as a string (a bigint): mapWith makes it a number on both engines.
+  const rows = await scope.db
+    .select({ status: outbox.status, count: sql<number>`count(*)`.mapWith(Number) })
+    .from(outbox)
+    .groupBy(outbox.status);
   for (const row of rows) counts[row.status] = row.count;
   return counts;
 }
@@ -25,8 +30,9 @@ export interface FailedMessage {
  * Messages given up on (retries exhausted, or a permanent SMTP refusal), newest first.
  * For admin views; the count is also exported as optin_outbox_messages{status="failed"}.
  */
-export function listFailedMessages(db: Pick<Db, 'select'>, limit = 100): FailedMessage[] {
-  return db
+export function listFailedMessages(scope: Scope, limit = 100): Promise<FailedMessage[]> {
+  const { contacts, lists, outbox, subscriptions } = scope.tables;
+  return scope.db
     .select({
       id: outbox.id,
       kind: outbox.kind,
@@ -42,6 +48,5 @@ export function listFailedMessages(db: Pick<Db, 'select'>, limit = 100): FailedM
     .leftJoin(lists, eq(lists.id, subscriptions.listId))
     .where(eq(outbox.status, 'failed'))
     .orderBy(desc(outbox.createdAt))
-    .limit(limit)
-    .all();
+    .limit(limit);
 }

@@ -1,10 +1,10 @@
 import type { Queue } from 'bullmq';
 import { and, asc, eq, inArray, isNull, lt, or } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { outbox } from '../db/schema.js';
+import type { Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { markDeliveryFailed } from './deliver.js';
-import { handToQueue, type MailJob } from './mailQueue.js';
+import { loggableMessage } from './logErrors.js';
+import { addMailJobs, handToQueue, type MailJob } from './mailQueue.js';
 
 export interface OutboxRelay {
   /** Fast path after a commit: hand this row now; if Redis is away the sweep picks it up later. */
@@ -35,7 +35,7 @@ export interface RelayOptions {
 /** How long stop() waits for hand-overs in flight; their rows are safe in the outbox either way. */
 const STOP_WAIT_MS = 2000;
 
-export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, options: RelayOptions): OutboxRelay {
+export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logger: Logger, options: RelayOptions): OutboxRelay {
   const batchSize = options.batchSize ?? 500;
   const inFlight = new Set<Promise<unknown>>();
   let sweeping: Promise<number> | null = null;
@@ -57,7 +57,7 @@ export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, 
     const state = await job.getState();
     if (state === 'failed') {
       if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        if (markDeliveryFailed(db, outboxId, `gave up after ${job.attemptsMade} attempts: ${job.failedReason}`)) {
+        if (await markDeliveryFailed(database, outboxId, `gave up after ${job.attemptsMade} attempts: ${job.failedReason}`)) {
           logger.error({ outboxId, err: job.failedReason }, 'message failed after every retry (marked by the relay)');
         }
       } else {
@@ -74,30 +74,73 @@ export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, 
     return false;
   }
 
-  async function sweepOnce(everything: boolean): Promise<number> {
-    let handed = 0;
-    const started = Date.now();
-    // Rows handed during this sweep get handedAt >= started, so they drop out of the query.
-    const cutoff = everything ? started : started - options.rehandAfterMs;
-    for (;;) {
-      const now = Date.now();
-      const due = db
+  /**
+   * Claims a batch of due rows (queued, and never handed or handed before `cutoff`): one short
+   * transaction selects them and stamps them handed `now`; Redis is only called after the commit.
+   * Several relays (one per process) must not hand the same rows over and over: on PostgreSQL
+   * the select takes FOR UPDATE SKIP LOCKED, so a relay passes over the rows another is claiming
+   * instead of waiting for them, and once that one commits its stamp keeps them out of every
+   * relay's query until they are due again. On SQLite BEGIN IMMEDIATE already makes each claim
+   * the only writer's (no locking clause there). jobId = row id keeps a row handed twice harmless anyway.
+   */
+  function claimDue(cutoff: number, now: number) {
+    return database.transaction(async (tx) => {
+      const { outbox } = tx.tables;
+      const query = tx.db
         .select({ id: outbox.id, handedAt: outbox.handedAt })
         .from(outbox)
         .where(and(eq(outbox.status, 'queued'), or(isNull(outbox.handedAt), lt(outbox.handedAt, cutoff))))
         .orderBy(asc(outbox.createdAt))
-        .limit(batchSize)
-        .all();
-      if (due.length === 0) return handed;
-      const toHand: string[] = [];
-      const checked: string[] = [];
-      for (const row of due) {
-        if (everything || row.handedAt === null || (await needsRehand(row.id))) toHand.push(row.id);
-        else checked.push(row.id);
+        .limit(batchSize);
+      const due = await (tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query);
+      if (due.length > 0) {
+        await tx.db
+          .update(outbox)
+          .set({ handedAt: now })
+          .where(inArray(outbox.id, due.map((row) => row.id)));
       }
-      await handToQueue(db, queue, toHand, now);
-      if (checked.length > 0) db.update(outbox).set({ handedAt: now }).where(inArray(outbox.id, checked)).run();
-      handed += toHand.length;
+      return due;
+    });
+  }
+
+  /** A claim whose hand-over failed gives its rows back as they were, so the next sweep tries them again. */
+  function releaseClaim(rows: readonly { id: string; handedAt: number | null }[], claimedAt: number) {
+    const byPrevious = new Map<number | null, string[]>();
+    for (const row of rows) byPrevious.set(row.handedAt, [...(byPrevious.get(row.handedAt) ?? []), row.id]);
+    return database.transaction(async (tx) => {
+      const { outbox } = tx.tables;
+      for (const [handedAt, ids] of byPrevious) {
+        // Only rows still carrying this claim's stamp: a later claim's is left alone.
+        await tx.db
+          .update(outbox)
+          .set({ handedAt })
+          .where(and(inArray(outbox.id, ids), eq(outbox.handedAt, claimedAt)));
+      }
+    });
+  }
+
+  async function sweepOnce(everything: boolean): Promise<number> {
+    let handed = 0;
+    const started = Date.now();
+    // Rows claimed during this sweep get handedAt >= started, so they drop out of the query.
+    const cutoff = everything ? started : started - options.rehandAfterMs;
+    for (;;) {
+      const now = Date.now();
+      const due = await claimDue(cutoff, now);
+      if (due.length === 0) return handed;
+      try {
+        const toHand: string[] = [];
+        for (const row of due) {
+          if (everything || row.handedAt === null || (await needsRehand(row.id))) toHand.push(row.id);
+        }
+        await addMailJobs(queue, toHand);
+        handed += toHand.length;
+      } catch (error) {
+        await releaseClaim(due, now).catch((releaseError: unknown) =>
+          logger.warn({ err: loggableMessage(releaseError) }, 'outbox relay could not give back its claim; the rows are handed once they are due again'),
+        );
+        throw error;
+      }
       if (due.length < batchSize) return handed;
     }
   }
@@ -113,8 +156,8 @@ export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, 
     const outboxIds = notified;
     notified = [];
     if (outboxIds.length === 0 || !redisReady()) return;
-    track(handToQueue(db, queue, outboxIds)).catch((error: Error) =>
-      logger.warn({ err: error.message, outboxIds }, 'queue unavailable; the outbox relay will hand the messages later'),
+    track(handToQueue(database, queue, outboxIds)).catch((error: unknown) =>
+      logger.warn({ err: loggableMessage(error), outboxIds }, 'queue unavailable; the outbox relay will hand the messages later'),
     );
   };
 
@@ -155,14 +198,14 @@ export function startOutboxRelay(db: Db, queue: Queue<MailJob>, logger: Logger, 
     if (!redisReady()) return;
     relay.sweep().then(
       (handed) => handed > 0 && logger.info({ handed }, 'outbox relay handed messages to the queue'),
-      (error: Error) => logger.warn({ err: error.message }, 'outbox relay sweep failed; will retry'),
+      (error: unknown) => logger.warn({ err: loggableMessage(error) }, 'outbox relay sweep failed; will retry'),
     );
   }, options.intervalMs);
   timer.unref();
   const onReady = () => {
     relay.sweep({ everything: true }).then(
       (handed) => handed > 0 && logger.info({ handed }, 'Redis (re)connected: outbox relay handed queued messages again'),
-      (error: Error) => logger.warn({ err: error.message }, 'outbox relay sweep after reconnect failed; will retry'),
+      (error: unknown) => logger.warn({ err: loggableMessage(error) }, 'outbox relay sweep after reconnect failed; will retry'),
     );
   };
   options.connection?.on('ready', onReady);

@@ -1,7 +1,9 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
+import { DrizzleQueryError } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { SenderSetupError } from '../mail/sendErrors.js';
 import type { Metrics } from '../metrics.js';
+import { loggableMessage } from './logErrors.js';
 import { deliverOutboxMessage, markDeliveryFailed, type DeliveryDeps } from './deliver.js';
 import { MAIL_QUEUE, type MailJob } from './mailQueue.js';
 import { senderFaultRetryDelayMs, trackSenderFaults } from './senderFault.js';
@@ -51,6 +53,8 @@ export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions
         outcome = await deliverOutboxMessage(deps, job.data.outboxId);
       } catch (error) {
         if (error instanceof SenderSetupError) return holdForSenderFault(job, token, error);
+        // BullMQ keeps the message in Redis as the job's failedReason: not a query's parameters.
+        if (error instanceof DrizzleQueryError) throw new Error(loggableMessage(error));
         throw error;
       }
       // The server took the message, or judged its recipient: our login and sender pass.
@@ -66,17 +70,27 @@ export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions
       stalledInterval: options.lockMs,
     },
   );
+  const markings = new Set<Promise<void>>();
   worker.on('failed', (job, error) => {
     if (!job) return;
     const attempts = job.opts.attempts ?? 1;
     // A job that stalled too often also ends here with attempts to spare: the relay re-hands it.
     if (job.attemptsMade >= attempts) {
-      if (markDeliveryFailed(deps.db, job.data.outboxId, `gave up after ${job.attemptsMade} attempts: ${error.message}`)) {
-        deps.metrics.sends.inc({ outcome: 'failed' });
-      }
-      deps.logger.error({ outboxId: job.data.outboxId, err: error.message }, 'message failed after every retry');
+      // Conditional on the row still being queued, so a worker or relay that got there first is not counted twice.
+      const marking = markDeliveryFailed(deps.database, job.data.outboxId, `gave up after ${job.attemptsMade} attempts: ${loggableMessage(error)}`).then(
+        (changed) => {
+          if (changed) deps.metrics.sends.inc({ outcome: 'failed' });
+          deps.logger.error({ outboxId: job.data.outboxId, err: loggableMessage(error) }, 'message failed after every retry');
+        },
+        (markError: unknown) =>
+          // The row stays queued: the relay finds the job failed for good and marks it then.
+          deps.logger.error({ outboxId: job.data.outboxId, err: loggableMessage(error), markErr: loggableMessage(markError) }, 'message failed after every retry; marking its row failed did not work'),
+      );
+      // close() waits for it, so the database is not closed under it.
+      marking.finally(() => markings.delete(marking));
+      markings.add(marking);
     } else {
-      deps.logger.warn({ outboxId: job.data.outboxId, attempt: job.attemptsMade, err: error.message }, 'send failed; will retry');
+      deps.logger.warn({ outboxId: job.data.outboxId, attempt: job.attemptsMade, err: loggableMessage(error) }, 'send failed; will retry');
     }
   });
   worker.on('error', (error) => deps.logger.warn({ err: error.message }, 'mail worker error'));
@@ -86,6 +100,7 @@ export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions
       // With Redis away, a graceful close would wait for it forever; no job can complete
       // without Redis anyway, and the outbox keeps every unsent message for the next start.
       await worker.close(connection.status !== 'ready');
+      await Promise.allSettled([...markings]);
       connection.disconnect();
     },
   };

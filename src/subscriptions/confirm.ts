@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { writeTransaction } from '../db/transaction.js';
-import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
+import { eq, inArray } from 'drizzle-orm';
+import type { Database, Row, Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
 import { mayMail } from './mailPolicy.js';
+import { lockAddresses } from './subscribe.js';
 import { verifyToken, type TokenClaims, type TokenPurpose } from './tokens.js';
 
 export interface ConfirmOutcome {
@@ -52,8 +51,32 @@ function confirmLinkClaims(secrets: readonly string[], token: unknown, now: numb
   return { ...check.claims, linkExpired: check.claims.expiresAt !== 0 && check.claims.expiresAt <= now };
 }
 
+/**
+ * Makes the caller's transaction the only one, in any process, that changes what concerns the
+ * address a link's subscription belongs to, until it ends: one address's confirmations,
+ * opt-outs, undos and signups take turns and each reads what the one before committed, as they
+ * did under SQLite's single writer (where this does nothing: BEGIN IMMEDIATE already made the
+ * transaction the file's only writer).
+ *
+ * PostgreSQL: the address lock signups take (lockAddresses), then the contact's row lock, which
+ * an erasure takes (and waits for). NO KEY UPDATE: inserts that refer to the contact (the
+ * consent log from a worker's bounce, say) take KEY SHARE and need not wait. Taken in this order
+ * everywhere (address, contact, then its other rows), so that no two of them deadlock. The
+ * address is read once without a lock to know which to take; nothing is locked when the
+ * subscription is gone, and the read that follows answers that.
+ */
+export async function lockAddressOfSubscription(tx: Scope, subscriptionId: number): Promise<void> {
+  if (tx.dialect !== 'postgresql') return;
+  const { contacts, subscriptions } = tx.tables;
+  const ofSubscription = inArray(contacts.id, tx.db.select({ id: subscriptions.contactId }).from(subscriptions).where(eq(subscriptions.id, subscriptionId)));
+  const [contact] = await tx.db.select({ emailKey: contacts.emailKey }).from(contacts).where(ofSubscription);
+  if (!contact) return;
+  await lockAddresses(tx, [contact.emailKey]);
+  await tx.db.select({ id: contacts.id }).from(contacts).where(ofSubscription).for('no key update');
+}
+
 interface ConfirmationTarget {
-  subscription: typeof subscriptions.$inferSelect;
+  subscription: Row<'subscriptions'>;
   contactId: number;
   listName: string;
   alreadyConfirmed: boolean;
@@ -64,14 +87,19 @@ interface ConfirmationTarget {
   linkNamesRequest: boolean;
 }
 
-function readConfirmation(db: Pick<Db, 'select'>, secrets: readonly string[], claims: ReturnType<typeof confirmLinkClaims>, now: number): ConfirmationTarget {
-  const row = db
+async function readConfirmation(
+  scope: Scope,
+  secrets: readonly string[],
+  claims: ReturnType<typeof confirmLinkClaims>,
+  now: number,
+): Promise<ConfirmationTarget> {
+  const { contacts, lists, subscriptions } = scope.tables;
+  const [row] = await scope.db
     .select({ subscription: subscriptions, contact: contacts, list: lists })
     .from(subscriptions)
     .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
     .innerJoin(lists, eq(lists.id, subscriptions.listId))
-    .where(eq(subscriptions.id, claims.subscriptionId))
-    .get();
+    .where(eq(subscriptions.id, claims.subscriptionId));
   if (!row) {
     // The expiry sweep deletes lapsed requests: their links still get the way to sign up again.
     if (claims.linkExpired) throw new ConfirmationExpired(null);
@@ -84,7 +112,7 @@ function readConfirmation(db: Pick<Db, 'select'>, secrets: readonly string[], cl
     throw new AppError(409, 'subscription_closed', 'This subscription was cancelled. Please sign up again.');
   }
   // Confirming means the welcome email is sent next: the one rule that decides says whether it may be.
-  const decision = mayMail(db, secrets, { emailKey: contact.emailKey, listId: subscription.listId, kind: 'welcome', subscriptionStatus: 'confirmed', confirmExpiresAt: null, now });
+  const decision = await mayMail(scope, secrets, { emailKey: contact.emailKey, listId: subscription.listId, kind: 'welcome', subscriptionStatus: 'confirmed', confirmExpiresAt: null, now });
   if (!decision.allowed) {
     throw new AppError(409, 'address_blocked', 'This address must not receive mail from us any more, so this subscription cannot be confirmed. Please contact us.');
   }
@@ -98,8 +126,13 @@ function readConfirmation(db: Pick<Db, 'select'>, secrets: readonly string[], cl
  * Reads what a confirm link names and answers as confirming would (404, 409, 410), changing
  * nothing: the page a link opens tells at once what pressing its button would.
  */
-export function checkConfirmLink(db: Db, secrets: readonly string[], token: unknown, now = Date.now()): { listName: string; alreadyConfirmed: boolean } {
-  const { listName, alreadyConfirmed } = readConfirmation(db, secrets, confirmLinkClaims(secrets, token, now), now);
+export async function checkConfirmLink(
+  scope: Scope,
+  secrets: readonly string[],
+  token: unknown,
+  now = Date.now(),
+): Promise<{ listName: string; alreadyConfirmed: boolean }> {
+  const { listName, alreadyConfirmed } = await readConfirmation(scope, secrets, confirmLinkClaims(secrets, token, now), now);
   return { listName, alreadyConfirmed };
 }
 
@@ -109,22 +142,31 @@ export function checkConfirmLink(db: Db, secrets: readonly string[], token: unkn
  * request answers `410 expired`, an address suppressed meanwhile `409 address_blocked`; both
  * change nothing. The name given with the confirmed request becomes the contact's.
  */
-export function confirmSubscription(db: Db, secrets: readonly string[], token: unknown, origin: RequestOrigin, now = Date.now()): ConfirmOutcome {
+export async function confirmSubscription(
+  database: Database,
+  secrets: readonly string[],
+  token: unknown,
+  origin: RequestOrigin,
+  now = Date.now(),
+): Promise<ConfirmOutcome> {
   const claims = confirmLinkClaims(secrets, token, now);
-  return writeTransaction(db, (tx) => {
-    const { subscription, contactId, listName, alreadyConfirmed, linkNamesRequest } = readConfirmation(tx, secrets, claims, now);
+  return database.transaction(async (tx) => {
+    const { contacts, outbox, subscriptions } = tx.tables;
+    // Two clicks on one link in two processes: the second waits here, then reads it confirmed (one welcome email).
+    await lockAddressOfSubscription(tx, claims.subscriptionId);
+    const { subscription, contactId, listName, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
     if (alreadyConfirmed) return { listName, alreadyConfirmed: true, outboxId: null };
-    tx.update(subscriptions)
+    await tx.db
+      .update(subscriptions)
       .set({ status: 'confirmed', confirmedAt: now, confirmExpiresAt: null, pendingName: null })
-      .where(eq(subscriptions.id, subscription.id))
-      .run();
+      .where(eq(subscriptions.id, subscription.id));
     // Only text from the request this link was sent for may reach an email; an older link's request was replaced.
     if (linkNamesRequest && subscription.pendingName !== null) {
-      tx.update(contacts).set({ name: subscription.pendingName }).where(eq(contacts.id, contactId)).run();
+      await tx.db.update(contacts).set({ name: subscription.pendingName }).where(eq(contacts.id, contactId));
     }
-    recordConsent(tx, { contactId, listId: subscription.listId, action: 'confirmed', at: now, origin });
+    await recordConsent(tx, { contactId, listId: subscription.listId, action: 'confirmed', at: now, origin });
     const outboxId = randomUUID();
-    tx.insert(outbox).values({ id: outboxId, kind: 'welcome', subscriptionId: subscription.id, status: 'queued', createdAt: now }).run();
+    await tx.db.insert(outbox).values({ id: outboxId, kind: 'welcome', subscriptionId: subscription.id, status: 'queued', createdAt: now });
     return { listName, alreadyConfirmed: false, outboxId };
   });
 }

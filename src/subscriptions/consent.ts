@@ -1,7 +1,6 @@
 import { sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import type { Scope } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
-import { consentEvents } from '../db/schema.js';
 
 /** Where a request came from: the proof recorded beside every consent event. */
 export interface RequestOrigin {
@@ -24,9 +23,9 @@ export type ConsentAction =
   /** A contact stored under a quoted spelling took the key of the mailbox it reached (data migration). */
   | 'identity_migrated';
 
-const insertConsentEvent = preparedPerHandle((db: Pick<Db, 'insert'>) =>
-  db
-    .insert(consentEvents)
+const insertConsentEvent = preparedPerHandle((tx: Scope) =>
+  tx.db
+    .insert(tx.tables.consentEvents)
     .values({
       contactId: sql.placeholder('contactId'),
       listId: sql.placeholder('listId'),
@@ -37,14 +36,15 @@ const insertConsentEvent = preparedPerHandle((db: Pick<Db, 'insert'>) =>
       source: sql.placeholder('source'),
       detail: sql.placeholder('detail'),
     })
-    .prepare(),
+    .prepare('consent_insert_event'),
 );
 
-export function recordConsent(
-  db: Pick<Db, 'insert'>,
+/** Appends one event to the consent log, inside the caller's transaction. */
+export async function recordConsent(
+  tx: Scope,
   event: { contactId: number | null; listId: number | null; action: ConsentAction; at: number; origin?: RequestOrigin; detail?: string },
-): void {
-  insertConsentEvent(db).run({
+): Promise<void> {
+  await insertConsentEvent(tx).execute({
     contactId: event.contactId,
     listId: event.listId,
     action: event.action,

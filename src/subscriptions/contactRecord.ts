@@ -1,6 +1,5 @@
 import { asc, eq } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { consentEvents, contacts, lists, subscriptions, suppressions } from '../db/schema.js';
+import type { Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
 import { entriesOfAddress } from './suppression.js';
@@ -11,39 +10,38 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  * Everything known about one address: its subscriptions, its consent trail (who consented to
  * what, when, from where) and the suppression entries that block it, found by keyed hash.
  */
-export function contactRecord(db: Db, secrets: readonly string[], email: string) {
+export async function contactRecord(scope: Scope, secrets: readonly string[], email: string) {
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey } = parsed.address;
+  const { consentEvents, contacts, lists, subscriptions, suppressions } = scope.tables;
+  const { db } = scope;
 
-  const contact = db.select().from(contacts).where(eq(contacts.emailKey, emailKey)).get();
-  const blocking = db
+  const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, emailKey));
+  const blocking = await db
     .select({ id: suppressions.id, reason: suppressions.reason, list: lists.slug, source: suppressions.source, createdAt: suppressions.createdAt })
     .from(suppressions)
     .leftJoin(lists, eq(lists.id, suppressions.listId))
-    .where(entriesOfAddress(secrets, emailKey))
-    .orderBy(asc(suppressions.createdAt), asc(suppressions.id))
-    .all();
+    .where(entriesOfAddress(scope.tables, secrets, emailKey))
+    .orderBy(asc(suppressions.createdAt), asc(suppressions.id));
   // After an erasure only a hashed `erased` entry is left: nothing is known about the person any more.
   if (!contact && blocking.every((s) => s.reason === 'erased')) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
 
   const subscribed = contact
-    ? db
+    ? await db
         .select({ list: lists.slug, listName: lists.name, status: subscriptions.status, createdAt: subscriptions.createdAt, confirmedAt: subscriptions.confirmedAt, unsubscribedAt: subscriptions.unsubscribedAt })
         .from(subscriptions)
         .innerJoin(lists, eq(lists.id, subscriptions.listId))
         .where(eq(subscriptions.contactId, contact.id))
         .orderBy(asc(subscriptions.id))
-        .all()
     : [];
   const trail = contact
-    ? db
+    ? await db
         .select({ action: consentEvents.action, list: lists.slug, at: consentEvents.at, ip: consentEvents.ip, userAgent: consentEvents.userAgent, source: consentEvents.source, detail: consentEvents.detail })
         .from(consentEvents)
         .leftJoin(lists, eq(lists.id, consentEvents.listId))
         .where(eq(consentEvents.contactId, contact.id))
         .orderBy(asc(consentEvents.at), asc(consentEvents.id))
-        .all()
     : [];
 
   return {
@@ -56,3 +54,6 @@ export function contactRecord(db: Db, secrets: readonly string[], email: string)
     suppressions: blocking.map((s) => ({ ...s, createdAt: iso(s.createdAt) })),
   };
 }
+
+/** What contactRecord answers (the admin page and API show it). */
+export type ContactRecord = Awaited<ReturnType<typeof contactRecord>>;

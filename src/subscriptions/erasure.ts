@@ -1,7 +1,6 @@
 import { eq, inArray } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { writeTransaction } from '../db/transaction.js';
-import { consentEvents, contacts, outbox, subscriptions, suppressions } from '../db/schema.js';
+import { forUpdate, type Database } from '../db/database.js';
+import { lockAddresses } from './subscribe.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
 import { recordConsent } from './consent.js';
@@ -20,30 +19,36 @@ export interface ErasureOutcome {
  * give way to one all-lists entry holding only the keyed hash, so it can never be mailed again.
  * The consent log keeps that an erasure happened, and nothing about whom.
  */
-export function eraseContact(db: Db, secrets: readonly string[], email: string, by: string, now = Date.now()): ErasureOutcome {
+export async function eraseContact(database: Database, secrets: readonly string[], email: string, by: string, now = Date.now()): Promise<ErasureOutcome> {
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey, domain } = parsed.address;
-  const entriesOfThisAddress = entriesOfAddress(secrets, emailKey);
 
-  return writeTransaction(db, (tx) => {
-    const contact = tx.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get();
-    const entries = tx.select({ id: suppressions.id }).from(suppressions).where(entriesOfThisAddress).all();
+  return database.transaction(async (tx) => {
+    const { consentEvents, contacts, outbox, subscriptions, suppressions } = tx.tables;
+    const entriesOfThisAddress = entriesOfAddress(tx.tables, secrets, emailKey);
+    // Many processes: the address lock, then the contact's row lock (PostgreSQL), in the order
+    // signup, confirm and opt-out take them, hold those off until the erasure commits: no
+    // subscription is added to a contact being deleted, and no two of them wait on each other.
+    // On SQLite this transaction is already the only writer.
+    await lockAddresses(tx, [emailKey]);
+    const [contact] = await forUpdate(tx, tx.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)));
+    const entries = await tx.db.select({ id: suppressions.id }).from(suppressions).where(entriesOfThisAddress);
     if (!contact && entries.length === 0) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
 
     if (contact) {
-      const subscriptionIds = tx.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.contactId, contact.id)).all().map((s) => s.id);
+      const subscriptionIds = (await tx.db.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.contactId, contact.id))).map((s) => s.id);
       // Mail already handed to the queue finds no row and is dropped by the worker.
-      if (subscriptionIds.length > 0) tx.delete(outbox).where(inArray(outbox.subscriptionId, subscriptionIds)).run();
+      if (subscriptionIds.length > 0) await tx.db.delete(outbox).where(inArray(outbox.subscriptionId, subscriptionIds));
       // Deleted before the contact: the foreign key's "set null" would be an UPDATE, which the log refuses.
-      tx.delete(consentEvents).where(eq(consentEvents.contactId, contact.id)).run();
-      tx.delete(subscriptions).where(eq(subscriptions.contactId, contact.id)).run();
-      tx.delete(contacts).where(eq(contacts.id, contact.id)).run();
+      await tx.db.delete(consentEvents).where(eq(consentEvents.contactId, contact.id));
+      await tx.db.delete(subscriptions).where(eq(subscriptions.contactId, contact.id));
+      await tx.db.delete(contacts).where(eq(contacts.id, contact.id));
     }
-    if (entries.length > 0) tx.delete(suppressions).where(entriesOfThisAddress).run();
-    const { id } = suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason: 'erased', source: by, at: now });
-    tx.update(suppressions).set({ email: null, domain: null }).where(eq(suppressions.id, id)).run();
-    recordConsent(tx, { contactId: null, listId: null, action: 'erased', at: now, detail: `a contact was erased by ${by}` });
+    if (entries.length > 0) await tx.db.delete(suppressions).where(entriesOfThisAddress);
+    const { id } = await suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason: 'erased', source: by, at: now });
+    await tx.db.update(suppressions).set({ email: null, domain: null }).where(eq(suppressions.id, id));
+    await recordConsent(tx, { contactId: null, listId: null, action: 'erased', at: now, detail: `a contact was erased by ${by}` });
     return { suppressionId: id, contactDeleted: contact !== undefined };
   });
 }

@@ -1,7 +1,7 @@
 import { and, eq, inArray, max, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import type { Scope } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
-import { outbox, subscriptions, type MessageKind, type SubscriptionStatus } from '../db/schema.js';
+import type { MessageKind, SubscriptionStatus } from '../db/schema.js';
 import { findSuppression } from './suppression.js';
 
 /** Limits on confirmation emails to one address, whatever the lists (against list bombing). */
@@ -46,11 +46,12 @@ export type MailDecision = { allowed: true } | { allowed: false; reason: string 
 /**
  * The one place that decides whether an address may be mailed now. Every send path asks it:
  * the signup (before anything is queued) and the worker (again, right before the SMTP call).
- * A database error propagates, so callers fail closed.
+ * It only reads: inside the caller's transaction (signup, confirm, resubscribe) or on the
+ * Database (the worker). A database error propagates, so callers fail closed.
  */
-export function mayMail(db: Pick<Db, 'select'>, secrets: readonly string[], request: MailRequest): MailDecision {
+export async function mayMail(scope: Scope, secrets: readonly string[], request: MailRequest): Promise<MailDecision> {
   if (request.emailKey === null) return { allowed: false, reason: 'erased' };
-  const suppression = findSuppression(db, secrets, request.emailKey, request.listId);
+  const suppression = await findSuppression(scope, secrets, request.emailKey, request.listId);
   if (suppression) return { allowed: false, reason: `suppressed:${suppression.reason}` };
   switch (request.kind) {
     case 'confirmation':
@@ -58,17 +59,18 @@ export function mayMail(db: Pick<Db, 'select'>, secrets: readonly string[], requ
       if (request.confirmExpiresAt === null || request.confirmExpiresAt <= request.now) {
         return { allowed: false, reason: 'confirmation_expired' };
       }
-      return request.confirmBudget ? confirmationBudget(db, request.confirmBudget, request.now) : { allowed: true };
+      return request.confirmBudget ? confirmationBudget(scope, request.confirmBudget, request.now) : { allowed: true };
     case 'welcome':
       if (request.subscriptionStatus !== 'confirmed') return { allowed: false, reason: 'not_confirmed' };
       return { allowed: true };
   }
 }
 
-// Prepared once per handle: the signup and every confirmation the worker sends run them.
+// Prepared once per scope: the signup and every confirmation the worker sends run them.
 // CROSS JOIN keeps SQLite's join order (the contact's few subscriptions first, then their
-// outbox rows by index); left to itself the planner walked every queued and sent outbox row.
-const confirmationsOfContact = preparedPerHandle((db: Pick<Db, 'select'>) =>
+// outbox rows by index); left to itself SQLite's planner walked every queued and sent outbox
+// row. (PostgreSQL treats CROSS JOIN with a WHERE like an inner join and plans it itself.)
+const confirmationsOfContact = preparedPerHandle(({ db, tables: { outbox, subscriptions } }: Scope) =>
   db
     .select({ id: outbox.id, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt })
     .from(subscriptions)
@@ -81,10 +83,14 @@ const confirmationsOfContact = preparedPerHandle((db: Pick<Db, 'select'>) =>
         inArray(outbox.status, ['queued', 'sent']),
       ),
     )
-    .prepare(),
+    .prepare('mail_policy_confirmations_of_contact'),
 );
-const lastConfirmationOf = preparedPerHandle((db: Pick<Db, 'select'>) =>
-  db.select({ at: max(subscriptions.confirmedAt) }).from(subscriptions).where(eq(subscriptions.contactId, sql.placeholder('contactId'))).prepare(),
+const lastConfirmationOf = preparedPerHandle(({ db, tables: { subscriptions } }: Scope) =>
+  db
+    .select({ at: max(subscriptions.confirmedAt) })
+    .from(subscriptions)
+    .where(eq(subscriptions.contactId, sql.placeholder('contactId')))
+    .prepare('mail_policy_last_confirmation_of_contact'),
 );
 
 /**
@@ -93,10 +99,10 @@ const lastConfirmationOf = preparedPerHandle((db: Pick<Db, 'select'>) =>
  * the contact's confirmation rows that were sent or are still queued (and so about to be sent);
  * a queued row asked for before this one counts as sent now, so two queued rows can't both pass.
  */
-function confirmationBudget(db: Pick<Db, 'select'>, request: ConfirmBudget, now: number): MailDecision {
+async function confirmationBudget(scope: Scope, request: ConfirmBudget, now: number): Promise<MailDecision> {
   const { limits, contactId } = request;
   if (contactId === null || (limits.cooldownMs <= 0 && limits.max <= 0)) return { allowed: true };
-  const rows = confirmationsOfContact(db).all({ contactId });
+  const rows = await confirmationsOfContact(scope).execute({ contactId });
   const earlier = rows
     .filter((row) => row.id !== request.outboxId)
     .filter(
@@ -113,7 +119,7 @@ function confirmationBudget(db: Pick<Db, 'select'>, request: ConfirmBudget, now:
   }
   if (limits.max > 0) {
     if (earlier.filter((row) => row.mailedAt > now - DAY_MS).length >= limits.max) return { allowed: false, reason: 'confirm_daily_limit' };
-    const lastConfirmed = lastConfirmationOf(db).get({ contactId })?.at ?? 0;
+    const lastConfirmed = (await lastConfirmationOf(scope).execute({ contactId }))[0]?.at ?? 0;
     if (earlier.filter((row) => row.createdAt > lastConfirmed).length >= limits.max) return { allowed: false, reason: 'confirm_unanswered' };
   }
   return { allowed: true };

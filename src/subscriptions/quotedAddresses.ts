@@ -1,12 +1,10 @@
-import { and, eq, gte, lt } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { consentEvents, contacts, subscriptions, suppressions, type SubscriptionStatus } from '../db/schema.js';
+import { and, eq, gte, like, lt, type SQL } from 'drizzle-orm';
+import type { Row, Scope, Tables } from '../db/database.js';
+import type { SubscriptionStatus } from '../db/schema.js';
 import { smtpRecipientsOf } from '../mail/envelope.js';
 import { parseAddress, type CanonicalAddress } from './address.js';
 import { recordConsent } from './consent.js';
 import { suppressAddress } from './suppression.js';
-
-type Writer = Pick<Db, 'select' | 'insert' | 'update' | 'delete'>;
 
 export interface QuotedAddressReport {
   /** Contacts re-keyed to the mailbox their quoted spelling reached. */
@@ -30,8 +28,14 @@ function mailboxOf(stored: string): CanonicalAddress | null {
   return parsed.ok ? parsed.address : null;
 }
 
-// Keys whose local part starts with a quote: a range on the unique/indexed column, not a scan.
-const quotedKeys = (column: typeof contacts.emailKey | typeof suppressions.email) => and(gte(column, '"'), lt(column, '#'));
+/**
+ * Keys whose local part starts with a quote. SQLite: a range on the unique/indexed column, not
+ * a scan (it compares BINARY, so the range means "starts with"). PostgreSQL compares with the
+ * database's collation, under which a range need not mean "starts with": LIKE does, whatever the
+ * collation (a scan, once).
+ */
+const quotedKeys = (scope: Scope, column: Tables['contacts']['emailKey'] | Tables['suppressions']['email']): SQL =>
+  scope.dialect === 'sqlite' ? and(gte(column, '"'), lt(column, '#'))! : like(column, '"%');
 
 /** When two rows of one contact cover the same list, the one that says "stop" wins. */
 const PRECEDENCE: Record<SubscriptionStatus, number> = { unsubscribed: 2, confirmed: 1, pending: 0 };
@@ -41,23 +45,27 @@ const PRECEDENCE: Record<SubscriptionStatus, number> = { unsubscribed: 2, confir
  * deletes `from`. Subscriptions move unless `into` already has that list; then the stronger
  * status is kept. The consent log is append-only, so its rows are copied, then deleted.
  */
-function mergeContact(tx: Writer, from: typeof contacts.$inferSelect, into: typeof contacts.$inferSelect, now: number): void {
-  for (const moving of tx.select().from(subscriptions).where(eq(subscriptions.contactId, from.id)).all()) {
-    const staying = tx.select().from(subscriptions).where(and(eq(subscriptions.contactId, into.id), eq(subscriptions.listId, moving.listId))).get();
+async function mergeContact(tx: Scope, from: Row<'contacts'>, into: Row<'contacts'>, now: number): Promise<void> {
+  const { consentEvents, contacts, subscriptions } = tx.tables;
+  for (const moving of await tx.db.select().from(subscriptions).where(eq(subscriptions.contactId, from.id))) {
+    const [staying] = await tx.db
+      .select()
+      .from(subscriptions)
+      .where(and(eq(subscriptions.contactId, into.id), eq(subscriptions.listId, moving.listId)));
     if (!staying) {
-      tx.update(subscriptions).set({ contactId: into.id }).where(eq(subscriptions.id, moving.id)).run();
+      await tx.db.update(subscriptions).set({ contactId: into.id }).where(eq(subscriptions.id, moving.id));
     } else if (PRECEDENCE[moving.status] > PRECEDENCE[staying.status]) {
-      tx.delete(subscriptions).where(eq(subscriptions.id, staying.id)).run();
-      tx.update(subscriptions).set({ contactId: into.id }).where(eq(subscriptions.id, moving.id)).run();
+      await tx.db.delete(subscriptions).where(eq(subscriptions.id, staying.id));
+      await tx.db.update(subscriptions).set({ contactId: into.id }).where(eq(subscriptions.id, moving.id));
     } else {
-      tx.delete(subscriptions).where(eq(subscriptions.id, moving.id)).run();
+      await tx.db.delete(subscriptions).where(eq(subscriptions.id, moving.id));
     }
   }
-  const trail = tx.select().from(consentEvents).where(eq(consentEvents.contactId, from.id)).all();
-  for (const { id: _id, ...event } of trail) tx.insert(consentEvents).values({ ...event, contactId: into.id }).run();
-  tx.delete(consentEvents).where(eq(consentEvents.contactId, from.id)).run();
-  tx.delete(contacts).where(eq(contacts.id, from.id)).run();
-  recordConsent(tx, { contactId: into.id, listId: null, action: 'identity_migrated', at: now, detail: 'merged with a contact stored under a quoted spelling of this address' });
+  const trail = await tx.db.select().from(consentEvents).where(eq(consentEvents.contactId, from.id));
+  for (const { id: _id, ...event } of trail) await tx.db.insert(consentEvents).values({ ...event, contactId: into.id });
+  await tx.db.delete(consentEvents).where(eq(consentEvents.contactId, from.id));
+  await tx.db.delete(contacts).where(eq(contacts.id, from.id));
+  await recordConsent(tx, { contactId: into.id, listId: null, action: 'identity_migrated', at: now, detail: 'merged with a contact stored under a quoted spelling of this address' });
 }
 
 /**
@@ -68,30 +76,31 @@ function mergeContact(tx: Writer, from: typeof contacts.$inferSelect, into: type
  * mailbox has one already), so the opt-out keeps working now that only the plain spelling can
  * be typed. Entries already erased keep only a hash and cannot be read back.
  */
-export function migrateQuotedAddresses(tx: Writer, secrets: readonly string[], now: number): QuotedAddressReport {
+export async function migrateQuotedAddresses(tx: Scope, secrets: readonly string[], now: number): Promise<QuotedAddressReport> {
+  const { contacts, suppressions } = tx.tables;
   const report: QuotedAddressReport = { rekeyed: 0, merged: 0, suppressionsAdded: 0, leftAsIs: 0 };
 
-  for (const quoted of tx.select().from(contacts).where(quotedKeys(contacts.emailKey)).all()) {
+  for (const quoted of await tx.db.select().from(contacts).where(quotedKeys(tx, contacts.emailKey))) {
     const mailbox = mailboxOf(quoted.email);
     if (!mailbox || mailbox.emailKey !== mailboxOf(quoted.emailKey)?.emailKey) {
       report.leftAsIs += 1;
       continue;
     }
-    const existing = tx.select().from(contacts).where(eq(contacts.emailKey, mailbox.emailKey)).get();
+    const [existing] = await tx.db.select().from(contacts).where(eq(contacts.emailKey, mailbox.emailKey));
     if (existing) {
-      mergeContact(tx, quoted, existing, now);
+      await mergeContact(tx, quoted, existing, now);
       report.merged += 1;
     } else {
-      tx.update(contacts).set({ email: mailbox.email, emailKey: mailbox.emailKey }).where(eq(contacts.id, quoted.id)).run();
-      recordConsent(tx, { contactId: quoted.id, listId: null, action: 'identity_migrated', at: now, detail: 'stored under a quoted spelling of this address until now' });
+      await tx.db.update(contacts).set({ email: mailbox.email, emailKey: mailbox.emailKey }).where(eq(contacts.id, quoted.id));
+      await recordConsent(tx, { contactId: quoted.id, listId: null, action: 'identity_migrated', at: now, detail: 'stored under a quoted spelling of this address until now' });
       report.rekeyed += 1;
     }
   }
 
-  for (const entry of tx.select().from(suppressions).where(quotedKeys(suppressions.email)).all()) {
+  for (const entry of await tx.db.select().from(suppressions).where(quotedKeys(tx, suppressions.email))) {
     const mailbox = mailboxOf(entry.email!);
     if (!mailbox) continue;
-    const { created } = suppressAddress(tx, secrets, {
+    const { created } = await suppressAddress(tx, secrets, {
       emailKey: mailbox.emailKey,
       domain: mailbox.domain,
       listId: entry.listId,
@@ -101,7 +110,7 @@ export function migrateQuotedAddresses(tx: Writer, secrets: readonly string[], n
     });
     // The quoted entry goes: no one can type that spelling any more, and an erasure of the
     // mailbox must leave no entry that still names it.
-    tx.delete(suppressions).where(eq(suppressions.id, entry.id)).run();
+    await tx.db.delete(suppressions).where(eq(suppressions.id, entry.id));
     if (created) report.suppressionsAdded += 1;
   }
   return report;

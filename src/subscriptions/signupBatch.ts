@@ -1,45 +1,59 @@
-import type { Db } from '../db/client.js';
-import { writeTransaction } from '../db/transaction.js';
-import { requestSubscription, type SignupOutcome, type SignupRequest } from './subscribe.js';
+import { savepoint, type Database } from '../db/database.js';
+import { parseAddress } from './address.js';
+import type { ConfirmLimits } from './mailPolicy.js';
+import { lockAddresses, requestSubscription, type SignupOutcome, type SignupRequest } from './subscribe.js';
 
 /** Enough to share a commit among many signups, small enough not to hold the event loop long. */
 const MAX_BATCH = 64;
 
+type LimitedSignupRequest = SignupRequest & { confirmLimits: ConfirmLimits };
+
 interface PendingSignup {
-  request: SignupRequest;
+  request: LimitedSignupRequest;
   resolve(outcome: SignupOutcome): void;
   reject(error: unknown): void;
 }
 
 export interface SignupBatcher {
   /** Resolves once the signup is committed, with the same outcome requestSubscription gives. */
-  submit(request: SignupRequest): Promise<SignupOutcome>;
+  submit(request: LimitedSignupRequest): Promise<SignupOutcome>;
 }
 
 /**
  * Group commit for signups. The commit is most of what a signup costs, so the signups that
- * arrive in one turn of the event loop are written in one SQLite transaction. Each still runs
- * in its own savepoint (requestSubscription's transaction nests), so one that fails is rolled
- * back alone and gets its own error; every caller hears back only after the commit.
+ * arrive in one turn of the event loop are written in one transaction. Each runs in its own
+ * savepoint, so one that fails is rolled back alone and gets its own error; every caller hears
+ * back only after the commit.
+ *
+ * SQLite: the transaction begins IMMEDIATE (database.transaction), so the write lock is taken
+ * before anything is read, as a lone signup would. PostgreSQL: the addresses of the whole batch
+ * are locked first, in one statement and a fixed order (lockAddresses), so two batches (two API
+ * processes) sharing addresses wait for each other instead of deadlocking.
  */
-export function createSignupBatcher(db: Db, secrets: readonly string[]): SignupBatcher {
+export function createSignupBatcher(database: Database, secrets: readonly string[]): SignupBatcher {
   let pending: PendingSignup[] = [];
 
-  const writeBatch = (batch: PendingSignup[]) => {
-    const results: ({ ok: true; outcome: SignupOutcome } | { ok: false; error: unknown })[] = [];
+  const writeBatch = async (batch: PendingSignup[]): Promise<void> => {
+    let results: ({ ok: true; outcome: SignupOutcome } | { ok: false; error: unknown })[] = [];
     try {
-      // Immediate: the write lock is taken before anything is read, as a lone signup would.
-      writeTransaction(db, () => {
+      await database.transaction(async (tx) => {
+        results = [];
+        const emailKeys = batch.flatMap(({ request }) => {
+          const parsed = parseAddress(request.email);
+          return parsed.ok ? [parsed.address.emailKey] : [];
+        });
+        await lockAddresses(tx, emailKeys);
+        // One after the other: a savepoint at a time on the transaction's connection.
         for (const signup of batch) {
           try {
-            results.push({ ok: true, outcome: requestSubscription(db, secrets, signup.request) });
+            results.push({ ok: true, outcome: await savepoint(tx, (sp) => requestSubscription(sp, secrets, signup.request)) });
           } catch (error) {
             results.push({ ok: false, error });
           }
         }
       });
     } catch (error) {
-      // The commit itself failed: nothing of this batch was stored.
+      // The transaction itself failed: nothing of this batch was stored.
       for (const signup of batch) signup.reject(error);
       return;
     }
@@ -53,7 +67,8 @@ export function createSignupBatcher(db: Db, secrets: readonly string[]): SignupB
   const flush = () => {
     const all = pending;
     pending = [];
-    for (let start = 0; start < all.length; start += MAX_BATCH) writeBatch(all.slice(start, start + MAX_BATCH));
+    // Batches may run side by side on PostgreSQL (a pooled connection each); on SQLite they take turns.
+    for (let start = 0; start < all.length; start += MAX_BATCH) void writeBatch(all.slice(start, start + MAX_BATCH));
   };
 
   return {

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { writeTransaction } from '../db/transaction.js';
+import type { Row, Scope } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
-import { contacts, lists, outbox, subscriptions } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Locale } from '../mail/locale.js';
 import { parseAddress } from './address.js';
@@ -17,7 +15,8 @@ export interface SignupRequest {
   locale: Locale;
   name: string | null;
   origin: RequestOrigin;
-  confirmLimits: ConfirmLimits;
+  /** The per-address limits; the subscription service fills in its own (CONFIRM_COOLDOWN, CONFIRM_MAX) when left out. */
+  confirmLimits?: ConfirmLimits;
 }
 
 export interface SignupOutcome {
@@ -27,30 +26,34 @@ export interface SignupOutcome {
   outboxId: string | null;
 }
 
-const listBySlug = preparedPerHandle((db: Pick<Db, 'select'>) =>
-  db.select().from(lists).where(eq(lists.slug, sql.placeholder('slug'))).prepare(),
-);
+const listBySlug = preparedPerHandle((scope: Scope) => {
+  const { lists } = scope.tables;
+  return scope.db.select().from(lists).where(eq(lists.slug, sql.placeholder('slug'))).prepare('subscribe_list_by_slug');
+});
 
-export function findListBySlug(db: Pick<Db, 'select'>, slug: string) {
-  const list = listBySlug(db).get({ slug });
+export async function findListBySlug(scope: Scope, slug: string): Promise<Row<'lists'>> {
+  const [list] = await listBySlug(scope).execute({ slug });
   if (!list) throw new AppError(404, 'unknown_list', `There is no list called "${slug}".`);
   return list;
 }
 
-// The signup path's statements, prepared once per database handle (see preparedPerHandle).
-const contactByKey = preparedPerHandle((db: Db) =>
-  db.select().from(contacts).where(eq(contacts.emailKey, sql.placeholder('emailKey'))).prepare(),
-);
-const subscriptionOf = preparedPerHandle((db: Db) =>
-  db
+// The signup path's statements, prepared once per scope (see preparedPerHandle).
+const contactByKey = preparedPerHandle((scope: Scope) => {
+  const { contacts } = scope.tables;
+  return scope.db.select().from(contacts).where(eq(contacts.emailKey, sql.placeholder('emailKey'))).prepare('subscribe_contact_by_key');
+});
+const subscriptionOf = preparedPerHandle((scope: Scope) => {
+  const { subscriptions } = scope.tables;
+  return scope.db
     .select()
     .from(subscriptions)
     .where(and(eq(subscriptions.contactId, sql.placeholder('contactId')), eq(subscriptions.listId, sql.placeholder('listId'))))
-    .prepare(),
-);
+    .prepare('subscribe_subscription_of');
+});
 // No name: it stays on the pending request until that request is confirmed.
-const insertContact = preparedPerHandle((db: Db) =>
-  db
+const insertContact = preparedPerHandle((scope: Scope) => {
+  const { contacts } = scope.tables;
+  return scope.db
     .insert(contacts)
     .values({
       email: sql.placeholder('email'),
@@ -59,10 +62,11 @@ const insertContact = preparedPerHandle((db: Db) =>
       createdAt: sql.placeholder('createdAt'),
     })
     .returning()
-    .prepare(),
-);
-const insertPendingSubscription = preparedPerHandle((db: Db) =>
-  db
+    .prepare('subscribe_insert_contact');
+});
+const insertPendingSubscription = preparedPerHandle((scope: Scope) => {
+  const { subscriptions } = scope.tables;
+  return scope.db
     .insert(subscriptions)
     .values({
       contactId: sql.placeholder('contactId'),
@@ -73,18 +77,20 @@ const insertPendingSubscription = preparedPerHandle((db: Db) =>
       pendingName: sql.placeholder('pendingName'),
     })
     .returning({ id: subscriptions.id })
-    .prepare(),
-);
-const confirmedSubscriptionOf = preparedPerHandle((db: Db) =>
-  db
+    .prepare('subscribe_insert_pending_subscription');
+});
+const confirmedSubscriptionOf = preparedPerHandle((scope: Scope) => {
+  const { subscriptions } = scope.tables;
+  return scope.db
     .select({ id: subscriptions.id })
     .from(subscriptions)
     .where(and(eq(subscriptions.contactId, sql.placeholder('contactId')), eq(subscriptions.status, 'confirmed')))
     .limit(1)
-    .prepare(),
-);
-const insertConfirmationMessage = preparedPerHandle((db: Db) =>
-  db
+    .prepare('subscribe_confirmed_subscription_of');
+});
+const insertConfirmationMessage = preparedPerHandle((scope: Scope) => {
+  const { outbox } = scope.tables;
+  return scope.db
     .insert(outbox)
     .values({
       id: sql.placeholder('id'),
@@ -93,66 +99,99 @@ const insertConfirmationMessage = preparedPerHandle((db: Db) =>
       status: 'queued',
       createdAt: sql.placeholder('createdAt'),
     })
-    .prepare(),
-);
+    .prepare('subscribe_insert_confirmation_message');
+});
+
+/** Addresses each open PostgreSQL transaction holds the lock of (see lockAddresses). */
+const lockedAddresses = new WeakMap<Scope, Set<string>>();
+
+/**
+ * Makes the caller's transaction the only one, in any process, that may read and change what
+ * concerns these addresses (their contact, subscriptions and confirmation budget) until it ends.
+ *
+ * SQLite: nothing to do, BEGIN IMMEDIATE already made the transaction the file's only writer.
+ * PostgreSQL (READ COMMITTED): two API processes could otherwise both read "no confirmation sent
+ * yet" for one address and both queue one, past the list-bombing caps. A row lock cannot do it:
+ * for a first signup the contact row does not exist yet. So: a transaction-scoped advisory lock
+ * on hashtext(emailKey), held until commit or rollback (a savepoint's rollback keeps it). A hash
+ * collision only makes two addresses wait for each other, never both pass.
+ * The locks are taken in one statement in hash order: a group commit locks many addresses, and
+ * two of them taking the same ones in different orders would deadlock.
+ */
+export async function lockAddresses(tx: Scope, emailKeys: readonly string[]): Promise<void> {
+  if (tx.dialect !== 'postgresql') return;
+  let held = lockedAddresses.get(tx);
+  if (!held) lockedAddresses.set(tx, (held = new Set()));
+  const wanted = [...new Set(emailKeys)].filter((key) => !held.has(key));
+  if (wanted.length === 0) return;
+  await tx.db.execute(
+    sql`select pg_advisory_xact_lock(k) from (select distinct hashtext(key) as k from unnest(${sql.param(wanted)}::text[]) as key order by k) as keys`,
+  );
+  for (const key of wanted) held.add(key);
+}
 
 /**
  * Records a signup as a pending subscription and writes its confirmation email to the outbox,
- * all in one transaction. The outcome is the same for new, pending, confirmed and opted-out
- * addresses as far as the caller's answer goes; only the outbox row differs.
+ * inside the caller's transaction (the subscription service's group commit, see signupBatch.ts).
+ * The outcome is the same for new, pending, confirmed and opted-out addresses as far as the
+ * caller's answer goes; only the outbox row differs.
  */
-export function requestSubscription(db: Db, secrets: readonly string[], request: SignupRequest, now = Date.now()): SignupOutcome {
+export async function requestSubscription(
+  tx: Scope,
+  secrets: readonly string[],
+  request: SignupRequest & { confirmLimits: ConfirmLimits },
+  now = Date.now(),
+): Promise<SignupOutcome> {
+  const { contacts, subscriptions } = tx.tables;
   const parsed = parseAddress(request.email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { address } = parsed;
 
-  // Immediate: the write lock is taken before the mail policy reads, so API processes sharing
-  // the database can't both pass the per-address limits and both queue a confirmation.
-  // Statements run on the root handle (one connection, so inside this transaction): that is
-  // what lets them be prepared once rather than per transaction object.
-  return writeTransaction(db, (tx) => {
-    const list = findListBySlug(db, request.listSlug);
-    const outcome: SignupOutcome = { thankYouUrl: list.thankYouUrl, outboxId: null };
-    const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
+  // Before the mail policy reads: two processes can't both pass the per-address limits and both
+  // queue a confirmation (see lockAddresses; on SQLite the transaction is the only writer).
+  await lockAddresses(tx, [address.emailKey]);
+  const list = await findListBySlug(tx, request.listSlug);
+  const outcome: SignupOutcome = { thankYouUrl: list.thankYouUrl, outboxId: null };
+  const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
 
-    const existingContact = contactByKey(db).get({ emailKey: address.emailKey });
-    const existing = existingContact ? subscriptionOf(db).get({ contactId: existingContact.id, listId: list.id }) : undefined;
-    if (existing?.status === 'confirmed') return outcome;
+  const [existingContact] = await contactByKey(tx).execute({ emailKey: address.emailKey });
+  const [existing] = existingContact ? await subscriptionOf(tx).execute({ contactId: existingContact.id, listId: list.id }) : [];
+  if (existing?.status === 'confirmed') return outcome;
 
-    const decision = mayMail(db, secrets, {
-      emailKey: address.emailKey,
-      listId: list.id,
-      kind: 'confirmation',
-      subscriptionStatus: 'pending',
-      confirmExpiresAt,
-      confirmBudget: { contactId: existingContact?.id ?? null, outboxId: null, requestedAt: now, limits: request.confirmLimits },
-      now,
-    });
-    // A suppressed address, or one mailed too often already, leaves no trace of the attempt:
-    // nothing is stored, nothing is queued.
-    if (!decision.allowed) return outcome;
-
-    const contact = existingContact ?? insertContact(db).get({ email: address.email, emailKey: address.emailKey, locale: request.locale, createdAt: now })!;
-    // The language of a person confirmed on some list is theirs; an unconfirmed request doesn't change it.
-    if (existingContact && existingContact.locale !== request.locale && !confirmedSubscriptionOf(db).get({ contactId: contact.id })) {
-      tx.update(contacts).set({ locale: request.locale }).where(eq(contacts.id, contact.id)).run();
-    }
-
-    let subscriptionId: number;
-    if (existing) {
-      subscriptionId = existing.id;
-      tx.update(subscriptions)
-        .set({ status: 'pending', confirmExpiresAt, unsubscribedAt: null, endedByLink: null, pendingName: request.name })
-        .where(eq(subscriptions.id, existing.id))
-        .run();
-    } else {
-      subscriptionId = insertPendingSubscription(db).get({ contactId: contact.id, listId: list.id, createdAt: now, confirmExpiresAt, pendingName: request.name })!.id;
-    }
-    recordConsent(db, { contactId: contact.id, listId: list.id, action: 'subscribe_requested', at: now, origin: request.origin });
-
-    const outboxId = randomUUID();
-    insertConfirmationMessage(db).run({ id: outboxId, subscriptionId, createdAt: now });
-    outcome.outboxId = outboxId;
-    return outcome;
+  const decision = await mayMail(tx, secrets, {
+    emailKey: address.emailKey,
+    listId: list.id,
+    kind: 'confirmation',
+    subscriptionStatus: 'pending',
+    confirmExpiresAt,
+    confirmBudget: { contactId: existingContact?.id ?? null, outboxId: null, requestedAt: now, limits: request.confirmLimits },
+    now,
   });
+  // A suppressed address, or one mailed too often already, leaves no trace of the attempt:
+  // nothing is stored, nothing is queued.
+  if (!decision.allowed) return outcome;
+
+  const contact =
+    existingContact ?? (await insertContact(tx).execute({ email: address.email, emailKey: address.emailKey, locale: request.locale, createdAt: now }))[0]!;
+  // The language of a person confirmed on some list is theirs; an unconfirmed request doesn't change it.
+  if (existingContact && existingContact.locale !== request.locale && (await confirmedSubscriptionOf(tx).execute({ contactId: contact.id })).length === 0) {
+    await tx.db.update(contacts).set({ locale: request.locale }).where(eq(contacts.id, contact.id));
+  }
+
+  let subscriptionId: number;
+  if (existing) {
+    subscriptionId = existing.id;
+    await tx.db
+      .update(subscriptions)
+      .set({ status: 'pending', confirmExpiresAt, unsubscribedAt: null, endedByLink: null, pendingName: request.name })
+      .where(eq(subscriptions.id, existing.id));
+  } else {
+    subscriptionId = (await insertPendingSubscription(tx).execute({ contactId: contact.id, listId: list.id, createdAt: now, confirmExpiresAt, pendingName: request.name }))[0]!.id;
+  }
+  await recordConsent(tx, { contactId: contact.id, listId: list.id, action: 'subscribe_requested', at: now, origin: request.origin });
+
+  const outboxId = randomUUID();
+  await insertConfirmationMessage(tx).execute({ id: outboxId, subscriptionId, createdAt: now });
+  outcome.outboxId = outboxId;
+  return outcome;
 }

@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { and, eq, inArray, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import { and, asc, eq, inArray, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { forUpdate, type Scope, type Tables } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
-import { suppressions, type SuppressionReason } from '../db/schema.js';
+import type { SuppressionReason } from '../db/schema.js';
 
 /**
  * Keyed hashes (HMAC with each configured secret) of a canonical address. Suppression entries
@@ -17,14 +17,14 @@ export function addressHashes(secrets: readonly string[], emailKey: string): str
  * An address's entries as one condition per partial unique index (all lists, one list): a
  * lookup by hash alone matches neither index's condition, and SQLite would scan the table.
  */
-export function addressEntryConditions(secrets: readonly string[], emailKey: string): [SQL, SQL] {
+export function addressEntryConditions({ suppressions }: Pick<Tables, 'suppressions'>, secrets: readonly string[], emailKey: string): [SQL, SQL] {
   const hashes = inArray(suppressions.emailHash, addressHashes(secrets, emailKey));
   return [and(hashes, isNull(suppressions.listId))!, and(hashes, isNotNull(suppressions.listId))!];
 }
 
 /** Every entry of an address, in any scope, found through both partial unique indexes. */
-export function entriesOfAddress(secrets: readonly string[], emailKey: string): SQL {
-  return or(...addressEntryConditions(secrets, emailKey))!;
+export function entriesOfAddress(tables: Pick<Tables, 'suppressions'>, secrets: readonly string[], emailKey: string): SQL {
+  return or(...addressEntryConditions(tables, secrets, emailKey))!;
 }
 
 export interface SuppressionMatch {
@@ -32,37 +32,41 @@ export interface SuppressionMatch {
   reason: SuppressionReason;
 }
 
-/** One prepared lookup per number of secrets and per scope (one list or every list only). */
-function suppressionLookup(db: Pick<Db, 'select'>, secretCount: number, anyList: boolean) {
+/**
+ * One prepared lookup per number of secrets and per scope (one list or every list only); each
+ * shape has its own PostgreSQL statement name.
+ */
+function suppressionLookup(scope: Scope, secretCount: number, anyList: boolean) {
+  const { suppressions } = scope.tables;
   const hashes = Array.from({ length: secretCount }, (_, i) => sql.placeholder(`hash${i}`));
-  const scope = anyList ? isNull(suppressions.listId) : or(isNull(suppressions.listId), eq(suppressions.listId, sql.placeholder('listId')));
-  return db
+  const listScope = anyList ? isNull(suppressions.listId) : or(isNull(suppressions.listId), eq(suppressions.listId, sql.placeholder('listId')));
+  return scope.db
     .select({ id: suppressions.id, reason: suppressions.reason })
     .from(suppressions)
-    .where(and(inArray(suppressions.emailHash, hashes), scope))
+    .where(and(inArray(suppressions.emailHash, hashes), listScope))
     .limit(1)
-    .prepare();
+    .prepare(`suppression_lookup_${secretCount}_${anyList ? 'all_lists' : 'list'}`);
 }
 
-const suppressionLookups = preparedPerHandle((_db: Pick<Db, 'select'>) => new Map<string, ReturnType<typeof suppressionLookup>>());
+const suppressionLookups = preparedPerHandle((_scope: Scope) => new Map<string, ReturnType<typeof suppressionLookup>>());
 
 /** The entry that blocks this address for this list (or for every list), if any. */
-export function findSuppression(
-  db: Pick<Db, 'select'>,
+export async function findSuppression(
+  scope: Scope,
   secrets: readonly string[],
   emailKey: string,
   listId: number | null,
-): SuppressionMatch | undefined {
-  const lookups = suppressionLookups(db);
+): Promise<SuppressionMatch | undefined> {
+  const lookups = suppressionLookups(scope);
   const shape = `${secrets.length}:${listId === null}`;
   let lookup = lookups.get(shape);
   if (!lookup) {
-    lookup = suppressionLookup(db, secrets.length, listId === null);
+    lookup = suppressionLookup(scope, secrets.length, listId === null);
     lookups.set(shape, lookup);
   }
   const values: Record<string, string | number> = { listId: listId ?? 0 };
   addressHashes(secrets, emailKey).forEach((hash, i) => (values[`hash${i}`] = hash));
-  return lookup.get(values);
+  return (await lookup.execute(values))[0];
 }
 
 export interface NewSuppression {
@@ -81,17 +85,14 @@ export interface NewSuppression {
  * Puts an address on the suppression list for one list or all. Idempotent: an address already
  * suppressed in exactly that scope keeps its first entry, which then no longer belongs to the
  * unsubscribe link that made it (if another source lands on it), so no link's undo lifts an
- * opt-out made again since. Returns the entry id and whether it is new.
+ * opt-out made again since. Returns the entry id and whether it is new. Runs in the caller's
+ * transaction.
  */
-export function suppressAddress(
-  db: Pick<Db, 'select' | 'insert' | 'update'>,
-  secrets: readonly string[],
-  entry: NewSuppression,
-): { id: number; created: boolean } {
-  return suppressAddresses(db, secrets, [entry])[0]!;
+export async function suppressAddress(tx: Scope, secrets: readonly string[], entry: NewSuppression): Promise<{ id: number; created: boolean }> {
+  return (await suppressAddresses(tx, secrets, [entry]))[0]!;
 }
 
-/** Rows per statement: well under SQLite's limit on bound variables. */
+/** Rows per statement: well under either engine's limit on bound parameters. */
 const CHUNK = 500;
 
 function chunked<T>(items: readonly T[]): T[][] {
@@ -100,38 +101,95 @@ function chunked<T>(items: readonly T[]): T[][] {
   return chunks;
 }
 
+/** Inserts that lost a race to a row deleted again before it could be read back: tried again this often. */
+const INSERT_ATTEMPTS = 3;
+
 /**
  * suppressAddress for many addresses at once (an import): one lookup per scope and chunk, and
  * multi-row inserts, instead of two statements per address. An address given twice in the same
- * scope gets one entry; the repeat answers `created: false`.
+ * scope gets one entry; the repeat answers `created: false`. Runs in the caller's transaction.
+ *
+ * Many processes: the look-up and the insert are not one step on PostgreSQL, so
+ * - the entries found are locked (`forUpdate`): an unsubscribe link's undo (which deletes the
+ *   entries its link created) waits for this transaction, then no longer finds an entry this one
+ *   took from that link, or this one waits for the undo and no longer finds the deleted entry,
+ *   and inserts it again. Either way the opt-out made here stands.
+ * - the insert is `ON CONFLICT DO NOTHING` (any unique index, so both partial ones): an entry
+ *   another transaction inserted after the look-up makes the row go unwritten instead of failing
+ *   the transaction; it is then read back (and locked) like one found by the look-up, and
+ *   answers `created: false`, as it would have under SQLite's single writer.
  */
-export function suppressAddresses(
-  db: Pick<Db, 'select' | 'insert' | 'update'>,
+export async function suppressAddresses(
+  tx: Scope,
   secrets: readonly string[],
   entries: readonly NewSuppression[],
-): { id: number; created: boolean }[] {
+): Promise<{ id: number; created: boolean }[]> {
+  const { suppressions } = tx.tables;
   const hashed = entries.map((entry) => ({ entry, hashes: addressHashes(secrets, entry.emailKey) }));
   const keyOf = (hash: string, listId: number | null) => `${listId ?? '*'}|${hash}`;
   const known = new Map<string, number>();
   const linkOfKnown = new Map<number, number | null>();
-  for (const listId of new Set(entries.map((e) => e.listId))) {
-    // One scope at a time, so each lookup is served by its partial unique index.
-    const scope = listId === null ? isNull(suppressions.listId) : eq(suppressions.listId, listId);
-    const hashes = [...new Set(hashed.filter((h) => h.entry.listId === listId).flatMap((h) => h.hashes))];
-    for (const chunk of chunked(hashes)) {
-      const rows = db
-        .select({ id: suppressions.id, emailHash: suppressions.emailHash, createdByLink: suppressions.createdByLink })
-        .from(suppressions)
-        .where(and(inArray(suppressions.emailHash, chunk), scope))
-        .all();
-      for (const row of rows) {
-        known.set(keyOf(row.emailHash, listId), row.id);
-        linkOfKnown.set(row.id, row.createdByLink);
+
+  /** Finds (and locks) the entries of these addresses, one scope at a time, so each lookup is served by its partial unique index. */
+  const lookUp = async (wanted: readonly { entry: NewSuppression; hashes: string[] }[]) => {
+    for (const listId of new Set(wanted.map((h) => h.entry.listId))) {
+      const scope = listId === null ? isNull(suppressions.listId) : eq(suppressions.listId, listId);
+      const hashes = [...new Set(wanted.filter((h) => h.entry.listId === listId).flatMap((h) => h.hashes))];
+      for (const chunk of chunked(hashes)) {
+        const rows = await forUpdate(
+          tx,
+          tx.db
+            .select({ id: suppressions.id, emailHash: suppressions.emailHash, createdByLink: suppressions.createdByLink })
+            .from(suppressions)
+            .where(and(inArray(suppressions.emailHash, chunk), scope))
+            // Rows are locked in id order, so two imports locking some of the same entries cannot deadlock on them.
+            .orderBy(asc(suppressions.id)),
+        );
+        for (const row of rows) {
+          known.set(keyOf(row.emailHash, listId), row.id);
+          linkOfKnown.set(row.id, row.createdByLink);
+        }
       }
     }
+  };
+  const existingOf = ({ entry, hashes }: { entry: NewSuppression; hashes: string[] }) =>
+    hashes.map((hash) => known.get(keyOf(hash, entry.listId))).find((id) => id !== undefined);
+
+  await lookUp(hashed);
+  const existing = hashed.map(existingOf);
+  const createdHere = new Set<number>();
+  for (let attempt = 1; ; attempt += 1) {
+    const fresh = new Map<string, NewSuppression & { emailHash: string }>();
+    hashed.forEach(({ entry, hashes }, i) => {
+      const key = keyOf(hashes[0]!, entry.listId);
+      if (existing[i] === undefined && !known.has(key) && !fresh.has(key)) fresh.set(key, { ...entry, emailHash: hashes[0]! });
+    });
+    if (fresh.size === 0) break;
+    if (attempt > INSERT_ATTEMPTS) throw new Error('suppression entries kept vanishing while being written; nothing was saved');
+    for (const chunk of chunked([...fresh.values()])) {
+      const inserted = await tx.db
+        .insert(suppressions)
+        .values(
+          chunk.map((e) => ({ emailHash: e.emailHash, email: e.emailKey, domain: e.domain, listId: e.listId, reason: e.reason, source: e.source, createdAt: e.at, createdByLink: e.createdByLink ?? null })),
+        )
+        .onConflictDoNothing()
+        .returning({ id: suppressions.id, emailHash: suppressions.emailHash, listId: suppressions.listId });
+      for (const row of inserted) {
+        known.set(keyOf(row.emailHash, row.listId), row.id);
+        createdHere.add(row.id);
+      }
+    }
+    // Rows another transaction wrote first: read them back as if the look-up had found them.
+    const raced = hashed.filter((h, i) => existing[i] === undefined && !known.has(keyOf(h.hashes[0]!, h.entry.listId)));
+    if (raced.length === 0) break;
+    await lookUp(raced);
+    hashed.forEach((h, i) => {
+      if (existing[i] !== undefined) return;
+      const id = existingOf(h);
+      if (id !== undefined && !createdHere.has(id)) existing[i] = id;
+    });
   }
 
-  const existing = hashed.map(({ entry, hashes }) => hashes.map((hash) => known.get(keyOf(hash, entry.listId))).find((id) => id !== undefined));
   // An entry one link made, hit by another opt-out: it now stands for both, so that link alone may not lift it.
   const shared = [
     ...new Set(
@@ -142,22 +200,7 @@ export function suppressAddresses(
       }),
     ),
   ];
-  for (const chunk of chunked(shared)) db.update(suppressions).set({ createdByLink: null }).where(inArray(suppressions.id, chunk)).run();
-  const fresh = new Map<string, NewSuppression & { emailHash: string }>();
-  hashed.forEach(({ entry, hashes }, i) => {
-    const key = keyOf(hashes[0]!, entry.listId);
-    if (existing[i] === undefined && !fresh.has(key)) fresh.set(key, { ...entry, emailHash: hashes[0]! });
-  });
-  for (const chunk of chunked([...fresh.values()])) {
-    const inserted = db
-      .insert(suppressions)
-      .values(
-        chunk.map((e) => ({ emailHash: e.emailHash, email: e.emailKey, domain: e.domain, listId: e.listId, reason: e.reason, source: e.source, createdAt: e.at, createdByLink: e.createdByLink ?? null })),
-      )
-      .returning({ id: suppressions.id, emailHash: suppressions.emailHash, listId: suppressions.listId })
-      .all();
-    for (const row of inserted) known.set(keyOf(row.emailHash, row.listId), row.id);
-  }
+  for (const chunk of chunked(shared)) await tx.db.update(suppressions).set({ createdByLink: null }).where(inArray(suppressions.id, chunk));
 
   const claimed = new Set<string>();
   return hashed.map(({ entry, hashes }, i) => {

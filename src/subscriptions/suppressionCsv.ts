@@ -1,9 +1,8 @@
 import type { Readable } from 'node:stream';
 import { CsvError, parse, type Info } from 'csv-parse';
 import { asc, eq, gt } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { writeTransaction } from '../db/transaction.js';
-import { lists, suppressions, SUPPRESSION_REASONS, type SuppressionReason } from '../db/schema.js';
+import type { Database, Scope } from '../db/database.js';
+import { SUPPRESSION_REASONS, type SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
 import { suppressManyByHand, type EntryByHand } from './suppressionList.js';
@@ -31,19 +30,19 @@ const EXPORT_BATCH = 2000;
  * The whole suppression list as CSV text, one chunk per keyset batch (oldest first). Pull it
  * lazily (Readable.from) so a million rows never sit in memory. Erased entries have no email.
  */
-export function* suppressionCsvChunks(db: Db, onRows?: (rows: number) => void): Generator<string> {
+export async function* suppressionCsvChunks(scope: Scope, onRows?: (rows: number) => void): AsyncGenerator<string> {
+  const { suppressions, lists } = scope.tables;
   yield csvLine(SUPPRESSION_CSV_HEADER);
   let after = 0;
   let total = 0;
   for (;;) {
-    const rows = db
+    const rows = await scope.db
       .select({ id: suppressions.id, email: suppressions.email, reason: suppressions.reason, list: lists.slug, createdAt: suppressions.createdAt })
       .from(suppressions)
       .leftJoin(lists, eq(lists.id, suppressions.listId))
       .where(gt(suppressions.id, after))
       .orderBy(asc(suppressions.id))
-      .limit(EXPORT_BATCH)
-      .all();
+      .limit(EXPORT_BATCH);
     if (rows.length === 0) return;
     yield rows.map((r) => csvLine([r.email, r.reason, r.list, new Date(r.createdAt).toISOString()])).join('');
     after = rows.at(-1)!.id;
@@ -82,7 +81,7 @@ function headerColumns(record: readonly string[]): Columns | undefined {
  * added, what was already there, and the rows that are not a valid address, reason or list.
  */
 export async function importSuppressions(
-  db: Db,
+  database: Database,
   secrets: readonly string[],
   records: AsyncIterable<string[]>,
   options: { source: string; reason?: SuppressionReason; onProgress?: (counts: ImportCounts, rows: number) => void },
@@ -98,14 +97,18 @@ export async function importSuppressions(
     counts.invalid += 1;
     if (counts.problems.length < MAX_PROBLEMS) counts.problems.push({ row: at, message });
   };
-  const listIdOf = (tx: Pick<Db, 'select'>, slug: string) => {
-    if (!listIds.has(slug)) listIds.set(slug, tx.select({ id: lists.id }).from(lists).where(eq(lists.slug, slug)).get()?.id);
+  const listIdOf = async (tx: Scope, slug: string) => {
+    if (!listIds.has(slug)) {
+      const { lists } = tx.tables;
+      listIds.set(slug, (await tx.db.select({ id: lists.id }).from(lists).where(eq(lists.slug, slug)))[0]?.id);
+    }
     return listIds.get(slug);
   };
-  const flush = () => {
+  // Each batch is its own transaction: a file that breaks off later keeps the batches before it.
+  const flush = async () => {
     const rows = batch;
     batch = [];
-    writeTransaction(db, (tx) => {
+    await database.transaction(async (tx) => {
       const valid: EntryByHand[] = [];
       for (const { row: at, record } of rows) {
         const cell = (index: number) => (index >= 0 ? (record[index] ?? '').trim() : '');
@@ -121,14 +124,14 @@ export async function importSuppressions(
           continue;
         }
         const slug = cell(columns.list);
-        const listId = slug ? listIdOf(tx, slug) : null;
+        const listId = slug ? await listIdOf(tx, slug) : null;
         if (listId === undefined) {
           invalid(at, `There is no list called "${slug}".`);
           continue;
         }
         valid.push({ address: parsed.address, reason: reasonText as SuppressionReason, listId, source: options.source });
       }
-      for (const result of suppressManyByHand(tx, secrets, valid, now)) {
+      for (const result of await suppressManyByHand(tx, secrets, valid, now)) {
         if (result.created) counts.added += 1;
         else counts.alreadyPresent += 1;
       }
@@ -147,16 +150,16 @@ export async function importSuppressions(
         }
       }
       batch.push({ row, record });
-      if (batch.length >= IMPORT_BATCH) flush();
+      if (batch.length >= IMPORT_BATCH) await flush();
     }
   } catch (error) {
     // The file broke off (a malformed line, the size limit): the rows read before it are kept.
-    if (batch.length > 0) flush();
+    if (batch.length > 0) await flush();
     if (!(error instanceof AppError)) throw error;
     const sofar = `Rows before it: ${counts.added} added, ${counts.alreadyPresent} already present, ${counts.invalid} invalid.`;
     throw new AppError(error.status, error.code, `${error.message} ${sofar}`);
   }
-  if (batch.length > 0) flush();
+  if (batch.length > 0) await flush();
   return counts;
 }
 

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, ne, or } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { writeTransaction } from '../db/transaction.js';
-import { contacts, lists, outbox, subscriptions, suppressions, type SubscriptionStatus } from '../db/schema.js';
+import type { Database, Scope } from '../db/database.js';
+import type { SubscriptionStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
-import { subscriptionIdFromToken } from './confirm.js';
+import { lockAddressOfSubscription, subscriptionIdFromToken } from './confirm.js';
 import { mayMail } from './mailPolicy.js';
 import { domainOf } from './address.js';
 import { entriesOfAddress, suppressAddress } from './suppression.js';
@@ -21,22 +20,22 @@ export interface UnsubscribeTarget {
   locale: string;
 }
 
-function loadTarget(db: Pick<Db, 'select'>, subscriptionId: number) {
-  const row = db
+async function loadTarget(scope: Scope, subscriptionId: number) {
+  const { contacts, lists, subscriptions } = scope.tables;
+  const [row] = await scope.db
     .select({ subscription: subscriptions, contact: contacts, listName: lists.name })
     .from(subscriptions)
     .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
     .innerJoin(lists, eq(lists.id, subscriptions.listId))
-    .where(eq(subscriptions.id, subscriptionId))
-    .get();
+    .where(eq(subscriptions.id, subscriptionId));
   // An erased contact takes its subscriptions with it; its address stays suppressed by hash.
   if (!row) throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists: this address receives nothing from us.');
   return row;
 }
 
 /** Reads the subscription an unsubscribe link names; changes nothing (GET must be safe). */
-export function unsubscribeTarget(db: Db, secrets: readonly string[], token: unknown): UnsubscribeTarget {
-  const { subscription, contact, listName } = loadTarget(db, subscriptionIdFromToken(secrets, token, 'unsubscribe'));
+export async function unsubscribeTarget(scope: Scope, secrets: readonly string[], token: unknown): Promise<UnsubscribeTarget> {
+  const { subscription, contact, listName } = await loadTarget(scope, subscriptionIdFromToken(secrets, token, 'unsubscribe'));
   return { subscriptionId: subscription.id, status: subscription.status, listName, locale: contact.locale };
 }
 
@@ -54,33 +53,35 @@ export interface UnsubscribeOutcome extends UnsubscribeTarget {
  * What this link ended and the entry it created are marked with its subscription, so that its
  * resubscribe undoes exactly that and nothing another opt-out did.
  */
-export function unsubscribe(
-  db: Db,
+export async function unsubscribe(
+  database: Database,
   secrets: readonly string[],
   request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin },
   now = Date.now(),
-): UnsubscribeOutcome {
+): Promise<UnsubscribeOutcome> {
   const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
-  return writeTransaction(db, (tx) => {
-    const { subscription, contact, listName } = loadTarget(tx, subscriptionId);
+  return database.transaction(async (tx) => {
+    const { subscriptions } = tx.tables;
+    // Two clicks at once (or links of one contact in two processes) take turns: the second reads what the first ended.
+    await lockAddressOfSubscription(tx, subscriptionId);
+    const { subscription, contact, listName } = await loadTarget(tx, subscriptionId);
     const notMe = subscription.status === 'pending';
     const scope: UnsubscribeScope = notMe ? 'all' : request.scope;
     const ending =
       scope === 'all'
-        ? tx
+        ? await tx.db
             .select()
             .from(subscriptions)
             .where(and(eq(subscriptions.contactId, contact.id), ne(subscriptions.status, 'unsubscribed')))
-            .all()
         : subscription.status === 'unsubscribed'
           ? []
           : [subscription];
     for (const ended of ending) {
-      tx.update(subscriptions)
+      await tx.db
+        .update(subscriptions)
         .set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null, pendingName: null, endedByLink: subscriptionId })
-        .where(eq(subscriptions.id, ended.id))
-        .run();
-      recordConsent(tx, {
+        .where(eq(subscriptions.id, ended.id));
+      await recordConsent(tx, {
         contactId: contact.id,
         listId: ended.listId,
         action: ended.status === 'pending' && notMe ? 'not_me' : 'unsubscribed',
@@ -89,7 +90,7 @@ export function unsubscribe(
         detail: scope === 'all' ? 'every list' : undefined,
       });
     }
-    const entry = suppressAddress(tx, secrets, {
+    const entry = await suppressAddress(tx, secrets, {
       emailKey: contact.emailKey,
       domain: domainOf(contact.emailKey),
       listId: scope === 'all' ? null : subscription.listId,
@@ -100,9 +101,9 @@ export function unsubscribe(
     });
     // Clicking again after an admin lifted the entry opts out again; that is worth a line in the trail.
     if (entry.created && ending.length === 0) {
-      recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'unsubscribed', at: now, origin: request.origin });
+      await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'unsubscribed', at: now, origin: request.origin });
     }
-    const status = tx.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)).get()!.status;
+    const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
     return { subscriptionId, status, listName, locale: contact.locale, notMe, scope };
   });
 }
@@ -121,17 +122,26 @@ export interface ResubscribeOutcome extends UnsubscribeTarget {
  * that was never confirmed goes back to pending and gets a new confirmation email rather than
  * skipping the double opt-in.
  */
-export function resubscribe(db: Db, secrets: readonly string[], request: { token: unknown; origin: RequestOrigin }, now = Date.now()): ResubscribeOutcome {
+export async function resubscribe(
+  database: Database,
+  secrets: readonly string[],
+  request: { token: unknown; origin: RequestOrigin },
+  now = Date.now(),
+): Promise<ResubscribeOutcome> {
   const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
-  return writeTransaction(db, (tx) => {
-    const { subscription, contact, listName } = loadTarget(tx, subscriptionId);
+  return database.transaction(async (tx) => {
+    const { outbox, subscriptions, suppressions } = tx.tables;
+    await lockAddressOfSubscription(tx, subscriptionId);
+    const { subscription, contact, listName } = await loadTarget(tx, subscriptionId);
     const target = { subscriptionId, listName, locale: contact.locale };
     if (subscription.status !== 'unsubscribed') return { ...target, status: subscription.status, outboxIds: [] };
 
-    tx.delete(suppressions)
-      .where(and(entriesOfAddress(secrets, contact.emailKey), eq(suppressions.reason, 'unsubscribed'), eq(suppressions.createdByLink, subscriptionId)))
-      .run();
-    const undone = tx
+    // Another opt-out landing on one of these entries locks it before taking it over (suppressAddresses):
+    // this delete then waits and spares it, or deletes it first and that opt-out writes a new entry.
+    await tx.db
+      .delete(suppressions)
+      .where(and(entriesOfAddress(tx.tables, secrets, contact.emailKey), eq(suppressions.reason, 'unsubscribed'), eq(suppressions.createdByLink, subscriptionId)));
+    const undone = await tx.db
       .select()
       .from(subscriptions)
       .where(
@@ -140,13 +150,12 @@ export function resubscribe(db: Db, secrets: readonly string[], request: { token
           eq(subscriptions.status, 'unsubscribed'),
           or(eq(subscriptions.endedByLink, subscriptionId), eq(subscriptions.id, subscriptionId)),
         ),
-      )
-      .all();
+      );
     const outboxIds: string[] = [];
     for (const restored of undone) {
       const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
       const status: SubscriptionStatus = restored.confirmedAt === null ? 'pending' : 'confirmed';
-      const decision = mayMail(tx, secrets, {
+      const decision = await mayMail(tx, secrets, {
         emailKey: contact.emailKey,
         listId: restored.listId,
         kind: status === 'pending' ? 'confirmation' : 'welcome',
@@ -160,18 +169,18 @@ export function resubscribe(db: Db, secrets: readonly string[], request: { token
         }
         continue;
       }
-      tx.update(subscriptions)
+      await tx.db
+        .update(subscriptions)
         .set({ status, unsubscribedAt: null, endedByLink: null, confirmExpiresAt: status === 'pending' ? confirmExpiresAt : null })
-        .where(eq(subscriptions.id, restored.id))
-        .run();
-      recordConsent(tx, { contactId: contact.id, listId: restored.listId, action: 'resubscribed', at: now, origin: request.origin });
+        .where(eq(subscriptions.id, restored.id));
+      await recordConsent(tx, { contactId: contact.id, listId: restored.listId, action: 'resubscribed', at: now, origin: request.origin });
       if (status === 'pending') {
         const id = randomUUID();
-        tx.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: restored.id, status: 'queued', createdAt: now }).run();
+        await tx.db.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: restored.id, status: 'queued', createdAt: now });
         outboxIds.push(id);
       }
     }
-    const status = tx.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)).get()!.status;
+    const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
     return { ...target, status, outboxIds };
   });
 }

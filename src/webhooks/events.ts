@@ -1,7 +1,5 @@
 import { eq, lt } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { writeTransaction } from '../db/transaction.js';
-import { contacts, webhookEvents, webhookTokens } from '../db/schema.js';
+import type { Database, Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { parseReportedAddress, type CanonicalAddress } from '../subscriptions/address.js';
 import { recordConsent } from '../subscriptions/consent.js';
@@ -58,13 +56,23 @@ function readAddresses(events: readonly ProviderEvent[]): Map<ProviderEvent, Can
  * neither opens the gate nor closes the webhook. The same request again is let through: its
  * events are duplicates and change nothing.
  */
-function useToken(tx: Pick<Db, 'select' | 'insert' | 'delete'>, provider: string, signature: SignatureToken, eventIds: string, now: number): void {
-  tx.delete(webhookTokens).where(lt(webhookTokens.expiresAt, now)).run();
-  const used = tx.select().from(webhookTokens).where(eq(webhookTokens.token, `${provider}:${signature.token}`)).get();
+async function useToken(tx: Scope, provider: string, signature: SignatureToken, eventIds: string, now: number): Promise<void> {
+  const { webhookTokens } = tx.tables;
+  const token = `${provider}:${signature.token}`;
+  await tx.db.delete(webhookTokens).where(lt(webhookTokens.expiresAt, now));
+  // Many processes: the token's primary key decides. Of two requests with one token at once, the
+  // second's insert waits for the first to commit and then inserts nothing; it reads the row the
+  // first wrote and is refused unless it carries the same events.
+  const claimed = await tx.db
+    .insert(webhookTokens)
+    .values({ token, provider, eventIds, expiresAt: signature.expiresAt })
+    .onConflictDoNothing()
+    .returning({ token: webhookTokens.token });
+  if (claimed.length > 0) return;
+  const [used] = await tx.db.select({ eventIds: webhookTokens.eventIds }).from(webhookTokens).where(eq(webhookTokens.token, token));
   if (used && used.eventIds !== eventIds) {
     throw new AppError(401, 'signature_reused', 'This webhook signature was already used for other events.');
   }
-  if (!used) tx.insert(webhookTokens).values({ token: `${provider}:${signature.token}`, provider, eventIds, expiresAt: signature.expiresAt }).run();
 }
 
 /**
@@ -72,25 +80,27 @@ function useToken(tx: Pick<Db, 'select' | 'insert' | 'delete'>, provider: string
  * suppression list for every list; soft bounces and other events are only recorded as seen.
  * An event id already seen (a replay, or the provider retrying) changes nothing.
  */
-export function applyProviderEvents(
-  db: Db,
+export async function applyProviderEvents(
+  database: Database,
   secrets: readonly string[],
   provider: string,
   events: readonly ProviderEvent[],
   now = Date.now(),
   signature?: SignatureToken,
-): WebhookResult {
+): Promise<WebhookResult> {
   const addresses = readAddresses(events);
-  const result: WebhookResult = { applied: [], duplicates: 0 };
-  writeTransaction(db, (tx) => {
-    if (signature) useToken(tx, provider, signature, JSON.stringify(events.map((e) => e.id)), now);
+  return database.transaction(async (tx) => {
+    const { contacts, webhookEvents } = tx.tables;
+    const result: WebhookResult = { applied: [], duplicates: 0 };
+    if (signature) await useToken(tx, provider, signature, JSON.stringify(events.map((e) => e.id)), now);
     for (const event of events) {
-      const seen = tx
+      // The event id's primary key applies each event once, however many processes receive it.
+      const fresh = await tx.db
         .insert(webhookEvents)
         .values({ id: `${provider}:${event.id}`, provider, receivedAt: now })
         .onConflictDoNothing()
-        .run();
-      if (seen.changes === 0) {
+        .returning({ id: webhookEvents.id });
+      if (fresh.length === 0) {
         result.duplicates += 1;
         continue;
       }
@@ -99,12 +109,12 @@ export function applyProviderEvents(
       if (!address || (event.kind !== 'hard_bounce' && event.kind !== 'complaint')) continue;
       const { emailKey, domain } = address;
       const reason = SUPPRESSING[event.kind];
-      const entry = suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason, source: `webhook ${provider}`, at: now });
+      const entry = await suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason, source: `webhook ${provider}`, at: now });
       if (entry.created) {
-        const contact = tx.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey)).get();
-        recordConsent(tx, { contactId: contact?.id ?? null, listId: null, action: 'suppressed', at: now, detail: `${reason} (${provider}): ${event.detail}` });
+        const [contact] = await tx.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey));
+        await recordConsent(tx, { contactId: contact?.id ?? null, listId: null, action: 'suppressed', at: now, detail: `${reason} (${provider}): ${event.detail}` });
       }
     }
+    return result;
   });
-  return result;
 }

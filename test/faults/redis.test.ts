@@ -4,7 +4,6 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { outbox } from '../../src/db/schema.js';
 import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
 import { postJson, settle, waitFor } from '../support/http.js';
 import { freePort, startRedisServer, type RunningProcess } from '../support/processes.js';
@@ -22,7 +21,13 @@ afterAll(async () => {
 });
 
 const redisUrl = () => `redis://127.0.0.1:${port}`;
-const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.db, emailKey);
+const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.database, emailKey);
+/** The outbox row of an address once it has reached `status`. */
+const rowOnceIn = (t: TestService, emailKey: string, status: string, what: string) =>
+  waitFor(async () => {
+    const row = await outboxRowOf(t, emailKey);
+    return row?.status === status ? row : undefined;
+  }, 5000, what);
 
 describe('Redis faults', () => {
   it('keeps accepting signups while Redis is down and mails them once it is back', async () => {
@@ -50,7 +55,7 @@ describe('Redis faults', () => {
       const during = await Promise.all(['down1@example.com', 'down2@example.com'].map((email) => postJson(`${t.url}/subscribe`, { email })));
       expect(during.map((res) => res.status)).toEqual([202, 202]);
       expect((await fetch(`${t.url}/metrics`)).status).toBe(200);
-      expect(outboxRowOf(t, 'down1@example.com')?.status).toBe('queued');
+      expect((await outboxRowOf(t, 'down1@example.com'))?.status).toBe('queued');
 
       // Back, empty: whatever the queue held is gone, the outbox still has it.
       redis = await startRedisServer(port);
@@ -76,7 +81,7 @@ describe('Redis faults', () => {
       const emails = ['lost1@example.com', 'lost2@example.com', 'lost3@example.com'];
       await Promise.all(emails.map((email) => postJson(`${t.url}/subscribe`, { email })));
       // Each job has failed once and now waits a minute in the delayed set.
-      await waitFor(() => emails.every((email) => outboxRowOf(t, email)?.attempts === 1), 5000, 'first attempts');
+      await waitFor(async () => (await Promise.all(emails.map((email) => outboxRowOf(t, email)))).every((row) => row?.attempts === 1), 5000, 'first attempts');
       await waitFor(async () => (await t.service.queue.queue.getDelayedCount()) === 3, 5000, 'three delayed jobs');
       refusing = false;
       await client.flushall();
@@ -84,7 +89,7 @@ describe('Redis faults', () => {
       await settle();
       for (const email of emails) {
         expect(t.smtp.to(email)).toHaveLength(1);
-        expect(outboxRowOf(t, email)?.status).toBe('sent');
+        expect((await outboxRowOf(t, email))?.status).toBe('sent');
       }
     } finally {
       client.disconnect();
@@ -100,14 +105,13 @@ describe('Redis faults', () => {
     });
     try {
       await postJson(`${t.url}/subscribe`, { email: 'crash-between@example.com' });
-      const failed = await waitFor(() => (outboxRowOf(t, 'crash-between@example.com')?.status === 'failed' ? outboxRowOf(t, 'crash-between@example.com') : undefined));
+      const failed = await rowOnceIn(t, 'crash-between@example.com', 'failed', 'the row to fail');
       // As if the process had died between the job's last failure and the mark.
-      t.service.db.update(outbox).set({ status: 'queued', lastError: null, handedAt: Date.now() - 60_000 }).where(eq(outbox.id, failed.id)).run();
-      const marked = await waitFor(
-        () => (outboxRowOf(t, 'crash-between@example.com')?.status === 'failed' ? outboxRowOf(t, 'crash-between@example.com') : undefined),
-        5000,
-        'the relay to mark the row failed',
+      const requeued = await t.service.database.transaction(async ({ db, tables: { outbox } }) =>
+        await db.update(outbox).set({ status: 'queued', lastError: null, handedAt: Date.now() - 60_000 }).where(eq(outbox.id, failed.id)).returning({ id: outbox.id }),
       );
+      expect(requeued).toHaveLength(1);
+      const marked = await rowOnceIn(t, 'crash-between@example.com', 'failed', 'the relay to mark the row failed');
       expect(marked.lastError).toMatch(/gave up after 1 attempts/);
       await settle();
       expect(rcptCalls).toBe(1);

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { outbox, suppressions } from '../../src/db/schema.js';
 import { SENDER_FAULT_MAX_DELAY_MS, senderFaultRetryDelayMs } from '../../src/queue/senderFault.js';
 import { outboxRowOf } from '../support/outbox.js';
 import { postJson, settle, waitFor } from '../support/http.js';
@@ -11,6 +10,8 @@ const EMAILS = ['held1@example.com', 'held2@example.com', 'held3@example.com'];
 // Fewer than the attempts each message makes while held: a held message has no attempt limit.
 const SEND_ATTEMPTS = 2;
 
+const outboxRows = async (t: TestService) => await t.service.database.db.select().from(t.service.database.tables.outbox);
+const suppressionRows = async (t: TestService) => await t.service.database.db.select().from(t.service.database.tables.suppressions);
 const metricsText = async (t: TestService) => (await fetch(`${t.url}/metrics`)).text();
 const readyz = async (t: TestService) => {
   const res = await fetch(`${t.url}/readyz`);
@@ -29,21 +30,20 @@ async function heldUntilFixed(kind: string, refusingServer: (refusing: () => boo
   try {
     for (const email of EMAILS) expect((await postJson(`${t.url}/subscribe`, { email })).status).toBe(202);
     await waitFor(
-      () =>
-        EMAILS.every((email) => {
-          const row = outboxRowOf(t.service.db, email);
-          if (row && row.status !== 'queued') throw new Error(`${email} left the queue as ${row.status}: ${row.lastError}`);
+      async () =>
+        (await Promise.all(EMAILS.map((email) => outboxRowOf(t.service.database, email)))).every((row, i) => {
+          if (row && row.status !== 'queued') throw new Error(`${EMAILS[i]} left the queue as ${row.status}: ${row.lastError}`);
           return (row?.attempts ?? 0) > SEND_ATTEMPTS;
         }),
       10_000,
       'more attempts per message than SEND_ATTEMPTS',
     );
     for (const email of EMAILS) {
-      const row = outboxRowOf(t.service.db, email)!;
+      const row = (await outboxRowOf(t.service.database, email))!;
       expect(row.status).toBe('queued');
       expect(row.lastError).toBeTruthy();
     }
-    expect(t.service.db.select().from(suppressions).all()).toEqual([]);
+    expect(await suppressionRows(t)).toEqual([]);
     expect(sink.messages).toHaveLength(0);
 
     const degraded = await readyz(t);
@@ -61,10 +61,10 @@ async function heldUntilFixed(kind: string, refusingServer: (refusing: () => boo
     await settle();
     for (const email of EMAILS) {
       expect(sink.to(email)).toHaveLength(1);
-      expect(outboxRowOf(t.service.db, email)?.status).toBe('sent');
+      expect((await outboxRowOf(t.service.database, email))?.status).toBe('sent');
     }
-    expect(t.service.db.select().from(outbox).all().every((row) => row.status === 'sent')).toBe(true);
-    expect(t.service.db.select().from(suppressions).all()).toEqual([]);
+    expect((await outboxRows(t)).every((row) => row.status === 'sent')).toBe(true);
+    expect(await suppressionRows(t)).toEqual([]);
     expect(await metricsText(t)).toContain(`optin_sender_fault{kind="${kind}"} 0`);
     expect((await readyz(t)).body).toEqual({ status: 'ready', checks: { database: true, redis: true } });
   } finally {
@@ -107,9 +107,9 @@ describe("a fault of the sender's setup is never the recipient's bounce", () => 
     try {
       await postJson(`${t.url}/subscribe`, { email: 'gone@example.com' });
       await postJson(`${t.url}/subscribe`, { email: 'here@example.com' });
-      await waitFor(() => outboxRowOf(t.service.db, 'gone@example.com')?.status === 'failed', 5000, 'the refused message to fail');
+      await waitFor(async () => (await outboxRowOf(t.service.database, 'gone@example.com'))?.status === 'failed', 5000, 'the refused message to fail');
       await waitFor(() => sink.to('here@example.com')[0], 5000, 'the other message');
-      expect(t.service.db.select().from(suppressions).all().map((s) => s.reason)).toEqual(['bounced']);
+      expect((await suppressionRows(t)).map((s) => s.reason)).toEqual(['bounced']);
       expect((await readyz(t)).body.status).toBe('ready');
     } finally {
       await t.stop();

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { outbox, suppressions } from '../../src/db/schema.js';
 import { listFailedMessages } from '../../src/queue/outboxReport.js';
 import { findSuppression } from '../../src/subscriptions/suppression.js';
 import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
@@ -8,7 +7,15 @@ import { freePort } from '../support/processes.js';
 import { startTestService, TEST_SECRET, type TestService } from '../support/service.js';
 import { startSmtpSink } from '../support/smtpSink.js';
 
-const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.db, emailKey);
+const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.database, emailKey);
+/** The outbox row of an address once it has reached `status`. */
+const rowOnceIn = (t: TestService, emailKey: string, status: string) =>
+  waitFor(async () => {
+    const row = await outboxRowOf(t, emailKey);
+    return row?.status === status ? row : undefined;
+  }, 5000, `the outbox row of ${emailKey} to be ${status}`);
+const outboxRows = async (t: TestService) => await t.service.database.db.select().from(t.service.database.tables.outbox);
+const suppressionRows = async (t: TestService) => await t.service.database.db.select().from(t.service.database.tables.suppressions);
 
 const metricsText = async (t: TestService) => (await fetch(`${t.url}/metrics`)).text();
 
@@ -22,7 +29,7 @@ describe('SMTP faults', () => {
     try {
       expect((await postJson(`${t.url}/subscribe`, { email: 'greylisted@example.com' })).status).toBe(202);
       await waitFor(() => t.smtp.to('greylisted@example.com')[0], 10_000, 'the message after two refusals');
-      const row = await waitFor(() => (outboxRowOf(t, 'greylisted@example.com')?.status === 'sent' ? outboxRowOf(t, 'greylisted@example.com') : undefined));
+      const row = await rowOnceIn(t, 'greylisted@example.com', 'sent');
       expect(refusals).toBe(3);
       expect(row.attempts).toBe(3);
       await settle();
@@ -43,16 +50,16 @@ describe('SMTP faults', () => {
     });
     try {
       await postJson(`${t.url}/subscribe`, { email: 'nobody@example.com' });
-      const row = await waitFor(() => (outboxRowOf(t, 'nobody@example.com')?.status === 'failed' ? outboxRowOf(t, 'nobody@example.com') : undefined));
+      const row = await rowOnceIn(t, 'nobody@example.com', 'failed');
       expect(row.attempts).toBe(1);
       expect(row.lastError).toMatch(/550/);
-      expect(findSuppression(t.service.db, [TEST_SECRET], 'nobody@example.com', null)?.reason).toBe('bounced');
-      expect(listFailedMessages(t.service.db).map((m) => m.email)).toEqual(['nobody@example.com']);
+      expect((await findSuppression(t.service.database, [TEST_SECRET], 'nobody@example.com', null))?.reason).toBe('bounced');
+      expect((await listFailedMessages(t.service.database)).map((m) => m.email)).toEqual(['nobody@example.com']);
       // Signing up again, in another letter case, queues nothing.
       await postJson(`${t.url}/subscribe`, { email: 'NoBody@Example.com' });
       await settle();
       expect(rcptCalls).toBe(1);
-      expect(t.service.db.select().from(outbox).all()).toHaveLength(1);
+      expect(await outboxRows(t)).toHaveLength(1);
       expect(await metricsText(t)).toMatch(/optin_sends_total\{outcome="bounced"\} 1/);
     } finally {
       await t.stop();
@@ -66,16 +73,16 @@ describe('SMTP faults', () => {
     });
     try {
       await postJson(`${t.url}/subscribe`, { email: 'unlucky@example.com' });
-      const row = await waitFor(() => (outboxRowOf(t, 'unlucky@example.com')?.status === 'failed' ? outboxRowOf(t, 'unlucky@example.com') : undefined));
+      const row = await rowOnceIn(t, 'unlucky@example.com', 'failed');
       expect(row.attempts).toBe(2);
       expect(row.lastError).toMatch(/gave up after 2 attempts/);
-      const [failed] = listFailedMessages(t.service.db);
+      const [failed] = await listFailedMessages(t.service.database);
       expect(failed).toMatchObject({ email: 'unlucky@example.com', kind: 'confirmation', list: 'default', attempts: 2 });
       const metrics = await metricsText(t);
       expect(metrics).toMatch(/optin_outbox_messages\{status="failed"\} 1/);
       expect(metrics).toMatch(/optin_sends_total\{outcome="failed"\} 1/);
       // A temporary failure is not a bounce.
-      expect(t.service.db.select().from(suppressions).all()).toHaveLength(0);
+      expect(await suppressionRows(t)).toHaveLength(0);
     } finally {
       await t.stop();
     }
@@ -89,7 +96,7 @@ describe('SMTP faults', () => {
     const sink = { current: undefined as Awaited<ReturnType<typeof startSmtpSink>> | undefined };
     try {
       await postJson(`${t.url}/subscribe`, { email: 'patient@example.com' });
-      await waitFor(() => outboxRowOf(t, 'patient@example.com')?.lastError?.match(/ECONNREFUSED|connect/i), 5000, 'a connection error');
+      await waitFor(async () => (await outboxRowOf(t, 'patient@example.com'))?.lastError?.match(/ECONNREFUSED|connect/i), 5000, 'a connection error');
       // The operator's fault, not the recipient's: held without an attempt limit, and shown on /readyz.
       const degraded = await waitFor(async () => {
         const body = (await (await fetch(`${t.url}/readyz`)).json()) as { status: string; senderFault?: { kind: string } };
@@ -102,8 +109,8 @@ describe('SMTP faults', () => {
       await waitFor(() => sink.current!.to('after@example.com')[0], 5000, 'a later message over the pool');
       await settle();
       expect(sink.current.to('patient@example.com')).toHaveLength(1);
-      expect(outboxRowOf(t, 'patient@example.com')?.status).toBe('sent');
-      expect(t.service.db.select().from(suppressions).all()).toHaveLength(0);
+      expect((await outboxRowOf(t, 'patient@example.com'))?.status).toBe('sent');
+      expect(await suppressionRows(t)).toHaveLength(0);
     } finally {
       await t.stop();
       await sink.current?.close();

@@ -1,14 +1,16 @@
 import { eq } from 'drizzle-orm';
-import type { Db } from '../../src/db/client.js';
-import { contacts, outbox, subscriptions } from '../../src/db/schema.js';
+import type { Scope } from '../../src/db/database.js';
 
 /** The (first) outbox row of an address, by its lower-cased canonical form. */
-export function outboxRowOf(db: Db, emailKey: string) {
-  return db
+export async function outboxRowOf(scope: Scope, emailKey: string) {
+  const { contacts, outbox, subscriptions } = scope.tables;
+  const [first] = await scope.db
     .select({ row: outbox })
     .from(outbox)
     .innerJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
     .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
     .where(eq(contacts.emailKey, emailKey))
-    .get()?.row;
+    .orderBy(outbox.createdAt)
+    .limit(1);
+  return first?.row;
 }

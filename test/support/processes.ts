@@ -1,8 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './http.js';
+import { folderDatabase, TEST_ON_POSTGRES } from './postgres.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -44,12 +46,22 @@ export async function startRedisServer(port: number): Promise<RunningProcess> {
 }
 
 /**
+ * In the `postgres` project, a process given a DATABASE_PATH (and no DATABASE_URL) runs on the
+ * PostgreSQL database of that file's folder, the one startTestService uses for the same folder.
+ * The database stays when the process ends; the project's teardown drops it once the folder is gone.
+ */
+async function onTestDatabase(env: Record<string, string>): Promise<Record<string, string>> {
+  if (!TEST_ON_POSTGRES || env.DATABASE_PATH === undefined || 'DATABASE_URL' in env) return env;
+  return { ...env, DATABASE_URL: await folderDatabase(path.dirname(path.resolve(env.DATABASE_PATH))) };
+}
+
+/**
  * The real service as its own process (`node --import tsx src/main.ts [roles…]`), ready once
  * /healthz answers. No roles means both, as `npm start`; `['api']` is `npm start -- api`.
  */
 export async function startServiceProcess(env: Record<string, string>, roles: string[] = []): Promise<RunningProcess & { url: string }> {
   const port = Number(env.PORT);
-  const service = run(process.execPath, ['--import', 'tsx', 'src/main.ts', ...roles], env);
+  const service = run(process.execPath, ['--import', 'tsx', 'src/main.ts', ...roles], await onTestDatabase(env));
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {
@@ -62,8 +74,12 @@ export async function startServiceProcess(env: Record<string, string>, roles: st
   return { ...service, url };
 }
 
-/** The admin CLI as an operator runs it (a child process), with only PATH and the given environment. */
+/**
+ * The admin CLI as an operator runs it (a child process), with only PATH and the given
+ * environment (and, in the `postgres` project, the DATABASE_URL of DATABASE_PATH's folder).
+ */
 export async function runAdminCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  env = await onTestDatabase(env);
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/admin.ts', ...args], {
       cwd: ROOT,
@@ -75,4 +91,27 @@ export async function runAdminCli(args: string[], env: Record<string, string>): 
     const failed = error as { code: number; stdout: string; stderr: string };
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
+}
+
+/**
+ * A worker-only process (`npm start -- worker`: `node --import tsx src/main.ts worker`). It
+ * serves no HTTP, so it counts as started once it logs "optin started" (LOG_LEVEL info or lower).
+ */
+export async function startWorkerProcess(env: Record<string, string>): Promise<RunningProcess> {
+  const worker = run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], await onTestDatabase(env));
+  try {
+    await waitFor(
+      () => {
+        if (worker.child.exitCode !== null) throw new Error(`worker exited early:\n${worker.output()}`);
+        return worker.output().includes('"msg":"optin started"');
+      },
+      30_000,
+      'the worker to start',
+    );
+  } catch (error) {
+    // Not left running when the caller never gets hold of it.
+    worker.kill('SIGKILL');
+    throw error;
+  }
+  return worker;
 }

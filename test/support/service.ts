@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
+import { openDatabaseFromConfig, type Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type Role, type Service } from '../../src/runtime.js';
 import { waitFor } from './http.js';
+import { dropFolderDatabase, folderDatabase, TEST_ON_POSTGRES } from './postgres.js';
 import { startSmtpSink, type SmtpSink, type SmtpSinkOptions } from './smtpSink.js';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -19,7 +21,7 @@ export interface TestService {
   smtp: SmtpSink;
   service: Service;
   config: Config;
-  /** Stops the service and the SMTP server, and removes the test's Redis keys and files. */
+  /** Stops the service and the SMTP server, and removes the test's Redis keys, files and database. */
   stop(): Promise<void>;
 }
 
@@ -33,33 +35,79 @@ export interface TestServiceOptions {
   dataDir?: string;
 }
 
-/** Runs the real service in the test process: real Redis, a real SMTP server, a fresh SQLite file. */
+/**
+ * Where a service on dataDir keeps its data: the SQLite file in the folder, and in the
+ * `postgres` project (TEST_DATABASE=postgres) the folder's own PostgreSQL database, created
+ * when absent (see folderDatabase). An explicit DATABASE_URL in env is left as it is.
+ */
+export async function databaseEnv(dataDir: string, env: Record<string, string> = {}): Promise<Record<string, string>> {
+  const settings: Record<string, string> = { DATABASE_PATH: path.join(dataDir, 'optin.db') };
+  if (TEST_ON_POSTGRES && !('DATABASE_URL' in env)) settings.DATABASE_URL = await folderDatabase(dataDir);
+  return settings;
+}
+
+/**
+ * The database a service on dataDir uses, opened (and migrated) as the service opens it: for
+ * preparing data before a start, or reading beside a service in another process. Close it.
+ */
+export async function openTestDatabase(dataDir: string): Promise<Database> {
+  return openDatabaseFromConfig(loadConfig({ ...(await databaseEnv(dataDir)), SECRET: TEST_SECRET, LOG_LEVEL: 'silent' }));
+}
+
+/** Removes a data folder a test made itself, and in the `postgres` project the folder's database. */
+export async function removeDataDir(dataDir: string): Promise<void> {
+  if (TEST_ON_POSTGRES) await dropFolderDatabase(dataDir);
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+/**
+ * Runs the real service in the test process: real Redis, a real SMTP server, a fresh database
+ * (a SQLite file, or in the `postgres` project a PostgreSQL database of its own).
+ */
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const smtp = options.sink ?? (await startSmtpSink(options.smtp));
+  const ownsDataDir = !options.dataDir;
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'optin-test-'));
   const queuePrefix = options.env?.QUEUE_PREFIX ?? `test-${randomUUID()}`;
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATABASE_PATH: path.join(dataDir, 'optin.db'),
-    REDIS_URL,
-    QUEUE_PREFIX: queuePrefix,
-    SMTP_URL: smtp.url,
-    MAIL_FROM: 'optin test <news@example.org>',
-    SECRET: TEST_SECRET,
-    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-    PUBLIC_URL: 'http://optin.test',
-    SEND_BACKOFF_MS: '200',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    // Every test posts from 127.0.0.1 and some sign one address up again and again: abuse limits
-    // are off by default; tests of the limits set them explicitly.
-    RATE_LIMIT_PER_MINUTE: '0',
-    CONFIRM_COOLDOWN: '0',
-    CONFIRM_MAX: '0',
-    ADMIN_AUTH_FAILURES_PER_15M: '0',
-    ...options.env,
-  });
-  const service = await startService(config, options.roles ?? ['api', 'worker'], createLogger(config.logLevel));
+  const database = await databaseEnv(dataDir, options.env);
+  // The folder's database goes with the folder; a folder the test brought (a restart, a worker
+  // beside an API) keeps it for the next service on it.
+  const ownsDatabase = ownsDataDir && database.DATABASE_URL !== undefined;
+  const cleanUp = async () => {
+    if (!options.sink) await smtp.close();
+    if (ownsDatabase) await dropFolderDatabase(dataDir);
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+    await deleteRedisKeys(`${queuePrefix}:*`);
+  };
+  let service: Service;
+  let config: Config;
+  try {
+    config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      ...database,
+      REDIS_URL,
+      QUEUE_PREFIX: queuePrefix,
+      SMTP_URL: smtp.url,
+      MAIL_FROM: 'optin test <news@example.org>',
+      SECRET: TEST_SECRET,
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      PUBLIC_URL: 'http://optin.test',
+      SEND_BACKOFF_MS: '200',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      // Every test posts from 127.0.0.1 and some sign one address up again and again: abuse limits
+      // are off by default; tests of the limits set them explicitly.
+      RATE_LIMIT_PER_MINUTE: '0',
+      CONFIRM_COOLDOWN: '0',
+      CONFIRM_MAX: '0',
+      ADMIN_AUTH_FAILURES_PER_15M: '0',
+      ...options.env,
+    });
+    service = await startService(config, options.roles ?? ['api', 'worker'], createLogger(config.logLevel));
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
   return {
     url: service.url ?? '',
     smtp,
@@ -67,9 +115,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     config,
     async stop() {
       await service.stop();
-      if (!options.sink) await smtp.close();
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
-      await deleteRedisKeys(`${queuePrefix}:*`);
+      await cleanUp();
     },
   };
 }
@@ -96,7 +142,7 @@ export function startWorkerBeside(api: TestService, env: Record<string, string> 
   return startTestService({
     roles: ['worker'],
     sink: api.smtp,
-    dataDir: path.dirname(api.config.databasePath),
+    dataDir: api.config.dataDir,
     env: { QUEUE_PREFIX: api.config.queuePrefix, ...env },
   });
 }

@@ -49,6 +49,42 @@ describe('configuration', () => {
   });
 });
 
+describe('database settings', () => {
+  const base = () => ({ DATABASE_PATH: path.join(dir(), 'x.db') });
+  const problemsOf = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+
+  it('uses the SQLite file when DATABASE_URL is unset, with the documented defaults', () => {
+    const config = loadConfig(base());
+    expect(config).toMatchObject({ databaseUrl: undefined, databasePoolMax: 10, databaseStatementTimeoutMs: 30_000, migrateOnStart: true });
+    expect(loadConfig({ ...base(), DATABASE_URL: '' }).databaseUrl).toBeUndefined();
+  });
+
+  it('takes a postgres:// or postgresql:// URL, the pool size, the statement timeout and MIGRATE_ON_START', () => {
+    const url = 'postgres://optin:secret@db.example.com:5432/optin?sslmode=require';
+    const config = loadConfig({ ...base(), DATABASE_URL: url, DATABASE_POOL_MAX: '25', DATABASE_STATEMENT_TIMEOUT_MS: '0', MIGRATE_ON_START: 'false' });
+    expect(config).toMatchObject({ databaseUrl: url, databasePoolMax: 25, databaseStatementTimeoutMs: 0, migrateOnStart: false });
+    expect(loadConfig({ ...base(), DATABASE_URL: 'postgresql://db.example.com/optin' }).databaseUrl).toBe('postgresql://db.example.com/optin');
+    expect(loadConfig({ ...base(), MIGRATE_ON_START: 'true' }).migrateOnStart).toBe(true);
+  });
+
+  it('refuses another kind of URL and bad numbers, naming each setting', () => {
+    const problems = problemsOf({ ...base(), DATABASE_URL: 'mysql://db.example.com/optin', DATABASE_POOL_MAX: '0', DATABASE_STATEMENT_TIMEOUT_MS: 'soon', MIGRATE_ON_START: 'maybe' });
+    expect(problems).toHaveLength(4);
+    for (const name of ['DATABASE_URL', 'DATABASE_POOL_MAX', 'DATABASE_STATEMENT_TIMEOUT_MS', 'MIGRATE_ON_START']) {
+      expect(problems.some((line) => line.startsWith(name))).toBe(true);
+    }
+    expect(problems.find((line) => line.startsWith('DATABASE_URL'))).toContain('postgres://');
+  });
+});
+
 describe('DKIM settings', () => {
   const rsaPem = generateDkimKey('rsa');
   const edPem = generateDkimKey('ed25519');

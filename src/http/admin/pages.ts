@@ -165,7 +165,7 @@ export function importResultPage(counts: ImportCounts, session: PageSession): st
   );
 }
 
-export function contactPage(record: ReturnType<typeof contactRecord>, session: PageSession): string {
+export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, session: PageSession): string {
   const subscriptions = record.subscriptions.length
     ? `<table><thead><tr><th>List</th><th>Status</th><th>Requested</th><th>Confirmed</th><th>Unsubscribed</th></tr></thead><tbody>${record.subscriptions
         .map(

@@ -1,6 +1,5 @@
 import { asc } from 'drizzle-orm';
 import { Router, type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
-import { lists } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
 import { maskEmail } from '../../logger.js';
 import { parseAddress } from '../../subscriptions/address.js';
@@ -28,7 +27,7 @@ function sendAdminPage(res: Response, html: string, status = 200): void {
 /** The browser console, mounted at /admin: sign-in, the suppression list, contacts. */
 export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router {
   const router = Router();
-  const { db, config } = deps;
+  const { database, config } = deps;
   const { secrets } = config;
   // Mounted before the JSON API at /admin/api, which answers for itself.
   const isApi = (path: string) => path === '/api' || path.startsWith('/api/');
@@ -45,7 +44,7 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
 
   const pageSession = (res: Response): PageSession => ({ csrf: csrfToken(config, res.locals.adminSession as AdminSession) });
   // Signed out: a page visit goes to the sign-in form; a form post is refused.
-  const signedIn = requireAdmin({ config, db, authLimit }, (req, res, next) => {
+  const signedIn = requireAdmin({ config, database, authLimit }, (req, res, next) => {
     if (req.method === 'GET') res.redirect(303, '/admin');
     else next(new AppError(401, 'unauthorized', 'Your session has ended. Sign in again.'));
   });
@@ -53,8 +52,8 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
     next(config.adminToken ? undefined : new AppError(503, 'admin_disabled', 'The admin console is off: set ADMIN_TOKEN to turn it on.'));
   };
 
-  router.get('/', consoleOn, (req, res) => {
-    if (readSession(req, config, db)) res.redirect(303, '/admin/suppressions');
+  router.get('/', consoleOn, async (req, res) => {
+    if (await readSession(req, config, database)) res.redirect(303, '/admin/suppressions');
     else sendAdminPage(res, signInPage());
   });
 
@@ -76,9 +75,9 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
     res.redirect(303, '/admin/suppressions');
   });
 
-  router.post('/sign-out', signedIn, (_req, res) => {
+  router.post('/sign-out', signedIn, async (_req, res) => {
     const session = res.locals.adminSession as AdminSession | undefined;
-    if (session) revokeSession(db, session);
+    if (session) await revokeSession(database, session);
     endSession(res, config);
     res.redirect(303, '/admin');
   });
@@ -90,20 +89,21 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
     sendAdminPage(res, sendingSetupPage(await checkSendingSetup(config, resolveTxt), pageSession(res)));
   });
 
-  router.get('/suppressions', signedIn, (req, res) => {
+  router.get('/suppressions', signedIn, async (req, res) => {
     const query = {
       q: optionalText(req.query, 'q', 254)?.trim() || undefined,
       list: optionalText(req.query, 'list', 64) || undefined,
       reason: reasonOf(optionalText(req.query, 'reason', 32)),
       cursor: optionalText(req.query, 'cursor', 64) || undefined,
     };
-    const page = listSuppressions(db, secrets, { ...query, limit: PAGE_SIZE });
-    const slugs = db.select({ slug: lists.slug }).from(lists).orderBy(asc(lists.slug)).all().map((l) => l.slug);
+    const { lists } = database.tables;
+    const page = await listSuppressions(database, secrets, { ...query, limit: PAGE_SIZE });
+    const slugs = (await database.db.select({ slug: lists.slug }).from(lists).orderBy(asc(lists.slug))).map((l) => l.slug);
     sendAdminPage(res, suppressionsPage(page, query, slugs, pageSession(res), optionalText(req.query, 'notice', 16)));
   });
 
-  router.post('/suppressions', signedIn, (req, res) => {
-    const { item, created } = addSuppression(db, secrets, {
+  router.post('/suppressions', signedIn, async (req, res) => {
+    const { item, created } = await addSuppression(database, secrets, {
       email: requiredText(req.body, 'email', 1024, 'invalid_email'),
       reason: reasonOf(optionalText(req.body, 'reason', 32)) ?? 'manual',
       list: optionalText(req.body, 'list', 64) || undefined,
@@ -114,36 +114,36 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
   });
 
   router.post('/suppressions/import', signedIn, async (req, res) => {
-    const counts = await importCsvUpload(req, db, secrets, 'import');
+    const counts = await importCsvUpload(req, database, secrets, 'import');
     deps.logger.info({ added: counts.added, alreadyPresent: counts.alreadyPresent, invalid: counts.invalid }, 'admin imported suppression entries');
     sendAdminPage(res, importResultPage(counts, pageSession(res)));
   });
 
-  router.post('/suppressions/:id/lift', signedIn, (req, res) => {
+  router.post('/suppressions/:id/lift', signedIn, async (req, res) => {
     const id = /^[1-9]\d{0,15}$/.test(String(req.params.id)) ? Number(req.params.id) : 0;
     const reason = requiredText(req.body, 'reason', 500, 'missing_reason');
-    liftSuppression(db, { id, reason, by: 'admin' });
+    await liftSuppression(database, { id, reason, by: 'admin' });
     deps.logger.info({ id }, 'admin lifted a suppression entry');
     res.redirect(303, '/admin/suppressions?notice=lifted');
   });
 
-  router.get('/contacts', signedIn, (req, res) => {
+  router.get('/contacts', signedIn, async (req, res) => {
     const email = optionalText(req.query, 'email', 1024)?.trim();
     if (!email) {
       res.redirect(303, '/admin/suppressions');
       return;
     }
-    sendAdminPage(res, contactPage(contactRecord(db, secrets, email), pageSession(res)));
+    sendAdminPage(res, contactPage(await contactRecord(database, secrets, email), pageSession(res)));
   });
 
-  router.post('/contacts/erase', signedIn, (req, res) => {
+  router.post('/contacts/erase', signedIn, async (req, res) => {
     const email = requiredText(req.body, 'email', 1024, 'invalid_email');
     const confirm = parseAddress(requiredText(req.body, 'confirm', 1024, 'missing_confirmation'));
     const target = parseAddress(email);
     if (!target.ok || !confirm.ok || confirm.address.emailKey !== target.address.emailKey) {
       throw new AppError(400, 'confirmation_mismatch', 'Type the contact’s address exactly to confirm the erasure.');
     }
-    eraseContact(db, secrets, email, 'admin');
+    await eraseContact(database, secrets, email, 'admin');
     deps.logger.info('admin erased a contact');
     sendAdminPage(res, messagePage('Contact erased', 'The contact, its subscriptions and its consent trail are deleted. The address stays blocked by its keyed hash only.', pageSession(res)));
   });
@@ -151,7 +151,7 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
   router.use((req, _res, next) => next(isApi(req.path) ? undefined : new AppError(404, 'not_found', 'There is no admin page at this address.')));
 
   // The console's own errors are pages in its layout, under its CSP.
-  const pageErrors: ErrorRequestHandler = (error, req, res, next) => {
+  const pageErrors: ErrorRequestHandler = async (error, req, res, next) => {
     if (!(error instanceof AppError) || isApi(req.path)) {
       next(error);
       return;
@@ -160,7 +160,8 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
       sendError(req, res, error);
       return;
     }
-    const session = readSession(req, config, db);
+    // The error page is shown even when the database is what failed: then without the signed-in navigation.
+    const session = await readSession(req, config, database).catch(() => undefined);
     sendAdminPage(res, adminErrorPage(error.code, error.message, session ? { csrf: csrfToken(config, session) } : undefined), error.status);
   };
   router.use(pageErrors);

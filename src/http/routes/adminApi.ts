@@ -3,6 +3,7 @@ import { Router } from 'express';
 import { SUPPRESSION_REASONS, type SuppressionReason } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
 import { maskEmail } from '../../logger.js';
+import { loggableMessage } from '../../queue/logErrors.js';
 import { contactRecord } from '../../subscriptions/contactRecord.js';
 import { eraseContact } from '../../subscriptions/erasure.js';
 import { suppressionCsvChunks } from '../../subscriptions/suppressionCsv.js';
@@ -38,17 +39,17 @@ function idOf(value: string | undefined): number {
 /** The admin JSON API, mounted at /admin/api; every route needs the admin token. */
 export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router {
   const router = Router();
-  const { db } = deps;
+  const { database } = deps;
   const { secrets } = deps.config;
-  router.use(requireAdmin({ config: deps.config, db, authLimit }));
+  router.use(requireAdmin({ config: deps.config, database, authLimit }));
 
-  router.get('/contacts/:email', (req, res) => {
-    res.set('Cache-Control', 'no-store').json(contactRecord(db, secrets, req.params.email));
+  router.get('/contacts/:email', async (req, res) => {
+    res.set('Cache-Control', 'no-store').json(await contactRecord(database, secrets, req.params.email));
   });
 
   // The person's own copy of what is kept about them (right of access), as a download.
-  router.get('/contacts/:email/export', (req, res) => {
-    const record = contactRecord(db, secrets, req.params.email);
+  router.get('/contacts/:email/export', async (req, res) => {
+    const record = await contactRecord(database, secrets, req.params.email);
     res
       .set('Cache-Control', 'no-store')
       .attachment('contact-export.json')
@@ -56,8 +57,8 @@ export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router
       .send(JSON.stringify({ exportedAt: new Date().toISOString(), ...record }, null, 2));
   });
 
-  router.delete('/contacts/:email', (req, res) => {
-    eraseContact(db, secrets, req.params.email, 'admin');
+  router.delete('/contacts/:email', async (req, res) => {
+    await eraseContact(database, secrets, req.params.email, 'admin');
     deps.logger.info('admin erased a contact');
     res.status(204).end();
   });
@@ -65,19 +66,19 @@ export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router
   router.get('/suppressions.csv', (_req, res) => {
     res.set('Cache-Control', 'no-store').attachment('suppressions.csv').type('text/csv; charset=utf-8');
     // Pulled one keyset batch at a time, as fast as the client reads.
-    pipeline(Readable.from(suppressionCsvChunks(db)), res, (error) => {
-      if (error) deps.logger.warn({ err: error.message }, 'suppression CSV export stopped early');
+    pipeline(Readable.from(suppressionCsvChunks(database)), res, (error) => {
+      if (error) deps.logger.warn({ err: loggableMessage(error) }, 'suppression CSV export stopped early');
     });
   });
 
   router.post('/suppressions/import', async (req, res) => {
-    const counts = await importCsvUpload(req, db, secrets, 'import');
+    const counts = await importCsvUpload(req, database, secrets, 'import');
     deps.logger.info({ added: counts.added, alreadyPresent: counts.alreadyPresent, invalid: counts.invalid }, 'admin imported suppression entries');
     res.json(counts);
   });
 
-  router.get('/suppressions', (req, res) => {
-    const page = listSuppressions(db, secrets, {
+  router.get('/suppressions', async (req, res) => {
+    const page = await listSuppressions(database, secrets, {
       q: optionalText(req.query, 'q', 254),
       list: optionalText(req.query, 'list', 64),
       reason: reasonOf(optionalText(req.query, 'reason', 32)),
@@ -87,9 +88,9 @@ export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router
     res.set('Cache-Control', 'no-store').json(page);
   });
 
-  router.post('/suppressions', (req, res) => {
+  router.post('/suppressions', async (req, res) => {
     const body: unknown = req.body;
-    const { item, created } = addSuppression(db, secrets, {
+    const { item, created } = await addSuppression(database, secrets, {
       email: requiredText(body, 'email', 1024, 'invalid_email'),
       reason: reasonOf(optionalText(body, 'reason', 32)) ?? 'manual',
       list: optionalText(body, 'list', 64) || undefined,
@@ -100,10 +101,10 @@ export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router
     res.status(201).json(item);
   });
 
-  router.delete('/suppressions/:id', (req, res) => {
+  router.delete('/suppressions/:id', async (req, res) => {
     const reason = optionalText(req.body, 'reason', 500) ?? optionalText(req.query, 'reason', 500);
     const id = idOf(req.params.id);
-    liftSuppression(db, { id, reason, by: 'admin' });
+    await liftSuppression(database, { id, reason, by: 'admin' });
     deps.logger.info({ id }, 'admin lifted a suppression entry');
     res.status(204).end();
   });

@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { isLocale } from '../../mail/locale.js';
-import { checkConfirmLink, confirmSubscription, ConfirmationExpired } from '../../subscriptions/confirm.js';
+import { checkConfirmLink, ConfirmationExpired } from '../../subscriptions/confirm.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
 import { messagePage, pageText, signupAgainPage, tokenFormPage } from '../pages.js';
@@ -8,13 +8,13 @@ import { pageLocale, sendPage, wantsJson } from '../respond.js';
 
 export function confirmRoutes(deps: AppDeps): Router {
   const router = Router();
-  const { db } = deps;
+  const { database } = deps;
   const { secrets } = deps.config;
 
   /** Browsers get the lapsed link's own page, with a way to sign up again; programs the usual error. */
-  const answered = (req: Request, res: Response, run: () => void) => {
+  const answered = async (req: Request, res: Response, run: () => Promise<void>) => {
     try {
-      run();
+      await run();
     } catch (error) {
       if (!(error instanceof ConfirmationExpired) || wantsJson(req)) throw error;
       const again = error.signupAgain;
@@ -24,21 +24,21 @@ export function confirmRoutes(deps: AppDeps): Router {
   };
 
   // Mail scanners fetch every link in a message, so GET only shows a button and changes nothing.
-  router.get('/confirm', (req, res) => {
+  router.get('/confirm', async (req, res) => {
     const token = req.query.token;
-    answered(req, res, () => {
-      checkConfirmLink(db, secrets, token);
+    await answered(req, res, async () => {
+      await checkConfirmLink(database, secrets, token);
       const locale = pageLocale(req);
       const t = pageText(locale);
       sendPage(res, tokenFormPage(locale, t.confirmTitle, t.confirmBody, '/confirm', token as string, t.confirmButton));
     });
   });
 
-  router.post('/confirm', (req, res) => {
+  router.post('/confirm', async (req, res) => {
     const token = (req.body as Record<string, unknown> | undefined)?.token ?? req.query.token;
-    answered(req, res, () => {
-      const outcome = confirmSubscription(db, secrets, token, requestOrigin(req));
-      if (outcome.outboxId) deps.relay.notify(outcome.outboxId);
+    await answered(req, res, async () => {
+      // The service hands the welcome email's outbox row to the relay after its commit.
+      const outcome = await deps.subscriptions.confirm(token, requestOrigin(req));
       if (!outcome.alreadyConfirmed) deps.metrics.confirmations.inc();
       if (wantsJson(req)) {
         res.json({ status: 'confirmed', list: outcome.listName });

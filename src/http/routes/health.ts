@@ -1,15 +1,16 @@
 import { Router } from 'express';
-import { sql } from 'drizzle-orm';
 import { readSenderFault, type SenderFaultRecord } from '../../queue/senderFault.js';
 import type { AppDeps } from '../app.js';
 
 const REDIS_CHECK_TIMEOUT_MS = 1000;
+/** A database that takes longer than this for `select 1` (a PostgreSQL pool with no connection to spare, say) is not ready. */
+const DATABASE_CHECK_TIMEOUT_MS = 2000;
 
-/** The promise's value, or `fallback` if it fails or takes longer than the Redis check may. */
-async function withinRedisTimeout<T>(promise: Promise<T>, fallback: T): Promise<T> {
+/** The promise's value, or `fallback` if it fails or takes longer than `timeoutMs`. */
+async function within<T>(timeoutMs: number, promise: Promise<T>, fallback: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), REDIS_CHECK_TIMEOUT_MS);
+    timer = setTimeout(() => resolve(fallback), timeoutMs);
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -20,16 +21,13 @@ async function withinRedisTimeout<T>(promise: Promise<T>, fallback: T): Promise<
   }
 }
 
+const withinRedisTimeout = <T>(promise: Promise<T>, fallback: T): Promise<T> => within(REDIS_CHECK_TIMEOUT_MS, promise, fallback);
+
 const redisAnswers = (deps: AppDeps): Promise<boolean> => withinRedisTimeout(deps.redis.ping().then((answer) => answer === 'PONG'), false);
 
-function databaseAnswers(deps: AppDeps): boolean {
-  try {
-    deps.db.get(sql`select 1`);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** One round trip: on PostgreSQL through the pool, so /readyz covers the pool too. */
+const databaseAnswers = (deps: AppDeps): Promise<boolean> =>
+  within(DATABASE_CHECK_TIMEOUT_MS, deps.database.ping().then(() => true), false);
 
 export function healthRoutes(deps: AppDeps): Router {
   const router = Router();
@@ -37,7 +35,8 @@ export function healthRoutes(deps: AppDeps): Router {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const checks = { database: databaseAnswers(deps), redis: await redisAnswers(deps) };
+    const [database, redis] = await Promise.all([databaseAnswers(deps), redisAnswers(deps)]);
+    const checks = { database, redis };
     res.set('Cache-Control', 'no-store');
     if (!checks.database || !checks.redis) {
       res.status(503).json({ status: 'unavailable', checks });

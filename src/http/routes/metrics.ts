@@ -14,13 +14,27 @@ const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized'] a
  */
 export const OUTBOX_COUNTS_MAX_AGE_MS = 5000;
 
-/** `compute`'s last value while it is younger than maxAgeMs. */
-function cachedFor<T>(maxAgeMs: number, compute: () => T): () => T {
+/**
+ * `compute`'s last value while it is younger than maxAgeMs. Scrapes that come while it is being
+ * computed share that one computation; a failed one is not kept.
+ */
+function cachedFor<T>(maxAgeMs: number, compute: () => Promise<T>): () => Promise<T> {
   let cached: { value: T; at: number } | undefined;
+  let computing: Promise<T> | undefined;
   return () => {
-    const now = Date.now();
-    if (!cached || now - cached.at >= maxAgeMs) cached = { value: compute(), at: now };
-    return cached.value;
+    if (cached && Date.now() - cached.at < maxAgeMs) return Promise.resolve(cached.value);
+    computing ??= compute().then(
+      (value) => {
+        cached = { value, at: Date.now() };
+        computing = undefined;
+        return value;
+      },
+      (error: unknown) => {
+        computing = undefined;
+        throw error;
+      },
+    );
+    return computing;
   };
 }
 
@@ -39,7 +53,7 @@ function requireMetricsToken(token: string | undefined): RequestHandler {
 /** Prometheus scrape endpoint: counters as they stand, gauges refreshed from the outbox, the queue and the sender fault record. */
 export function metricsRoutes(deps: AppDeps): Router {
   const router = Router();
-  const recentOutboxCounts = cachedFor(OUTBOX_COUNTS_MAX_AGE_MS, () => outboxCounts(deps.db));
+  const recentOutboxCounts = cachedFor(OUTBOX_COUNTS_MAX_AGE_MS, () => outboxCounts(deps.database));
   router.get('/metrics', requireMetricsToken(deps.config.metricsToken), async (_req, res) => {
     await refreshGauges(deps.metrics, {
       outboxCounts: recentOutboxCounts,

@@ -1,7 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { AppError } from '../../errors.js';
 import { isLocale, localeFromAcceptLanguage, DEFAULT_LOCALE, type Locale } from '../../mail/locale.js';
-import { createSignupBatcher } from '../../subscriptions/signupBatch.js';
 import { findListBySlug } from '../../subscriptions/subscribe.js';
 import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
@@ -42,7 +41,6 @@ function answerAccepted(req: Request, res: Response, thankYouUrl: string | null,
 
 export function subscribeRoutes(deps: AppDeps): Router {
   const router = Router();
-  const signups = createSignupBatcher(deps.db, deps.config.secrets);
   const limit = rateLimitByIp(deps.redis, { perMinute: deps.config.rateLimitPerMinute, keyPrefix: deps.config.queuePrefix }, deps.logger);
   const isHuman: HumanCheck | undefined = deps.config.turnstileSecret
     ? turnstileCheck({ secret: deps.config.turnstileSecret, verifyUrl: deps.config.turnstileVerifyUrl })
@@ -59,22 +57,21 @@ export function subscribeRoutes(deps: AppDeps): Router {
 
     if (honeypot) {
       // A bot: answer exactly as for anyone, store and send nothing.
-      answerAccepted(req, res, findListBySlug(deps.db, listSlug).thankYouUrl, locale);
+      answerAccepted(req, res, (await findListBySlug(deps.database, listSlug)).thankYouUrl, locale);
       return;
     }
     if (isHuman && !(await isHuman(captchaToken, req.ip))) {
       throw new AppError(400, 'captcha_failed', 'The anti-bot check failed. Please try again.');
     }
 
-    const outcome = await signups.submit({
+    // Group-committed by the service, which hands the confirmation's outbox row to the relay after the commit.
+    const outcome = await deps.subscriptions.request({
       email,
       listSlug,
       locale,
       name,
       origin: requestOrigin(req),
-      confirmLimits: deps.config.confirmLimits,
     });
-    if (outcome.outboxId) deps.relay.notify(outcome.outboxId);
     deps.metrics.signups.inc();
     answerAccepted(req, res, outcome.thankYouUrl, locale);
   });

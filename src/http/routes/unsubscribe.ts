@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import { isLocale, type Locale } from '../../mail/locale.js';
-import { resubscribe, unsubscribe, unsubscribeTarget, type UnsubscribeScope } from '../../subscriptions/unsubscribe.js';
+import { unsubscribeTarget, type UnsubscribeScope } from '../../subscriptions/unsubscribe.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
 import { actionPage, messagePage, pageText } from '../pages.js';
@@ -28,13 +28,13 @@ const withToken = (path: string, token: unknown) => `${path}?token=${encodeURICo
 
 export function unsubscribeRoutes(deps: AppDeps): Router {
   const router = Router();
-  const { db } = deps;
+  const { database, subscriptions } = deps;
   const { secrets } = deps.config;
 
   // Mail scanners fetch every link, so GET only shows the choices and changes nothing.
-  router.get('/unsubscribe', (req, res) => {
+  router.get('/unsubscribe', async (req, res) => {
     const token = linkToken(req);
-    const target = unsubscribeTarget(db, secrets, token);
+    const target = await unsubscribeTarget(database, secrets, token);
     const locale = localeFor(req, target.locale);
     const t = pageText(locale);
     if (target.status === 'unsubscribed') {
@@ -53,9 +53,9 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
   });
 
   // RFC 8058 one-click: no cookie, CSRF token or Origin is asked for, and the answer is a 200, never a redirect.
-  router.post('/unsubscribe', (req, res) => {
+  router.post('/unsubscribe', async (req, res) => {
     const token = linkToken(req);
-    const outcome = unsubscribe(db, secrets, { token, scope: scopeOf(req), origin: requestOrigin(req) });
+    const outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req) });
     deps.metrics.unsubscribes.inc();
     if (wantsJson(req)) {
       res.json({ status: 'unsubscribed', list: outcome.listName, scope: outcome.scope });
@@ -68,9 +68,9 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
   });
 
   // Valid only with the same signed token: holding the link is the proof of the address.
-  router.post('/resubscribe', (req, res) => {
-    const outcome = resubscribe(db, secrets, { token: linkToken(req), origin: requestOrigin(req) });
-    for (const outboxId of outcome.outboxIds) deps.relay.notify(outboxId);
+  router.post('/resubscribe', async (req, res) => {
+    // The service hands the confirmation emails it wrote (if any) to the relay after its commit.
+    const outcome = await subscriptions.resubscribe({ token: linkToken(req), origin: requestOrigin(req) });
     if (wantsJson(req)) {
       res.json({ status: outcome.status, list: outcome.listName });
       return;

@@ -47,11 +47,11 @@ function verifiedEvents(deps: AppDeps, provider: string, req: Request, raw: Buff
  */
 export function webhookRoutes(deps: AppDeps): Router {
   const router = Router();
-  router.post('/webhooks/:provider', express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT }), (req, res) => {
+  router.post('/webhooks/:provider', express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT }), async (req, res) => {
     const provider = String(req.params.provider).toLowerCase();
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const { events, signature } = verifiedEvents(deps, provider, req, raw);
-    const result = applyProviderEvents(deps.db, deps.config.secrets, provider, events, Date.now(), signature);
+    const result = await applyProviderEvents(deps.database, deps.config.secrets, provider, events, Date.now(), signature);
     for (const kind of result.applied) deps.metrics.webhookEvents.inc({ provider, type: kind });
     req.log?.info({ provider, applied: result.applied.length, duplicates: result.duplicates }, 'webhook events applied');
     res.json({ status: 'ok', applied: result.applied.length, duplicates: result.duplicates });

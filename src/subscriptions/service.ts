@@ -1,0 +1,56 @@
+import type { Database } from '../db/database.js';
+import type { OutboxRelay } from '../queue/relay.js';
+import { confirmSubscription, type ConfirmOutcome } from './confirm.js';
+import type { RequestOrigin } from './consent.js';
+import type { ConfirmLimits } from './mailPolicy.js';
+import { createSignupBatcher } from './signupBatch.js';
+import type { SignupOutcome, SignupRequest } from './subscribe.js';
+import { resubscribe, unsubscribe, type ResubscribeOutcome, type UnsubscribeOutcome, type UnsubscribeScope } from './unsubscribe.js';
+
+/**
+ * What a person does with the product, as the routes ask for it. Each operation commits first,
+ * then hands the outbox rows it wrote to the relay: a mail is queued only for what is stored,
+ * and the routes neither carry the secrets nor call the relay themselves.
+ */
+export interface SubscriptionService {
+  /** A signup, group-committed with the others of this turn of the event loop (signupBatch.ts). */
+  request(request: SignupRequest): Promise<SignupOutcome>;
+  /** A confirm link followed; the welcome email, on the first confirmation. */
+  confirm(token: unknown, origin: RequestOrigin): Promise<ConfirmOutcome>;
+  /** An opt-out (a link's page, or one-click). */
+  unsubscribe(request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin }): Promise<UnsubscribeOutcome>;
+  /** An opt-out undone from the same link; a confirmation email where the subscription was never confirmed. */
+  resubscribe(request: { token: unknown; origin: RequestOrigin }): Promise<ResubscribeOutcome>;
+}
+
+export interface SubscriptionServiceDeps {
+  database: Database;
+  secrets: readonly string[];
+  relay: Pick<OutboxRelay, 'notify'>;
+  /** Per-address limits on confirmation emails (CONFIRM_COOLDOWN, CONFIRM_MAX), unless a request brings its own. */
+  confirmLimits: ConfirmLimits;
+}
+
+/** Built once per process (runtime.ts). */
+export function createSubscriptionService(deps: SubscriptionServiceDeps): SubscriptionService {
+  const { database, secrets, relay } = deps;
+  const signups = createSignupBatcher(database, secrets);
+  return {
+    async request(request) {
+      const outcome = await signups.submit({ ...request, confirmLimits: request.confirmLimits ?? deps.confirmLimits });
+      if (outcome.outboxId) relay.notify(outcome.outboxId);
+      return outcome;
+    },
+    async confirm(token, origin) {
+      const outcome = await confirmSubscription(database, secrets, token, origin);
+      if (outcome.outboxId) relay.notify(outcome.outboxId);
+      return outcome;
+    },
+    unsubscribe: (request) => unsubscribe(database, secrets, request),
+    async resubscribe(request) {
+      const outcome = await resubscribe(database, secrets, request);
+      for (const outboxId of outcome.outboxIds) relay.notify(outboxId);
+      return outcome;
+    },
+  };
+}
