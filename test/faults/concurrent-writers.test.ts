@@ -9,7 +9,7 @@ import { addressHashes } from '../../src/subscriptions/suppression.js';
 import { linkIn, postJson, tokenOf, waitFor } from '../support/http.js';
 import { freePort, startServiceProcess, type RunningProcess } from '../support/processes.js';
 import { dropFolderDatabase, TEST_ON_POSTGRES } from '../support/postgres.js';
-import { deleteRedisKeys, openTestDatabase, REDIS_URL, TEST_SECRET } from '../support/service.js';
+import { deleteRedisKeys, openTestDatabase, TEST_SECRET, testServiceEnv } from '../support/service.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtpSink.js';
 
 /**
@@ -34,16 +34,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'optin-concurrent-'));
   prefix = `test-${randomUUID()}`;
   const env = {
-    HOST: '127.0.0.1',
+    ...testServiceEnv({ queuePrefix: prefix, smtpUrl: sink.url }),
     DATABASE_PATH: path.join(dataDir, 'optin.db'),
-    REDIS_URL,
-    QUEUE_PREFIX: prefix,
-    SMTP_URL: sink.url,
-    MAIL_FROM: 'optin test <news@example.org>',
-    SECRET: TEST_SECRET,
-    PUBLIC_URL: 'http://optin.test',
-    SEND_BACKOFF_MS: '200',
-    RATE_LIMIT_PER_MINUTE: '0',
     CONFIRM_COOLDOWN: '0',
     CONFIRM_MAX: '0',
     LOG_LEVEL: 'warn',

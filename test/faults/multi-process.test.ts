@@ -7,7 +7,7 @@ import { createMailQueue, type MailQueue } from '../../src/queue/mailQueue.js';
 import { oneClick, postJson, waitFor } from '../support/http.js';
 import { createScratchDatabase, TEST_ON_POSTGRES, type ScratchDatabase } from '../support/postgres.js';
 import { freePort, runAdminCli, startServiceProcess, startWorkerProcess, type RunningProcess } from '../support/processes.js';
-import { deleteRedisKeys, REDIS_URL, TEST_SECRET } from '../support/service.js';
+import { deleteRedisKeys, REDIS_URL, testServiceEnv } from '../support/service.js';
 import { startSmtpSink, type ReceivedMail, type SmtpSink } from '../support/smtpSink.js';
 
 /**
@@ -55,21 +55,13 @@ describe.skipIf(!TEST_ON_POSTGRES)('2 API and 2 worker processes on one PostgreS
       DATABASE_POOL_MAX: '5',
       DATABASE_STATEMENT_TIMEOUT_MS: '30000',
       MIGRATE_ON_START: 'false',
-      REDIS_URL,
-      QUEUE_PREFIX: prefix,
-      SECRET: TEST_SECRET,
-      PUBLIC_URL: 'http://optin.test',
-      MAIL_FROM: 'optin test <news@example.org>',
-      SMTP_URL: sink.url,
-      HOST: '127.0.0.1',
+      // Every signup comes from 127.0.0.1: testServiceEnv turns the per-IP limit off.
+      ...testServiceEnv({ queuePrefix: prefix, smtpUrl: sink.url }),
       // The caps matter: an address gets at most CONFIRM_MAX confirmations, however many signups.
       CONFIRM_COOLDOWN: '0',
       CONFIRM_MAX: String(CONFIRM_MAX),
-      // Every signup comes from 127.0.0.1: the per-IP limit would (rightly) refuse most of them.
-      RATE_LIMIT_PER_MINUTE: '0',
       // A killed worker's jobs are taken over after this, instead of the default 30 s.
       SEND_LOCK_MS: '2000',
-      SEND_BACKOFF_MS: '200',
       LOG_LEVEL: 'info',
     };
     // The deploy step, before any process starts (they refuse to start on a database behind).

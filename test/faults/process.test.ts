@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { postJson, settle, waitFor } from '../support/http.js';
 import { freePort, startServiceProcess, type RunningProcess } from '../support/processes.js';
-import { deleteRedisKeys, REDIS_URL, TEST_SECRET } from '../support/service.js';
+import { deleteRedisKeys, testServiceEnv } from '../support/service.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtpSink.js';
 
 const BURST = 200;
@@ -21,19 +21,11 @@ async function setup(dataDelayMs: number) {
   const prefix = `test-${randomUUID()}`;
   const env = {
     PORT: String(await freePort()),
-    HOST: '127.0.0.1',
+    // The burst comes from one address: testServiceEnv turns the per-IP limit off.
+    ...testServiceEnv({ queuePrefix: prefix, smtpUrl: sink.url }),
     DATABASE_PATH: path.join(dataDir, 'optin.db'),
-    REDIS_URL,
-    QUEUE_PREFIX: prefix,
-    SMTP_URL: sink.url,
-    MAIL_FROM: 'optin test <news@example.org>',
-    SECRET: TEST_SECRET,
-    PUBLIC_URL: 'http://optin.test',
-    SEND_BACKOFF_MS: '200',
     // A killed worker's jobs are taken over after this, instead of the default 30 s.
     SEND_LOCK_MS: '2000',
-    // The burst comes from one address: the per-IP limit would (rightly) refuse most of it.
-    RATE_LIMIT_PER_MINUTE: '0',
     LOG_LEVEL: 'info',
   };
   const processes: RunningProcess[] = [];

@@ -61,6 +61,25 @@ export async function removeDataDir(dataDir: string): Promise<void> {
 }
 
 /**
+ * What every test's service is told, whether it runs in the test process or as a child: the
+ * shared Redis with the test's own prefix, the test's SMTP sink, the test secret and sender.
+ * Every signup comes from 127.0.0.1, so the per-IP limit is off (tests of it set it).
+ */
+export function testServiceEnv(options: { queuePrefix: string; smtpUrl: string }): Record<string, string> {
+  return {
+    HOST: '127.0.0.1',
+    REDIS_URL,
+    QUEUE_PREFIX: options.queuePrefix,
+    SMTP_URL: options.smtpUrl,
+    MAIL_FROM: 'optin test <news@example.org>',
+    SECRET: TEST_SECRET,
+    PUBLIC_URL: 'http://optin.test',
+    SEND_BACKOFF_MS: '200',
+    RATE_LIMIT_PER_MINUTE: '0',
+  };
+}
+
+/**
  * Runs the real service in the test process: real Redis, a real SMTP server, a fresh database
  * (a SQLite file, or in the `postgres` project a PostgreSQL database of its own).
  */
@@ -84,20 +103,12 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   try {
     config = loadConfig({
       PORT: '0',
-      HOST: '127.0.0.1',
+      ...testServiceEnv({ queuePrefix, smtpUrl: smtp.url }),
       ...database,
-      REDIS_URL,
-      QUEUE_PREFIX: queuePrefix,
-      SMTP_URL: smtp.url,
-      MAIL_FROM: 'optin test <news@example.org>',
-      SECRET: TEST_SECRET,
       ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      PUBLIC_URL: 'http://optin.test',
-      SEND_BACKOFF_MS: '200',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-      // Every test posts from 127.0.0.1 and some sign one address up again and again: abuse limits
-      // are off by default; tests of the limits set them explicitly.
-      RATE_LIMIT_PER_MINUTE: '0',
+      // Some tests sign one address up again and again: the other abuse limits are off by
+      // default too; tests of the limits set them explicitly.
       CONFIRM_COOLDOWN: '0',
       CONFIRM_MAX: '0',
       ADMIN_AUTH_FAILURES_PER_15M: '0',
