@@ -10,7 +10,7 @@ import type { MailJob } from '../queue/mailQueue.js';
 import type { OutboxRelay } from '../queue/relay.js';
 import { multipartFields } from './multipartFields.js';
 import { requestLogger } from './requestLog.js';
-import { sendError } from './respond.js';
+import { sendError, setPageSite } from './respond.js';
 import { adminConsoleRoutes } from './admin/routes.js';
 import { adminAuthLimit } from './adminAuthLimit.js';
 import { adminApiRoutes } from './routes/adminApi.js';
@@ -66,6 +66,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
   // Decides which address req.ip (rate limits, consent proof) is: never a blind `true`.
   app.set('trust proxy', deps.config.trustProxy);
+  setPageSite(app, deps.config.site);
   app.use(securityHeaders());
 
   app.use(requestLogger(deps.logger));
