@@ -41,8 +41,9 @@ const STYLE = `:root{color-scheme:light dark;--bg:#f5f7fa;--card:#fff;--text:#1f
 @media (prefers-color-scheme:dark){:root{--bg:#111827;--card:#1f2937;--text:#e5e7eb;--muted:#a3adbb;--link:#93c5fd;--primary:#2563eb;--on-primary:#fff;--secondary:#374151;--on-secondary:#f3f4f6;--line:#4b5563}}
 *{box-sizing:border-box}body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:1rem;line-height:1.5;background:var(--bg);color:var(--text);margin:0;padding:1.5rem .75rem}
 main{max-width:34rem;margin:0 auto;background:var(--card);border-radius:8px;padding:1.5rem 1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12);overflow-wrap:anywhere}
-h1{font-size:1.5rem;line-height:1.25;margin:0 0 1rem}p{margin:0 0 1rem}a{color:var(--link)}
+h1{font-size:1.5rem;line-height:1.25;margin:0 0 1rem}p{margin:0 0 1rem}a{color:var(--link)}main>:last-child{margin-bottom:0}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0 0 1.25rem;padding:.75rem 1rem;border-left:4px solid var(--line)}.facts dt{color:var(--muted)}.facts dd{margin:0;font-weight:600;min-width:0}
+@media (max-width:30rem){.facts{grid-template-columns:1fr;row-gap:0}.facts dd+dt{margin-top:.5rem}}
 form{margin:1.5rem 0}.choices{display:flex;flex-direction:column;gap:2rem}.choices p{margin:0 0 .5rem}
 button{display:block;width:100%;min-height:3rem;font:inherit;font-weight:600;background:var(--primary);color:var(--on-primary);border:0;border-radius:6px;padding:.75rem 1.25rem;cursor:pointer}
 button.secondary{background:var(--secondary);color:var(--on-secondary)}
@@ -187,7 +188,7 @@ export function errorText(locale: Locale, code: string): string {
 
 export function errorPage(locale: Locale, code: string, view?: PageView): string {
   const t = pageText(locale);
-  return htmlPage(locale, t.errorTitle, `${paragraph(errorText(locale, code))}${paragraph(`${t.errorCode}: ${code}`, 'code')}`, view);
+  return htmlPage(locale, t.errorTitle, `${paragraph(errorText(locale, code))}${paragraph(t.errorCode(code), 'code')}`, view);
 }
 
 /*

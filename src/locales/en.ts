@@ -34,7 +34,7 @@ export const en = {
     signupAgainButton: 'Send me a new confirmation email',
 
     errorTitle: 'Something is not right',
-    errorCode: 'Error code',
+    errorCode: (code: string) => `Error code: ${code}`,
     back: 'Back',
 
     unsubscribeTitle: 'Unsubscribe',

@@ -36,7 +36,7 @@ export const fr: Strings = {
     signupAgainButton: 'M’envoyer un nouvel e-mail de confirmation',
 
     errorTitle: 'Un problème est survenu',
-    errorCode: 'Code d’erreur',
+    errorCode: (code) => `Code d’erreur\u00a0: ${code}`,
     back: 'Retour',
 
     unsubscribeTitle: 'Se désinscrire',

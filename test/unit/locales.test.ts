@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { LOCALE_STRINGS } from '../../src/locales/index.js';
 import { LOCALES } from '../../src/mail/locale.js';
 import { TEMPLATES_FOLDER } from '../../src/mail/templates.js';
+import { frenchTypographyFaults } from '../support/typography.js';
 
 const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 
@@ -18,23 +19,6 @@ function leaves(tree: object, prefix = ''): [string, string | ((...args: never[]
 const SAMPLE_ARGS = ['la lettre hebdomadaire', 'news.example.com'];
 const rendered = (value: string | ((...args: never[]) => string)) =>
   typeof value === 'function' ? (value as (...args: unknown[]) => string)(...SAMPLE_ARGS.slice(0, value.length)) : value;
-
-/**
- * French typography: a no-break space (U+00A0) or a narrow one (U+202F) before ":", ";", "!"
- * and "?", and inside « »; the typographic apostrophe. Returns each fault with its context.
- */
-function frenchTypographyFaults(text: string): string[] {
-  const faults: string[] = [];
-  const prose = text.replace(/\b[a-z]+:\/\/\S+/g, 'URL');
-  for (const match of prose.matchAll(/[:;!?»]/g)) {
-    if (!/[\u00a0\u202f]/.test(prose[match.index - 1] ?? '')) faults.push(`no no-break space before "${match[0]}": …${prose.slice(Math.max(0, match.index - 20), match.index + 1)}`);
-  }
-  for (const match of prose.matchAll(/«/g)) {
-    if (!/[\u00a0\u202f]/.test(prose[match.index + 1] ?? '')) faults.push(`no no-break space after "«": ${prose.slice(match.index, match.index + 20)}…`);
-  }
-  if (prose.includes("'")) faults.push(`a straight apostrophe: ${prose}`);
-  return faults;
-}
 
 /** The words of a mail template: tags, comments and placeholders taken out. */
 function templateWords(source: string): string {
