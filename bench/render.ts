@@ -12,6 +12,8 @@ export interface RenderResults {
 
 const VARIABLES = {
   listName: 'Newsletter',
+  siteLabel: 'Example News at news.example.com',
+  validDays: '7',
   confirmUrl: 'http://optin.bench/confirm?token=eyJhbGciOiJIUzI1NiJ9.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU',
   unsubscribeUrl: 'http://optin.bench/unsubscribe?token=eyJhbGciOiJIUzI1NiJ9.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU',
 };

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { dkimKey, isDkimDomain, isDkimSelector, pemBlocks, type DkimConfig, type DkimKey } from './mail/dkim.js';
-import { senderDomain } from './mail/sender.js';
+import { senderAddress, senderDomain, withDisplayName } from './mail/sender.js';
 
 export interface Config {
   port: number;
@@ -24,7 +24,12 @@ export interface Config {
   redisUrl: string;
   queuePrefix: string;
   smtpUrl: string | undefined;
+  /** The From of every mail: MAIL_FROM, with SITE_NAME as its display name when MAIL_FROM has none. */
   mailFrom: string;
+  /** REPLY_TO: where replies go; unset: no Reply-To header (replies go to mailFrom). */
+  replyTo: string | undefined;
+  /** The site people sign up on, named in every mail and page. */
+  site: Site;
   /** DKIM signing of every message; unset: mail goes out unsigned (a production start warns). */
   dkim: DkimConfig | undefined;
   /** Resolvers the sending-setup check asks (host or host:port); empty: the system's. */
@@ -69,6 +74,16 @@ export interface Config {
   metricsPort: number | undefined;
 }
 
+/**
+ * SITE_NAME and SITE_URL. `host` is SITE_URL's host, else PUBLIC_URL's: mail says "asked to
+ * receive … from <name> at <host>" even when no name is set.
+ */
+export interface Site {
+  name: string | undefined;
+  url: string | undefined;
+  host: string;
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.join('\n')}`);
@@ -100,11 +115,16 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only')
     .default('optin'),
   SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
-  MAIL_FROM: z
-    .string()
-    .min(3)
-    .default('optin <no-reply@localhost>')
-    .refine((value) => senderDomain(value) !== undefined, 'one address with a domain, e.g. "News <news@example.com>"'),
+  MAIL_FROM: optionalText.pipe(
+    z.string().refine((value) => senderDomain(value) !== undefined, 'one address with a domain, e.g. "News <news@example.com>"').optional(),
+  ),
+  REPLY_TO: optionalText.pipe(
+    z.string().refine((value) => senderAddress(value) !== undefined, 'one address with a domain, e.g. "help@example.com"').optional(),
+  ),
+  SITE_NAME: optionalText.pipe(
+    z.string().max(100, 'at most 100 characters').refine((value) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value), 'no control characters or line breaks').optional(),
+  ),
+  SITE_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
   DKIM_DOMAIN: optionalText.pipe(z.string().refine(isDkimDomain, 'a domain name such as example.com').transform((d) => d.toLowerCase()).optional()),
   DKIM_SELECTOR: optionalText.transform((value, ctx) => {
     const selectors = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -235,14 +255,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.dirname(path.resolve(e.DATABASE_PATH));
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
 
-  let secrets: string[];
+  let secrets: string[] = [];
   if (e.SECRET) {
     secrets = e.SECRET.split(',').map((s) => s.trim()).filter(Boolean);
     const short = secrets.filter((s) => s.length < 16);
     if (short.length > 0) throw new ConfigError(['SECRET: every key must be at least 16 characters']);
-  } else if (production) {
-    throw new ConfigError(['SECRET: required when NODE_ENV=production (a comma-separated list of keys)']);
-  } else {
+  }
+  if (production) {
+    const problems = productionProblems({ secret: e.SECRET, mailFrom: e.MAIL_FROM, publicUrl });
+    if (problems.length > 0) throw new ConfigError(problems);
+  } else if (!e.SECRET) {
     secrets = [developmentSecret(dataDir)];
   }
 
@@ -261,7 +283,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
     smtpUrl: e.SMTP_URL,
-    mailFrom: e.MAIL_FROM,
+    mailFrom: withDisplayName(e.MAIL_FROM ?? 'no-reply@localhost', e.SITE_NAME ?? 'optin'),
+    replyTo: e.REPLY_TO,
+    site: { name: e.SITE_NAME, url: e.SITE_URL, host: new URL(e.SITE_URL ?? publicUrl).hostname },
     dkim,
     dnsServers: e.DNS_SERVERS,
     secrets,
@@ -285,6 +309,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: e.METRICS_TOKEN,
     metricsPort: e.METRICS_PORT,
   };
+}
+
+const LOCAL_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+/**
+ * What a production start refuses, one line each: mail that cannot be recognised or cannot
+ * arrive (no MAIL_FROM, or one at localhost), and links that carry tokens in the clear. Plain
+ * http stays allowed on this machine's own names, so a production build can be tried locally.
+ */
+function productionProblems(settings: { secret: string | undefined; mailFrom: string | undefined; publicUrl: string }): string[] {
+  const problems: string[] = [];
+  if (!settings.secret) problems.push('SECRET: required when NODE_ENV=production (a comma-separated list of keys)');
+  if (settings.mailFrom === undefined) {
+    problems.push('MAIL_FROM: required when NODE_ENV=production: the address your mail comes from, on your own domain, e.g. "Example News <news@example.com>"');
+  } else {
+    const domain = senderDomain(settings.mailFrom)!;
+    if (domain === 'localhost' || domain.endsWith('.localhost')) {
+      problems.push(`MAIL_FROM: its domain is ${domain}, which no receiving server accepts; with NODE_ENV=production use an address on your own domain`);
+    }
+  }
+  const url = new URL(settings.publicUrl);
+  if (url.protocol !== 'https:' && !LOCAL_HOSTS.includes(url.hostname)) {
+    problems.push('PUBLIC_URL: must start with https:// when NODE_ENV=production, since its links carry tokens (plain http:// is allowed for localhost and 127.0.0.1 only)');
+  }
+  return problems;
 }
 
 /**

@@ -7,8 +7,9 @@ export function createLogger(level: string): Logger {
 }
 
 /** Logs must not become a second copy of the contact list: keep the first character and the domain. */
-export function maskEmail(email: string): string {
+export function maskEmail(email: string, hidden = '***'): string {
   const at = email.lastIndexOf('@');
-  if (at <= 0) return '***';
-  return `${email[0]}***${email.slice(at)}`;
+  if (at <= 0) return hidden;
+  // The first character whole, even outside the BMP (a surrogate pair).
+  return `${String.fromCodePoint(email.codePointAt(0)!)}${hidden}${email.slice(at)}`;
 }

@@ -8,6 +8,7 @@ import type { Express } from 'express';
 import { createApp, createMetricsApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadTemplates } from './mail/templates.js';
+import { messageContext } from './mail/compose.js';
 import { createMailer } from './mail/transport.js';
 import { dkimWarnings } from './mail/dkim.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -122,7 +123,7 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     parts.push({ name: 'mailer', stage: 'mailer', close: () => mailer.close() });
     if (config.production) for (const warning of dkimWarnings(config.dkim, config.mailFrom)) logger.warn(warning);
     const worker: MailWorker = startMailWorker(
-      { database, mailer, logger, metrics, messages: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, secrets: config.secrets, templates }, confirmLimits: config.confirmLimits },
+      { database, mailer, logger, metrics, messages: messageContext(config, templates), confirmLimits: config.confirmLimits },
       { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs, backoffMs: config.sendBackoffMs },
     );
     // The worker finishes the messages in hand before it lets go.

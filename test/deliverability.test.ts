@@ -21,7 +21,11 @@ const ED25519_PEM = generateDkimKey('ed25519');
 const DOMAIN = 'example.com';
 const SELECTORS = { rsa: 'rsa2026', ed25519: 'ed2026' };
 const DKIM_ENV = {
-  MAIL_FROM: 'Example News <news@example.com>',
+  // A bare address: the From display name comes from SITE_NAME.
+  MAIL_FROM: 'news@example.com',
+  SITE_NAME: 'Example News',
+  SITE_URL: 'https://www.example.com',
+  REPLY_TO: 'help@example.com',
   PUBLIC_URL: 'https://news.example.com',
   DKIM_DOMAIN: DOMAIN,
   DKIM_SELECTOR: `${SELECTORS.rsa},${SELECTORS.ed25519}`,
@@ -60,6 +64,21 @@ const sendMessage: Record<MessageKind, (email: string, locale: Locale) => Promis
     return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':welcome:')), 5000, `${locale} welcome`);
   },
 };
+
+/** What every mail must say in its own language: who writes and why, and, per kind, what comes next. */
+const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> = {
+  en: {
+    why: '(or someone using this address) asked to receive Example Weekly from Example News at www.example.com',
+    kinds: { confirmation: 'expires in 7 days', welcome: 'You can unsubscribe at any time' },
+  },
+  fr: {
+    why: '(ou une personne utilisant cette adresse) avez demandé à recevoir Example Weekly sur le site Example News (www.example.com)',
+    kinds: { confirmation: 'expire dans 7\u00a0jours', welcome: 'Vous pouvez vous désinscrire à tout moment' },
+  },
+};
+
+/** Text with its line breaks (and the spaces around them) read as single spaces. */
+const oneLine = (text: string) => text.replace(/[ \t]*\r?\n[ \t]*/g, ' ');
 
 /** The h= tag of every DKIM-Signature in a raw message, lower-cased names. */
 function signedHeaderLists(raw: string): string[][] {
@@ -126,6 +145,17 @@ describe('every message kind in every locale, as a receiver sees it', () => {
       expect(mail.header('auto-submitted'), label).toBe('auto-generated');
       expect(mail.header('feedback-id'), label).toBe(`weekly:${kind}:example.com`);
       expect(mail.parsed.subject, label).toContain('Example Weekly');
+
+      // Who writes, and why, in the reader's language; replies go where the site wants them.
+      expect(mail.parsed.from?.value, label).toEqual([{ name: 'Example News', address: 'news@example.com' }]);
+      expect(mail.parsed.replyTo?.value, label).toEqual([{ name: '', address: 'help@example.com' }]);
+      const says = SAYS[locale];
+      const htmlText = oneLine((mail.parsed.html as string).replace(/<[^>]+>/g, ''));
+      for (const text of [oneLine(mail.parsed.text ?? ''), htmlText]) {
+        expect(text, label).toContain(says.why);
+        expect(text, label).toContain(says.kinds[kind]);
+      }
+      if (kind === 'confirmation') expect(linkIn(mail, 'confirm'), label).toMatch(/^https:\/\/news\.example\.com\/confirm\?token=/);
 
       const html = mail.parsed.html as string;
       expect(html, label).toContain(`<html lang="${locale}"`);

@@ -11,7 +11,7 @@ import { loggableError } from '../queue/logErrors.js';
 import type { SubscriptionService } from '../subscriptions/service.js';
 import { multipartFields } from './multipartFields.js';
 import { requestLogger } from './requestLog.js';
-import { sendError } from './respond.js';
+import { sendError, setPageSite } from './respond.js';
 import { adminConsoleRoutes } from './admin/routes.js';
 import { adminAuthLimit } from './adminAuthLimit.js';
 import { adminApiRoutes } from './routes/adminApi.js';
@@ -69,6 +69,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
   // Decides which address req.ip (rate limits, consent proof) is: never a blind `true`.
   app.set('trust proxy', deps.config.trustProxy);
+  setPageSite(app, deps.config.site);
   app.use(securityHeaders());
 
   app.use(requestLogger(deps.logger));

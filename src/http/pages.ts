@@ -1,84 +1,54 @@
 import { createHash } from 'node:crypto';
+import type { Site } from '../config.js';
+import { maskEmail } from '../logger.js';
+import { CONFIRM_LINK_DAYS } from '../mail/compose.js';
+import { isLocale, stringsOf, type Locale } from '../mail/locale.js';
 import { escapeHtml } from '../mail/templates.js';
-import type { Locale } from '../mail/locale.js';
+import type { UnsubscribeScope } from '../subscriptions/unsubscribe.js';
 
 /**
  * Server-rendered pages for people (as opposed to JSON for programs). Every value that reaches
- * the markup goes through escapeHtml; the markup itself is written here and nowhere else.
+ * the markup goes through escapeHtml; the markup itself is written here and nowhere else. The
+ * words are in src/locales, one file per locale.
  */
-const text = {
-  en: {
-    thanksTitle: 'Check your inbox',
-    thanksBody: 'If this address can receive mail from us, a confirmation email is on its way. Open it and press the button to confirm your subscription.',
-    confirmTitle: 'Confirm your subscription',
-    confirmBody: 'Press the button to confirm that you want to receive this list.',
-    confirmButton: 'Confirm my subscription',
-    confirmedTitle: 'You are subscribed',
-    confirmedBody: (list: string) => `Thank you: your subscription to ${list} is confirmed.`,
-    alreadyConfirmedBody: (list: string) => `Your subscription to ${list} was already confirmed. Nothing else to do.`,
-    expiredTitle: 'This link has expired',
-    expiredBody: 'This confirmation link is no longer valid. Sign up again and we will send you a new one.',
-    expiredElsewhereBody: 'This confirmation link is no longer valid. Please sign up again where you first did, and we will send you a new one.',
-    emailLabel: 'Email',
-    signupAgainButton: 'Send me a new confirmation email',
-    errorTitle: 'Something is not right',
-    back: 'Back',
-    unsubscribeTitle: 'Unsubscribe',
-    unsubscribeBody: (list: string) => `Press the button to stop receiving ${list} at this address.`,
-    unsubscribeButton: (list: string) => `Unsubscribe from ${list}`,
-    unsubscribeAllButton: 'Unsubscribe from all lists',
-    notMeTitle: 'Not you?',
-    notMeBody: (list: string) => `Someone asked to receive ${list} at this address. If it was not you, press the button: the request is cancelled and this address will never be mailed again.`,
-    notMeButton: 'It was not me: never mail this address',
-    unsubscribedTitle: 'You are unsubscribed',
-    unsubscribedBody: (list: string) => `This address will no longer receive ${list}.`,
-    unsubscribedAllBody: 'This address will no longer receive any mail from us.',
-    resubscribeButton: 'I unsubscribed by mistake — resubscribe',
-    resubscribedTitle: 'Welcome back',
-    resubscribedBody: (list: string) => `Your subscription to ${list} is active again.`,
-    resubscribedPendingBody: (list: string) => `We sent a new confirmation email for ${list}: open it and press the button to confirm.`,
-  },
-  fr: {
-    thanksTitle: 'Consultez votre boîte de réception',
-    thanksBody: 'Si cette adresse peut recevoir nos messages, un email de confirmation est en route. Ouvrez-le et appuyez sur le bouton pour confirmer votre inscription.',
-    confirmTitle: 'Confirmez votre inscription',
-    confirmBody: 'Appuyez sur le bouton pour confirmer que vous souhaitez recevoir cette liste.',
-    confirmButton: 'Confirmer mon inscription',
-    confirmedTitle: 'Vous êtes inscrit',
-    confirmedBody: (list: string) => `Merci : votre inscription à ${list} est confirmée.`,
-    alreadyConfirmedBody: (list: string) => `Votre inscription à ${list} était déjà confirmée. Rien d’autre à faire.`,
-    expiredTitle: 'Ce lien a expiré',
-    expiredBody: 'Ce lien de confirmation n’est plus valable. Inscrivez-vous à nouveau et nous vous en enverrons un autre.',
-    expiredElsewhereBody: 'Ce lien de confirmation n’est plus valable. Inscrivez-vous à nouveau là où vous l’aviez fait, et nous vous en enverrons un autre.',
-    emailLabel: 'Adresse email',
-    signupAgainButton: 'M’envoyer un nouvel email de confirmation',
-    errorTitle: 'Quelque chose ne va pas',
-    back: 'Retour',
-    unsubscribeTitle: 'Se désinscrire',
-    unsubscribeBody: (list: string) => `Appuyez sur le bouton pour ne plus recevoir ${list} à cette adresse.`,
-    unsubscribeButton: (list: string) => `Me désinscrire de ${list}`,
-    unsubscribeAllButton: 'Me désinscrire de toutes les listes',
-    notMeTitle: 'Ce n’était pas vous ?',
-    notMeBody: (list: string) => `Quelqu’un a demandé à recevoir ${list} à cette adresse. Si ce n’était pas vous, appuyez sur le bouton : la demande est annulée et cette adresse ne recevra plus jamais de message.`,
-    notMeButton: 'Ce n’était pas moi : ne plus écrire à cette adresse',
-    unsubscribedTitle: 'Vous êtes désinscrit',
-    unsubscribedBody: (list: string) => `Cette adresse ne recevra plus ${list}.`,
-    unsubscribedAllBody: 'Cette adresse ne recevra plus aucun message de notre part.',
-    resubscribeButton: 'Je me suis désinscrit par erreur — me réinscrire',
-    resubscribedTitle: 'Content de vous revoir',
-    resubscribedBody: (list: string) => `Votre inscription à ${list} est de nouveau active.`,
-    resubscribedPendingBody: (list: string) => `Nous avons envoyé un nouvel email de confirmation pour ${list} : ouvrez-le et appuyez sur le bouton pour confirmer.`,
-  },
-} as const;
-
 export function pageText(locale: Locale) {
-  return text[locale];
+  return stringsOf(locale).page;
 }
 
-const STYLE = `body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;background:#f5f7fa;color:#1f2933;margin:0;padding:2rem 1rem}
-main{max-width:32rem;margin:0 auto;background:#fff;border-radius:8px;padding:2rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-h1{font-size:1.5rem;margin-top:0}button{font:inherit;font-size:1rem;background:#2563eb;color:#fff;border:0;border-radius:6px;padding:.75rem 1.25rem;cursor:pointer}
-button.secondary{background:#e4e7eb;color:#1f2933}form{margin:1.5rem 0 0}.code{color:#7b8794;font-size:.85rem}`;
+/**
+ * What a page may say besides its message: the list and the address it concerns (masked here,
+ * so a link forwarded or a screen seen over a shoulder does not show it), and the site to go
+ * back to, given only where the page ends the journey.
+ */
+export interface PageView {
+  list?: string | undefined;
+  /** The subscriber's address, in full: the page shows it masked (`a•••@example.com`). */
+  address?: string | undefined;
+  site?: Site | undefined;
+}
+
+/** `ann@example.com` → `a•••@example.com`: enough for a person to recognise their own address. */
+export function maskAddress(address: string): string {
+  return maskEmail(address, '•••');
+}
+
+/*
+ * Colours are chosen for a contrast of at least 4.5:1 (WCAG AA) on their background, in light
+ * and in dark mode; buttons are at least 48 px high, and choices stand 2rem apart so that a
+ * thumb cannot press the wrong one.
+ */
+const STYLE = `:root{color-scheme:light dark;--bg:#f5f7fa;--card:#fff;--text:#1f2933;--muted:#52606d;--link:#1d4ed8;--primary:#1d4ed8;--on-primary:#fff;--secondary:#e4e7eb;--on-secondary:#1f2933;--line:#cbd2d9}
+@media (prefers-color-scheme:dark){:root{--bg:#111827;--card:#1f2937;--text:#e5e7eb;--muted:#a3adbb;--link:#93c5fd;--primary:#2563eb;--on-primary:#fff;--secondary:#374151;--on-secondary:#f3f4f6;--line:#4b5563}}
+*{box-sizing:border-box}body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:1rem;line-height:1.5;background:var(--bg);color:var(--text);margin:0;padding:1.5rem .75rem}
+main{max-width:34rem;margin:0 auto;background:var(--card);border-radius:8px;padding:1.5rem 1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12);overflow-wrap:anywhere}
+h1{font-size:1.5rem;line-height:1.25;margin:0 0 1rem}p{margin:0 0 1rem}a{color:var(--link)}main>:last-child{margin-bottom:0}
+.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0 0 1.25rem;padding:.75rem 1rem;border-left:4px solid var(--line)}.facts dt{color:var(--muted)}.facts dd{margin:0;font-weight:600;min-width:0}
+@media (max-width:30rem){.facts{grid-template-columns:1fr;row-gap:0}.facts dd+dt{margin-top:.5rem}}
+form{margin:1.5rem 0}.choices{display:flex;flex-direction:column;gap:2rem}.choices p{margin:0 0 .5rem}
+button{display:block;width:100%;min-height:3rem;font:inherit;font-weight:600;background:var(--primary);color:var(--on-primary);border:0;border-radius:6px;padding:.75rem 1.25rem;cursor:pointer}
+button.secondary{background:var(--secondary);color:var(--on-secondary)}
+label{display:block;margin:0 0 1rem}input[type=email]{display:block;width:100%;min-height:3rem;margin-top:.25rem;font:inherit;padding:.5rem .75rem;border:1px solid var(--muted);border-radius:6px;background:var(--card);color:var(--text)}
+.code{color:var(--muted);font-size:.875rem}.site{margin:1.5rem 0 0;padding-top:1rem;border-top:1px solid var(--line)}`;
 
 /** The Content-Security-Policy source that allows exactly this inline stylesheet and no other. */
 export const PAGE_STYLE_SOURCE = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
@@ -90,6 +60,7 @@ export function htmlDocument(page: { lang: string; title: string; style: string;
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
 <meta name="referrer" content="${escapeHtml(page.referrer)}">${page.head ?? ''}
 <title>${escapeHtml(page.title)}</title>
 <style>${page.style}</style>
@@ -100,25 +71,53 @@ ${page.main}
 </html>`;
 }
 
+const paragraph = (text: string, className?: string) => `<p${className ? ` class="${className}"` : ''}>${escapeHtml(text)}</p>`;
+
+/** The list and the (masked) address a page concerns, right under its title. */
+function facts(locale: Locale, view: PageView): string {
+  const t = pageText(locale);
+  const rows: string[] = [];
+  if (view.list) rows.push(`<dt>${escapeHtml(t.listLabel)}</dt><dd>${escapeHtml(view.list)}</dd>`);
+  if (view.address) rows.push(`<dt>${escapeHtml(t.addressLabel)}</dt><dd>${escapeHtml(maskAddress(view.address))}</dd>`);
+  return rows.length ? `<dl class="facts">${rows.join('')}</dl>\n` : '';
+}
+
+/** The way back to the site (SITE_URL), named by SITE_NAME or, without one, by its host. */
+function backToSite(locale: Locale, site: Site | undefined): string {
+  if (!site?.url) return '';
+  return `\n<p class="site"><a href="${escapeHtml(site.url)}">${escapeHtml(pageText(locale).backToSite(site.name ?? site.host))}</a></p>`;
+}
+
 /** A whole HTML document; `body` must already be safe markup. */
-export function htmlPage(locale: Locale, title: string, body: string): string {
-  return htmlDocument({ lang: locale, title, style: STYLE, referrer: 'no-referrer', main: `<h1>${escapeHtml(title)}</h1>\n${body}` });
+export function htmlPage(locale: Locale, title: string, body: string, view: PageView = {}): string {
+  return htmlDocument({
+    lang: locale,
+    title,
+    style: STYLE,
+    referrer: 'no-referrer',
+    main: `<h1>${escapeHtml(title)}</h1>\n${facts(locale, view)}${body}${backToSite(locale, view.site)}`,
+  });
 }
 
-export function messagePage(locale: Locale, title: string, message: string): string {
-  return htmlPage(locale, title, `<p>${escapeHtml(message)}</p>`);
+export function messagePage(locale: Locale, title: string, message: string, view?: PageView): string {
+  return htmlPage(locale, title, paragraph(message), view);
 }
 
-/** A page whose only action is a POST form carrying the token: fetching a link changes nothing. */
-export function tokenFormPage(locale: Locale, title: string, message: string, action: string, token: string, button: string): string {
+/**
+ * A page whose only action is a POST form carrying the token: fetching a link changes nothing.
+ * The form carries the page's locale too, so the answer speaks the same language.
+ */
+export function tokenFormPage(locale: Locale, title: string, message: string, action: string, token: string, button: string, view?: PageView): string {
   return htmlPage(
     locale,
     title,
-    `<p>${escapeHtml(message)}</p>
+    `${paragraph(message)}
 <form method="post" action="${escapeHtml(action)}">
 <input type="hidden" name="token" value="${escapeHtml(token)}">
+<input type="hidden" name="locale" value="${escapeHtml(locale)}">
 <button type="submit">${escapeHtml(button)}</button>
 </form>`,
+    view,
   );
 }
 
@@ -128,23 +127,34 @@ export interface PageButton {
   name?: string;
   value?: string;
   secondary?: boolean;
+  /** A line above the button that says what it does differently from the one before. */
+  hint?: string;
 }
 
 /**
  * A page whose buttons post to an action URL that already carries the token (the unsubscribe
- * link): the RFC 8058 one-click POST and the page's own form then hit the same handler.
+ * link): the RFC 8058 one-click POST and the page's own form then hit the same handler. Several
+ * buttons stand well apart, each with its own hint, so that no one presses the wrong one.
  */
-export function actionPage(locale: Locale, title: string, message: string, action: string, buttons: readonly PageButton[]): string {
+export function actionPage(locale: Locale, title: string, message: string, action: string, buttons: readonly PageButton[], view?: PageView): string {
   const markup = buttons
     .map((b) => {
       const field = b.name ? ` name="${escapeHtml(b.name)}" value="${escapeHtml(b.value ?? '')}"` : '';
-      return `<button type="submit"${field}${b.secondary ? ' class="secondary"' : ''}>${escapeHtml(b.label)}</button>`;
+      const button = `<button type="submit"${field}${b.secondary ? ' class="secondary"' : ''}>${escapeHtml(b.label)}</button>`;
+      return b.hint ? `<div>${paragraph(b.hint)}${button}</div>` : button;
     })
     .join('\n');
-  return htmlPage(locale, title, `<p>${escapeHtml(message)}</p>
+  return htmlPage(
+    locale,
+    title,
+    `${paragraph(message)}
 <form method="post" action="${escapeHtml(action)}">
+<div class="choices">
 ${markup}
-</form>`);
+</div>
+</form>`,
+    view,
+  );
 }
 
 /**
@@ -152,22 +162,121 @@ ${markup}
  * site's own form would), filled in when the request is still known. `form` false (a signup
  * needs a human check this page cannot carry): only the advice to sign up where they did.
  */
-export function signupAgainPage(locale: Locale, again: { email: string; listSlug: string } | null, form: boolean): string {
+export function signupAgainPage(locale: Locale, again: { email: string; listSlug: string } | null, form: boolean, view: PageView = {}): string {
   const t = pageText(locale);
-  if (!form) return messagePage(locale, t.expiredTitle, t.expiredElsewhereBody);
+  if (!form) return messagePage(locale, t.expiredTitle, t.expiredElsewhereBody, view);
   return htmlPage(
     locale,
     t.expiredTitle,
-    `<p>${escapeHtml(t.expiredBody)}</p>
+    `${paragraph(t.expiredBody)}
 <form method="post" action="/subscribe">
-<p><label>${escapeHtml(t.emailLabel)} <input type="email" name="email" value="${escapeHtml(again?.email ?? '')}" required autocomplete="email"></label></p>
+<label>${escapeHtml(t.emailLabel)} <input type="email" name="email" value="${escapeHtml(again?.email ?? '')}" required autocomplete="email"></label>
 <input type="hidden" name="list" value="${escapeHtml(again?.listSlug ?? 'default')}">
 <input type="hidden" name="locale" value="${escapeHtml(locale)}">
 <button type="submit">${escapeHtml(t.signupAgainButton)}</button>
 </form>`,
+    // The address is in the form, in full, for the person to check; it is not repeated masked.
+    { ...view, address: undefined },
   );
 }
 
-export function errorPage(locale: Locale, code: string, message: string): string {
-  return htmlPage(locale, pageText(locale).errorTitle, `<p>${escapeHtml(message)}</p><p class="code">${escapeHtml(code)}</p>`);
+/** The sentence of an error code in this locale: the page translates the code, never shows the (English) message. */
+export function errorText(locale: Locale, code: string): string {
+  const errors: Record<string, string> = stringsOf(locale).errors;
+  return Object.hasOwn(errors, code) && code !== 'fallback' ? errors[code]! : errors.fallback!;
+}
+
+export function errorPage(locale: Locale, code: string, view?: PageView): string {
+  const t = pageText(locale);
+  return htmlPage(locale, t.errorTitle, `${paragraph(errorText(locale, code))}${paragraph(t.errorCode(code), 'code')}`, view);
+}
+
+/*
+ * The pages of the subscriber's journey, each saying what happened and what comes next. The
+ * routes give them what they know: the list, the address, and the site (every page that ends
+ * the journey links back to it).
+ */
+
+const listOf = (locale: Locale, view: PageView) => view.list ?? pageText(locale).thisList;
+
+/**
+ * After a signup. Its answer must not depend on the address's state, so it promises nothing; it
+ * shows the address as typed (in full: a typo can be caught here) rather than masked.
+ */
+export function thanksPage(locale: Locale, view: Omit<PageView, 'address'> & { typedAddress?: string | undefined } = {}): string {
+  const t = pageText(locale);
+  const typed = view.typedAddress
+    ? `<dl class="facts">${view.list ? `<dt>${escapeHtml(t.listLabel)}</dt><dd>${escapeHtml(view.list)}</dd>` : ''}<dt>${escapeHtml(t.typedAddressLabel)}</dt><dd>${escapeHtml(view.typedAddress)}</dd></dl>\n`
+    : '';
+  const body = `${typed}${paragraph(t.thanksBody)}${paragraph(t.thanksNext(CONFIRM_LINK_DAYS))}${view.typedAddress ? paragraph(t.typoHint) : ''}`;
+  return htmlPage(locale, t.thanksTitle, body, { list: view.typedAddress ? undefined : view.list, site: view.site });
+}
+
+/** `GET /confirm` of a pending request: the button (a scanner fetching the link changes nothing). */
+export function confirmPage(locale: Locale, token: string, view: PageView = {}): string {
+  const t = pageText(locale);
+  const message = view.list ? t.confirmListBody(view.list) : t.confirmBody;
+  return tokenFormPage(locale, t.confirmTitle, message, '/confirm', token, t.confirmButton, { ...view, site: undefined });
+}
+
+/** After `POST /confirm`: confirmed now, or already before. */
+export function confirmedPage(locale: Locale, alreadyConfirmed: boolean, view: PageView = {}): string {
+  const t = pageText(locale);
+  const list = listOf(locale, view);
+  const message = alreadyConfirmed ? t.alreadyConfirmedBody(list) : t.confirmedBody(list);
+  return htmlPage(locale, t.confirmedTitle, `${paragraph(message)}${paragraph(t.confirmedNext)}`, view);
+}
+
+/** `GET /unsubscribe` of a confirmed subscription: this list, or every list, far apart. */
+export function unsubscribePage(locale: Locale, action: string, view: PageView = {}): string {
+  const t = pageText(locale);
+  const list = listOf(locale, view);
+  return actionPage(
+    locale,
+    t.unsubscribeTitle,
+    t.unsubscribeBody(list),
+    action,
+    [
+      { label: t.unsubscribeButton(list), name: 'scope', value: 'list' },
+      { label: t.unsubscribeAllButton, name: 'scope', value: 'all', secondary: true, hint: t.unsubscribeAllHint },
+    ],
+    { ...view, site: undefined },
+  );
+}
+
+/** `GET /unsubscribe` of a pending request: "this was not me". */
+export function notMePage(locale: Locale, action: string, view: PageView = {}): string {
+  const t = pageText(locale);
+  return actionPage(locale, t.notMeTitle, t.notMeBody(listOf(locale, view)), action, [{ label: t.notMeButton }], { ...view, site: undefined });
+}
+
+/**
+ * After `POST /unsubscribe`. A "not me" cancelled a request rather than ended a subscription,
+ * and says so. `resubscribeAction` (the resubscribe link) offers the way back.
+ */
+export function unsubscribedPage(locale: Locale, outcome: { scope: UnsubscribeScope; notMe: boolean }, resubscribeAction: string, view: PageView = {}): string {
+  const t = pageText(locale);
+  const list = listOf(locale, view);
+  if (outcome.notMe) {
+    return actionPage(locale, t.cancelledTitle, t.cancelledBody(list), resubscribeAction, [{ label: t.cancelledUndoButton, secondary: true }], view);
+  }
+  const message = outcome.scope === 'all' ? t.unsubscribedAllBody : t.unsubscribedBody(list);
+  return actionPage(locale, t.unsubscribedTitle, message, resubscribeAction, [{ label: t.resubscribeButton, secondary: true, hint: t.resubscribeHint }], view);
+}
+
+/** After `POST /resubscribe`: active again, or a new confirmation on its way (maybe). */
+export function resubscribedPage(locale: Locale, pending: boolean, view: PageView = {}): string {
+  const t = pageText(locale);
+  const list = listOf(locale, view);
+  const body = pending
+    ? `${paragraph(t.resubscribedPendingBody(list))}${paragraph(t.resubscribedPendingNext(CONFIRM_LINK_DAYS))}`
+    : paragraph(t.resubscribedBody(list));
+  return htmlPage(locale, t.resubscribedTitle, body, view);
+}
+
+/** A page's locale from a `locale` field (our own links and forms carry one), if it names one we speak. */
+export function localeField(value: unknown): Locale | undefined {
+  if (typeof value !== 'string') return undefined;
+  const language = value.split('-')[0]!.toLowerCase();
+  return isLocale(language) ? language : undefined;
 }

@@ -1,6 +1,7 @@
+import type { Config, Site } from '../config.js';
 import type { MessageKind } from '../db/schema.js';
 import { createToken, CONFIRM_TOKEN_TTL_MS } from '../subscriptions/tokens.js';
-import type { Locale } from './locale.js';
+import { stringsOf, type Locale } from './locale.js';
 import { senderDomain } from './sender.js';
 import { renderMessage, type Templates } from './templates.js';
 import type { OutgoingMessage } from './transport.js';
@@ -8,9 +9,20 @@ import type { OutgoingMessage } from './transport.js';
 export interface MessageContext {
   publicUrl: string;
   mailFrom: string;
+  replyTo?: string | undefined;
+  /** Named in every mail: who is writing, and where the person asked for it. */
+  site: Site;
   secrets: readonly string[];
   templates: Templates;
 }
+
+/** What composing a message needs from the configuration. */
+export function messageContext(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'replyTo' | 'site' | 'secrets'>, templates: Templates): MessageContext {
+  return { publicUrl: config.publicUrl, mailFrom: config.mailFrom, replyTo: config.replyTo, site: config.site, secrets: config.secrets, templates };
+}
+
+/** How long a confirmation link lasts, in the days the mail and pages speak of. */
+export const CONFIRM_LINK_DAYS = Math.round(CONFIRM_TOKEN_TTL_MS / 86_400_000);
 
 export interface MessageSubject {
   outboxId: string;
@@ -34,9 +46,13 @@ export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secr
   return `${context.publicUrl}/unsubscribe?token=${token}`;
 }
 
-export function confirmUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number, expiresAt: number): string {
+/**
+ * The confirm link. `locale` (the subscriber's) lets its page, and every page after it, speak
+ * the mail's language whatever the browser says; it is a display choice, so it is not signed.
+ */
+export function confirmUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number, expiresAt: number, locale?: Locale): string {
   const token = createToken(context.secrets, { purpose: 'confirm', subscriptionId, expiresAt });
-  return `${context.publicUrl}/confirm?token=${token}`;
+  return `${context.publicUrl}/confirm?token=${token}${locale ? `&locale=${locale}` : ''}`;
 }
 
 /** A Feedback-ID field: no colons (they separate the fields) and nothing unique per message. */
@@ -54,13 +70,18 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
   const unsubscribe = unsubscribeUrl(context, subject.subscriptionId);
   const variables: Record<string, string> = {
     listName: subject.listName,
+    siteLabel: stringsOf(subject.locale).siteLabel(context.site.name, context.site.host),
     unsubscribeUrl: unsubscribe,
   };
-  if (subject.kind === 'confirmation') variables.confirmUrl = confirmUrl(context, subject.subscriptionId, subject.confirmExpiresAt ?? now + CONFIRM_TOKEN_TTL_MS);
+  if (subject.kind === 'confirmation') {
+    variables.confirmUrl = confirmUrl(context, subject.subscriptionId, subject.confirmExpiresAt ?? now + CONFIRM_TOKEN_TTL_MS, subject.locale);
+    variables.validDays = String(CONFIRM_LINK_DAYS);
+  }
   if (subject.kind === 'welcome') variables.greetingName = subject.name ? `, ${subject.name}` : '';
   const rendered = renderMessage(context.templates, subject.locale, subject.kind, variables);
   return {
     from: context.mailFrom,
+    ...(context.replyTo ? { replyTo: context.replyTo } : {}),
     to: subject.to,
     subject: rendered.subject,
     text: rendered.text,

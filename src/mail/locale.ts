@@ -1,6 +1,15 @@
-export const LOCALES = ['en', 'fr'] as const;
-export type Locale = (typeof LOCALES)[number];
+import { LOCALE_STRINGS } from '../locales/index.js';
+import type { Strings } from '../locales/en.js';
+
+/** The locales of src/locales/index.ts: each has its strings and its folder of mail templates. */
+export type Locale = keyof typeof LOCALE_STRINGS;
+export const LOCALES = Object.keys(LOCALE_STRINGS) as readonly Locale[];
 export const DEFAULT_LOCALE: Locale = 'en';
+
+/** Every word of pages and error pages in one locale (the mail's own words are in its templates). */
+export function stringsOf(locale: Locale): Strings {
+  return LOCALE_STRINGS[locale];
+}
 
 export function isLocale(value: unknown): value is Locale {
   return typeof value === 'string' && (LOCALES as readonly string[]).includes(value);

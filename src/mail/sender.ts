@@ -21,3 +21,15 @@ export function senderDomain(mailFrom: string): string | undefined {
 export function isSameOrParentDomain(domain: string, candidate: string): boolean {
   return domain === candidate || domain.endsWith(`.${candidate}`);
 }
+
+/**
+ * MAIL_FROM with `name` as its display name when it has none of its own: a name the operator
+ * wrote in MAIL_FROM is kept, since it was chosen for this sender on purpose.
+ */
+export function withDisplayName(mailFrom: string, name: string): string {
+  const parsed = addressparser(mailFrom, { flatten: true })[0];
+  if (!parsed || parsed.name.trim() !== '') return mailFrom;
+  // Words of letters and digits need no quotes; anything else (",", ".", quotes) is quoted.
+  const phrase = /^[A-Za-z0-9]+(?: [A-Za-z0-9]+)*$/.test(name) ? name : `"${name.replace(/["\\]/g, '\\$&')}"`;
+  return `${phrase} <${parsed.address}>`;
+}

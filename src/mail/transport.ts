@@ -8,6 +8,8 @@ import { classifySmtpFailure } from './sendErrors.js';
 
 export interface OutgoingMessage {
   from: string;
+  /** Reply-To, when replies should go elsewhere than From. */
+  replyTo?: string;
   to: string;
   subject: string;
   text: string;

@@ -145,3 +145,59 @@ describe('DKIM settings', () => {
     expect(dkimWarnings(edOnly.dkim, edOnly.mailFrom)).toEqual([expect.stringContaining('no RSA key')]);
   });
 });
+
+describe('the sender and the site', () => {
+  const production = (extra: Record<string, string>) => ({
+    NODE_ENV: 'production',
+    DATABASE_PATH: path.join(dir(), 'x.db'),
+    SECRET: 'production-secret-0123456789',
+    MAIL_FROM: 'Example News <news@example.com>',
+    PUBLIC_URL: 'https://optin.example.com',
+    ...extra,
+  });
+  const problemsOf = (env: Record<string, string | undefined>) => {
+    try {
+      loadConfig(env);
+      return [];
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+  };
+
+  it('names the site: SITE_NAME, SITE_URL and the host mail speaks of', () => {
+    const config = loadConfig({ DATABASE_PATH: path.join(dir(), 'x.db'), SITE_NAME: ' Example News ', SITE_URL: 'https://news.example.com/', PUBLIC_URL: 'https://optin.example.com' });
+    expect(config.site).toEqual({ name: 'Example News', url: 'https://news.example.com/', host: 'news.example.com' });
+    // Without SITE_URL, the host is PUBLIC_URL's.
+    expect(loadConfig({ DATABASE_PATH: path.join(dir(), 'x.db'), PUBLIC_URL: 'https://optin.example.com' }).site).toEqual({ name: undefined, url: undefined, host: 'optin.example.com' });
+    expect(problemsOf({ DATABASE_PATH: path.join(dir(), 'x.db'), SITE_URL: 'news.example.com', SITE_NAME: 'Two\nlines' })).toEqual([
+      expect.stringMatching(/^SITE_NAME: no control characters/),
+      expect.stringMatching(/^SITE_URL: /),
+    ]);
+  });
+
+  it('puts SITE_NAME in From when MAIL_FROM has no display name of its own, and takes REPLY_TO', () => {
+    const base = { DATABASE_PATH: path.join(dir(), 'x.db'), SITE_NAME: 'Les "Nouvelles" d’Été' };
+    expect(loadConfig({ ...base, MAIL_FROM: 'news@example.com' }).mailFrom).toBe('"Les \\"Nouvelles\\" d’Été" <news@example.com>');
+    expect(loadConfig({ ...base, MAIL_FROM: 'Chosen Name <news@example.com>' }).mailFrom).toBe('Chosen Name <news@example.com>');
+    expect(loadConfig(base).mailFrom).toBe('"Les \\"Nouvelles\\" d’Été" <no-reply@localhost>');
+    expect(loadConfig({ DATABASE_PATH: base.DATABASE_PATH }).mailFrom).toBe('optin <no-reply@localhost>');
+    expect(loadConfig({ ...base, REPLY_TO: 'Help <help@example.com>' }).replyTo).toBe('Help <help@example.com>');
+    expect(problemsOf({ ...base, REPLY_TO: 'nobody' })).toEqual([expect.stringMatching(/^REPLY_TO: one address with a domain/)]);
+  });
+
+  it('refuses a production start without a real sender or with links in the clear, one line each', () => {
+    expect(problemsOf(production({}))).toEqual([]);
+    expect(problemsOf(production({ MAIL_FROM: '' }))).toEqual([expect.stringMatching(/^MAIL_FROM: required when NODE_ENV=production/)]);
+    expect(problemsOf(production({ MAIL_FROM: 'News <news@localhost>' }))).toEqual([expect.stringMatching(/^MAIL_FROM: its domain is localhost/)]);
+    expect(problemsOf(production({ PUBLIC_URL: 'http://optin.example.com' }))).toEqual([expect.stringMatching(/^PUBLIC_URL: must start with https:\/\//)]);
+    // A production build tried on this machine.
+    expect(problemsOf(production({ PUBLIC_URL: 'http://localhost:3000' }))).toEqual([]);
+    expect(problemsOf(production({ PUBLIC_URL: 'http://127.0.0.1:3000' }))).toEqual([]);
+    expect(problemsOf(production({ PUBLIC_URL: '' }))).toEqual([]);
+    // Every problem at once.
+    expect(problemsOf(production({ SECRET: '', MAIL_FROM: 'news@mail.localhost', PUBLIC_URL: 'http://optin.example.com' })).map((line) => line.split(':')[0])).toEqual(['SECRET', 'MAIL_FROM', 'PUBLIC_URL']);
+    // Outside production the same settings start.
+    expect(problemsOf({ ...production({ MAIL_FROM: '', PUBLIC_URL: 'http://optin.example.com' }), NODE_ENV: 'development' })).toEqual([]);
+  });
+});

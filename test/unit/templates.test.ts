@@ -11,6 +11,8 @@ describe('precompiled MJML templates', () => {
     for (const locale of ['en', 'fr'] as const) {
       const confirmation = renderMessage(templates, locale, 'confirmation', {
         listName: 'News',
+        siteLabel: 'Example News at news.example.com',
+        validDays: '7',
         confirmUrl: 'https://x.test/confirm?token=abc',
         unsubscribeUrl: 'https://x.test/unsubscribe?token=def',
       });
@@ -26,11 +28,13 @@ describe('precompiled MJML templates', () => {
   it('escapes variables in HTML and keeps subjects on one line', () => {
     const welcome = renderMessage(templates, 'en', 'welcome', {
       listName: '<script>alert(1)</script>\r\nBcc: x@y.z',
+      siteLabel: '<b>site</b>',
       unsubscribeUrl: 'https://x.test/u?a=1&b=2',
       greetingName: '',
     });
     expect(welcome.html).not.toContain('<script>alert(1)</script>');
     expect(welcome.html).toContain('&lt;script&gt;');
+    expect(welcome.html).toContain('&lt;b&gt;site&lt;/b&gt;');
     expect(welcome.html).toContain('https://x.test/u?a=1&amp;b=2');
     expect(welcome.subject).not.toMatch(/[\r\n]/);
   });

@@ -15,19 +15,27 @@ import { htmlDocument } from '../pages.js';
  */
 const h = escapeHtml;
 
-const STYLE = `*{box-sizing:border-box}body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;background:#f5f7fa;color:#1f2933;margin:0;padding:1rem}
-main{max-width:72rem;margin:0 auto;background:#fff;border-radius:8px;padding:1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-h1{font-size:1.4rem;margin:0 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
-nav{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin-bottom:1rem;padding-bottom:.75rem;border-bottom:1px solid #e4e7eb}
+/*
+ * Colours keep a contrast of at least 4.5:1 in light and in dark mode (muted text included).
+ * Table cells wrap only between words (overflow-wrap, not word-break, so columns are never
+ * squeezed narrower than their longest word), except cells of one long token (an address, a
+ * URL, a user agent), which may break anywhere, as any cell may on a phone, where rows become cards.
+ */
+const STYLE = `:root{color-scheme:light dark;--bg:#f5f7fa;--card:#fff;--text:#1f2933;--muted:#52606d;--link:#1d4ed8;--primary:#1d4ed8;--on-primary:#fff;--secondary:#e4e7eb;--on-secondary:#1f2933;--danger:#b91c1c;--line:#e4e7eb;--field:#7b8794;--found:#047857;--missing:#b91c1c;--notice-bg:#ecfdf5;--notice-line:#a7f3d0;--problem-bg:#fef2f2;--problem-line:#fecaca}
+@media (prefers-color-scheme:dark){:root{--bg:#111827;--card:#1f2937;--text:#e5e7eb;--muted:#a3adbb;--link:#93c5fd;--primary:#2563eb;--secondary:#374151;--on-secondary:#f3f4f6;--line:#374151;--field:#6b7280;--found:#34d399;--missing:#fca5a5;--notice-bg:#064e3b;--notice-line:#047857;--problem-bg:#450a0a;--problem-line:#991b1b}}
+*{box-sizing:border-box}body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;background:var(--bg);color:var(--text);margin:0;padding:1rem}
+main{max-width:72rem;margin:0 auto;background:var(--card);border-radius:8px;padding:1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}a{color:var(--link)}
+h1{font-size:1.4rem;margin:0 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}h1,p,li{overflow-wrap:anywhere}
+nav{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin-bottom:1rem;padding-bottom:.75rem;border-bottom:1px solid var(--line)}
 form.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0}nav form{margin:0}nav form.row{flex:1 1 22rem;flex-wrap:nowrap}nav form.row input{flex:1 1 auto;min-width:0}
-input,select,button{font:inherit;font-size:1rem;padding:.45rem .6rem;border:1px solid #cbd2d9;border-radius:6px;max-width:100%}
-input[type=search],input[type=email],input[type=text]{flex:1 1 14rem}button{background:#2563eb;color:#fff;border:0;cursor:pointer}
-button.secondary{background:#e4e7eb;color:#1f2933}button.danger{background:#b91c1c}
-table{width:100%;border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.45rem;border-bottom:1px solid #e4e7eb;vertical-align:top;word-break:break-word}
-td form{display:flex;flex-wrap:wrap;gap:.3rem;margin:0}td input{flex:1 1 8rem}.muted{color:#7b8794}
-code{word-break:break-all}.found{color:#047857}.missing,.different{color:#b91c1c}.unchecked{color:#7b8794}
-.notice{background:#ecfdf5;border:1px solid #a7f3d0;padding:.6rem;border-radius:6px}.problem{background:#fef2f2;border:1px solid #fecaca;padding:.6rem;border-radius:6px}
-@media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:2px solid #cbd2d9;padding:.3rem 0}td{display:block;border:0;padding:.2rem .3rem}td::before{content:attr(data-label) ": ";font-weight:600}}`;
+input,select,button{font:inherit;font-size:1rem;padding:.45rem .6rem;border:1px solid var(--field);border-radius:6px;max-width:100%;background:var(--card);color:var(--text)}
+input[type=search],input[type=email],input[type=text]{flex:1 1 14rem}button{background:var(--primary);color:var(--on-primary);border:0;cursor:pointer}
+button.secondary{background:var(--secondary);color:var(--on-secondary)}button.danger{background:var(--danger);color:#fff}
+table{width:100%;border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.45rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
+td form{display:flex;flex-wrap:wrap;gap:.3rem;margin:0}td input{flex:1 1 8rem}.muted{color:var(--muted)}
+code{word-break:break-all}time{white-space:nowrap}td.token{overflow-wrap:anywhere}.found{color:var(--found)}.missing,.different{color:var(--missing)}.unchecked{color:var(--muted)}
+.notice{background:var(--notice-bg);border:1px solid var(--notice-line);padding:.6rem;border-radius:6px}.problem{background:var(--problem-bg);border:1px solid var(--problem-line);padding:.6rem;border-radius:6px}
+@media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:2px solid var(--field);padding:.3rem 0}td{display:block;border:0;padding:.2rem .3rem;overflow-wrap:anywhere}td::before{content:attr(data-label) ": ";font-weight:600}}`;
 
 /** The Content-Security-Policy of every console page: nothing but this stylesheet and same-origin forms. */
 export const ADMIN_CSP = [
@@ -44,7 +52,8 @@ export interface PageSession {
 
 const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_FIELD}" value="${h(session.csrf)}">`;
 
-const when = (iso: string | null) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '');
+/** A date and time, kept on one line (a date cut at its hyphens is hard to read). */
+const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
 
 function layout(title: string, body: string, session?: PageSession): string {
   const nav = session
@@ -102,11 +111,11 @@ export function suppressionsPage(
   const rows = page.items
     .map(
       (item) => `<tr>
-<td data-label="Address">${item.email ? `<a href="${h(contactHref(item.email))}">${h(item.email)}</a>` : '<span class="muted">erased (hash only)</span>'}</td>
+<td data-label="Address" class="token">${item.email ? `<a href="${h(contactHref(item.email))}">${h(item.email)}</a>` : '<span class="muted">erased (hash only)</span>'}</td>
 <td data-label="Reason">${h(item.reason)}</td>
 <td data-label="List">${item.list ? h(item.list) : '<span class="muted">every list</span>'}</td>
-<td data-label="Source">${h(item.source)}</td>
-<td data-label="Date">${h(when(item.createdAt))}</td>
+<td data-label="Source" class="token">${h(item.source)}</td>
+<td data-label="Date">${when(item.createdAt)}</td>
 <td data-label="Lift"><form method="post" action="/admin/suppressions/${item.id}/lift">${csrfInput(session)}<input name="reason" required maxlength="500" placeholder="Why lift it?" aria-label="Reason for lifting entry ${item.id}"><button type="submit" class="secondary">Lift</button></form></td>
 </tr>`,
     )
@@ -169,23 +178,23 @@ export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, s
   const subscriptions = record.subscriptions.length
     ? `<table><thead><tr><th>List</th><th>Status</th><th>Requested</th><th>Confirmed</th><th>Unsubscribed</th></tr></thead><tbody>${record.subscriptions
         .map(
-          (s) => `<tr><td data-label="List">${h(s.listName)} <span class="muted">(${h(s.list)})</span></td><td data-label="Status">${h(s.status)}</td><td data-label="Requested">${h(when(s.createdAt))}</td><td data-label="Confirmed">${h(when(s.confirmedAt))}</td><td data-label="Unsubscribed">${h(when(s.unsubscribedAt))}</td></tr>`,
+          (s) => `<tr><td data-label="List">${h(s.listName)} <span class="muted">(${h(s.list)})</span></td><td data-label="Status">${h(s.status)}</td><td data-label="Requested">${when(s.createdAt)}</td><td data-label="Confirmed">${when(s.confirmedAt)}</td><td data-label="Unsubscribed">${when(s.unsubscribedAt)}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No subscriptions.</p>';
   const trail = record.consent.length
     ? `<table><thead><tr><th>What</th><th>List</th><th>When</th><th>IP</th><th>User agent</th><th>Source page</th><th>Detail</th></tr></thead><tbody>${record.consent
         .map(
-          (e) => `<tr><td data-label="What">${h(e.action)}</td><td data-label="List">${h(e.list ?? '')}</td><td data-label="When">${h(when(e.at))}</td><td data-label="IP">${h(e.ip ?? '')}</td><td data-label="User agent">${h(e.userAgent ?? '')}</td><td data-label="Source page">${h(e.source ?? '')}</td><td data-label="Detail">${h(e.detail ?? '')}</td></tr>`,
+          (e) => `<tr><td data-label="What">${h(e.action)}</td><td data-label="List">${h(e.list ?? '')}</td><td data-label="When">${when(e.at)}</td><td data-label="IP" class="token">${h(e.ip ?? '')}</td><td data-label="User agent" class="token">${h(e.userAgent ?? '')}</td><td data-label="Source page" class="token">${h(e.source ?? '')}</td><td data-label="Detail">${h(e.detail ?? '')}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No consent events.</p>';
   const blocks = record.suppressions.length
-    ? `<ul>${record.suppressions.map((s) => `<li>${h(s.reason)}, ${s.list ? `list ${h(s.list)}` : 'every list'}, ${h(s.source)}, ${h(when(s.createdAt))}</li>`).join('')}</ul>`
+    ? `<ul>${record.suppressions.map((s) => `<li>${h(s.reason)}, ${s.list ? `list ${h(s.list)}` : 'every list'}, ${h(s.source)}, ${when(s.createdAt)}</li>`).join('')}</ul>`
     : '<p class="muted">Not suppressed.</p>';
   return layout(
     record.email,
-    `<p>${record.name ? `${h(record.name)} · ` : ''}${record.locale ? `locale ${h(record.locale)} · ` : ''}${record.createdAt ? `known since ${h(when(record.createdAt))}` : 'no contact record'}</p>
+    `<p>${record.name ? `${h(record.name)} · ` : ''}${record.locale ? `locale ${h(record.locale)} · ` : ''}${record.createdAt ? `known since ${when(record.createdAt)}` : 'no contact record'}</p>
 <h2>Subscriptions</h2>${subscriptions}
 <h2>Consent trail</h2>${trail}
 <h2>Suppression entries</h2>${blocks}

@@ -1,0 +1,94 @@
+/**
+ * Every word a subscriber reads outside the mail templates, in English. A locale is this file's
+ * twin (same keys, `Strings` checks it) beside a folder of mail templates: see locales/index.ts.
+ * Placeholders are function parameters; the pages escape what these return.
+ */
+export const en = {
+  /** The site named in mail and pages: "Example News at news.example.com", or its host alone. */
+  siteLabel: (name: string | undefined, host: string) => (name ? `${name} at ${host}` : host),
+
+  page: {
+    listLabel: 'List',
+    addressLabel: 'Address',
+    typedAddressLabel: 'You typed',
+    backToSite: (site: string) => `Back to ${site}`,
+    thisList: 'this list',
+
+    thanksTitle: 'Check your inbox',
+    thanksBody: 'If this address can be subscribed, a confirmation email is on its way. None is sent when the address is already subscribed, asked us not to write, or got one a few minutes ago.',
+    thanksNext: (days: number) => `Open the email and press its button to confirm. Check your inbox, and your spam folder, within ${days} days: after that the link expires.`,
+    typoHint: 'A typo in the address? Go back and sign up again with the right one.',
+
+    confirmTitle: 'Confirm your subscription',
+    confirmBody: 'Press the button to confirm that you want to receive this list.',
+    confirmListBody: (list: string) => `Press the button to confirm that you want to receive ${list}.`,
+    confirmButton: 'Confirm my subscription',
+    confirmedTitle: 'You are subscribed',
+    confirmedBody: (list: string) => `Thank you: your subscription to ${list} is confirmed.`,
+    alreadyConfirmedBody: (list: string) => `Your subscription to ${list} was already confirmed. Nothing else to do.`,
+    confirmedNext: 'Every email we send you has a link to unsubscribe, so you can stop at any time.',
+    expiredTitle: 'This link has expired',
+    expiredBody: 'This confirmation link is no longer valid. Sign up again and we will send you a new one.',
+    expiredElsewhereBody: 'This confirmation link is no longer valid. Please sign up again where you first did, and we will send you a new one.',
+    emailLabel: 'Email',
+    signupAgainButton: 'Send me a new confirmation email',
+
+    errorTitle: 'Something is not right',
+    errorCode: (code: string) => `Error code: ${code}`,
+    back: 'Back',
+
+    unsubscribeTitle: 'Unsubscribe',
+    unsubscribeBody: (list: string) => `Press a button to stop receiving ${list} at this address, or every list we send.`,
+    unsubscribeButton: (list: string) => `Unsubscribe from ${list}`,
+    unsubscribeAllButton: 'Unsubscribe from all lists',
+    unsubscribeAllHint: 'Or stop every email from us at this address:',
+    notMeTitle: 'Not you?',
+    notMeBody: (list: string) => `Someone asked to receive ${list} at this address. If it was not you, press the button: the request is cancelled and this address will never be mailed again.`,
+    notMeButton: 'It was not me: never mail this address',
+    cancelledTitle: 'Request cancelled',
+    cancelledBody: (list: string) => `The request to receive ${list} is cancelled. This address will not receive any mail from us again, unless you sign up yourself.`,
+    cancelledUndoButton: 'It was me after all: subscribe me',
+    unsubscribedTitle: 'You are unsubscribed',
+    unsubscribedBody: (list: string) => `This address will no longer receive ${list}.`,
+    unsubscribedAllBody: 'This address will no longer receive any mail from us.',
+    resubscribeHint: 'Pressed it by mistake?',
+    resubscribeButton: 'I unsubscribed by mistake — resubscribe',
+    resubscribedTitle: 'Welcome back',
+    resubscribedBody: (list: string) => `Your subscription to ${list} is active again.`,
+    resubscribedPendingBody: (list: string) => `If this address can be subscribed, a new confirmation email for ${list} is on its way. Open it and press its button to confirm.`,
+    resubscribedPendingNext: (days: number) => `Check your inbox, and your spam folder, within ${days} days.`,
+  },
+
+  /** The page for an error code (AppError.code); `fallback` for a code without a sentence here. */
+  errors: {
+    fallback: 'This request could not be completed. Please try again, or go back to the site you came from.',
+    invalid_email: 'This email address does not look right. Check it for typos and try again.',
+    missing_field: 'A required field of the form is empty. Fill it in and try again.',
+    invalid_field: 'A field of the form holds something that cannot be used. Check it and try again.',
+    field_too_long: 'A field of the form is too long. Shorten it and try again.',
+    invalid_locale: 'The form asked for a language that is not a valid language code.',
+    captcha_failed: 'The anti-bot check failed. Please try again.',
+    captcha_unavailable: 'The anti-bot check is unavailable right now. Please try again in a moment.',
+    rate_limited: 'Too many requests came from your network. Please wait a minute and try again.',
+    unknown_list: 'This list does not exist, or no longer takes signups.',
+    missing_token: 'This link is incomplete. Open it again from the email, as it is.',
+    invalid_token: 'This link is not valid. Open it again from the email, as it is.',
+    expired_token: 'This link has expired. Sign up again to get a new one.',
+    expired: 'This confirmation link has expired. Sign up again to get a new one.',
+    unknown_subscription: 'This subscription no longer exists: this address receives nothing from us.',
+    subscription_closed: 'This request was cancelled. To receive the list, sign up again.',
+    address_blocked: 'This address asked not to receive mail from us, so it cannot be confirmed or subscribed from here. To change that, contact the site.',
+    not_found: 'This page does not exist.',
+    internal_error: 'Something went wrong on our side. Please try again in a moment.',
+    payload_too_large: 'The form sent too much data.',
+    too_many_fields: 'The form sent too many fields.',
+    invalid_body: 'The form could not be read.',
+    request_aborted: 'The request was interrupted before it arrived. Please try again.',
+    unsupported_media_type: 'The form was sent in a format this service does not read.',
+    unsupported_encoding: 'The form was sent in an encoding this service does not read.',
+    unsupported_charset: 'The form was sent in a character set this service does not read.',
+  },
+};
+
+export type Strings = typeof en;
+export type ErrorCode = Exclude<keyof Strings['errors'], 'fallback'>;
