@@ -9,8 +9,11 @@ import { defineConfig } from 'vitest/config';
  * a SQLite-only test says so with `skipIf(TEST_ON_POSTGRES)` (test/support/postgres.ts).
  */
 const TESTS = ['test/**/*.test.ts'];
-/** Run once, in `sqlite`: they start no service, or they are about SQLite itself. */
-const SQLITE_ONLY = ['test/unit/**'];
+/**
+ * Run once, in `sqlite`: they start no service, or they are about SQLite itself, or (the page
+ * rendering check in Chromium) what they look at does not depend on the engine.
+ */
+const SQLITE_ONLY = ['test/unit/**', 'test/pages-browser.test.ts'];
 /** Run once, in `postgres`: they open PostgreSQL themselves (and compare it with SQLite). */
 const POSTGRES_ONLY = ['test/db-postgres.test.ts', 'test/db-dialects.test.ts'];
 

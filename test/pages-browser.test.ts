@@ -181,7 +181,8 @@ function renderedPages(locale: Locale): Record<string, string> {
 }
 
 describe('pages in Chromium', () => {
-  it('are readable and usable at 390 and 1280 px, light and dark, in English and French', async () => {
+  // Some forty pages, each at two widths in two schemes: one browser, a few seconds a page.
+  it('are readable and usable at 390 and 1280 px, light and dark, in English and French', { timeout: 180_000 }, async () => {
     // The journey's own pages through the service: each locale's confirm and unsubscribe links.
     const served: Record<Locale, { confirm: string; notMe: string }> = { en: { confirm: '', notMe: '' }, fr: { confirm: '', notMe: '' } };
     for (const locale of ['en', 'fr'] as const) {
@@ -222,7 +223,7 @@ describe('pages in Chromium', () => {
     expect(problems).toEqual([]);
   });
 
-  it('the admin console is readable too, and its tables keep words whole at 1280 px', async () => {
+  it('the admin console is readable too, and its tables keep words whole at 1280 px', { timeout: 180_000 }, async () => {
     problems.length = 0;
     await postJson(`${t.url}/admin/api/suppressions`, { email: LONG_ADDRESS, reason: 'complained' }, ADMIN_AUTH);
     await postJson(`${t.url}/admin/api/suppressions`, { email: 'someone@example.net', reason: 'bounced', list: 'default' }, ADMIN_AUTH);

@@ -9,6 +9,8 @@ import { verifyToken, type TokenClaims, type TokenPurpose } from './tokens.js';
 
 export interface ConfirmOutcome {
   listName: string;
+  /** The address confirmed, for the page to name (masked). */
+  email: string;
   alreadyConfirmed: boolean;
   /** The welcome email's outbox row, written on the first confirmation only. */
   outboxId: string | null;
@@ -78,6 +80,7 @@ export async function lockAddressOfSubscription(tx: Scope, subscriptionId: numbe
 interface ConfirmationTarget {
   subscription: Row<'subscriptions'>;
   contactId: number;
+  email: string;
   listName: string;
   alreadyConfirmed: boolean;
   /**
@@ -106,7 +109,7 @@ async function readConfirmation(
     throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists.');
   }
   const { subscription, contact, list } = row;
-  const target = { subscription, contactId: contact.id, listName: list.name, linkNamesRequest: false };
+  const target = { subscription, contactId: contact.id, email: contact.email, listName: list.name, linkNamesRequest: false };
   if (subscription.status === 'confirmed') return { ...target, alreadyConfirmed: true };
   if (subscription.status !== 'pending') {
     throw new AppError(409, 'subscription_closed', 'This subscription was cancelled. Please sign up again.');
@@ -131,9 +134,9 @@ export async function checkConfirmLink(
   secrets: readonly string[],
   token: unknown,
   now = Date.now(),
-): Promise<{ listName: string; alreadyConfirmed: boolean }> {
-  const { listName, alreadyConfirmed } = await readConfirmation(scope, secrets, confirmLinkClaims(secrets, token, now), now);
-  return { listName, alreadyConfirmed };
+): Promise<{ listName: string; email: string; alreadyConfirmed: boolean }> {
+  const { listName, email, alreadyConfirmed } = await readConfirmation(scope, secrets, confirmLinkClaims(secrets, token, now), now);
+  return { listName, email, alreadyConfirmed };
 }
 
 /**
@@ -154,8 +157,8 @@ export async function confirmSubscription(
     const { contacts, outbox, subscriptions } = tx.tables;
     // Two clicks on one link in two processes: the second waits here, then reads it confirmed (one welcome email).
     await lockAddressOfSubscription(tx, claims.subscriptionId);
-    const { subscription, contactId, listName, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
-    if (alreadyConfirmed) return { listName, alreadyConfirmed: true, outboxId: null };
+    const { subscription, contactId, email, listName, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
+    if (alreadyConfirmed) return { listName, email, alreadyConfirmed: true, outboxId: null };
     await tx.db
       .update(subscriptions)
       .set({ status: 'confirmed', confirmedAt: now, confirmExpiresAt: null, pendingName: null })
@@ -167,6 +170,6 @@ export async function confirmSubscription(
     await recordConsent(tx, { contactId, listId: subscription.listId, action: 'confirmed', at: now, origin });
     const outboxId = randomUUID();
     await tx.db.insert(outbox).values({ id: outboxId, kind: 'welcome', subscriptionId: subscription.id, status: 'queued', createdAt: now });
-    return { listName, alreadyConfirmed: false, outboxId };
+    return { listName, email, alreadyConfirmed: false, outboxId };
   });
 }

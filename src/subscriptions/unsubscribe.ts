@@ -18,6 +18,8 @@ export interface UnsubscribeTarget {
   status: SubscriptionStatus;
   listName: string;
   locale: string;
+  /** The address the link is for, for the page to name (masked). */
+  email: string;
 }
 
 async function loadTarget(scope: Scope, subscriptionId: number) {
@@ -36,7 +38,7 @@ async function loadTarget(scope: Scope, subscriptionId: number) {
 /** Reads the subscription an unsubscribe link names; changes nothing (GET must be safe). */
 export async function unsubscribeTarget(scope: Scope, secrets: readonly string[], token: unknown): Promise<UnsubscribeTarget> {
   const { subscription, contact, listName } = await loadTarget(scope, subscriptionIdFromToken(secrets, token, 'unsubscribe'));
-  return { subscriptionId: subscription.id, status: subscription.status, listName, locale: contact.locale };
+  return { subscriptionId: subscription.id, status: subscription.status, listName, locale: contact.locale, email: contact.email };
 }
 
 export interface UnsubscribeOutcome extends UnsubscribeTarget {
@@ -104,7 +106,7 @@ export async function unsubscribe(
       await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'unsubscribed', at: now, origin: request.origin });
     }
     const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
-    return { subscriptionId, status, listName, locale: contact.locale, notMe, scope };
+    return { subscriptionId, status, listName, locale: contact.locale, email: contact.email, notMe, scope };
   });
 }
 
@@ -133,7 +135,7 @@ export async function resubscribe(
     const { outbox, subscriptions, suppressions } = tx.tables;
     await lockAddressOfSubscription(tx, subscriptionId);
     const { subscription, contact, listName } = await loadTarget(tx, subscriptionId);
-    const target = { subscriptionId, listName, locale: contact.locale };
+    const target = { subscriptionId, listName, locale: contact.locale, email: contact.email };
     if (subscription.status !== 'unsubscribed') return { ...target, status: subscription.status, outboxIds: [] };
 
     // Another opt-out landing on one of these entries locks it before taking it over (suppressAddresses):

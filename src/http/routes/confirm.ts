@@ -3,8 +3,8 @@ import { isLocale } from '../../mail/locale.js';
 import { checkConfirmLink, ConfirmationExpired } from '../../subscriptions/confirm.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
-import { messagePage, pageText, signupAgainPage, tokenFormPage } from '../pages.js';
-import { pageLocale, sendPage, wantsJson } from '../respond.js';
+import { confirmedPage, confirmPage, signupAgainPage } from '../pages.js';
+import { pageLocale, pageSite, sendPage, wantsJson } from '../respond.js';
 
 export function confirmRoutes(deps: AppDeps): Router {
   const router = Router();
@@ -19,7 +19,7 @@ export function confirmRoutes(deps: AppDeps): Router {
       if (!(error instanceof ConfirmationExpired) || wantsJson(req)) throw error;
       const again = error.signupAgain;
       const locale = again && isLocale(again.locale) ? again.locale : pageLocale(req);
-      sendPage(res, signupAgainPage(locale, again, !deps.config.turnstileSecret), error.status);
+      sendPage(res, signupAgainPage(locale, again, !deps.config.turnstileSecret, { site: pageSite(req) }), error.status);
     }
   };
 
@@ -27,10 +27,11 @@ export function confirmRoutes(deps: AppDeps): Router {
   router.get('/confirm', async (req, res) => {
     const token = req.query.token;
     await answered(req, res, async () => {
-      await checkConfirmLink(database, secrets, token);
-      const locale = pageLocale(req);
-      const t = pageText(locale);
-      sendPage(res, tokenFormPage(locale, t.confirmTitle, t.confirmBody, '/confirm', token as string, t.confirmButton));
+      const link = await checkConfirmLink(database, secrets, token);
+      const view = { list: link.listName, address: link.email };
+      // Already confirmed: say so, rather than offer a button that would change nothing.
+      if (link.alreadyConfirmed) sendPage(res, confirmedPage(pageLocale(req), true, { ...view, site: pageSite(req) }));
+      else sendPage(res, confirmPage(pageLocale(req), token as string, view));
     });
   });
 
@@ -44,10 +45,7 @@ export function confirmRoutes(deps: AppDeps): Router {
         res.json({ status: 'confirmed', list: outcome.listName });
         return;
       }
-      const locale = pageLocale(req);
-      const t = pageText(locale);
-      const body = outcome.alreadyConfirmed ? t.alreadyConfirmedBody(outcome.listName) : t.confirmedBody(outcome.listName);
-      sendPage(res, messagePage(locale, t.confirmedTitle, body));
+      sendPage(res, confirmedPage(pageLocale(req), outcome.alreadyConfirmed, { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
     });
   });
 

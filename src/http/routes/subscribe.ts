@@ -6,8 +6,8 @@ import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
 import { requestOrigin } from '../origin.js';
 import { rateLimitByIp } from '../rateLimit.js';
-import { pageLocale, sendPage, wantsJson } from '../respond.js';
-import { messagePage, pageText } from '../pages.js';
+import { pageLocale, pageSite, sendPage, wantsJson } from '../respond.js';
+import { thanksPage } from '../pages.js';
 import { TURNSTILE_FIELD, turnstileCheck, type HumanCheck } from '../turnstile.js';
 
 /** The one body every signup gets, whatever the address's state: it must reveal nothing. */
@@ -79,8 +79,8 @@ export function subscribeRoutes(deps: AppDeps): Router {
   router.get('/thanks', (req, res) => {
     const requested = req.query.locale;
     const locale = isLocale(requested) ? requested : pageLocale(req);
-    const t = pageText(locale);
-    sendPage(res, messagePage(locale, t.thanksTitle, t.thanksBody));
+    // The address is not in the redirect (it would sit in logs and history), so this page names none.
+    sendPage(res, thanksPage(locale, { site: pageSite(req) }));
   });
 
   return router;

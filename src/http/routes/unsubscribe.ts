@@ -3,8 +3,8 @@ import { isLocale, type Locale } from '../../mail/locale.js';
 import { unsubscribeTarget, type UnsubscribeScope } from '../../subscriptions/unsubscribe.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
-import { actionPage, messagePage, pageText } from '../pages.js';
-import { pageLocale, sendPage, wantsJson } from '../respond.js';
+import { notMePage, resubscribedPage, unsubscribedPage, unsubscribePage } from '../pages.js';
+import { pageLocale, pageSite, sendPage, wantsJson } from '../respond.js';
 
 /**
  * The token always travels in the URL (the List-Unsubscribe header and the page form both
@@ -36,19 +36,13 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
     const token = linkToken(req);
     const target = await unsubscribeTarget(database, secrets, token);
     const locale = localeFor(req, target.locale);
-    const t = pageText(locale);
+    const view = { list: target.listName, address: target.email };
     if (target.status === 'unsubscribed') {
-      sendPage(res, actionPage(locale, t.unsubscribedTitle, t.unsubscribedBody(target.listName), withToken('/resubscribe', token), [{ label: t.resubscribeButton, secondary: true }]));
+      sendPage(res, unsubscribedPage(locale, { scope: 'list', notMe: false }, withToken('/resubscribe', token), { ...view, site: pageSite(req) }));
     } else if (target.status === 'pending') {
-      sendPage(res, actionPage(locale, t.notMeTitle, t.notMeBody(target.listName), withToken('/unsubscribe', token), [{ label: t.notMeButton }]));
+      sendPage(res, notMePage(locale, withToken('/unsubscribe', token), view));
     } else {
-      sendPage(
-        res,
-        actionPage(locale, t.unsubscribeTitle, t.unsubscribeBody(target.listName), withToken('/unsubscribe', token), [
-          { label: t.unsubscribeButton(target.listName), name: 'scope', value: 'list' },
-          { label: t.unsubscribeAllButton, name: 'scope', value: 'all', secondary: true },
-        ]),
-      );
+      sendPage(res, unsubscribePage(locale, withToken('/unsubscribe', token), view));
     }
   });
 
@@ -62,9 +56,7 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
       return;
     }
     const locale = localeFor(req, outcome.locale);
-    const t = pageText(locale);
-    const body = outcome.scope === 'all' ? t.unsubscribedAllBody : t.unsubscribedBody(outcome.listName);
-    sendPage(res, actionPage(locale, t.unsubscribedTitle, body, withToken('/resubscribe', token), [{ label: t.resubscribeButton, secondary: true }]));
+    sendPage(res, unsubscribedPage(locale, outcome, withToken('/resubscribe', token), { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
   });
 
   // Valid only with the same signed token: holding the link is the proof of the address.
@@ -76,9 +68,7 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
       return;
     }
     const locale = localeFor(req, outcome.locale);
-    const t = pageText(locale);
-    const body = outcome.status === 'pending' ? t.resubscribedPendingBody(outcome.listName) : t.resubscribedBody(outcome.listName);
-    sendPage(res, messagePage(locale, t.resubscribedTitle, body));
+    sendPage(res, resubscribedPage(locale, outcome.status === 'pending', { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
   });
 
   return router;
