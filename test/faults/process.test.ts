@@ -73,7 +73,8 @@ async function burstWithInterruption(url: string, interruptAfter: number, interr
 }
 
 describe('service process faults', () => {
-  it('SIGKILL mid-burst: after a restart every accepted signup is mailed', async () => {
+  // Each starts, kills and restarts real service processes (tsx compiles at every start).
+  it('SIGKILL mid-burst: after a restart every accepted signup is mailed', { timeout: 120_000 }, async () => {
     // Slow DATA answers make sure jobs are active when the process dies: they stall, and the
     // restarted worker must take them over once their lock (SEND_LOCK_MS) runs out.
     const { sink, start, inFlight } = await setup(150);
@@ -90,7 +91,7 @@ describe('service process faults', () => {
     expect(missing).toEqual([]);
   });
 
-  it('SIGTERM mid-burst: stops cleanly, finishes sends in hand; after a restart nothing is lost or doubled', async () => {
+  it('SIGTERM mid-burst: stops cleanly, finishes sends in hand; after a restart nothing is lost or doubled', { timeout: 120_000 }, async () => {
     // Slow DATA answers keep sends in flight when the signal lands.
     const { sink, start, inFlight } = await setup(150);
     const first = await start();
