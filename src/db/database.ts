@@ -121,6 +121,40 @@ export async function savepoint<T>(tx: Scope, fn: (tx: Scope) => Promise<T>): Pr
   }
 }
 
+/**
+ * Runs fn for each item, each in its own savepoint of the caller's transaction, one after the
+ * other: an item whose fn throws has what it wrote rolled back and its error in its result,
+ * while the others' writes stay. The same as savepoint() per item, in fewer round trips: the
+ * release (or rollback) of one savepoint and the setting of the next go to the server as one
+ * message. If the transaction itself ends on a failure (SQLite may roll back on its own), the
+ * error is thrown: nothing of the transaction will be committed.
+ */
+export async function eachInSavepoint<Item, Result>(
+  tx: Scope,
+  items: readonly Item[],
+  fn: (tx: Scope, item: Item) => Promise<Result>,
+): Promise<PromiseSettledResult<Result>[]> {
+  const control = savepointControls.get(tx);
+  if (!control || !control.inTransaction()) throw new Error('eachInSavepoint() needs the `tx` of an open transaction');
+  const results: PromiseSettledResult<Result>[] = [];
+  let endPrevious = '';
+  for (const item of items) {
+    control.counter += 1;
+    const name = `optin_sp${control.counter}`;
+    await control.exec(`${endPrevious}savepoint ${name}`);
+    try {
+      results.push({ status: 'fulfilled', value: await fn(tx, item) });
+      endPrevious = `release savepoint ${name}; `;
+    } catch (error) {
+      if (!control.inTransaction()) throw error;
+      results.push({ status: 'rejected', reason: error });
+      endPrevious = `rollback to savepoint ${name}; release savepoint ${name}; `;
+    }
+  }
+  if (endPrevious) await control.exec(endPrevious);
+  return results;
+}
+
 /** Tries at BEGIN IMMEDIATE; each already waits up to the connection's busy_timeout. */
 const BEGIN_ATTEMPTS = 3;
 

@@ -140,8 +140,13 @@ export async function requestSubscription(
   tx: Scope,
   secrets: readonly string[],
   request: SignupRequest & { confirmLimits: ConfirmLimits },
-  now = Date.now(),
+  options: {
+    now?: number;
+    /** The list named by request.listSlug, when the caller read it already in this transaction (the group commit reads each list once). */
+    list?: Row<'lists'>;
+  } = {},
 ): Promise<SignupOutcome> {
+  const now = options.now ?? Date.now();
   const { contacts, subscriptions } = tx.tables;
   const parsed = parseAddress(request.email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
@@ -150,7 +155,7 @@ export async function requestSubscription(
   // Before the mail policy reads: two processes can't both pass the per-address limits and both
   // queue a confirmation (see lockAddresses; on SQLite the transaction is the only writer).
   await lockAddresses(tx, [address.emailKey]);
-  const list = await findListBySlug(tx, request.listSlug);
+  const list = options.list ?? (await findListBySlug(tx, request.listSlug));
   const outcome: SignupOutcome = { thankYouUrl: list.thankYouUrl, outboxId: null };
   const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
 
