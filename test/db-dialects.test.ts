@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forUpdate, isUniqueViolation, openSqliteDatabase, postgresDatabase, savepoint, type Database, type Row, type Scope } from '../src/db/database.js';
+import { eachInSavepoint, forUpdate, isUniqueViolation, openSqliteDatabase, postgresDatabase, savepoint, type Database, type Row, type Scope } from '../src/db/database.js';
 import { closePostgres, migratePostgres, openPostgres } from '../src/db/postgres.js';
 import { createScratchDatabase, type ScratchDatabase } from './support/postgres.js';
 
@@ -124,6 +124,22 @@ describe.each(backends)('one domain code on $name', (backend) => {
     });
     const seen = await queries.bySlugs(database, ['after-savepoint', 'before-savepoint', 'in-savepoint']);
     expect(seen.map((l) => l.slug)).toEqual(['after-savepoint', 'before-savepoint']);
+  });
+
+  it('runs each item in a savepoint of its own: a failed one rolls back alone, between two that stay', async () => {
+    const queries = createListQueries(database);
+    const results = await database.transaction(async (tx) => {
+      await queries.insert(tx, 'each-first', 'First');
+      return eachInSavepoint(tx, ['each-second', 'each-first', 'each-third', 'each-first'], async (sp, slug) => {
+        if (slug === 'each-first') await queries.insert(sp, 'each-half-written', 'Written before the violation');
+        return (await queries.insert(sp, slug, slug))[0]!.slug;
+      });
+    });
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    expect(results.filter((r) => r.status === 'rejected').every((r) => isUniqueViolation(r.reason))).toBe(true);
+    const seen = await queries.bySlugs(database, ['each-first', 'each-half-written', 'each-second', 'each-third']);
+    expect(seen.map((l) => l.slug)).toEqual(['each-first', 'each-second', 'each-third']);
+    await expect(eachInSavepoint(database, [1], async () => 'no')).rejects.toThrow('open transaction');
   });
 
   it('refuses a savepoint outside a transaction', async () => {

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import { AppError } from '../src/errors.js';
@@ -51,6 +52,27 @@ describe('group commit of signups', () => {
     expect((await db.select({ key: contacts.emailKey }).from(contacts)).map((c) => c.key).sort()).toEqual(['one@example.com', 'three@example.com']);
     const rows = (await db.select({ id: outbox.id }).from(outbox)).map((r) => r.id).sort();
     expect(rows).toEqual([outcomes[0]!.outboxId, outcomes[2]!.outboxId].sort());
+  });
+
+  it("writes a first signup's contact, pending subscription, consent event and outbox row with every value given", async () => {
+    const { db, tables: { contacts, subscriptions, consentEvents, outbox, lists } } = database;
+    const before = Date.now();
+    const batcher = createSignupBatcher(database, [TEST_SECRET]);
+    const request = { ...signup('Rows.Check@Example.com'), locale: 'fr' as const, name: 'Ada', origin: { ip: '192.0.2.7', userAgent: 'RowsTest/1.0', source: 'https://site.test/join' } };
+    const { outboxId } = await batcher.submit(request);
+    const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, 'rows.check@example.com'));
+    expect(contact).toMatchObject({ email: 'Rows.Check@example.com', locale: 'fr', name: null });
+    expect(contact!.createdAt).toBeGreaterThanOrEqual(before);
+    const [list] = await db.select().from(lists).where(eq(lists.slug, 'default'));
+    const [subscription] = await db.select().from(subscriptions).where(eq(subscriptions.contactId, contact!.id));
+    expect(subscription).toMatchObject({ listId: list!.id, status: 'pending', createdAt: contact!.createdAt, pendingName: 'Ada', confirmedAt: null, unsubscribedAt: null, endedByLink: null });
+    expect(subscription!.confirmExpiresAt).toBeGreaterThan(contact!.createdAt);
+    expect(await db.select().from(consentEvents).where(eq(consentEvents.contactId, contact!.id))).toEqual([
+      expect.objectContaining({ listId: list!.id, action: 'subscribe_requested', at: contact!.createdAt, ip: '192.0.2.7', userAgent: 'RowsTest/1.0', source: 'https://site.test/join', detail: null }),
+    ]);
+    expect(await db.select().from(outbox).where(eq(outbox.subscriptionId, subscription!.id))).toEqual([
+      expect.objectContaining({ id: outboxId, kind: 'confirmation', status: 'queued', attempts: 0, createdAt: contact!.createdAt, handedAt: null, sentAt: null, lastError: null }),
+    ]);
   });
 });
 

@@ -2,8 +2,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import SqliteConnection from 'better-sqlite3';
 import { DrizzleQueryError, is, sql, Table } from 'drizzle-orm';
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
-import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
+import { drizzle as drizzlePg, type NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
+import type pg from 'pg';
 import type { Config } from '../config.js';
 import { closeDatabase, openDatabase, type SqliteDb } from './client.js';
 import { assertPostgresMigrated, closePostgres, migratePostgres, openPostgres, type PgDb } from './postgres.js';
@@ -120,6 +121,40 @@ export async function savepoint<T>(tx: Scope, fn: (tx: Scope) => Promise<T>): Pr
   }
 }
 
+/**
+ * Runs fn for each item, each in its own savepoint of the caller's transaction, one after the
+ * other: an item whose fn throws has what it wrote rolled back and its error in its result,
+ * while the others' writes stay. The same as savepoint() per item, in fewer round trips: the
+ * release (or rollback) of one savepoint and the setting of the next go to the server as one
+ * message. If the transaction itself ends on a failure (SQLite may roll back on its own), the
+ * error is thrown: nothing of the transaction will be committed.
+ */
+export async function eachInSavepoint<Item, Result>(
+  tx: Scope,
+  items: readonly Item[],
+  fn: (tx: Scope, item: Item) => Promise<Result>,
+): Promise<PromiseSettledResult<Result>[]> {
+  const control = savepointControls.get(tx);
+  if (!control || !control.inTransaction()) throw new Error('eachInSavepoint() needs the `tx` of an open transaction');
+  const results: PromiseSettledResult<Result>[] = [];
+  let endPrevious = '';
+  for (const item of items) {
+    control.counter += 1;
+    const name = `optin_sp${control.counter}`;
+    await control.exec(`${endPrevious}savepoint ${name}`);
+    try {
+      results.push({ status: 'fulfilled', value: await fn(tx, item) });
+      endPrevious = `release savepoint ${name}; `;
+    } catch (error) {
+      if (!control.inTransaction()) throw error;
+      results.push({ status: 'rejected', reason: error });
+      endPrevious = `rollback to savepoint ${name}; release savepoint ${name}; `;
+    }
+  }
+  if (endPrevious) await control.exec(endPrevious);
+  return results;
+}
+
 /** Tries at BEGIN IMMEDIATE; each already waits up to the connection's busy_timeout. */
 const BEGIN_ATTEMPTS = 3;
 
@@ -212,24 +247,49 @@ export function openSqliteDatabase(file: string, options: SqliteOptions = {}): D
 
 export function postgresDatabase(db: PgDb): Database {
   const tables = tablesOf(pgSchema);
+  const pool = db.$client;
+  // One drizzle handle per pooled connection, kept as long as the pool keeps the connection: the
+  // statements prepared on it (preparedPerHandle) are built once per connection instead of once
+  // per transaction, and still run on that connection, so inside whichever transaction holds it.
+  const connectionHandles = new WeakMap<pg.PoolClient, Handle>();
+  const handleOf = (client: pg.PoolClient) => {
+    let handle = connectionHandles.get(client);
+    if (!handle) connectionHandles.set(client, (handle = drizzlePg(client, { schema: pgSchema }) as unknown as Handle));
+    return handle;
+  };
   const database: Database = {
     dialect: 'postgresql',
     tables,
     db,
     transaction: (fn) =>
-      refuseNesting(database, () =>
-        db.transaction(async (pgTx) => {
-          // A new Scope per transaction: statements prepared on it run on this transaction's connection.
-          let open = true;
-          const tx: Scope = { dialect: 'postgresql', tables, db: pgTx };
-          savepointControls.set(tx, { inTransaction: () => open, exec: async (statement) => void (await pgTx.execute(sql.raw(statement))), counter: 0 });
-          try {
-            return await fn(tx);
-          } finally {
-            open = false;
-          }
-        }),
-      ),
+      refuseNesting(database, async () => {
+        const client = await pool.connect();
+        try {
+          await client.query('begin');
+        } catch (error) {
+          client.release(error as Error);
+          throw error;
+        }
+        // A new Scope per transaction (savepoints, address locks are the transaction's); its handle is the connection's.
+        let open = true;
+        const tx: Scope = { dialect: 'postgresql', tables, db: handleOf(client) };
+        savepointControls.set(tx, { inTransaction: () => open, exec: async (statement) => void (await client.query(statement)), counter: 0 });
+        try {
+          const result = await fn(tx);
+          open = false;
+          await client.query('commit');
+          client.release();
+          return result;
+        } catch (error) {
+          open = false;
+          // A connection that cannot even roll back is broken: the pool drops it instead of handing it out again.
+          await client.query('rollback').then(
+            () => client.release(),
+            (rollbackError: unknown) => client.release(rollbackError as Error),
+          );
+          throw error;
+        }
+      }),
     async ping() {
       await db.$client.query('select 1');
     },

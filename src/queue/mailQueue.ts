@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { inArray } from 'drizzle-orm';
-import type { Database } from '../db/database.js';
+import type { Database, Scope } from '../db/database.js';
 
 export const MAIL_QUEUE = 'mail';
 
@@ -70,10 +70,9 @@ export async function addMailJobs(queue: Queue<MailJob>, outboxIds: readonly str
 export async function handToQueue(database: Database, queue: Queue<MailJob>, outboxIds: readonly string[], now = Date.now()): Promise<void> {
   if (outboxIds.length === 0) return;
   await addMailJobs(queue, outboxIds);
-  await database.transaction(async (tx) => {
-    await tx.db
-      .update(tx.tables.outbox)
-      .set({ handedAt: now })
-      .where(inArray(tx.tables.outbox.id, [...outboxIds]));
-  });
+  const stamp = (scope: Scope) => scope.db.update(scope.tables.outbox).set({ handedAt: now }).where(inArray(scope.tables.outbox.id, [...outboxIds]));
+  // One statement is atomic on its own: on PostgreSQL it runs as one round trip on the pool,
+  // not begin/update/commit. SQLite's root handle is read-only: writes go through transaction().
+  if (database.dialect === 'postgresql') await stamp(database);
+  else await database.transaction(async (tx) => void (await stamp(tx)));
 }

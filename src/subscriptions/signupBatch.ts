@@ -1,7 +1,8 @@
-import { savepoint, type Database } from '../db/database.js';
+import { eachInSavepoint, type Database, type Row, type Scope } from '../db/database.js';
+import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
 import type { ConfirmLimits } from './mailPolicy.js';
-import { lockAddresses, requestSubscription, type SignupOutcome, type SignupRequest } from './subscribe.js';
+import { findListBySlug, lockAddresses, requestSubscription, type SignupOutcome, type SignupRequest } from './subscribe.js';
 
 /** Enough to share a commit among many signups, small enough not to hold the event loop long. */
 const MAX_BATCH = 64;
@@ -23,7 +24,7 @@ export interface SignupBatcher {
  * Group commit for signups. The commit is most of what a signup costs, so the signups that
  * arrive in one turn of the event loop are written in one transaction. Each runs in its own
  * savepoint, so one that fails is rolled back alone and gets its own error; every caller hears
- * back only after the commit.
+ * back only after the commit. Each list named in the batch is read once, before the signups.
  *
  * SQLite: the transaction begins IMMEDIATE (database.transaction), so the write lock is taken
  * before anything is read, as a lone signup would. PostgreSQL: the addresses of the whole batch
@@ -34,22 +35,36 @@ export function createSignupBatcher(database: Database, secrets: readonly string
   let pending: PendingSignup[] = [];
 
   const writeBatch = async (batch: PendingSignup[]): Promise<void> => {
-    let results: ({ ok: true; outcome: SignupOutcome } | { ok: false; error: unknown })[] = [];
+    let results: PromiseSettledResult<SignupOutcome>[] = [];
     try {
       await database.transaction(async (tx) => {
-        results = [];
         const emailKeys = batch.flatMap(({ request }) => {
           const parsed = parseAddress(request.email);
           return parsed.ok ? [parsed.address.emailKey] : [];
         });
         await lockAddresses(tx, emailKeys);
-        // One after the other: a savepoint at a time on the transaction's connection.
-        for (const signup of batch) {
-          try {
-            results.push({ ok: true, outcome: await savepoint(tx, (sp) => requestSubscription(sp, secrets, signup.request)) });
-          } catch (error) {
-            results.push({ ok: false, error });
-          }
+        // Each list once per batch, not once per signup. A signup for an unknown list looks it up
+        // again itself, so it fails as before, in the same order of checks (its address first).
+        const lists = new Map<string, Row<'lists'> | undefined>();
+        for (const slug of new Set(batch.map(({ request }) => request.listSlug))) {
+          lists.set(
+            slug,
+            await findListBySlug(tx, slug).catch((error: unknown) => {
+              if (error instanceof AppError) return undefined;
+              throw error;
+            }),
+          );
+        }
+        const signUp = (sp: Scope, { request }: PendingSignup) => {
+          const list = lists.get(request.listSlug);
+          return requestSubscription(sp, secrets, request, list ? { list } : {});
+        };
+        if (batch.length === 1) {
+          // Alone in its transaction, a signup needs no savepoint: if it fails, the rollback
+          // undoes exactly its writes and it gets its error (below), as from a savepoint.
+          results = [{ status: 'fulfilled', value: await signUp(tx, batch[0]!) }];
+        } else {
+          results = await eachInSavepoint(tx, batch, signUp);
         }
       });
     } catch (error) {
@@ -59,8 +74,8 @@ export function createSignupBatcher(database: Database, secrets: readonly string
     }
     batch.forEach((signup, i) => {
       const result = results[i]!;
-      if (result.ok) signup.resolve(result.outcome);
-      else signup.reject(result.error);
+      if (result.status === 'fulfilled') signup.resolve(result.value);
+      else signup.reject(result.reason);
     });
   };
 

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, fillPlaceholders, sql } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import type pg from 'pg';
 import type { Row, Scope } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
 import { AppError } from '../errors.js';
@@ -102,6 +104,41 @@ const insertConfirmationMessage = preparedPerHandle((scope: Scope) => {
     .prepare('subscribe_insert_confirmation_message');
 });
 
+/**
+ * PostgreSQL: a first signup's four rows (the contact, its pending subscription, the consent
+ * event, the confirmation's outbox row) in one statement, so one round trip instead of four;
+ * each round trip costs the process a socket write and a wake-up, most of a signup's CPU there.
+ * Data-modifying CTEs run in one statement, in the caller's transaction (and savepoint), and the
+ * foreign keys are checked at its end, when all four rows exist. SQLite has no INSERT in a WITH,
+ * and no round trips to save: it runs the four inserts below. Same columns, same values.
+ */
+function firstSignupInsert(scope: Scope) {
+  const { contacts, subscriptions, consentEvents, outbox } = scope.tables;
+  const p = (name: string) => sql.placeholder(name);
+  const columns = (...names: { name: string }[]) => sql.join(names.map((column) => sql.identifier(column.name)), sql`, `);
+  const query = sql`with new_contact as (
+      insert into ${contacts} (${columns(contacts.email, contacts.emailKey, contacts.locale, contacts.createdAt)})
+      values (${p('email')}, ${p('emailKey')}, ${p('locale')}, ${p('createdAt')})
+      returning ${sql.identifier(contacts.id.name)} as contact_id
+    ), new_subscription as (
+      insert into ${subscriptions} (${columns(subscriptions.contactId, subscriptions.listId, subscriptions.status, subscriptions.createdAt, subscriptions.confirmExpiresAt, subscriptions.pendingName)})
+      select contact_id, ${p('listId')}, 'pending', ${p('createdAt')}, ${p('confirmExpiresAt')}, ${p('pendingName')} from new_contact
+      returning ${sql.identifier(subscriptions.id.name)} as subscription_id, ${sql.identifier(subscriptions.contactId.name)} as contact_id
+    ), new_consent_event as (
+      insert into ${consentEvents} (${columns(consentEvents.contactId, consentEvents.listId, consentEvents.action, consentEvents.at, consentEvents.ip, consentEvents.userAgent, consentEvents.source, consentEvents.detail)})
+      select contact_id, ${p('listId')}, 'subscribe_requested', ${p('createdAt')}, ${p('ip')}, ${p('userAgent')}, ${p('source')}, null from new_subscription
+    )
+    insert into ${outbox} (${columns(outbox.id, outbox.kind, outbox.subscriptionId, outbox.status, outbox.createdAt)})
+    select ${p('outboxId')}, 'confirmation', subscription_id, 'queued', ${p('createdAt')} from new_subscription`;
+  const { sql: text, params } = new PgDialect().sqlToQuery(query);
+  const client = (scope.db as unknown as { $client: Pick<pg.ClientBase, 'query'> }).$client;
+  return async (values: { email: string; emailKey: string; locale: string; createdAt: number; listId: number; confirmExpiresAt: number; pendingName: string | null; ip: string | null; userAgent: string | null; source: string | null; outboxId: string }) => {
+    const { rowCount } = await client.query({ name: 'subscribe_insert_first_signup', text }, fillPlaceholders(params, values));
+    if (rowCount !== 1) throw new Error(`a first signup wrote ${rowCount} outbox rows instead of 1`);
+  };
+}
+const insertFirstSignup = preparedPerHandle(firstSignupInsert);
+
 /** Addresses each open PostgreSQL transaction holds the lock of (see lockAddresses). */
 const lockedAddresses = new WeakMap<Scope, Set<string>>();
 
@@ -140,8 +177,13 @@ export async function requestSubscription(
   tx: Scope,
   secrets: readonly string[],
   request: SignupRequest & { confirmLimits: ConfirmLimits },
-  now = Date.now(),
+  options: {
+    now?: number;
+    /** The list named by request.listSlug, when the caller read it already in this transaction (the group commit reads each list once). */
+    list?: Row<'lists'>;
+  } = {},
 ): Promise<SignupOutcome> {
+  const now = options.now ?? Date.now();
   const { contacts, subscriptions } = tx.tables;
   const parsed = parseAddress(request.email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
@@ -150,7 +192,7 @@ export async function requestSubscription(
   // Before the mail policy reads: two processes can't both pass the per-address limits and both
   // queue a confirmation (see lockAddresses; on SQLite the transaction is the only writer).
   await lockAddresses(tx, [address.emailKey]);
-  const list = await findListBySlug(tx, request.listSlug);
+  const list = options.list ?? (await findListBySlug(tx, request.listSlug));
   const outcome: SignupOutcome = { thankYouUrl: list.thankYouUrl, outboxId: null };
   const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
 
@@ -170,6 +212,25 @@ export async function requestSubscription(
   // A suppressed address, or one mailed too often already, leaves no trace of the attempt:
   // nothing is stored, nothing is queued.
   if (!decision.allowed) return outcome;
+
+  if (!existingContact && tx.dialect === 'postgresql') {
+    const outboxId = randomUUID();
+    await insertFirstSignup(tx)({
+      email: address.email,
+      emailKey: address.emailKey,
+      locale: request.locale,
+      createdAt: now,
+      listId: list.id,
+      confirmExpiresAt,
+      pendingName: request.name,
+      ip: request.origin.ip,
+      userAgent: request.origin.userAgent,
+      source: request.origin.source,
+      outboxId,
+    });
+    outcome.outboxId = outboxId;
+    return outcome;
+  }
 
   const contact =
     existingContact ?? (await insertContact(tx).execute({ email: address.email, emailKey: address.emailKey, locale: request.locale, createdAt: now }))[0]!;
