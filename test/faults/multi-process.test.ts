@@ -57,6 +57,8 @@ describe.skipIf(!TEST_ON_POSTGRES)('2 API and 2 worker processes on one PostgreS
       MIGRATE_ON_START: 'false',
       // Every signup comes from 127.0.0.1: testServiceEnv turns the per-IP limit off.
       ...testServiceEnv({ queuePrefix: prefix, smtpUrl: sink.url }),
+      // Production, as deployed: its links must be https (the test reads them on its own origin anyway).
+      PUBLIC_URL: 'https://optin.test',
       // The caps matter: an address gets at most CONFIRM_MAX confirmations, however many signups.
       CONFIRM_COOLDOWN: '0',
       CONFIRM_MAX: String(CONFIRM_MAX),
