@@ -11,7 +11,7 @@ import type { UnsubscribeScope } from '../subscriptions/unsubscribe.js';
  * the markup goes through escapeHtml; the markup itself is written here and nowhere else. The
  * words are in src/locales, one file per locale.
  */
-export function pageText(locale: Locale) {
+function pageText(locale: Locale) {
   return stringsOf(locale).page;
 }
 
@@ -89,7 +89,7 @@ function backToSite(locale: Locale, site: Site | undefined): string {
 }
 
 /** A whole HTML document; `body` must already be safe markup. */
-export function htmlPage(locale: Locale, title: string, body: string, view: PageView = {}): string {
+function htmlPage(locale: Locale, title: string, body: string, view: PageView = {}): string {
   return htmlDocument({
     lang: locale,
     title,
@@ -107,7 +107,7 @@ export function messagePage(locale: Locale, title: string, message: string, view
  * A page whose only action is a POST form carrying the token: fetching a link changes nothing.
  * The form carries the page's locale too, so the answer speaks the same language.
  */
-export function tokenFormPage(locale: Locale, title: string, message: string, action: string, token: string, button: string, view?: PageView): string {
+function tokenFormPage(locale: Locale, title: string, message: string, action: string, token: string, button: string, view?: PageView): string {
   return htmlPage(
     locale,
     title,
@@ -136,7 +136,7 @@ export interface PageButton {
  * link): the RFC 8058 one-click POST and the page's own form then hit the same handler. Several
  * buttons stand well apart, each with its own hint, so that no one presses the wrong one.
  */
-export function actionPage(locale: Locale, title: string, message: string, action: string, buttons: readonly PageButton[], view?: PageView): string {
+function actionPage(locale: Locale, title: string, message: string, action: string, buttons: readonly PageButton[], view?: PageView): string {
   const markup = buttons
     .map((b) => {
       const field = b.name ? ` name="${escapeHtml(b.name)}" value="${escapeHtml(b.value ?? '')}"` : '';
@@ -181,7 +181,7 @@ export function signupAgainPage(locale: Locale, again: { email: string; listSlug
 }
 
 /** The sentence of an error code in this locale: the page translates the code, never shows the (English) message. */
-export function errorText(locale: Locale, code: string): string {
+function errorText(locale: Locale, code: string): string {
   const errors: Record<string, string> = stringsOf(locale).errors;
   return Object.hasOwn(errors, code) && code !== 'fallback' ? errors[code]! : errors.fallback!;
 }
