@@ -92,7 +92,7 @@ describe.each(backends)('one domain code on $name', (backend) => {
 
   it('inserts a list and reads it back with the same types', async () => {
     const list = await createList(database, 'weekly', 'Weekly news');
-    expect(list).toEqual({ id: expect.any(Number), slug: 'weekly', name: 'Weekly news', thankYouUrl: null, createdAt: expect.any(Number) });
+    expect(list).toMatchObject({ id: expect.any(Number), slug: 'weekly', name: 'Weekly news', thankYouUrl: null, public: false, archivedAt: null, createdAt: expect.any(Number) });
     expect(list.createdAt).toBeGreaterThan(Date.now() - 60_000);
     const seen = await createListQueries(database).bySlugs(database, ['default', 'weekly']);
     expect(seen.map((l) => l.slug)).toEqual(['default', 'weekly']);

@@ -27,7 +27,8 @@ interface Catalog {
   triggers: string[];
 }
 
-const typeFamily = (type: string) => (/int/i.test(type) ? 'integer' : /text|char/i.test(type) ? 'text' : type.toLowerCase());
+// A flag is BOOLEAN on PostgreSQL and INTEGER 0/1 on SQLite (which has no boolean): one family.
+const typeFamily = (type: string) => (/int|^bool/i.test(type) ? 'integer' : /text|char/i.test(type) ? 'text' : type.toLowerCase());
 const normalizeCondition = (where: string | null) => (where === null ? null : where.replace(/[()"`]/g, '').replace(/\s+/g, ' ').trim().toLowerCase());
 const normalizeAction = (action: string) => action.toLowerCase();
 

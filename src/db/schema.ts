@@ -11,6 +11,30 @@ export const lists = sqliteTable('lists', {
   /** Where a plain HTML form is sent after signup; null → the built-in thank-you page. */
   thankYouUrl: text('thank_you_url'),
   createdAt: timestamp('created_at').notNull(),
+  /**
+   * The name per locale, as JSON (`{"en": "Weekly news", "fr": "La lettre hebdomadaire"}`), or
+   * null; `name` stays the plain name every reader can fall back on (src/lists/localizedText.ts).
+   */
+  nameByLocale: text('name_by_locale'),
+  /** What the list is, as LocalizedText JSON (a string, or an object per locale); null: none. */
+  description: text('description'),
+  /** Where a person goes after confirming; null → the built-in confirmed page. */
+  confirmedUrl: text('confirmed_url'),
+  /** The list's own sender; null → the site's (MAIL_FROM). */
+  fromName: text('from_name'),
+  fromEmail: text('from_email'),
+  /** Offered on the preference page to people who are not on it. */
+  public: integer('public', { mode: 'boolean' }).notNull().default(false),
+  /** An archived list takes no signups, keeps its history and honours every opt-out. */
+  archivedAt: timestamp('archived_at'),
+  /** Markdown for the welcome mail, as LocalizedText JSON; null: the built-in words only. */
+  welcomeMessage: text('welcome_message'),
+  /** Whether an opt-out by the page or the preference centre gets one short confirming mail. */
+  goodbyeEmail: integer('goodbye_email', { mode: 'boolean' }).notNull().default(false),
+  /** Whether a signup must carry the current consent statement's version. */
+  requireConsent: integer('require_consent', { mode: 'boolean' }).notNull().default(false),
+  /** The current consent statement (consent_texts.version); null: none written yet. */
+  consentVersion: text('consent_version'),
 });
 
 export const contacts = sqliteTable('contacts', {
@@ -22,6 +46,8 @@ export const contacts = sqliteTable('contacts', {
   name: text('name'),
   locale: text('locale').notNull(),
   createdAt: timestamp('created_at').notNull(),
+  /** When the data no opt-out needs was removed (OPTOUT_RETENTION); null: not minimised. */
+  minimizedAt: timestamp('minimized_at'),
 });
 
 export const SUBSCRIPTION_STATUSES = ['pending', 'confirmed', 'unsubscribed'] as const;
@@ -57,6 +83,8 @@ export const subscriptions = sqliteTable(
   (t) => [
     uniqueIndex('subscriptions_contact_list').on(t.contactId, t.listId),
     index('subscriptions_status_expiry').on(t.status, t.confirmExpiresAt),
+    // A list's subscribers by state, newest first (keyset on id), and the dashboard's counts.
+    index('subscriptions_list_status').on(t.listId, t.status, t.id),
   ],
 );
 
@@ -113,11 +141,13 @@ export const consentEvents = sqliteTable(
     userAgent: text('user_agent'),
     source: text('source'),
     detail: text('detail'),
+    /** The consent statement (consent_texts.version) in force for this event; null: none. */
+    consentVersion: text('consent_version'),
   },
-  (t) => [index('consent_events_contact').on(t.contactId, t.at)],
+  (t) => [index('consent_events_contact').on(t.contactId, t.at), index('consent_events_list_action').on(t.listId, t.action, t.at)],
 );
 
-export const MESSAGE_KINDS = ['confirmation', 'welcome'] as const;
+export const MESSAGE_KINDS = ['confirmation', 'welcome', 'goodbye', 'broadcast'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 export const OUTBOX_STATUSES = ['queued', 'sent', 'dropped', 'failed'] as const;
 export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
@@ -140,10 +170,13 @@ export const outbox = sqliteTable(
     /** Last time the relay handed the row to the queue. */
     handedAt: timestamp('handed_at'),
     sentAt: timestamp('sent_at'),
+    /** The broadcast this message belongs to (kind 'broadcast'); null for every other kind. */
+    broadcastId: integer('broadcast_id').references(() => broadcasts.id),
   },
   (t) => [
     index('outbox_status_created').on(t.status, t.createdAt),
     index('outbox_subscription').on(t.subscriptionId),
+    index('outbox_broadcast_status').on(t.broadcastId, t.status),
   ],
 );
 
@@ -188,3 +221,139 @@ export const revokedAdminSessions = sqliteTable('revoked_admin_sessions', {
   sessionId: text('session_id').primaryKey(),
   expiresAt: timestamp('expires_at').notNull(),
 });
+
+export const BROADCAST_FORMATS = ['mjml', 'markdown'] as const;
+export type BroadcastFormat = (typeof BROADCAST_FORMATS)[number];
+export const BROADCAST_STATUSES = ['draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled'] as const;
+export type BroadcastStatus = (typeof BROADCAST_STATUSES)[number];
+export const WEBHOOK_DELIVERY_STATUSES = ['queued', 'delivered', 'failed'] as const;
+export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];
+
+/**
+ * A list's consent statement, one row per version: the words shown beside the signup box, as
+ * JSON per locale. A version is a short hash of its words and is never changed nor deleted, so
+ * every consent event can show the exact words it was given on.
+ */
+export const consentTexts = sqliteTable(
+  'consent_texts',
+  {
+    version: text('version').primaryKey(),
+    listId: integer('list_id')
+      .notNull()
+      .references(() => lists.id),
+    text: text('text').notNull(),
+    createdAt: timestamp('created_at').notNull(),
+  },
+  (t) => [index('consent_texts_list').on(t.listId, t.createdAt)],
+);
+
+/**
+ * A message to a list's confirmed subscribers. Subject and body are LocalizedText JSON. Its
+ * recipients become outbox rows (kind 'broadcast') in batches, in subscription id order, so
+ * `queuedThrough` is where the batching resumes after a restart.
+ */
+export const broadcasts = sqliteTable(
+  'broadcasts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    listId: integer('list_id')
+      .notNull()
+      .references(() => lists.id),
+    subject: text('subject').notNull(),
+    body: text('body').notNull(),
+    format: text('format', { enum: BROADCAST_FORMATS }).notNull(),
+    status: text('status', { enum: BROADCAST_STATUSES }).notNull(),
+    sendAt: timestamp('send_at'),
+    createdAt: timestamp('created_at').notNull(),
+    startedAt: timestamp('started_at'),
+    finishedAt: timestamp('finished_at'),
+    /** Recipients taken when sending started. */
+    total: integer('total').notNull().default(0),
+    /** The last subscription id written to the outbox; null: none yet. */
+    queuedThrough: integer('queued_through'),
+    /** Opt-outs made through this broadcast's own links. */
+    unsubscribed: integer('unsubscribed').notNull().default(0),
+  },
+  (t) => [index('broadcasts_status_send_at').on(t.status, t.sendAt)],
+);
+
+/** Outbound webhook receivers (Standard Webhooks). `events` is a JSON array of event types. */
+export const webhookEndpoints = sqliteTable('webhook_endpoints', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  description: text('description'),
+  events: text('events').notNull(),
+  /** `whsec_…`, shown once when the endpoint is created. */
+  secret: text('secret').notNull(),
+  enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+  /** Why the service disabled it (deliveries kept failing); null when enabled or disabled by an admin. */
+  disabledReason: text('disabled_reason'),
+  /** Since when every delivery has failed; null while the last one succeeded. */
+  failingSince: timestamp('failing_since'),
+  createdAt: timestamp('created_at').notNull(),
+});
+
+/**
+ * One event for one endpoint: an outbox row written in the same transaction as the change, so
+ * nothing is lost while Redis or the receiver is down. The id is the `webhook-id` header, the
+ * same on every attempt, so a receiver can drop a second copy.
+ */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    endpointId: text('endpoint_id')
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+    eventType: text('event_type').notNull(),
+    /** The exact body sent: `{"type","timestamp","data"}`. */
+    payload: text('payload').notNull(),
+    status: text('status', { enum: WEBHOOK_DELIVERY_STATUSES }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at').notNull(),
+    /** Last time the relay handed the row to the queue. */
+    handedAt: timestamp('handed_at'),
+    finishedAt: timestamp('finished_at'),
+  },
+  (t) => [
+    index('webhook_deliveries_status_created').on(t.status, t.createdAt),
+    index('webhook_deliveries_endpoint_created').on(t.endpointId, t.createdAt),
+  ],
+);
+
+/** Each try of a delivery: what the receiver answered and how long it took. */
+export const webhookAttempts = sqliteTable(
+  'webhook_attempts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    deliveryId: text('delivery_id')
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    at: timestamp('at').notNull(),
+    statusCode: integer('status_code'),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+  },
+  (t) => [index('webhook_attempts_delivery').on(t.deliveryId, t.at)],
+);
+
+/**
+ * Signups, confirmations and unsubscribes per list and UTC day, kept up to date in the same
+ * transaction as each change, so the dashboard reads 30 small rows instead of counting events.
+ */
+export const dailyListStats = sqliteTable(
+  'daily_list_stats',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    day: text('day').notNull(),
+    listId: integer('list_id')
+      .notNull()
+      .references(() => lists.id),
+    signups: integer('signups').notNull().default(0),
+    confirmations: integer('confirmations').notNull().default(0),
+    unsubscribes: integer('unsubscribes').notNull().default(0),
+  },
+  (t) => [uniqueIndex('daily_list_stats_day_list').on(t.day, t.listId)],
+);

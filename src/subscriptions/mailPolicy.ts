@@ -61,8 +61,12 @@ export async function mayMail(scope: Scope, secrets: readonly string[], request:
       }
       return request.confirmBudget ? confirmationBudget(scope, request.confirmBudget, request.now) : { allowed: true };
     case 'welcome':
+    case 'broadcast':
       if (request.subscriptionStatus !== 'confirmed') return { allowed: false, reason: 'not_confirmed' };
       return { allowed: true };
+    case 'goodbye':
+      // Not sent yet: the one exception to an opt-out needs its own window (issue 12).
+      return { allowed: false, reason: 'goodbye_not_allowed' };
   }
 }
 

@@ -50,7 +50,8 @@ function normalizeTable(config: AnyConfig, renderWhere: (where: SQL) => string):
     const sqlType = column.getSQLType().toLowerCase();
     const generatedKey = ('autoIncrement' in column && column.autoIncrement === true) || column.generatedIdentity !== undefined;
     columns[column.name] = {
-      storage: STORAGE[sqlType] ?? sqlType,
+      // A flag is INTEGER 0/1 on SQLite and BOOLEAN on PostgreSQL; both read as a JS boolean.
+      storage: column.dataType === 'boolean' ? 'boolean' : (STORAGE[sqlType] ?? sqlType),
       js: column.dataType,
       notNull: column.notNull,
       primaryKey: column.primary,
