@@ -10,6 +10,7 @@ import { isLocale, DEFAULT_LOCALE } from '../mail/locale.js';
 import { RecipientRefusedError } from '../mail/sendErrors.js';
 import type { Mailer } from '../mail/transport.js';
 import { domainOf } from '../subscriptions/address.js';
+import { recordChanges } from '../subscriptions/changes.js';
 import { recordConsent } from '../subscriptions/consent.js';
 import { mayMail, type ConfirmLimits } from '../subscriptions/mailPolicy.js';
 import { suppressAddress } from '../subscriptions/suppression.js';
@@ -179,8 +180,9 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
         .update(tx.tables.outbox)
         .set({ status: 'failed', lastError: error.message })
         .where(and(eq(tx.tables.outbox.id, outboxId), eq(tx.tables.outbox.status, 'queued')));
-      await suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain: domainOf(contact.emailKey), listId: null, reason: 'bounced', source: `smtp ${error.responseCode ?? '5xx'}`, at });
+      const entry = await suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain: domainOf(contact.emailKey), listId: null, reason: 'bounced', source: `smtp ${error.responseCode ?? '5xx'}`, at });
       await recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
+      if (entry.created) await recordChanges(tx, [{ type: 'contact.suppressed', email: contact.emailKey, listId: null, reason: 'bounced', at }]);
     });
     deps.metrics.sends.inc({ outcome: 'bounced' });
     logger.warn({ outboxId, to: maskEmail(contact.email), code: error.responseCode }, 'permanent SMTP failure: address suppressed as bounced');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, inArray } from 'drizzle-orm';
 import type { Database, Row, Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
+import { recordChanges } from './changes.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
 import { mayMail } from './mailPolicy.js';
 import { lockAddresses } from './subscribe.js';
@@ -81,6 +82,9 @@ interface ConfirmationTarget {
   subscription: Row<'subscriptions'>;
   contactId: number;
   email: string;
+  /** The canonical address and the person's locale, for the change other systems are told of. */
+  emailKey: string;
+  locale: string;
   listName: string;
   alreadyConfirmed: boolean;
   /**
@@ -109,7 +113,7 @@ async function readConfirmation(
     throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists.');
   }
   const { subscription, contact, list } = row;
-  const target = { subscription, contactId: contact.id, email: contact.email, listName: list.name, linkNamesRequest: false };
+  const target = { subscription, contactId: contact.id, email: contact.email, emailKey: contact.emailKey, locale: contact.locale, listName: list.name, linkNamesRequest: false };
   if (subscription.status === 'confirmed') return { ...target, alreadyConfirmed: true };
   if (subscription.status !== 'pending') {
     throw new AppError(409, 'subscription_closed', 'This subscription was cancelled. Please sign up again.');
@@ -157,7 +161,7 @@ export async function confirmSubscription(
     const { contacts, outbox, subscriptions } = tx.tables;
     // Two clicks on one link in two processes: the second waits here, then reads it confirmed (one welcome email).
     await lockAddressOfSubscription(tx, claims.subscriptionId);
-    const { subscription, contactId, email, listName, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
+    const { subscription, contactId, email, emailKey, locale, listName, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
     if (alreadyConfirmed) return { listName, email, alreadyConfirmed: true, outboxId: null };
     await tx.db
       .update(subscriptions)
@@ -168,6 +172,7 @@ export async function confirmSubscription(
       await tx.db.update(contacts).set({ name: subscription.pendingName }).where(eq(contacts.id, contactId));
     }
     await recordConsent(tx, { contactId, listId: subscription.listId, action: 'confirmed', at: now, origin });
+    await recordChanges(tx, [{ type: 'subscription.confirmed', email: emailKey, listId: subscription.listId, locale, at: now }]);
     const outboxId = randomUUID();
     await tx.db.insert(outbox).values({ id: outboxId, kind: 'welcome', subscriptionId: subscription.id, status: 'queued', createdAt: now });
     return { listName, email, alreadyConfirmed: false, outboxId };

@@ -3,6 +3,7 @@ import { forUpdate, type Database } from '../db/database.js';
 import { lockAddresses } from './subscribe.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
+import { recordChanges } from './changes.js';
 import { recordConsent } from './consent.js';
 import { entriesOfAddress, suppressAddress } from './suppression.js';
 
@@ -49,6 +50,7 @@ export async function eraseContact(database: Database, secrets: readonly string[
     const { id } = await suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason: 'erased', source: by, at: now });
     await tx.db.update(suppressions).set({ email: null, domain: null }).where(eq(suppressions.id, id));
     await recordConsent(tx, { contactId: null, listId: null, action: 'erased', at: now, detail: `a contact was erased by ${by}` });
+    await recordChanges(tx, [{ type: 'contact.erased', email: emailKey, at: now }]);
     return { suppressionId: id, contactDeleted: contact !== undefined };
   });
 }

@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.js';
 import type { OutboxRelay } from '../queue/relay.js';
 import { confirmSubscription, type ConfirmOutcome } from './confirm.js';
+import type { UnsubscribeSource } from './changes.js';
 import type { RequestOrigin } from './consent.js';
 import type { ConfirmLimits } from './mailPolicy.js';
 import { createSignupBatcher } from './signupBatch.js';
@@ -18,7 +19,7 @@ export interface SubscriptionService {
   /** A confirm link followed; the welcome email, on the first confirmation. */
   confirm(token: unknown, origin: RequestOrigin): Promise<ConfirmOutcome>;
   /** An opt-out (a link's page, or one-click). */
-  unsubscribe(request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin }): Promise<UnsubscribeOutcome>;
+  unsubscribe(request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; via: UnsubscribeSource }): Promise<UnsubscribeOutcome>;
   /** An opt-out undone from the same link; a confirmation email where the subscription was never confirmed. */
   resubscribe(request: { token: unknown; origin: RequestOrigin }): Promise<ResubscribeOutcome>;
 }

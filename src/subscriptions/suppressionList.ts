@@ -4,6 +4,7 @@ import { forUpdate, type Database, type Scope, type Tables } from '../db/databas
 import type { SuppressionReason } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseAddress, type CanonicalAddress } from './address.js';
+import { recordChanges, type Change } from './changes.js';
 import { recordConsent } from './consent.js';
 import { findListBySlug } from './subscribe.js';
 import { addressEntryConditions, suppressAddresses } from './suppression.js';
@@ -186,13 +187,25 @@ export async function suppressManyByHand(
       ? []
       : (await tx.db.select({ id: contacts.id, emailKey: contacts.emailKey }).from(contacts).where(inArray(contacts.emailKey, createdKeys))).map((c) => [c.emailKey, c.id] as const),
   );
+  const changes: Change[] = [];
   for (const [i, entry] of entries.entries()) {
+    if (!results[i]!.created) continue;
     const contactId = contactIds.get(entry.address.emailKey);
-    if (results[i]!.created && contactId !== undefined) {
+    if (contactId !== undefined) {
       await recordConsent(tx, { contactId, listId: entry.listId, action: 'suppressed', at: now, detail: `${entry.reason} (${entry.source})` });
     }
+    changes.push(changeOfEntryByHand(entry, now));
   }
+  await recordChanges(tx, changes);
   return results;
+}
+
+/** An entry made by hand, as other systems are told: an opt-out the admin recorded, or a block. */
+function changeOfEntryByHand(entry: EntryByHand, at: number): Change {
+  const email = entry.address.emailKey;
+  if (entry.reason === 'unsubscribed') return { type: 'subscription.unsubscribed', email, listId: entry.listId, source: 'admin', at };
+  if (entry.reason === 'erased') return { type: 'contact.erased', email, at };
+  return { type: 'contact.suppressed', email, listId: entry.listId, reason: entry.reason, at };
 }
 
 /** An admin puts an address on the list by hand. Idempotent for the same address and list. */

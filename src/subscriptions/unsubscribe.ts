@@ -3,6 +3,7 @@ import { and, eq, ne, or } from 'drizzle-orm';
 import type { Database, Scope } from '../db/database.js';
 import type { SubscriptionStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
+import { recordChanges, type Change, type UnsubscribeSource } from './changes.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
 import { lockAddressOfSubscription, subscriptionIdFromToken } from './confirm.js';
 import { mayMail } from './mailPolicy.js';
@@ -58,7 +59,7 @@ export interface UnsubscribeOutcome extends UnsubscribeTarget {
 export async function unsubscribe(
   database: Database,
   secrets: readonly string[],
-  request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin },
+  request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; via: UnsubscribeSource },
   now = Date.now(),
 ): Promise<UnsubscribeOutcome> {
   const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
@@ -104,6 +105,11 @@ export async function unsubscribe(
     // Clicking again after an admin lifted the entry opts out again; that is worth a line in the trail.
     if (entry.created && ending.length === 0) {
       await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'unsubscribed', at: now, origin: request.origin });
+    }
+    // "Not me" cancels a request that was never confirmed: no receiver holds that address for it.
+    if (!notMe && (ending.length > 0 || entry.created)) {
+      const change: Change = { type: 'subscription.unsubscribed', email: contact.emailKey, listId: scope === 'all' ? null : subscription.listId, source: request.via, at: now };
+      await recordChanges(tx, [change]);
     }
     const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
     return { subscriptionId, status, listName, locale: contact.locale, email: contact.email, notMe, scope };
@@ -176,6 +182,9 @@ export async function resubscribe(
         .set({ status, unsubscribedAt: null, endedByLink: null, confirmExpiresAt: status === 'pending' ? confirmExpiresAt : null })
         .where(eq(subscriptions.id, restored.id));
       await recordConsent(tx, { contactId: contact.id, listId: restored.listId, action: 'resubscribed', at: now, origin: request.origin });
+      if (status === 'confirmed') {
+        await recordChanges(tx, [{ type: 'subscription.confirmed', email: contact.emailKey, listId: restored.listId, locale: contact.locale, at: now }]);
+      }
       if (status === 'pending') {
         const id = randomUUID();
         await tx.db.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: restored.id, status: 'queued', createdAt: now });

@@ -2,6 +2,7 @@ import { eq, lt } from 'drizzle-orm';
 import type { Database, Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { parseReportedAddress, type CanonicalAddress } from '../subscriptions/address.js';
+import { recordChanges } from '../subscriptions/changes.js';
 import { recordConsent } from '../subscriptions/consent.js';
 import { suppressAddress } from '../subscriptions/suppression.js';
 
@@ -113,6 +114,7 @@ export async function applyProviderEvents(
       if (entry.created) {
         const [contact] = await tx.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey));
         await recordConsent(tx, { contactId: contact?.id ?? null, listId: null, action: 'suppressed', at: now, detail: `${reason} (${provider}): ${event.detail}` });
+        await recordChanges(tx, [{ type: 'contact.suppressed', email: emailKey, listId: null, reason, at: now }]);
       }
     }
     return result;

@@ -20,6 +20,11 @@ function scopeOf(req: Request): UnsubscribeScope {
   return (req.body as Record<string, unknown> | undefined)?.scope === 'all' ? 'all' : 'list';
 }
 
+/** RFC 8058's body marks a mail client's one-click; anything else came from the page's own form. */
+function viaOf(req: Request): 'one-click' | 'page' {
+  return (req.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] === 'One-Click' ? 'one-click' : 'page';
+}
+
 function localeFor(req: Request, contactLocale: string): Locale {
   return isLocale(contactLocale) ? contactLocale : pageLocale(req);
 }
@@ -49,7 +54,7 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
   // RFC 8058 one-click: no cookie, CSRF token or Origin is asked for, and the answer is a 200, never a redirect.
   router.post('/unsubscribe', async (req, res) => {
     const token = linkToken(req);
-    const outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req) });
+    const outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req), via: viaOf(req) });
     deps.metrics.unsubscribes.inc();
     if (wantsJson(req)) {
       res.json({ status: 'unsubscribed', list: outcome.listName, scope: outcome.scope });
