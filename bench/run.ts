@@ -1,5 +1,5 @@
 // npm run bench [-- --only=throughput,delivery,latency,render,database] [--profile] [--db=postgres] [--seconds=10]
-// See "Performance" in README.md for what each number means and what limits it.
+// See docs/performance.md for what each number means and what limits it.
 // --db=postgres runs every phase on PostgreSQL too (a scratch database on the local server,
 // 127.0.0.1:5432, given to the service as DATABASE_URL), beside SQLite in the same run, plus two
 // API processes on one PostgreSQL database; docs/performance.md has those numbers.
