@@ -94,7 +94,7 @@ async function step(page: Page, problems: string[], label: { locale: Locale; wid
   const text = await page.locator('main').innerText();
   if (expected.list && !text.includes(expected.list)) problems.push(`${where}: does not name the list "${expected.list}"`);
   if (expected.maskedAddress && !text.includes(expected.maskedAddress)) problems.push(`${where}: does not show the address as ${expected.maskedAddress}`);
-  if (expected.backToSite && (await page.locator(`main a[href="${SITE.url}"]`).count()) !== 1) problems.push(`${where}: no link back to ${SITE.url}`);
+  if (expected.backToSite && !(await page.locator(`main a[href="${SITE.url}"]`).allInnerTexts()).some((text) => text.includes(SITE.name))) problems.push(`${where}: no link back to ${SITE.name} (${SITE.url})`);
 }
 
 async function newContext(locale: Locale, width: number): Promise<BrowserContext> {
@@ -137,6 +137,8 @@ describe('the subscriber journey in Chromium', () => {
         const welcome = await waitFor(() => t.smtp.to(email)[1], 5000, 'the welcome mail');
         await page.setContent(welcome.parsed.html || '');
         await screenshot(page, SCREENSHOTS, `${locale}-${width}-5-welcome-mail`);
+        // A mail is not a page: a mail client gives it its landmarks, so only WCAG's own rules apply.
+        problems.push(...(await checkAxe(page, `${locale} ${width}px welcome mail`, { bestPractices: false })));
         await page.goto(served(linkIn(welcome, 'unsubscribe')));
         expect(await page.locator('h1').innerText()).toBe(words.unsubscribeTitle);
         await step(page, problems, label('6-unsubscribe'), { list, maskedAddress: masked });

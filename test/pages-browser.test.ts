@@ -6,6 +6,7 @@ import {
   errorPage,
   notMePage,
   resubscribedPage,
+  signupAgainPage,
   thanksPage,
   unsubscribedPage,
   unsubscribePage,
@@ -88,6 +89,8 @@ function renderedPages(locale: Locale): Record<string, string> {
     cancelled: unsubscribedPage(locale, { scope: 'all', notMe: true }, '/resubscribe?token=x', view),
     resubscribed: resubscribedPage(locale, true, view),
     error: errorPage(locale, 'address_blocked', { site: SITE }),
+    expired: signupAgainPage(locale, { email: LONG_ADDRESS, listSlug: 'weekly' }, true, view),
+    'expired-elsewhere': signupAgainPage(locale, null, false, view),
   };
 }
 
