@@ -7,6 +7,7 @@ import { maskAddress } from '../src/http/pages.js';
 import { stringsOf, type Locale } from '../src/mail/locale.js';
 import { checkAxe, layoutFindings, openBrowser, screenshot } from './support/browser.js';
 import { linkIn, postJson, waitFor } from './support/http.js';
+import { frenchTypographyFaults } from './support/typography.js';
 import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
 
 /**
@@ -92,6 +93,7 @@ async function step(page: Page, problems: string[], label: { locale: Locale; wid
   for (const kind of ['overflow', 'lowContrast', 'smallButtons'] as const) for (const item of found[kind]) problems.push(`${where}: ${kind}: ${item}`);
   expect(await page.getAttribute('html', 'lang'), where).toBe(label.locale);
   const text = await page.locator('main').innerText();
+  if (label.locale === 'fr') for (const fault of frenchTypographyFaults(text)) problems.push(`${where}: typography: ${fault}`);
   if (expected.list && !text.includes(expected.list)) problems.push(`${where}: does not name the list "${expected.list}"`);
   if (expected.maskedAddress && !text.includes(expected.maskedAddress)) problems.push(`${where}: does not show the address as ${expected.maskedAddress}`);
   if (expected.backToSite && !(await page.locator(`main a[href="${SITE.url}"]`).allInnerTexts()).some((text) => text.includes(SITE.name))) problems.push(`${where}: no link back to ${SITE.name} (${SITE.url})`);
