@@ -13,7 +13,7 @@ const TESTS = ['test/**/*.test.ts'];
  * Run once, in `sqlite`: they start no service, or they are about SQLite itself, or what they
  * check does not depend on the engine (pages in Chromium; DKIM keys and DNS records).
  */
-const SQLITE_ONLY = ['test/unit/**', 'test/pages-browser.test.ts', 'test/sending-setup.test.ts'];
+const SQLITE_ONLY = ['test/unit/**', 'test/pages-browser.test.ts', 'test/journey-browser.test.ts', 'test/sending-setup.test.ts'];
 /** Run once, in `postgres`: they open PostgreSQL themselves (and compare it with SQLite). */
 const POSTGRES_ONLY = ['test/db-postgres.test.ts', 'test/db-dialects.test.ts'];
 

@@ -1,17 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openBrowser } from './support/browser.js';
 import { postJson } from './support/http.js';
 import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 let t: TestService;
 let browser: Browser;
 beforeAll(async () => {
   t = await startTestService({ roles: ['api'] });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  browser = await openBrowser();
 });
 afterAll(async () => {
   await browser?.close();

@@ -223,7 +223,7 @@ describe('POST /subscribe as multipart/form-data', () => {
     form.append('name', 'Mia');
     const res = await fetch(`${t.url}/subscribe`, { method: 'POST', body: form, headers: { accept: 'text/html' }, redirect: 'manual' });
     expect(res.status).toBe(303);
-    expect(res.headers.get('location')).toBe('/thanks?locale=fr');
+    expect(res.headers.get('location')).toBe('/thanks?locale=fr&list=weekly');
     const confirmation = await waitFor(() => t.smtp.to('multi.part@example.com')[0], 5000, 'the confirmation');
     expect(confirmation.parsed.subject).toBe('Confirmez votre inscription à Weekly');
     expect((await subscriptionsOf('multi.part@example.com'))[0]!.pendingName).toBe('Mia');

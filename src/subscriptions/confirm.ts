@@ -3,6 +3,8 @@ import { eq, inArray } from 'drizzle-orm';
 import type { Database, Row, Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { recordChanges } from './changes.js';
+import { listName } from '../lists/localizedText.js';
+import { DEFAULT_LOCALE, isLocale } from '../mail/locale.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
 import { mayMail } from './mailPolicy.js';
 import { lockAddresses } from './subscribe.js';
@@ -113,7 +115,7 @@ async function readConfirmation(
     throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists.');
   }
   const { subscription, contact, list } = row;
-  const target = { subscription, contactId: contact.id, email: contact.email, emailKey: contact.emailKey, locale: contact.locale, listName: list.name, linkNamesRequest: false };
+  const target = { subscription, contactId: contact.id, email: contact.email, emailKey: contact.emailKey, locale: contact.locale, listName: listName(list, isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE), linkNamesRequest: false };
   if (subscription.status === 'confirmed') return { ...target, alreadyConfirmed: true };
   if (subscription.status !== 'pending') {
     throw new AppError(409, 'subscription_closed', 'This subscription was cancelled. Please sign up again.');

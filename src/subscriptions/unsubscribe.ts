@@ -4,6 +4,8 @@ import type { Database, Scope } from '../db/database.js';
 import type { SubscriptionStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { recordChanges, type Change, type UnsubscribeSource } from './changes.js';
+import { listName as localizedListName } from '../lists/localizedText.js';
+import { DEFAULT_LOCALE, isLocale } from '../mail/locale.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
 import { lockAddressOfSubscription, subscriptionIdFromToken } from './confirm.js';
 import { mayMail } from './mailPolicy.js';
@@ -26,14 +28,15 @@ export interface UnsubscribeTarget {
 async function loadTarget(scope: Scope, subscriptionId: number) {
   const { contacts, lists, subscriptions } = scope.tables;
   const [row] = await scope.db
-    .select({ subscription: subscriptions, contact: contacts, listName: lists.name })
+    .select({ subscription: subscriptions, contact: contacts, list: { name: lists.name, nameByLocale: lists.nameByLocale } })
     .from(subscriptions)
     .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
     .innerJoin(lists, eq(lists.id, subscriptions.listId))
     .where(eq(subscriptions.id, subscriptionId));
   // An erased contact takes its subscriptions with it; its address stays suppressed by hash.
   if (!row) throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists: this address receives nothing from us.');
-  return row;
+  // The pages speak the subscriber's language, the list's name included.
+  return { ...row, listName: localizedListName(row.list, isLocale(row.contact.locale) ? row.contact.locale : DEFAULT_LOCALE) };
 }
 
 /** Reads the subscription an unsubscribe link names; changes nothing (GET must be safe). */

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { AppError } from '../../errors.js';
 import { isLocale, localeFromAcceptLanguage, DEFAULT_LOCALE, type Locale } from '../../mail/locale.js';
+import { listName } from '../../lists/localizedText.js';
 import { findListBySlug } from '../../subscriptions/subscribe.js';
 import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
@@ -19,6 +20,8 @@ export const SIGNUP_ACCEPTED = {
 /** A field people never see (hidden by the form's CSS); only bots fill it in. */
 export const HONEYPOT_FIELD = 'website';
 
+const LIST_SLUG = /^[a-z0-9-]{1,64}$/;
+
 const LANGUAGE_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}$/;
 
 function chooseLocale(requested: string | undefined, acceptLanguage: string | undefined): Locale {
@@ -30,13 +33,16 @@ function chooseLocale(requested: string | undefined, acceptLanguage: string | un
   return localeFromAcceptLanguage(acceptLanguage) ?? DEFAULT_LOCALE;
 }
 
-/** The same answer for every accepted signup: 202 for programs, 303 to the thank-you page for forms. */
-function answerAccepted(req: Request, res: Response, thankYouUrl: string | null, locale: Locale): void {
+/**
+ * The same answer for every accepted signup: 202 for programs, 303 to the thank-you page for
+ * forms. The page is told the list (not secret, unlike the address), so it can name it.
+ */
+function answerAccepted(req: Request, res: Response, thankYouUrl: string | null, locale: Locale, listSlug: string): void {
   if (wantsJson(req)) {
     res.status(202).json(SIGNUP_ACCEPTED);
     return;
   }
-  res.redirect(303, thankYouUrl ?? `/thanks?locale=${locale}`);
+  res.redirect(303, thankYouUrl ?? `/thanks?${new URLSearchParams({ locale, list: listSlug }).toString()}`);
 }
 
 export function subscribeRoutes(deps: AppDeps): Router {
@@ -57,7 +63,7 @@ export function subscribeRoutes(deps: AppDeps): Router {
 
     if (honeypot) {
       // A bot: answer exactly as for anyone, store and send nothing.
-      answerAccepted(req, res, (await findListBySlug(deps.database, listSlug)).thankYouUrl, locale);
+      answerAccepted(req, res, (await findListBySlug(deps.database, listSlug)).thankYouUrl, locale, listSlug);
       return;
     }
     if (isHuman && !(await isHuman(captchaToken, req.ip))) {
@@ -73,14 +79,17 @@ export function subscribeRoutes(deps: AppDeps): Router {
       origin: requestOrigin(req),
     });
     deps.metrics.signups.inc();
-    answerAccepted(req, res, outcome.thankYouUrl, locale);
+    answerAccepted(req, res, outcome.thankYouUrl, locale, listSlug);
   });
 
-  router.get('/thanks', (req, res) => {
+  router.get('/thanks', async (req, res) => {
     const requested = req.query.locale;
     const locale = isLocale(requested) ? requested : pageLocale(req);
+    // An unknown or mistyped list only leaves its name out: a thank-you page never fails.
+    const slug = req.query.list;
+    const list = typeof slug === 'string' && LIST_SLUG.test(slug) ? await findListBySlug(deps.database, slug).catch(() => null) : null;
     // The address is not in the redirect (it would sit in logs and history), so this page names none.
-    sendPage(res, thanksPage(locale, { site: pageSite(req) }));
+    sendPage(res, thanksPage(locale, { list: list ? listName(list, locale) : undefined, site: pageSite(req) }));
   });
 
   return router;
