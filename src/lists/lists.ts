@@ -58,6 +58,7 @@ const DESCRIPTION_MAX = 2000;
 const WELCOME_MAX = 20_000;
 const URL_MAX = 2048;
 const FROM_NAME_MAX = 100;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const FIELDS = ['slug', 'name', 'description', 'thankYouUrl', 'confirmedUrl', 'fromName', 'fromEmail', 'public', 'archived', 'welcomeMessage', 'goodbyeEmail'] as const;
 
 /** Every problem with a list's fields is this one code; the message names the field. */
@@ -73,6 +74,10 @@ function localizedField(body: Record<string, unknown>, field: string, maxLength:
   }
   const check = checkLocalizedText(value, maxLength);
   if (!check.ok) throw invalid(field, check.problem.replace(/^the text /, ''));
+  // A name reaches headers (Subject, List-Id): one line, no control characters.
+  if (field === 'name' && Object.values(typeof check.value === 'string' ? { all: check.value } : check.value).some((text) => CONTROL.test(text ?? ''))) {
+    throw invalid(field, 'must be on one line, without control characters');
+  }
   return check.value;
 }
 
@@ -105,7 +110,7 @@ function fromNameField(body: Record<string, unknown>): string | null | undefined
   if (value === undefined) return undefined;
   if (value === null || value === '') return null;
   // It becomes a header's display name: nothing that could end a line or break the quoting.
-  if (typeof value !== 'string' || value.trim() === '' || value.length > FROM_NAME_MAX || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > FROM_NAME_MAX || CONTROL.test(value)) {
     throw invalid('fromName', `must be a name of 1 to ${FROM_NAME_MAX} characters on one line`);
   }
   return value.trim();
