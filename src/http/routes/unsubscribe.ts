@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { isLocale, type Locale } from '../../mail/locale.js';
+import type { OptOutSource } from '../../subscriptions/goodbye.js';
 import { unsubscribeTarget, type UnsubscribeScope } from '../../subscriptions/unsubscribe.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
@@ -13,6 +14,15 @@ import { pageLocale, pageSite, sendPage, wantsJson } from '../respond.js';
  */
 function linkToken(req: Request): unknown {
   return req.query.token ?? (req.body as Record<string, unknown> | undefined)?.token;
+}
+
+/**
+ * The page's buttons send `scope`; an RFC 8058 one-click POST (a mail client, perhaps on its own)
+ * sends `List-Unsubscribe=One-Click` and no scope. Only the page's own choice gets a goodbye mail.
+ */
+function sourceOf(req: Request): OptOutSource {
+  const scope = (req.body as Record<string, unknown> | undefined)?.scope;
+  return scope === 'list' || scope === 'all' ? 'page' : 'one-click';
 }
 
 /** Only the page's own urlencoded form can ask for every list; a one-click POST means this list. */
@@ -49,7 +59,7 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
   // RFC 8058 one-click: no cookie, CSRF token or Origin is asked for, and the answer is a 200, never a redirect.
   router.post('/unsubscribe', async (req, res) => {
     const token = linkToken(req);
-    const outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req) });
+    const outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req), source: sourceOf(req) });
     deps.metrics.unsubscribes.inc();
     if (wantsJson(req)) {
       res.json({ status: 'unsubscribed', list: outcome.listName, scope: outcome.scope });
