@@ -191,6 +191,13 @@ export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, s
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No consent events.</p>';
+  const messages = record.messages.length
+    ? `<table><thead><tr><th>Mail</th><th>List</th><th>Status</th><th>Asked for</th><th>Sent</th><th>Last error</th></tr></thead><tbody>${record.messages
+        .map(
+          (m) => `<tr><td data-label="Mail">${h(m.kind)}</td><td data-label="List">${h(m.list)}</td><td data-label="Status">${h(m.status)}</td><td data-label="Asked for">${when(m.createdAt)}</td><td data-label="Sent">${when(m.sentAt)}</td><td data-label="Last error" class="token">${h(m.lastError ?? '')}</td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : '<p class="muted">No mail.</p>';
   const blocks = record.suppressions.length
     ? `<ul>${record.suppressions.map((s) => `<li>${h(s.reason)}, ${s.list ? `list ${h(s.list)}` : 'every list'}, ${h(s.source)}, ${when(s.createdAt)}</li>`).join('')}</ul>`
     : '<p class="muted">Not suppressed.</p>';
@@ -198,6 +205,7 @@ export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, s
     record.email,
     `<p>${record.name ? `${h(record.name)} · ` : ''}${record.locale ? `locale ${h(record.locale)} · ` : ''}${record.createdAt ? `known since ${when(record.createdAt)}` : 'no contact record'}</p>
 <h2>Subscriptions</h2>${subscriptions}
+<h2>Mail history</h2>${messages}
 <h2>Consent trail</h2>${trail}
 <h2>Suppression entries</h2>${blocks}
 <h2>The person's rights</h2>
