@@ -44,7 +44,7 @@ beforeAll(async () => {
   });
   t = await startTestService({ env: DKIM_ENV });
   await t.service.database.transaction(async ({ db, tables: { lists } }) => {
-    await db.insert(lists).values({ slug: 'weekly', name: 'Example Weekly', createdAt: Date.now() });
+    await db.insert(lists).values({ slug: 'weekly', name: 'Example Weekly', goodbyeEmail: true, createdAt: Date.now() });
   });
 });
 afterAll(async () => {
@@ -52,9 +52,9 @@ afterAll(async () => {
   await dns?.close();
 });
 
-/** The kinds scored here; goodbye and broadcast messages join as they get their templates (issues 12 and 16). */
-type ScoredKind = Exclude<MessageKind, 'goodbye' | 'broadcast'>;
-const SCORED_KINDS = MESSAGE_KINDS.filter((kind): kind is ScoredKind => kind !== 'goodbye' && kind !== 'broadcast');
+/** The kinds scored here; broadcast messages join as they get their templates (issue 16). */
+type ScoredKind = Exclude<MessageKind, 'broadcast'>;
+const SCORED_KINDS = MESSAGE_KINDS.filter((kind): kind is ScoredKind => kind !== 'broadcast');
 
 /** How each kind of message comes about through the service; a new kind fails typecheck until it is here. */
 const sendMessage: Record<ScoredKind, (email: string, locale: Locale) => Promise<ReceivedMail>> = {
@@ -67,17 +67,22 @@ const sendMessage: Record<ScoredKind, (email: string, locale: Locale) => Promise
     expect((await postForm(`${t.url}/confirm`, { token: tokenOf(linkIn(confirmation, 'confirm')) })).status).toBe(200);
     return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':welcome:')), 5000, `${locale} welcome`);
   },
+  async goodbye(email, locale) {
+    const welcome = await sendMessage.welcome(email, locale);
+    expect((await postForm(`${t.url}/unsubscribe?token=${tokenOf(linkIn(welcome, 'unsubscribe'))}`, { scope: 'list' })).status).toBe(200);
+    return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':goodbye:')), 5000, `${locale} goodbye`);
+  },
 };
 
 /** What every mail must say in its own language: who writes and why, and, per kind, what comes next. */
 const SAYS: Record<Locale, { why: string; kinds: Record<ScoredKind, string> }> = {
   en: {
     why: '(or someone using this address) asked to receive Example Weekly from Example News at www.example.com',
-    kinds: { confirmation: 'expires in 7 days', welcome: 'You can unsubscribe at any time' },
+    kinds: { confirmation: 'expires in 7 days', welcome: 'You can unsubscribe at any time', goodbye: 'This is the only email we send about it' },
   },
   fr: {
     why: '(ou une personne utilisant cette adresse) avez demandé à recevoir Example Weekly sur le site Example News (www.example.com)',
-    kinds: { confirmation: 'expire dans 7\u00a0jours', welcome: 'Vous pouvez vous désinscrire à tout moment' },
+    kinds: { confirmation: 'expire dans 7\u00a0jours', welcome: 'Vous pouvez vous désinscrire à tout moment', goodbye: 'C’est le seul e-mail que nous envoyons à ce sujet' },
   },
 };
 

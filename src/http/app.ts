@@ -15,6 +15,7 @@ import { sendError, setPageSite } from './respond.js';
 import { adminConsoleRoutes } from './admin/routes.js';
 import { adminAuthLimit } from './adminAuthLimit.js';
 import { adminApiRoutes } from './routes/adminApi.js';
+import { adminListsRoutes } from './routes/adminLists.js';
 import { securityHeaders, signupCors } from './security.js';
 import { confirmRoutes } from './routes/confirm.js';
 import { healthRoutes } from './routes/health.js';
@@ -91,6 +92,7 @@ export function createApp(deps: AppDeps): Express {
   // One counter of failed admin sign-ins and bearer tokens, for the console and the API alike.
   const authLimit = adminAuthLimit(deps.redis, { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix }, deps.logger);
   app.use('/admin', adminConsoleRoutes(deps, authLimit));
+  app.use('/admin/api', adminListsRoutes(deps, authLimit));
   app.use('/admin/api', adminApiRoutes(deps, authLimit));
 
   app.use(notFound);

@@ -219,6 +219,12 @@ export function confirmPage(locale: Locale, token: string, view: PageView = {}):
   return tokenFormPage(locale, t.confirmTitle, message, '/confirm', token, t.confirmButton, { ...view, site: undefined });
 }
 
+/** `GET /confirm` of a request cancelled through its own "not me": say so, and offer "it was me". */
+export function itWasMePage(locale: Locale, token: string, view: PageView = {}): string {
+  const t = pageText(locale);
+  return tokenFormPage(locale, t.itWasMeTitle, t.itWasMeBody(listOf(locale, view)), '/confirm/it-was-me', token, t.itWasMeButton, { ...view, site: undefined });
+}
+
 /** After `POST /confirm`: confirmed now, or already before. */
 export function confirmedPage(locale: Locale, alreadyConfirmed: boolean, view: PageView = {}): string {
   const t = pageText(locale);

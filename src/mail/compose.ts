@@ -3,7 +3,8 @@ import type { MessageKind } from '../db/schema.js';
 import { createToken, CONFIRM_TOKEN_TTL_MS } from '../subscriptions/tokens.js';
 import { stringsOf, type Locale } from './locale.js';
 import { senderDomain } from './sender.js';
-import { renderMessage, type Templates } from './templates.js';
+import { renderWelcomeMessage } from '../lists/welcomeMessage.js';
+import { escapeHtml, renderMessage, type Templates } from './templates.js';
 import type { OutgoingMessage } from './transport.js';
 
 export interface MessageContext {
@@ -39,6 +40,12 @@ export interface MessageSubject {
    * names that request (a later signup replaces it); without it, TTL from now.
    */
   confirmExpiresAt?: number | null;
+  /** The list's own sender ("Name <address>"); unset: the site's (MAIL_FROM). */
+  from?: string | undefined;
+  /** For a welcome: what the list is, in the subscriber's locale. */
+  listDescription?: string | null;
+  /** For a welcome: the list's welcome message (Markdown), in the subscriber's locale. */
+  welcomeMarkdown?: string | null;
 }
 
 export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number): string {
@@ -55,6 +62,21 @@ export function confirmUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'
   return `${context.publicUrl}/confirm?token=${token}${locale ? `&locale=${locale}` : ''}`;
 }
 
+/** The style of the welcome mail's text blocks (as MJML writes its mj-text), for the list's own words. */
+const INTRO_STYLE = 'padding:10px 25px;font-family:Helvetica, Arial, sans-serif;font-size:16px;line-height:24px;text-align:left;color:#1f2933;';
+
+/**
+ * The welcome mail's words from the list: its description (plain text) and its welcome message
+ * (Markdown, rendered and sanitised), as one row of the mail's table, and as text for the text
+ * part (where the Markdown source reads as it is). Nothing at all when the list has neither.
+ */
+function listIntro(description: string | null, markdown: string | null): { listIntroHtml: string; listIntroText: string } {
+  if (!description && !markdown) return { listIntroHtml: '', listIntroText: '' };
+  const html = `${description ? `<p>${escapeHtml(description)}</p>` : ''}${markdown ? renderWelcomeMessage(markdown) : ''}`;
+  const text = [description, markdown].filter(Boolean).join('\n\n');
+  return { listIntroHtml: `<tr><td align="left" style="${INTRO_STYLE}">${html}</td></tr>`, listIntroText: `\n${text}\n` };
+}
+
 /** A Feedback-ID field: no colons (they separate the fields) and nothing unique per message. */
 const feedbackField = (text: string) => text.replace(/[^A-Za-z0-9._-]+/g, '-');
 
@@ -66,7 +88,9 @@ const feedbackField = (text: string) => text.replace(/[^A-Za-z0-9._-]+/g, '-');
  */
 export function composeMessage(context: MessageContext, subject: MessageSubject, now = Date.now()): OutgoingMessage {
   const host = new URL(context.publicUrl).hostname;
-  const sendingDomain = senderDomain(context.mailFrom) ?? host;
+  const from = subject.from ?? context.mailFrom;
+  // The Message-ID on the From's domain (a list's sender is on the site's domain or a subdomain of it).
+  const sendingDomain = senderDomain(from) ?? host;
   const unsubscribe = unsubscribeUrl(context, subject.subscriptionId);
   const variables: Record<string, string> = {
     listName: subject.listName,
@@ -77,10 +101,13 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
     variables.confirmUrl = confirmUrl(context, subject.subscriptionId, subject.confirmExpiresAt ?? now + CONFIRM_TOKEN_TTL_MS, subject.locale);
     variables.validDays = String(CONFIRM_LINK_DAYS);
   }
-  if (subject.kind === 'welcome') variables.greetingName = subject.name ? `, ${subject.name}` : '';
+  if (subject.kind === 'welcome') {
+    variables.greetingName = subject.name ? `, ${subject.name}` : '';
+    Object.assign(variables, listIntro(subject.listDescription ?? null, subject.welcomeMarkdown ?? null));
+  }
   const rendered = renderMessage(context.templates, subject.locale, subject.kind, variables);
   return {
-    from: context.mailFrom,
+    from,
     ...(context.replyTo ? { replyTo: context.replyTo } : {}),
     to: subject.to,
     subject: rendered.subject,
@@ -96,6 +123,9 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
       'Feedback-ID': `${feedbackField(subject.listSlug)}:${subject.kind}:${sendingDomain}`,
       'Auto-Submitted': 'auto-generated',
     },
+    // The envelope stays the site's whatever the list's From: bounces come back to the site's
+    // return path, and SPF is checked on the site's domain (DMARC aligns it with a list's From,
+    // which must be on that domain or a subdomain of it: src/lists/lists.ts).
     envelope: { from: context.mailFrom, to: [subject.to] },
   };
 }

@@ -32,7 +32,7 @@ function compileText(source: string): CompiledText {
   return source.split(PLACEHOLDER);
 }
 
-function fill(compiled: CompiledText, variables: TemplateVariables, escape: (value: string) => string): string {
+function fill(compiled: CompiledText, variables: TemplateVariables, escape: (value: string, name: string) => string): string {
   let out = '';
   for (let i = 0; i < compiled.length; i++) {
     const part = compiled[i]!;
@@ -40,7 +40,7 @@ function fill(compiled: CompiledText, variables: TemplateVariables, escape: (val
     else {
       const value = variables[part];
       if (value === undefined) throw new Error(`template variable "${part}" has no value`);
-      out += escape(value);
+      out += escape(value, part);
     }
   }
   return out;
@@ -54,6 +54,12 @@ export function escapeHtml(value: string): string {
     .replaceAll('"', '&quot;')
     .replaceAll("'", '&#39;');
 }
+
+/**
+ * In the HTML part, a variable whose name ends in `Html` is markup the caller made safe (a list's
+ * welcome message, sanitised by src/lists/welcomeMessage.ts); every other value is escaped.
+ */
+const htmlValue = (value: string, name: string) => (name.endsWith('Html') ? value : escapeHtml(value));
 
 /** A subject is a header: line breaks in a value must never start a new header line. */
 function headerSafe(value: string): string {
@@ -80,7 +86,7 @@ function decodeTitle(html: string): string {
  */
 export async function loadTemplates(folder: string = TEMPLATES_FOLDER): Promise<Templates> {
   const templates = new Map<string, CompiledTemplate>();
-  const kinds: MessageKind[] = ['confirmation', 'welcome'];
+  const kinds: MessageKind[] = ['confirmation', 'welcome', 'goodbye'];
   for (const locale of LOCALES) {
     for (const kind of kinds) {
       const base = path.join(folder, locale, kind);
@@ -113,7 +119,7 @@ export function renderMessage(
   if (!template) throw new Error(`no template ${locale}/${kind}`);
   return {
     subject: fill(template.subject, variables, headerSafe),
-    html: fill(template.html, variables, escapeHtml),
+    html: fill(template.html, variables, htmlValue),
     text: fill(template.text, variables, identity),
   };
 }

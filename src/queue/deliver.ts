@@ -3,6 +3,8 @@ import type { Database, Scope } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
 import type { Logger } from '../logger.js';
 import { maskEmail } from '../logger.js';
+import { decodeLocalizedText, listName, localize } from '../lists/localizedText.js';
+import { listSender } from '../lists/sender.js';
 import { composeMessage, type MessageContext } from '../mail/compose.js';
 import { receivesExactly } from '../mail/envelope.js';
 import type { Metrics } from '../metrics.js';
@@ -117,6 +119,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     subscriptionStatus: subscription?.status ?? null,
     confirmExpiresAt: subscription?.confirmExpiresAt ?? null,
     confirmBudget: { contactId: contact?.id ?? null, outboxId, requestedAt: message.createdAt, limits: deps.confirmLimits },
+    goodbye: subscription ? { subscriptionId: subscription.id, unsubscribedAt: subscription.unsubscribedAt, requestedAt: message.createdAt } : undefined,
     now,
   });
   // The decision was made on the contact's key: a stored address that SMTP would receive as
@@ -139,18 +142,23 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     return 'dropped';
   }
 
+  const locale = isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE;
+  const inLocale = (stored: string | null) => (stored === null ? null : localize(decodeLocalizedText(stored), locale));
   const outgoing = composeMessage(
     deps.messages,
     {
       outboxId,
       kind: message.kind,
       to: contact.email,
-      locale: isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE,
+      locale,
       name: subscription.status === 'confirmed' ? contact.name : null,
       subscriptionId: subscription.id,
       listSlug: list.slug,
-      listName: list.name,
+      listName: listName(list, locale),
       confirmExpiresAt: subscription.confirmExpiresAt,
+      from: listSender(list, deps.messages.mailFrom),
+      listDescription: inLocale(list.description),
+      welcomeMarkdown: inLocale(list.welcomeMessage),
     },
     now,
   );

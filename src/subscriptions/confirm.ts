@@ -1,17 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, ne } from 'drizzle-orm';
 import type { Database, Row, Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { recordChanges } from './changes.js';
-import { listName } from '../lists/localizedText.js';
-import { DEFAULT_LOCALE, isLocale } from '../mail/locale.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
 import { mayMail } from './mailPolicy.js';
 import { lockAddresses } from './subscribe.js';
+import { entriesOfAddress } from './suppression.js';
+import { restoreSubscription } from './unsubscribe.js';
 import { verifyToken, type TokenClaims, type TokenPurpose } from './tokens.js';
+import { listName } from '../lists/localizedText.js';
+import { DEFAULT_LOCALE, isLocale } from '../mail/locale.js';
 
 export interface ConfirmOutcome {
+  /** The list's name in the subscriber's language. */
   listName: string;
+  /** Where the list sends a person who confirmed (a browser gets a 303 there); null: the built-in page. */
+  confirmedUrl: string | null;
   /** The address confirmed, for the page to name (masked). */
   email: string;
   alreadyConfirmed: boolean;
@@ -82,13 +87,17 @@ export async function lockAddressOfSubscription(tx: Scope, subscriptionId: numbe
 
 interface ConfirmationTarget {
   subscription: Row<'subscriptions'>;
+  contact: Row<'contacts'>;
   contactId: number;
   email: string;
   /** The canonical address and the person's locale, for the change other systems are told of. */
   emailKey: string;
   locale: string;
   listName: string;
+  confirmedUrl: string | null;
   alreadyConfirmed: boolean;
+  /** Cancelled through this subscription's own "not me" link: the confirm link may still say "it was me". */
+  cancelledByNotMe: boolean;
   /**
    * Whether the link was sent for the request now pending (it expires when that request does);
    * a later signup on the same list replaced the request an older link was sent for.
@@ -101,6 +110,7 @@ async function readConfirmation(
   secrets: readonly string[],
   claims: ReturnType<typeof confirmLinkClaims>,
   now: number,
+  options: { itWasMe?: boolean } = {},
 ): Promise<ConfirmationTarget> {
   const { contacts, lists, subscriptions } = scope.tables;
   const [row] = await scope.db
@@ -115,9 +125,25 @@ async function readConfirmation(
     throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists.');
   }
   const { subscription, contact, list } = row;
-  const target = { subscription, contactId: contact.id, email: contact.email, emailKey: contact.emailKey, locale: contact.locale, listName: listName(list, isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE), linkNamesRequest: false };
+  const target = {
+    subscription,
+    contact,
+    contactId: contact.id,
+    email: contact.email,
+    emailKey: contact.emailKey,
+    locale: contact.locale,
+    listName: listName(list, isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE),
+    confirmedUrl: list.confirmedUrl,
+    linkNamesRequest: false,
+    cancelledByNotMe: false,
+  };
   if (subscription.status === 'confirmed') return { ...target, alreadyConfirmed: true };
   if (subscription.status !== 'pending') {
+    // "Not me" from this request's own mail ended it (never confirmed, ended by its own link).
+    if (options.itWasMe && subscription.confirmedAt === null && subscription.endedByLink === subscription.id) {
+      if (claims.linkExpired) throw new ConfirmationExpired({ email: contact.email, listSlug: list.slug, locale: contact.locale });
+      return { ...target, alreadyConfirmed: false, cancelledByNotMe: true };
+    }
     throw new AppError(409, 'subscription_closed', 'This subscription was cancelled. Please sign up again.');
   }
   // Confirming means the welcome email is sent next: the one rule that decides says whether it may be.
@@ -140,9 +166,9 @@ export async function checkConfirmLink(
   secrets: readonly string[],
   token: unknown,
   now = Date.now(),
-): Promise<{ listName: string; email: string; alreadyConfirmed: boolean }> {
-  const { listName, email, alreadyConfirmed } = await readConfirmation(scope, secrets, confirmLinkClaims(secrets, token, now), now);
-  return { listName, email, alreadyConfirmed };
+): Promise<{ listName: string; email: string; alreadyConfirmed: boolean; cancelledByNotMe: boolean }> {
+  const { listName, email, alreadyConfirmed, cancelledByNotMe } = await readConfirmation(scope, secrets, confirmLinkClaims(secrets, token, now), now, { itWasMe: true });
+  return { listName, email, alreadyConfirmed, cancelledByNotMe };
 }
 
 /**
@@ -163,8 +189,8 @@ export async function confirmSubscription(
     const { contacts, outbox, subscriptions } = tx.tables;
     // Two clicks on one link in two processes: the second waits here, then reads it confirmed (one welcome email).
     await lockAddressOfSubscription(tx, claims.subscriptionId);
-    const { subscription, contactId, email, emailKey, locale, listName, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
-    if (alreadyConfirmed) return { listName, email, alreadyConfirmed: true, outboxId: null };
+    const { subscription, contactId, email, emailKey, locale, listName, confirmedUrl, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
+    if (alreadyConfirmed) return { listName, confirmedUrl, email, alreadyConfirmed: true, outboxId: null };
     await tx.db
       .update(subscriptions)
       .set({ status: 'confirmed', confirmedAt: now, confirmExpiresAt: null, pendingName: null })
@@ -177,6 +203,66 @@ export async function confirmSubscription(
     await recordChanges(tx, [{ type: 'subscription.confirmed', email: emailKey, listId: subscription.listId, locale, at: now }]);
     const outboxId = randomUUID();
     await tx.db.insert(outbox).values({ id: outboxId, kind: 'welcome', subscriptionId: subscription.id, status: 'queued', createdAt: now });
-    return { listName, email, alreadyConfirmed: false, outboxId };
+    return { listName, confirmedUrl, email, alreadyConfirmed: false, outboxId };
+  });
+}
+
+/** What "it was me" did: the welcome email, and confirmations for other requests its "not me" had cancelled. */
+export interface ItWasMeOutcome extends ConfirmOutcome {
+  outboxIds: string[];
+}
+
+/**
+ * "It was me — subscribe me", from the confirm link of a request cancelled through its own "not
+ * me" link. Holding the confirm link proves the mailbox, as for the ordinary confirm, so this
+ * confirms the subscription (the welcome email follows) and lifts exactly what that "not me"
+ * did: the "every list" entry it created (and no other: an entry it shares with a later opt-out
+ * no longer belongs to it) and the other requests it cancelled, which go back to pending with a
+ * new confirmation email. When another entry still covers the list (a bounce, a complaint, an
+ * admin block, another opt-out), nothing changes: `409 address_blocked`.
+ */
+export async function confirmAfterNotMe(
+  database: Database,
+  secrets: readonly string[],
+  token: unknown,
+  origin: RequestOrigin,
+  now = Date.now(),
+): Promise<ItWasMeOutcome> {
+  const claims = confirmLinkClaims(secrets, token, now);
+  return database.transaction(async (tx) => {
+    const { outbox, subscriptions, suppressions } = tx.tables;
+    await lockAddressOfSubscription(tx, claims.subscriptionId);
+    const target = await readConfirmation(tx, secrets, claims, now, { itWasMe: true });
+    const { subscription, contact, listName, confirmedUrl, email } = target;
+    if (target.alreadyConfirmed) return { listName, confirmedUrl, email, alreadyConfirmed: true, outboxId: null, outboxIds: [] };
+    // A request still pending (its "not me" was never pressed) is confirmed as usual.
+    if (!target.cancelledByNotMe) throw new AppError(409, 'subscription_open', 'This request was not cancelled: confirm it with its button.');
+
+    await tx.db
+      .delete(suppressions)
+      .where(and(entriesOfAddress(tx.tables, secrets, contact.emailKey), eq(suppressions.reason, 'unsubscribed'), eq(suppressions.createdByLink, subscription.id)));
+    const decision = await mayMail(tx, secrets, { emailKey: contact.emailKey, listId: subscription.listId, kind: 'welcome', subscriptionStatus: 'confirmed', confirmExpiresAt: null, now });
+    if (!decision.allowed) {
+      throw new AppError(409, 'address_blocked', 'This address must not receive mail from us any more, so this subscription cannot be confirmed. Please contact us.');
+    }
+    await tx.db
+      .update(subscriptions)
+      .set({ status: 'confirmed', confirmedAt: now, unsubscribedAt: null, endedByLink: null, confirmExpiresAt: null, pendingName: null })
+      .where(eq(subscriptions.id, subscription.id));
+    await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'confirmed', at: now, origin, detail: 'it was me (after not me)' });
+    await recordChanges(tx, [{ type: 'subscription.confirmed', email: contact.emailKey, listId: subscription.listId, locale: contact.locale, at: now }]);
+    const outboxId = randomUUID();
+    await tx.db.insert(outbox).values({ id: outboxId, kind: 'welcome', subscriptionId: subscription.id, status: 'queued', createdAt: now });
+
+    const others = await tx.db
+      .select()
+      .from(subscriptions)
+      .where(and(eq(subscriptions.contactId, contact.id), eq(subscriptions.status, 'unsubscribed'), eq(subscriptions.endedByLink, subscription.id), ne(subscriptions.id, subscription.id)));
+    const outboxIds: string[] = [];
+    for (const other of others) {
+      const restored = await restoreSubscription(tx, secrets, { contact, subscription: other, now, origin });
+      if (typeof restored === 'string' && restored !== 'blocked') outboxIds.push(restored);
+    }
+    return { listName, confirmedUrl, email, alreadyConfirmed: false, outboxId, outboxIds };
   });
 }

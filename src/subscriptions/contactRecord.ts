@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, desc, eq } from 'drizzle-orm';
 import type { Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
@@ -8,13 +8,14 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 /**
  * Everything known about one address: its subscriptions, its consent trail (who consented to
- * what, when, from where) and the suppression entries that block it, found by keyed hash.
+ * what, when, from where), the suppression entries that block it, found by keyed hash, and the
+ * mail sent to it (the outbox rows, newest first).
  */
 export async function contactRecord(scope: Scope, secrets: readonly string[], email: string) {
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey } = parsed.address;
-  const { consentEvents, contacts, lists, subscriptions, suppressions } = scope.tables;
+  const { consentEvents, contacts, lists, outbox, subscriptions, suppressions } = scope.tables;
   const { db } = scope;
 
   const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, emailKey));
@@ -44,6 +45,17 @@ export async function contactRecord(scope: Scope, secrets: readonly string[], em
         .orderBy(asc(consentEvents.at), asc(consentEvents.id))
     : [];
 
+  // The mail history, newest first: what was sent, when, and whether it was delivered, failed or dropped ("I never got it").
+  const mailed = contact
+    ? await db
+        .select({ kind: outbox.kind, list: lists.slug, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt, lastError: outbox.lastError })
+        .from(subscriptions)
+        .innerJoin(outbox, eq(outbox.subscriptionId, subscriptions.id))
+        .innerJoin(lists, eq(lists.id, subscriptions.listId))
+        .where(eq(subscriptions.contactId, contact.id))
+        .orderBy(desc(outbox.createdAt), desc(outbox.id))
+    : [];
+
   return {
     email: contact?.email ?? emailKey,
     name: contact?.name ?? null,
@@ -52,6 +64,7 @@ export async function contactRecord(scope: Scope, secrets: readonly string[], em
     subscriptions: subscribed.map((s) => ({ ...s, createdAt: iso(s.createdAt), confirmedAt: iso(s.confirmedAt), unsubscribedAt: iso(s.unsubscribedAt) })),
     consent: trail.map((e) => ({ ...e, at: iso(e.at) })),
     suppressions: blocking.map((s) => ({ ...s, createdAt: iso(s.createdAt) })),
+    messages: mailed.map((m) => ({ ...m, createdAt: iso(m.createdAt), sentAt: iso(m.sentAt) })),
   };
 }
 

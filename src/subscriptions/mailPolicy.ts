@@ -1,8 +1,8 @@
-import { and, eq, inArray, max, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, max, or, sql } from 'drizzle-orm';
 import type { Scope } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
 import type { MessageKind, SubscriptionStatus } from '../db/schema.js';
-import { findSuppression } from './suppression.js';
+import { entriesOfAddress, findSuppression } from './suppression.js';
 
 /** Limits on confirmation emails to one address, whatever the lists (against list bombing). */
 export interface ConfirmLimits {
@@ -28,8 +28,21 @@ export interface MailRequest {
    * mailbox is the requester's own (a token from a mail we sent) may leave it out.
    */
   confirmBudget?: ConfirmBudget;
+  /** For a goodbye: the opt-out it answers. Without it a goodbye is never allowed. */
+  goodbye?: GoodbyeCheck;
   now: number;
 }
+
+/** What ties a goodbye row to one opt-out: the subscription, when it was ended, when the row was written. */
+export interface GoodbyeCheck {
+  subscriptionId: number;
+  unsubscribedAt: number | null;
+  /** The outbox row's creation time (or now, before it is written): equal to unsubscribedAt when written by that opt-out. */
+  requestedAt: number;
+}
+
+/** How long after its opt-out a goodbye may still go: later, it would be a mail to an opted-out address like any other. */
+export const GOODBYE_WINDOW_MS = 15 * 60_000;
 
 export interface ConfirmBudget {
   /** The contact, when it exists already (its past confirmation emails count against the limits). */
@@ -51,6 +64,7 @@ export type MailDecision = { allowed: true } | { allowed: false; reason: string 
  */
 export async function mayMail(scope: Scope, secrets: readonly string[], request: MailRequest): Promise<MailDecision> {
   if (request.emailKey === null) return { allowed: false, reason: 'erased' };
+  if (request.kind === 'goodbye') return goodbyeDecision(scope, secrets, request.emailKey, request);
   const suppression = await findSuppression(scope, secrets, request.emailKey, request.listId);
   if (suppression) return { allowed: false, reason: `suppressed:${suppression.reason}` };
   switch (request.kind) {
@@ -64,10 +78,30 @@ export async function mayMail(scope: Scope, secrets: readonly string[], request:
     case 'broadcast':
       if (request.subscriptionStatus !== 'confirmed') return { allowed: false, reason: 'not_confirmed' };
       return { allowed: true };
-    case 'goodbye':
-      // Not sent yet: the one exception to an opt-out needs its own window (issue 12).
-      return { allowed: false, reason: 'goodbye_not_allowed' };
   }
+}
+
+/**
+ * The single, deliberate exception to an opt-out: the one short mail confirming it (lists with
+ * `goodbyeEmail`). Allowed only for the subscription that opt-out ended, while it stays ended,
+ * for a row written by that very opt-out (same instant), within GOODBYE_WINDOW_MS of it, and
+ * while no suppression entry covers the address but the one that opt-out created. A bounce, a
+ * complaint, an admin block, an erasure, or an "every list" entry made by anyone else stops it.
+ */
+async function goodbyeDecision(scope: Scope, secrets: readonly string[], emailKey: string, request: MailRequest): Promise<MailDecision> {
+  const { goodbye } = request;
+  if (request.subscriptionStatus !== 'unsubscribed') return { allowed: false, reason: 'not_unsubscribed' };
+  if (!goodbye || goodbye.unsubscribedAt === null || goodbye.requestedAt !== goodbye.unsubscribedAt) return { allowed: false, reason: 'goodbye_not_of_this_opt_out' };
+  if (request.now - goodbye.unsubscribedAt > GOODBYE_WINDOW_MS) return { allowed: false, reason: 'goodbye_window_passed' };
+  const { suppressions } = scope.tables;
+  const entries = await scope.db
+    .select({ reason: suppressions.reason, createdByLink: suppressions.createdByLink, createdAt: suppressions.createdAt })
+    .from(suppressions)
+    .where(and(entriesOfAddress(scope.tables, secrets, emailKey), or(isNull(suppressions.listId), eq(suppressions.listId, request.listId))));
+  const other = entries.find(
+    (entry) => !(entry.reason === 'unsubscribed' && entry.createdByLink === goodbye.subscriptionId && entry.createdAt === goodbye.unsubscribedAt),
+  );
+  return other ? { allowed: false, reason: `suppressed:${other.reason}` } : { allowed: true };
 }
 
 // Prepared once per scope: the signup and every confirmation the worker sends run them.

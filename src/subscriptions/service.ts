@@ -1,6 +1,6 @@
 import type { Database } from '../db/database.js';
 import type { OutboxRelay } from '../queue/relay.js';
-import { confirmSubscription, type ConfirmOutcome } from './confirm.js';
+import { confirmAfterNotMe, confirmSubscription, type ConfirmOutcome, type ItWasMeOutcome } from './confirm.js';
 import type { UnsubscribeSource } from './changes.js';
 import type { RequestOrigin } from './consent.js';
 import type { ConfirmLimits } from './mailPolicy.js';
@@ -18,8 +18,10 @@ export interface SubscriptionService {
   request(request: SignupRequest): Promise<SignupOutcome>;
   /** A confirm link followed; the welcome email, on the first confirmation. */
   confirm(token: unknown, origin: RequestOrigin): Promise<ConfirmOutcome>;
-  /** An opt-out (a link's page, or one-click). */
-  unsubscribe(request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; via: UnsubscribeSource }): Promise<UnsubscribeOutcome>;
+  /** "It was me — subscribe me" from the confirm link of a request cancelled through "not me". */
+  itWasMe(token: unknown, origin: RequestOrigin): Promise<ItWasMeOutcome>;
+  /** An opt-out (a link's page, or one-click); from the page (`source: 'page'`), the list's goodbye mail if it has one. */
+  unsubscribe(request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; source: UnsubscribeSource }): Promise<UnsubscribeOutcome>;
   /** An opt-out undone from the same link; a confirmation email where the subscription was never confirmed. */
   resubscribe(request: { token: unknown; origin: RequestOrigin }): Promise<ResubscribeOutcome>;
 }
@@ -47,7 +49,16 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
       if (outcome.outboxId) relay.notify(outcome.outboxId);
       return outcome;
     },
-    unsubscribe: (request) => unsubscribe(database, secrets, request),
+    async itWasMe(token, origin) {
+      const outcome = await confirmAfterNotMe(database, secrets, token, origin);
+      for (const outboxId of [outcome.outboxId, ...outcome.outboxIds]) if (outboxId) relay.notify(outboxId);
+      return outcome;
+    },
+    async unsubscribe(request) {
+      const outcome = await unsubscribe(database, secrets, request);
+      if (outcome.outboxId) relay.notify(outcome.outboxId);
+      return outcome;
+    },
     async resubscribe(request) {
       const outcome = await resubscribe(database, secrets, request);
       for (const outboxId of outcome.outboxIds) relay.notify(outboxId);

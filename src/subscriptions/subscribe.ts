@@ -35,7 +35,8 @@ const listBySlug = preparedPerHandle((scope: Scope) => {
 
 export async function findListBySlug(scope: Scope, slug: string): Promise<Row<'lists'>> {
   const [list] = await listBySlug(scope).execute({ slug });
-  if (!list) throw new AppError(404, 'unknown_list', `There is no list called "${slug}".`);
+  // An archived list takes no signups and answers as if it did not exist (its opt-outs still work).
+  if (!list || list.archivedAt !== null) throw new AppError(404, 'unknown_list', `There is no list called "${slug}".`);
   return list;
 }
 

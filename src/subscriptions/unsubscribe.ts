@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, ne, or } from 'drizzle-orm';
-import type { Database, Scope } from '../db/database.js';
+import type { Database, Row, Scope } from '../db/database.js';
 import type { SubscriptionStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { recordChanges, type Change, type UnsubscribeSource } from './changes.js';
-import { listName as localizedListName } from '../lists/localizedText.js';
-import { DEFAULT_LOCALE, isLocale } from '../mail/locale.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
 import { lockAddressOfSubscription, subscriptionIdFromToken } from './confirm.js';
 import { mayMail } from './mailPolicy.js';
 import { domainOf } from './address.js';
 import { entriesOfAddress, suppressAddress } from './suppression.js';
 import { CONFIRM_TOKEN_TTL_MS } from './tokens.js';
+import { queueGoodbye } from './goodbye.js';
+import { listName } from '../lists/localizedText.js';
+import { DEFAULT_LOCALE, isLocale } from '../mail/locale.js';
 
 export type UnsubscribeScope = 'list' | 'all';
 
@@ -28,15 +29,15 @@ export interface UnsubscribeTarget {
 async function loadTarget(scope: Scope, subscriptionId: number) {
   const { contacts, lists, subscriptions } = scope.tables;
   const [row] = await scope.db
-    .select({ subscription: subscriptions, contact: contacts, list: { name: lists.name, nameByLocale: lists.nameByLocale } })
+    .select({ subscription: subscriptions, contact: contacts, list: lists })
     .from(subscriptions)
     .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
     .innerJoin(lists, eq(lists.id, subscriptions.listId))
     .where(eq(subscriptions.id, subscriptionId));
   // An erased contact takes its subscriptions with it; its address stays suppressed by hash.
   if (!row) throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists: this address receives nothing from us.');
-  // The pages speak the subscriber's language, the list's name included.
-  return { ...row, listName: localizedListName(row.list, isLocale(row.contact.locale) ? row.contact.locale : DEFAULT_LOCALE) };
+  // The list as the person reads it: in their language.
+  return { ...row, listName: listName(row.list, isLocale(row.contact.locale) ? row.contact.locale : DEFAULT_LOCALE) };
 }
 
 /** Reads the subscription an unsubscribe link names; changes nothing (GET must be safe). */
@@ -49,6 +50,8 @@ export interface UnsubscribeOutcome extends UnsubscribeTarget {
   /** true when the link was for a pending subscription: "this was not me". */
   notMe: boolean;
   scope: UnsubscribeScope;
+  /** The goodbye mail this opt-out wrote (lists with goodbyeEmail, from the page), to hand to the relay. */
+  outboxId: string | null;
 }
 
 /**
@@ -62,7 +65,7 @@ export interface UnsubscribeOutcome extends UnsubscribeTarget {
 export async function unsubscribe(
   database: Database,
   secrets: readonly string[],
-  request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; via: UnsubscribeSource },
+  request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; source: UnsubscribeSource },
   now = Date.now(),
 ): Promise<UnsubscribeOutcome> {
   const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
@@ -70,7 +73,7 @@ export async function unsubscribe(
     const { subscriptions } = tx.tables;
     // Two clicks at once (or links of one contact in two processes) take turns: the second reads what the first ended.
     await lockAddressOfSubscription(tx, subscriptionId);
-    const { subscription, contact, listName } = await loadTarget(tx, subscriptionId);
+    const { subscription, contact, list, listName } = await loadTarget(tx, subscriptionId);
     const notMe = subscription.status === 'pending';
     const scope: UnsubscribeScope = notMe ? 'all' : request.scope;
     const ending =
@@ -111,11 +114,23 @@ export async function unsubscribe(
     }
     // "Not me" cancels a request that was never confirmed: no receiver holds that address for it.
     if (!notMe && (ending.length > 0 || entry.created)) {
-      const change: Change = { type: 'subscription.unsubscribed', email: contact.emailKey, listId: scope === 'all' ? null : subscription.listId, source: request.via, at: now };
+      const change: Change = { type: 'subscription.unsubscribed', email: contact.emailKey, listId: scope === 'all' ? null : subscription.listId, source: request.source, at: now };
       await recordChanges(tx, [change]);
     }
+    // Only the opt-out that ended the link's own confirmed subscription says goodbye, once.
+    const outboxId =
+      subscription.status === 'confirmed'
+        ? await queueGoodbye(tx, secrets, {
+            subscriptionId,
+            listId: subscription.listId,
+            goodbyeEmail: list.goodbyeEmail,
+            emailKey: contact.emailKey,
+            unsubscribedAt: now,
+            source: request.source,
+          })
+        : null;
     const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
-    return { subscriptionId, status, listName, locale: contact.locale, email: contact.email, notMe, scope };
+    return { subscriptionId, status, listName, locale: contact.locale, email: contact.email, notMe, scope, outboxId };
   });
 }
 
@@ -141,7 +156,7 @@ export async function resubscribe(
 ): Promise<ResubscribeOutcome> {
   const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
   return database.transaction(async (tx) => {
-    const { outbox, subscriptions, suppressions } = tx.tables;
+    const { subscriptions, suppressions } = tx.tables;
     await lockAddressOfSubscription(tx, subscriptionId);
     const { subscription, contact, listName } = await loadTarget(tx, subscriptionId);
     const target = { subscriptionId, listName, locale: contact.locale, email: contact.email };
@@ -164,37 +179,50 @@ export async function resubscribe(
       );
     const outboxIds: string[] = [];
     for (const restored of undone) {
-      const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
-      const status: SubscriptionStatus = restored.confirmedAt === null ? 'pending' : 'confirmed';
-      const decision = await mayMail(tx, secrets, {
-        emailKey: contact.emailKey,
-        listId: restored.listId,
-        kind: status === 'pending' ? 'confirmation' : 'welcome',
-        subscriptionStatus: status,
-        confirmExpiresAt,
-        now,
-      });
-      if (!decision.allowed) {
-        if (restored.id === subscription.id) {
-          throw new AppError(409, 'address_blocked', 'This address cannot be subscribed again from here. Please contact us.');
-        }
-        continue;
+      const outcome = await restoreSubscription(tx, secrets, { contact, subscription: restored, now, origin: request.origin });
+      if (outcome === 'blocked' && restored.id === subscription.id) {
+        throw new AppError(409, 'address_blocked', 'This address cannot be subscribed again from here. Please contact us.');
       }
-      await tx.db
-        .update(subscriptions)
-        .set({ status, unsubscribedAt: null, endedByLink: null, confirmExpiresAt: status === 'pending' ? confirmExpiresAt : null })
-        .where(eq(subscriptions.id, restored.id));
-      await recordConsent(tx, { contactId: contact.id, listId: restored.listId, action: 'resubscribed', at: now, origin: request.origin });
-      if (status === 'confirmed') {
-        await recordChanges(tx, [{ type: 'subscription.confirmed', email: contact.emailKey, listId: restored.listId, locale: contact.locale, at: now }]);
-      }
-      if (status === 'pending') {
-        const id = randomUUID();
-        await tx.db.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: restored.id, status: 'queued', createdAt: now });
-        outboxIds.push(id);
-      }
+      if (typeof outcome === 'string' && outcome !== 'blocked') outboxIds.push(outcome);
     }
     const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
     return { ...target, status, outboxIds };
   });
+}
+
+/**
+ * Brings back one subscription an opt-out ended, when the holder of that opt-out's link undoes
+ * it: one that was confirmed is confirmed again; one never confirmed goes back to pending with a
+ * new confirmation email (the double opt-in is never skipped). Where a suppression entry still
+ * covers its list, nothing changes: 'blocked'. Returns the confirmation's outbox row, or null.
+ */
+export async function restoreSubscription(
+  tx: Scope,
+  secrets: readonly string[],
+  { contact, subscription, now, origin }: { contact: Row<'contacts'>; subscription: Row<'subscriptions'>; now: number; origin: RequestOrigin },
+): Promise<string | null | 'blocked'> {
+  const { outbox, subscriptions } = tx.tables;
+  const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
+  const status: SubscriptionStatus = subscription.confirmedAt === null ? 'pending' : 'confirmed';
+  const decision = await mayMail(tx, secrets, {
+    emailKey: contact.emailKey,
+    listId: subscription.listId,
+    kind: status === 'pending' ? 'confirmation' : 'welcome',
+    subscriptionStatus: status,
+    confirmExpiresAt,
+    now,
+  });
+  if (!decision.allowed) return 'blocked';
+  await tx.db
+    .update(subscriptions)
+    .set({ status, unsubscribedAt: null, endedByLink: null, confirmExpiresAt: status === 'pending' ? confirmExpiresAt : null })
+    .where(eq(subscriptions.id, subscription.id));
+  await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'resubscribed', at: now, origin });
+  if (status !== 'pending') {
+    await recordChanges(tx, [{ type: 'subscription.confirmed', email: contact.emailKey, listId: subscription.listId, locale: contact.locale, at: now }]);
+    return null;
+  }
+  const id = randomUUID();
+  await tx.db.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: subscription.id, status: 'queued', createdAt: now });
+  return id;
 }

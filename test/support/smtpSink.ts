@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface ReceivedMail {
   envelopeTo: string[];
+  /** MAIL FROM: the return path bounces go to. */
+  envelopeFrom: string | null;
   raw: string;
   parsed: ParsedMail;
   /** Header lines as received, lower-cased names. */
@@ -81,7 +83,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         const delay = new Promise((resolve) => setTimeout(resolve, options.dataDelayMs ?? 0));
         Promise.all([simpleParser(raw), delay]).then(
           ([parsed]) => {
-            messages.push({ envelopeTo, raw, parsed, header: (name) => headerValue(raw, name) });
+            messages.push({ envelopeTo, envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : null, raw, parsed, header: (name) => headerValue(raw, name) });
             callback();
           },
           (error: Error) => callback(error),

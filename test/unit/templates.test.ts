@@ -31,12 +31,27 @@ describe('precompiled MJML templates', () => {
       siteLabel: '<b>site</b>',
       unsubscribeUrl: 'https://x.test/u?a=1&b=2',
       greetingName: '',
+      listIntroHtml: '',
+      listIntroText: '',
     });
     expect(welcome.html).not.toContain('<script>alert(1)</script>');
     expect(welcome.html).toContain('&lt;script&gt;');
     expect(welcome.html).toContain('&lt;b&gt;site&lt;/b&gt;');
     expect(welcome.html).toContain('https://x.test/u?a=1&amp;b=2');
     expect(welcome.subject).not.toMatch(/[\r\n]/);
+  });
+
+  it('puts a list intro in the welcome mail as a row of its table, and only as markup named *Html', () => {
+    const welcome = renderMessage(templates, 'fr', 'welcome', {
+      listName: 'La lettre',
+      siteLabel: 'site',
+      unsubscribeUrl: 'https://x.test/u',
+      greetingName: '',
+      listIntroHtml: '<tr><td><p>Les <strong>nouvelles</strong></p></td></tr>',
+      listIntroText: '\nLes **nouvelles**\n',
+    });
+    expect(welcome.html).toContain('<tr><td><p>Les <strong>nouvelles</strong></p></td></tr>');
+    expect(welcome.text).toContain('Les **nouvelles**');
   });
 
   it('refuses to render with a missing variable', () => {

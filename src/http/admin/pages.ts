@@ -29,7 +29,7 @@ h1{font-size:1.4rem;margin:0 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}h1
 nav{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin-bottom:1rem;padding-bottom:.75rem;border-bottom:1px solid var(--line)}
 form.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0}nav form{margin:0}nav form.row{flex:1 1 22rem;flex-wrap:nowrap}nav form.row input{flex:1 1 auto;min-width:0}
 input,select,button{font:inherit;font-size:1rem;padding:.45rem .6rem;border:1px solid var(--field);border-radius:6px;max-width:100%;background:var(--card);color:var(--text)}
-input[type=search],input[type=email],input[type=text]{flex:1 1 14rem}button{background:var(--primary);color:var(--on-primary);border:0;cursor:pointer}
+input[type=search],input[type=email],input[type=text],input[type=url]{flex:1 1 14rem}textarea{font:inherit;font-size:1rem;padding:.45rem .6rem;border:1px solid var(--field);border-radius:6px;width:100%;background:var(--card);color:var(--text)}label{display:block;margin:.6rem 0 .2rem;font-weight:600}fieldset{border:1px solid var(--line);border-radius:6px;margin:.75rem 0}label.check{font-weight:400}button{background:var(--primary);color:var(--on-primary);border:0;cursor:pointer}
 button.secondary{background:var(--secondary);color:var(--on-secondary)}button.danger{background:var(--danger);color:#fff}
 table{width:100%;border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.45rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
 td form{display:flex;flex-wrap:wrap;gap:.3rem;margin:0}td input{flex:1 1 8rem}.muted{color:var(--muted)}
@@ -50,14 +50,16 @@ export interface PageSession {
   csrf: string;
 }
 
-const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_FIELD}" value="${h(session.csrf)}">`;
+/** The hidden CSRF field every console form posts. */
+export const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_FIELD}" value="${h(session.csrf)}">`;
 
 /** A date and time, kept on one line (a date cut at its hyphens is hard to read). */
-const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
+export const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
 
-function layout(title: string, body: string, session?: PageSession): string {
+/** The console's page frame: the navigation (signed in), the title and the body. */
+export function layout(title: string, body: string, session?: PageSession): string {
   const nav = session
-    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
+    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/lists">Lists</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
 <form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
     : '';
@@ -189,6 +191,13 @@ export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, s
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No consent events.</p>';
+  const messages = record.messages.length
+    ? `<table><thead><tr><th>Mail</th><th>List</th><th>Status</th><th>Asked for</th><th>Sent</th><th>Last error</th></tr></thead><tbody>${record.messages
+        .map(
+          (m) => `<tr><td data-label="Mail">${h(m.kind)}</td><td data-label="List">${h(m.list)}</td><td data-label="Status">${h(m.status)}</td><td data-label="Asked for">${when(m.createdAt)}</td><td data-label="Sent">${when(m.sentAt)}</td><td data-label="Last error" class="token">${h(m.lastError ?? '')}</td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : '<p class="muted">No mail.</p>';
   const blocks = record.suppressions.length
     ? `<ul>${record.suppressions.map((s) => `<li>${h(s.reason)}, ${s.list ? `list ${h(s.list)}` : 'every list'}, ${h(s.source)}, ${when(s.createdAt)}</li>`).join('')}</ul>`
     : '<p class="muted">Not suppressed.</p>';
@@ -196,6 +205,7 @@ export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, s
     record.email,
     `<p>${record.name ? `${h(record.name)} · ` : ''}${record.locale ? `locale ${h(record.locale)} · ` : ''}${record.createdAt ? `known since ${when(record.createdAt)}` : 'no contact record'}</p>
 <h2>Subscriptions</h2>${subscriptions}
+<h2>Mail history</h2>${messages}
 <h2>Consent trail</h2>${trail}
 <h2>Suppression entries</h2>${blocks}
 <h2>The person's rights</h2>

@@ -1,9 +1,9 @@
 import { Router, type Request, type Response } from 'express';
 import { isLocale } from '../../mail/locale.js';
-import { checkConfirmLink, ConfirmationExpired } from '../../subscriptions/confirm.js';
+import { checkConfirmLink, ConfirmationExpired, type ConfirmOutcome } from '../../subscriptions/confirm.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
-import { confirmedPage, confirmPage, signupAgainPage } from '../pages.js';
+import { confirmedPage, confirmPage, itWasMePage, signupAgainPage } from '../pages.js';
 import { pageLocale, pageSite, sendPage, wantsJson } from '../respond.js';
 
 export function confirmRoutes(deps: AppDeps): Router {
@@ -31,6 +31,7 @@ export function confirmRoutes(deps: AppDeps): Router {
       const view = { list: link.listName, address: link.email };
       // Already confirmed: say so, rather than offer a button that would change nothing.
       if (link.alreadyConfirmed) sendPage(res, confirmedPage(pageLocale(req), true, { ...view, site: pageSite(req) }));
+      else if (link.cancelledByNotMe) sendPage(res, itWasMePage(pageLocale(req), token as string, view));
       else sendPage(res, confirmPage(pageLocale(req), token as string, view));
     });
   });
@@ -41,13 +42,32 @@ export function confirmRoutes(deps: AppDeps): Router {
       // The service hands the welcome email's outbox row to the relay after its commit.
       const outcome = await deps.subscriptions.confirm(token, requestOrigin(req));
       if (!outcome.alreadyConfirmed) deps.metrics.confirmations.inc();
-      if (wantsJson(req)) {
-        res.json({ status: 'confirmed', list: outcome.listName });
-        return;
-      }
-      sendPage(res, confirmedPage(pageLocale(req), outcome.alreadyConfirmed, { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
+      answerConfirmed(req, res, outcome);
     });
   });
+
+  // "It was me — subscribe me": the confirm link of a request its own "not me" cancelled.
+  router.post('/confirm/it-was-me', async (req, res) => {
+    const token = (req.body as Record<string, unknown> | undefined)?.token ?? req.query.token;
+    await answered(req, res, async () => {
+      const outcome = await deps.subscriptions.itWasMe(token, requestOrigin(req));
+      if (!outcome.alreadyConfirmed) deps.metrics.confirmations.inc();
+      answerConfirmed(req, res, outcome);
+    });
+  });
+
+  /** JSON for programs; for browsers the list's confirmedUrl (303) when it has one, else the built-in page. */
+  const answerConfirmed = (req: Request, res: Response, outcome: ConfirmOutcome) => {
+    if (wantsJson(req)) {
+      res.json({ status: 'confirmed', list: outcome.listName });
+      return;
+    }
+    if (outcome.confirmedUrl) {
+      res.redirect(303, outcome.confirmedUrl);
+      return;
+    }
+    sendPage(res, confirmedPage(pageLocale(req), outcome.alreadyConfirmed, { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
+  };
 
   return router;
 }

@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { isLocale, type Locale } from '../../mail/locale.js';
+import type { UnsubscribeSource } from '../../subscriptions/changes.js';
 import { unsubscribeTarget, type UnsubscribeScope } from '../../subscriptions/unsubscribe.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
@@ -15,14 +16,18 @@ function linkToken(req: Request): unknown {
   return req.query.token ?? (req.body as Record<string, unknown> | undefined)?.token;
 }
 
+/**
+ * The page's buttons send `scope`; an RFC 8058 one-click POST (a mail client, perhaps on its own)
+ * sends `List-Unsubscribe=One-Click` and no scope. Only the page's own choice gets a goodbye mail.
+ */
+function sourceOf(req: Request): UnsubscribeSource {
+  const scope = (req.body as Record<string, unknown> | undefined)?.scope;
+  return scope === 'list' || scope === 'all' ? 'page' : 'one-click';
+}
+
 /** Only the page's own urlencoded form can ask for every list; a one-click POST means this list. */
 function scopeOf(req: Request): UnsubscribeScope {
   return (req.body as Record<string, unknown> | undefined)?.scope === 'all' ? 'all' : 'list';
-}
-
-/** RFC 8058's body marks a mail client's one-click; anything else came from the page's own form. */
-function viaOf(req: Request): 'one-click' | 'page' {
-  return (req.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] === 'One-Click' ? 'one-click' : 'page';
 }
 
 function localeFor(req: Request, contactLocale: string): Locale {
@@ -54,7 +59,7 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
   // RFC 8058 one-click: no cookie, CSRF token or Origin is asked for, and the answer is a 200, never a redirect.
   router.post('/unsubscribe', async (req, res) => {
     const token = linkToken(req);
-    const outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req), via: viaOf(req) });
+    const outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req), source: sourceOf(req) });
     deps.metrics.unsubscribes.inc();
     if (wantsJson(req)) {
       res.json({ status: 'unsubscribed', list: outcome.listName, scope: outcome.scope });
