@@ -55,6 +55,10 @@ export interface Config {
    * two (0: none), and most a day and unanswered in all (0: no cap).
    */
   confirmLimits: { cooldownMs: number; max: number };
+  /** OPTOUT_RETENTION: how long a contact with no active subscription keeps what no opt-out needs; 0: the next sweep. */
+  optOutRetentionMs: number;
+  /** SWEEP_INTERVAL: the period of the expiry and minimisation sweep. */
+  sweepIntervalMs: number;
   /** Origins allowed to post signups with fetch (CORS). */
   allowedOrigins: string[];
   /** Cloudflare Turnstile secret; unset: no CAPTCHA. */
@@ -162,6 +166,22 @@ const envSchema = z.object({
     const ms = parseDuration(value ?? '15m');
     if (ms === undefined) {
       ctx.addIssue({ code: 'custom', message: 'a duration such as "15m", "900s", "1h" or milliseconds ("900000")' });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+  OPTOUT_RETENTION: optionalText.transform((value, ctx) => {
+    const ms = parseDuration(value ?? '30d');
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'a duration such as "30d", "12h" or "0" (at the next sweep)' });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+  SWEEP_INTERVAL: optionalText.transform((value, ctx) => {
+    const ms = parseDuration(value ?? '1h');
+    if (ms === undefined || ms < 100) {
+      ctx.addIssue({ code: 'custom', message: 'a duration of at least 100ms, such as "1h" or "10m"' });
       return z.NEVER;
     }
     return ms;
@@ -299,6 +319,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminAuthFailuresPer15m: e.ADMIN_AUTH_FAILURES_PER_15M,
     trustProxy: e.TRUST_PROXY,
     confirmLimits: { cooldownMs: e.CONFIRM_COOLDOWN, max: e.CONFIRM_MAX },
+    /** How long a contact with no active subscription keeps what no opt-out needs (docs/preferences.md). */
+    optOutRetentionMs: e.OPTOUT_RETENTION,
+    /** The period of the expiry and minimisation sweep. */
+    sweepIntervalMs: e.SWEEP_INTERVAL,
     allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),
     turnstileSecret: e.TURNSTILE_SECRET,
     turnstileVerifyUrl: e.TURNSTILE_VERIFY_URL,

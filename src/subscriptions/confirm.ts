@@ -82,6 +82,8 @@ interface ConfirmationTarget {
   contactId: number;
   email: string;
   listName: string;
+  /** The list's consent statement at this moment: the confirmation is given on these words. */
+  consentVersion: string | null;
   alreadyConfirmed: boolean;
   /**
    * Whether the link was sent for the request now pending (it expires when that request does);
@@ -109,7 +111,7 @@ async function readConfirmation(
     throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists.');
   }
   const { subscription, contact, list } = row;
-  const target = { subscription, contactId: contact.id, email: contact.email, listName: list.name, linkNamesRequest: false };
+  const target = { subscription, contactId: contact.id, email: contact.email, listName: list.name, consentVersion: list.consentVersion, linkNamesRequest: false };
   if (subscription.status === 'confirmed') return { ...target, alreadyConfirmed: true };
   if (subscription.status !== 'pending') {
     throw new AppError(409, 'subscription_closed', 'This subscription was cancelled. Please sign up again.');
@@ -157,7 +159,7 @@ export async function confirmSubscription(
     const { contacts, outbox, subscriptions } = tx.tables;
     // Two clicks on one link in two processes: the second waits here, then reads it confirmed (one welcome email).
     await lockAddressOfSubscription(tx, claims.subscriptionId);
-    const { subscription, contactId, email, listName, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
+    const { subscription, contactId, email, listName, consentVersion, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
     if (alreadyConfirmed) return { listName, email, alreadyConfirmed: true, outboxId: null };
     await tx.db
       .update(subscriptions)
@@ -167,7 +169,7 @@ export async function confirmSubscription(
     if (linkNamesRequest && subscription.pendingName !== null) {
       await tx.db.update(contacts).set({ name: subscription.pendingName }).where(eq(contacts.id, contactId));
     }
-    await recordConsent(tx, { contactId, listId: subscription.listId, action: 'confirmed', at: now, origin });
+    await recordConsent(tx, { contactId, listId: subscription.listId, action: 'confirmed', at: now, origin, consentVersion });
     const outboxId = randomUUID();
     await tx.db.insert(outbox).values({ id: outboxId, kind: 'welcome', subscriptionId: subscription.id, status: 'queued', createdAt: now });
     return { listName, email, alreadyConfirmed: false, outboxId };

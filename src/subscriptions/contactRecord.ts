@@ -1,6 +1,7 @@
 import { asc, eq } from 'drizzle-orm';
 import type { Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
+import { decodeLocalizedText } from '../lists/localizedText.js';
 import { parseAddress } from './address.js';
 import { entriesOfAddress } from './suppression.js';
 
@@ -14,7 +15,7 @@ export async function contactRecord(scope: Scope, secrets: readonly string[], em
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey } = parsed.address;
-  const { consentEvents, contacts, lists, subscriptions, suppressions } = scope.tables;
+  const { consentEvents, consentTexts, contacts, lists, subscriptions, suppressions } = scope.tables;
   const { db } = scope;
 
   const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, emailKey));
@@ -37,9 +38,20 @@ export async function contactRecord(scope: Scope, secrets: readonly string[], em
     : [];
   const trail = contact
     ? await db
-        .select({ action: consentEvents.action, list: lists.slug, at: consentEvents.at, ip: consentEvents.ip, userAgent: consentEvents.userAgent, source: consentEvents.source, detail: consentEvents.detail })
+        .select({
+          action: consentEvents.action,
+          list: lists.slug,
+          at: consentEvents.at,
+          ip: consentEvents.ip,
+          userAgent: consentEvents.userAgent,
+          source: consentEvents.source,
+          detail: consentEvents.detail,
+          consentVersion: consentEvents.consentVersion,
+          consentText: consentTexts.text,
+        })
         .from(consentEvents)
         .leftJoin(lists, eq(lists.id, consentEvents.listId))
+        .leftJoin(consentTexts, eq(consentTexts.version, consentEvents.consentVersion))
         .where(eq(consentEvents.contactId, contact.id))
         .orderBy(asc(consentEvents.at), asc(consentEvents.id))
     : [];
@@ -48,9 +60,11 @@ export async function contactRecord(scope: Scope, secrets: readonly string[], em
     email: contact?.email ?? emailKey,
     name: contact?.name ?? null,
     locale: contact?.locale ?? null,
+    minimizedAt: iso(contact?.minimizedAt ?? null),
     createdAt: iso(contact?.createdAt ?? null),
     subscriptions: subscribed.map((s) => ({ ...s, createdAt: iso(s.createdAt), confirmedAt: iso(s.confirmedAt), unsubscribedAt: iso(s.unsubscribedAt) })),
-    consent: trail.map((e) => ({ ...e, at: iso(e.at) })),
+    // The exact words agreed to: the statement's every locale as written (the event keeps no locale).
+    consent: trail.map((e) => ({ ...e, at: iso(e.at), consentText: e.consentText === null ? null : decodeLocalizedText(e.consentText) })),
     suppressions: blocking.map((s) => ({ ...s, createdAt: iso(s.createdAt) })),
   };
 }

@@ -55,7 +55,8 @@ const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_F
 /** A date and time, kept on one line (a date cut at its hyphens is hard to read). */
 const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
 
-function layout(title: string, body: string, session?: PageSession): string {
+/** The console page around `body` (safe markup), with the signed-in navigation when there is a session. */
+export function layout(title: string, body: string, session?: PageSession): string {
   const nav = session
     ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
