@@ -136,12 +136,7 @@ export function preferenceRoutes(deps: AppDeps): Router {
       .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
       .where(eq(subscriptions.id, subscriptionId));
     if (!row) throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists: this address receives nothing from us.');
-    let listIds = [row.listId];
-    // "Every list" ended them all: the answer is about each.
-    if (optionalText(req.body, 'scope', 8) === 'all') {
-      listIds = (await database.db.select({ listId: subscriptions.listId }).from(subscriptions).where(eq(subscriptions.contactId, row.contactId))).map((s) => s.listId);
-    }
-    await saveReason(req, row.contactId, listIds);
+    await saveReason(req, row.contactId, [row.listId]);
     sendPreferencesPage(res, reasonsThanksPage(localeFor(req, row.locale)));
   });
 
