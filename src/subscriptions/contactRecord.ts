@@ -3,6 +3,7 @@ import type { Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { decodeLocalizedText } from '../lists/localizedText.js';
 import { parseAddress } from './address.js';
+import { minimisationDueAt } from './minimise.js';
 import { entriesOfAddress } from './suppression.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -11,7 +12,13 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  * Everything known about one address: its subscriptions, its consent trail (who consented to
  * what, when, from where) and the suppression entries that block it, found by keyed hash.
  */
-export async function contactRecord(scope: Scope, secrets: readonly string[], email: string) {
+export async function contactRecord(
+  scope: Scope,
+  secrets: readonly string[],
+  email: string,
+  /** OPTOUT_RETENTION: with it, the record says when the contact will be minimised (`minimizesAt`). */
+  options: { optOutRetentionMs?: number } = {},
+) {
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey } = parsed.address;
@@ -61,6 +68,8 @@ export async function contactRecord(scope: Scope, secrets: readonly string[], em
     name: contact?.name ?? null,
     locale: contact?.locale ?? null,
     minimizedAt: iso(contact?.minimizedAt ?? null),
+    // When the data no opt-out needs goes (minimise.ts); null while a subscription is active.
+    minimizesAt: iso(contact && options.optOutRetentionMs !== undefined ? await minimisationDueAt(scope, contact.id, options.optOutRetentionMs) : null),
     createdAt: iso(contact?.createdAt ?? null),
     subscriptions: subscribed.map((s) => ({ ...s, createdAt: iso(s.createdAt), confirmedAt: iso(s.confirmedAt), unsubscribedAt: iso(s.unsubscribedAt) })),
     // The exact words agreed to: the statement's every locale as written (the event keeps no locale).

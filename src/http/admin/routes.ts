@@ -15,6 +15,7 @@ import { optionalText, requiredText } from '../fields.js';
 import { sendError, wantsJson } from '../respond.js';
 import { reasonOf } from '../routes/adminApi.js';
 import { queueDashboard } from './queueDashboard.js';
+import { preferenceConsoleRoutes } from './preferenceRoutes.js';
 import { checkSendingSetup, dnsTxtResolver } from '../../mail/sendingSetup.js';
 import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, sendingSetupPage, signInPage, suppressionsPage, type PageSession } from './pages.js';
 
@@ -133,7 +134,7 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
       res.redirect(303, '/admin/suppressions');
       return;
     }
-    sendAdminPage(res, contactPage(await contactRecord(database, secrets, email), pageSession(res)));
+    sendAdminPage(res, contactPage(await contactRecord(database, secrets, email, { optOutRetentionMs: config.optOutRetentionMs }), pageSession(res)));
   });
 
   router.post('/contacts/erase', signedIn, async (req, res) => {
@@ -147,6 +148,9 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
     deps.logger.info('admin erased a contact');
     sendAdminPage(res, messagePage('Contact erased', 'The contact, its subscriptions and its consent trail are deleted. The address stays blocked by its keyed hash only.', pageSession(res)));
   });
+
+  // A list's consent statement and the reasons for leaving (issue 14).
+  router.use(preferenceConsoleRoutes(deps, { signedIn, pageSession, sendAdminPage }));
 
   router.use((req, _res, next) => next(isApi(req.path) ? undefined : new AppError(404, 'not_found', 'There is no admin page at this address.')));
 

@@ -44,7 +44,7 @@ export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router
   router.use(requireAdmin({ config: deps.config, database, authLimit }));
 
   router.get('/contacts/:email', async (req, res) => {
-    res.set('Cache-Control', 'no-store').json(await contactRecord(database, secrets, req.params.email));
+    res.set('Cache-Control', 'no-store').json(await contactRecord(database, secrets, req.params.email, { optOutRetentionMs: deps.config.optOutRetentionMs }));
   });
 
   // The person's own copy of what is kept about them (right of access), as a download.
