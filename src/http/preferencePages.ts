@@ -69,7 +69,7 @@ export function preferencesPage(data: PreferencesPageData): string {
     .map(({ list, state, blockedBy }) => {
       const id = `list-${list.id}`;
       const description = list.description ? `<span class="note">${h(localize(decodeLocalizedText(list.description), locale))}</span>` : '';
-      const status = `<span class="state">${h(`${t.stateLabel}: ${t.state[state] ?? state}`)}</span>`;
+      const status = `<span class="state">${h(t.stateLine(t.state[state] ?? state))}</span>`;
       const closed = blockedBy !== null && state !== 'confirmed';
       const note = closed && !view.addressBlockedBy ? `<span class="state">${h(t.blocked[blockedBy] ?? t.blocked.manual!)}</span>` : '';
       return `<div class="option"><input type="checkbox" id="${id}" name="lists" value="${h(list.slug)}"${state === 'confirmed' ? ' checked' : ''}${closed ? ' disabled' : ''}><label for="${id}"><span><strong>${h(names.get(list.slug) ?? list.name)}</strong></span>${description}${status}${note}</label></div>`;
@@ -94,7 +94,7 @@ function dataSection(data: PreferencesPageData, names: Map<string, string>): str
   const trail = record.consent.length
     ? `<ol class="trail">${record.consent
         .map((e) => {
-          const parts = [`${e.at?.slice(0, 16).replace('T', ' ') ?? ''} UTC`, e.list ? (names.get(e.list) ?? e.list) : t.everyList, t.action[e.action] ?? e.action];
+          const parts = [e.at ? t.dateTime(e.at.slice(0, 10), e.at.slice(11, 16)) : '', e.list ? (names.get(e.list) ?? e.list) : t.everyList, t.action[e.action] ?? e.action];
           const ip = maskIp(e.ip);
           const from = [e.source, ip ? t.ipLabel(ip) : null].filter(Boolean).join(' · ');
           return `<li>${h(parts.join(' · '))}${from ? `<br><span class="note">${h(from)}</span>` : ''}</li>`;

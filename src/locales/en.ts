@@ -72,7 +72,9 @@ export const en = {
     title: 'Your subscriptions',
     intro: 'Tick the lists you want to receive and untick the others, then save. Nothing changes until you press the button.',
     listsLegend: 'Lists',
-    stateLabel: 'Now',
+    stateLine: (state: string) => `Now: ${state}`,
+    /** A moment of the consent trail, in UTC. */
+    dateTime: (date: string, time: string) => `${date} ${time} UTC`,
     state: { confirmed: 'subscribed', pending: 'waiting for your confirmation', unsubscribed: 'unsubscribed', none: 'not subscribed' } as Record<string, string>,
     save: 'Save my choices',
     unsubscribeAllHint: 'Or stop every email from us at this address:',
