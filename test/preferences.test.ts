@@ -1,7 +1,8 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
-import { ADMIN_AUTH, startTestService, type TestService } from './support/service.js';
+import { runAdminCli } from './support/processes.js';
+import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
 import type { ReceivedMail } from './support/smtpSink.js';
 
 let t: TestService;
@@ -268,5 +269,38 @@ describe('minimisation after the opt-out', () => {
     } finally {
       await m.stop();
     }
+  });
+});
+
+describe('consent statements in the console and the CLI', () => {
+  it('the CLI writes a version the API reads, and the same words again are the same version', async () => {
+    const written = await runAdminCli(['lists', 'consent', 'prefs-hidden', '--en', 'I agree (CLI).', '--fr', 'J’accepte (CLI).'], { DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET });
+    expect(written.code).toBe(0);
+    const { version, created } = JSON.parse(written.stdout) as { version: string; created: boolean };
+    expect(created).toBe(true);
+    const api = (await (await fetch(`${t.url}/admin/api/lists/prefs-hidden/consent`, { headers: ADMIN_AUTH })).json()) as { version: string; versions: unknown[] };
+    expect(api.version).toBe(version);
+    expect(((await (await putConsent('prefs-hidden', { fr: 'J’accepte (CLI).', en: 'I agree (CLI).' })).json()) as { version: string }).version).toBe(version);
+    expect((await runAdminCli(['lists', 'consent', 'prefs-hidden'], { DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET })).code).toBe(2);
+  });
+
+  it('the console edits a statement and shows the reasons chart', async () => {
+    const signIn = await fetch(`${t.url}/admin/sign-in`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: TEST_ADMIN_TOKEN }).toString(), redirect: 'manual' });
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const page = await (await fetch(`${t.url}/admin/lists/prefs-b/consent`, { headers: { cookie } })).text();
+    expect(page).toContain('Beta words');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page)![1]!;
+    const saved = await fetch(`${t.url}/admin/lists/prefs-b/consent`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf, en: 'Console words', fr: 'Mots de la console' }).toString(),
+      redirect: 'manual',
+    });
+    expect(saved.status).toBe(303);
+    const api = (await (await fetch(`${t.url}/admin/api/lists/prefs-b/consent`, { headers: ADMIN_AUTH })).json()) as { versions: { text: unknown }[] };
+    expect(api.versions[0]!.text).toEqual({ en: 'Console words', fr: 'Mots de la console' });
+    const reasons = await (await fetch(`${t.url}/admin/reasons?days=7`, { headers: { cookie } })).text();
+    expect(reasons).toContain('<svg');
+    expect(reasons).toContain('Never signed up');
   });
 });
