@@ -170,22 +170,8 @@ const envSchema = z.object({
     }
     return ms;
   }),
-  OPTOUT_RETENTION: optionalText.transform((value, ctx) => {
-    const ms = parseDuration(value ?? '30d');
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'a duration such as "30d", "12h" or "0" (at the next sweep)' });
-      return z.NEVER;
-    }
-    return ms;
-  }),
-  SWEEP_INTERVAL: optionalText.transform((value, ctx) => {
-    const ms = parseDuration(value ?? '1h');
-    if (ms === undefined || ms < 100) {
-      ctx.addIssue({ code: 'custom', message: 'a duration of at least 100ms, such as "1h" or "10m"' });
-      return z.NEVER;
-    }
-    return ms;
-  }),
+  OPTOUT_RETENTION: durationVariable('30d', 0, 'a duration such as "30d", "12h" or "0" (at the next sweep)'),
+  SWEEP_INTERVAL: durationVariable('1h', 100, 'a duration of at least 100ms, such as "1h" or "10m"'),
   CONFIRM_MAX: z.coerce.number().int().min(0).max(1000).default(3),
   ALLOWED_ORIGINS: optionalText.transform((value, ctx) => {
     const origins = (value ?? '').split(',').map((o) => o.trim()).filter(Boolean);
@@ -213,6 +199,18 @@ export function parseDuration(text: string): number | undefined {
   const match = /^(\d{1,12})\s*(ms|s|m|h|d)?$/.exec(text.trim());
   if (!match) return undefined;
   return Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!;
+}
+
+/** A duration variable (the format of parseDuration) with its default and its least value, in milliseconds. */
+function durationVariable(fallback: string, least: number, problem: string) {
+  return optionalText.transform((value, ctx) => {
+    const ms = parseDuration(value ?? fallback);
+    if (ms === undefined || ms < least) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return ms;
+  });
 }
 
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
