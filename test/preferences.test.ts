@@ -266,6 +266,17 @@ describe('minimisation after the opt-out', () => {
       expect((await postJson(`${m.url}/subscribe`, { email })).status).toBe(202);
       await settle();
       expect(m.smtp.to(email)).toHaveLength(2);
+
+      // A complaint ends the subscription as surely as an opt-out: the contact is minimised too.
+      const complainer = 'complainer@example.com';
+      expect((await postJson(`${m.url}/subscribe`, { email: complainer, name: 'Cora' })).status).toBe(202);
+      const mail = await waitFor(() => m.smtp.to(complainer)[0], 5000, 'confirmation');
+      await postForm(`${m.url}/confirm`, { token: tokenOf(linkIn(mail, 'confirm')) });
+      await waitFor(() => m.smtp.to(complainer)[1], 5000, 'welcome');
+      expect((await db.select().from(contacts).where(eq(contacts.emailKey, complainer)))[0]!.minimizedAt).toBeNull();
+      expect((await postJson(`${m.url}/admin/api/suppressions`, { email: complainer, reason: 'complained' }, ADMIN_AUTH)).status).toBe(201);
+      const minimised = await waitFor(async () => (await db.select().from(contacts).where(eq(contacts.emailKey, complainer))).find((c) => c.minimizedAt !== null), 10_000, 'minimisation after a complaint');
+      expect(minimised.name).toBeNull();
     } finally {
       await m.stop();
     }

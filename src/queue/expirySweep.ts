@@ -65,7 +65,7 @@ export function startExpirySweep(
       try {
         const outcome = await asTheOnlySweeper(database, async (): Promise<ExpiryOutcome & { minimised: number }> => ({
           ...(await deleteExpiredRequests(database, secrets)),
-          minimised: await minimiseOptedOut(database, optOutRetentionMs),
+          minimised: await minimiseOptedOut(database, secrets, optOutRetentionMs),
         }));
         if (outcome && outcome.subscriptions > 0) logger.info(outcome, 'expired signup requests deleted');
         if (outcome && outcome.minimised > 0) logger.info({ minimised: outcome.minimised }, 'opted-out contacts minimised');

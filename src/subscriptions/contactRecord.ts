@@ -69,7 +69,7 @@ export async function contactRecord(
     locale: contact?.locale ?? null,
     minimizedAt: iso(contact?.minimizedAt ?? null),
     // When the data no opt-out needs goes (minimise.ts); null while a subscription is active.
-    minimizesAt: iso(contact && options.optOutRetentionMs !== undefined ? await minimisationDueAt(scope, contact.id, options.optOutRetentionMs) : null),
+    minimizesAt: iso(contact && options.optOutRetentionMs !== undefined ? await minimisationDueAt(scope, secrets, contact.id, options.optOutRetentionMs) : null),
     createdAt: iso(contact?.createdAt ?? null),
     subscriptions: subscribed.map((s) => ({ ...s, createdAt: iso(s.createdAt), confirmedAt: iso(s.confirmedAt), unsubscribedAt: iso(s.unsubscribedAt) })),
     // The exact words agreed to: the statement's every locale as written (the event keeps no locale).

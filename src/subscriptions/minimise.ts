@@ -1,30 +1,38 @@
-import { and, asc, eq, gt, inArray, isNull, max, notExists } from 'drizzle-orm';
+import { and, asc, eq, exists, gt, inArray, isNotNull, isNull, max, notExists, or } from 'drizzle-orm';
 import { forUpdate, type Database, type Scope } from '../db/database.js';
 import { DEFAULT_LOCALE } from '../mail/locale.js';
 import { recordConsent } from './consent.js';
 import { anonymousReasonDetail } from './reasons.js';
+import { entriesOfAddress, findSuppression } from './suppression.js';
 
 /** Contacts per transaction: short write locks, so signups are never held up for long. */
 const BATCH = 200;
 
 /**
- * When a contact with no active subscription (none confirmed or pending: every list
- * unsubscribed, cancelled by "not me", or ended by a bounce or complaint) is minimised: the
- * retention after its last consent event. Null when it still has an active subscription or
- * is minimised already.
+ * Since when a contact has had no active subscription, or null while it has one. Active: confirmed
+ * or pending, and not blocked for its list by a suppression entry; so a contact whose every list
+ * was unsubscribed, cancelled by "not me", bounced or complained has none. "Since": its last
+ * consent event or suppression entry, whichever is later.
  */
-export async function minimisationDueAt(scope: Scope, contactId: number, retentionMs: number): Promise<number | null> {
-  const { consentEvents, contacts, subscriptions } = scope.tables;
-  const [contact] = await scope.db.select({ minimizedAt: contacts.minimizedAt }).from(contacts).where(eq(contacts.id, contactId));
-  if (!contact || contact.minimizedAt !== null) return null;
-  const [active] = await scope.db
-    .select({ id: subscriptions.id })
+async function inactiveSince(scope: Scope, secrets: readonly string[], contact: { id: number; emailKey: string }): Promise<number | null> {
+  const { consentEvents, subscriptions, suppressions } = scope.tables;
+  const open = await scope.db
+    .select({ listId: subscriptions.listId })
     .from(subscriptions)
-    .where(and(eq(subscriptions.contactId, contactId), inArray(subscriptions.status, ['confirmed', 'pending'])))
-    .limit(1);
-  if (active) return null;
-  const [last] = await scope.db.select({ at: max(consentEvents.at) }).from(consentEvents).where(eq(consentEvents.contactId, contactId));
-  return (last?.at ?? 0) + retentionMs;
+    .where(and(eq(subscriptions.contactId, contact.id), inArray(subscriptions.status, ['confirmed', 'pending'])));
+  for (const { listId } of open) if (!(await findSuppression(scope, secrets, contact.emailKey, listId))) return null;
+  const [last] = await scope.db.select({ at: max(consentEvents.at) }).from(consentEvents).where(eq(consentEvents.contactId, contact.id));
+  const [entry] = await scope.db.select({ at: max(suppressions.createdAt) }).from(suppressions).where(entriesOfAddress(scope.tables, secrets, contact.emailKey));
+  return Math.max(last?.at ?? 0, entry?.at ?? 0);
+}
+
+/** When the contact will be minimised (OPTOUT_RETENTION after it became inactive); null while active or once done. */
+export async function minimisationDueAt(scope: Scope, secrets: readonly string[], contactId: number, retentionMs: number): Promise<number | null> {
+  const { contacts } = scope.tables;
+  const [contact] = await scope.db.select().from(contacts).where(eq(contacts.id, contactId));
+  if (!contact || contact.minimizedAt !== null) return null;
+  const since = await inactiveSince(scope, secrets, contact);
+  return since === null ? null : since + retentionMs;
 }
 
 /**
@@ -40,40 +48,45 @@ export async function minimisationDueAt(scope: Scope, contactId: number, retenti
  *   reduces them to the keyed hash.
  * In batches, one transaction each; returns how many contacts were minimised.
  */
-export async function minimiseOptedOut(database: Database, retentionMs: number, now = Date.now()): Promise<number> {
+export async function minimiseOptedOut(database: Database, secrets: readonly string[], retentionMs: number, now = Date.now()): Promise<number> {
   let minimised = 0;
   // Contacts not yet due stay candidates: each batch starts past the previous one's last id.
   let after = 0;
   for (;;) {
     const done = await database.transaction(async (tx) => {
-      const { consentEvents, contacts, subscriptions } = tx.tables;
-      const noActive = notExists(
-        tx.db
-          .select({ id: subscriptions.id })
-          .from(subscriptions)
-          .where(and(eq(subscriptions.contactId, contacts.id), inArray(subscriptions.status, ['confirmed', 'pending']))),
+      const { consentEvents, contacts, subscriptions, suppressions } = tx.tables;
+      // Candidates: no subscription confirmed or pending, or an address with a suppression entry
+      // (which may block the ones that are); inactiveSince then decides for each.
+      const maybeInactive = or(
+        notExists(
+          tx.db
+            .select({ id: subscriptions.id })
+            .from(subscriptions)
+            .where(and(eq(subscriptions.contactId, contacts.id), inArray(subscriptions.status, ['confirmed', 'pending']))),
+        ),
+        exists(tx.db.select({ id: suppressions.id }).from(suppressions).where(eq(suppressions.email, contacts.emailKey))),
       );
       // Locked on PostgreSQL: a signup or preference change racing the sweep commits first (and
-      // the contact is active again, re-checked below) or waits until this batch is done.
+      // is seen by the checks below) or waits until this batch is done.
       const candidates = await forUpdate(
         tx,
-        tx.db.select({ id: contacts.id }).from(contacts).where(and(gt(contacts.id, after), isNull(contacts.minimizedAt), noActive)).orderBy(asc(contacts.id)).limit(BATCH),
+        tx.db
+          .select({ id: contacts.id, emailKey: contacts.emailKey })
+          .from(contacts)
+          .where(and(gt(contacts.id, after), isNull(contacts.minimizedAt), maybeInactive))
+          .orderBy(asc(contacts.id))
+          .limit(BATCH),
       );
       if (candidates.length === 0) return true;
-      const ids = candidates.map((c) => c.id);
-      after = ids[ids.length - 1]!;
-      const lastEvents = await tx.db
-        .select({ contactId: consentEvents.contactId, at: max(consentEvents.at) })
-        .from(consentEvents)
-        .where(inArray(consentEvents.contactId, ids))
-        .groupBy(consentEvents.contactId);
-      const lastOf = new Map(lastEvents.map((e) => [e.contactId, e.at ?? 0]));
-      const due = (await tx.db.select({ id: contacts.id }).from(contacts).where(and(inArray(contacts.id, ids), noActive)))
-        .map((c) => c.id)
-        .filter((id) => (lastOf.get(id) ?? 0) + retentionMs <= now);
+      after = candidates[candidates.length - 1]!.id;
+      const due: number[] = [];
+      for (const candidate of candidates) {
+        const since = await inactiveSince(tx, secrets, candidate);
+        if (since !== null && since + retentionMs <= now) due.push(candidate.id);
+      }
       for (const contactId of due) {
         await tx.db.update(contacts).set({ name: null, locale: DEFAULT_LOCALE, minimizedAt: now }).where(eq(contacts.id, contactId));
-        await tx.db.update(subscriptions).set({ pendingName: null }).where(eq(subscriptions.contactId, contactId));
+        await tx.db.update(subscriptions).set({ pendingName: null }).where(and(eq(subscriptions.contactId, contactId), isNotNull(subscriptions.pendingName)));
         const trail = await tx.db.select().from(consentEvents).where(eq(consentEvents.contactId, contactId)).orderBy(asc(consentEvents.at), asc(consentEvents.id));
         await tx.db.delete(consentEvents).where(eq(consentEvents.contactId, contactId));
         for (const event of trail) {

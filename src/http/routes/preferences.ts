@@ -77,7 +77,7 @@ export function preferenceRoutes(deps: AppDeps): Router {
         record,
         actions: { save: withToken('/preferences', token), export: withToken('/preferences/export', token), erase: withToken('/preferences/erase', token) },
         retentionDays: Math.round(retention / 86_400_000),
-        minimizesAt: await minimisationDueAt(database, view.contact.id, retention),
+        minimizesAt: await minimisationDueAt(database, secrets, view.contact.id, retention),
       }),
     );
   });
