@@ -98,6 +98,22 @@ describe('preference centre in Chromium at phone width', () => {
         expect(await axeViolations(page)).toEqual([]);
         const { db, tables: { contacts } } = t.service.database;
         expect(await db.select().from(contacts).where(eq(contacts.emailKey, email))).toHaveLength(1);
+
+        // The unsubscribe page's result offers the optional reasons form, axe-clean; sending it records the answer.
+        const leaver = `leaver.${locale}@example.com`;
+        await preferencesLinkOf(leaver, locale);
+        const welcome = t.smtp.to(leaver)[1]!;
+        await page.goto(`${t.url}${new URL(linkIn(welcome, 'unsubscribe')).pathname}${new URL(linkIn(welcome, 'unsubscribe')).search}`);
+        await page.click('button[value="list"]');
+        await page.waitForSelector('input[name="reason"]');
+        expect(await axeViolations(page)).toEqual([]);
+        await page.check('input[value="too_many"]');
+        await page.fill('textarea[name="comment"]', 'Weekly would be enough.');
+        await page.click('form[action*="/unsubscribe/reason"] button');
+        await page.waitForURL(/\/unsubscribe\/reason/);
+        expect(await axeViolations(page)).toEqual([]);
+        const reasons = (await (await fetch(`${t.url}/admin/api/reasons?list=pb-first`, { headers: ADMIN_AUTH })).json()) as { latest: { comment: string }[] };
+        expect(reasons.latest.map((l) => l.comment)).toContain('Weekly would be enough.');
       } finally {
         await context.close();
       }
