@@ -149,6 +149,10 @@ describe('preference centre', () => {
     const joined = trail.find((e) => e.action === 'confirmed' && e.list === 'prefs-b')!;
     expect(joined.consentVersion).toBe(version);
     expect(joined.consentText).toEqual({ en: 'Beta words', fr: 'Mots bêta' });
+    // The reasons form of that page: about the list just left, and only that one.
+    expect((await postFields(link.replace('/preferences?', '/preferences/reason?'), [['lists', 'prefs-a'], ['lists', 'prefs-b'], ['reason', 'not_relevant']])).status).toBe(200);
+    const reasons = (await record('pc.change@example.com')).consent.filter((e) => e.action === 'unsubscribe_reason');
+    expect(reasons.map((e) => [e.list, JSON.parse(e.detail!)])).toEqual([['prefs-a', { reason: 'not_relevant' }]]);
     // The opt-out holds for prefs-a: a new signup there sends nothing.
     const sent = t.smtp.to('pc.change@example.com').length;
     expect((await postJson(`${t.url}/subscribe`, { email: 'pc.change@example.com', list: 'prefs-a' })).status).toBe(202);
