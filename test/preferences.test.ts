@@ -244,8 +244,10 @@ describe('reasons for leaving', () => {
     expect(after.counts).toEqual(before.counts);
     expect(after.latest).toEqual([]);
     const { db, tables: { consentEvents } } = t.service.database;
-    const kept = await db.select().from(consentEvents).where(eq(consentEvents.action, 'unsubscribe_reason'));
-    expect(kept.every((e) => e.contactId === null && !(e.detail ?? '').includes('Really'))).toBe(true);
+    const { lists } = t.service.database.tables;
+    const [listB] = await db.select().from(lists).where(eq(lists.slug, 'prefs-b'));
+    const kept = await db.select().from(consentEvents).where(and(eq(consentEvents.action, 'unsubscribe_reason'), eq(consentEvents.listId, listB!.id)));
+    expect(kept.map((e) => [e.contactId, e.detail, e.ip])).toEqual([[null, JSON.stringify({ reason: 'never_signed_up' }), null]]);
   });
 });
 
