@@ -16,7 +16,7 @@ import { optionalText } from '../fields.js';
 import { requestOrigin } from '../origin.js';
 import { localeField } from '../pages.js';
 import { eraseConfirmPage, erasedPage, preferencesPage, PREFERENCES_CSP, reasonsThanksPage, savedPage, signupFormSnippet } from '../preferencePages.js';
-import { pageLocale, sendPage } from '../respond.js';
+import { pageLocale, sendContactExport, sendPage } from '../respond.js';
 
 const withToken = (path: string, token: unknown) => `${path}?token=${encodeURIComponent(String(token))}`;
 
@@ -96,11 +96,7 @@ export function preferenceRoutes(deps: AppDeps): Router {
     const view = await preferencesView(database, secrets, tokenOf(req));
     await database.transaction((tx) => recordConsent(tx, { contactId: view.contact.id, listId: null, action: 'data_exported', at: Date.now(), origin: requestOrigin(req), detail: 'preference centre' }));
     const record = await contactRecord(database, secrets, view.contact.email);
-    res
-      .set('Cache-Control', 'no-store')
-      .attachment('my-data.json')
-      .type('json')
-      .send(JSON.stringify({ exportedAt: new Date().toISOString(), ...record }, null, 2));
+    sendContactExport(res, 'my-data.json', record);
   });
 
   // First press: the page that asks once more. Its one button posts `confirm=yes` here.
