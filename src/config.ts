@@ -55,6 +55,10 @@ export interface Config {
    * two (0: none), and most a day and unanswered in all (0: no cap).
    */
   confirmLimits: { cooldownMs: number; max: number };
+  /** OPTOUT_RETENTION: how long a contact with no active subscription keeps what no opt-out needs; 0: the next sweep. */
+  optOutRetentionMs: number;
+  /** SWEEP_INTERVAL: the period of the expiry and minimisation sweep. */
+  sweepIntervalMs: number;
   /** Origins allowed to post signups with fetch (CORS). */
   allowedOrigins: string[];
   /** Cloudflare Turnstile secret; unset: no CAPTCHA. */
@@ -166,6 +170,8 @@ const envSchema = z.object({
     }
     return ms;
   }),
+  OPTOUT_RETENTION: durationVariable('30d', 0, 'a duration such as "30d", "12h" or "0" (at the next sweep)'),
+  SWEEP_INTERVAL: durationVariable('1h', 100, 'a duration of at least 100ms, such as "1h" or "10m"'),
   CONFIRM_MAX: z.coerce.number().int().min(0).max(1000).default(3),
   ALLOWED_ORIGINS: optionalText.transform((value, ctx) => {
     const origins = (value ?? '').split(',').map((o) => o.trim()).filter(Boolean);
@@ -193,6 +199,18 @@ export function parseDuration(text: string): number | undefined {
   const match = /^(\d{1,12})\s*(ms|s|m|h|d)?$/.exec(text.trim());
   if (!match) return undefined;
   return Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!;
+}
+
+/** A duration variable (the format of parseDuration) with its default and its least value, in milliseconds. */
+function durationVariable(fallback: string, least: number, problem: string) {
+  return optionalText.transform((value, ctx) => {
+    const ms = parseDuration(value ?? fallback);
+    if (ms === undefined || ms < least) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return ms;
+  });
 }
 
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
@@ -299,6 +317,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminAuthFailuresPer15m: e.ADMIN_AUTH_FAILURES_PER_15M,
     trustProxy: e.TRUST_PROXY,
     confirmLimits: { cooldownMs: e.CONFIRM_COOLDOWN, max: e.CONFIRM_MAX },
+    /** How long a contact with no active subscription keeps what no opt-out needs (docs/preferences.md). */
+    optOutRetentionMs: e.OPTOUT_RETENTION,
+    /** The period of the expiry and minimisation sweep. */
+    sweepIntervalMs: e.SWEEP_INTERVAL,
     allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),
     turnstileSecret: e.TURNSTILE_SECRET,
     turnstileVerifyUrl: e.TURNSTILE_VERIFY_URL,

@@ -116,7 +116,7 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   const subscriptions = createSubscriptionService({ database, secrets: config.secrets, relay, confirmLimits: config.confirmLimits });
 
   if (roles.includes('worker')) {
-    const expirySweep = startExpirySweep(database, config.secrets, logger);
+    const expirySweep = startExpirySweep(database, config.secrets, logger, config.sweepIntervalMs, config.optOutRetentionMs);
     parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });
     const templates = await loadTemplates();
     const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger, config.dkim);

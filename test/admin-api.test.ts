@@ -210,6 +210,8 @@ describe('the suppression list', () => {
       userAgent: 'Browser/2',
       source: 'https://site.test/signup',
       detail: null,
+      consentVersion: null,
+      consentText: null,
     });
     expect(record.consent[1]).toMatchObject({ action: 'confirmed', list: 'default', userAgent: 'Browser/2' });
     expect(record.consent[3]).toMatchObject({ action: 'suppression_lifted', list: 'default', detail: expect.stringContaining('asked by phone, ticket 42') });

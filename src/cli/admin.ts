@@ -19,6 +19,7 @@ import { eraseContact } from '../subscriptions/erasure.js';
 import { csvRecords, importSuppressions, suppressionCsvChunks } from '../subscriptions/suppressionCsv.js';
 import { addSuppression, liftSuppression, listSuppressions } from '../subscriptions/suppressionList.js';
 import { listsCommand, ListsUsageError, LISTS_USAGE } from './lists.js';
+import { consentCommand, ConsentUsageError, CONSENT_USAGE } from './consent.js';
 import { progressBar } from './progress.js';
 
 /**
@@ -40,6 +41,7 @@ const USAGE = `usage: npm run admin -- <command>
   contacts show <email>
   contacts erase <email> --yes
 ${LISTS_USAGE}
+${CONSENT_USAGE}
   dkim generate --selector s1 --domain example.com [--type rsa|ed25519] [--out file.pem]
   sending check                                    (exit 1 unless every record is found)
   db migrate                                       (DATABASE_URL, else DATABASE_PATH)
@@ -364,11 +366,12 @@ async function main(argv: string[]): Promise<number> {
     for (const { name, summary } of await applyDataMigrations(database, config.secrets)) process.stderr.write(`data migration ${name} applied: ${JSON.stringify(summary)}\n`);
     if (group === 'suppressions') await suppressionsCommand(database, config.secrets, command, rest);
     else if (group === 'contacts') await contactsCommand(database, config.secrets, command, rest);
+    else if (group === 'lists' && command?.startsWith('consent')) await consentCommand(database, command, rest);
     else if (group === 'lists') await listsCommand(database, config, command, rest);
     else throw new UsageError(`unknown command "${group}"`);
     return 0;
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ListsUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (error instanceof UsageError || error instanceof ListsUsageError || error instanceof ConsentUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`${(error as Error).message}\n\n${USAGE}\n`);
       return 2;
     }

@@ -22,6 +22,8 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { subscribeRoutes } from './routes/subscribe.js';
 import { unsubscribeRoutes } from './routes/unsubscribe.js';
+import { preferenceRoutes } from './routes/preferences.js';
+import { adminPreferenceApiRoutes } from './routes/adminPreferences.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 export interface AppDeps {
@@ -89,10 +91,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(subscribeRoutes(deps));
   app.use(confirmRoutes(deps));
   app.use(unsubscribeRoutes(deps));
+  app.use(preferenceRoutes(deps));
   // One counter of failed admin sign-ins and bearer tokens, for the console and the API alike.
   const authLimit = adminAuthLimit(deps.redis, { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix }, deps.logger);
   app.use('/admin', adminConsoleRoutes(deps, authLimit));
   app.use('/admin/api', adminListsRoutes(deps, authLimit));
+  app.use('/admin/api', adminPreferenceApiRoutes(deps, authLimit));
   app.use('/admin/api', adminApiRoutes(deps, authLimit));
 
   app.use(notFound);

@@ -37,7 +37,8 @@ export function maskAddress(address: string): string {
  * and in dark mode; buttons are at least 48 px high, and choices stand 2rem apart so that a
  * thumb cannot press the wrong one.
  */
-const STYLE = `:root{color-scheme:light dark;--bg:#f5f7fa;--card:#fff;--text:#1f2933;--muted:#52606d;--link:#1d4ed8;--primary:#1d4ed8;--on-primary:#fff;--secondary:#e4e7eb;--on-secondary:#1f2933;--line:#cbd2d9}
+/** The stylesheet of every public page (preferencePages.ts adds its own beside it). */
+export const STYLE = `:root{color-scheme:light dark;--bg:#f5f7fa;--card:#fff;--text:#1f2933;--muted:#52606d;--link:#1d4ed8;--primary:#1d4ed8;--on-primary:#fff;--secondary:#e4e7eb;--on-secondary:#1f2933;--line:#cbd2d9}
 @media (prefers-color-scheme:dark){:root{--bg:#111827;--card:#1f2937;--text:#e5e7eb;--muted:#a3adbb;--link:#93c5fd;--primary:#2563eb;--on-primary:#fff;--secondary:#374151;--on-secondary:#f3f4f6;--line:#4b5563}}
 *{box-sizing:border-box}body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:1rem;line-height:1.5;background:var(--bg);color:var(--text);margin:0;padding:1.5rem .75rem}
 main{max-width:34rem;margin:0 auto;background:var(--card);border-radius:8px;padding:1.5rem 1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12);overflow-wrap:anywhere}
@@ -260,14 +261,22 @@ export function notMePage(locale: Locale, action: string, view: PageView = {}): 
  * After `POST /unsubscribe`. A "not me" cancelled a request rather than ended a subscription,
  * and says so. `resubscribeAction` (the resubscribe link) offers the way back.
  */
-export function unsubscribedPage(locale: Locale, outcome: { scope: UnsubscribeScope; notMe: boolean }, resubscribeAction: string, view: PageView = {}): string {
+export function unsubscribedPage(
+  locale: Locale,
+  outcome: { scope: UnsubscribeScope; notMe: boolean },
+  resubscribeAction: string,
+  view: PageView = {},
+  /** Safe markup after the page's form: the optional "why are you leaving?" form (preferencePages.ts). */
+  after = '',
+): string {
   const t = pageText(locale);
   const list = listOf(locale, view);
+  const withAfter = (html: string) => (after ? html.replace('</form>', `</form>\n${after}`) : html);
   if (outcome.notMe) {
-    return actionPage(locale, t.cancelledTitle, t.cancelledBody(list), resubscribeAction, [{ label: t.cancelledUndoButton, secondary: true }], view);
+    return withAfter(actionPage(locale, t.cancelledTitle, t.cancelledBody(list), resubscribeAction, [{ label: t.cancelledUndoButton, secondary: true }], view));
   }
   const message = outcome.scope === 'all' ? t.unsubscribedAllBody : t.unsubscribedBody(list);
-  return actionPage(locale, t.unsubscribedTitle, message, resubscribeAction, [{ label: t.resubscribeButton, secondary: true, hint: t.resubscribeHint }], view);
+  return withAfter(actionPage(locale, t.unsubscribedTitle, message, resubscribeAction, [{ label: t.resubscribeButton, secondary: true, hint: t.resubscribeHint }], view));
 }
 
 /** After `POST /resubscribe`: active again, or a new confirmation on its way (maybe). */

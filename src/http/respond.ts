@@ -45,3 +45,12 @@ export function sendPage(res: Response, html: string, status = 200): void {
   // Pages may hold tokens: keep them out of shared caches.
   res.status(status).set('Cache-Control', 'no-store').type('html').send(html);
 }
+
+/** A contact's data as a JSON download (the admin export and the person's own): the same document for both. */
+export function sendContactExport(res: Response, filename: string, record: object): void {
+  res
+    .set('Cache-Control', 'no-store')
+    .attachment(filename)
+    .type('json')
+    .send(JSON.stringify({ exportedAt: new Date().toISOString(), ...record }, null, 2));
+}

@@ -62,6 +62,94 @@ export const en = {
     resubscribedPendingNext: (days: number) => `Check your inbox, and your spam folder, within ${days} days.`,
   },
 
+  /** The signup form snippet (GET /lists/:slug/form). */
+  form: {
+    emailLabel: 'Email',
+    nameLabel: 'Name (optional)',
+    honeypotLabel: 'Leave this field empty',
+    submit: 'Subscribe',
+  },
+
+  /** The preference centre (GET /preferences) and its "Your data" section. */
+  preferences: {
+    title: 'Your subscriptions',
+    intro: 'Tick the lists you want to receive and untick the others, then save. Nothing changes until you press the button.',
+    listsLegend: 'Lists',
+    stateLine: (state: string) => `Now: ${state}`,
+    /** A moment of the consent trail, in UTC. */
+    dateTime: (date: string, time: string) => `${date} ${time} UTC`,
+    state: { confirmed: 'subscribed', pending: 'waiting for your confirmation', unsubscribed: 'unsubscribed', none: 'not subscribed' } as Record<string, string>,
+    save: 'Save my choices',
+    unsubscribeAllHint: 'Or stop every email from us at this address:',
+    unsubscribeAll: 'Unsubscribe from everything',
+    noLists: 'There is no list to show.',
+    blockedTitle: 'This address cannot receive mail from us',
+    blocked: {
+      bounced: 'Mail to this address bounced, so we stopped sending to it. This cannot be changed here: contact the site if the address works again.',
+      complained: 'A message to this address was reported as spam, so we stopped sending to it. This cannot be changed here: contact the site if that was a mistake.',
+      manual: 'The site stopped mail to this address. This cannot be changed here: contact the site.',
+      erased: 'The data of this address was erased. It will never be mailed again.',
+      unsubscribed: 'You asked us not to write to this address.',
+    } as Record<string, string>,
+    blockedList: (list: string) => `${list}: blocked, see above.`,
+    savedTitle: 'Your choices are saved',
+    savedNothing: 'Nothing changed: your choices were already these.',
+    subscribedTo: (lists: string) => `Subscribed now: ${lists}.`,
+    unsubscribedFrom: (lists: string) => `Unsubscribed now: ${lists}.`,
+    notChanged: (lists: string) => `Not changed, because this address is blocked: ${lists}.`,
+    unsubscribedAll: 'This address will no longer receive any mail from us.',
+    backToPreferences: 'Back to your subscriptions',
+
+    dataTitle: 'Your data',
+    dataIntro: 'This is everything we keep about you.',
+    nameLabel: 'Name',
+    noName: 'none',
+    trailTitle: 'What happened, and when',
+    trailEmpty: 'Nothing recorded.',
+    trailHeaders: { at: 'Date (UTC)', list: 'List', action: 'What happened', source: 'From' },
+    action: {
+      subscribe_requested: 'asked to subscribe',
+      confirmed: 'confirmed',
+      unsubscribed: 'unsubscribed',
+      resubscribed: 'subscribed again',
+      not_me: 'said it was not them',
+      suppressed: 'blocked',
+      suppression_lifted: 'unblocked',
+      confirmation_expired: 'request expired',
+      erased: 'erased',
+      unsubscribe_reason: 'said why they left',
+      data_exported: 'downloaded their data',
+      identity_migrated: 'address spelling updated',
+    } as Record<string, string>,
+    everyList: 'every list',
+    ipLabel: (ip: string) => `IP ${ip}`,
+    useTitle: 'What we do with it',
+    use: 'We use your address only to send the lists you chose, and your name only to greet you. We keep the record above as proof of your consent. We share none of it.',
+    retention: (days: number) =>
+      `Requests never confirmed are deleted after 7 days. Once you have left every list, we remove your name, language and where you signed up, and the IP addresses and browsers of the record, after ${days} days. We keep a fingerprint of your address forever, only so that we never write to you again.`,
+    retentionNow: 'Requests never confirmed are deleted after 7 days. Once you have left every list, we remove your name, language and where you signed up, and the IP addresses and browsers of the record, at once. We keep a fingerprint of your address forever, only so that we never write to you again.',
+    minimizesOn: (date: string) => `You have left every list: these details will be removed on ${date}.`,
+    minimized: 'You have left every list: we already removed what we did not need.',
+    download: 'Download my data',
+    eraseHint: 'Erase everything we keep about you. This cannot be undone.',
+    erase: 'Erase everything',
+    eraseTitle: 'Erase everything?',
+    eraseBody: 'We will delete your address, name, subscriptions and the record of your consent. Only a keyed fingerprint of the address stays, so that it is never mailed again, even if someone signs it up. This cannot be undone.',
+    eraseConfirm: 'Yes, erase everything',
+    erasedTitle: 'Your data is erased',
+    erasedBody: 'We deleted everything about you. Only a fingerprint of your address stays, so that we never write to it again.',
+  },
+
+  /** The optional "why are you leaving?" form after an unsubscribe. */
+  reasons: {
+    legend: 'Would you tell us why? (optional)',
+    choices: { too_many: 'Too many emails', not_relevant: 'Not relevant to me', never_signed_up: 'I never signed up', other: 'Other' } as Record<string, string>,
+    commentLabel: 'Anything else? (optional, 500 characters at most)',
+    submit: 'Send',
+    thanksTitle: 'Thank you',
+    thanksBody: 'Thank you for telling us. You are still unsubscribed; nothing else changes.',
+  },
+
   /** The page for an error code (AppError.code); `fallback` for a code without a sentence here. */
   errors: {
     fallback: 'This request could not be completed. Please try again, or go back to the site you came from.',
@@ -91,6 +179,10 @@ export const en = {
     unsupported_media_type: 'The form was sent in a format this service does not read.',
     unsupported_encoding: 'The form was sent in an encoding this service does not read.',
     unsupported_charset: 'The form was sent in a character set this service does not read.',
+    unknown_consent_version: 'This form is out of date. Reload the page and try again.',
+    consent_required: 'Tick the box to agree before you subscribe.',
+    invalid_consent_text: 'The consent statement is not valid.',
+    invalid_reason: 'Choose one of the reasons offered.',
   },
 };
 

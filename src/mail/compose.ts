@@ -54,6 +54,15 @@ export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secr
 }
 
 /**
+ * The preference centre of the subscription's contact ("Manage your subscriptions"): signed,
+ * without expiry, like the unsubscribe link; it names the subscription, whose contact it opens.
+ */
+export function preferencesUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number): string {
+  const token = createToken(context.secrets, { purpose: 'preferences', subscriptionId, expiresAt: 0 });
+  return `${context.publicUrl}/preferences?token=${token}`;
+}
+
+/**
  * The confirm link. `locale` (the subscriber's) lets its page, and every page after it, speak
  * the mail's language whatever the browser says; it is a display choice, so it is not signed.
  */
@@ -96,6 +105,7 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
     listName: subject.listName,
     siteLabel: stringsOf(subject.locale).siteLabel(context.site.name, context.site.host),
     unsubscribeUrl: unsubscribe,
+    preferencesUrl: preferencesUrl(context, subject.subscriptionId),
   };
   if (subject.kind === 'confirmation') {
     variables.confirmUrl = confirmUrl(context, subject.subscriptionId, subject.confirmExpiresAt ?? now + CONFIRM_TOKEN_TTL_MS, subject.locale);

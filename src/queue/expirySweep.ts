@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { deleteExpiredRequests, type ExpiryOutcome } from '../subscriptions/expiry.js';
+import { minimiseOptedOut } from '../subscriptions/minimise.js';
 import { loggableMessage } from './logErrors.js';
 
 export const EXPIRY_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
@@ -20,7 +21,7 @@ const EXPIRY_SWEEP_LOCK_KEY = 0x657870697279;
  *   take turns, and each batch reads what the previous ones left.
  * Returns undefined when another process holds the sweep.
  */
-async function asTheOnlySweeper(database: Database, sweep: () => Promise<ExpiryOutcome>): Promise<ExpiryOutcome | undefined> {
+async function asTheOnlySweeper<Outcome>(database: Database, sweep: () => Promise<Outcome>): Promise<Outcome | undefined> {
   if (database.dialect !== 'postgresql') return sweep();
   const pool = (database.db as unknown as { $client?: unknown }).$client;
   if (!(pool instanceof pg.Pool)) throw new Error('the expiry sweep needs the PostgreSQL pool to take its advisory lock');
@@ -46,17 +47,28 @@ async function asTheOnlySweeper(database: Database, sweep: () => Promise<ExpiryO
 }
 
 /**
- * Deletes expired, never-confirmed signups now and then every interval, in one process at a
- * time (see asTheOnlySweeper). A round still running when the next is due is not doubled.
+ * Deletes expired, never-confirmed signups and minimises contacts past OPTOUT_RETENTION
+ * (minimise.ts) now and then every interval (SWEEP_INTERVAL), in one process at a time (see
+ * asTheOnlySweeper). A round still running when the next is due is not doubled.
  */
-export function startExpirySweep(database: Database, secrets: readonly string[], logger: Logger, intervalMs = EXPIRY_SWEEP_INTERVAL_MS): { stop(): Promise<void> } {
+export function startExpirySweep(
+  database: Database,
+  secrets: readonly string[],
+  logger: Logger,
+  intervalMs = EXPIRY_SWEEP_INTERVAL_MS,
+  optOutRetentionMs = 30 * 86_400_000,
+): { stop(): Promise<void> } {
   let running: Promise<void> | undefined;
   const sweep = () => {
     if (running) return;
     running = (async () => {
       try {
-        const outcome = await asTheOnlySweeper(database, () => deleteExpiredRequests(database, secrets));
+        const outcome = await asTheOnlySweeper(database, async (): Promise<ExpiryOutcome & { minimised: number }> => ({
+          ...(await deleteExpiredRequests(database, secrets)),
+          minimised: await minimiseOptedOut(database, secrets, optOutRetentionMs),
+        }));
         if (outcome && outcome.subscriptions > 0) logger.info(outcome, 'expired signup requests deleted');
+        if (outcome && outcome.minimised > 0) logger.info({ minimised: outcome.minimised }, 'opted-out contacts minimised');
       } catch (error) {
         logger.warn({ err: loggableMessage(error) }, 'expiry sweep failed; will try again');
       } finally {

@@ -95,6 +95,8 @@ interface ConfirmationTarget {
   locale: string;
   listName: string;
   confirmedUrl: string | null;
+  /** The list's consent statement at this moment: the confirmation is given on these words. */
+  consentVersion: string | null;
   alreadyConfirmed: boolean;
   /** Cancelled through this subscription's own "not me" link: the confirm link may still say "it was me". */
   cancelledByNotMe: boolean;
@@ -134,6 +136,7 @@ async function readConfirmation(
     locale: contact.locale,
     listName: listName(list, isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE),
     confirmedUrl: list.confirmedUrl,
+    consentVersion: list.consentVersion,
     linkNamesRequest: false,
     cancelledByNotMe: false,
   };
@@ -189,7 +192,7 @@ export async function confirmSubscription(
     const { contacts, outbox, subscriptions } = tx.tables;
     // Two clicks on one link in two processes: the second waits here, then reads it confirmed (one welcome email).
     await lockAddressOfSubscription(tx, claims.subscriptionId);
-    const { subscription, contactId, email, emailKey, locale, listName, confirmedUrl, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
+    const { subscription, contactId, email, emailKey, locale, listName, confirmedUrl, consentVersion, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
     if (alreadyConfirmed) return { listName, confirmedUrl, email, alreadyConfirmed: true, outboxId: null };
     await tx.db
       .update(subscriptions)
@@ -199,7 +202,7 @@ export async function confirmSubscription(
     if (linkNamesRequest && subscription.pendingName !== null) {
       await tx.db.update(contacts).set({ name: subscription.pendingName }).where(eq(contacts.id, contactId));
     }
-    await recordConsent(tx, { contactId, listId: subscription.listId, action: 'confirmed', at: now, origin });
+    await recordConsent(tx, { contactId, listId: subscription.listId, action: 'confirmed', at: now, origin, consentVersion });
     await recordChanges(tx, [{ type: 'subscription.confirmed', email: emailKey, listId: subscription.listId, locale, at: now }]);
     const outboxId = randomUUID();
     await tx.db.insert(outbox).values({ id: outboxId, kind: 'welcome', subscriptionId: subscription.id, status: 'queued', createdAt: now });

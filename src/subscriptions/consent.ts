@@ -20,6 +20,10 @@ export type ConsentAction =
   | 'suppression_lifted'
   | 'confirmation_expired'
   | 'erased'
+  /** Why the person left (the optional form after an unsubscribe); anonymous once erased. */
+  | 'unsubscribe_reason'
+  /** The person downloaded their data from the preference centre. */
+  | 'data_exported'
   /** A contact stored under a quoted spelling took the key of the mailbox it reached (data migration). */
   | 'identity_migrated';
 
@@ -35,6 +39,7 @@ const insertConsentEvent = preparedPerHandle((tx: Scope) =>
       userAgent: sql.placeholder('userAgent'),
       source: sql.placeholder('source'),
       detail: sql.placeholder('detail'),
+      consentVersion: sql.placeholder('consentVersion'),
     })
     .prepare('consent_insert_event'),
 );
@@ -42,7 +47,16 @@ const insertConsentEvent = preparedPerHandle((tx: Scope) =>
 /** Appends one event to the consent log, inside the caller's transaction. */
 export async function recordConsent(
   tx: Scope,
-  event: { contactId: number | null; listId: number | null; action: ConsentAction; at: number; origin?: RequestOrigin; detail?: string },
+  event: {
+    contactId: number | null;
+    listId: number | null;
+    action: ConsentAction;
+    at: number;
+    origin?: RequestOrigin;
+    detail?: string;
+    /** The consent statement in force (consent_texts.version), when the list has one. */
+    consentVersion?: string | null;
+  },
 ): Promise<void> {
   await insertConsentEvent(tx).execute({
     contactId: event.contactId,
@@ -53,5 +67,6 @@ export async function recordConsent(
     userAgent: event.origin?.userAgent ?? null,
     source: event.origin?.source ?? null,
     detail: event.detail ?? null,
+    consentVersion: event.consentVersion ?? null,
   });
 }

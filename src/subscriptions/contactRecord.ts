@@ -1,7 +1,9 @@
 import { asc, desc, eq } from 'drizzle-orm';
 import type { Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
+import { decodeLocalizedText } from '../lists/localizedText.js';
 import { parseAddress } from './address.js';
+import { minimisationDueAt } from './minimise.js';
 import { entriesOfAddress } from './suppression.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -11,11 +13,17 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  * what, when, from where), the suppression entries that block it, found by keyed hash, and the
  * mail sent to it (the outbox rows, newest first).
  */
-export async function contactRecord(scope: Scope, secrets: readonly string[], email: string) {
+export async function contactRecord(
+  scope: Scope,
+  secrets: readonly string[],
+  email: string,
+  /** OPTOUT_RETENTION: with it, the record says when the contact will be minimised (`minimizesAt`). */
+  options: { optOutRetentionMs?: number } = {},
+) {
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey } = parsed.address;
-  const { consentEvents, contacts, lists, outbox, subscriptions, suppressions } = scope.tables;
+  const { consentEvents, consentTexts, contacts, lists, outbox, subscriptions, suppressions } = scope.tables;
   const { db } = scope;
 
   const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, emailKey));
@@ -38,9 +46,20 @@ export async function contactRecord(scope: Scope, secrets: readonly string[], em
     : [];
   const trail = contact
     ? await db
-        .select({ action: consentEvents.action, list: lists.slug, at: consentEvents.at, ip: consentEvents.ip, userAgent: consentEvents.userAgent, source: consentEvents.source, detail: consentEvents.detail })
+        .select({
+          action: consentEvents.action,
+          list: lists.slug,
+          at: consentEvents.at,
+          ip: consentEvents.ip,
+          userAgent: consentEvents.userAgent,
+          source: consentEvents.source,
+          detail: consentEvents.detail,
+          consentVersion: consentEvents.consentVersion,
+          consentText: consentTexts.text,
+        })
         .from(consentEvents)
         .leftJoin(lists, eq(lists.id, consentEvents.listId))
+        .leftJoin(consentTexts, eq(consentTexts.version, consentEvents.consentVersion))
         .where(eq(consentEvents.contactId, contact.id))
         .orderBy(asc(consentEvents.at), asc(consentEvents.id))
     : [];
@@ -60,9 +79,13 @@ export async function contactRecord(scope: Scope, secrets: readonly string[], em
     email: contact?.email ?? emailKey,
     name: contact?.name ?? null,
     locale: contact?.locale ?? null,
+    minimizedAt: iso(contact?.minimizedAt ?? null),
+    // When the data no opt-out needs goes (minimise.ts); null while a subscription is active.
+    minimizesAt: iso(contact && options.optOutRetentionMs !== undefined ? await minimisationDueAt(scope, secrets, contact.id, options.optOutRetentionMs) : null),
     createdAt: iso(contact?.createdAt ?? null),
     subscriptions: subscribed.map((s) => ({ ...s, createdAt: iso(s.createdAt), confirmedAt: iso(s.confirmedAt), unsubscribedAt: iso(s.unsubscribedAt) })),
-    consent: trail.map((e) => ({ ...e, at: iso(e.at) })),
+    // The exact words agreed to: the statement's every locale as written (the event keeps no locale).
+    consent: trail.map((e) => ({ ...e, at: iso(e.at), consentText: e.consentText === null ? null : decodeLocalizedText(e.consentText) })),
     suppressions: blocking.map((s) => ({ ...s, createdAt: iso(s.createdAt) })),
     messages: mailed.map((m) => ({ ...m, createdAt: iso(m.createdAt), sentAt: iso(m.sentAt) })),
   };

@@ -5,6 +5,7 @@ import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
 import { recordChanges } from './changes.js';
 import { recordConsent } from './consent.js';
+import { keepReasonsAnonymously } from './reasons.js';
 import { entriesOfAddress, suppressAddress } from './suppression.js';
 
 export interface ErasureOutcome {
@@ -41,6 +42,8 @@ export async function eraseContact(database: Database, secrets: readonly string[
       const subscriptionIds = (await tx.db.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.contactId, contact.id))).map((s) => s.id);
       // Mail already handed to the queue finds no row and is dropped by the worker.
       if (subscriptionIds.length > 0) await tx.db.delete(outbox).where(inArray(outbox.subscriptionId, subscriptionIds));
+      // Why they left still counts, as an answer of nobody (reasons.ts).
+      await keepReasonsAnonymously(tx, contact.id);
       // Deleted before the contact: the foreign key's "set null" would be an UPDATE, which the log refuses.
       await tx.db.delete(consentEvents).where(eq(consentEvents.contactId, contact.id));
       await tx.db.delete(subscriptions).where(eq(subscriptions.contactId, contact.id));

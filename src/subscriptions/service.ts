@@ -4,6 +4,7 @@ import { confirmAfterNotMe, confirmSubscription, type ConfirmOutcome, type ItWas
 import type { UnsubscribeSource } from './changes.js';
 import type { RequestOrigin } from './consent.js';
 import type { ConfirmLimits } from './mailPolicy.js';
+import { applyPreferences, type PreferenceChange, type PreferenceRequest } from './preferences.js';
 import { createSignupBatcher } from './signupBatch.js';
 import type { SignupOutcome, SignupRequest } from './subscribe.js';
 import { resubscribe, unsubscribe, type ResubscribeOutcome, type UnsubscribeOutcome, type UnsubscribeScope } from './unsubscribe.js';
@@ -24,6 +25,8 @@ export interface SubscriptionService {
   unsubscribe(request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; source: UnsubscribeSource }): Promise<UnsubscribeOutcome>;
   /** An opt-out undone from the same link; a confirmation email where the subscription was never confirmed. */
   resubscribe(request: { token: unknown; origin: RequestOrigin }): Promise<ResubscribeOutcome>;
+  /** The preference centre's form: lists joined and left; goodbye mails for the lists left that send one. */
+  updatePreferences(request: PreferenceRequest): Promise<PreferenceChange>;
 }
 
 export interface SubscriptionServiceDeps {
@@ -63,6 +66,11 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
       const outcome = await resubscribe(database, secrets, request);
       for (const outboxId of outcome.outboxIds) relay.notify(outboxId);
       return outcome;
+    },
+    async updatePreferences(request) {
+      const change = await applyPreferences(database, secrets, request);
+      for (const outboxId of change.outboxIds) relay.notify(outboxId);
+      return change;
     },
   };
 }

@@ -8,6 +8,7 @@ import { AppError } from '../errors.js';
 import type { Locale } from '../mail/locale.js';
 import { parseAddress } from './address.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
+import { signupConsentVersion } from './consentTexts.js';
 import { mayMail, type ConfirmLimits } from './mailPolicy.js';
 import { CONFIRM_TOKEN_TTL_MS } from './tokens.js';
 
@@ -17,6 +18,8 @@ export interface SignupRequest {
   locale: Locale;
   name: string | null;
   origin: RequestOrigin;
+  /** The consent statement version the form carried (`consent`); checked against the list. */
+  consentVersion?: string | null;
   /** The per-address limits; the subscription service fills in its own (CONFIRM_COOLDOWN, CONFIRM_MAX) when left out. */
   confirmLimits?: ConfirmLimits;
 }
@@ -126,14 +129,14 @@ function firstSignupInsert(scope: Scope) {
       select contact_id, ${p('listId')}, 'pending', ${p('createdAt')}, ${p('confirmExpiresAt')}, ${p('pendingName')} from new_contact
       returning ${sql.identifier(subscriptions.id.name)} as subscription_id, ${sql.identifier(subscriptions.contactId.name)} as contact_id
     ), new_consent_event as (
-      insert into ${consentEvents} (${columns(consentEvents.contactId, consentEvents.listId, consentEvents.action, consentEvents.at, consentEvents.ip, consentEvents.userAgent, consentEvents.source, consentEvents.detail)})
-      select contact_id, ${p('listId')}, 'subscribe_requested', ${p('createdAt')}, ${p('ip')}, ${p('userAgent')}, ${p('source')}, null from new_subscription
+      insert into ${consentEvents} (${columns(consentEvents.contactId, consentEvents.listId, consentEvents.action, consentEvents.at, consentEvents.ip, consentEvents.userAgent, consentEvents.source, consentEvents.detail, consentEvents.consentVersion)})
+      select contact_id, ${p('listId')}, 'subscribe_requested', ${p('createdAt')}, ${p('ip')}, ${p('userAgent')}, ${p('source')}, null, ${p('consentVersion')} from new_subscription
     )
     insert into ${outbox} (${columns(outbox.id, outbox.kind, outbox.subscriptionId, outbox.status, outbox.createdAt)})
     select ${p('outboxId')}, 'confirmation', subscription_id, 'queued', ${p('createdAt')} from new_subscription`;
   const { sql: text, params } = new PgDialect().sqlToQuery(query);
   const client = (scope.db as unknown as { $client: Pick<pg.ClientBase, 'query'> }).$client;
-  return async (values: { email: string; emailKey: string; locale: string; createdAt: number; listId: number; confirmExpiresAt: number; pendingName: string | null; ip: string | null; userAgent: string | null; source: string | null; outboxId: string }) => {
+  return async (values: { email: string; emailKey: string; locale: string; createdAt: number; listId: number; confirmExpiresAt: number; pendingName: string | null; ip: string | null; userAgent: string | null; source: string | null; consentVersion: string | null; outboxId: string }) => {
     const { rowCount } = await client.query({ name: 'subscribe_insert_first_signup', text }, fillPlaceholders(params, values));
     if (rowCount !== 1) throw new Error(`a first signup wrote ${rowCount} outbox rows instead of 1`);
   };
@@ -194,6 +197,8 @@ export async function requestSubscription(
   // queue a confirmation (see lockAddresses; on SQLite the transaction is the only writer).
   await lockAddresses(tx, [address.emailKey]);
   const list = options.list ?? (await findListBySlug(tx, request.listSlug));
+  // Checked for every address alike, before anything about the address is read: the answer reveals nothing.
+  const consentVersion = await signupConsentVersion(tx, list, request.consentVersion);
   const outcome: SignupOutcome = { thankYouUrl: list.thankYouUrl, outboxId: null };
   const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
 
@@ -227,6 +232,7 @@ export async function requestSubscription(
       ip: request.origin.ip,
       userAgent: request.origin.userAgent,
       source: request.origin.source,
+      consentVersion,
       outboxId,
     });
     outcome.outboxId = outboxId;
@@ -250,7 +256,7 @@ export async function requestSubscription(
   } else {
     subscriptionId = (await insertPendingSubscription(tx).execute({ contactId: contact.id, listId: list.id, createdAt: now, confirmExpiresAt, pendingName: request.name }))[0]!.id;
   }
-  await recordConsent(tx, { contactId: contact.id, listId: list.id, action: 'subscribe_requested', at: now, origin: request.origin });
+  await recordConsent(tx, { contactId: contact.id, listId: list.id, action: 'subscribe_requested', at: now, origin: request.origin, consentVersion });
 
   const outboxId = randomUUID();
   await insertConfirmationMessage(tx).execute({ id: outboxId, subscriptionId, createdAt: now });

@@ -1,6 +1,10 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
-export type TokenPurpose = 'confirm' | 'unsubscribe';
+/**
+ * 'preferences' names a subscription too: the preference centre of its contact (a contact's
+ * subscriptions all lead to the same page, and the token dies with the contact on erasure).
+ */
+export type TokenPurpose = 'confirm' | 'unsubscribe' | 'preferences';
 
 export const CONFIRM_TOKEN_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 

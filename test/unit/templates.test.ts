@@ -30,6 +30,7 @@ describe('precompiled MJML templates', () => {
       listName: '<script>alert(1)</script>\r\nBcc: x@y.z',
       siteLabel: '<b>site</b>',
       unsubscribeUrl: 'https://x.test/u?a=1&b=2',
+      preferencesUrl: 'https://x.test/preferences?token=p&x=1',
       greetingName: '',
       listIntroHtml: '',
       listIntroText: '',

@@ -7,6 +7,7 @@ import type { contactRecord } from '../../subscriptions/contactRecord.js';
 import type { ImportCounts } from '../../subscriptions/suppressionCsv.js';
 import type { SuppressionPage, SuppressionQuery } from '../../subscriptions/suppressionList.js';
 import { CSRF_FIELD } from '../adminSession.js';
+import type { LocalizedText } from '../../lists/localizedText.js';
 import { htmlDocument } from '../pages.js';
 
 /**
@@ -176,6 +177,13 @@ export function importResultPage(counts: ImportCounts, session: PageSession): st
   );
 }
 
+/** The exact statement of a consent event, each locale as written, with its version. */
+function consentWords(e: { consentVersion: string | null; consentText: LocalizedText | null }): string {
+  if (!e.consentVersion) return '';
+  const text = e.consentText === null ? '' : typeof e.consentText === 'string' ? h(e.consentText) : Object.entries(e.consentText).map(([locale, words]) => `<span class="muted">${h(locale)}:</span> ${h(words ?? '')}`).join('<br>');
+  return `${text}<br><code class="muted">${h(e.consentVersion)}</code>`;
+}
+
 export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, session: PageSession): string {
   const subscriptions = record.subscriptions.length
     ? `<table><thead><tr><th>List</th><th>Status</th><th>Requested</th><th>Confirmed</th><th>Unsubscribed</th></tr></thead><tbody>${record.subscriptions
@@ -185,9 +193,9 @@ export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, s
         .join('')}</tbody></table>`
     : '<p class="muted">No subscriptions.</p>';
   const trail = record.consent.length
-    ? `<table><thead><tr><th>What</th><th>List</th><th>When</th><th>IP</th><th>User agent</th><th>Source page</th><th>Detail</th></tr></thead><tbody>${record.consent
+    ? `<table><thead><tr><th>What</th><th>List</th><th>When</th><th>IP</th><th>User agent</th><th>Source page</th><th>Detail</th><th>Words agreed to</th></tr></thead><tbody>${record.consent
         .map(
-          (e) => `<tr><td data-label="What">${h(e.action)}</td><td data-label="List">${h(e.list ?? '')}</td><td data-label="When">${when(e.at)}</td><td data-label="IP" class="token">${h(e.ip ?? '')}</td><td data-label="User agent" class="token">${h(e.userAgent ?? '')}</td><td data-label="Source page" class="token">${h(e.source ?? '')}</td><td data-label="Detail">${h(e.detail ?? '')}</td></tr>`,
+          (e) => `<tr><td data-label="What">${h(e.action)}</td><td data-label="List">${h(e.list ?? '')}</td><td data-label="When">${when(e.at)}</td><td data-label="IP" class="token">${h(e.ip ?? '')}</td><td data-label="User agent" class="token">${h(e.userAgent ?? '')}</td><td data-label="Source page" class="token">${h(e.source ?? '')}</td><td data-label="Detail">${h(e.detail ?? '')}</td><td data-label="Words agreed to">${consentWords(e)}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No consent events.</p>';
@@ -204,6 +212,7 @@ export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, s
   return layout(
     record.email,
     `<p>${record.name ? `${h(record.name)} · ` : ''}${record.locale ? `locale ${h(record.locale)} · ` : ''}${record.createdAt ? `known since ${when(record.createdAt)}` : 'no contact record'}</p>
+${record.minimizedAt ? `<p class="muted">Minimised ${when(record.minimizedAt)}: name, locale, signup sources, IPs and user agents removed (OPTOUT_RETENTION).</p>` : record.minimizesAt ? `<p class="muted">No active subscription: minimised at the first sweep after ${when(record.minimizesAt)} (OPTOUT_RETENTION).</p>` : ''}
 <h2>Subscriptions</h2>${subscriptions}
 <h2>Mail history</h2>${messages}
 <h2>Consent trail</h2>${trail}

@@ -16,6 +16,7 @@ import { sendError, wantsJson } from '../respond.js';
 import { reasonOf } from '../routes/adminApi.js';
 import { adminListPages } from './listRoutes.js';
 import { queueDashboard } from './queueDashboard.js';
+import { preferenceConsoleRoutes } from './preferenceRoutes.js';
 import { checkSendingSetup, dnsTxtResolver } from '../../mail/sendingSetup.js';
 import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, sendingSetupPage, signInPage, suppressionsPage, type PageSession } from './pages.js';
 
@@ -134,7 +135,7 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
       res.redirect(303, '/admin/suppressions');
       return;
     }
-    sendAdminPage(res, contactPage(await contactRecord(database, secrets, email), pageSession(res)));
+    sendAdminPage(res, contactPage(await contactRecord(database, secrets, email, { optOutRetentionMs: config.optOutRetentionMs }), pageSession(res)));
   });
 
   router.post('/contacts/erase', signedIn, async (req, res) => {
@@ -150,6 +151,8 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
   });
 
   router.use(adminListPages(deps, signedIn));
+  // A list's consent statement and the reasons for leaving (issue 14).
+  router.use(preferenceConsoleRoutes(deps, { signedIn, pageSession, sendAdminPage }));
 
   router.use((req, _res, next) => next(isApi(req.path) ? undefined : new AppError(404, 'not_found', 'There is no admin page at this address.')));
 

@@ -13,6 +13,7 @@ import type { AdminAuthLimit } from '../adminAuthLimit.js';
 import { importCsvUpload } from '../csvUpload.js';
 import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
+import { sendContactExport } from '../respond.js';
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 500;
@@ -44,17 +45,13 @@ export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router
   router.use(requireAdmin({ config: deps.config, database, authLimit }));
 
   router.get('/contacts/:email', async (req, res) => {
-    res.set('Cache-Control', 'no-store').json(await contactRecord(database, secrets, req.params.email));
+    res.set('Cache-Control', 'no-store').json(await contactRecord(database, secrets, req.params.email, { optOutRetentionMs: deps.config.optOutRetentionMs }));
   });
 
   // The person's own copy of what is kept about them (right of access), as a download.
   router.get('/contacts/:email/export', async (req, res) => {
     const record = await contactRecord(database, secrets, req.params.email);
-    res
-      .set('Cache-Control', 'no-store')
-      .attachment('contact-export.json')
-      .type('json')
-      .send(JSON.stringify({ exportedAt: new Date().toISOString(), ...record }, null, 2));
+    sendContactExport(res, 'contact-export.json', record);
   });
 
   router.delete('/contacts/:email', async (req, res) => {

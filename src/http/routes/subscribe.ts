@@ -60,6 +60,8 @@ export function subscribeRoutes(deps: AppDeps): Router {
     const name = optionalText(body, 'name', 100)?.trim() || null;
     const honeypot = optionalText(body, HONEYPOT_FIELD, 1024);
     const captchaToken = optionalText(body, TURNSTILE_FIELD, 4096);
+    // The version of the consent statement the form showed (GET /lists/:slug/form carries it).
+    const consentVersion = optionalText(body, 'consent', 64)?.trim() || null;
 
     if (honeypot) {
       // A bot: answer exactly as for anyone, store and send nothing.
@@ -77,6 +79,7 @@ export function subscribeRoutes(deps: AppDeps): Router {
       locale,
       name,
       origin: requestOrigin(req),
+      consentVersion,
     });
     deps.metrics.signups.inc();
     answerAccepted(req, res, outcome.thankYouUrl, locale, listSlug);

@@ -4,7 +4,10 @@ import type { UnsubscribeSource } from '../../subscriptions/changes.js';
 import { unsubscribeTarget, type UnsubscribeScope } from '../../subscriptions/unsubscribe.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
-import { notMePage, resubscribedPage, unsubscribedPage, unsubscribePage } from '../pages.js';
+import { AppError } from '../../errors.js';
+import { stringsOf } from '../../mail/locale.js';
+import { messagePage, notMePage, resubscribedPage, unsubscribedPage, unsubscribePage } from '../pages.js';
+import { reasonsForm } from '../preferencePages.js';
 import { pageLocale, pageSite, sendPage, wantsJson } from '../respond.js';
 
 /**
@@ -59,14 +62,27 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
   // RFC 8058 one-click: no cookie, CSRF token or Origin is asked for, and the answer is a 200, never a redirect.
   router.post('/unsubscribe', async (req, res) => {
     const token = linkToken(req);
-    const outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req), source: sourceOf(req) });
+    let outcome: Awaited<ReturnType<typeof subscriptions.unsubscribe>>;
+    try {
+      outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req), source: sourceOf(req) });
+    } catch (error) {
+      // The link of an old mail after an erasure: the address is blocked by its hash already, so
+      // the opt-out it asks for holds; a one-click client gets its plain 200, never an error.
+      if (!(error instanceof AppError) || error.code !== 'unknown_subscription') throw error;
+      if (wantsJson(req)) res.json({ status: 'unsubscribed', list: null, scope: scopeOf(req) });
+      else sendPage(res, messagePage(pageLocale(req), stringsOf(pageLocale(req)).page.unsubscribedTitle, stringsOf(pageLocale(req)).page.unsubscribedAllBody, { site: pageSite(req) }));
+      return;
+    }
     deps.metrics.unsubscribes.inc();
     if (wantsJson(req)) {
       res.json({ status: 'unsubscribed', list: outcome.listName, scope: outcome.scope });
       return;
     }
     const locale = localeFor(req, outcome.locale);
-    sendPage(res, unsubscribedPage(locale, outcome, withToken('/resubscribe', token), { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
+    // The optional "why?" form, after the opt-out is done; an RFC 8058 one-click POST gets the page without it.
+    const oneClick = (req.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] === 'One-Click';
+    const reasons = oneClick ? '' : reasonsForm(locale, withToken('/unsubscribe/reason', token));
+    sendPage(res, unsubscribedPage(locale, outcome, withToken('/resubscribe', token), { list: outcome.listName, address: outcome.email, site: pageSite(req) }, reasons));
   });
 
   // Valid only with the same signed token: holding the link is the proof of the address.
