@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signGenericPayload } from '../src/webhooks/generic.js';
 import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
-import { ADMIN_AUTH, startTestService, type TestService } from './support/service.js';
+import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhookReceiver.js';
 
 const PROVIDER_SECRET = 'provider-webhook-secret-0123456789';
@@ -247,5 +247,67 @@ describe('outbound webhooks in production', () => {
     } finally {
       await prod.stop();
     }
+  });
+});
+
+describe('outbound webhooks: console', () => {
+  /** A signed-in browser, reduced to its cookie and the CSRF token its pages carry. */
+  async function consoleSession() {
+    const signIn = await fetch(`${t.url}/admin/sign-in`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: TEST_ADMIN_TOKEN }).toString(), redirect: 'manual' });
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const get = (path: string) => fetch(`${t.url}${path}`, { headers: { cookie, accept: 'text/html' }, redirect: 'manual' });
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await get('/admin/webhooks')).text())![1]!;
+    const post = (path: string, fields: [string, string][], withCsrf = true) =>
+      fetch(`${t.url}${path}`, {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+        body: new URLSearchParams(withCsrf ? [['_csrf', csrf], ...fields] : fields).toString(),
+        redirect: 'manual',
+      });
+    return { get, post };
+  }
+
+  it('registers an endpoint (secret shown once), lists it, disables, enables, sends a delivery again and deletes it, without script', async () => {
+    const browser = await consoleSession();
+    const receiver = await startWebhookReceiver();
+    receivers.push(receiver);
+    const created = await browser.post('/admin/webhooks', [['url', receiver.url], ['description', 'Console hook'], ['events', 'contact.suppressed']]);
+    expect(created.status).toBe(200);
+    const page = await created.text();
+    receiver.secret = /whsec_[A-Za-z0-9+/=]+/.exec(page)![0];
+    const id = /ep_[0-9a-f]{32}/.exec(page)![0];
+    expect(created.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+    expect(page).not.toMatch(/<script/i);
+
+    const list = await (await browser.get('/admin/webhooks')).text();
+    expect(list).toContain(receiver.url);
+    expect(list).toContain('Console hook');
+    expect(list).not.toContain(receiver.secret);
+    // Without the CSRF token a form post is refused.
+    expect((await browser.post(`/admin/webhooks/${id}/disable`, [], false)).status).toBe(403);
+
+    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'console-hook@example.com', reason: 'manual' }, ADMIN_AUTH)).status).toBe(201);
+    await waitFor(() => receiver.accepted().length === 1, 5000, 'the event');
+    const delivery = await waitFor(async () => (await deliveryRows(id)).find((row) => row.status === 'delivered'), 5000, 'the delivery marked delivered');
+    const detail = await (await browser.get(`/admin/webhooks/${id}`)).text();
+    expect(detail).toContain(delivery.id);
+    expect(detail).toMatch(/HTTP 200/);
+    expect(detail).toContain(`/admin/webhooks/${id}/deliveries/${delivery.id}/retry`);
+
+    const again = await browser.post(`/admin/webhooks/${id}/deliveries/${delivery.id}/retry`, []);
+    expect(again.status).toBe(303);
+    await waitFor(() => receiver.received.length === 2, 5000, 'the delivery sent again');
+    expect(receiver.received.map((r) => r.id)).toEqual([delivery.id, delivery.id]);
+
+    expect((await browser.post(`/admin/webhooks/${id}/disable`, [])).status).toBe(303);
+    expect((await endpointRow(id)).enabled).toBe(false);
+    expect(await (await browser.get(`/admin/webhooks/${id}`)).text()).toContain('disabled by an admin');
+    expect((await browser.post(`/admin/webhooks/${id}/enable`, [])).status).toBe(303);
+    expect((await endpointRow(id)).enabled).toBe(true);
+    const refused = await browser.post('/admin/webhooks', [['url', 'ftp://x.example/'], ['events', 'contact.erased']]);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('&quot;url&quot;');
+    expect((await browser.post(`/admin/webhooks/${id}/delete`, [])).status).toBe(303);
+    expect((await browser.get(`/admin/webhooks/${id}`)).status).toBe(404);
   });
 });

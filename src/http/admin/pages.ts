@@ -50,14 +50,16 @@ export interface PageSession {
   csrf: string;
 }
 
-const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_FIELD}" value="${h(session.csrf)}">`;
+/** The session's CSRF token as a hidden field: every console form carries it. */
+export const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_FIELD}" value="${h(session.csrf)}">`;
 
 /** A date and time, kept on one line (a date cut at its hyphens is hard to read). */
-const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
+export const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
 
-function layout(title: string, body: string, session?: PageSession): string {
+/** A console page: the navigation when signed in, the title, the body (already escaped), under ADMIN_CSP. */
+export function layout(title: string, body: string, session?: PageSession): string {
   const nav = session
-    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
+    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a><a href="/admin/webhooks">Webhooks</a>
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
 <form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
     : '';
