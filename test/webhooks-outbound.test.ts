@@ -147,6 +147,11 @@ describe('outbound webhooks: events', () => {
     const erased = await waitFor(async () => (await deliveryRows(id)).find((row) => row.eventType === 'contact.erased' && row.status === 'delivered'), 5000, 'the erasure delivered');
     expect(erased.payload).not.toContain('alice');
     expect(JSON.parse(erased.payload)).toEqual({ type: 'contact.erased', timestamp: expect.any(String), data: { email: null } });
+    // So are the events told before about the same person; the others keep theirs.
+    const stored = await deliveryRows(id);
+    expect(stored.filter((row) => row.payload.includes('"email":null')).map((row) => row.eventType).sort()).toEqual(['contact.erased', 'subscription.confirmed', 'subscription.unsubscribed']);
+    expect(stored.map((row) => row.payload).join('')).not.toContain('alice');
+    expect(stored.filter((row) => row.payload.includes('bob.events@example.com'))).toHaveLength(2);
     const listed = (await (await call('GET', `/${id}/deliveries`)).json()) as { items: { id: string; type: string; status: string; attempts: { statusCode: number }[] }[] };
     expect(listed.items).toHaveLength(7);
     expect(listed.items.every((d) => d.status === 'delivered' && d.attempts.length === 1 && d.attempts[0]!.statusCode === 200)).toBe(true);

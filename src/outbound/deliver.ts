@@ -3,6 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import type { Database, Scope } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { loggableMessage } from '../queue/logErrors.js';
+import { forgetAddressInDeliveries } from './scrub.js';
 
 /** When to try and when to give up (WEBHOOK_BACKOFF_MS, WEBHOOK_RETRY_HORIZON_MS, WEBHOOK_TIMEOUT_MS). */
 export interface WebhookRetryPolicy {
@@ -63,21 +64,11 @@ async function post(url: string, headers: Record<string, string>, body: string, 
 
 /**
  * After a contact.erased delivery has ended (delivered or given up), the address leaves our
- * copy of it: the stored body and any error text of its attempts.
+ * copy of it, and of the endpoint's other finished deliveries (those still queued at the erasure).
  */
-async function scrubErasedAddress(tx: Scope, deliveryId: string, payload: string): Promise<void> {
+async function scrubErasedAddress(tx: Scope, payload: string, endpointId: string): Promise<void> {
   const body = JSON.parse(payload) as { type: string; data: { email?: unknown } };
-  if (body.type !== 'contact.erased' || typeof body.data.email !== 'string') return;
-  const email = body.data.email;
-  const { webhookDeliveries, webhookAttempts } = tx.tables;
-  await tx.db
-    .update(webhookDeliveries)
-    .set({ payload: JSON.stringify({ ...body, data: { email: null } }), lastError: sql`replace(${webhookDeliveries.lastError}, ${email}, '[erased]')` })
-    .where(eq(webhookDeliveries.id, deliveryId));
-  await tx.db
-    .update(webhookAttempts)
-    .set({ error: sql`replace(${webhookAttempts.error}, ${email}, '[erased]')` })
-    .where(eq(webhookAttempts.deliveryId, deliveryId));
+  if (body.type === 'contact.erased' && typeof body.data.email === 'string') await forgetAddressInDeliveries(tx, body.data.email, endpointId);
 }
 
 /** Whether a stored delivery's body had its address removed (an erasure told and done): it cannot be sent again. */
@@ -101,7 +92,7 @@ async function finish(database: Database, deliveryId: string, endpointId: string
       .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.status, 'queued')))
       .returning({ id: webhookDeliveries.id });
     if (finished.length === 0) return false;
-    await scrubErasedAddress(tx, deliveryId, payload);
+    await scrubErasedAddress(tx, payload, endpointId);
     if (status === 'failed') {
       const since = new Date(now - horizonMs);
       await tx.db

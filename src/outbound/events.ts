@@ -3,6 +3,7 @@ import { eq, inArray } from 'drizzle-orm';
 import type { Scope } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
 import type { Change } from '../subscriptions/changes.js';
+import { forgetAddressInDeliveries } from './scrub.js';
 
 /** The event types a receiver may subscribe to (docs/webhooks.md), in the order the console lists them. */
 export const WEBHOOK_EVENT_TYPES = ['subscription.confirmed', 'subscription.unsubscribed', 'contact.suppressed', 'contact.erased'] as const;
@@ -51,9 +52,11 @@ export function newDeliveryId(): string {
  * Writes one delivery (an outbox row) per enabled endpoint that listens to each change, inside
  * the transaction of the change: committed with it or not at all, so a receiver is never told
  * what did not happen and never misses what did. With no endpoint enabled it costs one query
- * on a table of a few rows. The relay finds the new rows within WEBHOOK_RELAY_INTERVAL_MS.
+ * on a table of a few rows (an erasure also scans the finished deliveries). The relay finds the new rows within WEBHOOK_RELAY_INTERVAL_MS.
  */
 export async function enqueueWebhookDeliveries(tx: Scope, changes: readonly Change[]): Promise<void> {
+  // An erasure also takes the address out of what was already told (see forgetAddressInDeliveries).
+  for (const change of changes) if (change.type === 'contact.erased') await forgetAddressInDeliveries(tx, change.email);
   const endpoints = (await enabledEndpoints(tx).execute()).map((endpoint) => ({ id: endpoint.id, events: JSON.parse(endpoint.events) as string[] }));
   const wanted = changes.filter((change) => endpoints.some((endpoint) => endpoint.events.includes(change.type)));
   if (wanted.length === 0) return;
