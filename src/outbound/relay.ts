@@ -2,18 +2,18 @@ import type { Queue } from 'bullmq';
 import { and, asc, eq, inArray, isNull, lt, or } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
-import { loggableMessage } from '../queue/logErrors.js';
 import type { RelayOptions } from '../queue/relay.js';
+import { startRelayLoop, type HandableRow } from '../queue/relayLoop.js';
 import type { WebhookJob } from './queue.js';
 
 export interface WebhookRelay {
-  /** One sweep (see startWebhookRelay); `everything` hands every queued row again. Returns how many were handed. */
+  /** One sweep (see RelayLoop.sweep); `everything` hands every queued row again. Returns how many were handed. */
   sweep(options?: { everything?: boolean }): Promise<number>;
   stop(): Promise<void>;
 }
 
 /**
- * Hands webhook deliveries to their queue, as the outbox relay does mail (src/queue/relay.ts):
+ * Hands webhook deliveries to their queue with the outbox relay's loop (src/queue/relayLoop.ts):
  * rows never handed, rows handed long ago whose job is gone, and every queued row again when
  * Redis (re)connects. It polls instead of being notified after each commit: deliveries are
  * written by every path that calls recordChanges (the service, the admin API, provider
@@ -23,9 +23,11 @@ export interface WebhookRelay {
  */
 export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, logger: Logger, options: RelayOptions): WebhookRelay {
   const batchSize = options.batchSize ?? 500;
-  let sweeping: Promise<number> | null = null;
 
-  /** A row handed long ago needs handing again when its job is gone (Redis lost it, or it ended without the row being marked). */
+  /**
+   * A row handed long ago needs handing again when its job is gone (Redis lost it, or it ended
+   * without marking the row). The worker decides from the row, so a finished job is simply run again.
+   */
   async function needsRehand(deliveryId: string): Promise<boolean> {
     const job = await queue.getJob(deliveryId);
     if (!job) return true;
@@ -37,7 +39,7 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
     return false;
   }
 
-  /** Claims due rows in one short transaction, as the outbox relay does (FOR UPDATE SKIP LOCKED on PostgreSQL). */
+  /** Claims due rows of enabled endpoints in one short transaction (FOR UPDATE SKIP LOCKED on PostgreSQL, as the outbox relay). */
   function claimDue(cutoff: number, now: number) {
     return database.transaction(async (tx) => {
       const { webhookDeliveries, webhookEndpoints } = tx.tables;
@@ -59,74 +61,28 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
     });
   }
 
-  /** A claim whose hand-over failed gives its rows back, so the next sweep tries them again. */
-  function releaseClaim(ids: readonly string[], claimedAt: number) {
+  /** A claim whose hand-over failed is given back as never handed (only rows still carrying its stamp), so the next sweep hands them. */
+  function releaseClaim(rows: readonly HandableRow[], claimedAt: number) {
     return database.transaction(async (tx) => {
       const { webhookDeliveries } = tx.tables;
       await tx.db
         .update(webhookDeliveries)
         .set({ handedAt: null })
-        .where(and(inArray(webhookDeliveries.id, [...ids]), eq(webhookDeliveries.handedAt, claimedAt)));
+        .where(and(inArray(webhookDeliveries.id, rows.map((row) => row.id)), eq(webhookDeliveries.handedAt, claimedAt)));
     });
   }
 
-  async function sweepOnce(everything: boolean): Promise<number> {
-    let handed = 0;
-    const started = Date.now();
-    const cutoff = everything ? started : started - options.rehandAfterMs;
-    for (;;) {
-      const now = Date.now();
-      const due = await claimDue(cutoff, now);
-      if (due.length === 0) return handed;
-      try {
-        const toHand: string[] = [];
-        for (const row of due) if (everything || row.handedAt === null || (await needsRehand(row.id))) toHand.push(row.id);
-        // jobId = delivery id: a row whose job still exists adds nothing.
-        if (toHand.length > 0) await queue.addBulk(toHand.map((deliveryId) => ({ name: 'deliver', data: { deliveryId }, opts: { jobId: deliveryId } })));
-        handed += toHand.length;
-      } catch (error) {
-        await releaseClaim(
-          due.map((row) => row.id),
-          now,
-        ).catch((releaseError: unknown) => logger.warn({ err: loggableMessage(releaseError) }, 'webhook relay could not give back its claim; the rows are handed once they are due again'));
-        throw error;
-      }
-      if (due.length < batchSize) return handed;
-    }
-  }
+  // jobId = delivery id: a row whose job still exists adds nothing.
+  const hand = async (ids: readonly string[]) => {
+    if (ids.length > 0) await queue.addBulk(ids.map((deliveryId) => ({ name: 'deliver', data: { deliveryId }, opts: { jobId: deliveryId } })));
+  };
+  const loop = startRelayLoop({ claimDue, releaseClaim, needsRehand, hand, batchSize }, logger, { ...options, name: 'webhook relay', rows: 'deliveries' });
 
-  const redisReady = () => options.connection === undefined || options.connection.status === 'ready';
-
-  const relay: WebhookRelay = {
-    sweep(sweepOptions) {
-      const everything = sweepOptions?.everything === true;
-      if (sweeping && !everything) return sweeping;
-      const previous = sweeping;
-      const run = previous ? previous.catch(() => 0).then(() => sweepOnce(everything)) : sweepOnce(everything);
-      const current: Promise<number> = run.finally(() => {
-        if (sweeping === current) sweeping = null;
-      });
-      sweeping = current;
-      return current;
-    },
+  return {
+    sweep: (sweepOptions) => loop.sweep(sweepOptions),
     async stop() {
-      clearInterval(timer);
-      options.connection?.off('ready', onReady);
-      await sweeping?.catch(() => {});
+      loop.stop();
+      await loop.settle();
     },
   };
-
-  const timer = setInterval(() => {
-    if (!redisReady()) return;
-    relay.sweep().catch((error: unknown) => logger.warn({ err: loggableMessage(error) }, 'webhook relay sweep failed; will retry'));
-  }, options.intervalMs);
-  timer.unref();
-  const onReady = () => {
-    relay.sweep({ everything: true }).then(
-      (handed) => handed > 0 && logger.info({ handed }, 'Redis (re)connected: webhook relay handed queued deliveries again'),
-      (error: unknown) => logger.warn({ err: loggableMessage(error) }, 'webhook relay sweep after reconnect failed; will retry'),
-    );
-  };
-  options.connection?.on('ready', onReady);
-  return relay;
 }
