@@ -40,7 +40,7 @@ export function webhooksPage(endpoints: readonly EndpointView[], session: PageSe
   const table = endpoints.length
     ? `<table><thead><tr><th>URL</th><th>Events</th><th>State</th><th>Actions</th></tr></thead><tbody>\n${rows}\n</tbody></table>`
     : '<p class="muted">No endpoint yet.</p>';
-  const checkboxes = WEBHOOK_EVENT_TYPES.map((event) => `<label><input type="checkbox" name="events" value="${h(event)}" checked> <code>${h(event)}</code></label>`).join('\n');
+  const checkboxes = WEBHOOK_EVENT_TYPES.map((event) => `<label><input type="checkbox" name="events" value="${h(event)}" checked> <code>${h(event)}</code></label>`).join('<br>\n');
   return layout(
     'Webhooks',
     `${notice(noticeKey)}
