@@ -73,5 +73,10 @@ export async function enqueueWebhookDeliveries(tx: Scope, changes: readonly Chan
       .filter((endpoint) => endpoint.events.includes(change.type))
       .map((endpoint) => ({ id: newDeliveryId(), endpointId: endpoint.id, eventType: change.type, payload, status: 'queued' as const, attempts: 0, createdAt: now }));
   });
-  await tx.db.insert(webhookDeliveries).values(rows);
+  // In slices: a CSV import's batch of a thousand changes times several endpoints would pass the
+  // engines' limits on bound parameters in one statement.
+  for (let start = 0; start < rows.length; start += INSERT_SLICE) await tx.db.insert(webhookDeliveries).values(rows.slice(start, start + INSERT_SLICE));
 }
+
+/** Rows per INSERT: 7 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535. */
+const INSERT_SLICE = 500;
