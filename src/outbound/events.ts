@@ -52,7 +52,8 @@ export function newDeliveryId(): string {
  * Writes one delivery (an outbox row) per enabled endpoint that listens to each change, inside
  * the transaction of the change: committed with it or not at all, so a receiver is never told
  * what did not happen and never misses what did. With no endpoint enabled it costs one query
- * on a table of a few rows (an erasure also scans the finished deliveries). The relay finds the new rows within WEBHOOK_RELAY_INTERVAL_MS.
+ * on a table of a few rows (an erasure also scans the finished deliveries). The relay finds the
+ * new rows within WEBHOOK_RELAY_INTERVAL_MS.
  */
 export async function enqueueWebhookDeliveries(tx: Scope, changes: readonly Change[]): Promise<void> {
   // An erasure also takes the address out of what was already told (see forgetAddressInDeliveries).
