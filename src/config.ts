@@ -76,6 +76,14 @@ export interface Config {
   metricsToken: string | undefined;
   /** A port of its own for /metrics (0: any free one), then not on PORT; unset: /metrics is on PORT. */
   metricsPort: number | undefined;
+  /** Outbound webhooks (docs/webhooks.md): first retry delay, doubled after each failed attempt. */
+  webhookBackoffMs: number;
+  /** Outbound webhooks: a delivery is retried until its delays add up to at least this, then marked failed. */
+  webhookRetryHorizonMs: number;
+  /** Outbound webhooks: how long one attempt may take before it counts as failed. */
+  webhookTimeoutMs: number;
+  /** Outbound webhooks: how often the relay looks for deliveries to hand to the queue. */
+  webhookRelayIntervalMs: number;
 }
 
 /**
@@ -190,6 +198,10 @@ const envSchema = z.object({
   MAILGUN_SIGNING_KEY: optionalText,
   METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   METRICS_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
+  WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
+  WEBHOOK_RETRY_HORIZON_MS: z.coerce.number().int().min(100).max(30 * 86_400_000).default(86_400_000),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  WEBHOOK_RELAY_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
 });
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -330,10 +342,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailgunSigningKey: e.MAILGUN_SIGNING_KEY,
     metricsToken: e.METRICS_TOKEN,
     metricsPort: e.METRICS_PORT,
+    webhookBackoffMs: e.WEBHOOK_BACKOFF_MS,
+    webhookRetryHorizonMs: e.WEBHOOK_RETRY_HORIZON_MS,
+    webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
+    webhookRelayIntervalMs: e.WEBHOOK_RELAY_INTERVAL_MS,
   };
 }
 
-const LOCAL_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+/** The machine's own names, where plain http carries nothing across a network. */
+export const LOCAL_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 
 /**
  * What a production start refuses, one line each: mail that cannot be recognised or cannot

@@ -17,6 +17,9 @@ import { startOutboxRelay, type OutboxRelay } from './queue/relay.js';
 import { startMailWorker, type MailWorker } from './queue/worker.js';
 import { startExpirySweep } from './queue/expirySweep.js';
 import { createSubscriptionService } from './subscriptions/service.js';
+import { createWebhookQueue } from './outbound/queue.js';
+import { startWebhookRelay } from './outbound/relay.js';
+import { startWebhookWorker } from './outbound/worker.js';
 
 export type Role = 'api' | 'worker';
 
@@ -112,6 +115,12 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     connection: queue.redis,
   });
   parts.push({ name: 'outbox relay', stage: 'relay', close: () => relay.stop() });
+  // Outbound webhooks: their own queue and relay (docs/webhooks.md); the deliveries are written by recordChanges.
+  const webhookPolicy = { backoffMs: config.webhookBackoffMs, horizonMs: config.webhookRetryHorizonMs, timeoutMs: config.webhookTimeoutMs };
+  const webhookQueue = createWebhookQueue(config.redisUrl, config.queuePrefix, webhookPolicy);
+  parts.push({ name: 'webhook queue', stage: 'queue', close: () => webhookQueue.close() });
+  const webhookRelay = startWebhookRelay(database, webhookQueue.queue, logger, { intervalMs: config.webhookRelayIntervalMs, rehandAfterMs: config.outboxRehandMs, connection: webhookQueue.redis });
+  parts.push({ name: 'webhook relay', stage: 'relay', close: () => webhookRelay.stop() });
   // The one place signups, confirmations and opt-outs are written; it hands what they queue to the relay after each commit.
   const subscriptions = createSubscriptionService({ database, secrets: config.secrets, relay, confirmLimits: config.confirmLimits });
 
@@ -128,6 +137,11 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     );
     // The worker finishes the messages in hand before it lets go.
     parts.push({ name: 'mail worker', stage: 'intake', close: () => worker.close() });
+    const webhookWorker = startWebhookWorker(
+      { database, logger, policy: webhookPolicy },
+      { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs },
+    );
+    parts.push({ name: 'webhook worker', stage: 'intake', close: () => webhookWorker.close() });
   }
 
   const appDeps = { database, subscriptions, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue };

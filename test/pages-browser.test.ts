@@ -139,6 +139,8 @@ describe('pages in Chromium', () => {
 
   it('the admin console is readable too, and its tables keep words whole at 1280 px', { timeout: 180_000 }, async () => {
     problems.length = 0;
+    // Nothing listens there: its deliveries show failed attempts with their errors.
+    const endpoint = (await (await postJson(`${t.url}/admin/api/webhook-endpoints`, { url: 'http://127.0.0.1:59999/optin-events/with-a-rather-long-path', events: ['contact.suppressed', 'contact.erased'], description: 'CRM sync' }, ADMIN_AUTH)).json()) as { id: string };
     await postJson(`${t.url}/admin/api/suppressions`, { email: LONG_ADDRESS, reason: 'complained' }, ADMIN_AUTH);
     await postJson(`${t.url}/admin/api/suppressions`, { email: 'someone@example.net', reason: 'bounced', list: 'default' }, ADMIN_AUTH);
     await postJson(`${t.url}/subscribe`, { email: LONG_ADDRESS.replace('maximilienne', 'max'), name: 'Max' }, { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36', referer: 'https://news.example.com/subscribe/weekly-newsletter?utm_source=footer' });
@@ -157,6 +159,10 @@ describe('pages in Chromium', () => {
         await look(page, 'admin-contact', width, scheme, 'en');
         await page.goto(`${t.url}/admin/sending`);
         await look(page, 'admin-sending', width, scheme, 'en');
+        await page.goto(`${t.url}/admin/webhooks`);
+        await look(page, 'admin-webhooks', width, scheme, 'en');
+        await page.goto(`${t.url}/admin/webhooks/${endpoint.id}`);
+        await look(page, 'admin-webhook-endpoint', width, scheme, 'en');
         await context.close();
       }
     }

@@ -30,18 +30,24 @@ export function mailJobOptions(retry: RetryPolicy): JobsOptions {
  * The producer side. Without the offline queue a command fails at once while Redis is down,
  * so a signup never hangs waiting for Redis: its row stays in the outbox for the relay.
  */
-export interface MailQueue {
-  queue: Queue<MailJob>;
+export interface Producer<Job> {
+  queue: Queue<Job>;
   /** The producer's Redis connection, also used for readiness checks. */
   redis: Redis;
   close(): Promise<void>;
 }
+export type MailQueue = Producer<MailJob>;
 
 export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPolicy): MailQueue {
+  return createProducer<MailJob>(MAIL_QUEUE, redisUrl, prefix, mailJobOptions(retry));
+}
+
+/** A queue's producer on its own Redis connection (the mail queue's, the webhooks queue's), as described above. */
+export function createProducer<Job>(name: string, redisUrl: string, prefix: string, defaultJobOptions: JobsOptions): Producer<Job> {
   const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   // Connection errors surface through failed commands; without a listener ioredis would log each retry.
   redis.on('error', () => {});
-  const queue = new Queue<MailJob>(MAIL_QUEUE, { connection: redis, prefix, defaultJobOptions: mailJobOptions(retry) });
+  const queue = new Queue<Job>(name, { connection: redis, prefix, defaultJobOptions });
   queue.on('error', () => {});
   return {
     queue,

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { markDeliveryFailed } from './deliver.js';
 import { loggableMessage } from './logErrors.js';
 import { addMailJobs, handToQueue, type MailJob } from './mailQueue.js';
+import { startRelayLoop, type HandableRow, type RelayLoopOptions } from './relayLoop.js';
 
 export interface OutboxRelay {
   /** Fast path after a commit: hand this row now; if Redis is away the sweep picks it up later. */
@@ -19,32 +20,10 @@ export interface OutboxRelay {
   stop(): Promise<void>;
 }
 
-export interface RelayOptions {
-  intervalMs: number;
-  /** A queued row handed longer ago than this is handed again (its job may have been lost). */
-  rehandAfterMs: number;
-  batchSize?: number;
-  /** The queue's Redis connection: each time it (re)connects, Redis may have lost jobs, so every queued row is handed again. */
-  connection?: {
-    readonly status: string;
-    on(event: 'ready', listener: () => void): unknown;
-    off(event: 'ready', listener: () => void): unknown;
-  };
-}
-
-/** How long stop() waits for hand-overs in flight; their rows are safe in the outbox either way. */
-const STOP_WAIT_MS = 2000;
+export type RelayOptions = Pick<RelayLoopOptions, 'intervalMs' | 'rehandAfterMs' | 'connection'> & { batchSize?: number };
 
 export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logger: Logger, options: RelayOptions): OutboxRelay {
   const batchSize = options.batchSize ?? 500;
-  const inFlight = new Set<Promise<unknown>>();
-  let sweeping: Promise<number> | null = null;
-
-  const track = <T>(promise: Promise<T>): Promise<T> => {
-    inFlight.add(promise);
-    promise.finally(() => inFlight.delete(promise)).catch(() => {});
-    return promise;
-  };
 
   /**
    * Decides what a row handed long ago needs. Its job is normally still waiting or being retried;
@@ -104,7 +83,7 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
   }
 
   /** A claim whose hand-over failed gives its rows back as they were, so the next sweep tries them again. */
-  function releaseClaim(rows: readonly { id: string; handedAt: number | null }[], claimedAt: number) {
+  function releaseClaim(rows: readonly HandableRow[], claimedAt: number) {
     const byPrevious = new Map<number | null, string[]>();
     for (const row of rows) byPrevious.set(row.handedAt, [...(byPrevious.get(row.handedAt) ?? []), row.id]);
     return database.transaction(async (tx) => {
@@ -119,35 +98,11 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
     });
   }
 
-  async function sweepOnce(everything: boolean): Promise<number> {
-    let handed = 0;
-    const started = Date.now();
-    // Rows claimed during this sweep get handedAt >= started, so they drop out of the query.
-    const cutoff = everything ? started : started - options.rehandAfterMs;
-    for (;;) {
-      const now = Date.now();
-      const due = await claimDue(cutoff, now);
-      if (due.length === 0) return handed;
-      try {
-        const toHand: string[] = [];
-        for (const row of due) {
-          if (everything || row.handedAt === null || (await needsRehand(row.id))) toHand.push(row.id);
-        }
-        await addMailJobs(queue, toHand);
-        handed += toHand.length;
-      } catch (error) {
-        await releaseClaim(due, now).catch((releaseError: unknown) =>
-          logger.warn({ err: loggableMessage(releaseError) }, 'outbox relay could not give back its claim; the rows are handed once they are due again'),
-        );
-        throw error;
-      }
-      if (due.length < batchSize) return handed;
-    }
-  }
-
-  // While Redis is away, BullMQ commands wait for it to come back; handing nothing until then keeps
-  // promises from piling up, and the sweep on reconnect hands every queued row.
-  const redisReady = () => options.connection === undefined || options.connection.status === 'ready';
+  const loop = startRelayLoop(
+    { claimDue, releaseClaim, needsRehand, hand: (ids) => addMailJobs(queue, ids), batchSize },
+    logger,
+    { ...options, name: 'outbox relay', rows: 'messages' },
+  );
 
   // Rows notified in one turn of the event loop go to Redis in one call and get one handedAt
   // update: under load that is one round trip and one write for many signups instead of each.
@@ -155,8 +110,8 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
   const handNotified = () => {
     const outboxIds = notified;
     notified = [];
-    if (outboxIds.length === 0 || !redisReady()) return;
-    track(handToQueue(database, queue, outboxIds)).catch((error: unknown) =>
+    if (outboxIds.length === 0 || !loop.redisReady()) return;
+    loop.track(handToQueue(database, queue, outboxIds)).catch((error: unknown) =>
       logger.warn({ err: loggableMessage(error), outboxIds }, 'queue unavailable; the outbox relay will hand the messages later'),
     );
   };
@@ -166,48 +121,13 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
       if (notified.length === 0) setImmediate(handNotified);
       notified.push(outboxId);
     },
-    sweep(sweepOptions) {
-      const everything = sweepOptions?.everything === true;
-      // One sweep at a time: overlapping sweeps would only hand the same rows twice. A full
-      // sweep asked for while another runs follows it, since rows that one skipped still count.
-      if (sweeping && !everything) return sweeping;
-      const previous = sweeping;
-      const run = previous ? previous.catch(() => 0).then(() => sweepOnce(everything)) : sweepOnce(everything);
-      const current: Promise<number> = track(run).finally(() => {
-        if (sweeping === current) sweeping = null;
-      });
-      sweeping = current;
-      return current;
-    },
+    sweep: (sweepOptions) => loop.sweep(sweepOptions),
     async stop() {
-      clearInterval(timer);
-      options.connection?.off('ready', onReady);
+      loop.stop();
       handNotified();
-      let timeout: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...inFlight]),
-        new Promise((resolve) => {
-          timeout = setTimeout(resolve, STOP_WAIT_MS);
-        }),
-      ]);
-      clearTimeout(timeout);
+      await loop.settle();
     },
   };
 
-  const timer = setInterval(() => {
-    if (!redisReady()) return;
-    relay.sweep().then(
-      (handed) => handed > 0 && logger.info({ handed }, 'outbox relay handed messages to the queue'),
-      (error: unknown) => logger.warn({ err: loggableMessage(error) }, 'outbox relay sweep failed; will retry'),
-    );
-  }, options.intervalMs);
-  timer.unref();
-  const onReady = () => {
-    relay.sweep({ everything: true }).then(
-      (handed) => handed > 0 && logger.info({ handed }, 'Redis (re)connected: outbox relay handed queued messages again'),
-      (error: unknown) => logger.warn({ err: loggableMessage(error) }, 'outbox relay sweep after reconnect failed; will retry'),
-    );
-  };
-  options.connection?.on('ready', onReady);
   return relay;
 }

@@ -8,6 +8,7 @@ import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
 import { postJson, settle, waitFor } from '../support/http.js';
 import { freePort, startRedisServer, type RunningProcess } from '../support/processes.js';
 import { ADMIN_AUTH, startTestService, type TestService } from '../support/service.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhookReceiver.js';
 
 let port: number;
 let redis: RunningProcess;
@@ -161,6 +162,74 @@ describe('Redis faults', () => {
       if (redis.child.exitCode !== null || redis.child.signalCode !== null) redis = await startRedisServer(port);
       await second?.stop();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Registers the receiver for contact.suppressed and gives it the secret to verify with. */
+async function registerReceiver(t: TestService, receiver: WebhookReceiver) {
+  const res = await postJson(`${t.url}/admin/api/webhook-endpoints`, { url: receiver.url, events: ['contact.suppressed'] }, ADMIN_AUTH);
+  expect(res.status).toBe(201);
+  const { id, secret } = (await res.json()) as { id: string; secret: string };
+  receiver.secret = secret;
+  return id;
+}
+
+const suppressByAdmin = (t: TestService, email: string) => postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual' }, ADMIN_AUTH);
+const deliveriesOf = (t: TestService, endpointId: string) => {
+  const { db, tables: { webhookDeliveries } } = t.service.database;
+  return db.select().from(webhookDeliveries).where(eq(webhookDeliveries.endpointId, endpointId));
+};
+
+describe('outbound webhooks when Redis fails', () => {
+  it('an event whose change happened while Redis was down arrives once Redis is back', async () => {
+    const receiver = await startWebhookReceiver();
+    const t = await startTestService({ env: { REDIS_URL: redisUrl(), WEBHOOK_RELAY_INTERVAL_MS: '100' } });
+    try {
+      const id = await registerReceiver(t, receiver);
+      redis.kill('SIGKILL');
+      await redis.exited;
+      await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 503, 5000, 'Redis to be seen as down');
+
+      expect((await suppressByAdmin(t, 'during-outage@example.com')).status).toBe(201);
+      await settle(400);
+      expect(receiver.received).toHaveLength(0);
+      expect((await deliveriesOf(t, id)).map((row) => row.status)).toEqual(['queued']);
+
+      // Back, empty: the row in webhook_deliveries is what brings the event.
+      redis = await startRedisServer(port);
+      await waitFor(() => receiver.accepted().length === 1, 15_000, 'the event after Redis is back');
+      expect(receiver.accepted()[0]!.data).toEqual({ email: 'during-outage@example.com', reason: 'manual', list: null });
+      expect(receiver.received.every((r) => r.verified)).toBe(true);
+      await waitFor(async () => (await deliveriesOf(t, id))[0]?.status === 'delivered', 5000, 'the delivery marked delivered');
+    } finally {
+      if (redis.child.exitCode !== null || redis.child.signalCode !== null) redis = await startRedisServer(port);
+      await t.stop();
+      await receiver.close();
+    }
+  });
+
+  it('re-hands a delivery whose job Redis lost while it waited for a retry (FLUSHALL)', async () => {
+    let down = true;
+    const receiver = await startWebhookReceiver(() => (down ? 500 : 200));
+    // A minute's backoff: only the relay's re-hand can bring the lost job back in time.
+    const t = await startTestService({ env: { REDIS_URL: redisUrl(), WEBHOOK_BACKOFF_MS: '60000', WEBHOOK_RELAY_INTERVAL_MS: '100', OUTBOX_REHAND_MS: '1000' } });
+    const client = new Redis(redisUrl());
+    try {
+      const id = await registerReceiver(t, receiver);
+      expect((await suppressByAdmin(t, 'flushed@example.com')).status).toBe(201);
+      // Its first attempt answered (the count is taken before the POST, the status code after it).
+      await waitFor(async () => (await deliveriesOf(t, id))[0]?.lastStatusCode === 500, 5000, 'a first attempt answered 500');
+      down = false;
+      await client.flushall();
+      await waitFor(() => receiver.accepted().length === 1, 10_000, 'the event after the flush');
+      await waitFor(async () => (await deliveriesOf(t, id))[0]?.status === 'delivered', 5000, 'the delivery marked delivered');
+      expect(new Set(receiver.received.map((r) => r.id)).size).toBe(1);
+      expect(receiver.received.map((r) => r.status)).toEqual([500, 200]);
+    } finally {
+      client.disconnect();
+      await t.stop();
+      await receiver.close();
     }
   });
 });

@@ -17,6 +17,7 @@ import { reasonOf } from '../routes/adminApi.js';
 import { adminListPages } from './listRoutes.js';
 import { queueDashboard } from './queueDashboard.js';
 import { preferenceConsoleRoutes } from './preferenceRoutes.js';
+import { webhookConsoleRoutes } from './webhookRoutes.js';
 import { checkSendingSetup, dnsTxtResolver } from '../../mail/sendingSetup.js';
 import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, sendingSetupPage, signInPage, suppressionsPage, type PageSession } from './pages.js';
 
@@ -85,6 +86,7 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
   });
 
   router.use('/queues', consoleOn, signedIn, queueDashboard(deps.queue, deps.redis));
+  router.use('/webhooks', consoleOn, signedIn, webhookConsoleRoutes(deps, pageSession, sendAdminPage));
 
   const resolveTxt = dnsTxtResolver(config.dnsServers);
   router.get('/sending', signedIn, async (_req, res) => {

@@ -14,6 +14,7 @@ import { importCsvUpload } from '../csvUpload.js';
 import type { AppDeps } from '../app.js';
 import { optionalText, requiredText } from '../fields.js';
 import { sendContactExport } from '../respond.js';
+import { adminWebhookRoutes } from './adminWebhooks.js';
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 500;
@@ -105,6 +106,8 @@ export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router
     deps.logger.info({ id }, 'admin lifted a suppression entry');
     res.status(204).end();
   });
+
+  router.use('/webhook-endpoints', adminWebhookRoutes(deps));
 
   router.use((_req, _res, next) => next(new AppError(404, 'not_found', 'There is no admin API route at this address.')));
   return router;

@@ -1,0 +1,39 @@
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { deliverWebhook, type WebhookDeliveryDeps } from './deliver.js';
+import { WEBHOOK_QUEUE, type WebhookJob } from './queue.js';
+
+export interface WebhookWorkerOptions {
+  redisUrl: string;
+  prefix: string;
+  concurrency: number;
+  lockMs: number;
+}
+
+export interface WebhookWorker {
+  /** Waits for the attempts in hand to finish, then lets go of Redis. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs deliveries from the `webhooks` queue. The database decides: a failed attempt with
+ * retries left is thrown (BullMQ waits its backoff), the last one marks the row failed, and a
+ * job that ends any other way leaves its row queued for the relay to hand again.
+ */
+export function startWebhookWorker(deps: WebhookDeliveryDeps, options: WebhookWorkerOptions): WebhookWorker {
+  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const worker = new Worker<WebhookJob>(WEBHOOK_QUEUE, (job) => deliverWebhook(deps, job.data.deliveryId), {
+    connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+    lockDuration: options.lockMs,
+    stalledInterval: options.lockMs,
+  });
+  worker.on('error', (error) => deps.logger.warn({ err: error.message }, 'webhook worker error'));
+  return {
+    async close() {
+      await worker.close(connection.status !== 'ready');
+      connection.disconnect();
+    },
+  };
+}
