@@ -47,6 +47,7 @@ describe('precompiled MJML templates', () => {
       listName: 'La lettre',
       siteLabel: 'site',
       unsubscribeUrl: 'https://x.test/u',
+      preferencesUrl: 'https://x.test/p',
       greetingName: '',
       listIntroHtml: '<tr><td><p>Les <strong>nouvelles</strong></p></td></tr>',
       listIntroText: '\nLes **nouvelles**\n',
