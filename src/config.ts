@@ -72,6 +72,8 @@ export interface Config {
   metricsToken: string | undefined;
   /** A port of its own for /metrics (0: any free one), then not on PORT; unset: /metrics is on PORT. */
   metricsPort: number | undefined;
+  /** Broadcast messages a minute across every worker (BROADCAST_RATE_PER_MINUTE); 0: no limit. */
+  broadcastRatePerMinute: number;
 }
 
 /**
@@ -184,6 +186,7 @@ const envSchema = z.object({
   MAILGUN_SIGNING_KEY: optionalText,
   METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   METRICS_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
+  BROADCAST_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
 });
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -308,6 +311,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailgunSigningKey: e.MAILGUN_SIGNING_KEY,
     metricsToken: e.METRICS_TOKEN,
     metricsPort: e.METRICS_PORT,
+    broadcastRatePerMinute: e.BROADCAST_RATE_PER_MINUTE,
   };
 }
 

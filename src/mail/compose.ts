@@ -39,10 +39,13 @@ export interface MessageSubject {
    * names that request (a later signup replaces it); without it, TTL from now.
    */
   confirmExpiresAt?: number | null;
+  /** For a broadcast: which one, so its unsubscribe link counts opt-outs for it. */
+  broadcastId?: number | null;
 }
 
-export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number): string {
-  const token = createToken(context.secrets, { purpose: 'unsubscribe', subscriptionId, expiresAt: 0 });
+/** The one-click unsubscribe link; a broadcast's names the broadcast too (signed), to count its opt-outs. */
+export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number, broadcastId?: number | null): string {
+  const token = createToken(context.secrets, { purpose: 'unsubscribe', subscriptionId, expiresAt: 0, ...(broadcastId ? { broadcastId } : {}) });
   return `${context.publicUrl}/unsubscribe?token=${token}`;
 }
 
@@ -67,7 +70,7 @@ const feedbackField = (text: string) => text.replace(/[^A-Za-z0-9._-]+/g, '-');
 export function composeMessage(context: MessageContext, subject: MessageSubject, now = Date.now()): OutgoingMessage {
   const host = new URL(context.publicUrl).hostname;
   const sendingDomain = senderDomain(context.mailFrom) ?? host;
-  const unsubscribe = unsubscribeUrl(context, subject.subscriptionId);
+  const unsubscribe = unsubscribeUrl(context, subject.subscriptionId, subject.broadcastId);
   const variables: Record<string, string> = {
     listName: subject.listName,
     siteLabel: stringsOf(subject.locale).siteLabel(context.site.name, context.site.host),

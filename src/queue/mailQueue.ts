@@ -4,6 +4,8 @@ import { inArray } from 'drizzle-orm';
 import type { Database, Scope } from '../db/database.js';
 
 export const MAIL_QUEUE = 'mail';
+/** Broadcasts' messages: a queue of their own, paced, so confirmations never wait behind them. */
+export const BROADCAST_QUEUE = 'broadcast';
 
 export interface MailJob {
   /** Jobs carry the outbox row id; the worker re-reads everything else. */
@@ -37,11 +39,11 @@ export interface MailQueue {
   close(): Promise<void>;
 }
 
-export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPolicy): MailQueue {
+export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPolicy, name = MAIL_QUEUE): MailQueue {
   const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   // Connection errors surface through failed commands; without a listener ioredis would log each retry.
   redis.on('error', () => {});
-  const queue = new Queue<MailJob>(MAIL_QUEUE, { connection: redis, prefix, defaultJobOptions: mailJobOptions(retry) });
+  const queue = new Queue<MailJob>(name, { connection: redis, prefix, defaultJobOptions: mailJobOptions(retry) });
   queue.on('error', () => {});
   return {
     queue,
