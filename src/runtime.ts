@@ -50,12 +50,14 @@ const BROADCAST_RELAY_INTERVAL_MS = 500;
 const BROADCAST_SCHEDULER_INTERVAL_MS = 1000;
 
 /**
- * BROADCAST_RATE_PER_MINUTE as BullMQ's limiter: at most ceil(rate/60) jobs per window, the
- * window stretched so the average is the rate (100/min: 2 per 1.2 s). Null: no limit.
+ * BROADCAST_RATE_PER_MINUTE as BullMQ's limiter. Its window is fixed (a Redis counter that
+ * expires `duration` after the window's first job), so a window of a whole second would let 10
+ * go at once and a sliding second see up to 20; windows of about 100 ms keep the pace smooth
+ * (600/min: 1 per 100 ms), stretched so the average is the rate (100/min: 1 per 600 ms). Null: no limit.
  */
 export function broadcastLimiter(ratePerMinute: number): { max: number; duration: number } | null {
   if (ratePerMinute <= 0) return null;
-  const max = Math.ceil(ratePerMinute / 60);
+  const max = Math.ceil(ratePerMinute / 600);
   return { max, duration: Math.round((60_000 * max) / ratePerMinute) };
 }
 
