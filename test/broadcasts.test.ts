@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { broadcastApi, handedRows, progressOf, seedConfirmedList } from './support/broadcasts.js';
 import { linkIn, oneClick, postJson, waitFor } from './support/http.js';
-import { ADMIN_AUTH, startTestService, TEST_SECRET, type TestService } from './support/service.js';
+import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
 import { createToken } from '../src/subscriptions/tokens.js';
 
 let t: TestService;
@@ -200,5 +200,52 @@ describe('what a broadcast message is', () => {
     expect(mail.parsed.subject).toBe('[TEST] Draft');
     expect((await broadcastApi(t.url, `/${id}/test`, { email: 'not an address' })).status).toBe(400);
     expect((await progressOf(t.url, id)).status).toBe('draft');
+  });
+});
+
+describe('the broadcast console', () => {
+  it('lists, writes, shows progress with a meta refresh and no script, previews in a sandbox, and sends', { timeout: 60_000 }, async () => {
+    await seedConfirmedList(t.service.database, 'console', 2);
+    const signIn = await fetch(`${t.url}/admin/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+      body: new URLSearchParams({ token: TEST_ADMIN_TOKEN }).toString(),
+      redirect: 'manual',
+    });
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const get = (p: string) => fetch(`${t.url}${p}`, { headers: { cookie, accept: 'text/html' }, redirect: 'manual' });
+    const post = (p: string, fields: Record<string, string>) =>
+      fetch(`${t.url}${p}`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' }, body: new URLSearchParams(fields).toString(), redirect: 'manual' });
+    const listPage = await get('/admin/broadcasts');
+    expect(listPage.status).toBe(200);
+    const html = await listPage.text();
+    expect(html).not.toContain('<script');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
+
+    const created = await post('/admin/broadcasts', { _csrf: csrf, list: 'console', format: 'markdown', subject_en: 'From the console', body_en: 'Line one\n\nLine *two*', subject_fr: '', body_fr: '', sendAt: '' });
+    expect(created.status).toBe(303);
+    const where = created.headers.get('location')!;
+    const id = Number(/\/admin\/broadcasts\/(\d+)/.exec(where)![1]);
+    const page = await get(`/admin/broadcasts/${id}`);
+    const pageHtml = await page.text();
+    expect(pageHtml).toContain('From the console');
+    expect(pageHtml).not.toContain('<script');
+    expect(page.headers.get('content-security-policy')).toContain("frame-src 'self'");
+    expect(pageHtml).toContain(`/admin/broadcasts/${id}/preview?locale=en`);
+
+    const preview = await get(`/admin/broadcasts/${id}/preview?locale=en`);
+    expect(preview.headers.get('content-security-policy')).toMatch(/sandbox/);
+    expect(preview.headers.get('content-security-policy')).not.toMatch(/script-src/);
+    expect(await preview.text()).toContain('Line <em>two</em>');
+
+    expect((await post(`/admin/broadcasts/${id}/send`, { _csrf: csrf })).status).toBe(303);
+    const running = await get(`/admin/broadcasts/${id}`);
+    const runningHtml = await running.text();
+    if (!runningHtml.includes('status <strong>sent</strong>')) expect(runningHtml).toContain('<meta http-equiv="refresh" content="5">');
+    expect(runningHtml).toContain('<progress');
+    await waitFor(async () => (await progressOf(t.url, id)).status === 'sent', 30_000, 'sent');
+    expect((await post(`/admin/broadcasts/${id}/pause`, { _csrf: csrf })).status).toBe(409);
+    // Without the CSRF token a form post is refused.
+    expect((await post(`/admin/broadcasts/${id}/cancel`, {})).status).toBe(403);
   });
 });

@@ -50,14 +50,15 @@ export interface PageSession {
   csrf: string;
 }
 
-const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_FIELD}" value="${h(session.csrf)}">`;
+export const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_FIELD}" value="${h(session.csrf)}">`;
 
 /** A date and time, kept on one line (a date cut at its hyphens is hard to read). */
-const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
+export const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
 
-function layout(title: string, body: string, session?: PageSession): string {
+/** A console page: the signed-in navigation, the title, the body (and `head` extras such as a meta refresh). */
+export function layout(title: string, body: string, session?: PageSession, head = ''): string {
   const nav = session
-    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
+    ? `<nav><strong>optin admin</strong><a href="/admin/broadcasts">Broadcasts</a><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
 <form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
     : '';
@@ -67,7 +68,7 @@ function layout(title: string, body: string, session?: PageSession): string {
     style: STYLE,
     // same-origin, not none: without a referrer policy allowing it, browsers send "Origin: null" on our own forms.
     referrer: 'same-origin',
-    head: '\n<meta name="robots" content="noindex">',
+    head: `\n<meta name="robots" content="noindex">${head}`,
     main: `${nav}<h1>${h(title)}</h1>\n${body}`,
   });
 }

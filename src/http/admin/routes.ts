@@ -15,6 +15,7 @@ import { optionalText, requiredText } from '../fields.js';
 import { sendError, wantsJson } from '../respond.js';
 import { reasonOf } from '../routes/adminApi.js';
 import { queueDashboard } from './queueDashboard.js';
+import { broadcastConsoleRoutes } from './broadcastRoutes.js';
 import { checkSendingSetup, dnsTxtResolver } from '../../mail/sendingSetup.js';
 import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, sendingSetupPage, signInPage, suppressionsPage, type PageSession } from './pages.js';
 
@@ -147,6 +148,8 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
     deps.logger.info('admin erased a contact');
     sendAdminPage(res, messagePage('Contact erased', 'The contact, its subscriptions and its consent trail are deleted. The address stays blocked by its keyed hash only.', pageSession(res)));
   });
+
+  router.use('/broadcasts', consoleOn, broadcastConsoleRoutes(deps, signedIn, pageSession));
 
   router.use((req, _res, next) => next(isApi(req.path) ? undefined : new AppError(404, 'not_found', 'There is no admin page at this address.')));
 
