@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { broadcastApi, handedRows, progressOf, seedConfirmedList } from './support/broadcasts.js';
 import { linkIn, oneClick, postJson, waitFor } from './support/http.js';
+import { runAdminCli } from './support/processes.js';
 import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
 import { createToken } from '../src/subscriptions/tokens.js';
 
@@ -247,5 +248,20 @@ describe('the broadcast console', () => {
     expect((await post(`/admin/broadcasts/${id}/pause`, { _csrf: csrf })).status).toBe(409);
     // Without the CSRF token a form post is refused.
     expect((await post(`/admin/broadcasts/${id}/cancel`, {})).status).toBe(403);
+  });
+});
+
+describe('npm run admin -- broadcasts', () => {
+  it('send --follow starts the broadcast, waits until it ends and prints its counts', { timeout: 60_000 }, async () => {
+    await seedConfirmedList(t.service.database, 'cli', 5);
+    const id = (await broadcastApi(t.url, '', { list: 'cli', subject: 'From the CLI', body: 'Body', format: 'markdown' })).body.id as number;
+    const env = { DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET, REDIS_URL: t.config.redisUrl };
+    const run = await runAdminCli(['broadcasts', 'send', String(id), '--follow'], env);
+    expect(run.stderr).toContain(`broadcast ${id}`);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout.trim().split('\n').at(-1)!)).toMatchObject({ id, status: 'sent', total: 5, sent: 5 });
+    expect((await runAdminCli(['broadcasts', 'pause', String(id)], env)).code).toBe(1);
+    const listed = await runAdminCli(['broadcasts', 'list'], env);
+    expect(listed.stdout).toContain(`${id}\tsent\tcli\t5`);
   });
 });
