@@ -52,9 +52,15 @@ afterAll(async () => {
   await dns?.close();
 });
 
-/** The kinds scored here; goodbye and broadcast messages join as they get their templates (issues 12 and 16). */
-type ScoredKind = Exclude<MessageKind, 'goodbye' | 'broadcast'>;
-const SCORED_KINDS = MESSAGE_KINDS.filter((kind): kind is ScoredKind => kind !== 'goodbye' && kind !== 'broadcast');
+/** The kinds scored here; goodbye messages join as they get their templates (issue 12). */
+type ScoredKind = Exclude<MessageKind, 'goodbye'>;
+const SCORED_KINDS = MESSAGE_KINDS.filter((kind): kind is ScoredKind => kind !== 'goodbye');
+
+/** A broadcast as a publisher would write one: a heading, a few paragraphs, a link, in both languages. */
+const BROADCAST_BODY = {
+  en: '# This month at Example Weekly\n\nWe have moved our workshop to a bigger room, and the spring programme is out.\n\nRead the [full programme](https://www.example.com/programme) on our site. Thank you for reading.',
+  fr: '# Ce mois-ci chez Example Weekly\n\nNotre atelier a déménagé dans une salle plus grande, et le programme du printemps est sorti.\n\nLisez le [programme complet](https://www.example.com/programme) sur notre site. Merci de votre lecture.',
+};
 
 /** How each kind of message comes about through the service; a new kind fails typecheck until it is here. */
 const sendMessage: Record<ScoredKind, (email: string, locale: Locale) => Promise<ReceivedMail>> = {
@@ -67,17 +73,25 @@ const sendMessage: Record<ScoredKind, (email: string, locale: Locale) => Promise
     expect((await postForm(`${t.url}/confirm`, { token: tokenOf(linkIn(confirmation, 'confirm')) })).status).toBe(200);
     return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':welcome:')), 5000, `${locale} welcome`);
   },
+  async broadcast(email, locale) {
+    await sendMessage.welcome(email, locale);
+    const auth = { authorization: `Bearer ${t.config.adminToken}` };
+    const created = await postJson(`${t.url}/admin/api/broadcasts`, { list: 'weekly', subject: { en: 'Example Weekly: the spring programme', fr: 'Example Weekly : le programme du printemps' }, body: BROADCAST_BODY, format: 'markdown' }, auth);
+    const { id } = (await created.json()) as { id: number };
+    expect((await postJson(`${t.url}/admin/api/broadcasts/${id}/send`, {}, auth)).status).toBe(200);
+    return waitFor(() => t.smtp.to(email).find((m) => m.parsed.messageId?.startsWith(`<bc${id}-`)), 15_000, `${locale} broadcast`);
+  },
 };
 
 /** What every mail must say in its own language: who writes and why, and, per kind, what comes next. */
 const SAYS: Record<Locale, { why: string; kinds: Record<ScoredKind, string> }> = {
   en: {
     why: '(or someone using this address) asked to receive Example Weekly from Example News at www.example.com',
-    kinds: { confirmation: 'expires in 7 days', welcome: 'You can unsubscribe at any time' },
+    kinds: { confirmation: 'expires in 7 days', welcome: 'You can unsubscribe at any time', broadcast: 'You can unsubscribe at any time' },
   },
   fr: {
     why: '(ou une personne utilisant cette adresse) avez demandé à recevoir Example Weekly sur le site Example News (www.example.com)',
-    kinds: { confirmation: 'expire dans 7\u00a0jours', welcome: 'Vous pouvez vous désinscrire à tout moment' },
+    kinds: { confirmation: 'expire dans 7\u00a0jours', welcome: 'Vous pouvez vous désinscrire à tout moment', broadcast: 'Vous pouvez vous désinscrire à tout moment' },
   },
 };
 

@@ -6,7 +6,7 @@ import sanitizeHtml from 'sanitize-html';
 import type { BroadcastFormat } from '../db/schema.js';
 import { decodeLocalizedText, localesOf, localize, type LocalizedText } from '../lists/localizedText.js';
 import { DEFAULT_LOCALE, LOCALES, type Locale } from '../mail/locale.js';
-import { compileText, TEMPLATES_FOLDER, type CompiledTemplate, type CompiledText } from '../mail/templates.js';
+import { compileText, escapeHtml, TEMPLATES_FOLDER, type CompiledTemplate, type CompiledText } from '../mail/templates.js';
 
 /** What a broadcast's words are made of, as stored. */
 export interface BroadcastContent {
@@ -147,7 +147,10 @@ export async function renderBroadcast(
   if (!layout) throw new Error(`no broadcast layout for ${locale}`);
   const body = localize(content.body, locale);
   const sectionsMjml = bodySections(body, content.format);
-  const source = sections(layout.mjml, 'preferences', options.preferences === true).replace('{{content}}', () => sectionsMjml);
+  const subject = localize(content.subject, locale).replace(/[\r\n\u0000]+/g, ' ');
+  const source = sections(layout.mjml, 'preferences', options.preferences === true)
+    .replace('{{content}}', () => sectionsMjml)
+    .replace('{{subject}}', () => literalBraces(escapeHtml(subject)));
   // fonts: {} — MJML would otherwise link Google Fonts for some font names: no remote fonts.
   let result;
   try {
@@ -157,7 +160,6 @@ export async function renderBroadcast(
     const problems = (error as Error).message.replace(/^ValidationError:\s*/, '').replace(/Line \d+ of [^(]*/g, '').trim();
     throw new BroadcastRenderError(problems);
   }
-  const subject = localize(content.subject, locale).replace(/[\r\n\u0000]+/g, ' ');
   return {
     subject: [subject],
     html: compileText(result.html),
