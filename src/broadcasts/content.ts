@@ -178,8 +178,18 @@ export function storedContent(row: { subject: string; body: string; format: Broa
  */
 export function createBroadcastRenderer(layouts: BroadcastLayouts, options: { preferences?: boolean } = {}) {
   const cache = new Map<string, Promise<CompiledTemplate>>();
+  const contents = new Map<number, BroadcastContent>();
   return {
     layouts,
+    /** The stored words of a broadcast, parsed once per process (they never change once written). */
+    content(broadcastId: number, row: { subject: string; body: string; format: BroadcastFormat }): BroadcastContent {
+      let content = contents.get(broadcastId);
+      if (!content) {
+        if (contents.size >= 32) contents.delete(contents.keys().next().value!);
+        contents.set(broadcastId, (content = storedContent(row)));
+      }
+      return content;
+    },
     render(broadcastId: number, content: BroadcastContent, locale: Locale): Promise<CompiledTemplate> {
       const key = `${broadcastId}/${locale}`;
       let rendered = cache.get(key);

@@ -14,7 +14,7 @@ import { recordConsent } from '../subscriptions/consent.js';
 import { mayMail, type ConfirmLimits } from '../subscriptions/mailPolicy.js';
 import { suppressAddress } from '../subscriptions/suppression.js';
 import { loggableMessage } from './logErrors.js';
-import { contentLocale, storedContent, type BroadcastRenderer } from '../broadcasts/content.js';
+import { contentLocale, type BroadcastRenderer } from '../broadcasts/content.js';
 
 /** What a row of a cancelled broadcast carries as lastError: it was given up, not refused by the mail policy. */
 export const CANCELLED = 'cancelled';
@@ -165,7 +165,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   let locale = contactLocale;
   if (message.broadcastId !== null && broadcast !== null) {
     // The broadcast's words in the recipient's locale (else the default, else the first written), in that locale's layout.
-    const content = storedContent(broadcast);
+    const content = deps.broadcasts.content(message.broadcastId, broadcast);
     locale = contentLocale(content, contactLocale);
     messages = { ...deps.messages, templates: new Map([[`${locale}/broadcast`, await deps.broadcasts.render(message.broadcastId, content, locale)]]) };
   }
