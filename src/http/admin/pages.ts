@@ -34,6 +34,7 @@ button.secondary{background:var(--secondary);color:var(--on-secondary)}button.da
 table{width:100%;border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.45rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
 td form{display:flex;flex-wrap:wrap;gap:.3rem;margin:0}td input{flex:1 1 8rem}.muted{color:var(--muted)}
 code{word-break:break-all}time{white-space:nowrap}td.token{overflow-wrap:anywhere}.found{color:var(--found)}.missing,.different{color:var(--missing)}.unchecked{color:var(--muted)}
+iframe{max-width:100%;border:1px solid var(--line);background:#fff}textarea{font:inherit;width:100%;max-width:100%;padding:.45rem .6rem;border:1px solid var(--field);border-radius:6px;background:var(--card);color:var(--text)}
 .notice{background:var(--notice-bg);border:1px solid var(--notice-line);padding:.6rem;border-radius:6px}.problem{background:var(--problem-bg);border:1px solid var(--problem-line);padding:.6rem;border-radius:6px}
 @media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:2px solid var(--field);padding:.3rem 0}td{display:block;border:0;padding:.2rem .3rem;overflow-wrap:anywhere}td::before{content:attr(data-label) ": ";font-weight:600}}`;
 
