@@ -1,5 +1,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+/** A full garbage collection, without starting Node with --expose-gc (for live-memory measures). */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
 
 /** Profiles of child processes go here when the bench runs with --profile. */
 export const PROFILE_DIR = fileURLToPath(new URL('./profiles', import.meta.url));
@@ -10,6 +18,8 @@ export interface Child {
   ready: Record<string, unknown>;
   /** CPU time (user + system, ms) the child has used so far: unaffected by other load on the machine. */
   cpuMs(): Promise<number>;
+  /** The child's process.memoryUsage() now (bytes); with `collect`, after a full garbage collection (live memory only). */
+  memory(collect?: boolean): Promise<NodeJS.MemoryUsage>;
   /** Asks the child to stop cleanly (so a CPU profile gets written) and waits for its exit. */
   stop(): Promise<void>;
 }
@@ -48,6 +58,16 @@ export async function startChild(
         child.on('message', listener);
         child.send({ type: 'cpu' });
       }),
+    memory: (collect = false) =>
+      new Promise<NodeJS.MemoryUsage>((resolve) => {
+        const listener = (message: { type?: string; usage?: NodeJS.MemoryUsage }) => {
+          if (message?.type !== 'memory') return;
+          child.off('message', listener);
+          resolve(message.usage!);
+        };
+        child.on('message', listener);
+        child.send({ type: 'memory', collect });
+      }),
     async stop() {
       if (child.exitCode === null) child.send({ type: 'stop' });
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -63,6 +83,11 @@ export function onStopMessage(stop: () => Promise<void>): void {
     if (message?.type === 'cpu') {
       const { user, system } = process.cpuUsage();
       process.send!({ type: 'cpu', ms: (user + system) / 1000 });
+      return;
+    }
+    if (message?.type === 'memory') {
+      if ((message as { collect?: boolean }).collect) collectGarbage();
+      process.send!({ type: 'memory', usage: process.memoryUsage() });
       return;
     }
     if (message?.type !== 'stop') return;

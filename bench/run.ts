@@ -1,10 +1,10 @@
-// npm run bench [-- --only=throughput,delivery,latency,render,database] [--profile] [--db=postgres] [--seconds=10]
+// npm run bench [-- --only=throughput,delivery,broadcast,latency,render,database] [--profile] [--db=postgres] [--seconds=10]
 // See docs/performance.md for what each number means and what limits it.
 // --db=postgres runs every phase on PostgreSQL too (a scratch database on the local server,
 // 127.0.0.1:5432, given to the service as DATABASE_URL), beside SQLite in the same run, plus two
 // API processes on one PostgreSQL database; docs/performance.md has those numbers.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { PROFILE_DIR, startChild, type Child } from './child.js';
 import { machineCpuMs, ownCpuMs, postgresBackendsCpuMs } from './cpu.js';
 import { benchBatchedSignups, benchSignupInserts, benchSuppressions, postgresEngine, sqliteEngine, type BenchEngine } from './database.js';
 import { benchRendering } from './render.js';
+import { broadcastCounts, seedBroadcastList, sendBroadcast } from './broadcast.js';
 import { startBenchSink, type BenchSink } from './sink.js';
 import { clock, percentile, round } from './stats.js';
 
@@ -40,6 +41,10 @@ const PACED_RATE = 200;
 const PACED_SIGNUPS = 2000;
 const SUPPRESSION_ENTRIES = 1_000_000;
 const DB_SIGNUPS = 100_000;
+/** A broadcast's recipients in the rate measure (as many as raw nodemailer sends), and in the memory measure. */
+const BROADCAST_RECIPIENTS = DELIVERY_SIGNUPS;
+const BROADCAST_MEMORY_RECIPIENTS = 100_000;
+const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789';
 /** On PostgreSQL each signup-insert measure stops after this long: one commit at a time waits for the WAL flush. */
 const PG_DB_SIGNUP_SECONDS = 10;
 
@@ -335,6 +340,92 @@ function deliveryResult(
   };
 }
 
+/** A service on its own SQLite store with lists seeded before it starts; BROADCAST_RATE_PER_MINUTE as given. */
+async function broadcastService(sink: BenchSink, name: string, lists: Record<string, number>, ratePerMinute: string) {
+  const store = await newStore(name, 'sqlite');
+  const env = { ...serviceEnv(sink, store), ADMIN_TOKEN: BENCH_ADMIN_TOKEN, BROADCAST_RATE_PER_MINUTE: ratePerMinute };
+  mkdirSync(path.join(workDir, store.name), { recursive: true });
+  const seedStart = clock();
+  for (const [slug, count] of Object.entries(lists)) await seedBroadcastList(env, slug, count);
+  const seedSeconds = (clock() - seedStart) / 1000;
+  const child = await startChild('./serviceProcess.ts', { args: ['api,worker'], env, profile: profile ? `service-${name}` : undefined });
+  return { child, url: String(child.ready.url), store, seedSeconds };
+}
+
+/** Broadcast delivery with the pace off: from the send request until the sink has every message. */
+async function broadcastDelivery(sink: BenchSink) {
+  sink.reset();
+  const service = await broadcastService(sink, 'broadcast', { warm: 200, bench: BROADCAST_RECIPIENTS }, '0');
+  try {
+    await sendBroadcast(service.url, BENCH_ADMIN_TOKEN, 'warm');
+    await sink.waitForCount(200, 60_000);
+    sink.reset();
+    const cpuBefore = await service.child.cpuMs();
+    const start = clock();
+    await sendBroadcast(service.url, BENCH_ADMIN_TOKEN, 'bench');
+    await sink.waitForCount(BROADCAST_RECIPIENTS, 180_000);
+    const seconds = (clock() - start) / 1000;
+    const cpuMs = (await service.child.cpuMs()) - cpuBefore;
+    return { seconds, cpuMs };
+  } finally {
+    await service.child.stop();
+    await dropStore(service.store);
+    sink.reset();
+  }
+}
+
+/**
+ * Memory while 100,000 recipients are written to the outbox (in batches, at the default pace,
+ * so they wait there): the service's live heap (after a full collection) before the send, at its
+ * highest while the batches are written (sampled every 250 ms) and after; RSS likewise.
+ */
+async function broadcastMemory(sink: BenchSink) {
+  const service = await broadcastService(sink, 'broadcast-memory', { big: BROADCAST_MEMORY_RECIPIENTS }, '600');
+  try {
+    const before = await service.child.memory(true);
+    const peak = { heapUsed: before.heapUsed, rss: before.rss };
+    const start = clock();
+    const id = await sendBroadcast(service.url, BENCH_ADMIN_TOKEN, 'big');
+    for (;;) {
+      const usage = await service.child.memory(true);
+      peak.heapUsed = Math.max(peak.heapUsed, usage.heapUsed);
+      peak.rss = Math.max(peak.rss, usage.rss);
+      const counts = await broadcastCounts(service.url, BENCH_ADMIN_TOKEN, id);
+      if (counts.queued + counts.sent >= BROADCAST_MEMORY_RECIPIENTS) break;
+      if (clock() - start > 300_000) throw new Error('100,000 recipients not written in 5 minutes');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const after = await service.child.memory(true);
+    const mb = (bytes: number) => round(bytes / 1048576, 1);
+    return {
+      recipients: BROADCAST_MEMORY_RECIPIENTS,
+      seedSeconds: round(service.seedSeconds, 1),
+      queueSeconds: round((clock() - start) / 1000, 1),
+      heapMb: { before: mb(before.heapUsed), peak: mb(peak.heapUsed), after: mb(after.heapUsed) },
+      rssMb: { before: mb(before.rss), peak: mb(peak.rss), after: mb(after.rss) },
+    };
+  } finally {
+    await service.child.stop();
+    await dropStore(service.store);
+    sink.reset();
+  }
+}
+
+async function broadcastPhase(sink: BenchSink) {
+  const service = await broadcastDelivery(sink);
+  // Right after, as the delivery phase does: the machine's speed drifts.
+  const raw = await rawDelivery(sink);
+  const perSecond = round(BROADCAST_RECIPIENTS / service.seconds, 0);
+  const rawPerSecond = round(DELIVERY_SIGNUPS / raw.rawSeconds, 0);
+  return {
+    messages: BROADCAST_RECIPIENTS,
+    service: { perSecond, seconds: round(service.seconds, 2), cpuUsPerMessage: Math.round((service.cpuMs * 1000) / BROADCAST_RECIPIENTS) },
+    rawNodemailer: { perSecond: rawPerSecond, seconds: round(raw.rawSeconds, 2), cpuUsPerMessage: Math.round((raw.rawCpuMs * 1000) / DELIVERY_SIGNUPS) },
+    ratioToRaw: round(perSecond / rawPerSecond, 2),
+    memory: await broadcastMemory(sink),
+  };
+}
+
 async function latencyPhase(sink: BenchSink, engine: Engine) {
   sink.reset();
   const service = await startService(sink, serviceName('latency', engine), 'api,worker', engine);
@@ -402,6 +493,23 @@ function goalRows(r: Record<string, any>): Row[] {
       `${d.service.perSecond} msg/s (${Math.round(d.ratioToRaw * 100)} % of raw)`,
       `${d.messages} in ${d.service.seconds} s (signups took ${d.service.signupSeconds} s), ${d.service.cpuUsPerMessage} µs CPU/msg`,
       `≥ 70 %: ${met(d.ratioToRaw >= 0.7)}`,
+    ]);
+  }
+  if (r.broadcast) {
+    const b = r.broadcast;
+    rows.push(['raw pooled nodemailer (broadcast run)', `${b.rawNodemailer.perSecond} msg/s`, `${b.messages} messages in ${b.rawNodemailer.seconds} s, ${b.rawNodemailer.cpuUsPerMessage} µs CPU/msg`, '']);
+    rows.push([
+      'broadcast, send → sink (no pace)',
+      `${b.service.perSecond} msg/s (${Math.round(b.ratioToRaw * 100)} % of raw)`,
+      `${b.messages} in ${b.service.seconds} s, ${b.service.cpuUsPerMessage} µs CPU/msg`,
+      `≥ 70 %: ${met(b.ratioToRaw >= 0.7)}`,
+    ]);
+    const m = b.memory;
+    rows.push([
+      `broadcast, ${m.recipients} recipients queued`,
+      `live heap ${m.heapMb.before} → peak ${m.heapMb.peak} → ${m.heapMb.after} MB`,
+      `RSS ${m.rssMb.before} → peak ${m.rssMb.peak} MB; written in ${m.queueSeconds} s`,
+      `flat (live heap peak ≤ before + 20 MB): ${met(m.heapMb.peak <= m.heapMb.before + 20)}`,
     ]);
   }
   if (r.latency) {
@@ -509,6 +617,10 @@ try {
     log(`delivery rate on ${onWhat}: ${DELIVERY_SIGNUPS} signups to the sink, then raw nodemailer`);
     const byEngine = await deliveryPhase(sink);
     for (const engine of engines) store(engine, 'delivery', byEngine[engine]);
+  }
+  if (wanted('broadcast')) {
+    log(`broadcast: ${BROADCAST_RECIPIENTS} recipients with the pace off, then raw nodemailer; memory while ${BROADCAST_MEMORY_RECIPIENTS} are queued (SQLite)`);
+    results.broadcast = await broadcastPhase(sink);
   }
   if (wanted('latency')) {
     for (const engine of engines) {

@@ -84,6 +84,8 @@ export interface Config {
   webhookTimeoutMs: number;
   /** Outbound webhooks: how often the relay looks for deliveries to hand to the queue. */
   webhookRelayIntervalMs: number;
+  /** Broadcast messages a minute across every worker (BROADCAST_RATE_PER_MINUTE); 0: no limit. */
+  broadcastRatePerMinute: number;
 }
 
 /**
@@ -202,6 +204,7 @@ const envSchema = z.object({
   WEBHOOK_RETRY_HORIZON_MS: z.coerce.number().int().min(100).max(30 * 86_400_000).default(86_400_000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   WEBHOOK_RELAY_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  BROADCAST_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
 });
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -346,6 +349,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookRetryHorizonMs: e.WEBHOOK_RETRY_HORIZON_MS,
     webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
     webhookRelayIntervalMs: e.WEBHOOK_RELAY_INTERVAL_MS,
+    broadcastRatePerMinute: e.BROADCAST_RATE_PER_MINUTE,
   };
 }
 

@@ -20,6 +20,10 @@ import { createSubscriptionService } from './subscriptions/service.js';
 import { createWebhookQueue } from './outbound/queue.js';
 import { startWebhookRelay } from './outbound/relay.js';
 import { startWebhookWorker } from './outbound/worker.js';
+import { createBroadcastRenderer, loadBroadcastLayouts } from './broadcasts/content.js';
+import { createBroadcastService, startBroadcastScheduler, type BroadcastService } from './broadcasts/service.js';
+import { BROADCAST_QUEUE } from './queue/mailQueue.js';
+import type { Mailer } from './mail/transport.js';
 
 export type Role = 'api' | 'worker';
 
@@ -28,6 +32,8 @@ export interface Service {
   database: Database;
   queue: MailQueue;
   relay: OutboxRelay;
+  /** Broadcasts: create, send, pause, resume, cancel, progress. */
+  broadcasts: BroadcastService;
   logger: Logger;
   metrics: Metrics;
   /** Base URL the HTTP server listens on (api role only). */
@@ -42,6 +48,26 @@ export interface Service {
 }
 
 const RELAY_INTERVAL_MS = 2000;
+/** The broadcast relay tops the paced queue up this often; the scheduler starts and finishes broadcasts this often. */
+const BROADCAST_RELAY_INTERVAL_MS = 500;
+const BROADCAST_SCHEDULER_INTERVAL_MS = 1000;
+
+/**
+ * BROADCAST_RATE_PER_MINUTE as BullMQ's limiter. Its window is fixed (a Redis counter that
+ * expires `duration` after the window's first job), so a window of a whole second would let 10
+ * go at once and a sliding second see up to 20; windows of about 100 ms keep the pace smooth
+ * (600/min: 1 per 100 ms), stretched so the average is the rate (100/min: 1 per 600 ms). Null: no limit.
+ */
+export function broadcastLimiter(ratePerMinute: number): { max: number; duration: number } | null {
+  if (ratePerMinute <= 0) return null;
+  const max = Math.ceil(ratePerMinute / 600);
+  return { max, duration: Math.round((60_000 * max) / ratePerMinute) };
+}
+
+/** How many broadcast messages the relay keeps in Redis: about ten seconds of work, so a pause holds soon and memory stays small. */
+function broadcastWindow(ratePerMinute: number): number {
+  return ratePerMinute > 0 ? Math.max(50, Math.ceil(ratePerMinute / 6)) : 5000;
+}
 
 /**
  * Closing order: first what takes in work (HTTP, the worker finishing the messages in hand, the
@@ -123,18 +149,43 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   parts.push({ name: 'webhook relay', stage: 'relay', close: () => webhookRelay.stop() });
   // The one place signups, confirmations and opt-outs are written; it hands what they queue to the relay after each commit.
   const subscriptions = createSubscriptionService({ database, secrets: config.secrets, relay, confirmLimits: config.confirmLimits });
+  const broadcastLayouts = await loadBroadcastLayouts();
+  // Test sends need SMTP in an API-only process too: one pool, opened on the first send (or the worker's).
+  let mailerInUse: Mailer | undefined;
+  const sharedMailer = () => {
+    if (!mailerInUse) {
+      const opened = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger, config.dkim);
+      parts.push({ name: 'mailer', stage: 'mailer', close: () => opened.close() });
+      mailerInUse = opened;
+    }
+    return mailerInUse;
+  };
+  const broadcasts = createBroadcastService({
+    database,
+    layouts: broadcastLayouts,
+    // Broadcasts bring their own templates; the messages context gives the sender, site and links.
+    messages: messageContext(config, new Map()),
+    logger,
+    mailer: sharedMailer,
+  });
 
   if (roles.includes('worker')) {
     const expirySweep = startExpirySweep(database, config.secrets, logger, config.sweepIntervalMs, config.optOutRetentionMs);
     parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });
     const templates = await loadTemplates();
-    const mailer = createMailer(config.smtpUrl, path.join(config.dataDir, 'mail'), logger, config.dkim);
-    parts.push({ name: 'mailer', stage: 'mailer', close: () => mailer.close() });
+    const mailer = sharedMailer();
     if (config.production) for (const warning of dkimWarnings(config.dkim, config.mailFrom)) logger.warn(warning);
-    const worker: MailWorker = startMailWorker(
-      { database, mailer, logger, metrics, messages: messageContext(config, templates), confirmLimits: config.confirmLimits },
-      { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs, backoffMs: config.sendBackoffMs },
-    );
+    const deliveryDeps = {
+      database,
+      mailer,
+      logger,
+      metrics,
+      messages: messageContext(config, templates),
+      confirmLimits: config.confirmLimits,
+      broadcasts: createBroadcastRenderer(broadcastLayouts, { preferences: true }),
+    };
+    const workerOptions = { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs, backoffMs: config.sendBackoffMs };
+    const worker: MailWorker = startMailWorker(deliveryDeps, workerOptions);
     // The worker finishes the messages in hand before it lets go.
     parts.push({ name: 'mail worker', stage: 'intake', close: () => worker.close() });
     const webhookWorker = startWebhookWorker(
@@ -142,9 +193,31 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
       { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs },
     );
     parts.push({ name: 'webhook worker', stage: 'intake', close: () => webhookWorker.close() });
+
+    // Broadcasts: their own queue, paced by BullMQ's limiter (counted in Redis, so shared by
+    // every worker), fed a few seconds of work at a time by their own relay.
+    const broadcastQueue = createMailQueue(config.redisUrl, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs }, BROADCAST_QUEUE);
+    parts.push({ name: 'broadcast queue', stage: 'queue', close: () => broadcastQueue.close() });
+    const window = broadcastWindow(config.broadcastRatePerMinute);
+    const broadcastRelay = startOutboxRelay(database, broadcastQueue.queue, logger, {
+      intervalMs: BROADCAST_RELAY_INTERVAL_MS,
+      rehandAfterMs: config.outboxRehandMs,
+      connection: broadcastQueue.redis,
+      rows: 'broadcasts',
+      async capacity() {
+        const counts = await broadcastQueue.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+        return window - Object.values(counts).reduce((sum, n) => sum + n, 0);
+      },
+    });
+    parts.push({ name: 'broadcast relay', stage: 'relay', close: () => broadcastRelay.stop() });
+    const limiter = broadcastLimiter(config.broadcastRatePerMinute);
+    const broadcastWorker = startMailWorker(deliveryDeps, { ...workerOptions, queueName: BROADCAST_QUEUE, ...(limiter ? { limiter } : {}) });
+    parts.push({ name: 'broadcast worker', stage: 'intake', close: () => broadcastWorker.close() });
+    const scheduler = startBroadcastScheduler(broadcasts, logger, BROADCAST_SCHEDULER_INTERVAL_MS);
+    parts.push({ name: 'broadcast scheduler', stage: 'intake', close: () => scheduler.stop() });
   }
 
-  const appDeps = { database, subscriptions, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue };
+  const appDeps = { database, subscriptions, broadcasts, config, relay, redis: queue.redis, logger, metrics, queue: queue.queue };
   let url: string | undefined;
   if (roles.includes('api')) {
     const server = await listen(createApp(appDeps), config.port, config.host);
@@ -167,7 +240,7 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= closeParts(parts, logger));
 
-  return { database, queue, relay, logger, metrics, url, metricsUrl, stop };
+  return { database, queue, relay, broadcasts, logger, metrics, url, metricsUrl, stop };
 }
 
 function listen(app: Express, port: number, host: string): Promise<Server> {

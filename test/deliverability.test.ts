@@ -52,12 +52,14 @@ afterAll(async () => {
   await dns?.close();
 });
 
-/** The kinds scored here; broadcast messages join as they get their templates (issue 16). */
-type ScoredKind = Exclude<MessageKind, 'broadcast'>;
-const SCORED_KINDS = MESSAGE_KINDS.filter((kind): kind is ScoredKind => kind !== 'broadcast');
+/** A broadcast as a publisher would write one: a heading, a few paragraphs, a link, in both languages. */
+const BROADCAST_BODY = {
+  en: '# This month at Example Weekly\n\nWe have moved our workshop to a bigger room, and the spring programme is out.\n\nRead the [full programme](https://www.example.com/programme) on our site. Thank you for reading.',
+  fr: '# Ce mois-ci chez Example Weekly\n\nNotre atelier a déménagé dans une salle plus grande, et le programme du printemps est sorti.\n\nLisez le [programme complet](https://www.example.com/programme) sur notre site. Merci de votre lecture.',
+};
 
 /** How each kind of message comes about through the service; a new kind fails typecheck until it is here. */
-const sendMessage: Record<ScoredKind, (email: string, locale: Locale) => Promise<ReceivedMail>> = {
+const sendMessage: Record<MessageKind, (email: string, locale: Locale) => Promise<ReceivedMail>> = {
   async confirmation(email, locale) {
     expect((await postJson(`${t.url}/subscribe`, { email, list: 'weekly', locale, name: 'Ada' })).status).toBe(202);
     return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':confirmation:')), 5000, `${locale} confirmation`);
@@ -72,17 +74,25 @@ const sendMessage: Record<ScoredKind, (email: string, locale: Locale) => Promise
     expect((await postForm(`${t.url}/unsubscribe?token=${tokenOf(linkIn(welcome, 'unsubscribe'))}`, { scope: 'list' })).status).toBe(200);
     return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':goodbye:')), 5000, `${locale} goodbye`);
   },
+  async broadcast(email, locale) {
+    await sendMessage.welcome(email, locale);
+    const auth = { authorization: `Bearer ${t.config.adminToken}` };
+    const created = await postJson(`${t.url}/admin/api/broadcasts`, { list: 'weekly', subject: { en: 'Example Weekly: the spring programme', fr: 'Example Weekly : le programme du printemps' }, body: BROADCAST_BODY, format: 'markdown' }, auth);
+    const { id } = (await created.json()) as { id: number };
+    expect((await postJson(`${t.url}/admin/api/broadcasts/${id}/send`, {}, auth)).status).toBe(200);
+    return waitFor(() => t.smtp.to(email).find((m) => m.parsed.messageId?.startsWith(`<bc${id}-`)), 15_000, `${locale} broadcast`);
+  },
 };
 
 /** What every mail must say in its own language: who writes and why, and, per kind, what comes next. */
-const SAYS: Record<Locale, { why: string; kinds: Record<ScoredKind, string> }> = {
+const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> = {
   en: {
     why: '(or someone using this address) asked to receive Example Weekly from Example News at www.example.com',
-    kinds: { confirmation: 'expires in 7 days', welcome: 'You can unsubscribe at any time', goodbye: 'This is the only email we send about it' },
+    kinds: { confirmation: 'expires in 7 days', welcome: 'You can unsubscribe at any time', goodbye: 'This is the only email we send about it', broadcast: 'You can unsubscribe at any time' },
   },
   fr: {
     why: '(ou une personne utilisant cette adresse) avez demandé à recevoir Example Weekly sur le site Example News (www.example.com)',
-    kinds: { confirmation: 'expire dans 7\u00a0jours', welcome: 'Vous pouvez vous désinscrire à tout moment', goodbye: 'C’est le seul e-mail que nous envoyons à ce sujet' },
+    kinds: { confirmation: 'expire dans 7\u00a0jours', welcome: 'Vous pouvez vous désinscrire à tout moment', goodbye: 'C’est le seul e-mail que nous envoyons à ce sujet', broadcast: 'Vous pouvez vous désinscrire à tout moment' },
   },
 };
 
@@ -116,11 +126,11 @@ async function verifyDkim(raw: Buffer | string) {
 
 describe('every message kind in every locale, as a receiver sees it', () => {
   it('is signed over both List-Unsubscribe headers, scores at most 0.0 in SpamAssassin, and is built right', async () => {
-    const sent: { kind: ScoredKind; locale: Locale; mail: ReceivedMail }[] = [];
+    const sent: { kind: MessageKind; locale: Locale; mail: ReceivedMail }[] = [];
     for (const locale of LOCALES) {
-      for (const kind of SCORED_KINDS) sent.push({ kind, locale, mail: await sendMessage[kind](`reader.${kind}.${locale}@example.net`, locale) });
+      for (const kind of MESSAGE_KINDS) sent.push({ kind, locale, mail: await sendMessage[kind](`reader.${kind}.${locale}@example.net`, locale) });
     }
-    expect(sent).toHaveLength(SCORED_KINDS.length * LOCALES.length);
+    expect(sent).toHaveLength(MESSAGE_KINDS.length * LOCALES.length);
 
     const verdicts = await spamAssassin(sent.map(({ mail }) => mail.raw));
 

@@ -21,12 +21,14 @@ import { addSuppression, liftSuppression, listSuppressions } from '../subscripti
 import { listsCommand, ListsUsageError, LISTS_USAGE } from './lists.js';
 import { consentCommand, ConsentUsageError, CONSENT_USAGE } from './consent.js';
 import { progressBar } from './progress.js';
+import { broadcastsCommand, BROADCASTS_USAGE } from './broadcasts.js';
 
 /**
  * The admin tasks without a browser, straight on the database (same config as the service):
  *   npm run admin -- suppressions list|add|lift|export|import …
  *   npm run admin -- contacts show|erase …
  *   npm run admin -- lists show|add|edit|archive …
+ *   npm run admin -- broadcasts list|show|send|pause|resume|cancel …
  *   npm run admin -- dkim generate …      (needs no configuration)
  *   npm run admin -- sending check        (needs no database)
  *   npm run admin -- db migrate|copy …    (schema migrations; SQLite to PostgreSQL)
@@ -42,6 +44,7 @@ const USAGE = `usage: npm run admin -- <command>
   contacts erase <email> --yes
 ${LISTS_USAGE}
 ${CONSENT_USAGE}
+${BROADCASTS_USAGE}
   dkim generate --selector s1 --domain example.com [--type rsa|ed25519] [--out file.pem]
   sending check                                    (exit 1 unless every record is found)
   db migrate                                       (DATABASE_URL, else DATABASE_PATH)
@@ -368,6 +371,7 @@ async function main(argv: string[]): Promise<number> {
     else if (group === 'contacts') await contactsCommand(database, config.secrets, command, rest);
     else if (group === 'lists' && command?.startsWith('consent')) await consentCommand(database, command, rest);
     else if (group === 'lists') await listsCommand(database, config, command, rest);
+    else if (group === 'broadcasts') await broadcastsCommand(database, command, rest, (message) => new UsageError(message));
     else throw new UsageError(`unknown command "${group}"`);
     return 0;
   } catch (error) {

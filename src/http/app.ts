@@ -25,12 +25,16 @@ import { unsubscribeRoutes } from './routes/unsubscribe.js';
 import { preferenceRoutes } from './routes/preferences.js';
 import { adminPreferenceApiRoutes } from './routes/adminPreferences.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { adminBroadcastRoutes, broadcastBodyParsers } from './routes/adminBroadcasts.js';
+import type { BroadcastService } from '../broadcasts/service.js';
 
 export interface AppDeps {
   /** Reads go through it as a Scope; every write through database.transaction. */
   database: Database;
   /** Signup, confirm, unsubscribe and resubscribe: each hands the outbox rows it wrote to the relay after its commit. */
   subscriptions: SubscriptionService;
+  /** Broadcasts to a list's confirmed subscribers (the admin API, console and CLI). */
+  broadcasts: BroadcastService;
   config: Config;
   redis: Redis;
   logger: Logger;
@@ -83,6 +87,8 @@ export function createApp(deps: AppDeps): Express {
   // Webhooks read their body raw (signatures cover bytes), so they come before the body parsers.
   app.use(webhookRoutes(deps));
   app.use(refuseUnsupportedBodies);
+  // A broadcast's body is a letter, not a form: its routes read bigger bodies (before the 16 kB parsers).
+  app.use(['/admin/api/broadcasts', '/admin/broadcasts'], broadcastBodyParsers());
   app.use(express.json({ limit: BODY_LIMIT, strict: true }));
   app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
   // A signup form may post multipart/form-data; elsewhere such bodies are read by their own routes (CSV import) or not at all.
@@ -97,6 +103,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/admin', adminConsoleRoutes(deps, authLimit));
   app.use('/admin/api', adminListsRoutes(deps, authLimit));
   app.use('/admin/api', adminPreferenceApiRoutes(deps, authLimit));
+  app.use('/admin/api/broadcasts', adminBroadcastRoutes(deps, authLimit));
   app.use('/admin/api', adminApiRoutes(deps, authLimit));
 
   app.use(notFound);

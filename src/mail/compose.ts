@@ -46,10 +46,13 @@ export interface MessageSubject {
   listDescription?: string | null;
   /** For a welcome: the list's welcome message (Markdown), in the subscriber's locale. */
   welcomeMarkdown?: string | null;
+  /** For a broadcast: which one, so its unsubscribe link counts opt-outs for it. */
+  broadcastId?: number | null;
 }
 
-export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number): string {
-  const token = createToken(context.secrets, { purpose: 'unsubscribe', subscriptionId, expiresAt: 0 });
+/** The one-click unsubscribe link; a broadcast's names the broadcast too (signed), to count its opt-outs. */
+export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number, broadcastId?: number | null): string {
+  const token = createToken(context.secrets, { purpose: 'unsubscribe', subscriptionId, expiresAt: 0, ...(broadcastId ? { broadcastId } : {}) });
   return `${context.publicUrl}/unsubscribe?token=${token}`;
 }
 
@@ -100,7 +103,7 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
   const from = subject.from ?? context.mailFrom;
   // The Message-ID on the From's domain (a list's sender is on the site's domain or a subdomain of it).
   const sendingDomain = senderDomain(from) ?? host;
-  const unsubscribe = unsubscribeUrl(context, subject.subscriptionId);
+  const unsubscribe = unsubscribeUrl(context, subject.subscriptionId, subject.broadcastId);
   const variables: Record<string, string> = {
     listName: subject.listName,
     siteLabel: stringsOf(subject.locale).siteLabel(context.site.name, context.site.host),

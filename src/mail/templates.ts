@@ -16,9 +16,10 @@ export interface RenderedMessage {
 }
 
 /** A template split at its {{placeholders}}: even indexes are literal text, odd ones variable names. */
-type CompiledText = string[];
+export type CompiledText = string[];
 
-interface CompiledTemplate {
+/** A message's three parts, compiled: only the variables are filled in per message. */
+export interface CompiledTemplate {
   subject: CompiledText;
   html: CompiledText;
   text: CompiledText;
@@ -28,7 +29,7 @@ export type Templates = ReadonlyMap<string, CompiledTemplate>;
 
 const PLACEHOLDER = /\{\{(\w+)\}\}/;
 
-function compileText(source: string): CompiledText {
+export function compileText(source: string): CompiledText {
   return source.split(PLACEHOLDER);
 }
 

@@ -40,7 +40,7 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
   }
 
   /** Claims due rows of enabled endpoints in one short transaction (FOR UPDATE SKIP LOCKED on PostgreSQL, as the outbox relay). */
-  function claimDue(cutoff: number, now: number) {
+  function claimDue(cutoff: number, now: number, limit: number) {
     return database.transaction(async (tx) => {
       const { webhookDeliveries, webhookEndpoints } = tx.tables;
       const enabled = tx.db.select({ id: webhookEndpoints.id }).from(webhookEndpoints).where(eq(webhookEndpoints.enabled, true));
@@ -49,7 +49,7 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
         .from(webhookDeliveries)
         .where(and(eq(webhookDeliveries.status, 'queued'), or(isNull(webhookDeliveries.handedAt), lt(webhookDeliveries.handedAt, cutoff)), inArray(webhookDeliveries.endpointId, enabled)))
         .orderBy(asc(webhookDeliveries.createdAt))
-        .limit(batchSize);
+        .limit(limit);
       const due = await (tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query);
       if (due.length > 0) {
         await tx.db

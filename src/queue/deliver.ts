@@ -17,6 +17,10 @@ import { recordConsent } from '../subscriptions/consent.js';
 import { mayMail, type ConfirmLimits } from '../subscriptions/mailPolicy.js';
 import { suppressAddress } from '../subscriptions/suppression.js';
 import { loggableMessage } from './logErrors.js';
+import { contentLocale, type BroadcastRenderer } from '../broadcasts/content.js';
+
+/** What a row of a cancelled broadcast carries as lastError: it was given up, not refused by the mail policy. */
+export const CANCELLED = 'cancelled';
 
 export interface DeliveryDeps {
   database: Database;
@@ -25,22 +29,27 @@ export interface DeliveryDeps {
   confirmLimits: ConfirmLimits;
   logger: Logger;
   metrics: Pick<Metrics, 'sends' | 'sendDuration'>;
+  /** Broadcasts' words, rendered once per broadcast and locale. */
+  broadcasts: BroadcastRenderer;
 }
 
-export type DeliveryOutcome = 'sent' | 'already_done' | 'dropped' | 'bounced';
+/** `held`: a paused broadcast's message, left queued and unhanded for when it resumes. */
+export type DeliveryOutcome = 'sent' | 'already_done' | 'dropped' | 'bounced' | 'held';
 
 // The per-message statements, prepared once per scope (see preparedPerHandle): on PostgreSQL the
 // ones that write are rebuilt in each transaction, so they run inside it.
 const outboxMessage = preparedPerHandle((scope: Scope) => {
-  const { contacts, lists, outbox, subscriptions } = scope.tables;
+  const { broadcasts, contacts, lists, outbox, subscriptions } = scope.tables;
   return scope.db
     .select({
       message: outbox,
       subscription: subscriptions,
       contact: contacts,
       list: lists,
+      broadcast: { status: broadcasts.status, subject: broadcasts.subject, body: broadcasts.body, format: broadcasts.format },
     })
     .from(outbox)
+    .leftJoin(broadcasts, eq(broadcasts.id, outbox.broadcastId))
     .leftJoin(subscriptions, eq(subscriptions.id, outbox.subscriptionId))
     .leftJoin(contacts, eq(contacts.id, subscriptions.contactId))
     .leftJoin(lists, eq(lists.id, subscriptions.listId))
@@ -110,7 +119,18 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   const { database, logger } = deps;
   const row = await loadOutboxMessage(database, outboxId);
   if (!row || row.message.status !== 'queued') return 'already_done';
-  const { message, subscription, contact, list } = row;
+  const { message, subscription, contact, list, broadcast } = row;
+  // A broadcast that is not sending (paused, or back to draft) keeps its rows queued: they are
+  // given back to its relay (handedAt cleared), which hands them again once it sends.
+  if (message.broadcastId !== null && broadcast !== null && broadcast.status !== 'sending' && broadcast.status !== 'cancelled') {
+    await database.transaction((tx) =>
+      tx.db
+        .update(tx.tables.outbox)
+        .set({ handedAt: null })
+        .where(and(eq(tx.tables.outbox.id, outboxId), eq(tx.tables.outbox.status, 'queued'))),
+    );
+    return 'held';
+  }
 
   const decision = await mayMail(database, deps.messages.secrets, {
     emailKey: contact?.emailKey ?? null,
@@ -125,8 +145,10 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   // The decision was made on the contact's key: a stored address that SMTP would receive as
   // another mailbox (a quoted spelling written before such spellings were refused) is not sent.
   const recipientMismatch = contact !== null && !receivesExactly(contact);
-  if (!decision.allowed || !subscription || !contact || !list || recipientMismatch) {
-    const reason = !decision.allowed ? decision.reason : recipientMismatch ? 'recipient_mismatch' : 'subscription_gone';
+  // A cancelled broadcast's rows were all given up by the cancel; one in flight then is too.
+  const cancelled = broadcast?.status === 'cancelled';
+  if (!decision.allowed || !subscription || !contact || !list || recipientMismatch || cancelled) {
+    const reason = cancelled ? CANCELLED : !decision.allowed ? decision.reason : recipientMismatch ? 'recipient_mismatch' : 'subscription_gone';
     // Only a row still queued is dropped: one another worker has sent meanwhile stays sent.
     const dropped = await database.transaction((tx) =>
       tx.db
@@ -142,15 +164,24 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     return 'dropped';
   }
 
-  const locale = isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE;
+  const contactLocale = isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE;
+  let messages = deps.messages;
+  let locale = contactLocale;
+  if (message.broadcastId !== null && broadcast !== null) {
+    // The broadcast's words in the recipient's locale (else the default, else the first written), in that locale's layout.
+    const content = deps.broadcasts.content(message.broadcastId, broadcast);
+    locale = contentLocale(content, contactLocale);
+    messages = { ...deps.messages, templates: new Map([[`${locale}/broadcast`, await deps.broadcasts.render(message.broadcastId, content, locale)]]) };
+  }
   const inLocale = (stored: string | null) => (stored === null ? null : localize(decodeLocalizedText(stored), locale));
   const outgoing = composeMessage(
-    deps.messages,
+    messages,
     {
       outboxId,
       kind: message.kind,
       to: contact.email,
       locale,
+      broadcastId: message.broadcastId,
       name: subscription.status === 'confirmed' ? contact.name : null,
       subscriptionId: subscription.id,
       listSlug: list.slug,

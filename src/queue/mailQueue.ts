@@ -4,6 +4,8 @@ import { inArray } from 'drizzle-orm';
 import type { Database, Scope } from '../db/database.js';
 
 export const MAIL_QUEUE = 'mail';
+/** Broadcasts' messages: a queue of their own, paced, so confirmations never wait behind them. */
+export const BROADCAST_QUEUE = 'broadcast';
 
 export interface MailJob {
   /** Jobs carry the outbox row id; the worker re-reads everything else. */
@@ -38,8 +40,9 @@ export interface Producer<Job> {
 }
 export type MailQueue = Producer<MailJob>;
 
-export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPolicy): MailQueue {
-  return createProducer<MailJob>(MAIL_QUEUE, redisUrl, prefix, mailJobOptions(retry));
+/** The mail queue's producer, or the broadcast queue's (`name`): the same jobs, in a queue of their own. */
+export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPolicy, name = MAIL_QUEUE): MailQueue {
+  return createProducer<MailJob>(name, redisUrl, prefix, mailJobOptions(retry));
 }
 
 /** A queue's producer on its own Redis connection (the mail queue's, the webhooks queue's), as described above. */

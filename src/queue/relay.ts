@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { and, asc, eq, inArray, isNull, lt, or } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, or, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { markDeliveryFailed } from './deliver.js';
@@ -20,7 +20,20 @@ export interface OutboxRelay {
   stop(): Promise<void>;
 }
 
-export type RelayOptions = Pick<RelayLoopOptions, 'intervalMs' | 'rehandAfterMs' | 'connection'> & { batchSize?: number };
+export type RelayOptions = Pick<RelayLoopOptions, 'intervalMs' | 'rehandAfterMs' | 'connection'> & {
+  batchSize?: number;
+  /**
+   * Which outbox rows this relay hands: 'messages' (every kind but broadcasts, to the mail queue)
+   * or 'broadcasts' (rows of broadcasts that are sending, to the broadcast queue), so a paused
+   * broadcast's rows stay in the database and a big broadcast never delays a confirmation.
+   */
+  rows?: 'messages' | 'broadcasts';
+  /**
+   * How many more rows the queue should take now (e.g. a window minus the jobs waiting): the
+   * broadcast relay keeps only a few seconds of work in Redis, so a pause holds at once.
+   */
+  capacity?: () => Promise<number>;
+};
 
 export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logger: Logger, options: RelayOptions): OutboxRelay {
   const batchSize = options.batchSize ?? 500;
@@ -62,15 +75,21 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
    * relay's query until they are due again. On SQLite BEGIN IMMEDIATE already makes each claim
    * the only writer's (no locking clause there). jobId = row id keeps a row handed twice harmless anyway.
    */
-  function claimDue(cutoff: number, now: number) {
+  function claimDue(cutoff: number, now: number, limit: number) {
     return database.transaction(async (tx) => {
-      const { outbox } = tx.tables;
+      const { broadcasts, outbox } = tx.tables;
+      // Broadcast rows go by their own relay, and only while their broadcast is sending.
+      const ofKind: SQL =
+        options.rows === 'broadcasts'
+          ? inArray(outbox.broadcastId, tx.db.select({ id: broadcasts.id }).from(broadcasts).where(eq(broadcasts.status, 'sending')))
+          : isNull(outbox.broadcastId);
+      // A broadcast's rows come in the order they were written (its index, no sort of 100,000 rows).
       const query = tx.db
         .select({ id: outbox.id, handedAt: outbox.handedAt })
         .from(outbox)
-        .where(and(eq(outbox.status, 'queued'), or(isNull(outbox.handedAt), lt(outbox.handedAt, cutoff))))
-        .orderBy(asc(outbox.createdAt))
-        .limit(batchSize);
+        .where(and(ofKind, eq(outbox.status, 'queued'), or(isNull(outbox.handedAt), lt(outbox.handedAt, cutoff))))
+        .orderBy(...(options.rows === 'broadcasts' ? [] : [asc(outbox.createdAt)]))
+        .limit(limit);
       const due = await (tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query);
       if (due.length > 0) {
         await tx.db
@@ -98,10 +117,11 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
     });
   }
 
+  const broadcastRows = options.rows === 'broadcasts';
   const loop = startRelayLoop(
-    { claimDue, releaseClaim, needsRehand, hand: (ids) => addMailJobs(queue, ids), batchSize },
+    { claimDue, releaseClaim, needsRehand, hand: (ids) => addMailJobs(queue, ids), batchSize, ...(options.capacity ? { capacity: options.capacity } : {}) },
     logger,
-    { ...options, name: 'outbox relay', rows: 'messages' },
+    { ...options, name: broadcastRows ? 'broadcast relay' : 'outbox relay', rows: broadcastRows ? 'broadcast messages' : 'messages' },
   );
 
   // Rows notified in one turn of the event loop go to Redis in one call and get one handedAt

@@ -13,8 +13,8 @@ export interface HandableRow {
  * the same for both.
  */
 export interface RelayRows {
-  /** Claims up to a batch of queued rows never handed or handed before `cutoff`, stamping them handed `now`. */
-  claimDue(cutoff: number, now: number): Promise<HandableRow[]>;
+  /** Claims up to `limit` queued rows never handed or handed before `cutoff`, stamping them handed `now`. */
+  claimDue(cutoff: number, now: number, limit: number): Promise<HandableRow[]>;
   /** Gives a claim back after its hand-over failed, so the next sweep tries the rows again. */
   releaseClaim(rows: readonly HandableRow[], claimedAt: number): Promise<void>;
   /** Whether a row handed long ago must be handed again (its job is gone, or ended without marking the row). */
@@ -22,6 +22,8 @@ export interface RelayRows {
   /** Adds the rows' jobs (jobId = row id, so a job that exists is not added twice). */
   hand(ids: readonly string[]): Promise<void>;
   batchSize: number;
+  /** How many more rows the queue should take now (the broadcast relay's window); unset: a batch at a time. */
+  capacity?: () => Promise<number>;
 }
 
 export interface RelayLoopOptions {
@@ -76,7 +78,9 @@ export function startRelayLoop(source: RelayRows, logger: Logger, options: Relay
     const cutoff = everything ? started : started - options.rehandAfterMs;
     for (;;) {
       const now = Date.now();
-      const due = await source.claimDue(cutoff, now);
+      const limit = Math.min(source.batchSize, source.capacity ? await source.capacity() : source.batchSize);
+      if (limit <= 0) return handed;
+      const due = await source.claimDue(cutoff, now, limit);
       if (due.length === 0) return handed;
       try {
         const toHand: string[] = [];
@@ -91,7 +95,7 @@ export function startRelayLoop(source: RelayRows, logger: Logger, options: Relay
         );
         throw error;
       }
-      if (due.length < source.batchSize) return handed;
+      if (due.length < limit) return handed;
     }
   }
 

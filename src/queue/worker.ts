@@ -16,6 +16,13 @@ export interface MailWorkerOptions {
   lockMs: number;
   /** SEND_BACKOFF_MS: the first delay of a message held by a fault of the sender's setup, doubled after each. */
   backoffMs: number;
+  /** The queue worked on: MAIL_QUEUE (default) or BROADCAST_QUEUE. */
+  queueName?: string;
+  /**
+   * BullMQ's rate limiter: at most `max` jobs per `duration` ms, counted in Redis for every worker
+   * of the queue (so two processes share one pace). Jobs over it wait in the queue.
+   */
+  limiter?: { max: number; duration: number };
 }
 
 export type MailWorkerDeps = DeliveryDeps & { metrics: DeliveryDeps['metrics'] & Pick<Metrics, 'senderFaults'> };
@@ -46,7 +53,7 @@ export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions
   }
 
   const worker = new Worker<MailJob>(
-    MAIL_QUEUE,
+    options.queueName ?? MAIL_QUEUE,
     async (job, token) => {
       let outcome;
       try {
@@ -68,6 +75,7 @@ export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions
       lockDuration: options.lockMs,
       // Look for jobs whose worker died about as often as a lock lasts, so they are taken over soon.
       stalledInterval: options.lockMs,
+      ...(options.limiter ? { limiter: options.limiter } : {}),
     },
   );
   const markings = new Set<Promise<void>>();

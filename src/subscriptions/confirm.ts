@@ -29,9 +29,14 @@ const invalidToken = () => new AppError(400, 'invalid_token', 'This link is not 
 
 /** Checks a signed link's token and returns the subscription id it names, or a clear 4xx. */
 export function subscriptionIdFromToken(secrets: readonly string[], token: unknown, purpose: TokenPurpose, now = Date.now()): number {
+  return linkClaims(secrets, token, purpose, now).subscriptionId;
+}
+
+/** A signed link's claims (its subscription, and the broadcast that carried it, if any), or a clear 4xx. */
+export function linkClaims(secrets: readonly string[], token: unknown, purpose: TokenPurpose, now = Date.now()): TokenClaims {
   if (typeof token !== 'string' || token === '') throw missingToken();
   const check = verifyToken(secrets, token, purpose, now);
-  if (check.ok) return check.claims.subscriptionId;
+  if (check.ok) return check.claims;
   if (check.reason === 'expired') {
     throw new AppError(410, 'expired_token', 'This link has expired. Please sign up again to get a new one.');
   }

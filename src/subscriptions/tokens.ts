@@ -13,6 +13,11 @@ export interface TokenClaims {
   subscriptionId: number;
   /** Milliseconds since the epoch; 0 means the token never expires. */
   expiresAt: number;
+  /**
+   * The broadcast whose message carried the link (unsubscribe links of broadcasts only), so an
+   * opt-out through it is counted for that broadcast. Signed like the rest; absent in every other token.
+   */
+  broadcastId?: number;
 }
 
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'wrong_purpose' | 'expired' };
@@ -27,14 +32,16 @@ function sign(secret: string, payload: string): Buffer {
 }
 
 /**
- * Token layout: base64url("kid.purpose.subscriptionId.expiresAt") "." base64url(HMAC-SHA256).
+ * Token layout: base64url("kid.purpose.subscriptionId.expiresAt[.broadcastId]") "." base64url(HMAC-SHA256).
  * The first secret signs; verification picks the secret whose key id the token names,
  * so old links keep working while a retired key stays in the SECRET list.
  */
 export function createToken(secrets: readonly string[], claims: TokenClaims): string {
   const secret = secrets[0];
   if (!secret) throw new Error('no signing secret configured');
-  const payload = [keyId(secret), claims.purpose, claims.subscriptionId, claims.expiresAt].join('.');
+  const fields = [keyId(secret), claims.purpose, claims.subscriptionId, claims.expiresAt];
+  if (claims.broadcastId !== undefined) fields.push(claims.broadcastId);
+  const payload = fields.join('.');
   return `${Buffer.from(payload).toString('base64url')}.${sign(secret, payload).toString('base64url')}`;
 }
 
@@ -50,11 +57,13 @@ export function verifyToken(
   }
   const payload = Buffer.from(parts[0]!, 'base64url').toString('utf8');
   const fields = payload.split('.');
-  if (fields.length !== 4) return { ok: false, reason: 'malformed' };
-  const [kid, purpose, subscriptionIdText, expiresAtText] = fields as [string, string, string, string];
+  // Four fields; a broadcast's unsubscribe link adds a fifth (its broadcast), older links have none.
+  if (fields.length !== 4 && fields.length !== 5) return { ok: false, reason: 'malformed' };
+  const [kid, purpose, subscriptionIdText, expiresAtText, broadcastIdText] = fields as [string, string, string, string, string | undefined];
   if (!/^[1-9][0-9]{0,15}$/.test(subscriptionIdText) || !/^(0|[1-9][0-9]{0,15})$/.test(expiresAtText)) {
     return { ok: false, reason: 'malformed' };
   }
+  if (broadcastIdText !== undefined && !/^[1-9][0-9]{0,15}$/.test(broadcastIdText)) return { ok: false, reason: 'malformed' };
   const secret = secrets.find((candidate) => keyId(candidate) === kid);
   const given = Buffer.from(parts[1]!, 'base64url');
   // Without a matching key, still compare against something so timing does not tell the difference.
@@ -65,5 +74,7 @@ export function verifyToken(
   if (purpose !== expectedPurpose) return { ok: false, reason: 'wrong_purpose' };
   const expiresAt = Number(expiresAtText);
   if (expiresAt !== 0 && expiresAt <= now) return { ok: false, reason: 'expired' };
-  return { ok: true, claims: { purpose, subscriptionId: Number(subscriptionIdText), expiresAt } };
+  const claims: TokenClaims = { purpose, subscriptionId: Number(subscriptionIdText), expiresAt };
+  if (broadcastIdText !== undefined) claims.broadcastId = Number(broadcastIdText);
+  return { ok: true, claims };
 }

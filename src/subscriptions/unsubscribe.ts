@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, ne, or } from 'drizzle-orm';
+import { and, eq, ne, or, sql } from 'drizzle-orm';
 import type { Database, Row, Scope } from '../db/database.js';
 import type { SubscriptionStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { recordChanges, type Change, type UnsubscribeSource } from './changes.js';
 import { recordConsent, type RequestOrigin } from './consent.js';
-import { lockAddressOfSubscription, subscriptionIdFromToken } from './confirm.js';
+import { linkClaims, lockAddressOfSubscription, subscriptionIdFromToken } from './confirm.js';
 import { mayMail } from './mailPolicy.js';
 import { domainOf } from './address.js';
 import { entriesOfAddress, suppressAddress } from './suppression.js';
@@ -68,9 +68,9 @@ export async function unsubscribe(
   request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; source: UnsubscribeSource },
   now = Date.now(),
 ): Promise<UnsubscribeOutcome> {
-  const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
+  const { subscriptionId, broadcastId } = linkClaims(secrets, request.token, 'unsubscribe', now);
   return database.transaction(async (tx) => {
-    const { subscriptions } = tx.tables;
+    const { broadcasts, subscriptions } = tx.tables;
     // Two clicks at once (or links of one contact in two processes) take turns: the second reads what the first ended.
     await lockAddressOfSubscription(tx, subscriptionId);
     const { subscription, contact, list, listName } = await loadTarget(tx, subscriptionId);
@@ -96,8 +96,18 @@ export async function unsubscribe(
         action: ended.status === 'pending' && notMe ? 'not_me' : 'unsubscribed',
         at: now,
         origin: request.origin,
-        detail: scope === 'all' ? 'every list' : undefined,
+        detail: [scope === 'all' ? 'every list' : undefined, broadcastId !== undefined && ended.id === subscription.id ? `broadcast ${broadcastId}` : undefined]
+          .filter(Boolean)
+          .join('; ') || undefined,
       });
+    }
+    // A broadcast's own link that ended its own subscription counts once for that broadcast
+    // (a second click ends nothing, so it is not counted again).
+    if (broadcastId !== undefined && ending.some((ended) => ended.id === subscription.id && ended.status === 'confirmed')) {
+      await tx.db
+        .update(broadcasts)
+        .set({ unsubscribed: sql`${broadcasts.unsubscribed} + 1` })
+        .where(and(eq(broadcasts.id, broadcastId), eq(broadcasts.listId, subscription.listId)));
     }
     const entry = await suppressAddress(tx, secrets, {
       emailKey: contact.emailKey,

@@ -35,6 +35,7 @@ button.secondary{background:var(--secondary);color:var(--on-secondary)}button.da
 table{width:100%;border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.45rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
 td form{display:flex;flex-wrap:wrap;gap:.3rem;margin:0}td input{flex:1 1 8rem}.muted{color:var(--muted)}
 code{word-break:break-all}time{white-space:nowrap}td.token{overflow-wrap:anywhere}.found{color:var(--found)}.missing,.different{color:var(--missing)}.unchecked{color:var(--muted)}
+iframe{max-width:100%;border:1px solid var(--line);background:#fff}textarea{font:inherit;width:100%;max-width:100%;padding:.45rem .6rem;border:1px solid var(--field);border-radius:6px;background:var(--card);color:var(--text)}
 .notice{background:var(--notice-bg);border:1px solid var(--notice-line);padding:.6rem;border-radius:6px}.problem{background:var(--problem-bg);border:1px solid var(--problem-line);padding:.6rem;border-radius:6px}
 @media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:2px solid var(--field);padding:.3rem 0}td{display:block;border:0;padding:.2rem .3rem;overflow-wrap:anywhere}td::before{content:attr(data-label) ": ";font-weight:600}}`;
 
@@ -57,10 +58,10 @@ export const csrfInput = (session: PageSession) => `<input type="hidden" name="$
 /** A date and time, kept on one line (a date cut at its hyphens is hard to read). */
 export const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
 
-/** The console's page frame: the navigation (signed in), the title and the body. */
-export function layout(title: string, body: string, session?: PageSession): string {
+/** A console page: the signed-in navigation, the title, the body (and `head` extras such as a meta refresh). */
+export function layout(title: string, body: string, session?: PageSession, head = ''): string {
   const nav = session
-    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/lists">Lists</a><a href="/admin/webhooks">Webhooks</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
+    ? `<nav><strong>optin admin</strong><a href="/admin/lists">Lists</a><a href="/admin/broadcasts">Broadcasts</a><a href="/admin/suppressions">Suppression list</a><a href="/admin/webhooks">Webhooks</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
 <form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
     : '';
@@ -70,7 +71,7 @@ export function layout(title: string, body: string, session?: PageSession): stri
     style: STYLE,
     // same-origin, not none: without a referrer policy allowing it, browsers send "Origin: null" on our own forms.
     referrer: 'same-origin',
-    head: '\n<meta name="robots" content="noindex">',
+    head: `\n<meta name="robots" content="noindex">${head}`,
     main: `${nav}<h1>${h(title)}</h1>\n${body}`,
   });
 }

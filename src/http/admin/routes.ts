@@ -18,6 +18,7 @@ import { adminListPages } from './listRoutes.js';
 import { queueDashboard } from './queueDashboard.js';
 import { preferenceConsoleRoutes } from './preferenceRoutes.js';
 import { webhookConsoleRoutes } from './webhookRoutes.js';
+import { broadcastConsoleRoutes } from './broadcastRoutes.js';
 import { checkSendingSetup, dnsTxtResolver } from '../../mail/sendingSetup.js';
 import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, sendingSetupPage, signInPage, suppressionsPage, type PageSession } from './pages.js';
 
@@ -155,6 +156,7 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
   router.use(adminListPages(deps, signedIn));
   // A list's consent statement and the reasons for leaving (issue 14).
   router.use(preferenceConsoleRoutes(deps, { signedIn, pageSession, sendAdminPage }));
+  router.use('/broadcasts', consoleOn, broadcastConsoleRoutes(deps, signedIn, pageSession));
 
   router.use((req, _res, next) => next(isApi(req.path) ? undefined : new AppError(404, 'not_found', 'There is no admin page at this address.')));
 
