@@ -15,6 +15,7 @@ import { sendError, setPageSite } from './respond.js';
 import { adminConsoleRoutes } from './admin/routes.js';
 import { adminAuthLimit } from './adminAuthLimit.js';
 import { adminApiRoutes } from './routes/adminApi.js';
+import { adminSubscriberRoutes } from './routes/adminSubscribers.js';
 import { securityHeaders, signupCors } from './security.js';
 import { confirmRoutes } from './routes/confirm.js';
 import { healthRoutes } from './routes/health.js';
@@ -79,6 +80,10 @@ export function createApp(deps: AppDeps): Express {
   if (deps.config.metricsPort === undefined) app.use(metricsRoutes(deps));
   // Webhooks read their body raw (signatures cover bytes), so they come before the body parsers.
   app.use(webhookRoutes(deps));
+  // One counter of failed admin sign-ins and bearer tokens, for the console and the API alike.
+  const authLimit = adminAuthLimit(deps.redis, { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix }, deps.logger);
+  // Before the body parsers: a `mailable` batch of 1000 addresses reads a larger body of its own.
+  app.use('/admin/api', adminSubscriberRoutes(deps, authLimit));
   app.use(refuseUnsupportedBodies);
   app.use(express.json({ limit: BODY_LIMIT, strict: true }));
   app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
@@ -88,8 +93,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(subscribeRoutes(deps));
   app.use(confirmRoutes(deps));
   app.use(unsubscribeRoutes(deps));
-  // One counter of failed admin sign-ins and bearer tokens, for the console and the API alike.
-  const authLimit = adminAuthLimit(deps.redis, { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix }, deps.logger);
   app.use('/admin', adminConsoleRoutes(deps, authLimit));
   app.use('/admin/api', adminApiRoutes(deps, authLimit));
 
