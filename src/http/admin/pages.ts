@@ -52,12 +52,13 @@ export interface PageSession {
 
 const csrfInput = (session: PageSession) => `<input type="hidden" name="${CSRF_FIELD}" value="${h(session.csrf)}">`;
 
-/** A date and time, kept on one line (a date cut at its hyphens is hard to read). */
-const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
+/** A date and time, kept on one line (a date cut at its hyphens is hard to read). Shared with the dashboard's pages. */
+export const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">${h(iso.slice(0, 16).replace('T', ' '))} UTC</time>` : '');
 
-function layout(title: string, body: string, session?: PageSession): string {
+/** A console page: the navigation (when signed in), the title and the body. Shared with the dashboard's pages. */
+export function layout(title: string, body: string, session?: PageSession): string {
   const nav = session
-    ? `<nav><strong>optin admin</strong><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
+    ? `<nav><strong>optin admin</strong><a href="/admin">Dashboard</a><a href="/admin/suppressions">Suppression list</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
 <form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
     : '';
@@ -96,10 +97,12 @@ const NOTICES: Record<string, string> = {
   lifted: 'The entry was lifted: the address may be mailed again.',
 };
 
-const options = (values: readonly string[], selected: string | undefined, labels: Record<string, string> = {}) =>
+/** The <option>s of a select, one of them selected. Shared with the dashboard's pages. */
+export const options = (values: readonly string[], selected: string | undefined, labels: Record<string, string> = {}) =>
   values.map((v) => `<option value="${h(v)}"${v === selected ? ' selected' : ''}>${h(labels[v] ?? v)}</option>`).join('');
 
-const contactHref = (email: string) => `/admin/contacts?email=${encodeURIComponent(email)}`;
+/** The console page of one contact. */
+export const contactHref = (email: string) => `/admin/contacts?email=${encodeURIComponent(email)}`;
 
 export function suppressionsPage(
   page: SuppressionPage,

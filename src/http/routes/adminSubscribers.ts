@@ -12,6 +12,7 @@ import {
   subscriberLimitOf,
   subscriberNdjsonChunks,
 } from '../../subscriptions/subscribers.js';
+import { dashboardStats, statsDaysOf } from '../../subscriptions/dashboardStats.js';
 import { requireAdmin } from '../adminAuth.js';
 import type { AdminAuthLimit } from '../adminAuthLimit.js';
 import type { AppDeps } from '../app.js';
@@ -23,7 +24,10 @@ import { optionalText } from '../fields.js';
  */
 const MAILABLE_BODY_LIMIT = '300kb';
 
-/** A list's subscribers for its owner and the sending tool, mounted at /admin/api: every route needs the admin token. */
+/**
+ * A list's subscribers for its owner and the sending tool, and the dashboard's numbers, mounted
+ * at /admin/api: every route needs the admin token.
+ */
 export function adminSubscriberRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router {
   const router = Router();
   const { database, config } = deps;
@@ -69,6 +73,11 @@ export function adminSubscriberRoutes(deps: AppDeps, authLimit: AdminAuthLimit):
       throw new AppError(400, 'invalid_emails', `Send {"emails": [...]} with at most ${MAX_MAILABLE_BATCH} addresses, each a string.`);
     }
     res.set('Cache-Control', 'no-store').json(await checkMailable(database, config.secrets, req.params.slug as string, emails as string[]));
+  });
+
+  router.get('/stats', admin, async (req, res) => {
+    const list = optionalText(req.query, 'list', 64) || undefined;
+    res.set('Cache-Control', 'no-store').json(await dashboardStats(database, { list, days: statsDaysOf(optionalText(req.query, 'days', 8)) }));
   });
 
   return router;
