@@ -4,7 +4,8 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mayMail } from '../src/subscriptions/mailPolicy.js';
 import { linkIn, oneClick, postForm, postJson, tokenOf, waitFor } from './support/http.js';
-import { ADMIN_AUTH, startTestService, type TestService } from './support/service.js';
+import { runAdminCli } from './support/processes.js';
+import { ADMIN_AUTH, startTestService, TEST_SECRET, type TestService } from './support/service.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -234,7 +235,8 @@ describe('GET /admin/api/lists/:slug/subscribers.csv', () => {
     // A full copy in memory (as text, or as rows) would be at least as big as what was sent.
     expect(bytes).toBeGreaterThan(10_000_000);
     expect(midway! - before).toBeLessThan(bytes / 4);
-  });
+    // Its own time limit: 30,000 rows are seeded first (slow on a busy PostgreSQL).
+  }, 120_000);
 });
 
 describe('POST /admin/api/lists/:slug/mailable', () => {
@@ -313,4 +315,24 @@ describe('POST /admin/api/lists/:slug/mailable', () => {
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_emails');
     }
   });
+});
+
+describe('npm run admin -- subscribers export', () => {
+  it('writes the same CSV as the API to stdout, with a progress line on stderr', async () => {
+    const listId = await ensureList('cli-export');
+    await seed(listId, 1200, (i) => `cli.${i}@example.com`, 'confirmed', (i) => (i === 7 ? '@risky' : null));
+    await seed(listId, 2, (i) => `cli.pending.${i}@example.com`, 'pending');
+    const env = { DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET, PUBLIC_URL: 'http://optin.test' };
+    const result = await runAdminCli(['subscribers', 'export', 'cli-export', '--status', 'confirmed'], env);
+    expect(result.stderr).toMatch(/exported .*1200 rows\n$/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(await (await api('/lists/cli-export/subscribers.csv?status=confirmed')).text());
+    expect(result.stdout).toContain(",'@risky,");
+    const pending = await runAdminCli(['subscribers', 'export', 'cli-export', '--status', 'pending', '--format', 'ndjson'], env);
+    expect(pending.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Item).email)).toEqual(['cli.pending.1@example.com', 'cli.pending.0@example.com']);
+    const unknown = await runAdminCli(['subscribers', 'export', 'nope'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('unknown_list');
+    // Its own time limit: three CLI processes start (tsx) one after the other.
+  }, 90_000);
 });

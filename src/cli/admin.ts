@@ -19,11 +19,13 @@ import { eraseContact } from '../subscriptions/erasure.js';
 import { csvRecords, importSuppressions, suppressionCsvChunks } from '../subscriptions/suppressionCsv.js';
 import { addSuppression, liftSuppression, listSuppressions } from '../subscriptions/suppressionList.js';
 import { progressBar } from './progress.js';
+import { subscribersCommand, SUBSCRIBERS_USAGE } from './subscribers.js';
 
 /**
  * The admin tasks without a browser, straight on the database (same config as the service):
  *   npm run admin -- suppressions list|add|lift|export|import …
  *   npm run admin -- contacts show|erase …
+ *   npm run admin -- subscribers export <list> …
  *   npm run admin -- dkim generate …      (needs no configuration)
  *   npm run admin -- sending check        (needs no database)
  *   npm run admin -- db migrate|copy …    (schema migrations; SQLite to PostgreSQL)
@@ -37,6 +39,7 @@ const USAGE = `usage: npm run admin -- <command>
   suppressions import <file.csv|->                 (- reads stdin)
   contacts show <email>
   contacts erase <email> --yes
+${SUBSCRIBERS_USAGE}
   dkim generate --selector s1 --domain example.com [--type rsa|ed25519] [--out file.pem]
   sending check                                    (exit 1 unless every record is found)
   db migrate                                       (DATABASE_URL, else DATABASE_PATH)
@@ -361,6 +364,7 @@ async function main(argv: string[]): Promise<number> {
     for (const { name, summary } of await applyDataMigrations(database, config.secrets)) process.stderr.write(`data migration ${name} applied: ${JSON.stringify(summary)}\n`);
     if (group === 'suppressions') await suppressionsCommand(database, config.secrets, command, rest);
     else if (group === 'contacts') await contactsCommand(database, config.secrets, command, rest);
+    else if (group === 'subscribers') await subscribersCommand(database, config, command, rest);
     else throw new UsageError(`unknown command "${group}"`);
     return 0;
   } catch (error) {
