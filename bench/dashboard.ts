@@ -29,7 +29,7 @@ export interface DashboardSeed {
 export async function seedDashboard(target: { sqliteFile: string } | { postgresUrl: string }, contacts: number): Promise<DashboardSeed> {
   const start = performance.now();
   const now = Date.now();
-  const listRows = Array.from({ length: LISTS }, (_, i) => [i === 0 ? 'default' : `list${i}`, `List ${i}`, now] as const);
+  const listRows = Array.from({ length: LISTS }, (_, i) => [i + 1, i === 0 ? 'default' : `list${i}`, `List ${i}`, now] as const);
   const dayRows = Array.from({ length: DAYS * LISTS }, (_, k) => {
     const day = new Date(now - Math.floor(k / LISTS) * 86_400_000).toISOString().slice(0, 10);
     return [day, (k % LISTS) + 1, 100 + (k % 37), 70 + (k % 23), 5 + (k % 7)] as const;
@@ -39,7 +39,7 @@ export async function seedDashboard(target: { sqliteFile: string } | { postgresU
     await openSqliteDatabase(target.sqliteFile).close();
     const connection = new SqliteConnection(target.sqliteFile);
     try {
-      const list = connection.prepare('insert or ignore into lists (slug, name, created_at) values (?, ?, ?)');
+      const list = connection.prepare('insert or ignore into lists (id, slug, name, created_at) values (?, ?, ?, ?)');
       const contact = connection.prepare('insert into contacts (id, email, email_key, locale, created_at) values (?, ?, ?, ?, ?)');
       const subscription = connection.prepare('insert into subscriptions (contact_id, list_id, status, created_at, confirmed_at, unsubscribed_at) values (?, ?, ?, ?, ?, ?)');
       const day = connection.prepare('insert into daily_list_stats (day, list_id, signups, confirmations, unsubscribes) values (?, ?, ?, ?, ?)');
@@ -60,7 +60,7 @@ export async function seedDashboard(target: { sqliteFile: string } | { postgresU
     const database = await openDatabaseFromConfig({ databasePath: '', databaseUrl: target.postgresUrl, databasePoolMax: 2, databaseStatementTimeoutMs: 600_000, migrateOnStart: true });
     const pool = (database.db as unknown as PgDb).$client;
     try {
-      for (const row of listRows) await pool.query('insert into lists (slug, name, created_at) values ($1, $2, $3) on conflict do nothing', [...row]);
+      for (const row of listRows) await pool.query('insert into lists (id, slug, name, created_at) values ($1, $2, $3, $4) on conflict do nothing', [...row]);
       // Server-side generate_series: a million rows without sending them.
       await pool.query(
         `insert into contacts (id, email, email_key, locale, created_at)
@@ -68,6 +68,7 @@ export async function seedDashboard(target: { sqliteFile: string } | { postgresU
         [contacts, now],
       );
       await pool.query(`select setval(pg_get_serial_sequence('contacts', 'id'), $1::bigint)`, [contacts]);
+      await pool.query(`select setval(pg_get_serial_sequence('lists', 'id'), $1::bigint)`, [LISTS]);
       await pool.query(
         `insert into subscriptions (contact_id, list_id, status, created_at, confirmed_at, unsubscribed_at)
          select i, (i % ${LISTS}) + 1, s, $2::bigint, case when s = 'pending' then null else $2::bigint end, case when s = 'unsubscribed' then $2::bigint end
