@@ -55,6 +55,8 @@ export interface Config {
    * two (0: none), and most a day and unanswered in all (0: no cap).
    */
   confirmLimits: { cooldownMs: number; max: number };
+  /** How old the dashboard's per-list status counts may be (each process keeps the last count); 0: counted on every request. */
+  statsCountsMaxAgeMs: number;
   /** Origins allowed to post signups with fetch (CORS). */
   allowedOrigins: string[];
   /** Cloudflare Turnstile secret; unset: no CAPTCHA. */
@@ -167,6 +169,14 @@ const envSchema = z.object({
     return ms;
   }),
   CONFIRM_MAX: z.coerce.number().int().min(0).max(1000).default(3),
+  STATS_COUNTS_MAX_AGE: optionalText.transform((value, ctx) => {
+    const ms = parseDuration(value ?? '10s');
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'a duration such as "10s", "1m" or milliseconds ("10000"); 0: count on every request' });
+      return z.NEVER;
+    }
+    return ms;
+  }),
   ALLOWED_ORIGINS: optionalText.transform((value, ctx) => {
     const origins = (value ?? '').split(',').map((o) => o.trim()).filter(Boolean);
     const bad = origins.filter((o) => !isOrigin(o));
@@ -299,6 +309,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminAuthFailuresPer15m: e.ADMIN_AUTH_FAILURES_PER_15M,
     trustProxy: e.TRUST_PROXY,
     confirmLimits: { cooldownMs: e.CONFIRM_COOLDOWN, max: e.CONFIRM_MAX },
+    statsCountsMaxAgeMs: e.STATS_COUNTS_MAX_AGE,
     allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),
     turnstileSecret: e.TURNSTILE_SECRET,
     turnstileVerifyUrl: e.TURNSTILE_VERIFY_URL,

@@ -3,13 +3,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dashboardStats } from '../src/subscriptions/dashboardStats.js';
 import { linkIn, oneClick, postForm, postJson, tokenOf, waitFor } from './support/http.js';
 import { ADMIN_AUTH, removeDataDir, startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
 
 let t: TestService;
+/** Counted on every request, so each assertion sees the change just made (the per-process cache has its own test). */
+const FRESH = { STATS_COUNTS_MAX_AGE: '0' };
 const dataDir = mkdtempSync(path.join(tmpdir(), 'optin-dashboard-'));
 beforeAll(async () => {
-  t = await startTestService({ dataDir });
+  t = await startTestService({ dataDir, env: FRESH });
 });
 afterAll(async () => {
   await t?.stop();
@@ -109,7 +112,7 @@ describe('GET /admin/api/stats', () => {
     expect((await stats('list=restart')).days.at(-1)).toEqual(expected);
 
     await t.stop();
-    t = await startTestService({ dataDir });
+    t = await startTestService({ dataDir, env: FRESH });
     expect((await stats('list=restart')).days.at(-1)).toEqual(expected);
 
     // An installation from before the rollup: no rows yet, the data migration not run.
@@ -119,15 +122,36 @@ describe('GET /admin/api/stats', () => {
         await db.delete(dataMigrations).where(eq(dataMigrations.name, '0002_daily_list_stats'));
       });
       await t.stop();
-      t = await startTestService({ dataDir });
+      t = await startTestService({ dataDir, env: FRESH });
     };
     await forget();
     expect((await stats('list=restart')).days.at(-1)).toEqual(expected);
     // Run again over rows already there: the same numbers, not twice as many.
     await t.service.database.transaction(({ db, tables: { dataMigrations } }) => db.delete(dataMigrations).where(eq(dataMigrations.name, '0002_daily_list_stats')));
     await t.stop();
-    t = await startTestService({ dataDir });
+    t = await startTestService({ dataDir, env: FRESH });
     expect((await stats('list=restart')).days.at(-1)).toEqual(expected);
+  });
+});
+
+describe('the per-process count cache (STATS_COUNTS_MAX_AGE)', () => {
+  it('serves the last count while young, then the stale one while a new count runs, then the new one', async () => {
+    const listId = await ensureList('cached');
+    const { database } = t.service;
+    const addPending = (email: string) =>
+      database.transaction(async ({ db, tables: { contacts, subscriptions } }) => {
+        const [contact] = await db.insert(contacts).values({ email, emailKey: email, locale: 'en', createdAt: Date.now() }).returning({ id: contacts.id });
+        await db.insert(subscriptions).values({ contactId: contact!.id, listId, status: 'pending', createdAt: Date.now() });
+      });
+    const pendingAt = async (now: number) => (await dashboardStats(database, { list: 'cached', days: 1, countsMaxAgeMs: 1000 }, now)).lists[0]!.counts.pending;
+    const start = Date.now();
+    await addPending('cached.1@example.com');
+    expect(await pendingAt(start)).toBe(1);
+    await addPending('cached.2@example.com');
+    expect(await pendingAt(start + 500)).toBe(1);
+    // Older than the limit: the last count still answers at once, and a new count starts.
+    expect(await pendingAt(start + 1500)).toBe(1);
+    await waitFor(async () => (await pendingAt(start + 1600)) === 2, 5000, 'the new count');
   });
 });
 

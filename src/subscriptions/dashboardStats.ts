@@ -37,26 +37,77 @@ export function statsDaysOf(value: string | undefined): number {
 
 const DAY_MS = 86_400_000;
 
+interface StatusCount {
+  listId: number;
+  status: 'pending' | 'confirmed' | 'unsubscribed';
+  n: number;
+}
+
+async function countStatuses(scope: Scope, listId: number | undefined): Promise<StatusCount[]> {
+  const { subscriptions } = scope.tables;
+  const rows = await scope.db
+    .select({ listId: subscriptions.listId, status: subscriptions.status, n: count() })
+    .from(subscriptions)
+    .where(listId === undefined ? undefined : eq(subscriptions.listId, listId))
+    .groupBy(subscriptions.listId, subscriptions.status);
+  return rows.map((r) => ({ ...r, n: Number(r.n) }));
+}
+
+interface CachedCounts {
+  at: number;
+  rows: Promise<StatusCount[]>;
+  refreshing: boolean;
+}
+
+/** The last count of every list, per database handle (so per process and database). */
+const cachedCounts = new WeakMap<Scope['db'], CachedCounts>();
+
+/**
+ * Subscriptions per list and status. Counting them reads every entry of the index (a million at a
+ * million contacts: tens of milliseconds), so with `maxAgeMs` > 0 each process keeps the last
+ * count of every list: younger than maxAgeMs it is served as it is; older, it is still served
+ * while a new count runs in the background (stale-while-revalidate). Only the first request after
+ * a start waits for a count. With `maxAgeMs` 0 every request counts.
+ */
+async function statusCounts(scope: Scope, listId: number | undefined, maxAgeMs: number, now: number): Promise<StatusCount[]> {
+  if (maxAgeMs <= 0) return countStatuses(scope, listId);
+  const forget = (entry: CachedCounts) => () => {
+    if (cachedCounts.get(scope.db) === entry) cachedCounts.delete(scope.db);
+  };
+  let entry = cachedCounts.get(scope.db);
+  if (!entry) {
+    entry = { at: now, rows: countStatuses(scope, undefined), refreshing: false };
+    entry.rows.catch(forget(entry));
+    cachedCounts.set(scope.db, entry);
+  } else if (now - entry.at >= maxAgeMs && !entry.refreshing) {
+    const stale = entry;
+    stale.refreshing = true;
+    const fresh = countStatuses(scope, undefined);
+    fresh.then(
+      () => cachedCounts.set(scope.db, { at: Date.now(), rows: fresh, refreshing: false }),
+      () => (stale.refreshing = false),
+    );
+  }
+  const rows = await entry.rows;
+  return listId === undefined ? rows : rows.filter((r) => r.listId === listId);
+}
+
 /**
  * The dashboard's numbers. Counts per list and status are `count(*) … group by` over the index
- * subscriptions_list_status (list_id, status, id), read from the index alone; the days come from
- * the daily_list_stats rollup (a row per list and day), so neither reads the events themselves.
+ * subscriptions_list_status (list_id, status, id), read from the index alone, and kept per
+ * process for up to `countsMaxAgeMs` (statusCounts); the days come from the daily_list_stats
+ * rollup (a row per list and day), so neither reads the events themselves.
  * A status count is what the subscriptions say: a confirmed subscriber whose address was later
  * suppressed still counts as confirmed here (the subscribers list and export leave it out).
  */
-export async function dashboardStats(scope: Scope, query: { list?: string | undefined; days: number }, now = Date.now()): Promise<Stats> {
-  const { lists, subscriptions, dailyListStats } = scope.tables;
+export async function dashboardStats(scope: Scope, query: { list?: string | undefined; days: number; countsMaxAgeMs: number }, now = Date.now()): Promise<Stats> {
+  const { lists, dailyListStats } = scope.tables;
   const only = query.list ? await findListBySlug(scope, query.list) : undefined;
   const listRows = only ? [{ id: only.id, slug: only.slug }] : await scope.db.select({ id: lists.id, slug: lists.slug }).from(lists).orderBy(asc(lists.slug));
-  const statusCounts = await scope.db
-    .select({ listId: subscriptions.listId, status: subscriptions.status, n: count() })
-    .from(subscriptions)
-    .where(only ? eq(subscriptions.listId, only.id) : undefined)
-    .groupBy(subscriptions.listId, subscriptions.status);
   const countsOf = new Map(listRows.map((l) => [l.id, { pending: 0, confirmed: 0, unsubscribed: 0 }]));
-  for (const row of statusCounts) {
+  for (const row of await statusCounts(scope, only?.id, query.countsMaxAgeMs, now)) {
     const counts = countsOf.get(row.listId);
-    if (counts) counts[row.status] = Number(row.n);
+    if (counts) counts[row.status] = row.n;
   }
 
   const dates = Array.from({ length: query.days }, (_, i) => dayOf(now - (query.days - 1 - i) * DAY_MS));

@@ -64,7 +64,7 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
       return;
     }
     const [stats, queue, failing] = await Promise.all([
-      dashboardStats(database, { days: 30 }),
+      dashboardStats(database, { days: 30, countsMaxAgeMs: config.statsCountsMaxAgeMs }),
       readQueueHealth(deps.queue, deps.redis, config.queuePrefix),
       failingWebhookEndpoints(database),
     ]);

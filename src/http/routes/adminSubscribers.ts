@@ -77,7 +77,7 @@ export function adminSubscriberRoutes(deps: AppDeps, authLimit: AdminAuthLimit):
 
   router.get('/stats', admin, async (req, res) => {
     const list = optionalText(req.query, 'list', 64) || undefined;
-    res.set('Cache-Control', 'no-store').json(await dashboardStats(database, { list, days: statsDaysOf(optionalText(req.query, 'days', 8)) }));
+    res.set('Cache-Control', 'no-store').json(await dashboardStats(database, { list, days: statsDaysOf(optionalText(req.query, 'days', 8)), countsMaxAgeMs: config.statsCountsMaxAgeMs }));
   });
 
   return router;
