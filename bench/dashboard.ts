@@ -3,6 +3,7 @@ import path from 'node:path';
 import SqliteConnection from 'better-sqlite3';
 import { openDatabaseFromConfig, openSqliteDatabase } from '../src/db/database.js';
 import type { PgDb } from '../src/db/postgres.js';
+import { dashboardStats } from '../src/subscriptions/dashboardStats.js';
 import { percentile, round } from './stats.js';
 
 /** Lists the contacts are spread over, and the share of each status (the rest unsubscribed). */
@@ -87,6 +88,22 @@ export async function seedDashboard(target: { sqliteFile: string } | { postgresU
   return { contacts, seconds: round((performance.now() - start) / 1000) };
 }
 
+/**
+ * dashboardStats in this process, counted on every call (no per-process cache): what one
+ * uncached count of every list and 30 days of rollup cost, without HTTP.
+ */
+export async function timeUncachedStats(target: { sqliteFile: string } | { postgresUrl: string }, runs = 20): Promise<RequestTimes> {
+  const database =
+    'sqliteFile' in target
+      ? openSqliteDatabase(target.sqliteFile)
+      : await openDatabaseFromConfig({ databasePath: '', databaseUrl: target.postgresUrl, databasePoolMax: 2, databaseStatementTimeoutMs: 60_000, migrateOnStart: false });
+  try {
+    return await timeRuns(runs, () => dashboardStats(database, { days: 30, countsMaxAgeMs: 0 }));
+  } finally {
+    await database.close();
+  }
+}
+
 export interface RequestTimes {
   requests: number;
   p50Ms: number;
@@ -96,13 +113,20 @@ export interface RequestTimes {
 
 /** GETs a URL `runs` times one after the other (after a few warm-up requests) and times each whole answer. */
 export async function timeGets(url: string, headers: Record<string, string>, runs = 50): Promise<RequestTimes> {
-  for (let i = 0; i < 5; i++) await (await fetch(url, { headers })).arrayBuffer();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
+  return timeRuns(runs, async () => {
     const res = await fetch(url, { headers });
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`);
+  });
+}
+
+/** Runs fn a few times to warm up, then `runs` times one after the other, timing each. */
+async function timeRuns(runs: number, fn: () => Promise<unknown>): Promise<RequestTimes> {
+  for (let i = 0; i < 5; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    await fn();
     times.push(performance.now() - start);
   }
   return { requests: runs, p50Ms: round(percentile(times, 50), 1), p99Ms: round(percentile(times, 99), 1), maxMs: round(Math.max(...times), 1) };

@@ -14,7 +14,7 @@ import { deleteRedisKeys, REDIS_URL } from '../test/support/service.js';
 import { PROFILE_DIR, startChild, type Child } from './child.js';
 import { machineCpuMs, ownCpuMs, postgresBackendsCpuMs } from './cpu.js';
 import { benchBatchedSignups, benchSignupInserts, benchSuppressions, postgresEngine, sqliteEngine, type BenchEngine } from './database.js';
-import { seedDashboard, timeGets } from './dashboard.js';
+import { seedDashboard, timeGets, timeUncachedStats } from './dashboard.js';
 import { benchRendering } from './render.js';
 import { startBenchSink, type BenchSink } from './sink.js';
 import { clock, percentile, round } from './stats.js';
@@ -400,6 +400,7 @@ function goalRows(r: Record<string, any>): Row[] {
   if (r.stats) {
     const st = r.stats;
     const timed = [
+      ['dashboardStats uncached, in process (every list, 30 days)', st.uncachedInProcess],
       ['GET /admin/api/stats (30 days, every list)', st.statsApi],
       ['GET /admin/api/stats (one list)', st.statsApiOneList],
       ['GET /admin/api/stats (365 days)', st.statsApiYear],
@@ -510,7 +511,9 @@ function printTable(rows: Row[]): void {
 async function statsPhase(sink: BenchSink, engine: Engine) {
   const store = await newStore(serviceName('stats', engine), engine);
   try {
-    const seed = await seedDashboard(store.scratch ? { postgresUrl: store.scratch.url } : { sqliteFile: serviceEnv(sink, store).DATABASE_PATH! }, STATS_CONTACTS);
+    const target = store.scratch ? { postgresUrl: store.scratch.url } : { sqliteFile: serviceEnv(sink, store).DATABASE_PATH! };
+    const seed = await seedDashboard(target, STATS_CONTACTS);
+    const uncachedInProcess = await timeUncachedStats(target);
     const adminToken = 'bench-admin-token-0123456789';
     const child = await startChild('./serviceProcess.ts', { args: ['api'], env: { ...serviceEnv(sink, store), ADMIN_TOKEN: adminToken } });
     try {
@@ -520,6 +523,7 @@ async function statsPhase(sink: BenchSink, engine: Engine) {
       const bearer = { authorization: `Bearer ${adminToken}` };
       return {
         seed,
+        uncachedInProcess,
         statsApi: await timeGets(`${url}/admin/api/stats?days=30`, bearer),
         statsApiOneList: await timeGets(`${url}/admin/api/stats?list=list3&days=30`, bearer),
         statsApiYear: await timeGets(`${url}/admin/api/stats?days=365`, bearer),
