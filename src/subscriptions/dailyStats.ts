@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Scope } from '../db/database.js';
+import { preparedPerHandle } from '../db/prepared.js';
 import type { Change } from './changes.js';
 
 /** The UTC day of a moment, as the rollup names it: 'YYYY-MM-DD'. */
@@ -31,17 +32,17 @@ function summed(increments: readonly Increment[]): DailyCounts[] {
   return [...rows.values()];
 }
 
-/**
- * Adds to the day rows of daily_list_stats, in the caller's transaction: one upsert statement
- * (INSERT … ON CONFLICT (day, list_id) DO UPDATE), whatever the number of increments.
- */
-export async function addDailyCounts(tx: Scope, increments: readonly Increment[]): Promise<void> {
-  const rows = summed(increments);
-  if (rows.length === 0) return;
-  const { dailyListStats } = tx.tables;
-  await tx.db
+// Prepared once per handle: the signup group commit runs it once per batch (docs/performance.md).
+const addToDay = preparedPerHandle(({ db, tables: { dailyListStats } }: Scope) =>
+  db
     .insert(dailyListStats)
-    .values(rows)
+    .values({
+      day: sql.placeholder('day'),
+      listId: sql.placeholder('listId'),
+      signups: sql.placeholder('signups'),
+      confirmations: sql.placeholder('confirmations'),
+      unsubscribes: sql.placeholder('unsubscribes'),
+    })
     .onConflictDoUpdate({
       target: [dailyListStats.day, dailyListStats.listId],
       set: {
@@ -49,7 +50,17 @@ export async function addDailyCounts(tx: Scope, increments: readonly Increment[]
         confirmations: sql`${sql.identifier('daily_list_stats')}.${sql.identifier('confirmations')} + excluded.confirmations`,
         unsubscribes: sql`${sql.identifier('daily_list_stats')}.${sql.identifier('unsubscribes')} + excluded.unsubscribes`,
       },
-    });
+    })
+    .prepare('daily_stats_add_to_day'),
+);
+
+/**
+ * Adds to the day rows of daily_list_stats, in the caller's transaction: one upsert
+ * (INSERT … ON CONFLICT (day, list_id) DO UPDATE) per list and day, whatever the number of
+ * increments.
+ */
+export async function addDailyCounts(tx: Scope, increments: readonly Increment[]): Promise<void> {
+  for (const row of summed(increments)) await addToDay(tx).execute({ ...row });
 }
 
 /**
