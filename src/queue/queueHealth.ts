@@ -1,7 +1,13 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { QueueHealth } from '../http/admin/dashboardPages.js';
 import { readSenderFault } from './senderFault.js';
+
+/** What the mail queue looks like right now, for the dashboard. */
+export interface QueueHealth {
+  counts: Record<string, number>;
+  /** The sender problem the worker is waiting out (SMTP login, sender refused), if any. */
+  senderFault: string | null;
+}
 
 const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 

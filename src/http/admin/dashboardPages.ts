@@ -1,17 +1,11 @@
 import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../../db/schema.js';
 import { escapeHtml } from '../../mail/templates.js';
+import type { QueueHealth } from '../../queue/queueHealth.js';
 import type { DayStats, FailingEndpoint, Stats } from '../../subscriptions/dashboardStats.js';
 import type { SubscriberPage } from '../../subscriptions/subscribers.js';
 import { contactHref, layout, options, when, type PageSession } from './pages.js';
 
 const h = escapeHtml;
-
-/** What the queue looks like right now; null when Redis did not answer in time. */
-export interface QueueHealth {
-  counts: Record<string, number>;
-  /** The sender problem the worker is waiting out (SMTP login, sender refused), if any. */
-  senderFault: string | null;
-}
 
 const SERIES = [
   { key: 'signups', label: 'Signups', colour: '#2563eb', dash: '' },
