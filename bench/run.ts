@@ -1,4 +1,4 @@
-// npm run bench [-- --only=throughput,delivery,broadcast,latency,render,database] [--profile] [--db=postgres] [--seconds=10]
+// npm run bench [-- --only=throughput,delivery,broadcast,latency,stats,render,database] [--profile] [--db=postgres] [--seconds=10]
 // See docs/performance.md for what each number means and what limits it.
 // --db=postgres runs every phase on PostgreSQL too (a scratch database on the local server,
 // 127.0.0.1:5432, given to the service as DATABASE_URL), beside SQLite in the same run, plus two
@@ -14,6 +14,7 @@ import { deleteRedisKeys, REDIS_URL } from '../test/support/service.js';
 import { PROFILE_DIR, startChild, type Child } from './child.js';
 import { machineCpuMs, ownCpuMs, postgresBackendsCpuMs } from './cpu.js';
 import { benchBatchedSignups, benchSignupInserts, benchSuppressions, postgresEngine, sqliteEngine, type BenchEngine } from './database.js';
+import { seedDashboard, timeGets, timeUncachedStats } from './dashboard.js';
 import { benchRendering } from './render.js';
 import { broadcastCounts, seedBroadcastList, sendBroadcast } from './broadcast.js';
 import { startBenchSink, type BenchSink } from './sink.js';
@@ -45,6 +46,8 @@ const DB_SIGNUPS = 100_000;
 const BROADCAST_RECIPIENTS = DELIVERY_SIGNUPS;
 const BROADCAST_MEMORY_RECIPIENTS = 100_000;
 const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789';
+/** Contacts (one subscription each) behind the dashboard's numbers. */
+const STATS_CONTACTS = Number(args.find((a) => a.startsWith('--contacts='))?.slice(11) ?? 1_000_000);
 /** On PostgreSQL each signup-insert measure stops after this long: one commit at a time waits for the WAL flush. */
 const PG_DB_SIGNUP_SECONDS = 10;
 
@@ -485,6 +488,20 @@ function goalRows(r: Record<string, any>): Row[] {
       ]);
     }
   }
+  if (r.stats) {
+    const st = r.stats;
+    const timed = [
+      ['dashboardStats uncached, in process (every list, 30 days)', st.uncachedInProcess],
+      ['GET /admin/api/stats (30 days, every list)', st.statsApi],
+      ['GET /admin/api/stats (one list)', st.statsApiOneList],
+      ['GET /admin/api/stats (365 days)', st.statsApiYear],
+      ['dashboard page /admin', st.dashboardPage],
+      ['subscribers page (1000 confirmed)', st.subscribersPage],
+    ] as const;
+    for (const [label, m] of timed) {
+      rows.push([`${label} at ${st.seed.contacts} contacts`, `p50 ${m.p50Ms} ms`, `p99 ${m.p99Ms} ms, max ${m.maxMs} ms over ${m.requests} requests`, label.startsWith('subscribers') ? '' : `< 50 ms: ${met(m.p50Ms < 50)}`]);
+    }
+  }
   if (r.delivery) {
     const d = r.delivery;
     rows.push(['raw pooled nodemailer', `${d.rawNodemailer.perSecond} msg/s`, `${d.messages} messages in ${d.rawNodemailer.seconds} s, ${d.rawNodemailer.cpuUsPerMessage} µs CPU/msg`, '']);
@@ -595,6 +612,40 @@ function printTable(rows: Row[]): void {
   for (const row of rows) console.log(line(row));
 }
 
+/**
+ * The dashboard at a million contacts: seeded straight into the engine's tables, then a service
+ * (api role) on them answers GET /admin/api/stats and the /admin page, timed one after the other.
+ */
+async function statsPhase(sink: BenchSink, engine: Engine) {
+  const store = await newStore(serviceName('stats', engine), engine);
+  try {
+    const target = store.scratch ? { postgresUrl: store.scratch.url } : { sqliteFile: serviceEnv(sink, store).DATABASE_PATH! };
+    const seed = await seedDashboard(target, STATS_CONTACTS);
+    const uncachedInProcess = await timeUncachedStats(target);
+    const adminToken = 'bench-admin-token-0123456789';
+    const child = await startChild('./serviceProcess.ts', { args: ['api'], env: { ...serviceEnv(sink, store), ADMIN_TOKEN: adminToken } });
+    try {
+      const url = String(child.ready.url);
+      const signIn = await fetch(`${url}/admin/sign-in`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url }, body: `token=${adminToken}` });
+      const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+      const bearer = { authorization: `Bearer ${adminToken}` };
+      return {
+        seed,
+        uncachedInProcess,
+        statsApi: await timeGets(`${url}/admin/api/stats?days=30`, bearer),
+        statsApiOneList: await timeGets(`${url}/admin/api/stats?list=list3&days=30`, bearer),
+        statsApiYear: await timeGets(`${url}/admin/api/stats?days=365`, bearer),
+        dashboardPage: await timeGets(`${url}/admin`, { cookie }),
+        subscribersPage: await timeGets(`${url}/admin/api/lists/list3/subscribers?limit=1000`, bearer),
+      };
+    } finally {
+      await child.stop();
+    }
+  } finally {
+    await dropStore(store);
+  }
+}
+
 // ---- main ----------------------------------------------------------------------------------
 
 const sink = await startBenchSink();
@@ -626,6 +677,12 @@ try {
     for (const engine of engines) {
       log(`signup-to-inbox latency at ${PACED_RATE} signups/s on ${ENGINE_NAMES[engine]}`);
       store(engine, 'latency', await latencyPhase(sink, engine));
+    }
+  }
+  if (wanted('stats')) {
+    for (const engine of engines) {
+      log(`dashboard at ${STATS_CONTACTS} contacts on ${ENGINE_NAMES[engine]}`);
+      store(engine, 'stats', await statsPhase(sink, engine));
     }
   }
   if (wanted('render')) {

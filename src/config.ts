@@ -59,6 +59,8 @@ export interface Config {
   optOutRetentionMs: number;
   /** SWEEP_INTERVAL: the period of the expiry and minimisation sweep. */
   sweepIntervalMs: number;
+  /** How old the dashboard's per-list status counts may be (each process keeps the last count); 0: counted on every request. */
+  statsCountsMaxAgeMs: number;
   /** Origins allowed to post signups with fetch (CORS). */
   allowedOrigins: string[];
   /** Cloudflare Turnstile secret; unset: no CAPTCHA. */
@@ -183,6 +185,14 @@ const envSchema = z.object({
   OPTOUT_RETENTION: durationVariable('30d', 0, 'a duration such as "30d", "12h" or "0" (at the next sweep)'),
   SWEEP_INTERVAL: durationVariable('1h', 100, 'a duration of at least 100ms, such as "1h" or "10m"'),
   CONFIRM_MAX: z.coerce.number().int().min(0).max(1000).default(3),
+  STATS_COUNTS_MAX_AGE: optionalText.transform((value, ctx) => {
+    const ms = parseDuration(value ?? '10s');
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'a duration such as "10s", "1m" or milliseconds ("10000"); 0: count on every request' });
+      return z.NEVER;
+    }
+    return ms;
+  }),
   ALLOWED_ORIGINS: optionalText.transform((value, ctx) => {
     const origins = (value ?? '').split(',').map((o) => o.trim()).filter(Boolean);
     const bad = origins.filter((o) => !isOrigin(o));
@@ -336,6 +346,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     optOutRetentionMs: e.OPTOUT_RETENTION,
     /** The period of the expiry and minimisation sweep. */
     sweepIntervalMs: e.SWEEP_INTERVAL,
+    statsCountsMaxAgeMs: e.STATS_COUNTS_MAX_AGE,
     allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),
     turnstileSecret: e.TURNSTILE_SECRET,
     turnstileVerifyUrl: e.TURNSTILE_VERIFY_URL,

@@ -36,6 +36,8 @@ describe('the admin console in a real browser', () => {
 
     await page.getByLabel('Admin token').fill(TEST_ADMIN_TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL('**/admin');
+    await page.getByRole('link', { name: 'Suppression list' }).click();
     await page.waitForURL('**/admin/suppressions');
     expect(await page.textContent('table')).toContain('browser.one@example.com');
     // The session cookie is not readable by scripts.

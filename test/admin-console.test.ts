@@ -68,7 +68,7 @@ describe('sign-in', () => {
 
     const right = await signIn();
     expect(right.status).toBe(303);
-    expect(right.headers.get('location')).toBe('/admin/suppressions');
+    expect(right.headers.get('location')).toBe('/admin');
     const cookie = right.headers.get('set-cookie')!;
     expect(cookie).toMatch(/^optin_admin=[^;]+; Path=\/admin; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
     expect(cookie).not.toContain(TEST_ADMIN_TOKEN);

@@ -153,7 +153,9 @@ describe('pages in Chromium', () => {
         await look(page, 'admin-sign-in', width, scheme, 'en');
         await page.getByLabel('Admin token').fill(TEST_ADMIN_TOKEN);
         await page.getByRole('button', { name: 'Sign in' }).click();
-        await page.waitForURL('**/admin/suppressions');
+        await page.waitForURL('**/admin');
+        await look(page, 'admin-dashboard', width, scheme, 'en');
+        await page.goto(`${t.url}/admin/suppressions`);
         await look(page, 'admin-suppressions', width, scheme, 'en');
         await page.goto(`${t.url}/admin/contacts?email=${encodeURIComponent(LONG_ADDRESS.replace('maximilienne', 'max'))}`);
         await look(page, 'admin-contact', width, scheme, 'en');

@@ -22,6 +22,7 @@ import { listsCommand, ListsUsageError, LISTS_USAGE } from './lists.js';
 import { consentCommand, ConsentUsageError, CONSENT_USAGE } from './consent.js';
 import { progressBar } from './progress.js';
 import { broadcastsCommand, BROADCASTS_USAGE } from './broadcasts.js';
+import { subscribersCommand, SUBSCRIBERS_USAGE } from './subscribers.js';
 
 /**
  * The admin tasks without a browser, straight on the database (same config as the service):
@@ -29,6 +30,7 @@ import { broadcastsCommand, BROADCASTS_USAGE } from './broadcasts.js';
  *   npm run admin -- contacts show|erase …
  *   npm run admin -- lists show|add|edit|archive …
  *   npm run admin -- broadcasts list|show|send|pause|resume|cancel …
+ *   npm run admin -- subscribers export <list> …
  *   npm run admin -- dkim generate …      (needs no configuration)
  *   npm run admin -- sending check        (needs no database)
  *   npm run admin -- db migrate|copy …    (schema migrations; SQLite to PostgreSQL)
@@ -45,6 +47,7 @@ const USAGE = `usage: npm run admin -- <command>
 ${LISTS_USAGE}
 ${CONSENT_USAGE}
 ${BROADCASTS_USAGE}
+${SUBSCRIBERS_USAGE}
   dkim generate --selector s1 --domain example.com [--type rsa|ed25519] [--out file.pem]
   sending check                                    (exit 1 unless every record is found)
   db migrate                                       (DATABASE_URL, else DATABASE_PATH)
@@ -372,6 +375,7 @@ async function main(argv: string[]): Promise<number> {
     else if (group === 'lists' && command?.startsWith('consent')) await consentCommand(database, command, rest);
     else if (group === 'lists') await listsCommand(database, config, command, rest);
     else if (group === 'broadcasts') await broadcastsCommand(database, command, rest, (message) => new UsageError(message));
+    else if (group === 'subscribers') await subscribersCommand(database, config, command, rest);
     else throw new UsageError(`unknown command "${group}"`);
     return 0;
   } catch (error) {

@@ -1,4 +1,5 @@
 import { eq, sql } from 'drizzle-orm';
+import { backfillDailyStats } from '../subscriptions/dailyStats.js';
 import { migrateQuotedAddresses } from '../subscriptions/quotedAddresses.js';
 import type { Database, Scope } from './database.js';
 
@@ -9,7 +10,10 @@ interface DataMigration {
 }
 
 /** In order; a name, once recorded, never runs again. Add to the end only. */
-const DATA_MIGRATIONS: readonly DataMigration[] = [{ name: '0001_quoted_local_parts', run: migrateQuotedAddresses }];
+const DATA_MIGRATIONS: readonly DataMigration[] = [
+  { name: '0001_quoted_local_parts', run: migrateQuotedAddresses },
+  { name: '0002_daily_list_stats', run: (tx) => backfillDailyStats(tx) },
+];
 
 /**
  * Applies the data migrations not applied yet, each in one transaction that also records it.

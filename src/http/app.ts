@@ -16,6 +16,7 @@ import { adminConsoleRoutes } from './admin/routes.js';
 import { adminAuthLimit } from './adminAuthLimit.js';
 import { adminApiRoutes } from './routes/adminApi.js';
 import { adminListsRoutes } from './routes/adminLists.js';
+import { adminSubscriberRoutes } from './routes/adminSubscribers.js';
 import { securityHeaders, signupCors } from './security.js';
 import { confirmRoutes } from './routes/confirm.js';
 import { healthRoutes } from './routes/health.js';
@@ -86,6 +87,10 @@ export function createApp(deps: AppDeps): Express {
   if (deps.config.metricsPort === undefined) app.use(metricsRoutes(deps));
   // Webhooks read their body raw (signatures cover bytes), so they come before the body parsers.
   app.use(webhookRoutes(deps));
+  // One counter of failed admin sign-ins and bearer tokens, for the console and the API alike.
+  const authLimit = adminAuthLimit(deps.redis, { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix }, deps.logger);
+  // Before the body parsers: a `mailable` batch of 1000 addresses reads a larger body of its own.
+  app.use('/admin/api', adminSubscriberRoutes(deps, authLimit));
   app.use(refuseUnsupportedBodies);
   // A broadcast's body is a letter, not a form: its routes read bigger bodies (before the 16 kB parsers).
   app.use(['/admin/api/broadcasts', '/admin/broadcasts'], broadcastBodyParsers());
@@ -98,8 +103,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(confirmRoutes(deps));
   app.use(unsubscribeRoutes(deps));
   app.use(preferenceRoutes(deps));
-  // One counter of failed admin sign-ins and bearer tokens, for the console and the API alike.
-  const authLimit = adminAuthLimit(deps.redis, { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix }, deps.logger);
   app.use('/admin', adminConsoleRoutes(deps, authLimit));
   app.use('/admin/api', adminListsRoutes(deps, authLimit));
   app.use('/admin/api', adminPreferenceApiRoutes(deps, authLimit));

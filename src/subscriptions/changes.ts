@@ -1,6 +1,7 @@
 import type { Scope } from '../db/database.js';
 import type { SuppressionReason } from '../db/schema.js';
 import { enqueueWebhookDeliveries } from '../outbound/events.js';
+import { countChanges } from './dailyStats.js';
 
 /** How a subscription was ended, as the outside world is told: the person's link, their preference page, or an admin. */
 export type UnsubscribeSource = 'one-click' | 'page' | 'preferences' | 'admin';
@@ -25,4 +26,5 @@ export type Change =
 export async function recordChanges(tx: Scope, changes: readonly Change[]): Promise<void> {
   if (changes.length === 0) return;
   await enqueueWebhookDeliveries(tx, changes);
+  await countChanges(tx, changes);
 }

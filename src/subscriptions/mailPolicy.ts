@@ -2,7 +2,7 @@ import { and, eq, inArray, isNull, max, or, sql } from 'drizzle-orm';
 import type { Scope } from '../db/database.js';
 import { preparedPerHandle } from '../db/prepared.js';
 import type { MessageKind, SubscriptionStatus } from '../db/schema.js';
-import { entriesOfAddress, findSuppression } from './suppression.js';
+import { entriesOfAddress, findSuppression, findSuppressions, type SuppressionMatch } from './suppression.js';
 
 /** Limits on confirmation emails to one address, whatever the lists (against list bombing). */
 export interface ConfirmLimits {
@@ -63,9 +63,38 @@ export type MailDecision = { allowed: true } | { allowed: false; reason: string 
  * Database (the worker). A database error propagates, so callers fail closed.
  */
 export async function mayMail(scope: Scope, secrets: readonly string[], request: MailRequest): Promise<MailDecision> {
-  if (request.emailKey === null) return { allowed: false, reason: 'erased' };
+  if (request.emailKey === null) return decide(request, undefined);
   if (request.kind === 'goodbye') return goodbyeDecision(scope, secrets, request.emailKey, request);
   const suppression = await findSuppression(scope, secrets, request.emailKey, request.listId);
+  return withBudget(scope, request, decide(request, suppression));
+}
+
+/**
+ * mayMail for many requests at once (a page of subscribers, an export batch, a `mailable`
+ * check): one suppression lookup per list and chunk of addresses instead of one per address,
+ * then the same decision as mayMail for each. Decisions come back in the requests' order.
+ */
+export async function mayMailMany(scope: Scope, secrets: readonly string[], requests: readonly MailRequest[]): Promise<MailDecision[]> {
+  const suppressionsByList = new Map<number, Map<string, SuppressionMatch>>();
+  for (const listId of new Set(requests.map((r) => r.listId))) {
+    const emailKeys = requests.flatMap((r) => (r.listId === listId && r.emailKey !== null ? [r.emailKey] : []));
+    suppressionsByList.set(listId, await findSuppressions(scope, secrets, emailKeys, listId));
+  }
+  const decisions: MailDecision[] = [];
+  for (const request of requests) {
+    if (request.kind === 'goodbye' && request.emailKey !== null) {
+      decisions.push(await goodbyeDecision(scope, secrets, request.emailKey, request));
+      continue;
+    }
+    const suppression = request.emailKey === null ? undefined : suppressionsByList.get(request.listId)!.get(request.emailKey);
+    decisions.push(await withBudget(scope, request, decide(request, suppression)));
+  }
+  return decisions;
+}
+
+/** The decision once the address's blocking entry (if any) is known; the shared core of mayMail and mayMailMany. */
+function decide(request: MailRequest, suppression: SuppressionMatch | undefined): MailDecision {
+  if (request.emailKey === null) return { allowed: false, reason: 'erased' };
   if (suppression) return { allowed: false, reason: `suppressed:${suppression.reason}` };
   switch (request.kind) {
     case 'confirmation':
@@ -73,11 +102,14 @@ export async function mayMail(scope: Scope, secrets: readonly string[], request:
       if (request.confirmExpiresAt === null || request.confirmExpiresAt <= request.now) {
         return { allowed: false, reason: 'confirmation_expired' };
       }
-      return request.confirmBudget ? confirmationBudget(scope, request.confirmBudget, request.now) : { allowed: true };
+      return { allowed: true };
     case 'welcome':
     case 'broadcast':
       if (request.subscriptionStatus !== 'confirmed') return { allowed: false, reason: 'not_confirmed' };
       return { allowed: true };
+    case 'goodbye':
+      // Reached only for an erased address: a goodbye is otherwise decided by goodbyeDecision.
+      return { allowed: false, reason: 'suppressed' };
   }
 }
 
@@ -102,6 +134,12 @@ async function goodbyeDecision(scope: Scope, secrets: readonly string[], emailKe
     (entry) => !(entry.reason === 'unsubscribed' && entry.createdByLink === goodbye.subscriptionId && entry.createdAt === goodbye.unsubscribedAt),
   );
   return other ? { allowed: false, reason: `suppressed:${other.reason}` } : { allowed: true };
+}
+
+/** A confirmation that passed everything else still has to fit the address's limits (when the caller gives them). */
+function withBudget(scope: Scope, request: MailRequest, decision: MailDecision): Promise<MailDecision> | MailDecision {
+  if (!decision.allowed || request.kind !== 'confirmation' || !request.confirmBudget) return decision;
+  return confirmationBudget(scope, request.confirmBudget, request.now);
 }
 
 // Prepared once per scope: the signup and every confirmation the worker sends run them.

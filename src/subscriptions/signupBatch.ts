@@ -1,6 +1,7 @@
 import { eachInSavepoint, type Database, type Row, type Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
+import { addDailyCounts, dayOf } from './dailyStats.js';
 import type { ConfirmLimits } from './mailPolicy.js';
 import { findListBySlug, lockAddresses, requestSubscription, type SignupOutcome, type SignupRequest } from './subscribe.js';
 
@@ -66,6 +67,16 @@ export function createSignupBatcher(database: Database, secrets: readonly string
         } else {
           results = await eachInSavepoint(tx, batch, signUp);
         }
+        // The dashboard's signups: one upsert per list and day for the whole batch, not one per signup.
+        const day = dayOf(Date.now());
+        await addDailyCounts(
+          tx,
+          batch.flatMap(({ request }, i) => {
+            const result = results[i]!;
+            const listId = lists.get(request.listSlug)?.id;
+            return result.status === 'fulfilled' && result.value.outboxId !== null && listId !== undefined ? [{ day, listId, signups: 1 }] : [];
+          }),
+        );
       });
     } catch (error) {
       // The transaction itself failed: nothing of this batch was stored.

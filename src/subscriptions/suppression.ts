@@ -69,6 +69,37 @@ export async function findSuppression(
   return (await lookup.execute(values))[0];
 }
 
+/**
+ * The entries that block each of these addresses for this list (or every list), in one query
+ * per chunk of addresses instead of one per address (a page of subscribers, a `mailable` batch).
+ * When an address has several entries, one that is not the person's own opt-out wins: it says
+ * more (a bounce, a complaint, a block, an erasure). Keyed by the canonical address.
+ */
+export async function findSuppressions(
+  scope: Scope,
+  secrets: readonly string[],
+  emailKeys: readonly string[],
+  listId: number,
+): Promise<Map<string, SuppressionMatch>> {
+  const { suppressions } = scope.tables;
+  const found = new Map<string, SuppressionMatch>();
+  for (const chunk of chunked([...new Set(emailKeys)])) {
+    const keyOfHash = new Map(chunk.flatMap((emailKey) => addressHashes(secrets, emailKey).map((hash) => [hash, emailKey] as const)));
+    const hashes = inArray(suppressions.emailHash, [...keyOfHash.keys()]);
+    // One condition per partial unique index, so each half is an index lookup (see addressEntryConditions).
+    const rows = await scope.db
+      .select({ id: suppressions.id, reason: suppressions.reason, emailHash: suppressions.emailHash })
+      .from(suppressions)
+      .where(or(and(hashes, isNull(suppressions.listId)), and(hashes, eq(suppressions.listId, listId))));
+    for (const row of rows) {
+      const emailKey = keyOfHash.get(row.emailHash)!;
+      const known = found.get(emailKey);
+      if (!known || (known.reason === 'unsubscribed' && row.reason !== 'unsubscribed')) found.set(emailKey, { id: row.id, reason: row.reason });
+    }
+  }
+  return found;
+}
+
 export interface NewSuppression {
   emailKey: string;
   domain: string;

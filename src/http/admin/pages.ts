@@ -61,7 +61,7 @@ export const when = (iso: string | null) => (iso ? `<time datetime="${h(iso)}">$
 /** A console page: the signed-in navigation, the title, the body (and `head` extras such as a meta refresh). */
 export function layout(title: string, body: string, session?: PageSession, head = ''): string {
   const nav = session
-    ? `<nav><strong>optin admin</strong><a href="/admin/lists">Lists</a><a href="/admin/broadcasts">Broadcasts</a><a href="/admin/suppressions">Suppression list</a><a href="/admin/webhooks">Webhooks</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
+    ? `<nav><strong>optin admin</strong><a href="/admin">Dashboard</a><a href="/admin/lists">Lists</a><a href="/admin/broadcasts">Broadcasts</a><a href="/admin/suppressions">Suppression list</a><a href="/admin/webhooks">Webhooks</a><a href="/admin/queues">Queue</a><a href="/admin/sending">Sending setup</a>
 <form method="get" action="/admin/contacts" class="row"><input type="email" name="email" required placeholder="contact@example.com" aria-label="Contact address"><button type="submit" class="secondary">View contact</button></form>
 <form method="post" action="/admin/sign-out">${csrfInput(session)}<button type="submit" class="secondary">Sign out</button></form></nav>`
     : '';
@@ -100,10 +100,12 @@ const NOTICES: Record<string, string> = {
   lifted: 'The entry was lifted: the address may be mailed again.',
 };
 
-const options = (values: readonly string[], selected: string | undefined, labels: Record<string, string> = {}) =>
+/** The <option>s of a select, one of them selected. Shared with the dashboard's pages. */
+export const options = (values: readonly string[], selected: string | undefined, labels: Record<string, string> = {}) =>
   values.map((v) => `<option value="${h(v)}"${v === selected ? ' selected' : ''}>${h(labels[v] ?? v)}</option>`).join('');
 
-const contactHref = (email: string) => `/admin/contacts?email=${encodeURIComponent(email)}`;
+/** The console page of one contact. */
+export const contactHref = (email: string) => `/admin/contacts?email=${encodeURIComponent(email)}`;
 
 export function suppressionsPage(
   page: SuppressionPage,

@@ -19,6 +19,10 @@ import { queueDashboard } from './queueDashboard.js';
 import { preferenceConsoleRoutes } from './preferenceRoutes.js';
 import { webhookConsoleRoutes } from './webhookRoutes.js';
 import { broadcastConsoleRoutes } from './broadcastRoutes.js';
+import { dashboardPage, listSubscribersPage } from './dashboardPages.js';
+import { readQueueHealth } from '../../queue/queueHealth.js';
+import { dashboardStats, failingWebhookEndpoints } from '../../subscriptions/dashboardStats.js';
+import { listSubscribers, statusOf } from '../../subscriptions/subscribers.js';
 import { checkSendingSetup, dnsTxtResolver } from '../../mail/sendingSetup.js';
 import { ADMIN_CSP, adminErrorPage, contactPage, importResultPage, messagePage, sendingSetupPage, signInPage, suppressionsPage, type PageSession } from './pages.js';
 
@@ -56,9 +60,19 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
     next(config.adminToken ? undefined : new AppError(503, 'admin_disabled', 'The admin console is off: set ADMIN_TOKEN to turn it on.'));
   };
 
+  // Signed in, the console opens on the dashboard.
   router.get('/', consoleOn, async (req, res) => {
-    if (await readSession(req, config, database)) res.redirect(303, '/admin/suppressions');
-    else sendAdminPage(res, signInPage());
+    const session = await readSession(req, config, database);
+    if (!session) {
+      sendAdminPage(res, signInPage());
+      return;
+    }
+    const [stats, queue, failing] = await Promise.all([
+      dashboardStats(database, { days: 30, countsMaxAgeMs: config.statsCountsMaxAgeMs }),
+      readQueueHealth(deps.queue, deps.redis, config.queuePrefix),
+      failingWebhookEndpoints(database),
+    ]);
+    sendAdminPage(res, dashboardPage(stats, queue, failing, { csrf: csrfToken(config, session) }));
   });
 
   router.post('/sign-in', consoleOn, async (req, res) => {
@@ -76,7 +90,7 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
       return;
     }
     startSession(res, { ...config, adminToken: config.adminToken! });
-    res.redirect(303, '/admin/suppressions');
+    res.redirect(303, '/admin');
   });
 
   router.post('/sign-out', signedIn, async (_req, res) => {
@@ -130,6 +144,13 @@ export function adminConsoleRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Ro
     await liftSuppression(database, { id, reason, by: 'admin' });
     deps.logger.info({ id }, 'admin lifted a suppression entry');
     res.redirect(303, '/admin/suppressions?notice=lifted');
+  });
+
+  router.get('/lists/:slug', signedIn, async (req, res) => {
+    const slug = req.params.slug as string;
+    const query = { status: statusOf(optionalText(req.query, 'status', 16)), q: optionalText(req.query, 'q', 254)?.trim() || undefined };
+    const page = await listSubscribers(database, { publicUrl: config.publicUrl, secrets }, slug, { ...query, limit: PAGE_SIZE, cursor: optionalText(req.query, 'cursor', 64) || undefined });
+    sendAdminPage(res, listSubscribersPage(slug, page, query, pageSession(res)));
   });
 
   router.get('/contacts', signedIn, async (req, res) => {
