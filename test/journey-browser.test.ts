@@ -109,6 +109,13 @@ async function newContext(locale: Locale, width: number): Promise<BrowserContext
  */
 const CONSOLE_PAGES: readonly (readonly [name: string, path: string])[] = [
   ['contact-unknown', '/admin/contacts?email=nobody%40example.com'],
+  ['lists', '/admin/lists'],
+  ['list-edit', `/admin/lists/${LIST.slug}/edit`],
+  ['list-subscribers', `/admin/lists/${LIST.slug}`],
+  ['list-consent', `/admin/lists/${LIST.slug}/consent`],
+  ['broadcasts', '/admin/broadcasts'],
+  ['webhooks', '/admin/webhooks'],
+  ['reasons', '/admin/reasons'],
   ['sending', '/admin/sending'],
   ['not-found', '/admin/no-such-page'],
 ];
@@ -217,7 +224,10 @@ describe('the subscriber journey in Chromium', () => {
       await look('sign-in-refused');
       await page.getByLabel('Admin token').fill(TEST_ADMIN_TOKEN);
       await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL('**/admin/suppressions');
+      // Signing in lands on the dashboard.
+      await page.waitForURL('**/admin');
+      await look('dashboard');
+      await page.goto(`${t.url}/admin/suppressions`);
       await look('suppressions');
       await page.goto(`${t.url}/admin/contacts?email=${encodeURIComponent(contact)}`);
       await look('contact');

@@ -36,7 +36,7 @@ describe('the console’s Lists pages in a real browser', () => {
       await page.goto(`${t.url}/admin`);
       await page.getByLabel('Admin token').fill(TEST_ADMIN_TOKEN);
       await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL('**/admin/suppressions');
+      await page.waitForURL('**/admin');
       await page.getByRole('link', { name: 'Lists', exact: true }).click();
       await page.waitForURL('**/admin/lists');
       expect(await violations(page), `lists at ${width}px`).toEqual([]);

@@ -234,7 +234,9 @@ describe('GET /admin/api/lists/:slug/subscribers.csv', () => {
     expect(lines).toBe(rows + 1);
     // A full copy in memory (as text, or as rows) would be at least as big as what was sent.
     expect(bytes).toBeGreaterThan(10_000_000);
-    expect(midway! - before).toBeLessThan(bytes / 4);
+    // Half of it as the bound: the test's own service, sink and client share this heap (seen at
+    // a quarter plus 2 % on a loaded machine), while an export held whole would pass all of it.
+    expect(midway! - before).toBeLessThan(bytes / 2);
     // Its own time limit: 30,000 rows are seeded first (slow on a busy PostgreSQL).
   }, 120_000);
 });

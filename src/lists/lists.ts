@@ -207,7 +207,11 @@ export function listView(list: Row<'lists'>, counts: Record<SubscriptionStatus, 
 
 const noCounts = (): Record<SubscriptionStatus, number> => ({ pending: 0, confirmed: 0, unsubscribed: 0 });
 
-async function countsByList(scope: Scope, listId?: number): Promise<Map<number, Record<SubscriptionStatus, number>>> {
+/**
+ * Subscriptions per list and status, read from the index subscriptions_list_status alone: the
+ * lists API and the dashboard (which keeps the last count a while: dashboardStats.ts).
+ */
+export async function countsByList(scope: Scope, listId?: number): Promise<Map<number, Record<SubscriptionStatus, number>>> {
   const { subscriptions } = scope.tables;
   const rows = await scope.db
     .select({ listId: subscriptions.listId, status: subscriptions.status, n: count() })

@@ -1,6 +1,7 @@
 import { and, asc, count, eq, gte, isNotNull, or, sum } from 'drizzle-orm';
 import type { Scope } from '../db/database.js';
 import { AppError } from '../errors.js';
+import { countsByList } from '../lists/lists.js';
 import { dayOf } from './dailyStats.js';
 import { findListBySlug } from './subscribe.js';
 
@@ -37,25 +38,11 @@ export function statsDaysOf(value: string | undefined): number {
 
 const DAY_MS = 86_400_000;
 
-interface StatusCount {
-  listId: number;
-  status: 'pending' | 'confirmed' | 'unsubscribed';
-  n: number;
-}
-
-async function countStatuses(scope: Scope, listId: number | undefined): Promise<StatusCount[]> {
-  const { subscriptions } = scope.tables;
-  const rows = await scope.db
-    .select({ listId: subscriptions.listId, status: subscriptions.status, n: count() })
-    .from(subscriptions)
-    .where(listId === undefined ? undefined : eq(subscriptions.listId, listId))
-    .groupBy(subscriptions.listId, subscriptions.status);
-  return rows.map((r) => ({ ...r, n: Number(r.n) }));
-}
+type StatusCounts = Awaited<ReturnType<typeof countsByList>>;
 
 interface CachedCounts {
   at: number;
-  rows: Promise<StatusCount[]>;
+  rows: Promise<StatusCounts>;
   refreshing: boolean;
 }
 
@@ -69,27 +56,27 @@ const cachedCounts = new WeakMap<Scope['db'], CachedCounts>();
  * while a new count runs in the background (stale-while-revalidate). Only the first request after
  * a start waits for a count. With `maxAgeMs` 0 every request counts.
  */
-async function statusCounts(scope: Scope, listId: number | undefined, maxAgeMs: number, now: number): Promise<StatusCount[]> {
-  if (maxAgeMs <= 0) return countStatuses(scope, listId);
+async function statusCounts(scope: Scope, listId: number | undefined, maxAgeMs: number, now: number): Promise<StatusCounts> {
+  if (maxAgeMs <= 0) return countsByList(scope, listId);
   const forget = (entry: CachedCounts) => () => {
     if (cachedCounts.get(scope.db) === entry) cachedCounts.delete(scope.db);
   };
   let entry = cachedCounts.get(scope.db);
   if (!entry) {
-    entry = { at: now, rows: countStatuses(scope, undefined), refreshing: false };
+    entry = { at: now, rows: countsByList(scope, undefined), refreshing: false };
     entry.rows.catch(forget(entry));
     cachedCounts.set(scope.db, entry);
   } else if (now - entry.at >= maxAgeMs && !entry.refreshing) {
     const stale = entry;
     stale.refreshing = true;
-    const fresh = countStatuses(scope, undefined);
+    const fresh = countsByList(scope, undefined);
     fresh.then(
       () => cachedCounts.set(scope.db, { at: Date.now(), rows: fresh, refreshing: false }),
       () => (stale.refreshing = false),
     );
   }
-  const rows = await entry.rows;
-  return listId === undefined ? rows : rows.filter((r) => r.listId === listId);
+  const counts = await entry.rows;
+  return listId === undefined ? counts : new Map([...counts].filter(([id]) => id === listId));
 }
 
 /**
@@ -105,9 +92,8 @@ export async function dashboardStats(scope: Scope, query: { list?: string | unde
   const only = query.list ? await findListBySlug(scope, query.list) : undefined;
   const listRows = only ? [{ id: only.id, slug: only.slug }] : await scope.db.select({ id: lists.id, slug: lists.slug }).from(lists).orderBy(asc(lists.slug));
   const countsOf = new Map(listRows.map((l) => [l.id, { pending: 0, confirmed: 0, unsubscribed: 0 }]));
-  for (const row of await statusCounts(scope, only?.id, query.countsMaxAgeMs, now)) {
-    const counts = countsOf.get(row.listId);
-    if (counts) counts[row.status] = row.n;
+  for (const [listId, counts] of await statusCounts(scope, only?.id, query.countsMaxAgeMs, now)) {
+    if (countsOf.has(listId)) countsOf.set(listId, counts);
   }
 
   const dates = Array.from({ length: query.days }, (_, i) => dayOf(now - (query.days - 1 - i) * DAY_MS));
