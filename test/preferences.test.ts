@@ -112,6 +112,29 @@ describe('consent statements', () => {
     expect((await postJson(`${t.url}/subscribe`, { email: 'no.consent@example.com', list: 'prefs-strict', consent: version })).status).toBe(202);
   });
 
+  it('offers the statement again on a lapsed link of a requireConsent list, so signing up again works', async () => {
+    const email = 'lapsed.strict@example.com';
+    const { version } = (await (await fetch(`${t.url}/admin/api/lists/prefs-strict/consent`, { headers: ADMIN_AUTH })).json()) as { version: string };
+    expect((await postJson(`${t.url}/subscribe`, { email, list: 'prefs-strict', consent: version })).status).toBe(202);
+    const confirmation = await waitFor(() => t.smtp.to(email)[0], 5000, 'the confirmation');
+    const token = tokenOf(linkIn(confirmation, 'confirm'));
+    // As time would: the request's week is over.
+    await t.service.database.transaction(async ({ db, tables: { subscriptions } }) => {
+      await db.update(subscriptions).set({ confirmExpiresAt: Date.now() - 1000 }).where(eq(subscriptions.status, 'pending'));
+    });
+    const page = await fetch(`${t.url}/confirm?token=${token}`, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(410);
+    const html = await page.text();
+    // The same fields as the list's form: the version, and a box to tick that is not ticked.
+    expect(html).toContain(`name="consent" value="${version}"`);
+    expect(html).toMatch(/<input type="checkbox"[^>]*name="agree"[^>]*required/);
+    expect(html).not.toMatch(/<input type="checkbox"[^>]*checked/);
+    expect(html).toContain('I agree.');
+    // What the page's form posts signs up again (the box ticked).
+    const again = await postForm(`${t.url}/subscribe`, { email, list: 'prefs-strict', locale: 'en', consent: version, agree: 'yes' });
+    expect(again.status).toBe(303);
+  });
+
   it('refuses a bad statement with 400 and an unknown list with 404', async () => {
     expect((await putConsent('prefs-a', { de: 'Ja' })).status).toBe(400);
     expect((await putConsent('prefs-a', '')).status).toBe(400);

@@ -4,6 +4,8 @@ import { maskEmail } from '../logger.js';
 import { CONFIRM_LINK_DAYS } from '../mail/compose.js';
 import { isLocale, stringsOf, type Locale } from '../mail/locale.js';
 import { escapeHtml } from '../mail/templates.js';
+import { localize } from '../lists/localizedText.js';
+import type { ConsentStatement } from '../subscriptions/consentTexts.js';
 import type { UnsubscribeScope } from '../subscriptions/unsubscribe.js';
 
 /**
@@ -163,7 +165,27 @@ ${markup}
  * site's own form would), filled in when the request is still known. `form` false (a signup
  * needs a human check this page cannot carry): only the advice to sign up where they did.
  */
-export function signupAgainPage(locale: Locale, again: { email: string; listSlug: string } | null, form: boolean, view: PageView = {}): string {
+/**
+ * A list's consent statement in a signup form: its version in `consent`, and the words beside a
+ * box that is not ticked and must be (never pre-ticked: consent is given, not assumed).
+ */
+export function consentFields(locale: Locale, statement: ConsentStatement, id: string): string {
+  return `<input type="hidden" name="consent" value="${escapeHtml(statement.version)}">
+<p><input type="checkbox" id="${escapeHtml(id)}" name="agree" value="yes" required> <label for="${escapeHtml(id)}">${escapeHtml(localize(statement.text, locale))}</label></p>`;
+}
+
+/**
+ * A lapsed confirm link: the way to sign up again, with the address and list filled in, and the
+ * list's current consent statement to agree to again (a list that requires it refuses a signup
+ * without it).
+ */
+export function signupAgainPage(
+  locale: Locale,
+  again: { email: string; listSlug: string } | null,
+  form: boolean,
+  view: PageView = {},
+  statement: ConsentStatement | null = null,
+): string {
   const t = pageText(locale);
   if (!form) return messagePage(locale, t.expiredTitle, t.expiredElsewhereBody, view);
   return htmlPage(
@@ -174,7 +196,7 @@ export function signupAgainPage(locale: Locale, again: { email: string; listSlug
 <label>${escapeHtml(t.emailLabel)} <input type="email" name="email" value="${escapeHtml(again?.email ?? '')}" required autocomplete="email"></label>
 <input type="hidden" name="list" value="${escapeHtml(again?.listSlug ?? 'default')}">
 <input type="hidden" name="locale" value="${escapeHtml(locale)}">
-<button type="submit">${escapeHtml(t.signupAgainButton)}</button>
+${statement ? `${consentFields(locale, statement, 'signup-again-consent')}\n` : ''}<button type="submit">${escapeHtml(t.signupAgainButton)}</button>
 </form>`,
     // The address is in the form, in full, for the person to check; it is not repeated masked.
     { ...view, address: undefined },

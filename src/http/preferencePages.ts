@@ -6,7 +6,7 @@ import type { ContactRecord } from '../subscriptions/contactRecord.js';
 import type { ConsentStatement } from '../subscriptions/consentTexts.js';
 import type { PreferenceChange, PreferenceView } from '../subscriptions/preferences.js';
 import { LEAVING_REASONS, REASON_COMMENT_MAX } from '../subscriptions/reasons.js';
-import { htmlDocument, maskAddress, PAGE_STYLE_SOURCE, STYLE } from './pages.js';
+import { consentFields, htmlDocument, maskAddress, PAGE_STYLE_SOURCE, STYLE } from './pages.js';
 
 /**
  * The preference centre's pages, the "why are you leaving?" form and the signup form snippet.
@@ -181,10 +181,7 @@ export function reasonsThanksPage(locale: Locale): string {
 export function signupFormSnippet(locale: Locale, form: { action: string; listSlug: string; statement: ConsentStatement | null }): string {
   const t = stringsOf(locale).form;
   const id = `optin-${form.listSlug}`;
-  const consent = form.statement
-    ? `\n  <input type="hidden" name="consent" value="${h(form.statement.version)}">
-  <p><input type="checkbox" id="${id}-consent" name="agree" value="yes" required> <label for="${id}-consent">${h(localize(form.statement.text, locale))}</label></p>`
-    : '';
+  const consent = form.statement ? `\n  ${consentFields(locale, form.statement, `${id}-consent`).replace('\n', '\n  ')}` : '';
   return `<form method="post" action="${h(form.action)}" lang="${h(locale)}">
   <input type="hidden" name="list" value="${h(form.listSlug)}">
   <input type="hidden" name="locale" value="${h(locale)}">

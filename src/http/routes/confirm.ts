@@ -1,6 +1,9 @@
 import { Router, type Request, type Response } from 'express';
+import { AppError } from '../../errors.js';
 import { isLocale } from '../../mail/locale.js';
 import { checkConfirmLink, ConfirmationExpired, type ConfirmOutcome } from '../../subscriptions/confirm.js';
+import { currentConsentStatement } from '../../subscriptions/consentTexts.js';
+import { findListBySlug } from '../../subscriptions/subscribe.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
 import { confirmedPage, confirmPage, itWasMePage, signupAgainPage } from '../pages.js';
@@ -11,6 +14,15 @@ export function confirmRoutes(deps: AppDeps): Router {
   const { database } = deps;
   const { secrets } = deps.config;
 
+  /** The list's current consent statement, for the sign-up-again form; none for a list gone or archived since. */
+  const statementOfList = async (slug: string) => {
+    const list = await findListBySlug(database, slug).catch((error: unknown) => {
+      if (error instanceof AppError) return null;
+      throw error;
+    });
+    return list ? currentConsentStatement(database, list) : null;
+  };
+
   /** Browsers get the lapsed link's own page, with a way to sign up again; programs the usual error. */
   const answered = async (req: Request, res: Response, run: () => Promise<void>) => {
     try {
@@ -19,7 +31,8 @@ export function confirmRoutes(deps: AppDeps): Router {
       if (!(error instanceof ConfirmationExpired) || wantsJson(req)) throw error;
       const again = error.signupAgain;
       const locale = again && isLocale(again.locale) ? again.locale : pageLocale(req);
-      sendPage(res, signupAgainPage(locale, again, !deps.config.turnstileSecret, { site: pageSite(req) }), error.status);
+      const statement = again ? await statementOfList(again.listSlug) : null;
+      sendPage(res, signupAgainPage(locale, again, !deps.config.turnstileSecret, { site: pageSite(req) }, statement), error.status);
     }
   };
 
