@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { broadcastApi, handedRows, progressOf, seedConfirmedList } from './support/broadcasts.js';
 import { linkIn, oneClick, postJson, waitFor } from './support/http.js';
 import { runAdminCli } from './support/processes.js';
-import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
+import { ADMIN_AUTH, consoleCookie, startTestService, TEST_SECRET, type TestService } from './support/service.js';
 import { createToken } from '../src/subscriptions/tokens.js';
 
 let t: TestService;
@@ -207,13 +207,7 @@ describe('what a broadcast message is', () => {
 describe('the broadcast console', () => {
   it('lists, writes, shows progress with a meta refresh and no script, previews in a sandbox, and sends', { timeout: 60_000 }, async () => {
     await seedConfirmedList(t.service.database, 'console', 2);
-    const signIn = await fetch(`${t.url}/admin/sign-in`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
-      body: new URLSearchParams({ token: TEST_ADMIN_TOKEN }).toString(),
-      redirect: 'manual',
-    });
-    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const cookie = await consoleCookie(t.url);
     const get = (p: string) => fetch(`${t.url}${p}`, { headers: { cookie, accept: 'text/html' }, redirect: 'manual' });
     const post = (p: string, fields: Record<string, string>) =>
       fetch(`${t.url}${p}`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' }, body: new URLSearchParams(fields).toString(), redirect: 'manual' });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
+import { ADMIN_AUTH, consoleCookie, startTestService, type TestService } from './support/service.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -11,13 +11,7 @@ afterAll(async () => {
 
 /** A signed-in browser, reduced to its cookie and the CSRF token its pages carry. */
 async function session() {
-  const signIn = await fetch(`${t.url}/admin/sign-in`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
-    body: new URLSearchParams({ token: TEST_ADMIN_TOKEN }).toString(),
-    redirect: 'manual',
-  });
-  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  const cookie = await consoleCookie(t.url);
   const get = (path: string) => fetch(`${t.url}${path}`, { headers: { cookie, accept: 'text/html' }, redirect: 'manual' });
   const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await get('/admin/lists')).text())![1]!;
   const post = (path: string, fields: Record<string, string>, withCsrf = true) =>

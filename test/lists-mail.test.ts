@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linkIn, postForm, postJson, tokenOf, waitFor } from './support/http.js';
-import { ADMIN_AUTH, startTestService, type TestService } from './support/service.js';
+import { ADMIN_AUTH, consoleCookie, startTestService, type TestService } from './support/service.js';
 import type { ReceivedMail } from './support/smtpSink.js';
 
 /** What a list's settings change in the mail and pages of its subscribers, through the real service. */
@@ -167,13 +167,7 @@ describe('a contact’s mail history', () => {
     ]);
     expect(record.messages[0]).toMatchObject({ lastError: null, createdAt: expect.any(String), sentAt: expect.any(String) });
 
-    const signIn = await fetch(`${t.url}/admin/sign-in`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
-      body: new URLSearchParams({ token: ADMIN_AUTH.authorization.slice('Bearer '.length) }).toString(),
-      redirect: 'manual',
-    });
-    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const cookie = await consoleCookie(t.url);
     const page = await (await fetch(`${t.url}/admin/contacts?email=${email}`, { headers: { cookie, accept: 'text/html' } })).text();
     expect(page).toContain('<h2>Mail history</h2>');
     expect(page).toMatch(/<td data-label="Mail">welcome<\/td><td data-label="List">plain<\/td><td data-label="Status">sent<\/td>/);

@@ -2,7 +2,7 @@ import { and, eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
 import { runAdminCli } from './support/processes.js';
-import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from './support/service.js';
+import { ADMIN_AUTH, consoleCookie, startTestService, TEST_SECRET, type TestService } from './support/service.js';
 import type { ReceivedMail } from './support/smtpSink.js';
 
 let t: TestService;
@@ -325,8 +325,7 @@ describe('consent statements in the console and the CLI', () => {
   });
 
   it('the console edits a statement and shows the reasons chart', async () => {
-    const signIn = await fetch(`${t.url}/admin/sign-in`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: TEST_ADMIN_TOKEN }).toString(), redirect: 'manual' });
-    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const cookie = await consoleCookie(t.url);
     const page = await (await fetch(`${t.url}/admin/lists/prefs-b/consent`, { headers: { cookie } })).text();
     expect(page).toContain('Beta words');
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page)![1]!;

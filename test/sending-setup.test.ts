@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config.js';
 import { dkimKey, dkimRecordValue, generateDkimKey } from '../src/mail/dkim.js';
 import { startDnsStub, type DnsStub } from './support/dnsStub.js';
 import { freePort, runAdminCli, startServiceProcess } from './support/processes.js';
-import { deleteRedisKeys, REDIS_URL, startTestService, TEST_ADMIN_TOKEN, TEST_SECRET } from './support/service.js';
+import { consoleCookie, deleteRedisKeys, REDIS_URL, startTestService, TEST_SECRET } from './support/service.js';
 import { waitFor } from './support/http.js';
 
 /**
@@ -145,13 +145,7 @@ describe('the console page "Sending setup"', () => {
     const t = await startTestService({ roles: ['api'], env: { ...senderEnv('News <news@half.example>', 'half.example'), DNS_SERVERS: dns.server } });
     try {
       expect((await fetch(`${t.url}/admin/sending`, { headers: { accept: 'text/html' }, redirect: 'manual' })).headers.get('location')).toBe('/admin');
-      const signIn = await fetch(`${t.url}/admin/sign-in`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
-        body: new URLSearchParams({ token: TEST_ADMIN_TOKEN }).toString(),
-        redirect: 'manual',
-      });
-      const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+      const cookie = await consoleCookie(t.url);
       const res = await fetch(`${t.url}/admin/sending`, { headers: { cookie, accept: 'text/html' } });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");

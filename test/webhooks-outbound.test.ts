@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signGenericPayload } from '../src/webhooks/generic.js';
 import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from './support/http.js';
-import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, type TestService } from './support/service.js';
+import { ADMIN_AUTH, consoleCookie, startTestService, type TestService } from './support/service.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhookReceiver.js';
 
 const PROVIDER_SECRET = 'provider-webhook-secret-0123456789';
@@ -282,8 +282,7 @@ describe('outbound webhooks in production', () => {
 describe('outbound webhooks: console', () => {
   /** A signed-in browser, reduced to its cookie and the CSRF token its pages carry. */
   async function consoleSession() {
-    const signIn = await fetch(`${t.url}/admin/sign-in`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: TEST_ADMIN_TOKEN }).toString(), redirect: 'manual' });
-    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const cookie = await consoleCookie(t.url);
     const get = (path: string) => fetch(`${t.url}${path}`, { headers: { cookie, accept: 'text/html' }, redirect: 'manual' });
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await get('/admin/webhooks')).text())![1]!;
     const post = (path: string, fields: [string, string][], withCsrf = true) =>

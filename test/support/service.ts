@@ -16,6 +16,19 @@ export const TEST_SECRET = 'test-secret-0123456789abcdef';
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const ADMIN_AUTH = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
+/** Signs in to the admin console as a browser does, and gives the session cookie (`name=value`). */
+export async function consoleCookie(url: string, token: string = TEST_ADMIN_TOKEN): Promise<string> {
+  const signIn = await fetch(`${url}/admin/sign-in`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+    body: new URLSearchParams({ token }).toString(),
+    redirect: 'manual',
+  });
+  const cookie = signIn.headers.get('set-cookie')?.split(';')[0];
+  if (signIn.status !== 303 || !cookie) throw new Error(`console sign-in answered ${signIn.status} without a session`);
+  return cookie;
+}
+
 export interface TestService {
   url: string;
   smtp: SmtpSink;
