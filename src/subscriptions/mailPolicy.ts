@@ -108,7 +108,7 @@ function decide(request: MailRequest, suppression: SuppressionMatch | undefined)
       if (request.subscriptionStatus !== 'confirmed') return { allowed: false, reason: 'not_confirmed' };
       return { allowed: true };
     case 'goodbye':
-      // Reached only for an erased address: a goodbye is otherwise decided by goodbyeDecision.
+      // Not reached: mayMail and mayMailMany hand every goodbye to goodbyeDecision. Closed all the same.
       return { allowed: false, reason: 'suppressed' };
   }
 }

@@ -1,9 +1,8 @@
 import { eachInSavepoint, type Database, type Row, type Scope } from '../db/database.js';
-import { AppError } from '../errors.js';
 import { parseAddress } from './address.js';
 import { addDailyCounts, dayOf } from './dailyStats.js';
 import type { ConfirmLimits } from './mailPolicy.js';
-import { findListBySlug, lockAddresses, requestSubscription, type SignupOutcome, type SignupRequest } from './subscribe.js';
+import { findOpenList, lockAddresses, requestSubscription, type SignupOutcome, type SignupRequest } from './subscribe.js';
 
 /** Enough to share a commit among many signups, small enough not to hold the event loop long. */
 const MAX_BATCH = 64;
@@ -46,16 +45,8 @@ export function createSignupBatcher(database: Database, secrets: readonly string
         await lockAddresses(tx, emailKeys);
         // Each list once per batch, not once per signup. A signup for an unknown list looks it up
         // again itself, so it fails as before, in the same order of checks (its address first).
-        const lists = new Map<string, Row<'lists'> | undefined>();
-        for (const slug of new Set(batch.map(({ request }) => request.listSlug))) {
-          lists.set(
-            slug,
-            await findListBySlug(tx, slug).catch((error: unknown) => {
-              if (error instanceof AppError) return undefined;
-              throw error;
-            }),
-          );
-        }
+        const lists = new Map<string, Row<'lists'> | null>();
+        for (const slug of new Set(batch.map(({ request }) => request.listSlug))) lists.set(slug, await findOpenList(tx, slug));
         const signUp = (sp: Scope, { request }: PendingSignup) => {
           const list = lists.get(request.listSlug);
           return requestSubscription(sp, secrets, request, list ? { list } : {});

@@ -36,10 +36,16 @@ const listBySlug = preparedPerHandle((scope: Scope) => {
   return scope.db.select().from(lists).where(eq(lists.slug, sql.placeholder('slug'))).prepare('subscribe_list_by_slug');
 });
 
-export async function findListBySlug(scope: Scope, slug: string): Promise<Row<'lists'>> {
+/** The list that takes signups under this slug, or null: an archived list takes none (its opt-outs still work). */
+export async function findOpenList(scope: Scope, slug: string): Promise<Row<'lists'> | null> {
   const [list] = await listBySlug(scope).execute({ slug });
-  // An archived list takes no signups and answers as if it did not exist (its opt-outs still work).
-  if (!list || list.archivedAt !== null) throw new AppError(404, 'unknown_list', `There is no list called "${slug}".`);
+  return list && list.archivedAt === null ? list : null;
+}
+
+/** findOpenList, answering an unknown or archived list alike: `404 unknown_list`. */
+export async function findListBySlug(scope: Scope, slug: string): Promise<Row<'lists'>> {
+  const list = await findOpenList(scope, slug);
+  if (!list) throw new AppError(404, 'unknown_list', `There is no list called "${slug}".`);
   return list;
 }
 

@@ -1,9 +1,8 @@
 import { Router, type Request, type Response } from 'express';
-import { AppError } from '../../errors.js';
 import { isLocale } from '../../mail/locale.js';
 import { checkConfirmLink, ConfirmationExpired, type ConfirmOutcome } from '../../subscriptions/confirm.js';
 import { currentConsentStatement } from '../../subscriptions/consentTexts.js';
-import { findListBySlug } from '../../subscriptions/subscribe.js';
+import { findOpenList } from '../../subscriptions/subscribe.js';
 import type { AppDeps } from '../app.js';
 import { requestOrigin } from '../origin.js';
 import { confirmedPage, confirmPage, itWasMePage, signupAgainPage } from '../pages.js';
@@ -16,10 +15,7 @@ export function confirmRoutes(deps: AppDeps): Router {
 
   /** The list's current consent statement, for the sign-up-again form; none for a list gone or archived since. */
   const statementOfList = async (slug: string) => {
-    const list = await findListBySlug(database, slug).catch((error: unknown) => {
-      if (error instanceof AppError) return null;
-      throw error;
-    });
+    const list = await findOpenList(database, slug);
     return list ? currentConsentStatement(database, list) : null;
   };
 
