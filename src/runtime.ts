@@ -41,6 +41,11 @@ export interface Service {
   /** Base URL of the METRICS_PORT listener (any role), when METRICS_PORT is set. */
   metricsUrl: string | undefined;
   /**
+   * Settles once the worker's first expiry sweep (a second after start) has ended, or the sweep
+   * stopped; at once in a process without the worker role. The next round is SWEEP_INTERVAL away.
+   */
+  firstExpirySweep: Promise<void>;
+  /**
    * Stops taking requests, lets in-flight sends finish, then closes Redis and the database. Every
    * part is closed even if one fails to; it then rejects, naming the parts that failed.
    */
@@ -169,8 +174,10 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     mailer: sharedMailer,
   });
 
+  let firstExpirySweep = Promise.resolve();
   if (roles.includes('worker')) {
     const expirySweep = startExpirySweep(database, config.secrets, logger, config.sweepIntervalMs, config.optOutRetentionMs);
+    firstExpirySweep = expirySweep.firstRound;
     parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });
     const templates = await loadTemplates();
     const mailer = sharedMailer();
@@ -240,7 +247,7 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= closeParts(parts, logger));
 
-  return { database, queue, relay, broadcasts, logger, metrics, url, metricsUrl, stop };
+  return { database, queue, relay, broadcasts, logger, metrics, url, metricsUrl, firstExpirySweep, stop };
 }
 
 function listen(app: Express, port: number, host: string): Promise<Server> {

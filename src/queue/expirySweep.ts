@@ -57,8 +57,10 @@ export function startExpirySweep(
   logger: Logger,
   intervalMs = EXPIRY_SWEEP_INTERVAL_MS,
   optOutRetentionMs = 30 * 86_400_000,
-): { stop(): Promise<void> } {
+): { stop(): Promise<void>; firstRound: Promise<void> } {
   let running: Promise<void> | undefined;
+  let firstRoundEnded = () => {};
+  const firstRound = new Promise<void>((resolve) => (firstRoundEnded = resolve));
   const sweep = () => {
     if (running) return;
     running = (async () => {
@@ -73,6 +75,7 @@ export function startExpirySweep(
         logger.warn({ err: loggableMessage(error) }, 'expiry sweep failed; will try again');
       } finally {
         running = undefined;
+        firstRoundEnded();
       }
     })();
   };
@@ -81,9 +84,11 @@ export function startExpirySweep(
   first.unref();
   timer.unref();
   return {
+    firstRound,
     async stop() {
       clearTimeout(first);
       clearInterval(timer);
+      firstRoundEnded();
       // The database closes after this: let a round in progress finish (its batches are short transactions).
       await running;
     },

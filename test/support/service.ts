@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { openDatabaseFromConfig, type Database } from '../../src/db/database.js';
@@ -40,24 +39,12 @@ export interface TestService {
 }
 
 /**
- * Waits until the expiry sweep's first round (a second after start) has run, watching a lapsed
- * request of its own that the sweep deletes. The next round is SWEEP_INTERVAL (an hour) away,
- * so a test may then make a request lapse by hand without the sweep deleting it underneath.
+ * Waits until the worker's first expiry sweep round (a second after start) has ended. The next
+ * is SWEEP_INTERVAL (an hour) away, so a test may then make a request lapse by hand without the
+ * sweep deleting it underneath.
  */
 export async function firstSweepDone(t: TestService): Promise<void> {
-  const { database } = t.service;
-  const { contacts, lists, subscriptions } = database.tables;
-  const emailKey = `sweep.sentinel.${randomUUID()}@example.com`;
-  const subscriptionId = await database.transaction(async ({ db }) => {
-    const [list] = await db.select({ id: lists.id }).from(lists).limit(1);
-    const [contact] = await db.insert(contacts).values({ email: emailKey, emailKey, locale: 'en', createdAt: Date.now() }).returning({ id: contacts.id });
-    const [row] = await db
-      .insert(subscriptions)
-      .values({ contactId: contact!.id, listId: list!.id, status: 'pending', createdAt: Date.now(), confirmExpiresAt: Date.now() - 1000 })
-      .returning({ id: subscriptions.id });
-    return row!.id;
-  });
-  await waitFor(async () => (await database.db.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.id, subscriptionId))).length === 0 || undefined, 15_000, 'the first expiry sweep');
+  await t.service.firstExpirySweep;
 }
 
 export interface TestServiceOptions {
