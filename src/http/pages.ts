@@ -51,6 +51,7 @@ form{margin:1.5rem 0}.choices{display:flex;flex-direction:column;gap:2rem}.choic
 button{display:block;width:100%;min-height:3rem;font:inherit;font-weight:600;background:var(--primary);color:var(--on-primary);border:0;border-radius:6px;padding:.75rem 1.25rem;cursor:pointer}
 button.secondary{background:var(--secondary);color:var(--on-secondary)}
 label{display:block;margin:0 0 1rem}input[type=email]{display:block;width:100%;min-height:3rem;margin-top:.25rem;font:inherit;padding:.5rem .75rem;border:1px solid var(--muted);border-radius:6px;background:var(--card);color:var(--text)}
+.agree{display:flex;gap:.75rem;align-items:flex-start}.agree input{width:1.5rem;height:1.5rem;margin:.1rem 0 0;flex:none}.agree label{margin:0}
 .code{color:var(--muted);font-size:.875rem}.site{margin:1.5rem 0 0;padding-top:1rem;border-top:1px solid var(--line)}`;
 
 /** The Content-Security-Policy source that allows exactly this inline stylesheet and no other. */
@@ -171,7 +172,7 @@ ${markup}
  */
 export function consentFields(locale: Locale, statement: ConsentStatement, id: string): string {
   return `<input type="hidden" name="consent" value="${escapeHtml(statement.version)}">
-<p><input type="checkbox" id="${escapeHtml(id)}" name="agree" value="yes" required> <label for="${escapeHtml(id)}">${escapeHtml(localize(statement.text, locale))}</label></p>`;
+<p class="agree"><input type="checkbox" id="${escapeHtml(id)}" name="agree" value="yes" required> <label for="${escapeHtml(id)}">${escapeHtml(localize(statement.text, locale))}</label></p>`;
 }
 
 /**
