@@ -1,6 +1,6 @@
 // Broadcast bench helpers: a list of confirmed subscribers written straight to the service's database.
 import { loadConfig } from '../src/config.js';
-import { openDatabaseFromConfig } from '../src/db/database.js';
+import { openDatabaseFromConfig } from '../src/platform/db/database.js';
 
 /**
  * Opens (and migrates) the database a service with `env` will use, and writes a list `slug` with

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteConnection from 'better-sqlite3';
-import { openDatabaseFromConfig, openSqliteDatabase } from '../src/db/database.js';
-import type { PgDb } from '../src/db/postgres.js';
-import { dashboardStats } from '../src/subscriptions/dashboardStats.js';
+import { openDatabaseFromConfig, openSqliteDatabase } from '../src/platform/db/database.js';
+import type { PgDb } from '../src/platform/db/postgres.js';
+import { dashboardStats } from '../src/features/dashboard/service.js';
 import { percentile, round } from './stats.js';
 
 /** Lists the contacts are spread over, and the share of each status (the rest unsubscribed). */

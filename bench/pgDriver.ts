@@ -15,10 +15,10 @@ import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator';
 import { drizzle as drizzlePostgresJs, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import pg from 'pg';
 import postgres from 'postgres';
-import * as schema from '../src/db/schema.pg.js';
-import { consentEvents, contacts, lists } from '../src/db/schema.pg.js';
+import * as schema from '../src/platform/db/schema.pg.js';
+import { consentEvents, contacts, lists } from '../src/platform/db/schema.pg.js';
 import { createScratchDatabase } from '../test/support/postgres.js';
-import { PG_MIGRATIONS_FOLDER } from '../src/db/postgres.js';
+import { PG_MIGRATIONS_FOLDER } from '../src/platform/db/postgres.js';
 import { round } from './stats.js';
 
 const args = process.argv.slice(2);

@@ -1,7 +1,7 @@
 // The delivery ceiling: plain pooled nodemailer sending prebuilt confirmation messages to the sink.
 import nodemailer from 'nodemailer';
-import { composeMessage } from '../src/mail/compose.js';
-import { loadTemplates } from '../src/mail/templates.js';
+import { composeMessage } from '../src/platform/mail/compose.js';
+import { loadTemplates } from '../src/platform/mail/templates.js';
 import { onStopMessage } from './child.js';
 import { clock } from './stats.js';
 

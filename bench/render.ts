@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import mjml2html from 'mjml';
-import { loadTemplates, renderMessage, TEMPLATES_FOLDER } from '../src/mail/templates.js';
+import { loadTemplates, renderMessage, TEMPLATES_FOLDER } from '../src/platform/mail/templates.js';
 import { round } from './stats.js';
 
 export interface RenderResults {

@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Database } from '../src/db/database.js';
-import { createSignupBatcher } from '../src/subscriptions/signupBatch.js';
+import type { Database } from '../src/platform/db/database.js';
+import { createSignupBatcher } from '../src/features/signup/batch.js';
 import { postgresEngine, sqliteEngine, type BenchEngine } from './database.js';
 
 const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));

@@ -5,10 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openDatabase, closeDatabase, type SqliteDb } from '../src/db/client.js';
-import { openSqliteDatabase } from '../src/db/database.js';
-import { addressHashes } from '../src/subscriptions/suppression.js';
-import { listSuppressions, type SuppressionQuery } from '../src/subscriptions/suppressionList.js';
+import { openDatabase, closeDatabase, type SqliteDb } from '../src/platform/db/client.js';
+import { openSqliteDatabase } from '../src/platform/db/database.js';
+import { addressHashes } from '../src/features/policy/suppressions.js';
+import { listSuppressions, type SuppressionQuery } from '../src/features/suppression/service.js';
 
 const rows = Number(process.argv[2] ?? 1_000_000);
 const secrets = ['bench-secret-0123456789abcdef'];

@@ -3,8 +3,8 @@ import { isIP } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { dkimKey, isDkimDomain, isDkimSelector, pemBlocks, type DkimConfig, type DkimKey } from './mail/dkim.js';
-import { senderAddress, senderDomain, withDisplayName } from './mail/sender.js';
+import { dkimKey, isDkimDomain, isDkimSelector, pemBlocks, type DkimConfig, type DkimKey } from './platform/mail/dkim.js';
+import { senderAddress, senderDomain, withDisplayName } from './platform/mail/sender.js';
 
 export interface Config {
   port: number;

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from './config.js';
-import { DatabaseUnreachableError, MigrationsBehindError } from './db/postgres.js';
+import { DatabaseUnreachableError, MigrationsBehindError } from './platform/db/postgres.js';
 import { createLogger } from './logger.js';
 import { startService, type Role } from './runtime.js';
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { SENDER_FAULT_KINDS, type SenderFaultKind } from './mail/sendErrors.js';
+import { SENDER_FAULT_KINDS, type SenderFaultKind } from './platform/mail/sendErrors.js';
 
 export type SendOutcome = 'sent' | 'retry' | 'failed' | 'bounced' | 'dropped';
 

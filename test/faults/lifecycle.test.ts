@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
-import { MAIL_QUEUE } from '../../src/queue/mailQueue.js';
+import { MAIL_QUEUE } from '../../src/platform/queue/queues.js';
 import { waitFor } from '../support/http.js';
 import { dropFolderDatabase, folderDatabaseName, POSTGRES_ADMIN_URL, TEST_ON_POSTGRES } from '../support/postgres.js';
 import { freePort } from '../support/processes.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SENDER_FAULT_MAX_DELAY_MS, senderFaultRetryDelayMs } from '../../src/queue/senderFault.js';
+import { SENDER_FAULT_MAX_DELAY_MS, senderFaultRetryDelayMs } from '../../src/platform/mail/senderFault.js';
 import { outboxRowOf } from '../support/outbox.js';
 import { postJson, settle, waitFor } from '../support/http.js';
 import { startTestService, type TestService } from '../support/service.js';

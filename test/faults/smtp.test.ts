@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { listFailedMessages } from '../../src/queue/outboxReport.js';
-import { findSuppression } from '../../src/subscriptions/suppression.js';
+import { listFailedMessages } from '../../src/features/delivery/outboxReport.js';
+import { findSuppression } from '../../src/features/policy/suppressions.js';
 import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
 import { postJson, settle, waitFor } from '../support/http.js';
 import { freePort } from '../support/processes.js';

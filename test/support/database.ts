@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Scope } from '../../src/db/database.js';
+import type { Scope } from '../../src/platform/db/database.js';
 
 /**
  * Runs one raw SQL statement in a transaction (`tx` from database.transaction), on either

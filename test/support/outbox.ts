@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import type { Scope } from '../../src/db/database.js';
+import type { Scope } from '../../src/platform/db/database.js';
 
 /** The (first) outbox row of an address, by its lower-cased canonical form. */
 export async function outboxRowOf(scope: Scope, emailKey: string) {

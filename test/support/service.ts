@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
-import { openDatabaseFromConfig, type Database } from '../../src/db/database.js';
+import { openDatabaseFromConfig, type Database } from '../../src/platform/db/database.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type Role, type Service } from '../../src/runtime.js';
 import { waitFor } from './http.js';

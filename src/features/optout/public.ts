@@ -1,0 +1,101 @@
+import { Router, type Request } from 'express';
+import { isLocale, type Locale } from '../../platform/locales/locale.js';
+import type { UnsubscribeSource } from '../changes/service.js';
+import { unsubscribeTarget, type UnsubscribeScope } from './service.js';
+import type { AppDeps } from '../../app.js';
+import { requestOrigin } from '../../platform/http/origin.js';
+import { AppError } from '../../errors.js';
+import { stringsOf } from '../../platform/locales/locale.js';
+import { messagePage, notMePage, resubscribedPage, unsubscribedPage, unsubscribePage } from '../../platform/http/pages.js';
+import { reasonsForm } from '../preferences/pages.js';
+import { pageLocale, pageSite, sendPage, wantsJson } from '../../platform/http/respond.js';
+
+/**
+ * The token always travels in the URL (the List-Unsubscribe header and the page form both
+ * post to /unsubscribe?token=…), so the handler works whatever the body encoding is: mail
+ * clients send the RFC 8058 one-click body urlencoded or as multipart/form-data.
+ */
+function linkToken(req: Request): unknown {
+  return req.query.token ?? (req.body as Record<string, unknown> | undefined)?.token;
+}
+
+/**
+ * The page's buttons send `scope`; an RFC 8058 one-click POST (a mail client, perhaps on its own)
+ * sends `List-Unsubscribe=One-Click` and no scope. Only the page's own choice gets a goodbye mail.
+ */
+function sourceOf(req: Request): UnsubscribeSource {
+  const scope = (req.body as Record<string, unknown> | undefined)?.scope;
+  return scope === 'list' || scope === 'all' ? 'page' : 'one-click';
+}
+
+/** Only the page's own urlencoded form can ask for every list; a one-click POST means this list. */
+function scopeOf(req: Request): UnsubscribeScope {
+  return (req.body as Record<string, unknown> | undefined)?.scope === 'all' ? 'all' : 'list';
+}
+
+function localeFor(req: Request, contactLocale: string): Locale {
+  return isLocale(contactLocale) ? contactLocale : pageLocale(req);
+}
+
+const withToken = (path: string, token: unknown) => `${path}?token=${encodeURIComponent(String(token))}`;
+
+export function unsubscribeRoutes(deps: AppDeps): Router {
+  const router = Router();
+  const { database, subscriptions } = deps;
+  const { secrets } = deps.config;
+
+  // Mail scanners fetch every link, so GET only shows the choices and changes nothing.
+  router.get('/unsubscribe', async (req, res) => {
+    const token = linkToken(req);
+    const target = await unsubscribeTarget(database, secrets, token);
+    const locale = localeFor(req, target.locale);
+    const view = { list: target.listName, address: target.email };
+    if (target.status === 'unsubscribed') {
+      sendPage(res, unsubscribedPage(locale, { scope: 'list', notMe: false }, withToken('/resubscribe', token), { ...view, site: pageSite(req) }));
+    } else if (target.status === 'pending') {
+      sendPage(res, notMePage(locale, withToken('/unsubscribe', token), view));
+    } else {
+      sendPage(res, unsubscribePage(locale, withToken('/unsubscribe', token), view));
+    }
+  });
+
+  // RFC 8058 one-click: no cookie, CSRF token or Origin is asked for, and the answer is a 200, never a redirect.
+  router.post('/unsubscribe', async (req, res) => {
+    const token = linkToken(req);
+    let outcome: Awaited<ReturnType<typeof subscriptions.unsubscribe>>;
+    try {
+      outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req), source: sourceOf(req) });
+    } catch (error) {
+      // The link of an old mail after an erasure: the address is blocked by its hash already, so
+      // the opt-out it asks for holds; a one-click client gets its plain 200, never an error.
+      if (!(error instanceof AppError) || error.code !== 'unknown_subscription') throw error;
+      if (wantsJson(req)) res.json({ status: 'unsubscribed', list: null, scope: scopeOf(req) });
+      else sendPage(res, messagePage(pageLocale(req), stringsOf(pageLocale(req)).page.unsubscribedTitle, stringsOf(pageLocale(req)).page.unsubscribedAllBody, { site: pageSite(req) }));
+      return;
+    }
+    deps.metrics.unsubscribes.inc();
+    if (wantsJson(req)) {
+      res.json({ status: 'unsubscribed', list: outcome.listName, scope: outcome.scope });
+      return;
+    }
+    const locale = localeFor(req, outcome.locale);
+    // The optional "why?" form, after the opt-out is done; an RFC 8058 one-click POST gets the page without it.
+    const oneClick = (req.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] === 'One-Click';
+    const reasons = oneClick ? '' : reasonsForm(locale, withToken('/unsubscribe/reason', token));
+    sendPage(res, unsubscribedPage(locale, outcome, withToken('/resubscribe', token), { list: outcome.listName, address: outcome.email, site: pageSite(req) }, reasons));
+  });
+
+  // Valid only with the same signed token: holding the link is the proof of the address.
+  router.post('/resubscribe', async (req, res) => {
+    // The service hands the confirmation emails it wrote (if any) to the relay after its commit.
+    const outcome = await subscriptions.resubscribe({ token: linkToken(req), origin: requestOrigin(req) });
+    if (wantsJson(req)) {
+      res.json({ status: outcome.status, list: outcome.listName });
+      return;
+    }
+    const locale = localeFor(req, outcome.locale);
+    sendPage(res, resubscribedPage(locale, outcome.status === 'pending', { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
+  });
+
+  return router;
+}

@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto';
+import { and, eq, ne, or, sql } from 'drizzle-orm';
+import type { Database, Row, Scope } from '../../platform/db/database.js';
+import type { SubscriptionStatus } from '../../platform/db/schema.js';
+import { AppError } from '../../errors.js';
+import { recordChanges, type Change, type UnsubscribeSource } from '../changes/service.js';
+import { recordConsent, type RequestOrigin } from '../policy/consentTrail.js';
+import { linkClaims, lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/confirm.js';
+import { mayMail } from '../policy/service.js';
+import { domainOf } from '../../platform/mail/address.js';
+import { entriesOfAddress, suppressAddress } from '../policy/suppressions.js';
+import { CONFIRM_TOKEN_TTL_MS } from '../../platform/http/tokens.js';
+import { queueGoodbye } from './goodbye.js';
+import { listName } from '../../platform/locales/localizedText.js';
+import { DEFAULT_LOCALE, isLocale } from '../../platform/locales/locale.js';
+
+export type UnsubscribeScope = 'list' | 'all';
+
+/** What the unsubscribe page needs to know about the subscription a link names. */
+export interface UnsubscribeTarget {
+  subscriptionId: number;
+  status: SubscriptionStatus;
+  listName: string;
+  locale: string;
+  /** The address the link is for, for the page to name (masked). */
+  email: string;
+}
+
+async function loadTarget(scope: Scope, subscriptionId: number) {
+  const { contacts, lists, subscriptions } = scope.tables;
+  const [row] = await scope.db
+    .select({ subscription: subscriptions, contact: contacts, list: lists })
+    .from(subscriptions)
+    .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
+    .innerJoin(lists, eq(lists.id, subscriptions.listId))
+    .where(eq(subscriptions.id, subscriptionId));
+  // An erased contact takes its subscriptions with it; its address stays suppressed by hash.
+  if (!row) throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists: this address receives nothing from us.');
+  // The list as the person reads it: in their language.
+  return { ...row, listName: listName(row.list, isLocale(row.contact.locale) ? row.contact.locale : DEFAULT_LOCALE) };
+}
+
+/** Reads the subscription an unsubscribe link names; changes nothing (GET must be safe). */
+export async function unsubscribeTarget(scope: Scope, secrets: readonly string[], token: unknown): Promise<UnsubscribeTarget> {
+  const { subscription, contact, listName } = await loadTarget(scope, subscriptionIdFromToken(secrets, token, 'unsubscribe'));
+  return { subscriptionId: subscription.id, status: subscription.status, listName, locale: contact.locale, email: contact.email };
+}
+
+export interface UnsubscribeOutcome extends UnsubscribeTarget {
+  /** true when the link was for a pending subscription: "this was not me". */
+  notMe: boolean;
+  scope: UnsubscribeScope;
+  /** The goodbye mail this opt-out wrote (lists with goodbyeEmail, from the page), to hand to the relay. */
+  outboxId: string | null;
+}
+
+/**
+ * Opts an address out, at once and idempotently. A confirmed subscription becomes
+ * `unsubscribed` and the address is suppressed for its list ("all": for every list, and every
+ * subscription of the contact ends). A pending one is the "not me" case: the request is
+ * cancelled, so its confirm link stops working, and the address is suppressed for every list.
+ * What this link ended and the entry it created are marked with its subscription, so that its
+ * resubscribe undoes exactly that and nothing another opt-out did.
+ */
+export async function unsubscribe(
+  database: Database,
+  secrets: readonly string[],
+  request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; source: UnsubscribeSource },
+  now = Date.now(),
+): Promise<UnsubscribeOutcome> {
+  const { subscriptionId, broadcastId } = linkClaims(secrets, request.token, 'unsubscribe', now);
+  return database.transaction(async (tx) => {
+    const { broadcasts, subscriptions } = tx.tables;
+    // Two clicks at once (or links of one contact in two processes) take turns: the second reads what the first ended.
+    await lockAddressOfSubscription(tx, subscriptionId);
+    const { subscription, contact, list, listName } = await loadTarget(tx, subscriptionId);
+    const notMe = subscription.status === 'pending';
+    const scope: UnsubscribeScope = notMe ? 'all' : request.scope;
+    const ending =
+      scope === 'all'
+        ? await tx.db
+            .select()
+            .from(subscriptions)
+            .where(and(eq(subscriptions.contactId, contact.id), ne(subscriptions.status, 'unsubscribed')))
+        : subscription.status === 'unsubscribed'
+          ? []
+          : [subscription];
+    for (const ended of ending) {
+      await tx.db
+        .update(subscriptions)
+        .set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null, pendingName: null, endedByLink: subscriptionId })
+        .where(eq(subscriptions.id, ended.id));
+      await recordConsent(tx, {
+        contactId: contact.id,
+        listId: ended.listId,
+        action: ended.status === 'pending' && notMe ? 'not_me' : 'unsubscribed',
+        at: now,
+        origin: request.origin,
+        detail: [scope === 'all' ? 'every list' : undefined, broadcastId !== undefined && ended.id === subscription.id ? `broadcast ${broadcastId}` : undefined]
+          .filter(Boolean)
+          .join('; ') || undefined,
+      });
+    }
+    // A broadcast's own link that ended its own subscription counts once for that broadcast
+    // (a second click ends nothing, so it is not counted again).
+    if (broadcastId !== undefined && ending.some((ended) => ended.id === subscription.id && ended.status === 'confirmed')) {
+      await tx.db
+        .update(broadcasts)
+        .set({ unsubscribed: sql`${broadcasts.unsubscribed} + 1` })
+        .where(and(eq(broadcasts.id, broadcastId), eq(broadcasts.listId, subscription.listId)));
+    }
+    const entry = await suppressAddress(tx, secrets, {
+      emailKey: contact.emailKey,
+      domain: domainOf(contact.emailKey),
+      listId: scope === 'all' ? null : subscription.listId,
+      reason: 'unsubscribed',
+      source: notMe ? 'not me (confirmation email)' : scope === 'all' ? 'unsubscribe link (all lists)' : 'unsubscribe link',
+      at: now,
+      createdByLink: subscriptionId,
+    });
+    // Clicking again after an admin lifted the entry opts out again; that is worth a line in the trail.
+    if (entry.created && ending.length === 0) {
+      await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'unsubscribed', at: now, origin: request.origin });
+    }
+    // "Not me" cancels a request that was never confirmed: no receiver holds that address for it.
+    if (!notMe && (ending.length > 0 || entry.created)) {
+      const change: Change = { type: 'subscription.unsubscribed', email: contact.emailKey, listId: scope === 'all' ? null : subscription.listId, source: request.source, at: now };
+      await recordChanges(tx, [change]);
+    }
+    // Only the opt-out that ended the link's own confirmed subscription says goodbye, once.
+    const outboxId =
+      subscription.status === 'confirmed'
+        ? await queueGoodbye(tx, secrets, {
+            subscriptionId,
+            listId: subscription.listId,
+            goodbyeEmail: list.goodbyeEmail,
+            emailKey: contact.emailKey,
+            unsubscribedAt: now,
+            source: request.source,
+          })
+        : null;
+    const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
+    return { subscriptionId, status, listName, locale: contact.locale, email: contact.email, notMe, scope, outboxId };
+  });
+}
+
+export interface ResubscribeOutcome extends UnsubscribeTarget {
+  /** Confirmation emails written for subscriptions that had never been confirmed. */
+  outboxIds: string[];
+}
+
+/**
+ * Undoes an unsubscribe made by mistake. Only the holder of the same signed link can, so no
+ * mail is needed to prove the address. It lifts only the entries this link's unsubscribe
+ * created and restores only the subscriptions it ended (and the link's own): an opt-out made
+ * from another link, a bounce, complaint or admin block still holds, and where one still covers
+ * the link's own list the answer is `409 address_blocked` and nothing changes. A subscription
+ * that was never confirmed goes back to pending and gets a new confirmation email rather than
+ * skipping the double opt-in.
+ */
+export async function resubscribe(
+  database: Database,
+  secrets: readonly string[],
+  request: { token: unknown; origin: RequestOrigin },
+  now = Date.now(),
+): Promise<ResubscribeOutcome> {
+  const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'unsubscribe', now);
+  return database.transaction(async (tx) => {
+    const { subscriptions, suppressions } = tx.tables;
+    await lockAddressOfSubscription(tx, subscriptionId);
+    const { subscription, contact, listName } = await loadTarget(tx, subscriptionId);
+    const target = { subscriptionId, listName, locale: contact.locale, email: contact.email };
+    if (subscription.status !== 'unsubscribed') return { ...target, status: subscription.status, outboxIds: [] };
+
+    // Another opt-out landing on one of these entries locks it before taking it over (suppressAddresses):
+    // this delete then waits and spares it, or deletes it first and that opt-out writes a new entry.
+    await tx.db
+      .delete(suppressions)
+      .where(and(entriesOfAddress(tx.tables, secrets, contact.emailKey), eq(suppressions.reason, 'unsubscribed'), eq(suppressions.createdByLink, subscriptionId)));
+    const undone = await tx.db
+      .select()
+      .from(subscriptions)
+      .where(
+        and(
+          eq(subscriptions.contactId, contact.id),
+          eq(subscriptions.status, 'unsubscribed'),
+          or(eq(subscriptions.endedByLink, subscriptionId), eq(subscriptions.id, subscriptionId)),
+        ),
+      );
+    const outboxIds: string[] = [];
+    for (const restored of undone) {
+      const outcome = await restoreSubscription(tx, secrets, { contact, subscription: restored, now, origin: request.origin });
+      if (outcome === 'blocked' && restored.id === subscription.id) {
+        throw new AppError(409, 'address_blocked', 'This address cannot be subscribed again from here. Please contact us.');
+      }
+      if (typeof outcome === 'string' && outcome !== 'blocked') outboxIds.push(outcome);
+    }
+    const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
+    return { ...target, status, outboxIds };
+  });
+}
+
+/**
+ * Brings back one subscription an opt-out ended, when the holder of that opt-out's link undoes
+ * it: one that was confirmed is confirmed again; one never confirmed goes back to pending with a
+ * new confirmation email (the double opt-in is never skipped). Where a suppression entry still
+ * covers its list, nothing changes: 'blocked'. Returns the confirmation's outbox row, or null.
+ */
+export async function restoreSubscription(
+  tx: Scope,
+  secrets: readonly string[],
+  { contact, subscription, now, origin }: { contact: Row<'contacts'>; subscription: Row<'subscriptions'>; now: number; origin: RequestOrigin },
+): Promise<string | null | 'blocked'> {
+  const { outbox, subscriptions } = tx.tables;
+  const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
+  const status: SubscriptionStatus = subscription.confirmedAt === null ? 'pending' : 'confirmed';
+  const decision = await mayMail(tx, secrets, {
+    emailKey: contact.emailKey,
+    listId: subscription.listId,
+    kind: status === 'pending' ? 'confirmation' : 'welcome',
+    subscriptionStatus: status,
+    confirmExpiresAt,
+    now,
+  });
+  if (!decision.allowed) return 'blocked';
+  await tx.db
+    .update(subscriptions)
+    .set({ status, unsubscribedAt: null, endedByLink: null, confirmExpiresAt: status === 'pending' ? confirmExpiresAt : null })
+    .where(eq(subscriptions.id, subscription.id));
+  await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'resubscribed', at: now, origin });
+  if (status !== 'pending') {
+    await recordChanges(tx, [{ type: 'subscription.confirmed', email: contact.emailKey, listId: subscription.listId, locale: contact.locale, at: now }]);
+    return null;
+  }
+  const id = randomUUID();
+  await tx.db.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: subscription.id, status: 'queued', createdAt: now });
+  return id;
+}

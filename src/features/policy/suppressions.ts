@@ -1,0 +1,244 @@
+import { createHmac } from 'node:crypto';
+import { and, asc, eq, inArray, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { forUpdate, type Scope, type Tables } from '../../platform/db/database.js';
+import { preparedPerHandle } from '../../platform/db/prepared.js';
+import type { SuppressionReason } from '../../platform/db/schema.js';
+
+/**
+ * Keyed hashes (HMAC with each configured secret) of a canonical address. Suppression entries
+ * are found by them, so an entry keeps blocking an address after the address has been erased,
+ * and entries written under a retired key still match while that key stays configured.
+ */
+export function addressHashes(secrets: readonly string[], emailKey: string): string[] {
+  return secrets.map((secret) => createHmac('sha256', secret).update(`address:${emailKey}`).digest('base64url'));
+}
+
+/**
+ * An address's entries as one condition per partial unique index (all lists, one list): a
+ * lookup by hash alone matches neither index's condition, and SQLite would scan the table.
+ */
+export function addressEntryConditions({ suppressions }: Pick<Tables, 'suppressions'>, secrets: readonly string[], emailKey: string): [SQL, SQL] {
+  const hashes = inArray(suppressions.emailHash, addressHashes(secrets, emailKey));
+  return [and(hashes, isNull(suppressions.listId))!, and(hashes, isNotNull(suppressions.listId))!];
+}
+
+/** Every entry of an address, in any scope, found through both partial unique indexes. */
+export function entriesOfAddress(tables: Pick<Tables, 'suppressions'>, secrets: readonly string[], emailKey: string): SQL {
+  return or(...addressEntryConditions(tables, secrets, emailKey))!;
+}
+
+export interface SuppressionMatch {
+  id: number;
+  reason: SuppressionReason;
+}
+
+/**
+ * One prepared lookup per number of secrets and per scope (one list or every list only); each
+ * shape has its own PostgreSQL statement name.
+ */
+function suppressionLookup(scope: Scope, secretCount: number, anyList: boolean) {
+  const { suppressions } = scope.tables;
+  const hashes = Array.from({ length: secretCount }, (_, i) => sql.placeholder(`hash${i}`));
+  const listScope = anyList ? isNull(suppressions.listId) : or(isNull(suppressions.listId), eq(suppressions.listId, sql.placeholder('listId')));
+  return scope.db
+    .select({ id: suppressions.id, reason: suppressions.reason })
+    .from(suppressions)
+    .where(and(inArray(suppressions.emailHash, hashes), listScope))
+    .limit(1)
+    .prepare(`suppression_lookup_${secretCount}_${anyList ? 'all_lists' : 'list'}`);
+}
+
+const suppressionLookups = preparedPerHandle((_scope: Scope) => new Map<string, ReturnType<typeof suppressionLookup>>());
+
+/** The entry that blocks this address for this list (or for every list), if any. */
+export async function findSuppression(
+  scope: Scope,
+  secrets: readonly string[],
+  emailKey: string,
+  listId: number | null,
+): Promise<SuppressionMatch | undefined> {
+  const lookups = suppressionLookups(scope);
+  const shape = `${secrets.length}:${listId === null}`;
+  let lookup = lookups.get(shape);
+  if (!lookup) {
+    lookup = suppressionLookup(scope, secrets.length, listId === null);
+    lookups.set(shape, lookup);
+  }
+  const values: Record<string, string | number> = { listId: listId ?? 0 };
+  addressHashes(secrets, emailKey).forEach((hash, i) => (values[`hash${i}`] = hash));
+  return (await lookup.execute(values))[0];
+}
+
+/**
+ * The entries that block each of these addresses for this list (or every list), in one query
+ * per chunk of addresses instead of one per address (a page of subscribers, a `mailable` batch).
+ * When an address has several entries, one that is not the person's own opt-out wins: it says
+ * more (a bounce, a complaint, a block, an erasure). Keyed by the canonical address.
+ */
+export async function findSuppressions(
+  scope: Scope,
+  secrets: readonly string[],
+  emailKeys: readonly string[],
+  listId: number,
+): Promise<Map<string, SuppressionMatch>> {
+  const { suppressions } = scope.tables;
+  const found = new Map<string, SuppressionMatch>();
+  for (const chunk of chunked([...new Set(emailKeys)])) {
+    const keyOfHash = new Map(chunk.flatMap((emailKey) => addressHashes(secrets, emailKey).map((hash) => [hash, emailKey] as const)));
+    const hashes = inArray(suppressions.emailHash, [...keyOfHash.keys()]);
+    // One condition per partial unique index, so each half is an index lookup (see addressEntryConditions).
+    const rows = await scope.db
+      .select({ id: suppressions.id, reason: suppressions.reason, emailHash: suppressions.emailHash })
+      .from(suppressions)
+      .where(or(and(hashes, isNull(suppressions.listId)), and(hashes, eq(suppressions.listId, listId))));
+    for (const row of rows) {
+      const emailKey = keyOfHash.get(row.emailHash)!;
+      const known = found.get(emailKey);
+      if (!known || (known.reason === 'unsubscribed' && row.reason !== 'unsubscribed')) found.set(emailKey, { id: row.id, reason: row.reason });
+    }
+  }
+  return found;
+}
+
+export interface NewSuppression {
+  emailKey: string;
+  domain: string;
+  /** null: every list. */
+  listId: number | null;
+  reason: SuppressionReason;
+  source: string;
+  at: number;
+  /** The subscription whose unsubscribe link makes this opt-out (only that link may undo it). */
+  createdByLink?: number;
+}
+
+/**
+ * Puts an address on the suppression list for one list or all. Idempotent: an address already
+ * suppressed in exactly that scope keeps its first entry, which then no longer belongs to the
+ * unsubscribe link that made it (if another source lands on it), so no link's undo lifts an
+ * opt-out made again since. Returns the entry id and whether it is new. Runs in the caller's
+ * transaction.
+ */
+export async function suppressAddress(tx: Scope, secrets: readonly string[], entry: NewSuppression): Promise<{ id: number; created: boolean }> {
+  return (await suppressAddresses(tx, secrets, [entry]))[0]!;
+}
+
+/** Rows per statement: well under either engine's limit on bound parameters. */
+const CHUNK = 500;
+
+function chunked<T>(items: readonly T[]): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) chunks.push(items.slice(i, i + CHUNK));
+  return chunks;
+}
+
+/** Inserts that lost a race to a row deleted again before it could be read back: tried again this often. */
+const INSERT_ATTEMPTS = 3;
+
+/**
+ * suppressAddress for many addresses at once (an import): one lookup per scope and chunk, and
+ * multi-row inserts, instead of two statements per address. An address given twice in the same
+ * scope gets one entry; the repeat answers `created: false`. Runs in the caller's transaction.
+ *
+ * Many processes: the look-up and the insert are not one step on PostgreSQL, so
+ * - the entries found are locked (`forUpdate`): an unsubscribe link's undo (which deletes the
+ *   entries its link created) waits for this transaction, then no longer finds an entry this one
+ *   took from that link, or this one waits for the undo and no longer finds the deleted entry,
+ *   and inserts it again. Either way the opt-out made here stands.
+ * - the insert is `ON CONFLICT DO NOTHING` (any unique index, so both partial ones): an entry
+ *   another transaction inserted after the look-up makes the row go unwritten instead of failing
+ *   the transaction; it is then read back (and locked) like one found by the look-up, and
+ *   answers `created: false`, as it would have under SQLite's single writer.
+ */
+export async function suppressAddresses(
+  tx: Scope,
+  secrets: readonly string[],
+  entries: readonly NewSuppression[],
+): Promise<{ id: number; created: boolean }[]> {
+  const { suppressions } = tx.tables;
+  const hashed = entries.map((entry) => ({ entry, hashes: addressHashes(secrets, entry.emailKey) }));
+  const keyOf = (hash: string, listId: number | null) => `${listId ?? '*'}|${hash}`;
+  const known = new Map<string, number>();
+  const linkOfKnown = new Map<number, number | null>();
+
+  /** Finds (and locks) the entries of these addresses, one scope at a time, so each lookup is served by its partial unique index. */
+  const lookUp = async (wanted: readonly { entry: NewSuppression; hashes: string[] }[]) => {
+    for (const listId of new Set(wanted.map((h) => h.entry.listId))) {
+      const scope = listId === null ? isNull(suppressions.listId) : eq(suppressions.listId, listId);
+      const hashes = [...new Set(wanted.filter((h) => h.entry.listId === listId).flatMap((h) => h.hashes))];
+      for (const chunk of chunked(hashes)) {
+        const rows = await forUpdate(
+          tx,
+          tx.db
+            .select({ id: suppressions.id, emailHash: suppressions.emailHash, createdByLink: suppressions.createdByLink })
+            .from(suppressions)
+            .where(and(inArray(suppressions.emailHash, chunk), scope))
+            // Rows are locked in id order, so two imports locking some of the same entries cannot deadlock on them.
+            .orderBy(asc(suppressions.id)),
+        );
+        for (const row of rows) {
+          known.set(keyOf(row.emailHash, listId), row.id);
+          linkOfKnown.set(row.id, row.createdByLink);
+        }
+      }
+    }
+  };
+  const existingOf = ({ entry, hashes }: { entry: NewSuppression; hashes: string[] }) =>
+    hashes.map((hash) => known.get(keyOf(hash, entry.listId))).find((id) => id !== undefined);
+
+  await lookUp(hashed);
+  const existing = hashed.map(existingOf);
+  const createdHere = new Set<number>();
+  for (let attempt = 1; ; attempt += 1) {
+    const fresh = new Map<string, NewSuppression & { emailHash: string }>();
+    hashed.forEach(({ entry, hashes }, i) => {
+      const key = keyOf(hashes[0]!, entry.listId);
+      if (existing[i] === undefined && !known.has(key) && !fresh.has(key)) fresh.set(key, { ...entry, emailHash: hashes[0]! });
+    });
+    if (fresh.size === 0) break;
+    if (attempt > INSERT_ATTEMPTS) throw new Error('suppression entries kept vanishing while being written; nothing was saved');
+    for (const chunk of chunked([...fresh.values()])) {
+      const inserted = await tx.db
+        .insert(suppressions)
+        .values(
+          chunk.map((e) => ({ emailHash: e.emailHash, email: e.emailKey, domain: e.domain, listId: e.listId, reason: e.reason, source: e.source, createdAt: e.at, createdByLink: e.createdByLink ?? null })),
+        )
+        .onConflictDoNothing()
+        .returning({ id: suppressions.id, emailHash: suppressions.emailHash, listId: suppressions.listId });
+      for (const row of inserted) {
+        known.set(keyOf(row.emailHash, row.listId), row.id);
+        createdHere.add(row.id);
+      }
+    }
+    // Rows another transaction wrote first: read them back as if the look-up had found them.
+    const raced = hashed.filter((h, i) => existing[i] === undefined && !known.has(keyOf(h.hashes[0]!, h.entry.listId)));
+    if (raced.length === 0) break;
+    await lookUp(raced);
+    hashed.forEach((h, i) => {
+      if (existing[i] !== undefined) return;
+      const id = existingOf(h);
+      if (id !== undefined && !createdHere.has(id)) existing[i] = id;
+    });
+  }
+
+  // An entry one link made, hit by another opt-out: it now stands for both, so that link alone may not lift it.
+  const shared = [
+    ...new Set(
+      existing.filter((id, i): id is number => {
+        if (id === undefined) return false;
+        const link = linkOfKnown.get(id) ?? null;
+        return link !== null && link !== (entries[i]!.createdByLink ?? null);
+      }),
+    ),
+  ];
+  for (const chunk of chunked(shared)) await tx.db.update(suppressions).set({ createdByLink: null }).where(inArray(suppressions.id, chunk));
+
+  const claimed = new Set<string>();
+  return hashed.map(({ entry, hashes }, i) => {
+    if (existing[i] !== undefined) return { id: existing[i], created: false };
+    const key = keyOf(hashes[0]!, entry.listId);
+    const created = !claimed.has(key);
+    claimed.add(key);
+    return { id: known.get(key)!, created };
+  });
+}

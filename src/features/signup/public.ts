@@ -1,0 +1,99 @@
+import { Router, type Request, type Response } from 'express';
+import { AppError } from '../../errors.js';
+import { isLocale, localeFromAcceptLanguage, DEFAULT_LOCALE, type Locale } from '../../platform/locales/locale.js';
+import { listName } from '../../platform/locales/localizedText.js';
+import { findListBySlug } from './service.js';
+import type { AppDeps } from '../../app.js';
+import { optionalText, requiredText } from '../../platform/http/fields.js';
+import { requestOrigin } from '../../platform/http/origin.js';
+import { rateLimitByIp } from '../../platform/http/rateLimit.js';
+import { pageLocale, pageSite, sendPage, wantsJson } from '../../platform/http/respond.js';
+import { thanksPage } from '../../platform/http/pages.js';
+import { TURNSTILE_FIELD, turnstileCheck, type HumanCheck } from '../../platform/http/turnstile.js';
+
+/** The one body every signup gets, whatever the address's state: it must reveal nothing. */
+export const SIGNUP_ACCEPTED = {
+  status: 'accepted',
+  message: 'If this address can receive mail from us, a confirmation email is on its way.',
+} as const;
+
+/** A field people never see (hidden by the form's CSS); only bots fill it in. */
+export const HONEYPOT_FIELD = 'website';
+
+const LIST_SLUG = /^[a-z0-9-]{1,64}$/;
+
+const LANGUAGE_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}$/;
+
+function chooseLocale(requested: string | undefined, acceptLanguage: string | undefined): Locale {
+  if (requested !== undefined && requested !== '') {
+    if (!LANGUAGE_TAG.test(requested)) throw new AppError(400, 'invalid_locale', 'The locale must be a language tag such as "en" or "fr".');
+    const language = requested.split('-')[0]!.toLowerCase();
+    if (isLocale(language)) return language;
+  }
+  return localeFromAcceptLanguage(acceptLanguage) ?? DEFAULT_LOCALE;
+}
+
+/**
+ * The same answer for every accepted signup: 202 for programs, 303 to the thank-you page for
+ * forms. The page is told the list (not secret, unlike the address), so it can name it.
+ */
+function answerAccepted(req: Request, res: Response, thankYouUrl: string | null, locale: Locale, listSlug: string): void {
+  if (wantsJson(req)) {
+    res.status(202).json(SIGNUP_ACCEPTED);
+    return;
+  }
+  res.redirect(303, thankYouUrl ?? `/thanks?${new URLSearchParams({ locale, list: listSlug }).toString()}`);
+}
+
+export function subscribeRoutes(deps: AppDeps): Router {
+  const router = Router();
+  const limit = rateLimitByIp(deps.redis, { perMinute: deps.config.rateLimitPerMinute, keyPrefix: deps.config.queuePrefix }, deps.logger);
+  const isHuman: HumanCheck | undefined = deps.config.turnstileSecret
+    ? turnstileCheck({ secret: deps.config.turnstileSecret, verifyUrl: deps.config.turnstileVerifyUrl })
+    : undefined;
+
+  router.post('/subscribe', limit, async (req, res) => {
+    const body: unknown = req.body;
+    const email = requiredText(body, 'email', 1024, 'invalid_email');
+    const listSlug = optionalText(body, 'list', 64) || 'default';
+    const locale = chooseLocale(optionalText(body, 'locale', 35), req.get('accept-language'));
+    const name = optionalText(body, 'name', 100)?.trim() || null;
+    const honeypot = optionalText(body, HONEYPOT_FIELD, 1024);
+    const captchaToken = optionalText(body, TURNSTILE_FIELD, 4096);
+    // The version of the consent statement the form showed (GET /lists/:slug/form carries it).
+    const consentVersion = optionalText(body, 'consent', 64)?.trim() || null;
+
+    if (honeypot) {
+      // A bot: answer exactly as for anyone, store and send nothing.
+      answerAccepted(req, res, (await findListBySlug(deps.database, listSlug)).thankYouUrl, locale, listSlug);
+      return;
+    }
+    if (isHuman && !(await isHuman(captchaToken, req.ip))) {
+      throw new AppError(400, 'captcha_failed', 'The anti-bot check failed. Please try again.');
+    }
+
+    // Group-committed by the service, which hands the confirmation's outbox row to the relay after the commit.
+    const outcome = await deps.subscriptions.request({
+      email,
+      listSlug,
+      locale,
+      name,
+      origin: requestOrigin(req),
+      consentVersion,
+    });
+    deps.metrics.signups.inc();
+    answerAccepted(req, res, outcome.thankYouUrl, locale, listSlug);
+  });
+
+  router.get('/thanks', async (req, res) => {
+    const requested = req.query.locale;
+    const locale = isLocale(requested) ? requested : pageLocale(req);
+    // An unknown or mistyped list only leaves its name out: a thank-you page never fails.
+    const slug = req.query.list;
+    const list = typeof slug === 'string' && LIST_SLUG.test(slug) ? await findListBySlug(deps.database, slug).catch(() => null) : null;
+    // The address is not in the redirect (it would sit in logs and history), so this page names none.
+    sendPage(res, thanksPage(locale, { list: list ? listName(list, locale) : undefined, site: pageSite(req) }));
+  });
+
+  return router;
+}

@@ -1,0 +1,88 @@
+import type { Queue } from 'bullmq';
+import { and, asc, eq, inArray, isNull, lt, or } from 'drizzle-orm';
+import type { Database } from '../../platform/db/database.js';
+import type { Logger } from '../../logger.js';
+import type { RelayOptions } from '../delivery/outboxRelay.js';
+import { startRelayLoop, type HandableRow } from '../../platform/queue/relayLoop.js';
+import type { WebhookJob } from './queue.js';
+
+export interface WebhookRelay {
+  /** One sweep (see RelayLoop.sweep); `everything` hands every queued row again. Returns how many were handed. */
+  sweep(options?: { everything?: boolean }): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Hands webhook deliveries to their queue with the outbox relay's loop (src/queue/relayLoop.ts):
+ * rows never handed, rows handed long ago whose job is gone, and every queued row again when
+ * Redis (re)connects. It polls instead of being notified after each commit: deliveries are
+ * written by every path that calls recordChanges (the service, the admin API, provider
+ * webhooks, the mail worker's bounces), and one indexed query per interval finds them all
+ * without each path knowing the relay; a receiver waits at most one interval longer.
+ * Rows of disabled endpoints are held: they are not handed until the endpoint is enabled again.
+ */
+export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, logger: Logger, options: RelayOptions): WebhookRelay {
+  const batchSize = options.batchSize ?? 500;
+
+  /**
+   * A row handed long ago needs handing again when its job is gone (Redis lost it, or it ended
+   * without marking the row). The worker decides from the row, so a finished job is simply run again.
+   */
+  async function needsRehand(deliveryId: string): Promise<boolean> {
+    const job = await queue.getJob(deliveryId);
+    if (!job) return true;
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed' || state === 'unknown') {
+      await job.remove().catch(() => {});
+      return true;
+    }
+    return false;
+  }
+
+  /** Claims due rows of enabled endpoints in one short transaction (FOR UPDATE SKIP LOCKED on PostgreSQL, as the outbox relay). */
+  function claimDue(cutoff: number, now: number, limit: number) {
+    return database.transaction(async (tx) => {
+      const { webhookDeliveries, webhookEndpoints } = tx.tables;
+      const enabled = tx.db.select({ id: webhookEndpoints.id }).from(webhookEndpoints).where(eq(webhookEndpoints.enabled, true));
+      const query = tx.db
+        .select({ id: webhookDeliveries.id, handedAt: webhookDeliveries.handedAt })
+        .from(webhookDeliveries)
+        .where(and(eq(webhookDeliveries.status, 'queued'), or(isNull(webhookDeliveries.handedAt), lt(webhookDeliveries.handedAt, cutoff)), inArray(webhookDeliveries.endpointId, enabled)))
+        .orderBy(asc(webhookDeliveries.createdAt))
+        .limit(limit);
+      const due = await (tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query);
+      if (due.length > 0) {
+        await tx.db
+          .update(webhookDeliveries)
+          .set({ handedAt: now })
+          .where(inArray(webhookDeliveries.id, due.map((row) => row.id)));
+      }
+      return due;
+    });
+  }
+
+  /** A claim whose hand-over failed is given back as never handed (only rows still carrying its stamp), so the next sweep hands them. */
+  function releaseClaim(rows: readonly HandableRow[], claimedAt: number) {
+    return database.transaction(async (tx) => {
+      const { webhookDeliveries } = tx.tables;
+      await tx.db
+        .update(webhookDeliveries)
+        .set({ handedAt: null })
+        .where(and(inArray(webhookDeliveries.id, rows.map((row) => row.id)), eq(webhookDeliveries.handedAt, claimedAt)));
+    });
+  }
+
+  // jobId = delivery id: a row whose job still exists adds nothing.
+  const hand = async (ids: readonly string[]) => {
+    if (ids.length > 0) await queue.addBulk(ids.map((deliveryId) => ({ name: 'deliver', data: { deliveryId }, opts: { jobId: deliveryId } })));
+  };
+  const loop = startRelayLoop({ claimDue, releaseClaim, needsRehand, hand, batchSize }, logger, { ...options, name: 'webhook relay', rows: 'deliveries' });
+
+  return {
+    sweep: (sweepOptions) => loop.sweep(sweepOptions),
+    async stop() {
+      loop.stop();
+      await loop.settle();
+    },
+  };
+}

@@ -1,0 +1,320 @@
+import { createHash } from 'node:crypto';
+import type { Site } from '../../config.js';
+import { maskEmail } from '../../logger.js';
+import { CONFIRM_LINK_DAYS } from '../mail/compose.js';
+import { isLocale, stringsOf, type Locale } from '../locales/locale.js';
+import { escapeHtml } from '../mail/templates.js';
+import { localize } from '../locales/localizedText.js';
+import type { ConsentStatement } from '../../features/consent/service.js';
+import type { UnsubscribeScope } from '../../features/optout/service.js';
+
+/**
+ * Server-rendered pages for people (as opposed to JSON for programs). Every value that reaches
+ * the markup goes through escapeHtml; the markup itself is written here and nowhere else. The
+ * words are in src/locales, one file per locale.
+ */
+function pageText(locale: Locale) {
+  return stringsOf(locale).page;
+}
+
+/**
+ * What a page may say besides its message: the list and the address it concerns (masked here,
+ * so a link forwarded or a screen seen over a shoulder does not show it), and the site to go
+ * back to, given only where the page ends the journey.
+ */
+export interface PageView {
+  list?: string | undefined;
+  /** The subscriber's address, in full: the page shows it masked (`a•••@example.com`). */
+  address?: string | undefined;
+  site?: Site | undefined;
+}
+
+/** `ann@example.com` → `a•••@example.com`: enough for a person to recognise their own address. */
+export function maskAddress(address: string): string {
+  return maskEmail(address, '•••');
+}
+
+/*
+ * Colours are chosen for a contrast of at least 4.5:1 (WCAG AA) on their background, in light
+ * and in dark mode; buttons are at least 48 px high, and choices stand 2rem apart so that a
+ * thumb cannot press the wrong one.
+ */
+/** The stylesheet of every public page (preferencePages.ts adds its own beside it). */
+export const STYLE = `:root{color-scheme:light dark;--bg:#f5f7fa;--card:#fff;--text:#1f2933;--muted:#52606d;--link:#1d4ed8;--primary:#1d4ed8;--on-primary:#fff;--secondary:#e4e7eb;--on-secondary:#1f2933;--line:#cbd2d9}
+@media (prefers-color-scheme:dark){:root{--bg:#111827;--card:#1f2937;--text:#e5e7eb;--muted:#a3adbb;--link:#93c5fd;--primary:#2563eb;--on-primary:#fff;--secondary:#374151;--on-secondary:#f3f4f6;--line:#4b5563}}
+*{box-sizing:border-box}body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:1rem;line-height:1.5;background:var(--bg);color:var(--text);margin:0;padding:1.5rem .75rem}
+main{max-width:34rem;margin:0 auto;background:var(--card);border-radius:8px;padding:1.5rem 1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12);overflow-wrap:anywhere}
+h1{font-size:1.5rem;line-height:1.25;margin:0 0 1rem}p{margin:0 0 1rem}a{color:var(--link)}main>:last-child{margin-bottom:0}
+.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0 0 1.25rem;padding:.75rem 1rem;border-left:4px solid var(--line)}.facts dt{color:var(--muted)}.facts dd{margin:0;font-weight:600;min-width:0}
+@media (max-width:30rem){.facts{grid-template-columns:1fr;row-gap:0}.facts dd+dt{margin-top:.5rem}}
+form{margin:1.5rem 0}.choices{display:flex;flex-direction:column;gap:2rem}.choices p{margin:0 0 .5rem}
+button{display:block;width:100%;min-height:3rem;font:inherit;font-weight:600;background:var(--primary);color:var(--on-primary);border:0;border-radius:6px;padding:.75rem 1.25rem;cursor:pointer}
+button.secondary{background:var(--secondary);color:var(--on-secondary)}
+label{display:block;margin:0 0 1rem}input[type=email]{display:block;width:100%;min-height:3rem;margin-top:.25rem;font:inherit;padding:.5rem .75rem;border:1px solid var(--muted);border-radius:6px;background:var(--card);color:var(--text)}
+.agree{display:flex;gap:.75rem;align-items:flex-start}.agree input{width:1.5rem;height:1.5rem;margin:.1rem 0 0;flex:none}.agree label{margin:0}
+.code{color:var(--muted);font-size:.875rem}.site{margin:1.5rem 0 0;padding-top:1rem;border-top:1px solid var(--line)}`;
+
+/** The Content-Security-Policy source that allows exactly this inline stylesheet and no other. */
+export const PAGE_STYLE_SOURCE = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
+
+/** The document around a page: `head` and `main` must already be safe markup. */
+export function htmlDocument(page: { lang: string; title: string; style: string; referrer: string; head?: string; main: string }): string {
+  return `<!doctype html>
+<html lang="${escapeHtml(page.lang)}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="referrer" content="${escapeHtml(page.referrer)}">${page.head ?? ''}
+<title>${escapeHtml(page.title)}</title>
+<style>${page.style}</style>
+</head>
+<body><main>
+${page.main}
+</main></body>
+</html>`;
+}
+
+const paragraph = (text: string, className?: string) => `<p${className ? ` class="${className}"` : ''}>${escapeHtml(text)}</p>`;
+
+/** The list and the (masked) address a page concerns, right under its title. */
+function facts(locale: Locale, view: PageView): string {
+  const t = pageText(locale);
+  const rows: string[] = [];
+  if (view.list) rows.push(`<dt>${escapeHtml(t.listLabel)}</dt><dd>${escapeHtml(view.list)}</dd>`);
+  if (view.address) rows.push(`<dt>${escapeHtml(t.addressLabel)}</dt><dd>${escapeHtml(maskAddress(view.address))}</dd>`);
+  return rows.length ? `<dl class="facts">${rows.join('')}</dl>\n` : '';
+}
+
+/** The way back to the site (SITE_URL), named by SITE_NAME or, without one, by its host. */
+function backToSite(locale: Locale, site: Site | undefined): string {
+  if (!site?.url) return '';
+  return `\n<p class="site"><a href="${escapeHtml(site.url)}">${escapeHtml(pageText(locale).backToSite(site.name ?? site.host))}</a></p>`;
+}
+
+/** A whole HTML document; `body` must already be safe markup. */
+function htmlPage(locale: Locale, title: string, body: string, view: PageView = {}): string {
+  return htmlDocument({
+    lang: locale,
+    title,
+    style: STYLE,
+    referrer: 'no-referrer',
+    main: `<h1>${escapeHtml(title)}</h1>\n${facts(locale, view)}${body}${backToSite(locale, view.site)}`,
+  });
+}
+
+export function messagePage(locale: Locale, title: string, message: string, view?: PageView): string {
+  return htmlPage(locale, title, paragraph(message), view);
+}
+
+/**
+ * A page whose only action is a POST form carrying the token: fetching a link changes nothing.
+ * The form carries the page's locale too, so the answer speaks the same language.
+ */
+function tokenFormPage(locale: Locale, title: string, message: string, action: string, token: string, button: string, view?: PageView): string {
+  return htmlPage(
+    locale,
+    title,
+    `${paragraph(message)}
+<form method="post" action="${escapeHtml(action)}">
+<input type="hidden" name="token" value="${escapeHtml(token)}">
+<input type="hidden" name="locale" value="${escapeHtml(locale)}">
+<button type="submit">${escapeHtml(button)}</button>
+</form>`,
+    view,
+  );
+}
+
+export interface PageButton {
+  label: string;
+  /** Sent as a form field, so one form can offer several choices. */
+  name?: string;
+  value?: string;
+  secondary?: boolean;
+  /** A line above the button that says what it does differently from the one before. */
+  hint?: string;
+}
+
+/**
+ * A page whose buttons post to an action URL that already carries the token (the unsubscribe
+ * link): the RFC 8058 one-click POST and the page's own form then hit the same handler. Several
+ * buttons stand well apart, each with its own hint, so that no one presses the wrong one.
+ */
+function actionPage(locale: Locale, title: string, message: string, action: string, buttons: readonly PageButton[], view?: PageView): string {
+  const markup = buttons
+    .map((b) => {
+      const field = b.name ? ` name="${escapeHtml(b.name)}" value="${escapeHtml(b.value ?? '')}"` : '';
+      const button = `<button type="submit"${field}${b.secondary ? ' class="secondary"' : ''}>${escapeHtml(b.label)}</button>`;
+      return b.hint ? `<div>${paragraph(b.hint)}${button}</div>` : button;
+    })
+    .join('\n');
+  return htmlPage(
+    locale,
+    title,
+    `${paragraph(message)}
+<form method="post" action="${escapeHtml(action)}">
+<div class="choices">
+${markup}
+</div>
+</form>`,
+    view,
+  );
+}
+
+/**
+ * The answer to a lapsed confirm link: a form that signs up again (to `POST /subscribe`, as a
+ * site's own form would), filled in when the request is still known. `form` false (a signup
+ * needs a human check this page cannot carry): only the advice to sign up where they did.
+ */
+/**
+ * A list's consent statement in a signup form: its version in `consent`, and the words beside a
+ * box that is not ticked and must be (never pre-ticked: consent is given, not assumed).
+ */
+export function consentFields(locale: Locale, statement: ConsentStatement, id: string): string {
+  return `<input type="hidden" name="consent" value="${escapeHtml(statement.version)}">
+<p class="agree"><input type="checkbox" id="${escapeHtml(id)}" name="agree" value="yes" required> <label for="${escapeHtml(id)}">${escapeHtml(localize(statement.text, locale))}</label></p>`;
+}
+
+/**
+ * A lapsed confirm link: the way to sign up again, with the address and list filled in, and the
+ * list's current consent statement to agree to again (a list that requires it refuses a signup
+ * without it).
+ */
+export function signupAgainPage(
+  locale: Locale,
+  again: { email: string; listSlug: string } | null,
+  form: boolean,
+  view: PageView = {},
+  statement: ConsentStatement | null = null,
+): string {
+  const t = pageText(locale);
+  if (!form) return messagePage(locale, t.expiredTitle, t.expiredElsewhereBody, view);
+  return htmlPage(
+    locale,
+    t.expiredTitle,
+    `${paragraph(t.expiredBody)}
+<form method="post" action="/subscribe">
+<label>${escapeHtml(t.emailLabel)} <input type="email" name="email" value="${escapeHtml(again?.email ?? '')}" required autocomplete="email"></label>
+<input type="hidden" name="list" value="${escapeHtml(again?.listSlug ?? 'default')}">
+<input type="hidden" name="locale" value="${escapeHtml(locale)}">
+${statement ? `${consentFields(locale, statement, 'signup-again-consent')}\n` : ''}<button type="submit">${escapeHtml(t.signupAgainButton)}</button>
+</form>`,
+    // The address is in the form, in full, for the person to check; it is not repeated masked.
+    { ...view, address: undefined },
+  );
+}
+
+/** The sentence of an error code in this locale: the page translates the code, never shows the (English) message. */
+function errorText(locale: Locale, code: string): string {
+  const errors: Record<string, string> = stringsOf(locale).errors;
+  return Object.hasOwn(errors, code) && code !== 'fallback' ? errors[code]! : errors.fallback!;
+}
+
+export function errorPage(locale: Locale, code: string, view?: PageView): string {
+  const t = pageText(locale);
+  return htmlPage(locale, t.errorTitle, `${paragraph(errorText(locale, code))}${paragraph(t.errorCode(code), 'code')}`, view);
+}
+
+/*
+ * The pages of the subscriber's journey, each saying what happened and what comes next. The
+ * routes give them what they know: the list, the address, and the site (every page that ends
+ * the journey links back to it).
+ */
+
+const listOf = (locale: Locale, view: PageView) => view.list ?? pageText(locale).thisList;
+
+/**
+ * After a signup. Its answer must not depend on the address's state, so it promises nothing; it
+ * shows the address as typed (in full: a typo can be caught here) rather than masked.
+ */
+export function thanksPage(locale: Locale, view: Omit<PageView, 'address'> & { typedAddress?: string | undefined } = {}): string {
+  const t = pageText(locale);
+  const typed = view.typedAddress
+    ? `<dl class="facts">${view.list ? `<dt>${escapeHtml(t.listLabel)}</dt><dd>${escapeHtml(view.list)}</dd>` : ''}<dt>${escapeHtml(t.typedAddressLabel)}</dt><dd>${escapeHtml(view.typedAddress)}</dd></dl>\n`
+    : '';
+  const body = `${typed}${paragraph(t.thanksBody)}${paragraph(t.thanksNext(CONFIRM_LINK_DAYS))}${view.typedAddress ? paragraph(t.typoHint) : ''}`;
+  return htmlPage(locale, t.thanksTitle, body, { list: view.typedAddress ? undefined : view.list, site: view.site });
+}
+
+/** `GET /confirm` of a pending request: the button (a scanner fetching the link changes nothing). */
+export function confirmPage(locale: Locale, token: string, view: PageView = {}): string {
+  const t = pageText(locale);
+  const message = view.list ? t.confirmListBody(view.list) : t.confirmBody;
+  return tokenFormPage(locale, t.confirmTitle, message, '/confirm', token, t.confirmButton, { ...view, site: undefined });
+}
+
+/** `GET /confirm` of a request cancelled through its own "not me": say so, and offer "it was me". */
+export function itWasMePage(locale: Locale, token: string, view: PageView = {}): string {
+  const t = pageText(locale);
+  return tokenFormPage(locale, t.itWasMeTitle, t.itWasMeBody(listOf(locale, view)), '/confirm/it-was-me', token, t.itWasMeButton, { ...view, site: undefined });
+}
+
+/** After `POST /confirm`: confirmed now, or already before. */
+export function confirmedPage(locale: Locale, alreadyConfirmed: boolean, view: PageView = {}): string {
+  const t = pageText(locale);
+  const list = listOf(locale, view);
+  const message = alreadyConfirmed ? t.alreadyConfirmedBody(list) : t.confirmedBody(list);
+  return htmlPage(locale, t.confirmedTitle, `${paragraph(message)}${paragraph(t.confirmedNext)}`, view);
+}
+
+/** `GET /unsubscribe` of a confirmed subscription: this list, or every list, far apart. */
+export function unsubscribePage(locale: Locale, action: string, view: PageView = {}): string {
+  const t = pageText(locale);
+  const list = listOf(locale, view);
+  return actionPage(
+    locale,
+    t.unsubscribeTitle,
+    t.unsubscribeBody(list),
+    action,
+    [
+      { label: t.unsubscribeButton(list), name: 'scope', value: 'list' },
+      { label: t.unsubscribeAllButton, name: 'scope', value: 'all', secondary: true, hint: t.unsubscribeAllHint },
+    ],
+    { ...view, site: undefined },
+  );
+}
+
+/** `GET /unsubscribe` of a pending request: "this was not me". */
+export function notMePage(locale: Locale, action: string, view: PageView = {}): string {
+  const t = pageText(locale);
+  return actionPage(locale, t.notMeTitle, t.notMeBody(listOf(locale, view)), action, [{ label: t.notMeButton }], { ...view, site: undefined });
+}
+
+/**
+ * After `POST /unsubscribe`. A "not me" cancelled a request rather than ended a subscription,
+ * and says so. `resubscribeAction` (the resubscribe link) offers the way back.
+ */
+export function unsubscribedPage(
+  locale: Locale,
+  outcome: { scope: UnsubscribeScope; notMe: boolean },
+  resubscribeAction: string,
+  view: PageView = {},
+  /** Safe markup after the page's form: the optional "why are you leaving?" form (preferencePages.ts). */
+  after = '',
+): string {
+  const t = pageText(locale);
+  const list = listOf(locale, view);
+  const withAfter = (html: string) => (after ? html.replace('</form>', `</form>\n${after}`) : html);
+  if (outcome.notMe) {
+    return withAfter(actionPage(locale, t.cancelledTitle, t.cancelledBody(list), resubscribeAction, [{ label: t.cancelledUndoButton, secondary: true }], view));
+  }
+  const message = outcome.scope === 'all' ? t.unsubscribedAllBody : t.unsubscribedBody(list);
+  return withAfter(actionPage(locale, t.unsubscribedTitle, message, resubscribeAction, [{ label: t.resubscribeButton, secondary: true, hint: t.resubscribeHint }], view));
+}
+
+/** After `POST /resubscribe`: active again, or a new confirmation on its way (maybe). */
+export function resubscribedPage(locale: Locale, pending: boolean, view: PageView = {}): string {
+  const t = pageText(locale);
+  const list = listOf(locale, view);
+  const body = pending
+    ? `${paragraph(t.resubscribedPendingBody(list))}${paragraph(t.resubscribedPendingNext(CONFIRM_LINK_DAYS))}`
+    : paragraph(t.resubscribedBody(list));
+  return htmlPage(locale, t.resubscribedTitle, body, view);
+}
+
+/** A page's locale from a `locale` field (our own links and forms carry one), if it names one we speak. */
+export function localeField(value: unknown): Locale | undefined {
+  if (typeof value !== 'string') return undefined;
+  const language = value.split('-')[0]!.toLowerCase();
+  return isLocale(language) ? language : undefined;
+}

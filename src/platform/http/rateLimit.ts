@@ -1,0 +1,80 @@
+import type { RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RLWrapperTimeouts, type RateLimiterRes } from 'rate-limiter-flexible';
+import { AppError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+
+export interface RateLimitOptions {
+  /** Requests per client IP per minute; 0 turns the limit off. */
+  perMinute: number;
+  /** Redis key prefix, so the counters of one deployment are shared by all its processes. */
+  keyPrefix: string;
+}
+
+/**
+ * The key a client is counted under: its IPv4 address, or the /64 network of an IPv6 address
+ * (one subscriber line gets a whole /64, so single IPv6 addresses cost a bot nothing).
+ */
+export function clientKey(ip: string): string {
+  const address = ip.split('%')[0]!;
+  if (!address.includes(':')) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  const [head = '', tail = ''] = address.split('::');
+  const before = head ? head.split(':') : [];
+  const after = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...before, ...Array<string>(Math.max(0, 8 - before.length - after.length)).fill('0'), ...after] : before;
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+}
+
+/** A Redis answer slower than this is not worth a signup: the in-process limiter decides instead. */
+const REDIS_TIMEOUT_MS = 300;
+
+/**
+ * A counter per client kept in Redis, so it holds across processes. When Redis is down or slow,
+ * each process falls back to its own in-memory counter (same limit per process) rather than
+ * refusing or hanging.
+ */
+export function sharedCounter(redis: Redis, shape: { points: number; duration: number; keyPrefix: string }): RLWrapperTimeouts {
+  const insuranceLimiter = new RateLimiterMemory(shape);
+  return new RLWrapperTimeouts({
+    limiter: new RateLimiterRedis({ ...shape, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter }),
+    insuranceLimiter,
+    timeoutMs: REDIS_TIMEOUT_MS,
+  });
+}
+
+/** A limiter's refusal is a plain result object (not always this module's RateLimiterRes class); a failure is an Error. */
+export function isRefusal(rejection: unknown): rejection is Pick<RateLimiterRes, 'msBeforeNext'> {
+  return !(rejection instanceof Error);
+}
+
+/** Whole seconds until the window ends, at least 1, for the Retry-After header. */
+export function retryAfterSeconds(msBeforeNext: number | undefined, fallbackMs: number): number {
+  return Math.max(1, Math.ceil((msBeforeNext ?? fallbackMs) / 1000));
+}
+
+/**
+ * Per-IP limit kept in Redis (see sharedCounter): a signup must still be accepted while Redis
+ * is away.
+ */
+export function rateLimitByIp(redis: Redis, options: RateLimitOptions, logger: Logger): RequestHandler {
+  if (options.perMinute <= 0) return (_req, _res, next) => next();
+  const limiter = sharedCounter(redis, { points: options.perMinute, duration: 60, keyPrefix: `${options.keyPrefix}:ratelimit:ip` });
+
+  return async (req, res, next) => {
+    try {
+      await limiter.consume(clientKey(req.ip ?? 'unknown'));
+      next();
+    } catch (rejection) {
+      if (isRefusal(rejection)) {
+        res.set('Retry-After', String(retryAfterSeconds(rejection.msBeforeNext, 60_000)));
+        next(new AppError(429, 'rate_limited', 'Too many requests from your address. Please wait a minute and try again.'));
+        return;
+      }
+      // Both limiters failed: let the request through rather than turn a signup away.
+      logger.warn({ err: (rejection as Error).message }, 'rate limiter unavailable; request let through');
+      next();
+    }
+  };
+}

@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Logger } from '../../logger.js';
+
+declare module 'http' {
+  interface IncomingMessage {
+    /** This request's id (also sent back as X-Request-Id). */
+    id: string;
+    /** A logger whose lines carry this request's id, method and path. */
+    log: Logger;
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
+const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * One JSON log line per request, with a request id (the caller's X-Request-Id when it is sane,
+ * else a new one) that is echoed back and carried by every line logged through req.log.
+ * Only the path is logged: query strings carry tokens, and bodies and headers carry addresses.
+ *
+ * Written out rather than pino-http: that built a child logger (serializing the request) for
+ * every request, even when the level drops every line; here req.log is made on first use and
+ * the completion line is only assembled when its level is on.
+ */
+export function requestLogger(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', id);
+    req.id = id;
+    const path = (req.url ?? '').split('?', 1)[0]!;
+    const method = req.method;
+    let log: Logger | undefined;
+    const requestLog = () => (log ??= logger.child({ req: { id, method, path } }));
+    Object.defineProperty(req, 'log', { get: requestLog, set: (value: Logger) => (log = value), configurable: true, enumerable: true });
+
+    if (!QUIET_PATHS.has(path) && logger.isLevelEnabled('info')) {
+      const startedAt = Date.now();
+      const done = (error?: Error) => {
+        res.off('finish', done);
+        res.off('close', done);
+        res.off('error', done);
+        const fields = { res: { statusCode: res.statusCode }, responseTime: Date.now() - startedAt };
+        if (error) {
+          requestLog().info({ ...fields, err: error }, 'request errored');
+        } else if (res.statusCode >= 500) {
+          // The handler that answered 5xx logged its own cause; this line only ties it to the request.
+          requestLog().info(fields, 'request failed');
+        } else {
+          requestLog().info(fields, 'request completed');
+        }
+      };
+      res.on('finish', done);
+      res.on('close', done);
+      res.on('error', done);
+    }
+    next();
+  };
+}

@@ -1,0 +1,76 @@
+import type { Database } from './platform/db/database.js';
+import type { OutboxRelay } from './features/delivery/outboxRelay.js';
+import { confirmAfterNotMe, confirmSubscription, type ConfirmOutcome, type ItWasMeOutcome } from './features/signup/confirm.js';
+import type { UnsubscribeSource } from './features/changes/service.js';
+import type { RequestOrigin } from './features/policy/consentTrail.js';
+import type { ConfirmLimits } from './features/policy/service.js';
+import { applyPreferences, type PreferenceChange, type PreferenceRequest } from './features/preferences/service.js';
+import { createSignupBatcher } from './features/signup/batch.js';
+import type { SignupOutcome, SignupRequest } from './features/signup/service.js';
+import { resubscribe, unsubscribe, type ResubscribeOutcome, type UnsubscribeOutcome, type UnsubscribeScope } from './features/optout/service.js';
+
+/**
+ * What a person does with the product, as the routes ask for it. Each operation commits first,
+ * then hands the outbox rows it wrote to the relay: a mail is queued only for what is stored,
+ * and the routes neither carry the secrets nor call the relay themselves.
+ */
+export interface SubscriptionService {
+  /** A signup, group-committed with the others of this turn of the event loop (signupBatch.ts). */
+  request(request: SignupRequest): Promise<SignupOutcome>;
+  /** A confirm link followed; the welcome email, on the first confirmation. */
+  confirm(token: unknown, origin: RequestOrigin): Promise<ConfirmOutcome>;
+  /** "It was me — subscribe me" from the confirm link of a request cancelled through "not me". */
+  itWasMe(token: unknown, origin: RequestOrigin): Promise<ItWasMeOutcome>;
+  /** An opt-out (a link's page, or one-click); from the page (`source: 'page'`), the list's goodbye mail if it has one. */
+  unsubscribe(request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; source: UnsubscribeSource }): Promise<UnsubscribeOutcome>;
+  /** An opt-out undone from the same link; a confirmation email where the subscription was never confirmed. */
+  resubscribe(request: { token: unknown; origin: RequestOrigin }): Promise<ResubscribeOutcome>;
+  /** The preference centre's form: lists joined and left; goodbye mails for the lists left that send one. */
+  updatePreferences(request: PreferenceRequest): Promise<PreferenceChange>;
+}
+
+export interface SubscriptionServiceDeps {
+  database: Database;
+  secrets: readonly string[];
+  relay: Pick<OutboxRelay, 'notify'>;
+  /** Per-address limits on confirmation emails (CONFIRM_COOLDOWN, CONFIRM_MAX), unless a request brings its own. */
+  confirmLimits: ConfirmLimits;
+}
+
+/** Built once per process (runtime.ts). */
+export function createSubscriptionService(deps: SubscriptionServiceDeps): SubscriptionService {
+  const { database, secrets, relay } = deps;
+  const signups = createSignupBatcher(database, secrets);
+  return {
+    async request(request) {
+      const outcome = await signups.submit({ ...request, confirmLimits: request.confirmLimits ?? deps.confirmLimits });
+      if (outcome.outboxId) relay.notify(outcome.outboxId);
+      return outcome;
+    },
+    async confirm(token, origin) {
+      const outcome = await confirmSubscription(database, secrets, token, origin);
+      if (outcome.outboxId) relay.notify(outcome.outboxId);
+      return outcome;
+    },
+    async itWasMe(token, origin) {
+      const outcome = await confirmAfterNotMe(database, secrets, token, origin);
+      for (const outboxId of [outcome.outboxId, ...outcome.outboxIds]) if (outboxId) relay.notify(outboxId);
+      return outcome;
+    },
+    async unsubscribe(request) {
+      const outcome = await unsubscribe(database, secrets, request);
+      if (outcome.outboxId) relay.notify(outcome.outboxId);
+      return outcome;
+    },
+    async resubscribe(request) {
+      const outcome = await resubscribe(database, secrets, request);
+      for (const outboxId of outcome.outboxIds) relay.notify(outboxId);
+      return outcome;
+    },
+    async updatePreferences(request) {
+      const change = await applyPreferences(database, secrets, request);
+      for (const outboxId of change.outboxIds) relay.notify(outboxId);
+      return change;
+    },
+  };
+}

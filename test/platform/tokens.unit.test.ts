@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { createToken, verifyToken } from '../../src/platform/http/tokens.js';
+
+const secrets = ['first-secret-0123456789', 'older-secret-0123456789'];
+
+describe('signed tokens', () => {
+  it('round-trips purpose, subscription and expiry', () => {
+    const token = createToken(secrets, { purpose: 'confirm', subscriptionId: 42, expiresAt: 2_000 });
+    expect(verifyToken(secrets, token, 'confirm', 1_000)).toEqual({ ok: true, claims: { purpose: 'confirm', subscriptionId: 42, expiresAt: 2_000 } });
+  });
+
+  it('refuses an expired token, and accepts one that never expires', () => {
+    const expiring = createToken(secrets, { purpose: 'confirm', subscriptionId: 1, expiresAt: 2_000 });
+    expect(verifyToken(secrets, expiring, 'confirm', 2_000)).toEqual({ ok: false, reason: 'expired' });
+    const forever = createToken(secrets, { purpose: 'unsubscribe', subscriptionId: 1, expiresAt: 0 });
+    expect(verifyToken(secrets, forever, 'unsubscribe', Number.MAX_SAFE_INTEGER).ok).toBe(true);
+  });
+
+  it('refuses a token made for another purpose', () => {
+    const token = createToken(secrets, { purpose: 'unsubscribe', subscriptionId: 7, expiresAt: 0 });
+    expect(verifyToken(secrets, token, 'confirm')).toEqual({ ok: false, reason: 'wrong_purpose' });
+  });
+
+  it('refuses a tampered payload or signature', () => {
+    const token = createToken(secrets, { purpose: 'confirm', subscriptionId: 7, expiresAt: 0 });
+    const [payload, signature] = token.split('.') as [string, string];
+    const otherPayload = Buffer.from(Buffer.from(payload, 'base64url').toString().replace('.7.', '.8.')).toString('base64url');
+    expect(verifyToken(secrets, `${otherPayload}.${signature}`, 'confirm')).toEqual({ ok: false, reason: 'bad_signature' });
+    const flipped = signature.slice(0, -2) + (signature.endsWith('AA') ? 'BA' : 'AA');
+    expect(verifyToken(secrets, `${payload}.${flipped}`, 'confirm')).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifyToken(secrets, 'garbage', 'confirm')).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifyToken(secrets, '', 'confirm')).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('verifies tokens signed with an older key while it stays configured, and only then', () => {
+    const old = createToken(['older-secret-0123456789'], { purpose: 'confirm', subscriptionId: 3, expiresAt: 0 });
+    expect(verifyToken(secrets, old, 'confirm').ok).toBe(true);
+    expect(verifyToken(['first-secret-0123456789'], old, 'confirm')).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+});
