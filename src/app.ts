@@ -1,33 +1,35 @@
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
-import type { Database } from './platform/db/database.js';
 import { AppError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import type { MailJob } from './platform/queue/queues.js';
-import { loggableError } from './platform/queue/logErrors.js';
 import type { SubscriptionService } from './subscriptionService.js';
+import type { BroadcastService } from './features/broadcasts/index.js';
+import * as bounces from './features/bounces/index.js';
+import * as broadcasts from './features/broadcasts/index.js';
+import * as consent from './features/consent/index.js';
+import * as dashboard from './features/dashboard/index.js';
+import * as lists from './features/lists/index.js';
+import * as monitoring from './features/monitoring/index.js';
+import * as optout from './features/optout/index.js';
+import * as preferences from './features/preferences/index.js';
+import * as sending from './features/sending/index.js';
+import * as signup from './features/signup/index.js';
+import * as subscribers from './features/subscribers/index.js';
+import * as suppression from './features/suppression/index.js';
+import * as webhooksOut from './features/webhooks-out/index.js';
+import type { Database } from './platform/db/database.js';
+import { requireAdmin } from './platform/http/adminAuth.js';
+import { adminAuthLimit } from './platform/http/adminAuthLimit.js';
+import { consoleFrame, type ConsolePageTools } from './platform/http/consoleFrame.js';
 import { multipartFields } from './platform/http/multipartFields.js';
 import { requestLogger } from './platform/http/requestLog.js';
 import { sendError, setPageSite } from './platform/http/respond.js';
-import { adminConsoleRoutes } from './platform/http/consoleRoutes.js';
-import { adminAuthLimit } from './platform/http/adminAuthLimit.js';
-import { adminApiRoutes } from './features/suppression/api.js';
-import { adminListsRoutes } from './features/lists/api.js';
-import { adminSubscriberRoutes } from './features/subscribers/api.js';
 import { securityHeaders, signupCors } from './platform/http/security.js';
-import { confirmRoutes } from './features/signup/confirmRoutes.js';
-import { healthRoutes } from './features/monitoring/health.js';
-import { metricsRoutes } from './features/monitoring/metrics.js';
-import { subscribeRoutes } from './features/signup/public.js';
-import { unsubscribeRoutes } from './features/optout/public.js';
-import { preferenceRoutes } from './features/preferences/public.js';
-import { adminPreferenceApiRoutes } from './features/consent/api.js';
-import { webhookRoutes } from './features/bounces/public.js';
-import { adminBroadcastRoutes, broadcastBodyParsers } from './features/broadcasts/api.js';
-import type { BroadcastService } from './features/broadcasts/runner.js';
+import { loggableError } from './platform/queue/logErrors.js';
+import type { MailJob } from './platform/queue/queues.js';
 
 export interface AppDeps {
   /** Reads go through it as a Scope; every write through database.transaction. */
@@ -44,6 +46,69 @@ export interface AppDeps {
   /** The mail queue: its job counts on /metrics, and the admins' read-only dashboard. */
   queue: Queue<MailJob>;
 }
+
+/** What every console router gets: the app's parts, and the console's way of answering (behind its one guard). */
+export interface ConsoleContext extends ConsolePageTools {
+  deps: AppDeps;
+}
+
+/**
+ * One line per router. `public` routers are mounted at the root, `api` routers at /admin/api
+ * behind the admin guard (bearer token or console session), `console` routers at /admin behind
+ * the console's sign-in. An `ownBody` router reads its body itself (signatures over the raw
+ * bytes, or bodies bigger than the 16 kB forms), so it comes before the common body parsers.
+ */
+type RouteEntry =
+  | { at: 'public' | 'api'; routes: (deps: AppDeps) => Router; ownBody?: true }
+  | { at: 'console'; routes: (context: ConsoleContext) => Router };
+
+/** Every route of the service, in the order a request meets them. */
+const ROUTES: readonly RouteEntry[] = [
+  // GET /healthz, /readyz, /metrics (unless METRICS_PORT serves it)
+  { at: 'public', routes: monitoring.publicRoutes, ownBody: true },
+  // POST /webhooks/:provider (bounces and complaints; signed over the raw body)
+  { at: 'public', routes: bounces.publicRoutes, ownBody: true },
+  // /admin/api: GET /lists/:slug/subscribers(.csv), POST /lists/:slug/mailable (up to 1000 addresses), GET|DELETE /contacts/:email, GET /contacts/:email/export
+  { at: 'api', routes: subscribers.apiRoutes, ownBody: true },
+  // POST /subscribe, GET /thanks, GET|POST /confirm, POST /confirm/it-was-me, GET /lists/:slug/form (the signup form snippet)
+  { at: 'public', routes: signup.publicRoutes },
+  // GET|POST /unsubscribe (and one-click), POST /resubscribe, POST /unsubscribe/reason
+  { at: 'public', routes: optout.publicRoutes },
+  // GET|POST /preferences, POST /preferences/export|erase|reason
+  { at: 'public', routes: preferences.publicRoutes },
+  // /admin: GET / (dashboard), /queues (BullMQ, read-only)
+  { at: 'console', routes: dashboard.consoleRoutes },
+  // /admin: GET|POST /suppressions, POST /suppressions/import, POST /suppressions/:id/lift
+  { at: 'console', routes: suppression.consoleRoutes },
+  // /admin: GET /lists/:slug (its subscribers), GET /contacts, POST /contacts/erase
+  { at: 'console', routes: subscribers.consoleRoutes },
+  // /admin: GET|POST /lists, GET|POST /lists/:slug/edit, POST /lists/:slug/archive
+  { at: 'console', routes: lists.consoleRoutes },
+  // /admin: GET|POST /lists/:slug/consent
+  { at: 'console', routes: consent.consoleRoutes },
+  // /admin: GET /reasons
+  { at: 'console', routes: optout.consoleRoutes },
+  // /admin/broadcasts: GET|POST /, GET /:id, /:id/preview, POST /:id/test|send|pause|resume|cancel
+  { at: 'console', routes: broadcasts.consoleRoutes },
+  // /admin/webhooks: GET|POST /, GET /:id, POST /:id/enable|disable|delete, /:id/deliveries/:deliveryId/retry
+  { at: 'console', routes: webhooksOut.consoleRoutes },
+  // /admin: GET /sending (DNS records for SPF, DKIM, DMARC)
+  { at: 'console', routes: sending.consoleRoutes },
+  // /admin/api: GET|POST /lists, GET|PATCH|DELETE /lists/:slug
+  { at: 'api', routes: lists.apiRoutes },
+  // /admin/api: GET|PUT /lists/:slug/consent
+  { at: 'api', routes: consent.apiRoutes },
+  // /admin/api: GET /reasons
+  { at: 'api', routes: optout.apiRoutes },
+  // /admin/api/broadcasts: GET|POST /, GET /:id, POST /:id/test|send|pause|resume|cancel
+  { at: 'api', routes: broadcasts.apiRoutes },
+  // /admin/api: GET /stats
+  { at: 'api', routes: dashboard.apiRoutes },
+  // /admin/api: GET|POST /suppressions, DELETE /suppressions/:id, GET /suppressions.csv, POST /suppressions/import
+  { at: 'api', routes: suppression.apiRoutes },
+  // /admin/api/webhook-endpoints: GET|POST /, GET|PATCH|DELETE /:id, GET /:id/deliveries, POST /:id/deliveries/:deliveryId/retry
+  { at: 'api', routes: webhooksOut.apiRoutes },
+];
 
 /** Bodies are small forms; anything bigger is refused before it is read. */
 const BODY_LIMIT = '16kb';
@@ -79,35 +144,36 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', deps.config.trustProxy);
   setPageSite(app, deps.config.site);
   app.use(securityHeaders());
-
   app.use(requestLogger(deps.logger));
-  app.use(healthRoutes(deps));
+  // First, so that every answer to another site's signup (a refusal too) carries its CORS headers.
   app.use('/subscribe', signupCors(deps.config.allowedOrigins));
-  // With METRICS_PORT set, /metrics is served by createMetricsApp on that port only.
-  if (deps.config.metricsPort === undefined) app.use(metricsRoutes(deps));
-  // Webhooks read their body raw (signatures cover bytes), so they come before the body parsers.
-  app.use(webhookRoutes(deps));
+
   // One counter of failed admin sign-ins and bearer tokens, for the console and the API alike.
   const authLimit = adminAuthLimit(deps.redis, { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix }, deps.logger);
-  // Before the body parsers: a `mailable` batch of 1000 addresses reads a larger body of its own.
-  app.use('/admin/api', adminSubscriberRoutes(deps, authLimit));
+  // The one guard of the admin API: before any of its routers reads a body.
+  app.use('/admin/api', requireAdmin({ config: deps.config, database: deps.database, authLimit }));
+
+  const mount = (entry: RouteEntry) => {
+    if (entry.at === 'public') app.use(entry.routes(deps));
+    else if (entry.at === 'api') app.use('/admin/api', entry.routes(deps));
+  };
+  for (const entry of ROUTES) if (entry.at !== 'console' && entry.ownBody) mount(entry);
+
   app.use(refuseUnsupportedBodies);
   // A broadcast's body is a letter, not a form: its routes read bigger bodies (before the 16 kB parsers).
-  app.use(['/admin/api/broadcasts', '/admin/broadcasts'], broadcastBodyParsers());
+  app.use(['/admin/api/broadcasts', '/admin/broadcasts'], broadcasts.bodyParsers());
   app.use(express.json({ limit: BODY_LIMIT, strict: true }));
   app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
   // A signup form may post multipart/form-data; elsewhere such bodies are read by their own routes (CSV import) or not at all.
   app.use('/subscribe', multipartFields({ bytes: BODY_LIMIT_BYTES, fields: 50 }));
 
-  app.use(subscribeRoutes(deps));
-  app.use(confirmRoutes(deps));
-  app.use(unsubscribeRoutes(deps));
-  app.use(preferenceRoutes(deps));
-  app.use('/admin', adminConsoleRoutes(deps, authLimit));
-  app.use('/admin/api', adminListsRoutes(deps, authLimit));
-  app.use('/admin/api', adminPreferenceApiRoutes(deps, authLimit));
-  app.use('/admin/api/broadcasts', adminBroadcastRoutes(deps, authLimit));
-  app.use('/admin/api', adminApiRoutes(deps, authLimit));
+  for (const entry of ROUTES) if (entry.at === 'public' && !entry.ownBody) mount(entry);
+  app.use(
+    '/admin',
+    consoleFrame(deps, authLimit, (tools) => ROUTES.flatMap((entry) => (entry.at === 'console' ? [entry.routes({ deps, ...tools })] : []))),
+  );
+  for (const entry of ROUTES) if (entry.at === 'api' && !entry.ownBody) mount(entry);
+  app.use('/admin/api', (_req, _res, next) => next(new AppError(404, 'not_found', 'There is no admin API route at this address.')));
 
   app.use(notFound);
   app.use(handleErrors(deps));
@@ -120,7 +186,7 @@ export function createMetricsApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.use(securityHeaders());
   app.use(requestLogger(deps.logger));
-  app.use(metricsRoutes(deps));
+  app.use(monitoring.metricsRoutes(deps));
   app.use(notFound);
   app.use(handleErrors(deps));
   return app;

@@ -1,13 +1,13 @@
 import type { Database } from './platform/db/database.js';
-import type { OutboxRelay } from './features/delivery/outboxRelay.js';
-import { confirmAfterNotMe, confirmSubscription, type ConfirmOutcome, type ItWasMeOutcome } from './features/signup/confirm.js';
-import type { UnsubscribeSource } from './features/changes/service.js';
-import type { RequestOrigin } from './features/policy/consentTrail.js';
-import type { ConfirmLimits } from './features/policy/service.js';
-import { applyPreferences, type PreferenceChange, type PreferenceRequest } from './features/preferences/service.js';
-import { createSignupBatcher } from './features/signup/batch.js';
-import type { SignupOutcome, SignupRequest } from './features/signup/service.js';
-import { resubscribe, unsubscribe, type ResubscribeOutcome, type UnsubscribeOutcome, type UnsubscribeScope } from './features/optout/service.js';
+import type { OutboxRelay } from './features/delivery/index.js';
+import { confirmAfterNotMe, confirmSubscription, type ConfirmOutcome, type ItWasMeOutcome } from './features/signup/index.js';
+import type { UnsubscribeSource } from './features/changes/index.js';
+import type { RequestOrigin } from './features/policy/index.js';
+import type { ConfirmLimits } from './features/policy/index.js';
+import { applyPreferences, type PreferenceChange, type PreferenceRequest } from './features/preferences/index.js';
+import { createSignupBatcher } from './features/signup/index.js';
+import type { SignupOutcome, SignupRequest } from './features/signup/index.js';
+import { resubscribe, unsubscribe, type ResubscribeOutcome, type UnsubscribeOutcome, type UnsubscribeScope } from './features/optout/index.js';
 
 /**
  * What a person does with the product, as the routes ask for it. Each operation commits first,

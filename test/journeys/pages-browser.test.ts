@@ -1,16 +1,9 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDkimKey } from '../../src/platform/mail/dkim.js';
-import {
-  confirmedPage,
-  errorPage,
-  notMePage,
-  resubscribedPage,
-  signupAgainPage,
-  thanksPage,
-  unsubscribedPage,
-  unsubscribePage,
-} from '../../src/platform/http/pages.js';
+import { errorPage } from '../../src/platform/http/pages.js';
+import { notMePage, resubscribedPage, unsubscribedPage, unsubscribePage } from '../../src/features/optout/pages.js';
+import { confirmedPage, signupAgainPage, thanksPage } from '../../src/features/signup/pages.js';
 import type { Locale } from '../../src/platform/locales/locale.js';
 import { checkAxe, layoutFindings, openBrowser, screenshot, type LayoutFindings } from '../support/browser.js';
 import { startDnsStub, type DnsStub } from '../support/dnsStub.js';

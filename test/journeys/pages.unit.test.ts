@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  confirmedPage,
-  confirmPage,
-  errorPage,
-  maskAddress,
-  notMePage,
-  resubscribedPage,
-  thanksPage,
-  unsubscribedPage,
-  unsubscribePage,
-} from '../../src/platform/http/pages.js';
+import { errorPage, maskAddress } from '../../src/platform/http/pages.js';
+import { notMePage, resubscribedPage, unsubscribedPage, unsubscribePage } from '../../src/features/optout/pages.js';
+import { confirmedPage, confirmPage, thanksPage } from '../../src/features/signup/pages.js';
 
 const site = { name: 'Example News', url: 'https://news.example.com/', host: 'news.example.com' };
 const view = { list: 'Weekly <news>', address: 'ann.reader@example.com', site };

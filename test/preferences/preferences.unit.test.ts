@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { reasonsChart } from '../../src/features/consent/pages.js';
-import { maskIp, signupFormSnippet } from '../../src/features/preferences/pages.js';
+import { reasonsChart } from '../../src/features/optout/pages.js';
+import { maskIp } from '../../src/features/preferences/pages.js';
+import { signupFormSnippet } from '../../src/features/signup/pages.js';
 import { consentVersionOf } from '../../src/features/consent/service.js';
 
 describe('consent versions', () => {

@@ -45,7 +45,7 @@ function verifiedEvents(deps: AppDeps, provider: string, req: Request, raw: Buff
  * Bounce and complaint webhooks. The body is read raw on these routes only (signatures cover
  * bytes), before the app-wide JSON and form parsers.
  */
-export function webhookRoutes(deps: AppDeps): Router {
+export function publicRoutes(deps: AppDeps): Router {
   const router = Router();
   router.post('/webhooks/:provider', express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT }), async (req, res) => {
     const provider = String(req.params.provider).toLowerCase();

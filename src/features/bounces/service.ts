@@ -2,9 +2,9 @@ import { eq, lt } from 'drizzle-orm';
 import type { Database, Scope } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
 import { parseReportedAddress, type CanonicalAddress } from '../../platform/mail/address.js';
-import { recordChanges } from '../changes/service.js';
-import { recordConsent } from '../policy/consentTrail.js';
-import { suppressAddress } from '../policy/suppressions.js';
+import { recordChanges } from '../changes/index.js';
+import { recordConsent } from '../policy/index.js';
+import { suppressAddress } from '../policy/index.js';
 
 /** What a provider told us, in the provider-neutral form the rest of the service understands. */
 export interface ProviderEvent {

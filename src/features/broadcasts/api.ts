@@ -1,14 +1,12 @@
 import express, { Router, type RequestHandler } from 'express';
 import { broadcastIdOf } from './service.js';
-import { requireAdmin } from '../../platform/http/adminAuth.js';
-import type { AdminAuthLimit } from '../../platform/http/adminAuthLimit.js';
 import type { AppDeps } from '../../app.js';
 
 /** A broadcast's body may be long (a letter with its markup): bigger than the 16 kB forms elsewhere. */
 export const BROADCAST_BODY_LIMIT = '512kb';
 
 /** The body parsers of the broadcast routes (API and console), mounted before the app's small ones. */
-export function broadcastBodyParsers(): RequestHandler[] {
+export function bodyParsers(): RequestHandler[] {
   return [
     express.json({ limit: BROADCAST_BODY_LIMIT, strict: true }),
     express.urlencoded({ limit: BROADCAST_BODY_LIMIT, extended: false, parameterLimit: 50 }),
@@ -17,11 +15,12 @@ export function broadcastBodyParsers(): RequestHandler[] {
 
 const field = (body: unknown, name: string): unknown => (body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined);
 
-/** The broadcasts' admin JSON API, mounted at /admin/api/broadcasts; every route needs the admin token. */
-export function adminBroadcastRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router {
+/** The broadcasts' admin JSON API at /admin/api/broadcasts, behind the admin guard. */
+export function apiRoutes(deps: AppDeps): Router {
+  const api = Router();
   const router = Router();
+  api.use('/broadcasts', router);
   const { broadcasts } = deps;
-  router.use(requireAdmin({ config: deps.config, database: deps.database, authLimit }));
   router.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');
     next();
@@ -56,5 +55,5 @@ export function adminBroadcastRoutes(deps: AppDeps, authLimit: AdminAuthLimit): 
       res.json(await broadcasts[action](broadcastIdOf(req.params.id)));
     });
   }
-  return router;
+  return api;
 }

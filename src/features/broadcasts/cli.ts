@@ -1,3 +1,4 @@
+import { UsageError, type CommandGroup } from '../../platform/cli/command.js';
 import { parseArgs } from 'node:util';
 import {
   broadcastIdOf,
@@ -14,7 +15,7 @@ import type { Database } from '../../platform/db/database.js';
 import { progressBar } from '../../platform/cli/progress.js';
 
 /** The lines `npm run admin -- help` shows for broadcasts. */
-export const BROADCASTS_USAGE = `  broadcasts list
+const BROADCASTS_USAGE = `  broadcasts list
   broadcasts show <id>
   broadcasts send <id> [--follow]                  (--follow: a progress bar until it ends)
   broadcasts pause|resume|cancel <id>`;
@@ -41,13 +42,13 @@ async function follow(database: Database, id: number, out: NodeJS.WritableStream
  * writes its recipients (the running workers send them, at BROADCAST_RATE_PER_MINUTE).
  * `usage` builds the error shown with the usage text for a wrong command line.
  */
-export async function broadcastsCommand(database: Database, command: string | undefined, args: string[], usage: (message: string) => Error, out: NodeJS.WritableStream = process.stdout): Promise<void> {
+async function broadcastsCommand(database: Database, command: string | undefined, args: string[], out: NodeJS.WritableStream = process.stdout): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: 'boolean' } } });
   if (command === 'list') {
     for (const b of await listBroadcasts(database)) out.write(`${b.id}\t${b.status}\t${b.list}\t${b.total}\t${b.createdAt}\t${b.subject}\n`);
     return;
   }
-  if (positionals.length !== 1) throw usage('expected one broadcast id');
+  if (positionals.length !== 1) throw new UsageError('expected one broadcast id');
   const id = broadcastIdOf(positionals[0]);
   switch (command) {
     case 'show':
@@ -74,7 +75,10 @@ export async function broadcastsCommand(database: Database, command: string | un
       await cancelBroadcast(database, id);
       break;
     default:
-      throw usage(`unknown broadcasts command "${command ?? ''}"`);
+      throw new UsageError(`unknown broadcasts command "${command ?? ''}"`);
   }
   out.write(`${JSON.stringify(await broadcastProgress(database, id))}\n`);
 }
+
+/** `npm run admin -- broadcasts …` */
+export const commands: CommandGroup[] = [{ name: 'broadcasts', usage: BROADCASTS_USAGE, needs: 'database', run: (command, args, { database }) => broadcastsCommand(database, command, args) }];

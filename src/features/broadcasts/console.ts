@@ -1,11 +1,11 @@
-import { asc } from 'drizzle-orm';
-import { Router, type RequestHandler, type Response } from 'express';
+import { Router, type Response } from 'express';
+import { listSlugs } from '../lists/index.js';
 import { broadcastIdOf } from './service.js';
 import { isLocale, DEFAULT_LOCALE } from '../../platform/locales/locale.js';
-import type { AppDeps } from '../../app.js';
+import type { ConsoleContext } from '../../app.js';
 import { optionalText } from '../../platform/http/fields.js';
 import { BROADCAST_PAGE_CSP, broadcastPage, broadcastsPage, PREVIEW_CSP } from './pages.js';
-import { ADMIN_CSP, type PageSession } from '../../platform/http/console.js';
+import { ADMIN_CSP } from '../../platform/http/console.js';
 
 /** Per-locale form fields (`subject_en`, `subject_fr`) as LocalizedText: only the locales filled in. */
 function perLocale(body: unknown, name: string, maxLength: number): Record<string, string> {
@@ -27,20 +27,20 @@ function bodyText(body: unknown, name: string): Record<string, string> {
   return text;
 }
 
-/** The console's broadcast pages, mounted at /admin/broadcasts behind the signed-in check. */
-export function broadcastConsoleRoutes(deps: AppDeps, signedIn: RequestHandler, pageSession: (res: Response) => PageSession): Router {
+/** The console's broadcast pages at /admin/broadcasts, behind the console's guard. */
+export function consoleRoutes({ deps, pageSession }: ConsoleContext): Router {
+  const mounted = Router();
   const router = Router();
+  mounted.use('/broadcasts', router);
   const { broadcasts, database } = deps;
   const send = (res: Response, html: string, csp = ADMIN_CSP) =>
     res.status(200).set({ 'Cache-Control': 'no-store', 'Content-Security-Policy': csp }).type('html').send(html);
 
-  router.get('/', signedIn, async (req, res) => {
-    const { lists } = database.tables;
-    const slugs = (await database.db.select({ slug: lists.slug }).from(lists).orderBy(asc(lists.slug))).map((l) => l.slug);
-    send(res, broadcastsPage(await broadcasts.list(), slugs, pageSession(res), optionalText(req.query, 'notice', 16)));
+  router.get('/', async (req, res) => {
+    send(res, broadcastsPage(await broadcasts.list(), await listSlugs(database), pageSession(res), optionalText(req.query, 'notice', 16)));
   });
 
-  router.post('/', signedIn, async (req, res) => {
+  router.post('/', async (req, res) => {
     const sendAt = optionalText(req.body, 'sendAt', 32);
     const created = await broadcasts.create({
       list: optionalText(req.body, 'list', 64),
@@ -53,31 +53,31 @@ export function broadcastConsoleRoutes(deps: AppDeps, signedIn: RequestHandler, 
     res.redirect(303, `/admin/broadcasts/${created.id}?notice=created`);
   });
 
-  router.get('/:id', signedIn, async (req, res) => {
+  router.get('/:id', async (req, res) => {
     const progress = await broadcasts.progress(broadcastIdOf(String(req.params.id)));
     send(res, broadcastPage(progress, pageSession(res), optionalText(req.query, 'notice', 16)), BROADCAST_PAGE_CSP(ADMIN_CSP));
   });
 
   // The message as a recipient sees it, alone under a sandboxing policy: no script, no form, no remote font.
-  router.get('/:id/preview', signedIn, async (req, res) => {
+  router.get('/:id/preview', async (req, res) => {
     const requested = optionalText(req.query, 'locale', 8);
     const preview = await broadcasts.preview(broadcastIdOf(String(req.params.id)), requested && isLocale(requested) ? requested : DEFAULT_LOCALE);
     res.set({ 'X-Frame-Options': 'SAMEORIGIN' });
     send(res, preview.html, PREVIEW_CSP);
   });
 
-  router.post('/:id/test', signedIn, async (req, res) => {
+  router.post('/:id/test', async (req, res) => {
     const id = broadcastIdOf(String(req.params.id));
     await broadcasts.sendTest(id, optionalText(req.body, 'email', 1024));
     res.redirect(303, `/admin/broadcasts/${id}?notice=test`);
   });
 
   for (const action of ['send', 'pause', 'resume', 'cancel'] as const) {
-    router.post(`/:id/${action}`, signedIn, async (req, res) => {
+    router.post(`/:id/${action}`, async (req, res) => {
       const id = broadcastIdOf(String(req.params.id));
       await broadcasts[action](id);
       res.redirect(303, `/admin/broadcasts/${id}?notice=${action}`);
     });
   }
-  return router;
+  return mounted;
 }

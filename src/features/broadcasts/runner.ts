@@ -6,12 +6,12 @@ import type { Logger } from '../../logger.js';
 import { maskEmail } from '../../logger.js';
 import { composeMessage, type MessageContext } from '../../platform/mail/compose.js';
 import { listName } from '../../platform/locales/localizedText.js';
-import { listSender } from '../lists/sender.js';
+import { listSender } from '../lists/index.js';
 import { DEFAULT_LOCALE, isLocale, type Locale } from '../../platform/locales/locale.js';
 import type { Mailer } from '../../platform/mail/transport.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { mayMail } from '../policy/service.js';
+import { mayMail } from '../policy/index.js';
 import {
   broadcastProgress,
   broadcastsToAdvance,

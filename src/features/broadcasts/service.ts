@@ -1,11 +1,13 @@
-import { and, count, desc, eq, gt, gte, inArray, lte, or, type SQL } from 'drizzle-orm';
-import { forUpdate, type Database, type Row, type Scope } from '../../platform/db/database.js';
-import { BROADCAST_FORMATS, type BroadcastFormat, type BroadcastStatus } from '../../platform/db/schema.js';
-import { AppError } from '../../errors.js';
-import { checkLocalizedText, encodeLocalizedText, localesOf, localize, type LocalizedText } from '../../platform/locales/localizedText.js';
+import { and,eq } from 'drizzle-orm';
+import type { Database,Scope } from '../../platform/db/database.js';
+import { localize } from '../../platform/locales/localizedText.js';
 import { DEFAULT_LOCALE } from '../../platform/locales/locale.js';
-import { CANCELLED } from '../delivery/service.js';
-import { BroadcastRenderError, renderBroadcast, type BroadcastLayouts } from './content.js';
+import { count,desc,gt,gte,inArray,lte,or,type SQL } from 'drizzle-orm';
+import { forUpdate,type Row } from '../../platform/db/database.js';
+import { BROADCAST_FORMATS,type BroadcastFormat,type BroadcastStatus } from '../../platform/db/schema.js';
+import { AppError } from '../../errors.js';
+import { checkLocalizedText,encodeLocalizedText,localesOf,type LocalizedText } from '../../platform/locales/localizedText.js';
+import { BroadcastRenderError,renderBroadcast,type BroadcastLayouts } from './content.js';
 
 /** Recipients written to the outbox per transaction: a big list never sits in memory, nor one long write lock. */
 export const RECIPIENT_BATCH = 1000;
@@ -365,3 +367,7 @@ export async function broadcastsToAdvance(scope: Scope, now = Date.now()): Promi
     active: rows.filter((row) => row.status !== 'scheduled').map((row) => row.id),
   };
 }
+
+
+/** What a row of a cancelled broadcast carries as lastError: it was given up, not refused by the mail policy. */
+export const CANCELLED = 'cancelled';

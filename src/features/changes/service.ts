@@ -1,7 +1,7 @@
 import type { Scope } from '../../platform/db/database.js';
 import type { SuppressionReason } from '../../platform/db/schema.js';
-import { enqueueWebhookDeliveries } from '../webhooks-out/events.js';
-import { countChanges } from '../dashboard/dailyStats.js';
+import { enqueueWebhookDeliveries } from '../webhooks-out/index.js';
+import { countChanges } from '../dashboard/index.js';
 
 /** How a subscription was ended, as the outside world is told: the person's link, their preference page, or an admin. */
 export type UnsubscribeSource = 'one-click' | 'page' | 'preferences' | 'admin';

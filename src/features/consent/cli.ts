@@ -1,33 +1,32 @@
+import { UsageError, type CommandGroup } from '../../platform/cli/command.js';
 import { parseArgs } from 'node:util';
 import type { Database } from '../../platform/db/database.js';
 import { LOCALES, isLocale } from '../../platform/locales/locale.js';
 import type { LocalizedText } from '../../platform/locales/localizedText.js';
 import { checkConsentText, consentHistory, currentConsentStatement, setConsentStatement } from './service.js';
-import { findListBySlug } from '../signup/service.js';
+import { findListBySlug } from '../lists/index.js';
 
 /** The usage lines of `lists consent`, shown by admin.ts with the others. */
-export const CONSENT_USAGE = `  lists consent <slug> --en "…" [--fr "…"]         (a new version of the list's consent statement)
+const CONSENT_USAGE = `  lists consent <slug> --en "…" [--fr "…"]         (a new version of the list's consent statement)
   lists consent <slug> --text "…"                  (the same words for every locale)
   lists consent-show <slug>                        (the current version and every earlier one)`;
 
-/** A wrong command line: admin.ts prints it with the usage. */
-export class ConsentUsageError extends Error {}
 
 /**
  * `npm run admin -- lists consent|consent-show …`: a list's consent statement, as the API's
  * PUT /admin/api/lists/:slug/consent writes it (same versions, same checks).
  */
-export async function consentCommand(database: Database, command: string | undefined, args: string[]): Promise<void> {
+async function consentCommand(database: Database, command: string | undefined, args: string[]): Promise<void> {
   const localeOptions = Object.fromEntries(LOCALES.map((locale) => [locale, { type: 'string' as const }]));
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { text: { type: 'string' }, ...localeOptions } });
-  if (positionals.length !== 1) throw new ConsentUsageError('expected one list slug');
+  if (positionals.length !== 1) throw new UsageError('expected one list slug');
   const slug = positionals[0]!;
   switch (command) {
     case 'consent': {
       const perLocale: Record<string, string> = {};
       for (const [key, value] of Object.entries(values)) if (isLocale(key) && typeof value === 'string') perLocale[key] = value;
       const given: LocalizedText | undefined = typeof values.text === 'string' ? values.text : Object.keys(perLocale).length ? perLocale : undefined;
-      if (given === undefined) throw new ConsentUsageError(`give the words: --text "…" or one per locale (${LOCALES.map((l) => `--${l}`).join(', ')})`);
+      if (given === undefined) throw new UsageError(`give the words: --text "…" or one per locale (${LOCALES.map((l) => `--${l}`).join(', ')})`);
       const { version, created } = await setConsentStatement(database, slug, checkConsentText(given));
       process.stdout.write(`${JSON.stringify({ version, created })}\n`);
       return;
@@ -40,6 +39,17 @@ export async function consentCommand(database: Database, command: string | undef
       return;
     }
     default:
-      throw new ConsentUsageError(`unknown lists command "${command ?? ''}"`);
+      throw new UsageError(`unknown lists command "${command ?? ''}"`);
   }
 }
+
+/** `npm run admin -- lists consent …`: the consent statement's commands sit beside the lists'. */
+export const commands: CommandGroup[] = [
+  {
+    name: 'lists',
+    usage: CONSENT_USAGE,
+    takes: (command) => command?.startsWith('consent') === true,
+    needs: 'database',
+    run: (command, args, { database }) => consentCommand(database, command, args),
+  },
+];

@@ -3,7 +3,7 @@ import { and, eq } from 'drizzle-orm';
 import type { Database, Row, Scope } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
 import { checkLocalizedText, decodeLocalizedText, encodeLocalizedText, type LocalizedText } from '../../platform/locales/localizedText.js';
-import { findListBySlug } from '../signup/service.js';
+import { findListBySlug } from '../lists/index.js';
 
 /** A consent statement is one sentence or two; longer text is not a statement any more. */
 export const CONSENT_TEXT_MAX = 1000;

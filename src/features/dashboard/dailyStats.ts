@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
-import type { Change } from '../changes/service.js';
+import type { Change } from '../changes/index.js';
 
 /** The UTC day of a moment, as the rollup names it: 'YYYY-MM-DD'. */
 export function dayOf(at: number): string {

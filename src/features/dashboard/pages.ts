@@ -1,9 +1,7 @@
-import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../../platform/db/schema.js';
 import { escapeHtml } from '../../platform/mail/templates.js';
 import type { QueueHealth } from '../../platform/queue/queueHealth.js';
-import type { DayStats, FailingEndpoint, Stats } from './service.js';
-import type { SubscriberPage } from '../subscribers/service.js';
-import { contactHref, layout, options, when, type PageSession } from '../../platform/http/console.js';
+import type { DayStats,FailingEndpoint,Stats } from './service.js';
+import { layout,when,type PageSession } from '../../platform/http/console.js';
 
 const h = escapeHtml;
 
@@ -104,46 +102,6 @@ ${chart(stats.days)}
 ${dayTable(stats.days)}
 <h2>Queue</h2>${queueSection(queue)}
 <h2>Webhooks</h2>${webhookSection(failing)}`,
-    session,
-  );
-}
-
-const STATUS_LABELS: Record<SubscriptionStatus, string> = { confirmed: 'Confirmed', pending: 'Pending', unsubscribed: 'Unsubscribed' };
-
-/** A list's subscribers: search, status filter, paging and the export links. */
-export function listSubscribersPage(slug: string, page: SubscriberPage, query: { status: SubscriptionStatus; q?: string | undefined }, session: PageSession): string {
-  const base = `/admin/lists/${encodeURIComponent(slug)}`;
-  const exportUrl = (format: string) => `/admin/api/lists/${encodeURIComponent(slug)}/subscribers.csv?${new URLSearchParams({ status: query.status, ...(format === 'ndjson' ? { format } : {}) }).toString()}`;
-  const rows = page.items
-    .map(
-      (s) => `<tr>
-<td data-label="Address" class="token"><a href="${h(contactHref(s.email))}">${h(s.email)}</a></td>
-<td data-label="Name">${h(s.name ?? '')}</td>
-<td data-label="Locale">${h(s.locale)}</td>
-<td data-label="Signed up">${when(s.createdAt)}</td>
-<td data-label="Confirmed">${when(s.confirmedAt)}</td>
-<td data-label="Unsubscribed">${when(s.unsubscribedAt)}</td>
-</tr>`,
-    )
-    .join('\n');
-  const next = page.nextCursor
-    ? `<p><a rel="next" href="${h(`${base}?${new URLSearchParams({ status: query.status, q: query.q ?? '', cursor: page.nextCursor }).toString()}`)}">Next page →</a></p>`
-    : '';
-  const table = page.items.length
-    ? `<table><thead><tr><th>Address</th><th>Name</th><th>Locale</th><th>Signed up</th><th>Confirmed</th><th>Unsubscribed</th></tr></thead><tbody>
-${rows}
-</tbody></table>${next}`
-    : '<p class="muted">No subscribers match.</p>';
-  return layout(
-    `Subscribers of ${slug}`,
-    `<form method="get" action="${h(base)}" class="row" role="search">
-<input type="search" name="q" value="${h(query.q ?? '')}" placeholder="Part of an address" aria-label="Search addresses">
-<select name="status" aria-label="Status">${options(SUBSCRIPTION_STATUSES, query.status, STATUS_LABELS)}</select>
-<button type="submit">Search</button>
-</form>
-<p>Export every ${h(STATUS_LABELS[query.status].toLowerCase())} subscriber: <a href="${h(exportUrl('csv'))}" download>CSV</a> · <a href="${h(exportUrl('ndjson'))}" download>NDJSON</a></p>
-${query.status === 'confirmed' ? '<p class="muted">Confirmed subscribers whose address is suppressed (a bounce, a complaint, a block) are not shown and not exported.</p>' : ''}
-${table}`,
     session,
   );
 }

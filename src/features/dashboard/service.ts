@@ -1,9 +1,9 @@
 import { and, asc, count, eq, gte, isNotNull, or, sum } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
-import { countsByList } from '../lists/service.js';
+import { countsByList } from '../lists/index.js';
 import { dayOf } from './dailyStats.js';
-import { findListBySlug } from '../signup/service.js';
+import { findListBySlug } from '../lists/index.js';
 
 export interface ListCounts {
   slug: string;

@@ -1,26 +1,24 @@
-import { and, eq, sql } from 'drizzle-orm';
-import type { Database, Scope } from '../../platform/db/database.js';
+import { CANCELLED } from '../broadcasts/index.js';
+import { and,eq,sql } from 'drizzle-orm';
+import type { Database,Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
 import type { Logger } from '../../logger.js';
 import { maskEmail } from '../../logger.js';
-import { decodeLocalizedText, listName, localize } from '../../platform/locales/localizedText.js';
-import { listSender } from '../lists/sender.js';
-import { composeMessage, type MessageContext } from '../../platform/mail/compose.js';
+import { decodeLocalizedText,listName,localize } from '../../platform/locales/localizedText.js';
+import { listSender } from '../lists/index.js';
+import { composeMessage,type MessageContext } from '../../platform/mail/compose.js';
 import { receivesExactly } from '../../platform/mail/envelope.js';
 import type { Metrics } from '../../metrics.js';
-import { isLocale, DEFAULT_LOCALE } from '../../platform/locales/locale.js';
+import { isLocale,DEFAULT_LOCALE } from '../../platform/locales/locale.js';
 import { RecipientRefusedError } from '../../platform/mail/sendErrors.js';
 import type { Mailer } from '../../platform/mail/transport.js';
 import { domainOf } from '../../platform/mail/address.js';
-import { recordChanges } from '../changes/service.js';
-import { recordConsent } from '../policy/consentTrail.js';
-import { mayMail, type ConfirmLimits } from '../policy/service.js';
-import { suppressAddress } from '../policy/suppressions.js';
+import { recordChanges } from '../changes/index.js';
+import { recordConsent } from '../policy/index.js';
+import { mayMail,type ConfirmLimits } from '../policy/index.js';
+import { suppressAddress } from '../policy/index.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
-import { contentLocale, type BroadcastRenderer } from '../broadcasts/content.js';
-
-/** What a row of a cancelled broadcast carries as lastError: it was given up, not refused by the mail policy. */
-export const CANCELLED = 'cancelled';
+import { contentLocale,type BroadcastRenderer } from '../broadcasts/index.js';
 
 export interface DeliveryDeps {
   database: Database;

@@ -1,15 +1,12 @@
 import { Router } from 'express';
 import { createList, deleteList, getList, listLists, listRules, updateList } from './service.js';
-import { requireAdmin } from '../../platform/http/adminAuth.js';
-import type { AdminAuthLimit } from '../../platform/http/adminAuthLimit.js';
 import type { AppDeps } from '../../app.js';
 
-/** The lists part of the admin JSON API, mounted at /admin/api before the rest of it. */
-export function adminListsRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router {
+/** The lists in the admin JSON API, mounted at /admin/api behind the admin guard. */
+export function apiRoutes(deps: AppDeps): Router {
   const router = Router();
   const { database, config } = deps;
   const rules = listRules(config);
-  router.use('/lists', requireAdmin({ config, database, authLimit }));
 
   router.get('/lists', async (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ items: await listLists(database) });

@@ -1,3 +1,4 @@
+import { UsageError, type CommandGroup } from '../../platform/cli/command.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config.js';
@@ -7,7 +8,7 @@ import { localize } from '../../platform/locales/localizedText.js';
 import { DEFAULT_LOCALE } from '../../platform/locales/locale.js';
 
 /** `npm run admin -- lists …`: its lines of the admin CLI's usage. */
-export const LISTS_USAGE = `  lists show [slug]                                (every list with its counts; one list as JSON)
+const LISTS_USAGE = `  lists show [slug]                                (every list with its counts; one list as JSON)
   lists add <slug> --name "Weekly news" [list options]
   lists edit <slug> [list options]                 (only the options given change; "" clears one)
   lists archive <slug> [--undo]                    (no more signups; opt-outs keep working)
@@ -16,8 +17,6 @@ list options: --name, --description, --welcome-message (text, or JSON per locale
   --welcome-file file.md, --thank-you-url, --confirmed-url, --from-name, --from-email,
   --public true|false, --goodbye-email true|false`;
 
-/** A command-line mistake: the CLI prints it with the usage and exits 2. */
-export class ListsUsageError extends Error {}
 
 const OPTIONS = {
   name: { type: 'string' },
@@ -41,7 +40,7 @@ const localized = (value: string | undefined) => {
     try {
       return JSON.parse(value) as unknown;
     } catch {
-      throw new ListsUsageError(`not valid JSON: ${value}`);
+      throw new UsageError(`not valid JSON: ${value}`);
     }
   }
   return value;
@@ -49,14 +48,14 @@ const localized = (value: string | undefined) => {
 const cleared = (value: string | undefined) => (value === '' ? null : value);
 const flag = (option: string, value: string | undefined) => {
   if (value === undefined) return undefined;
-  if (value !== 'true' && value !== 'false') throw new ListsUsageError(`--${option} is true or false`);
+  if (value !== 'true' && value !== 'false') throw new UsageError(`--${option} is true or false`);
   return value === 'true';
 };
 
 /** The options as the lists API's JSON: the domain checks them as it checks the API's. */
 function listInput(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
   const text = (option: string) => values[option] as string | undefined;
-  if (text('welcome-message') !== undefined && text('welcome-file') !== undefined) throw new ListsUsageError('give --welcome-message or --welcome-file, not both');
+  if (text('welcome-message') !== undefined && text('welcome-file') !== undefined) throw new UsageError('give --welcome-message or --welcome-file, not both');
   const input: Record<string, unknown> = {
     name: localized(text('name')),
     description: localized(text('description')),
@@ -72,14 +71,14 @@ function listInput(values: Record<string, string | boolean | undefined>): Record
 }
 
 function onlySlug(positionals: string[]): string {
-  if (positionals.length !== 1) throw new ListsUsageError('expected one list slug');
+  if (positionals.length !== 1) throw new UsageError('expected one list slug');
   return positionals[0]!;
 }
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
 /** Runs `lists show|add|edit|archive`; domain refusals come back as AppErrors (400 invalid_list, 404, 409). */
-export async function listsCommand(database: Database, config: Pick<Config, 'mailFrom' | 'dkim'>, command: string | undefined, args: string[]): Promise<void> {
+async function listsCommand(database: Database, config: Pick<Config, 'mailFrom' | 'dkim'>, command: string | undefined, args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
   const rules = listRules(config);
   switch (command) {
@@ -88,7 +87,7 @@ export async function listsCommand(database: Database, config: Pick<Config, 'mai
         print(await getList(database, positionals[0]!));
         return;
       }
-      if (positionals.length > 1) throw new ListsUsageError('expected at most one list slug');
+      if (positionals.length > 1) throw new UsageError('expected at most one list slug');
       process.stdout.write('slug\tname\tpending\tconfirmed\tunsubscribed\tarchived\n');
       for (const list of await listLists(database)) {
         process.stdout.write(`${list.slug}\t${localize(list.name, DEFAULT_LOCALE)}\t${list.counts.pending}\t${list.counts.confirmed}\t${list.counts.unsubscribed}\t${list.archived}\n`);
@@ -105,6 +104,17 @@ export async function listsCommand(database: Database, config: Pick<Config, 'mai
       print(await updateList(database, rules, onlySlug(positionals), { archived: !values.undo }));
       return;
     default:
-      throw new ListsUsageError(`unknown lists command "${command ?? ''}"`);
+      throw new UsageError(`unknown lists command "${command ?? ''}"`);
   }
 }
+
+/** `npm run admin -- lists …` (but `lists consent …`, the consent feature's). */
+export const commands: CommandGroup[] = [
+  {
+    name: 'lists',
+    usage: LISTS_USAGE,
+    takes: (command) => command?.startsWith('consent') !== true,
+    needs: 'database',
+    run: (command, args, { database, config }) => listsCommand(database, config, command, args),
+  },
+];

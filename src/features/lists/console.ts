@@ -1,8 +1,7 @@
-import { Router, type RequestHandler, type Response } from 'express';
+import { Router } from 'express';
 import { createList, getList, listLists, listRules, updateList } from './service.js';
 import { LOCALES } from '../../platform/locales/locale.js';
-import { csrfToken, type AdminSession } from '../../platform/http/adminSession.js';
-import type { AppDeps } from '../../app.js';
+import type { ConsoleContext } from '../../app.js';
 import { optionalText } from '../../platform/http/fields.js';
 import { listEditPage, listsPage } from './pages.js';
 
@@ -33,36 +32,34 @@ export function listInputFromForm(body: unknown, creating: boolean): Record<stri
   return input;
 }
 
-/** /admin/lists and /admin/lists/:slug/edit (the subscribers page, /admin/lists/:slug, is not here). */
-export function adminListPages(deps: AppDeps, signedIn: RequestHandler): Router {
+/** /admin/lists and /admin/lists/:slug/edit (the subscribers page, /admin/lists/:slug, is the subscribers feature's). */
+export function consoleRoutes({ deps, pageSession: session, sendPage: send }: ConsoleContext): Router {
   const router = Router();
   const { database, config } = deps;
   const rules = listRules(config);
-  const session = (res: Response) => ({ csrf: csrfToken(config, res.locals.adminSession as AdminSession) });
-  const send = (res: Response, html: string) => res.status(200).set('Cache-Control', 'no-store').type('html').send(html);
   const editHref = (slug: string, notice: string) => `/admin/lists/${encodeURIComponent(slug)}/edit?notice=${notice}`;
 
-  router.get('/lists', signedIn, async (req, res) => {
+  router.get('/lists', async (req, res) => {
     send(res, listsPage(await listLists(database), session(res), optionalText(req.query, 'notice', 16)));
   });
 
-  router.post('/lists', signedIn, async (req, res) => {
+  router.post('/lists', async (req, res) => {
     const list = await createList(database, rules, listInputFromForm(req.body, true));
     deps.logger.info({ list: list.slug }, 'admin created a list');
     res.redirect(303, editHref(list.slug, 'created'));
   });
 
-  router.get('/lists/:slug/edit', signedIn, async (req, res) => {
+  router.get('/lists/:slug/edit', async (req, res) => {
     send(res, listEditPage(await getList(database, String(req.params.slug)), session(res), optionalText(req.query, 'notice', 16)));
   });
 
-  router.post('/lists/:slug/edit', signedIn, async (req, res) => {
+  router.post('/lists/:slug/edit', async (req, res) => {
     const list = await updateList(database, rules, String(req.params.slug), listInputFromForm(req.body, false));
     deps.logger.info({ list: list.slug }, 'admin changed a list');
     res.redirect(303, editHref(list.slug, 'saved'));
   });
 
-  router.post('/lists/:slug/archive', signedIn, async (req, res) => {
+  router.post('/lists/:slug/archive', async (req, res) => {
     const archived = (req.body as Record<string, unknown> | undefined)?.archived !== 'false';
     const list = await updateList(database, rules, String(req.params.slug), { archived });
     deps.logger.info({ list: list.slug, archived }, archived ? 'admin archived a list' : 'admin unarchived a list');

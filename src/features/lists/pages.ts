@@ -1,8 +1,9 @@
+import { localize } from '../../platform/locales/localizedText.js';
 import type { ListView } from './service.js';
-import { localize, type LocalizedText } from '../../platform/locales/localizedText.js';
-import { DEFAULT_LOCALE, LOCALES } from '../../platform/locales/locale.js';
+import { type LocalizedText } from '../../platform/locales/localizedText.js';
+import { DEFAULT_LOCALE,LOCALES } from '../../platform/locales/locale.js';
 import { escapeHtml as h } from '../../platform/mail/templates.js';
-import { csrfInput, layout, when, type PageSession } from '../../platform/http/console.js';
+import { csrfInput,layout,when,type PageSession } from '../../platform/http/console.js';
 
 /*
  * The console's Lists pages: the table with counts and a create form, and one list's edit form.

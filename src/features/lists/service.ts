@@ -1,13 +1,16 @@
-import { asc, count, DrizzleQueryError, eq } from 'drizzle-orm';
-import type { Config } from '../../config.js';
-import type { Database, Row, Scope } from '../../platform/db/database.js';
-import { isUniqueViolation } from '../../platform/db/database.js';
-import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../../platform/db/schema.js';
+import { eq,sql } from 'drizzle-orm';
+import type { Row,Scope } from '../../platform/db/database.js';
+import { preparedPerHandle } from '../../platform/db/prepared.js';
 import { AppError } from '../../errors.js';
-import { DEFAULT_LOCALE } from '../../platform/locales/locale.js';
-import { isSameOrParentDomain, senderDomain } from '../../platform/mail/sender.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { checkLocalizedText, decodeLocalizedText, encodeLocalizedText, localize, type LocalizedText } from '../../platform/locales/localizedText.js';
+import { asc,count,DrizzleQueryError } from 'drizzle-orm';
+import type { Config } from '../../config.js';
+import type { Database } from '../../platform/db/database.js';
+import { isUniqueViolation } from '../../platform/db/database.js';
+import { SUBSCRIPTION_STATUSES,type SubscriptionStatus } from '../../platform/db/schema.js';
+import { DEFAULT_LOCALE } from '../../platform/locales/locale.js';
+import { isSameOrParentDomain,senderDomain } from '../../platform/mail/sender.js';
+import { checkLocalizedText,decodeLocalizedText,encodeLocalizedText,localize,type LocalizedText } from '../../platform/locales/localizedText.js';
 
 /** What the API, the console and the CLI show of a list. */
 export interface ListView {
@@ -308,4 +311,29 @@ export async function deleteList(database: Database, slug: string): Promise<void
 function isForeignKeyViolation(error: unknown): boolean {
   const code = ((error instanceof DrizzleQueryError ? error.cause : error) as { code?: unknown } | undefined)?.code;
   return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+
+const listBySlug = preparedPerHandle((scope: Scope) => {
+  const { lists } = scope.tables;
+  return scope.db.select().from(lists).where(eq(lists.slug, sql.placeholder('slug'))).prepare('subscribe_list_by_slug');
+});
+
+/** The list that takes signups under this slug, or null: an archived list takes none (its opt-outs still work). */
+export async function findOpenList(scope: Scope, slug: string): Promise<Row<'lists'> | null> {
+  const [list] = await listBySlug(scope).execute({ slug });
+  return list && list.archivedAt === null ? list : null;
+}
+
+/** findOpenList, answering an unknown or archived list alike: `404 unknown_list`. */
+export async function findListBySlug(scope: Scope, slug: string): Promise<Row<'lists'>> {
+  const list = await findOpenList(scope, slug);
+  if (!list) throw new AppError(404, 'unknown_list', `There is no list called "${slug}".`);
+  return list;
+}
+
+/** Every list's slug, in order: the filters of the console's pages. */
+export async function listSlugs(scope: Scope): Promise<string[]> {
+  const { lists } = scope.tables;
+  return (await scope.db.select({ slug: lists.slug }).from(lists).orderBy(asc(lists.slug))).map((l) => l.slug);
 }

@@ -1,7 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import { AppError } from '../../errors.js';
 import { refreshGauges } from '../../metrics.js';
-import { outboxCounts } from '../delivery/outboxReport.js';
+import { outboxCounts } from '../delivery/index.js';
 import { readSenderFault } from '../../platform/mail/senderFault.js';
 import type { AppDeps } from '../../app.js';
 import { hasBearer } from '../../platform/http/adminAuth.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Scope } from '../../platform/db/database.js';
-import type { UnsubscribeSource } from '../changes/service.js';
-import { mayMail } from '../policy/service.js';
+import type { UnsubscribeSource } from '../changes/index.js';
+import { mayMail } from '../policy/index.js';
 
 export interface GoodbyeRequest {
   /** The subscription the opt-out just ended (it must have been confirmed until then). */

@@ -1,14 +1,50 @@
+import { eq } from 'drizzle-orm';
 import { Router, type Request } from 'express';
+import type { Database } from '../../platform/db/database.js';
+import { optionalText } from '../../platform/http/fields.js';
+import { localeField } from '../../platform/http/pages.js';
+import { checkReason, recordLeavingReason, REASON_COMMENT_MAX } from './reasons.js';
+import { subscriptionIdFromToken } from '../signup/index.js';
 import { isLocale, type Locale } from '../../platform/locales/locale.js';
-import type { UnsubscribeSource } from '../changes/service.js';
+import type { UnsubscribeSource } from '../changes/index.js';
 import { unsubscribeTarget, type UnsubscribeScope } from './service.js';
 import type { AppDeps } from '../../app.js';
 import { requestOrigin } from '../../platform/http/origin.js';
 import { AppError } from '../../errors.js';
 import { stringsOf } from '../../platform/locales/locale.js';
-import { messagePage, notMePage, resubscribedPage, unsubscribedPage, unsubscribePage } from '../../platform/http/pages.js';
-import { reasonsForm } from '../preferences/pages.js';
-import { pageLocale, pageSite, sendPage, wantsJson } from '../../platform/http/respond.js';
+import { messagePage } from '../../platform/http/pages.js';
+import { notMePage, resubscribedPage, unsubscribedPage, unsubscribePage } from './pages.js';
+import { reasonsForm } from './pages.js';
+import { pageLocale, pageSite, sendFormPage, sendPage, wantsJson } from '../../platform/http/respond.js';
+import { reasonsThanksPage } from './pages.js';
+
+/** The token travels in the URL: every form of the person's pages posts back to `…?token=…`. */
+export const withToken = (path: string, token: unknown) => `${path}?token=${encodeURIComponent(String(token))}`;
+
+export const tokenOf = (req: Request): unknown => req.query.token;
+
+/** A `locale` the link or form carries, else the person's, else the browser's. */
+export function formLocale(req: Request, contactLocale: string): Locale {
+  return localeField(req.query.locale) ?? localeField((req.body as Record<string, unknown> | undefined)?.locale) ?? (isLocale(contactLocale) ? contactLocale : pageLocale(req));
+}
+
+/** The free text of the reasons form: lines are welcome (a textarea), other control characters are not. */
+function commentOf(body: unknown): string | null {
+  const value = (body as Record<string, unknown> | undefined)?.comment;
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string') throw new AppError(400, 'invalid_field', 'The field "comment" must be text.');
+  const text = value.replace(/\r\n?/g, '\n');
+  if (text.length > REASON_COMMENT_MAX) throw new AppError(400, 'field_too_long', `The field "comment" is longer than ${REASON_COMMENT_MAX} characters.`);
+  if (/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/.test(text)) throw new AppError(400, 'invalid_field', 'The field "comment" contains control characters.');
+  return text;
+}
+
+/** Records the reasons form's answer for these lists (REASON_COMMENT_MAX characters of comment at most). */
+export async function saveLeavingReason(database: Database, req: Request, contactId: number, listIds: number[]): Promise<void> {
+    const reason = checkReason(optionalText(req.body, 'reason', 32));
+    const comment = commentOf(req.body);
+    await recordLeavingReason(database, { contactId, listIds, reason, comment, origin: requestOrigin(req) });
+  }
 
 /**
  * The token always travels in the URL (the List-Unsubscribe header and the page form both
@@ -33,13 +69,13 @@ function scopeOf(req: Request): UnsubscribeScope {
   return (req.body as Record<string, unknown> | undefined)?.scope === 'all' ? 'all' : 'list';
 }
 
-function localeFor(req: Request, contactLocale: string): Locale {
+function linkLocale(req: Request, contactLocale: string): Locale {
   return isLocale(contactLocale) ? contactLocale : pageLocale(req);
 }
 
-const withToken = (path: string, token: unknown) => `${path}?token=${encodeURIComponent(String(token))}`;
 
-export function unsubscribeRoutes(deps: AppDeps): Router {
+/** GET|POST /unsubscribe (the page, and RFC 8058 one-click), POST /resubscribe and POST /unsubscribe/reason. */
+export function publicRoutes(deps: AppDeps): Router {
   const router = Router();
   const { database, subscriptions } = deps;
   const { secrets } = deps.config;
@@ -48,7 +84,7 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
   router.get('/unsubscribe', async (req, res) => {
     const token = linkToken(req);
     const target = await unsubscribeTarget(database, secrets, token);
-    const locale = localeFor(req, target.locale);
+    const locale = linkLocale(req, target.locale);
     const view = { list: target.listName, address: target.email };
     if (target.status === 'unsubscribed') {
       sendPage(res, unsubscribedPage(locale, { scope: 'list', notMe: false }, withToken('/resubscribe', token), { ...view, site: pageSite(req) }));
@@ -78,7 +114,7 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
       res.json({ status: 'unsubscribed', list: outcome.listName, scope: outcome.scope });
       return;
     }
-    const locale = localeFor(req, outcome.locale);
+    const locale = linkLocale(req, outcome.locale);
     // The optional "why?" form, after the opt-out is done; an RFC 8058 one-click POST gets the page without it.
     const oneClick = (req.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] === 'One-Click';
     const reasons = oneClick ? '' : reasonsForm(locale, withToken('/unsubscribe/reason', token));
@@ -93,8 +129,22 @@ export function unsubscribeRoutes(deps: AppDeps): Router {
       res.json({ status: outcome.status, list: outcome.listName });
       return;
     }
-    const locale = localeFor(req, outcome.locale);
+    const locale = linkLocale(req, outcome.locale);
     sendPage(res, resubscribedPage(locale, outcome.status === 'pending', { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
+  });
+
+  // The reasons form of the unsubscribe page: the unsubscribe link's token names the list.
+  router.post('/unsubscribe/reason', async (req, res) => {
+    const subscriptionId = subscriptionIdFromToken(secrets, tokenOf(req), 'unsubscribe');
+    const { subscriptions, contacts } = database.tables;
+    const [row] = await database.db
+      .select({ contactId: subscriptions.contactId, listId: subscriptions.listId, locale: contacts.locale })
+      .from(subscriptions)
+      .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
+      .where(eq(subscriptions.id, subscriptionId));
+    if (!row) throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists: this address receives nothing from us.');
+    await saveLeavingReason(database, req, row.contactId, [row.listId]);
+    sendFormPage(res, reasonsThanksPage(formLocale(req, row.locale)));
   });
 
   return router;

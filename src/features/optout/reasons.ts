@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gte, inArray, isNotNull } from 'drizzle-orm';
 import type { Database, Scope } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
-import { recordConsent, type RequestOrigin } from '../policy/consentTrail.js';
+import { recordConsent, type RequestOrigin } from '../policy/index.js';
 
 /** Why people leave: the choices of the optional form after an unsubscribe. */
 export const LEAVING_REASONS = ['too_many', 'not_relevant', 'never_signed_up', 'other'] as const;

@@ -1,18 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import { and, eq, ne, or, sql } from 'drizzle-orm';
-import type { Database, Row, Scope } from '../../platform/db/database.js';
+import { restoreSubscription } from '../signup/index.js';
+import { and,eq,ne,or,sql } from 'drizzle-orm';
+import type { Database,Scope } from '../../platform/db/database.js';
 import type { SubscriptionStatus } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
-import { recordChanges, type Change, type UnsubscribeSource } from '../changes/service.js';
-import { recordConsent, type RequestOrigin } from '../policy/consentTrail.js';
-import { linkClaims, lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/confirm.js';
-import { mayMail } from '../policy/service.js';
+import { recordChanges,type Change,type UnsubscribeSource } from '../changes/index.js';
+import { recordConsent,type RequestOrigin } from '../policy/index.js';
+import { linkClaims,lockAddressOfSubscription,subscriptionIdFromToken } from '../signup/index.js';
 import { domainOf } from '../../platform/mail/address.js';
-import { entriesOfAddress, suppressAddress } from '../policy/suppressions.js';
-import { CONFIRM_TOKEN_TTL_MS } from '../../platform/http/tokens.js';
+import { entriesOfAddress,suppressAddress } from '../policy/index.js';
 import { queueGoodbye } from './goodbye.js';
 import { listName } from '../../platform/locales/localizedText.js';
-import { DEFAULT_LOCALE, isLocale } from '../../platform/locales/locale.js';
+import { DEFAULT_LOCALE,isLocale } from '../../platform/locales/locale.js';
 
 export type UnsubscribeScope = 'list' | 'all';
 
@@ -198,41 +196,4 @@ export async function resubscribe(
     const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
     return { ...target, status, outboxIds };
   });
-}
-
-/**
- * Brings back one subscription an opt-out ended, when the holder of that opt-out's link undoes
- * it: one that was confirmed is confirmed again; one never confirmed goes back to pending with a
- * new confirmation email (the double opt-in is never skipped). Where a suppression entry still
- * covers its list, nothing changes: 'blocked'. Returns the confirmation's outbox row, or null.
- */
-export async function restoreSubscription(
-  tx: Scope,
-  secrets: readonly string[],
-  { contact, subscription, now, origin }: { contact: Row<'contacts'>; subscription: Row<'subscriptions'>; now: number; origin: RequestOrigin },
-): Promise<string | null | 'blocked'> {
-  const { outbox, subscriptions } = tx.tables;
-  const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
-  const status: SubscriptionStatus = subscription.confirmedAt === null ? 'pending' : 'confirmed';
-  const decision = await mayMail(tx, secrets, {
-    emailKey: contact.emailKey,
-    listId: subscription.listId,
-    kind: status === 'pending' ? 'confirmation' : 'welcome',
-    subscriptionStatus: status,
-    confirmExpiresAt,
-    now,
-  });
-  if (!decision.allowed) return 'blocked';
-  await tx.db
-    .update(subscriptions)
-    .set({ status, unsubscribedAt: null, endedByLink: null, confirmExpiresAt: status === 'pending' ? confirmExpiresAt : null })
-    .where(eq(subscriptions.id, subscription.id));
-  await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'resubscribed', at: now, origin });
-  if (status !== 'pending') {
-    await recordChanges(tx, [{ type: 'subscription.confirmed', email: contact.emailKey, listId: subscription.listId, locale: contact.locale, at: now }]);
-    return null;
-  }
-  const id = randomUUID();
-  await tx.db.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: subscription.id, status: 'queued', createdAt: now });
-  return id;
 }

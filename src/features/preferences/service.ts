@@ -2,13 +2,13 @@ import { and, asc, eq, inArray, isNull, ne, or } from 'drizzle-orm';
 import type { Database, Row, Scope } from '../../platform/db/database.js';
 import type { SubscriptionStatus, SuppressionReason } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
-import { recordChanges } from '../changes/service.js';
-import { recordConsent, type RequestOrigin } from '../policy/consentTrail.js';
-import { queueGoodbye } from '../optout/goodbye.js';
-import { lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/confirm.js';
+import { recordChanges } from '../changes/index.js';
+import { recordConsent, type RequestOrigin } from '../policy/index.js';
+import { queueGoodbye } from '../optout/index.js';
+import { lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/index.js';
 import { domainOf } from '../../platform/mail/address.js';
-import { mayMail } from '../policy/service.js';
-import { entriesOfAddress, suppressAddress } from '../policy/suppressions.js';
+import { mayMail } from '../policy/index.js';
+import { entriesOfAddress, suppressAddress } from '../policy/index.js';
 
 /** Entries the person made themselves, which the preference centre may undo; every other reason is a block. */
 const OWN_OPT_OUT: SuppressionReason = 'unsubscribed';

@@ -1,8 +1,9 @@
 import { eachInSavepoint, type Database, type Row, type Scope } from '../../platform/db/database.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { addDailyCounts, dayOf } from '../dashboard/dailyStats.js';
-import type { ConfirmLimits } from '../policy/service.js';
-import { findOpenList, lockAddresses, requestSubscription, type SignupOutcome, type SignupRequest } from './service.js';
+import { addDailyCounts, dayOf } from '../dashboard/index.js';
+import type { ConfirmLimits } from '../policy/index.js';
+import { lockAddresses, requestSubscription, type SignupOutcome, type SignupRequest } from './service.js';
+import { findOpenList } from '../lists/index.js';
 
 /** Enough to share a commit among many signups, small enough not to hold the event loop long. */
 const MAX_BATCH = 64;

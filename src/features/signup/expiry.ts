@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, lt, notExists, sql } from 'drizzle-orm';
 import { forUpdate, type Database, type Scope } from '../../platform/db/database.js';
-import { recordConsent } from '../policy/consentTrail.js';
-import { entriesOfAddress } from '../policy/suppressions.js';
+import { recordConsent } from '../policy/index.js';
+import { entriesOfAddress } from '../policy/index.js';
 
 /** Rows per transaction: short write locks, so signups are never held up for long. */
 const BATCH = 500;

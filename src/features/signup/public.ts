@@ -1,15 +1,21 @@
-import { Router, type Request, type Response } from 'express';
-import { AppError } from '../../errors.js';
-import { isLocale, localeFromAcceptLanguage, DEFAULT_LOCALE, type Locale } from '../../platform/locales/locale.js';
-import { listName } from '../../platform/locales/localizedText.js';
-import { findListBySlug } from './service.js';
+import { Router,type Request,type Response } from 'express';
+import { isLocale } from '../../platform/locales/locale.js';
+import { checkConfirmLink,ConfirmationExpired,type ConfirmOutcome } from './confirm.js';
+import { currentConsentStatement } from '../consent/index.js';
+import { findOpenList } from '../lists/index.js';
 import type { AppDeps } from '../../app.js';
-import { optionalText, requiredText } from '../../platform/http/fields.js';
 import { requestOrigin } from '../../platform/http/origin.js';
+import { confirmedPage,confirmPage,itWasMePage,signupAgainPage } from './pages.js';
+import { pageLocale,pageSite,sendPage,wantsJson } from '../../platform/http/respond.js';
+import { AppError } from '../../errors.js';
+import { localeFromAcceptLanguage,DEFAULT_LOCALE,type Locale } from '../../platform/locales/locale.js';
+import { listName } from '../../platform/locales/localizedText.js';
+import { findListBySlug } from '../lists/index.js';
+import { optionalText,requiredText } from '../../platform/http/fields.js';
 import { rateLimitByIp } from '../../platform/http/rateLimit.js';
-import { pageLocale, pageSite, sendPage, wantsJson } from '../../platform/http/respond.js';
-import { thanksPage } from '../../platform/http/pages.js';
-import { TURNSTILE_FIELD, turnstileCheck, type HumanCheck } from '../../platform/http/turnstile.js';
+import { signupFormSnippet, thanksPage } from './pages.js';
+import { localeField } from '../../platform/http/pages.js';
+import { TURNSTILE_FIELD,turnstileCheck,type HumanCheck } from '../../platform/http/turnstile.js';
 
 /** The one body every signup gets, whatever the address's state: it must reveal nothing. */
 export const SIGNUP_ACCEPTED = {
@@ -96,4 +102,103 @@ export function subscribeRoutes(deps: AppDeps): Router {
   });
 
   return router;
+}
+
+
+export function confirmRoutes(deps: AppDeps): Router {
+  const router = Router();
+  const { database } = deps;
+  const { secrets } = deps.config;
+
+  /** The list's current consent statement, for the sign-up-again form; none for a list gone or archived since. */
+  const statementOfList = async (slug: string) => {
+    const list = await findOpenList(database, slug);
+    return list ? currentConsentStatement(database, list) : null;
+  };
+
+  /** Browsers get the lapsed link's own page, with a way to sign up again; programs the usual error. */
+  const answered = async (req: Request, res: Response, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (error) {
+      if (!(error instanceof ConfirmationExpired) || wantsJson(req)) throw error;
+      const again = error.signupAgain;
+      const locale = again && isLocale(again.locale) ? again.locale : pageLocale(req);
+      const statement = again ? await statementOfList(again.listSlug) : null;
+      sendPage(res, signupAgainPage(locale, again, !deps.config.turnstileSecret, { site: pageSite(req) }, statement), error.status);
+    }
+  };
+
+  // Mail scanners fetch every link in a message, so GET only shows a button and changes nothing.
+  router.get('/confirm', async (req, res) => {
+    const token = req.query.token;
+    await answered(req, res, async () => {
+      const link = await checkConfirmLink(database, secrets, token);
+      const view = { list: link.listName, address: link.email };
+      // Already confirmed: say so, rather than offer a button that would change nothing.
+      if (link.alreadyConfirmed) sendPage(res, confirmedPage(pageLocale(req), true, { ...view, site: pageSite(req) }));
+      else if (link.cancelledByNotMe) sendPage(res, itWasMePage(pageLocale(req), token as string, view));
+      else sendPage(res, confirmPage(pageLocale(req), token as string, view));
+    });
+  });
+
+  router.post('/confirm', async (req, res) => {
+    const token = (req.body as Record<string, unknown> | undefined)?.token ?? req.query.token;
+    await answered(req, res, async () => {
+      // The service hands the welcome email's outbox row to the relay after its commit.
+      const outcome = await deps.subscriptions.confirm(token, requestOrigin(req));
+      if (!outcome.alreadyConfirmed) deps.metrics.confirmations.inc();
+      answerConfirmed(req, res, outcome);
+    });
+  });
+
+  // "It was me — subscribe me": the confirm link of a request its own "not me" cancelled.
+  router.post('/confirm/it-was-me', async (req, res) => {
+    const token = (req.body as Record<string, unknown> | undefined)?.token ?? req.query.token;
+    await answered(req, res, async () => {
+      const outcome = await deps.subscriptions.itWasMe(token, requestOrigin(req));
+      if (!outcome.alreadyConfirmed) deps.metrics.confirmations.inc();
+      answerConfirmed(req, res, outcome);
+    });
+  });
+
+  /** JSON for programs; for browsers the list's confirmedUrl (303) when it has one, else the built-in page. */
+  const answerConfirmed = (req: Request, res: Response, outcome: ConfirmOutcome) => {
+    if (wantsJson(req)) {
+      res.json({ status: 'confirmed', list: outcome.listName });
+      return;
+    }
+    if (outcome.confirmedUrl) {
+      res.redirect(303, outcome.confirmedUrl);
+      return;
+    }
+    sendPage(res, confirmedPage(pageLocale(req), outcome.alreadyConfirmed, { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
+  };
+
+  return router;
+}
+
+/** GET /lists/:slug/form: the copy-paste signup form of a list. */
+function formSnippetRoutes(deps: AppDeps): Router {
+  const router = Router();
+  const { database } = deps;
+
+  // The copy-paste form of a list, with its current consent statement (docs/preferences.md).
+  router.get('/lists/:slug/form', async (req, res) => {
+    const list = await findListBySlug(database, req.params.slug);
+    if (list.archivedAt !== null) throw new AppError(404, 'unknown_list', `There is no list called "${list.slug}".`);
+    const locale = localeField(req.query.locale) ?? pageLocale(req);
+    const statement = await currentConsentStatement(database, list);
+    res
+      .set('Cache-Control', 'no-store')
+      .type('html')
+      .send(signupFormSnippet(locale, { action: `${deps.config.publicUrl}/subscribe`, listSlug: list.slug, statement }));
+  });
+
+  return router;
+}
+
+/** The signup's public routes: POST /subscribe, GET /thanks, GET|POST /confirm, POST /confirm/it-was-me, GET /lists/:slug/form. */
+export function publicRoutes(deps: AppDeps): Router {
+  return Router().use(subscribeRoutes(deps), confirmRoutes(deps), formSnippetRoutes(deps));
 }

@@ -1,15 +1,16 @@
+import { findListBySlug } from '../lists/index.js';
 import { randomUUID } from 'node:crypto';
-import { and, eq, fillPlaceholders, sql } from 'drizzle-orm';
+import { and,eq,fillPlaceholders,sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
-import type { Row, Scope } from '../../platform/db/database.js';
+import type { Row,Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
 import { AppError } from '../../errors.js';
 import type { Locale } from '../../platform/locales/locale.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { recordConsent, type RequestOrigin } from '../policy/consentTrail.js';
-import { signupConsentVersion } from '../consent/service.js';
-import { mayMail, type ConfirmLimits } from '../policy/service.js';
+import { recordConsent,type RequestOrigin } from '../policy/index.js';
+import { signupConsentVersion } from '../consent/index.js';
+import { mayMail,type ConfirmLimits } from '../policy/index.js';
 import { CONFIRM_TOKEN_TTL_MS } from '../../platform/http/tokens.js';
 
 export interface SignupRequest {
@@ -29,24 +30,6 @@ export interface SignupOutcome {
   thankYouUrl: string | null;
   /** The outbox row of the confirmation email, when one was written. */
   outboxId: string | null;
-}
-
-const listBySlug = preparedPerHandle((scope: Scope) => {
-  const { lists } = scope.tables;
-  return scope.db.select().from(lists).where(eq(lists.slug, sql.placeholder('slug'))).prepare('subscribe_list_by_slug');
-});
-
-/** The list that takes signups under this slug, or null: an archived list takes none (its opt-outs still work). */
-export async function findOpenList(scope: Scope, slug: string): Promise<Row<'lists'> | null> {
-  const [list] = await listBySlug(scope).execute({ slug });
-  return list && list.archivedAt === null ? list : null;
-}
-
-/** findOpenList, answering an unknown or archived list alike: `404 unknown_list`. */
-export async function findListBySlug(scope: Scope, slug: string): Promise<Row<'lists'>> {
-  const list = await findOpenList(scope, slug);
-  if (!list) throw new AppError(404, 'unknown_list', `There is no list called "${slug}".`);
-  return list;
 }
 
 // The signup path's statements, prepared once per scope (see preparedPerHandle).

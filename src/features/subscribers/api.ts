@@ -12,11 +12,11 @@ import {
   subscriberLimitOf,
   subscriberNdjsonChunks,
 } from './service.js';
-import { dashboardStats, statsDaysOf } from '../dashboard/service.js';
-import { requireAdmin } from '../../platform/http/adminAuth.js';
-import type { AdminAuthLimit } from '../../platform/http/adminAuthLimit.js';
 import type { AppDeps } from '../../app.js';
 import { optionalText } from '../../platform/http/fields.js';
+import { sendContactExport } from '../../platform/http/respond.js';
+import { contactRecord } from './contactRecord.js';
+import { eraseContact } from './erasure.js';
 
 /**
  * A `mailable` batch is up to 1000 addresses of up to 254 characters: more than the 16 KB every
@@ -25,16 +25,31 @@ import { optionalText } from '../../platform/http/fields.js';
 const MAILABLE_BODY_LIMIT = '300kb';
 
 /**
- * A list's subscribers for its owner and the sending tool, and the dashboard's numbers, mounted
- * at /admin/api: every route needs the admin token.
+ * A list's subscribers for its owner and the sending tool, and one contact's record, export and
+ * erasure, mounted at /admin/api behind the admin guard.
  */
-export function adminSubscriberRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router {
+export function apiRoutes(deps: AppDeps): Router {
   const router = Router();
   const { database, config } = deps;
   const links = { publicUrl: config.publicUrl, secrets: config.secrets };
-  const admin = requireAdmin({ config, database, authLimit });
 
-  router.get('/lists/:slug/subscribers', admin, async (req, res) => {
+  router.get('/contacts/:email', async (req, res) => {
+    res.set('Cache-Control', 'no-store').json(await contactRecord(database, config.secrets, req.params.email, { optOutRetentionMs: config.optOutRetentionMs }));
+  });
+
+  // The person's own copy of what is kept about them (right of access), as a download.
+  router.get('/contacts/:email/export', async (req, res) => {
+    const record = await contactRecord(database, config.secrets, req.params.email);
+    sendContactExport(res, 'contact-export.json', record);
+  });
+
+  router.delete('/contacts/:email', async (req, res) => {
+    await eraseContact(database, config.secrets, req.params.email, 'admin');
+    deps.logger.info('admin erased a contact');
+    res.status(204).end();
+  });
+
+  router.get('/lists/:slug/subscribers', async (req, res) => {
     const page = await listSubscribers(database, links, req.params.slug as string, {
       status: statusOf(optionalText(req.query, 'status', 16)),
       q: optionalText(req.query, 'q', 254)?.trim() || undefined,
@@ -44,7 +59,7 @@ export function adminSubscriberRoutes(deps: AppDeps, authLimit: AdminAuthLimit):
     res.set('Cache-Control', 'no-store').json(page);
   });
 
-  router.get('/lists/:slug/subscribers.csv', admin, async (req, res) => {
+  router.get('/lists/:slug/subscribers.csv', async (req, res) => {
     const slug = req.params.slug as string;
     const status = statusOf(optionalText(req.query, 'status', 16));
     const format = optionalText(req.query, 'format', 16) || 'csv';
@@ -67,17 +82,12 @@ export function adminSubscriberRoutes(deps: AppDeps, authLimit: AdminAuthLimit):
     });
   });
 
-  router.post('/lists/:slug/mailable', express.json({ limit: MAILABLE_BODY_LIMIT, strict: true }), admin, async (req, res) => {
+  router.post('/lists/:slug/mailable', express.json({ limit: MAILABLE_BODY_LIMIT, strict: true }), async (req, res) => {
     const emails: unknown = (req.body as { emails?: unknown } | undefined)?.emails;
     if (!Array.isArray(emails) || emails.length > MAX_MAILABLE_BATCH || !emails.every((e) => typeof e === 'string')) {
       throw new AppError(400, 'invalid_emails', `Send {"emails": [...]} with at most ${MAX_MAILABLE_BATCH} addresses, each a string.`);
     }
     res.set('Cache-Control', 'no-store').json(await checkMailable(database, config.secrets, req.params.slug as string, emails as string[]));
-  });
-
-  router.get('/stats', admin, async (req, res) => {
-    const list = optionalText(req.query, 'list', 64) || undefined;
-    res.set('Cache-Control', 'no-store').json(await dashboardStats(database, { list, days: statsDaysOf(optionalText(req.query, 'days', 8)), countsMaxAgeMs: config.statsCountsMaxAgeMs }));
   });
 
   return router;

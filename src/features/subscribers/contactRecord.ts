@@ -4,7 +4,7 @@ import { AppError } from '../../errors.js';
 import { decodeLocalizedText } from '../../platform/locales/localizedText.js';
 import { parseAddress } from '../../platform/mail/address.js';
 import { minimisationDueAt } from './minimise.js';
-import { entriesOfAddress } from '../policy/suppressions.js';
+import { entriesOfAddress } from '../policy/index.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

@@ -1,12 +1,12 @@
 import { eq, inArray } from 'drizzle-orm';
 import { forUpdate, type Database } from '../../platform/db/database.js';
-import { lockAddresses } from '../signup/service.js';
+import { lockAddresses } from '../signup/index.js';
 import { AppError } from '../../errors.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { recordChanges } from '../changes/service.js';
-import { recordConsent } from '../policy/consentTrail.js';
-import { keepReasonsAnonymously } from '../optout/reasons.js';
-import { entriesOfAddress, suppressAddress } from '../policy/suppressions.js';
+import { recordChanges } from '../changes/index.js';
+import { recordConsent } from '../policy/index.js';
+import { keepReasonsAnonymously } from '../optout/index.js';
+import { entriesOfAddress, suppressAddress } from '../policy/index.js';
 
 export interface ErasureOutcome {
   /** The one entry left: every list, reason `erased`, only the keyed hash. */

@@ -1,9 +1,9 @@
 import { and, asc, eq, exists, gt, inArray, isNotNull, isNull, max, notExists, or } from 'drizzle-orm';
 import { forUpdate, type Database, type Scope } from '../../platform/db/database.js';
 import { DEFAULT_LOCALE } from '../../platform/locales/locale.js';
-import { recordConsent } from '../policy/consentTrail.js';
-import { anonymousReasonDetail } from '../optout/reasons.js';
-import { entriesOfAddress, findSuppression } from '../policy/suppressions.js';
+import { recordConsent } from '../policy/index.js';
+import { anonymousReasonDetail } from '../optout/index.js';
+import { entriesOfAddress, findSuppression } from '../policy/index.js';
 
 /** Contacts per transaction: short write locks, so signups are never held up for long. */
 const BATCH = 200;

@@ -5,9 +5,9 @@ import { AppError } from '../../errors.js';
 import { preferencesUrl, unsubscribeUrl, type MessageContext } from '../../platform/mail/compose.js';
 import { receivesExactly } from '../../platform/mail/envelope.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { mayMailMany, type MailDecision } from '../policy/service.js';
-import { csvLine } from '../suppression/csv.js';
-import { findListBySlug } from '../signup/service.js';
+import { mayMailMany, type MailDecision } from '../policy/index.js';
+import { csvLine } from '../../platform/http/csv.js';
+import { findListBySlug } from '../lists/index.js';
 
 /** What building a subscriber's links needs: the public URL and the signing secrets. */
 export type LinkContext = Pick<MessageContext, 'publicUrl' | 'secrets'>;

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Database } from '../../platform/db/database.js';
 import type { Logger } from '../../logger.js';
-import { deleteExpiredRequests, type ExpiryOutcome } from '../signup/expiry.js';
+import { deleteExpiredRequests, type ExpiryOutcome } from '../signup/index.js';
 import { minimiseOptedOut } from './minimise.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
 

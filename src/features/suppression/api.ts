@@ -4,17 +4,11 @@ import { SUPPRESSION_REASONS, type SuppressionReason } from '../../platform/db/s
 import { AppError } from '../../errors.js';
 import { maskEmail } from '../../logger.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
-import { contactRecord } from '../subscribers/contactRecord.js';
-import { eraseContact } from '../subscribers/erasure.js';
 import { suppressionCsvChunks } from './csv.js';
 import { addSuppression, liftSuppression, listSuppressions } from './service.js';
-import { requireAdmin } from '../../platform/http/adminAuth.js';
-import type { AdminAuthLimit } from '../../platform/http/adminAuthLimit.js';
 import { importCsvUpload } from './upload.js';
 import type { AppDeps } from '../../app.js';
 import { optionalText, requiredText } from '../../platform/http/fields.js';
-import { sendContactExport } from '../../platform/http/respond.js';
-import { adminWebhookRoutes } from '../webhooks-out/api.js';
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 500;
@@ -38,28 +32,11 @@ function idOf(value: string | undefined): number {
   return Number(value);
 }
 
-/** The admin JSON API, mounted at /admin/api; every route needs the admin token. */
-export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router {
+/** The suppression list in the admin JSON API, mounted at /admin/api behind the admin guard. */
+export function apiRoutes(deps: AppDeps): Router {
   const router = Router();
   const { database } = deps;
   const { secrets } = deps.config;
-  router.use(requireAdmin({ config: deps.config, database, authLimit }));
-
-  router.get('/contacts/:email', async (req, res) => {
-    res.set('Cache-Control', 'no-store').json(await contactRecord(database, secrets, req.params.email, { optOutRetentionMs: deps.config.optOutRetentionMs }));
-  });
-
-  // The person's own copy of what is kept about them (right of access), as a download.
-  router.get('/contacts/:email/export', async (req, res) => {
-    const record = await contactRecord(database, secrets, req.params.email);
-    sendContactExport(res, 'contact-export.json', record);
-  });
-
-  router.delete('/contacts/:email', async (req, res) => {
-    await eraseContact(database, secrets, req.params.email, 'admin');
-    deps.logger.info('admin erased a contact');
-    res.status(204).end();
-  });
 
   router.get('/suppressions.csv', (_req, res) => {
     res.set('Cache-Control', 'no-store').attachment('suppressions.csv').type('text/csv; charset=utf-8');
@@ -107,8 +84,5 @@ export function adminApiRoutes(deps: AppDeps, authLimit: AdminAuthLimit): Router
     res.status(204).end();
   });
 
-  router.use('/webhook-endpoints', adminWebhookRoutes(deps));
-
-  router.use((_req, _res, next) => next(new AppError(404, 'not_found', 'There is no admin API route at this address.')));
   return router;
 }

@@ -1,27 +1,14 @@
+import { csvLine } from '../../platform/http/csv.js';
 import type { Readable } from 'node:stream';
-import { CsvError, parse, type Info } from 'csv-parse';
-import { asc, eq, gt } from 'drizzle-orm';
-import type { Database, Scope } from '../../platform/db/database.js';
-import { SUPPRESSION_REASONS, type SuppressionReason } from '../../platform/db/schema.js';
+import { CsvError,parse,type Info } from 'csv-parse';
+import { asc,eq,gt } from 'drizzle-orm';
+import type { Database,Scope } from '../../platform/db/database.js';
+import { SUPPRESSION_REASONS,type SuppressionReason } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { suppressManyByHand, type EntryByHand } from './service.js';
+import { suppressManyByHand,type EntryByHand } from './service.js';
 
 export const SUPPRESSION_CSV_HEADER = ['email', 'reason', 'list', 'created_at'] as const;
-
-/**
- * One CSV cell. A leading =, +, -, @ (or tab/CR) would make a spreadsheet run the cell as a
- * formula, so it gets a quote prefix; cells with separators, quotes or line breaks are quoted.
- */
-export function csvCell(value: string | null): string {
-  let text = value ?? '';
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-export function csvLine(cells: readonly (string | null)[]): string {
-  return `${cells.map(csvCell).join(',')}\r\n`;
-}
 
 /** Rows per query: every chunk is its own short query, so no statement stays open while a slow client reads. */
 const EXPORT_BATCH = 2000;

@@ -4,10 +4,10 @@ import { forUpdate, type Database, type Scope, type Tables } from '../../platfor
 import type { SuppressionReason } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
 import { parseAddress, type CanonicalAddress } from '../../platform/mail/address.js';
-import { recordChanges, type Change } from '../changes/service.js';
-import { recordConsent } from '../policy/consentTrail.js';
-import { findListBySlug } from '../signup/service.js';
-import { addressEntryConditions, suppressAddresses } from '../policy/suppressions.js';
+import { recordChanges, type Change } from '../changes/index.js';
+import { recordConsent } from '../policy/index.js';
+import { findListBySlug } from '../lists/index.js';
+import { addressEntryConditions, suppressAddresses } from '../policy/index.js';
 
 export interface SuppressionItem {
   id: number;

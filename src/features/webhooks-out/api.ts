@@ -21,9 +21,11 @@ function deliveriesLimit(value: string | undefined): number {
   return Number(value);
 }
 
-/** Outbound webhook endpoints (docs/webhooks.md), mounted at /admin/api/webhook-endpoints behind the admin token. */
-export function adminWebhookRoutes(deps: Pick<AppDeps, 'database' | 'config' | 'logger'>): Router {
+/** Outbound webhook endpoints (docs/webhooks.md): /admin/api/webhook-endpoints, behind the admin guard. */
+export function apiRoutes(deps: AppDeps): Router {
+  const api = Router();
   const router = Router();
+  api.use('/webhook-endpoints', router);
   const { database } = deps;
   const { production } = deps.config;
 
@@ -64,5 +66,5 @@ export function adminWebhookRoutes(deps: Pick<AppDeps, 'database' | 'config' | '
     res.status(202).json({ id: req.params.deliveryId, status: 'queued' });
   });
 
-  return router;
+  return api;
 }

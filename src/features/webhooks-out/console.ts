@@ -1,16 +1,17 @@
-import { Router, type Response } from 'express';
+import { Router } from 'express';
 import { recentDeliveries, sendAgain } from './deliveries.js';
 import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, updateEndpoint } from './service.js';
-import type { AppDeps } from '../../app.js';
+import type { ConsoleContext } from '../../app.js';
 import { optionalText } from '../../platform/http/fields.js';
-import type { PageSession } from '../../platform/http/console.js';
 import { endpointCreatedPage, endpointPage, webhooksPage } from './pages.js';
 
 const RECENT_DELIVERIES = 50;
 
-/** The console's webhooks pages, mounted at /admin/webhooks behind the console's sign-in (forms carry the CSRF token). */
-export function webhookConsoleRoutes(deps: Pick<AppDeps, 'database' | 'config' | 'logger'>, pageSession: (res: Response) => PageSession, send: (res: Response, html: string) => void): Router {
+/** The console's webhooks pages at /admin/webhooks, behind the console's guard (forms carry the CSRF token). */
+export function consoleRoutes({ deps, pageSession, sendPage: send }: ConsoleContext): Router {
+  const mounted = Router();
   const router = Router();
+  mounted.use('/webhooks', router);
   const { database } = deps;
   const { production } = deps.config;
   const noticeOf = (query: unknown) => optionalText(query, 'notice', 16);
@@ -53,5 +54,5 @@ export function webhookConsoleRoutes(deps: Pick<AppDeps, 'database' | 'config' |
     res.redirect(303, `/admin/webhooks/${encodeURIComponent(req.params.id)}?notice=retried`);
   });
 
-  return router;
+  return mounted;
 }

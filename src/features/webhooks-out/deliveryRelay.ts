@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import { and, asc, eq, inArray, isNull, lt, or } from 'drizzle-orm';
 import type { Database } from '../../platform/db/database.js';
 import type { Logger } from '../../logger.js';
-import type { RelayOptions } from '../delivery/outboxRelay.js';
+import type { RelayOptions } from '../delivery/index.js';
 import { startRelayLoop, type HandableRow } from '../../platform/queue/relayLoop.js';
 import type { WebhookJob } from './queue.js';
 

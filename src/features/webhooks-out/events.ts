@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, inArray } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
-import type { Change } from '../changes/service.js';
+import type { Change } from '../changes/index.js';
 import { forgetAddressInDeliveries } from './scrub.js';
 
 /** The event types a receiver may subscribe to (docs/webhooks.md), in the order the console lists them. */

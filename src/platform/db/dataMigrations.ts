@@ -1,30 +1,27 @@
 import { eq, sql } from 'drizzle-orm';
-import { backfillDailyStats } from '../../features/dashboard/dailyStats.js';
-import { migrateQuotedAddresses } from '../../features/policy/quotedAddresses.js';
 import type { Database, Scope } from './database.js';
 
-interface DataMigration {
+export interface DataMigration {
   name: string;
   /** Runs inside the migration's transaction; returns a summary for the log. */
   run(tx: Scope, secrets: readonly string[], now: number): Promise<object>;
 }
 
-/** In order; a name, once recorded, never runs again. Add to the end only. */
-const DATA_MIGRATIONS: readonly DataMigration[] = [
-  { name: '0001_quoted_local_parts', run: migrateQuotedAddresses },
-  { name: '0002_daily_list_stats', run: (tx) => backfillDailyStats(tx) },
-];
-
 /**
- * Applies the data migrations not applied yet, each in one transaction that also records it.
+ * Applies the data migrations not applied yet (the list is the features', in src/dataMigrations.ts), each in one transaction that also records it.
  * Several processes starting on one database run each exactly once: on SQLite BEGIN IMMEDIATE
  * makes them take turns; on PostgreSQL a transaction-scoped advisory lock on the migration's
  * name makes the second process wait for the first to commit, after which it finds the record.
  * Returns what ran now, for the log.
  */
-export async function applyDataMigrations(database: Database, secrets: readonly string[], now = Date.now()): Promise<{ name: string; summary: object }[]> {
+export async function runDataMigrations(
+  database: Database,
+  secrets: readonly string[],
+  migrations: readonly DataMigration[],
+  now = Date.now(),
+): Promise<{ name: string; summary: object }[]> {
   const ran: { name: string; summary: object }[] = [];
-  for (const migration of DATA_MIGRATIONS) {
+  for (const migration of migrations) {
     await database.transaction(async (tx) => {
       const { dataMigrations } = tx.tables;
       // The row does not exist before the first run, so there is nothing to lock: the advisory

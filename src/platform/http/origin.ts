@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import type { RequestOrigin } from '../../features/policy/consentTrail.js';
+import type { RequestOrigin } from '../../features/policy/index.js';
 
 const clip = (value: string | undefined, max: number) => (value ? value.slice(0, max) : null);
 

@@ -1,19 +1,16 @@
 import { createHash } from 'node:crypto';
+import { stringsOf,type Locale } from '../locales/locale.js';
+import { escapeHtml } from '../mail/templates.js';
 import type { Site } from '../../config.js';
 import { maskEmail } from '../../logger.js';
-import { CONFIRM_LINK_DAYS } from '../mail/compose.js';
-import { isLocale, stringsOf, type Locale } from '../locales/locale.js';
-import { escapeHtml } from '../mail/templates.js';
-import { localize } from '../locales/localizedText.js';
-import type { ConsentStatement } from '../../features/consent/service.js';
-import type { UnsubscribeScope } from '../../features/optout/service.js';
+import { isLocale } from '../locales/locale.js';
 
 /**
  * Server-rendered pages for people (as opposed to JSON for programs). Every value that reaches
  * the markup goes through escapeHtml; the markup itself is written here and nowhere else. The
  * words are in src/locales, one file per locale.
  */
-function pageText(locale: Locale) {
+export function pageText(locale: Locale) {
   return stringsOf(locale).page;
 }
 
@@ -75,7 +72,7 @@ ${page.main}
 </html>`;
 }
 
-const paragraph = (text: string, className?: string) => `<p${className ? ` class="${className}"` : ''}>${escapeHtml(text)}</p>`;
+export const paragraph = (text: string, className?: string) => `<p${className ? ` class="${className}"` : ''}>${escapeHtml(text)}</p>`;
 
 /** The list and the (masked) address a page concerns, right under its title. */
 function facts(locale: Locale, view: PageView): string {
@@ -93,7 +90,7 @@ function backToSite(locale: Locale, site: Site | undefined): string {
 }
 
 /** A whole HTML document; `body` must already be safe markup. */
-function htmlPage(locale: Locale, title: string, body: string, view: PageView = {}): string {
+export function htmlPage(locale: Locale, title: string, body: string, view: PageView = {}): string {
   return htmlDocument({
     lang: locale,
     title,
@@ -111,7 +108,7 @@ export function messagePage(locale: Locale, title: string, message: string, view
  * A page whose only action is a POST form carrying the token: fetching a link changes nothing.
  * The form carries the page's locale too, so the answer speaks the same language.
  */
-function tokenFormPage(locale: Locale, title: string, message: string, action: string, token: string, button: string, view?: PageView): string {
+export function tokenFormPage(locale: Locale, title: string, message: string, action: string, token: string, button: string, view?: PageView): string {
   return htmlPage(
     locale,
     title,
@@ -140,7 +137,7 @@ export interface PageButton {
  * link): the RFC 8058 one-click POST and the page's own form then hit the same handler. Several
  * buttons stand well apart, each with its own hint, so that no one presses the wrong one.
  */
-function actionPage(locale: Locale, title: string, message: string, action: string, buttons: readonly PageButton[], view?: PageView): string {
+export function actionPage(locale: Locale, title: string, message: string, action: string, buttons: readonly PageButton[], view?: PageView): string {
   const markup = buttons
     .map((b) => {
       const field = b.name ? ` name="${escapeHtml(b.name)}" value="${escapeHtml(b.value ?? '')}"` : '';
@@ -161,49 +158,6 @@ ${markup}
   );
 }
 
-/**
- * The answer to a lapsed confirm link: a form that signs up again (to `POST /subscribe`, as a
- * site's own form would), filled in when the request is still known. `form` false (a signup
- * needs a human check this page cannot carry): only the advice to sign up where they did.
- */
-/**
- * A list's consent statement in a signup form: its version in `consent`, and the words beside a
- * box that is not ticked and must be (never pre-ticked: consent is given, not assumed).
- */
-export function consentFields(locale: Locale, statement: ConsentStatement, id: string): string {
-  return `<input type="hidden" name="consent" value="${escapeHtml(statement.version)}">
-<p class="agree"><input type="checkbox" id="${escapeHtml(id)}" name="agree" value="yes" required> <label for="${escapeHtml(id)}">${escapeHtml(localize(statement.text, locale))}</label></p>`;
-}
-
-/**
- * A lapsed confirm link: the way to sign up again, with the address and list filled in, and the
- * list's current consent statement to agree to again (a list that requires it refuses a signup
- * without it).
- */
-export function signupAgainPage(
-  locale: Locale,
-  again: { email: string; listSlug: string } | null,
-  form: boolean,
-  view: PageView = {},
-  statement: ConsentStatement | null = null,
-): string {
-  const t = pageText(locale);
-  if (!form) return messagePage(locale, t.expiredTitle, t.expiredElsewhereBody, view);
-  return htmlPage(
-    locale,
-    t.expiredTitle,
-    `${paragraph(t.expiredBody)}
-<form method="post" action="/subscribe">
-<label>${escapeHtml(t.emailLabel)} <input type="email" name="email" value="${escapeHtml(again?.email ?? '')}" required autocomplete="email"></label>
-<input type="hidden" name="list" value="${escapeHtml(again?.listSlug ?? 'default')}">
-<input type="hidden" name="locale" value="${escapeHtml(locale)}">
-${statement ? `${consentFields(locale, statement, 'signup-again-consent')}\n` : ''}<button type="submit">${escapeHtml(t.signupAgainButton)}</button>
-</form>`,
-    // The address is in the form, in full, for the person to check; it is not repeated masked.
-    { ...view, address: undefined },
-  );
-}
-
 /** The sentence of an error code in this locale: the page translates the code, never shows the (English) message. */
 function errorText(locale: Locale, code: string): string {
   const errors: Record<string, string> = stringsOf(locale).errors;
@@ -221,96 +175,7 @@ export function errorPage(locale: Locale, code: string, view?: PageView): string
  * the journey links back to it).
  */
 
-const listOf = (locale: Locale, view: PageView) => view.list ?? pageText(locale).thisList;
-
-/**
- * After a signup. Its answer must not depend on the address's state, so it promises nothing; it
- * shows the address as typed (in full: a typo can be caught here) rather than masked.
- */
-export function thanksPage(locale: Locale, view: Omit<PageView, 'address'> & { typedAddress?: string | undefined } = {}): string {
-  const t = pageText(locale);
-  const typed = view.typedAddress
-    ? `<dl class="facts">${view.list ? `<dt>${escapeHtml(t.listLabel)}</dt><dd>${escapeHtml(view.list)}</dd>` : ''}<dt>${escapeHtml(t.typedAddressLabel)}</dt><dd>${escapeHtml(view.typedAddress)}</dd></dl>\n`
-    : '';
-  const body = `${typed}${paragraph(t.thanksBody)}${paragraph(t.thanksNext(CONFIRM_LINK_DAYS))}${view.typedAddress ? paragraph(t.typoHint) : ''}`;
-  return htmlPage(locale, t.thanksTitle, body, { list: view.typedAddress ? undefined : view.list, site: view.site });
-}
-
-/** `GET /confirm` of a pending request: the button (a scanner fetching the link changes nothing). */
-export function confirmPage(locale: Locale, token: string, view: PageView = {}): string {
-  const t = pageText(locale);
-  const message = view.list ? t.confirmListBody(view.list) : t.confirmBody;
-  return tokenFormPage(locale, t.confirmTitle, message, '/confirm', token, t.confirmButton, { ...view, site: undefined });
-}
-
-/** `GET /confirm` of a request cancelled through its own "not me": say so, and offer "it was me". */
-export function itWasMePage(locale: Locale, token: string, view: PageView = {}): string {
-  const t = pageText(locale);
-  return tokenFormPage(locale, t.itWasMeTitle, t.itWasMeBody(listOf(locale, view)), '/confirm/it-was-me', token, t.itWasMeButton, { ...view, site: undefined });
-}
-
-/** After `POST /confirm`: confirmed now, or already before. */
-export function confirmedPage(locale: Locale, alreadyConfirmed: boolean, view: PageView = {}): string {
-  const t = pageText(locale);
-  const list = listOf(locale, view);
-  const message = alreadyConfirmed ? t.alreadyConfirmedBody(list) : t.confirmedBody(list);
-  return htmlPage(locale, t.confirmedTitle, `${paragraph(message)}${paragraph(t.confirmedNext)}`, view);
-}
-
-/** `GET /unsubscribe` of a confirmed subscription: this list, or every list, far apart. */
-export function unsubscribePage(locale: Locale, action: string, view: PageView = {}): string {
-  const t = pageText(locale);
-  const list = listOf(locale, view);
-  return actionPage(
-    locale,
-    t.unsubscribeTitle,
-    t.unsubscribeBody(list),
-    action,
-    [
-      { label: t.unsubscribeButton(list), name: 'scope', value: 'list' },
-      { label: t.unsubscribeAllButton, name: 'scope', value: 'all', secondary: true, hint: t.unsubscribeAllHint },
-    ],
-    { ...view, site: undefined },
-  );
-}
-
-/** `GET /unsubscribe` of a pending request: "this was not me". */
-export function notMePage(locale: Locale, action: string, view: PageView = {}): string {
-  const t = pageText(locale);
-  return actionPage(locale, t.notMeTitle, t.notMeBody(listOf(locale, view)), action, [{ label: t.notMeButton }], { ...view, site: undefined });
-}
-
-/**
- * After `POST /unsubscribe`. A "not me" cancelled a request rather than ended a subscription,
- * and says so. `resubscribeAction` (the resubscribe link) offers the way back.
- */
-export function unsubscribedPage(
-  locale: Locale,
-  outcome: { scope: UnsubscribeScope; notMe: boolean },
-  resubscribeAction: string,
-  view: PageView = {},
-  /** Safe markup after the page's form: the optional "why are you leaving?" form (preferencePages.ts). */
-  after = '',
-): string {
-  const t = pageText(locale);
-  const list = listOf(locale, view);
-  const withAfter = (html: string) => (after ? html.replace('</form>', `</form>\n${after}`) : html);
-  if (outcome.notMe) {
-    return withAfter(actionPage(locale, t.cancelledTitle, t.cancelledBody(list), resubscribeAction, [{ label: t.cancelledUndoButton, secondary: true }], view));
-  }
-  const message = outcome.scope === 'all' ? t.unsubscribedAllBody : t.unsubscribedBody(list);
-  return withAfter(actionPage(locale, t.unsubscribedTitle, message, resubscribeAction, [{ label: t.resubscribeButton, secondary: true, hint: t.resubscribeHint }], view));
-}
-
-/** After `POST /resubscribe`: active again, or a new confirmation on its way (maybe). */
-export function resubscribedPage(locale: Locale, pending: boolean, view: PageView = {}): string {
-  const t = pageText(locale);
-  const list = listOf(locale, view);
-  const body = pending
-    ? `${paragraph(t.resubscribedPendingBody(list))}${paragraph(t.resubscribedPendingNext(CONFIRM_LINK_DAYS))}`
-    : paragraph(t.resubscribedBody(list));
-  return htmlPage(locale, t.resubscribedTitle, body, view);
-}
+export const listOf = (locale: Locale, view: PageView) => view.list ?? pageText(locale).thisList;
 
 /** A page's locale from a `locale` field (our own links and forms carry one), if it names one we speak. */
 export function localeField(value: unknown): Locale | undefined {
@@ -318,3 +183,27 @@ export function localeField(value: unknown): Locale | undefined {
   const language = value.split('-')[0]!.toLowerCase();
   return isLocale(language) ? language : undefined;
 }
+
+
+export const FORM_STYLE = `fieldset{border:1px solid var(--line);border-radius:6px;margin:0 0 1.5rem;padding:.75rem 1rem}legend{font-weight:600;padding:0 .25rem}
+.option{display:flex;gap:.75rem;align-items:flex-start;min-height:3rem;margin:0 0 .75rem}.option input{width:1.5rem;height:1.5rem;margin:.1rem 0 0;flex:none}.option span{display:block}
+.state,.note{color:var(--muted);font-size:.9375rem}.blocked{border-left:4px solid var(--muted);padding:.5rem .75rem;margin:0 0 1rem}
+textarea{display:block;width:100%;min-height:6rem;margin-top:.25rem;font:inherit;padding:.5rem .75rem;border:1px solid var(--muted);border-radius:6px;background:var(--card);color:var(--text)}
+h2{font-size:1.2rem;margin:2rem 0 .75rem}ol.trail{list-style:none;padding:0;margin:0 0 1rem}ol.trail li{padding:.5rem 0;border-bottom:1px solid var(--line)}
+.choices form{margin:0}`;
+
+/** The Content-Security-Policy of these pages: the common stylesheet and this one, nothing else. */
+export const FORM_CSP = [
+  "default-src 'none'",
+  `style-src ${PAGE_STYLE_SOURCE} 'sha256-${createHash('sha256').update(FORM_STYLE).digest('base64')}'`,
+  "img-src 'self' data:",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+export function formPage(locale: Locale, title: string, body: string): string {
+  return htmlDocument({ lang: locale, title, style: STYLE, referrer: 'no-referrer', head: `\n<style>${FORM_STYLE}</style>`, main: `<h1>${escapeHtml(title)}</h1>\n${body}` });
+}
+
+export const formParagraph = (text: string, className?: string) => `<p${className ? ` class="${className}"` : ''}>${escapeHtml(text)}</p>`;

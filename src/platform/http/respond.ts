@@ -2,7 +2,7 @@ import type { Express, Request, Response } from 'express';
 import type { Site } from '../../config.js';
 import { AppError } from '../../errors.js';
 import { DEFAULT_LOCALE, localeFromAcceptLanguage, type Locale } from '../locales/locale.js';
-import { errorPage, localeField } from './pages.js';
+import { errorPage, FORM_CSP, localeField } from './pages.js';
 
 /** APIs for programs only (the admin API, Prometheus scrapes): they answer JSON whatever the Accept header says. */
 const JSON_ONLY_PATHS = /^\/(admin\/api|metrics)(\/|$)/;
@@ -53,4 +53,10 @@ export function sendContactExport(res: Response, filename: string, record: objec
     .attachment(filename)
     .type('json')
     .send(JSON.stringify({ exportedAt: new Date().toISOString(), ...record }, null, 2));
+}
+
+/** A page of the person's forms (preferences, reasons): the common stylesheet and the forms' own, nothing else. */
+export function sendFormPage(res: Response, html: string): void {
+  res.set('Content-Security-Policy', FORM_CSP);
+  sendPage(res, html);
 }

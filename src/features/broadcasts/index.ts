@@ -1,0 +1,7 @@
+export { apiRoutes } from './api.js';
+export { consoleRoutes } from './console.js';
+export { bodyParsers } from './api.js';
+export { commands } from './cli.js';
+export { contentLocale, createBroadcastRenderer, loadBroadcastLayouts, type BroadcastRenderer } from './content.js';
+export { createBroadcastService, startBroadcastScheduler, type BroadcastService } from './runner.js';
+export { CANCELLED } from './service.js';

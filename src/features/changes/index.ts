@@ -1,0 +1,1 @@
+export { recordChanges, type Change, type UnsubscribeSource } from './service.js';

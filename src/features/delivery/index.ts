@@ -1,0 +1,3 @@
+export { startMailWorker, type MailWorker } from './mailWorker.js';
+export { startOutboxRelay, type OutboxRelay, type RelayOptions } from './outboxRelay.js';
+export { outboxCounts } from './outboxReport.js';

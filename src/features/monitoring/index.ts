@@ -1,0 +1,2 @@
+export { publicRoutes } from './public.js';
+export { metricsRoutes } from './metrics.js';

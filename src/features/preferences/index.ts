@@ -1,0 +1,2 @@
+export { publicRoutes } from './public.js';
+export { applyPreferences, type PreferenceChange, type PreferenceRequest } from './service.js';

@@ -1,0 +1,3 @@
+export { consoleRoutes } from './console.js';
+export { checkSendingSetup, dnsTxtResolver, liveSummary, sendingSetupComplete } from './service.js';
+export { commands } from './cli.js';
