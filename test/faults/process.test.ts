@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync,rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { postJson, settle, waitFor } from '../support/http.js';
-import { freePort, startServiceProcess, type RunningProcess } from '../support/processes.js';
-import { deleteRedisKeys, testServiceEnv } from '../support/service.js';
-import { startSmtpSink, type SmtpSink } from '../support/smtpSink.js';
+import { afterEach,describe,expect,it } from 'vitest';
+import { postJson,settle,waitFor } from '../support/http.js';
+import { freePort,startServiceProcess,type RunningProcess } from '../support/processes.js';
+import { deleteRedisKeys,testServiceEnv } from '../support/service.js';
+import { startSmtpSink } from '../support/smtpSink.js';
 
 const BURST = 200;
 const cleanups: (() => Promise<void> | void)[] = [];

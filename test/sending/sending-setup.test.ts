@@ -115,16 +115,16 @@ describe('npm run admin -- sending check', () => {
   it('says missing or different, record by record, warns about alignment, and exits 1', async () => {
     const result = await runAdminCli(['sending', 'check'], { ...CLI_ENV, ...senderEnv('News <news@half.example>', 'half.example'), DNS_SERVERS: dns.server });
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/SPF TXT half\.example\n.*\n  live:    different: v=spf1 \+all \("\+all" lets anyone send/);
-    expect(result.stdout).toMatch(/DKIM TXT rsa1\._domainkey\.half\.example\n.*\n  live:    different: v=DKIM1; k=rsa; p=\S+ \(The published key is not the configured one/);
-    expect(result.stdout).toMatch(/DKIM TXT ed1\._domainkey\.half\.example\n.*\n  live:    found/);
-    expect(result.stdout).toMatch(/DMARC TXT _dmarc\.half\.example\n.*\n  live:    missing: nothing published/);
+    expect(result.stdout).toMatch(/SPF TXT half\.example\n.*\n {2}live: {4}different: v=spf1 \+all \("\+all" lets anyone send/);
+    expect(result.stdout).toMatch(/DKIM TXT rsa1\._domainkey\.half\.example\n.*\n {2}live: {4}different: v=DKIM1; k=rsa; p=\S+ \(The published key is not the configured one/);
+    expect(result.stdout).toMatch(/DKIM TXT ed1\._domainkey\.half\.example\n.*\n {2}live: {4}found/);
+    expect(result.stdout).toMatch(/DMARC TXT _dmarc\.half\.example\n.*\n {2}live: {4}missing: nothing published/);
     expect(result.stdout).toContain('3 of 4 records are not published as advised.');
 
     // DKIM signs for example.org while mail comes from example.com: no alignment.
     const misaligned = await runAdminCli(['sending', 'check'], { ...CLI_ENV, ...senderEnv('News <news@example.com>', 'example.org'), DNS_SERVERS: dns.server });
     expect(misaligned.stdout).toContain('warning: DKIM_DOMAIN example.org is neither the MAIL_FROM domain (example.com) nor a parent of it');
-    expect(misaligned.stdout).toMatch(/DKIM TXT rsa1\._domainkey\.example\.org\n.*\n  live:    missing/);
+    expect(misaligned.stdout).toMatch(/DKIM TXT rsa1\._domainkey\.example\.org\n.*\n {2}live: {4}missing/);
     expect(misaligned.code).toBe(1);
   });
 
@@ -135,7 +135,7 @@ describe('npm run admin -- sending check', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('warning: DKIM is not configured');
     expect(result.stdout).toContain('DKIM TXT <selector>._domainkey.example.com\n  publish: (nothing yet)\n  live:    not checked: DKIM is not configured');
-    expect(result.stdout).toMatch(/SPF TXT example\.com\n.*\n  live:    not checked: DNS could not be reached \(E[A-Z]+\)/);
+    expect(result.stdout).toMatch(/SPF TXT example\.com\n.*\n {2}live: {4}not checked: DNS could not be reached \(E[A-Z]+\)/);
     expect(result.stdout).toMatch(/DNS could not be reached \(E[A-Z]+\): nothing was checked; the records above are what to publish\./);
   });
 });

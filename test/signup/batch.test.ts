@@ -4,7 +4,7 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/platform/db/database.js';
-import { AppError } from '../../src/errors.js';
+import { type AppError } from '../../src/errors.js';
 import { createSignupBatcher } from '../../src/features/signup/batch.js';
 import { suppressAddress } from '../../src/features/policy/suppressions.js';
 import { postJson, waitFor } from '../support/http.js';

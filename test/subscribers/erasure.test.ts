@@ -1,9 +1,9 @@
-import { eq, isNull } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq,isNull } from 'drizzle-orm';
+import { afterAll,beforeAll,describe,expect,it } from 'vitest';
 import { deleteExpiredRequests } from '../../src/features/signup/expiry.js';
 import { CONFIRM_TOKEN_TTL_MS } from '../../src/platform/http/tokens.js';
-import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from '../support/http.js';
-import { ADMIN_AUTH, startTestService, startWorkerBeside, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from '../support/service.js';
+import { linkIn,postForm,postJson,settle,tokenOf,waitFor } from '../support/http.js';
+import { ADMIN_AUTH,startTestService,startWorkerBeside,TEST_SECRET,type TestService } from '../support/service.js';
 
 let t: TestService;
 beforeAll(async () => {

@@ -1,9 +1,7 @@
 import { Router } from 'express';
-import { AppError } from '../../errors.js';
-import { checkConsentText, consentHistory, currentConsentStatement, setConsentStatement } from './service.js';
+import { checkConsentText,consentHistory,currentConsentStatement,setConsentStatement } from './service.js';
 import { findListBySlug } from '../lists/index.js';
 import type { AppDeps } from '../../app.js';
-import { optionalText } from '../../platform/http/fields.js';
 
 /** A list's consent statement and its versions in the admin API, mounted at /admin/api behind the admin guard. */
 export function apiRoutes(deps: AppDeps): Router {

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gte, isNotNull, or, sum } from 'drizzle-orm';
+import { and,asc,eq,gte,isNotNull,or,sum } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
 import { countsByList } from '../lists/index.js';

@@ -37,7 +37,7 @@ const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** GET /preferences: every list with a box, the "everything" button, and "Your data". */
 export function preferencesPage(data: PreferencesPageData): string {
-  const { locale, view, record, actions } = data;
+  const { locale, view, actions } = data;
   const t = stringsOf(locale).preferences;
   const names = new Map(view.lists.map(({ list }) => [list.slug, listName(list, locale)]));
   const blocked = view.addressBlockedBy ? `<div class="blocked"><p><strong>${h(t.blockedTitle)}</strong></p>${formParagraph(t.blocked[view.addressBlockedBy] ?? t.blocked.manual!)}</div>\n` : '';

@@ -1,7 +1,5 @@
-import { eq } from 'drizzle-orm';
-import { Router, type Request, type Response } from 'express';
+import { Router } from 'express';
 import { AppError } from '../../errors.js';
-import { isLocale, type Locale } from '../../platform/locales/locale.js';
 import { contactRecord } from '../subscribers/index.js';
 import { recordConsent } from '../policy/index.js';
 import { eraseContact } from '../subscribers/index.js';
@@ -10,9 +8,9 @@ import { preferencesView } from './service.js';
 import type { AppDeps } from '../../app.js';
 import { optionalText } from '../../platform/http/fields.js';
 import { requestOrigin } from '../../platform/http/origin.js';
-import { eraseConfirmPage, erasedPage, preferencesPage, savedPage } from './pages.js';
-import { formLocale, reasonsThanksPage, saveLeavingReason, tokenOf, withToken } from '../optout/index.js';
-import { sendContactExport, sendFormPage } from '../../platform/http/respond.js';
+import { eraseConfirmPage,erasedPage,preferencesPage,savedPage } from './pages.js';
+import { formLocale,reasonsThanksPage,saveLeavingReason,tokenOf,withToken } from '../optout/index.js';
+import { sendContactExport,sendFormPage } from '../../platform/http/respond.js';
 
 /** The checked boxes of a form: one `lists` field, or several (urlencoded repeats become an array). */
 function slugsOf(body: unknown): string[] {

@@ -1,4 +1,4 @@
-import { CLI_SOURCE, one, UsageError, type CommandGroup } from '../cli/command.js';
+import { UsageError,type CommandGroup } from '../cli/command.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';

@@ -1,13 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import SqliteConnection from 'better-sqlite3';
-import { DrizzleQueryError, is, sql, Table } from 'drizzle-orm';
+import { DrizzleQueryError,is,Table } from 'drizzle-orm';
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
-import { drizzle as drizzlePg, type NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
+import { drizzle as drizzlePg,type NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import type { Config } from '../../config.js';
-import { closeDatabase, openDatabase, type SqliteDb } from './client.js';
-import { assertPostgresMigrated, closePostgres, migratePostgres, openPostgres, type PgDb } from './postgres.js';
+import { closeDatabase,openDatabase,type SqliteDb } from './client.js';
+import { assertPostgresMigrated,closePostgres,migratePostgres,openPostgres,type PgDb } from './postgres.js';
 import * as pgSchema from './schema.pg.js';
 import * as sqliteSchema from './schema.js';
 

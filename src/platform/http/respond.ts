@@ -1,6 +1,6 @@
 import type { Express, Request, Response } from 'express';
 import type { Site } from '../../config.js';
-import { AppError } from '../../errors.js';
+import { type AppError } from '../../errors.js';
 import { DEFAULT_LOCALE, localeFromAcceptLanguage, type Locale } from '../locales/locale.js';
 import { errorPage, FORM_CSP, localeField } from './pages.js';
 
