@@ -16,14 +16,15 @@ module.exports = {
     {
       name: 'platform-imports-no-feature',
       severity: 'error',
-      comment: 'src/platform/ is the shared machinery every feature stands on: it never imports a feature (take what it needs as a parameter).',
+      comment:
+        'src/platform/ is the shared machinery every feature stands on: it never imports a feature (take what it needs as a parameter).',
       from: { path: '^src/platform/' },
       to: { path: '^src/features/' },
     },
     {
       name: 'features-meet-through-index',
       severity: 'error',
-      comment: "A feature is reached from outside only through its index.ts, the list of what it offers.",
+      comment: 'A feature is reached from outside only through its index.ts, the list of what it offers.',
       from: { path: '^src/features/([^/]+)/' },
       to: { path: '^src/features/[^/]+/', pathNot: ['^src/features/$1/', '^src/features/[^/]+/index\\.ts$'] },
     },
@@ -48,6 +49,10 @@ module.exports = {
     // Compiled dependencies only: `import type` and type-only uses are not run-time imports.
     tsPreCompilationDeps: false,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.js'],
+    },
   },
 };

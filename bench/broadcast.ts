@@ -10,7 +10,12 @@ export async function seedBroadcastList(env: Record<string, string>, slug: strin
   const database = await openDatabaseFromConfig(loadConfig({ ...env, LOG_LEVEL: 'silent' }));
   try {
     const at = Date.now() - 60_000;
-    const [list] = await database.transaction((tx) => tx.db.insert(tx.tables.lists).values({ slug, name: `List ${slug}`, createdAt: at }).returning());
+    const [list] = await database.transaction((tx) =>
+      tx.db
+        .insert(tx.tables.lists)
+        .values({ slug, name: `List ${slug}`, createdAt: at })
+        .returning(),
+    );
     for (let start = 0; start < count; start += 5000) {
       await database.transaction(async (tx) => {
         const { contacts, subscriptions } = tx.tables;
@@ -18,9 +23,20 @@ export async function seedBroadcastList(env: Record<string, string>, slug: strin
           const n = Math.min(1000, count - chunk);
           const written = await tx.db
             .insert(contacts)
-            .values(Array.from({ length: n }, (_, i) => ({ email: `${slug}-${chunk + i}@example.com`, emailKey: `${slug}-${chunk + i}@example.com`, locale: 'en', createdAt: at })))
+            .values(
+              Array.from({ length: n }, (_, i) => ({
+                email: `${slug}-${chunk + i}@example.com`,
+                emailKey: `${slug}-${chunk + i}@example.com`,
+                locale: 'en',
+                createdAt: at,
+              })),
+            )
             .returning({ id: contacts.id });
-          await tx.db.insert(subscriptions).values(written.map((c) => ({ contactId: c.id, listId: list!.id, status: 'confirmed' as const, createdAt: at, confirmedAt: at })));
+          await tx.db
+            .insert(subscriptions)
+            .values(
+              written.map((c) => ({ contactId: c.id, listId: list!.id, status: 'confirmed' as const, createdAt: at, confirmedAt: at })),
+            );
         }
       });
     }
@@ -35,7 +51,12 @@ export async function sendBroadcast(url: string, adminToken: string, slug: strin
   const created = await fetch(`${url}/admin/api/broadcasts`, {
     method: 'POST',
     headers,
-    body: JSON.stringify({ list: slug, subject: 'Bench news', body: '# Bench news\n\nA paragraph of **news**, and [a link](https://example.org).', format: 'markdown' }),
+    body: JSON.stringify({
+      list: slug,
+      subject: 'Bench news',
+      body: '# Bench news\n\nA paragraph of **news**, and [a link](https://example.org).',
+      format: 'markdown',
+    }),
   });
   if (created.status !== 201) throw new Error(`creating the broadcast: ${created.status} ${await created.text()}`);
   const { id } = (await created.json()) as { id: number };
@@ -45,7 +66,11 @@ export async function sendBroadcast(url: string, adminToken: string, slug: strin
 }
 
 /** The broadcast's counts, from the admin API. */
-export async function broadcastCounts(url: string, adminToken: string, id: number): Promise<{ status: string; total: number; queued: number; sent: number }> {
+export async function broadcastCounts(
+  url: string,
+  adminToken: string,
+  id: number,
+): Promise<{ status: string; total: number; queued: number; sent: number }> {
   const res = await fetch(`${url}/admin/api/broadcasts/${id}`, { headers: { authorization: `Bearer ${adminToken}` } });
   return (await res.json()) as { status: string; total: number; queued: number; sent: number };
 }

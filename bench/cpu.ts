@@ -28,7 +28,10 @@ export async function postgresBackendsCpuMs(database: string): Promise<number> {
   const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
   await client.connect();
   try {
-    const { rows } = await client.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database]);
+    const { rows } = await client.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+      [database],
+    );
     return rows.reduce((sum, row) => sum + processCpuMs(row.pid), 0);
   } finally {
     await client.end();

@@ -42,8 +42,12 @@ export async function seedDashboard(target: { sqliteFile: string } | { postgresU
     try {
       const list = connection.prepare('insert or ignore into lists (id, slug, name, created_at) values (?, ?, ?, ?)');
       const contact = connection.prepare('insert into contacts (id, email, email_key, locale, created_at) values (?, ?, ?, ?, ?)');
-      const subscription = connection.prepare('insert into subscriptions (contact_id, list_id, status, created_at, confirmed_at, unsubscribed_at) values (?, ?, ?, ?, ?, ?)');
-      const day = connection.prepare('insert into daily_list_stats (day, list_id, signups, confirmations, unsubscribes) values (?, ?, ?, ?, ?)');
+      const subscription = connection.prepare(
+        'insert into subscriptions (contact_id, list_id, status, created_at, confirmed_at, unsubscribed_at) values (?, ?, ?, ?, ?, ?)',
+      );
+      const day = connection.prepare(
+        'insert into daily_list_stats (day, list_id, signups, confirmations, unsubscribes) values (?, ?, ?, ?, ?)',
+      );
       connection.transaction(() => {
         for (const row of listRows) list.run(...row);
         for (let i = 1; i <= contacts; i++) {
@@ -58,10 +62,17 @@ export async function seedDashboard(target: { sqliteFile: string } | { postgresU
       connection.close();
     }
   } else {
-    const database = await openDatabaseFromConfig({ databasePath: '', databaseUrl: target.postgresUrl, databasePoolMax: 2, databaseStatementTimeoutMs: 600_000, migrateOnStart: true });
+    const database = await openDatabaseFromConfig({
+      databasePath: '',
+      databaseUrl: target.postgresUrl,
+      databasePoolMax: 2,
+      databaseStatementTimeoutMs: 600_000,
+      migrateOnStart: true,
+    });
     const pool = (database.db as unknown as PgDb).$client;
     try {
-      for (const row of listRows) await pool.query('insert into lists (id, slug, name, created_at) values ($1, $2, $3, $4) on conflict do nothing', [...row]);
+      for (const row of listRows)
+        await pool.query('insert into lists (id, slug, name, created_at) values ($1, $2, $3, $4) on conflict do nothing', [...row]);
       // Server-side generate_series: a million rows without sending them.
       await pool.query(
         `insert into contacts (id, email, email_key, locale, created_at)
@@ -77,7 +88,10 @@ export async function seedDashboard(target: { sqliteFile: string } | { postgresU
                from generate_series(1, $1::int) i) g`,
         [contacts, now],
       );
-      for (const row of dayRows) await pool.query('insert into daily_list_stats (day, list_id, signups, confirmations, unsubscribes) values ($1, $2, $3, $4, $5)', [...row]);
+      for (const row of dayRows)
+        await pool.query('insert into daily_list_stats (day, list_id, signups, confirmations, unsubscribes) values ($1, $2, $3, $4, $5)', [
+          ...row,
+        ]);
       // A running PostgreSQL has statistics and a visibility map (autovacuum); a fresh bulk load has neither.
       await pool.query('vacuum analyze subscriptions');
       await pool.query('vacuum analyze daily_list_stats');
@@ -96,7 +110,13 @@ export async function timeUncachedStats(target: { sqliteFile: string } | { postg
   const database =
     'sqliteFile' in target
       ? openSqliteDatabase(target.sqliteFile)
-      : await openDatabaseFromConfig({ databasePath: '', databaseUrl: target.postgresUrl, databasePoolMax: 2, databaseStatementTimeoutMs: 60_000, migrateOnStart: false });
+      : await openDatabaseFromConfig({
+          databasePath: '',
+          databaseUrl: target.postgresUrl,
+          databasePoolMax: 2,
+          databaseStatementTimeoutMs: 60_000,
+          migrateOnStart: false,
+        });
   try {
     return await timeRuns(runs, () => dashboardStats(database, { days: 30, countsMaxAgeMs: 0 }));
   } finally {
@@ -129,5 +149,10 @@ async function timeRuns(runs: number, fn: () => Promise<unknown>): Promise<Reque
     await fn();
     times.push(performance.now() - start);
   }
-  return { requests: runs, p50Ms: round(percentile(times, 50), 1), p99Ms: round(percentile(times, 99), 1), maxMs: round(Math.max(...times), 1) };
+  return {
+    requests: runs,
+    p50Ms: round(percentile(times, 50), 1),
+    p99Ms: round(percentile(times, 99), 1),
+    maxMs: round(Math.max(...times), 1),
+  };
 }

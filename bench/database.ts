@@ -24,7 +24,14 @@ const signupOf = (email: string) => ({
 });
 
 export interface DatabaseResults {
-  signupInsert: { signups: number; perSecond: number; batchedPerSecond: number; fileBytes: number; bytesPerContact: number; mbPerMillionContacts: number };
+  signupInsert: {
+    signups: number;
+    perSecond: number;
+    batchedPerSecond: number;
+    fileBytes: number;
+    bytesPerContact: number;
+    mbPerMillionContacts: number;
+  };
   suppression: {
     entries: number;
     bulkInsertSeconds: number;
@@ -149,7 +156,11 @@ export function postgresEngine(): BenchEngine {
 }
 
 /** Runs fn `runs` times, one after the other, and returns per-call times in the given unit (1e3 → µs, 1 → ms). */
-async function timeEach(runs: number, unit: number, fn: (i: number) => Promise<unknown>): Promise<{ mean: number; p50: number; p99: number }> {
+async function timeEach(
+  runs: number,
+  unit: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<{ mean: number; p50: number; p99: number }> {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
@@ -164,7 +175,11 @@ async function timeEach(runs: number, unit: number, fn: (i: number) => Promise<u
  * transaction POST /subscribe ran before the group commit). Stops after `signups`, or after
  * `maxSeconds` when given (a PostgreSQL commit waits for the WAL flush: 100,000 would take minutes).
  */
-export async function benchSignupInserts(engine: BenchEngine, signups: number, maxSeconds = Infinity): Promise<DatabaseResults['signupInsert']> {
+export async function benchSignupInserts(
+  engine: BenchEngine,
+  signups: number,
+  maxSeconds = Infinity,
+): Promise<DatabaseResults['signupInsert']> {
   const database = await engine.open('signups');
   const start = performance.now();
   let done = 0;
@@ -181,7 +196,7 @@ export async function benchSignupInserts(engine: BenchEngine, signups: number, m
     batchedPerSecond: 0,
     fileBytes,
     bytesPerContact: Math.round(fileBytes / done),
-    mbPerMillionContacts: round((fileBytes / done) * 1e6 / 1e6, 0),
+    mbPerMillionContacts: round(((fileBytes / done) * 1e6) / 1e6, 0),
   };
 }
 
@@ -193,9 +208,7 @@ export async function benchBatchedSignups(engine: BenchEngine, signups: number, 
   let done = 0;
   while (done < signups && performance.now() - start < maxSeconds * 1000) {
     const first = done;
-    await Promise.all(
-      Array.from({ length: 32 }, (_, j) => batcher.submit(signupOf(`batched${first + j}@d${(first + j) % 1000}.example`))),
-    );
+    await Promise.all(Array.from({ length: 32 }, (_, j) => batcher.submit(signupOf(`batched${first + j}@d${(first + j) % 1000}.example`))));
     done += 32;
   }
   const perSecond = Math.round(done / ((performance.now() - start) / 1000));
@@ -216,20 +229,36 @@ export async function benchSuppressions(engine: BenchEngine, entries: number): P
   for (let i = 0; i < entries; i++) {
     const domain = `d${i % 1000}.example`;
     const emailKey = `gone${i}@${domain}`;
-    rows.push({ emailHash: addressHashes(SECRETS, emailKey)[0]!, email: emailKey, domain, listId: i % 10 === 0 ? 1 : null, reason: 'unsubscribed', source: 'bench', createdAt: base + i * 1000 });
+    rows.push({
+      emailHash: addressHashes(SECRETS, emailKey)[0]!,
+      email: emailKey,
+      domain,
+      listId: i % 10 === 0 ? 1 : null,
+      reason: 'unsubscribed',
+      source: 'bench',
+      createdAt: base + i * 1000,
+    });
   }
   await engine.fillSuppressions(database, rows);
   const bulkInsertSeconds = round((performance.now() - bulkStart) / 1000);
 
   const lookups = 20_000;
   // Alternate entries that exist with addresses that are not suppressed: both paths matter.
-  const keyFor = (i: number) => (i % 2 === 0 ? `gone${(i * 7919) % entries}@d${((i * 7919) % entries) % 1000}.example` : `fresh${i}@d${i % 1000}.example`);
+  const keyFor = (i: number) =>
+    i % 2 === 0 ? `gone${(i * 7919) % entries}@d${((i * 7919) % entries) % 1000}.example` : `fresh${i}@d${i % 1000}.example`;
   const now = Date.now();
   // Warm the page cache as a running service would have it.
   for (let i = 0; i < 2000; i++) await findSuppression(database, SECRETS, keyFor(i), 1);
   const findSuppressionUs = await timeEach(lookups, 1e3, (i) => findSuppression(database, SECRETS, keyFor(i), 1));
   const mayMailUs = await timeEach(lookups, 1e3, (i) =>
-    mayMail(database, SECRETS, { emailKey: keyFor(i), listId: 1, kind: 'confirmation', subscriptionStatus: 'pending', confirmExpiresAt: now + 60_000, now }),
+    mayMail(database, SECRETS, {
+      emailKey: keyFor(i),
+      listId: 1,
+      kind: 'confirmation',
+      subscriptionStatus: 'pending',
+      confirmExpiresAt: now + 60_000,
+      now,
+    }),
   );
 
   const columns = {
@@ -242,10 +271,20 @@ export async function benchSuppressions(engine: BenchEngine, entries: number): P
     createdAt: suppressions.createdAt,
   };
   const newestFirst = [desc(suppressions.createdAt), desc(suppressions.id)];
-  const newest = () => database.db.select(columns).from(suppressions).orderBy(...newestFirst).limit(50);
+  const newest = () =>
+    database.db
+      .select(columns)
+      .from(suppressions)
+      .orderBy(...newestFirst)
+      .limit(50);
   const adminPageMs = await timeEach(300, 1, () => newest());
   const adminPageByDomainMs = await timeEach(300, 1, (i) =>
-    database.db.select(columns).from(suppressions).where(eq(suppressions.domain, `d${i % 1000}.example`)).orderBy(...newestFirst).limit(50),
+    database.db
+      .select(columns)
+      .from(suppressions)
+      .where(eq(suppressions.domain, `d${i % 1000}.example`))
+      .orderBy(...newestFirst)
+      .limit(50),
   );
   const firstPage = await newest();
   const last = firstPage[firstPage.length - 1]!;

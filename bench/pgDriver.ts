@@ -41,7 +41,9 @@ const drivers: Driver[] = [
   {
     name: 'pg (node-postgres)',
     open(url, max) {
-      const options = Object.entries(SESSION).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+      const options = Object.entries(SESSION)
+        .map(([k, v]) => `-c ${k}=${v}`)
+        .join(' ');
       const pool = new pg.Pool({ connectionString: url, max, ...(options ? { options } : {}) });
       return { db: drizzleNodePg(pool, { schema }), close: () => pool.end() };
     },
@@ -109,7 +111,11 @@ function openDriver(driver: Driver, url: string): Opened {
       .values({ email: sql.placeholder('email'), emailKey: sql.placeholder('email'), locale: 'en', createdAt: sql.placeholder('at') })
       .returning({ id: contacts.id })
       .prepare('bench_insert_contact'),
-    selectPrepared: d.select().from(contacts).where(eq(contacts.id, sql.placeholder('id'))).prepare('bench_select_contact'),
+    selectPrepared: d
+      .select()
+      .from(contacts)
+      .where(eq(contacts.id, sql.placeholder('id')))
+      .prepare('bench_select_contact'),
   };
 }
 
@@ -155,8 +161,14 @@ try {
     await migrateNodePg(drizzleNodePg(pool), { migrationsFolder: PG_MIGRATIONS_FOLDER });
     await pool.end();
   }
-  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, node ${process.version}, load ${loadavg().map((l) => round(l, 2)).join(' ')}`);
-  console.log(`${SECONDS} s per measure, ${ROUNDS} rounds, session ${JSON.stringify(SESSION)}; CPU is this process only (the server's is not counted)`);
+  console.log(
+    `machine: ${cpus().length} × ${cpus()[0]?.model}, node ${process.version}, load ${loadavg()
+      .map((l) => round(l, 2))
+      .join(' ')}`,
+  );
+  console.log(
+    `${SECONDS} s per measure, ${ROUNDS} rounds, session ${JSON.stringify(SESSION)}; CPU is this process only (the server's is not counted)`,
+  );
   const opened = drivers.map((driver) => openDriver(driver, scratch.url));
   try {
     // JIT, connections and the server's caches warm for every variant before anything counts.

@@ -23,7 +23,9 @@ const selfTime = new Map<number, number>();
 profile.samples.forEach((id, i) => selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
 const total = [...selfTime.values()].reduce((a, b) => a + b, 0);
 
-const packageOf = (url: string) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.includes('/src/') ? 'optin src' : url.startsWith('node:') ? 'node core' : url || '(native)');
+const packageOf = (url: string) =>
+  /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
+  (url.includes('/src/') ? 'optin src' : url.startsWith('node:') ? 'node core' : url || '(native)');
 const functions = new Map<string, number>();
 const packages = new Map<string, number>();
 for (const [id, time] of selfTime) {
@@ -41,7 +43,8 @@ const show = (title: string, map: Map<string, number>, rows: number) => {
 // Inclusive time: each sample counts once for every distinct function on its stack.
 const parent = new Map<number, number>();
 for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-const frameKey = (node: ProfileNode) => `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench)\//, '$1/')}:${node.callFrame.lineNumber + 1}`;
+const frameKey = (node: ProfileNode) =>
+  `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench)\//, '$1/')}:${node.callFrame.lineNumber + 1}`;
 const inclusive = new Map<string, number>();
 for (const [id, time] of selfTime) {
   const seen = new Set<string>();

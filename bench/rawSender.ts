@@ -8,7 +8,13 @@ import { clock } from './stats.js';
 const [smtpUrl = '', countText = '2000', prefix = 'raw'] = process.argv.slice(2);
 const count = Number(countText);
 const templates = await loadTemplates();
-const context = { publicUrl: 'http://optin.bench', mailFrom: 'optin bench <news@example.org>', site: { name: 'optin bench', url: undefined, host: 'optin.bench' }, secrets: ['bench-secret-0123456789abcdef'], templates };
+const context = {
+  publicUrl: 'http://optin.bench',
+  mailFrom: 'optin bench <news@example.org>',
+  site: { name: 'optin bench', url: undefined, host: 'optin.bench' },
+  secrets: ['bench-secret-0123456789abcdef'],
+  templates,
+};
 // Built before the clock starts: this measures sending only.
 const messages = Array.from({ length: count }, (_, i) =>
   composeMessage(context, {

@@ -21,7 +21,10 @@ import { startBenchSink, type BenchSink } from './sink.js';
 import { clock, percentile, round } from './stats.js';
 
 const args = process.argv.slice(2);
-const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = args
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const profile = args.includes('--profile');
 const wanted = (phase: string) => !only || only.includes(phase);
 type Engine = 'sqlite' | 'postgres';
@@ -117,7 +120,11 @@ interface RunningService {
 
 /** A service process on `store`; several may share one (one database and queue, as on several hosts). */
 async function startServiceOn(sink: BenchSink, store: ServiceStore, roles: string, profileName = store.name): Promise<RunningService> {
-  const child = await startChild('./serviceProcess.ts', { args: [roles], env: serviceEnv(sink, store), profile: profile ? `service-${profileName}` : undefined });
+  const child = await startChild('./serviceProcess.ts', {
+    args: [roles],
+    env: serviceEnv(sink, store),
+    profile: profile ? `service-${profileName}` : undefined,
+  });
   return { child, url: String(child.ready.url), store };
 }
 
@@ -209,7 +216,10 @@ async function measureThroughput(servers: readonly { child: Child; url: string }
     // Of one core: the bench process runs autocannon (and the SMTP sink).
     loadGeneratorCoreShare: round(ownMs / wallMs, 2),
     // Of all cores, whoever used them (this bench, PostgreSQL, Redis, anything else on the machine).
-    machineBusyShare: machineAfter.total > machineBefore.total ? round((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total), 2) : null,
+    machineBusyShare:
+      machineAfter.total > machineBefore.total
+        ? round((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total), 2)
+        : null,
   };
 }
 
@@ -266,12 +276,21 @@ async function throughputPhase(sink: BenchSink) {
   const bareResult = await measureThroughput([{ child: bare, url: String(bare.ready.url) }], 'bare');
   await bare.stop();
 
-  const withBare = <T extends { requestsPerSecond: number }>(result: T) => ({ ...result, ratioToBare: round(result.requestsPerSecond / bareResult.requestsPerSecond, 2) });
+  const withBare = <T extends { requestsPerSecond: number }>(result: T) => ({
+    ...result,
+    ratioToBare: round(result.requestsPerSecond / bareResult.requestsPerSecond, 2),
+  });
   const byEngine: Partial<Record<Engine, Record<string, unknown>>> = {};
   // Measures that are compared run one right after the other: the machine's speed drifts.
-  for (const engine of engines) byEngine[engine] = { bareExpress: bareResult, serviceApiOnly: withBare(await throughputOf(sink, 'throughput-api', 'api', engine, 'api')) };
-  if (byEngine.postgres) byEngine.postgres.twoApiProcesses = withBare(await throughputOf(sink, 'throughput-2api', 'api', 'postgres', 'api2', 2));
-  for (const engine of engines) byEngine[engine]!.serviceApiAndWorker = withBare(await throughputOf(sink, 'throughput-both', 'api,worker', engine, 'both'));
+  for (const engine of engines)
+    byEngine[engine] = {
+      bareExpress: bareResult,
+      serviceApiOnly: withBare(await throughputOf(sink, 'throughput-api', 'api', engine, 'api')),
+    };
+  if (byEngine.postgres)
+    byEngine.postgres.twoApiProcesses = withBare(await throughputOf(sink, 'throughput-2api', 'api', 'postgres', 'api2', 2));
+  for (const engine of engines)
+    byEngine[engine]!.serviceApiAndWorker = withBare(await throughputOf(sink, 'throughput-both', 'api,worker', engine, 'both'));
   return byEngine;
 }
 
@@ -301,7 +320,9 @@ async function rawDelivery(sink: BenchSink) {
   await raw.stop();
   sink.reset();
   const rawRun = await startChild('./rawSender.ts', { args: [smtpUrl(sink), String(DELIVERY_SIGNUPS), 'raw'] });
-  const rawDone = new Promise<{ start: number }>((resolve) => rawRun.process.on('message', (m: { type: string; start: number }) => m.type === 'done' && resolve(m)));
+  const rawDone = new Promise<{ start: number }>((resolve) =>
+    rawRun.process.on('message', (m: { type: string; start: number }) => m.type === 'done' && resolve(m)),
+  );
   const rawCpuBefore = await rawRun.cpuMs();
   rawRun.process.send({ type: 'go' });
   const { start: rawStart } = await rawDone;
@@ -338,7 +359,11 @@ function deliveryResult(
       // Signup and delivery together, in the service process.
       cpuUsPerMessage: Math.round((serviceCpuMs * 1000) / DELIVERY_SIGNUPS),
     },
-    rawNodemailer: { perSecond: rawPerSecond, seconds: round(rawSeconds, 2), cpuUsPerMessage: Math.round((rawCpuMs * 1000) / DELIVERY_SIGNUPS) },
+    rawNodemailer: {
+      perSecond: rawPerSecond,
+      seconds: round(rawSeconds, 2),
+      cpuUsPerMessage: Math.round((rawCpuMs * 1000) / DELIVERY_SIGNUPS),
+    },
     ratioToRaw: round(servicePerSecond / rawPerSecond, 2),
   };
 }
@@ -423,7 +448,11 @@ async function broadcastPhase(sink: BenchSink) {
   return {
     messages: BROADCAST_RECIPIENTS,
     service: { perSecond, seconds: round(service.seconds, 2), cpuUsPerMessage: Math.round((service.cpuMs * 1000) / BROADCAST_RECIPIENTS) },
-    rawNodemailer: { perSecond: rawPerSecond, seconds: round(raw.rawSeconds, 2), cpuUsPerMessage: Math.round((raw.rawCpuMs * 1000) / DELIVERY_SIGNUPS) },
+    rawNodemailer: {
+      perSecond: rawPerSecond,
+      seconds: round(raw.rawSeconds, 2),
+      cpuUsPerMessage: Math.round((raw.rawCpuMs * 1000) / DELIVERY_SIGNUPS),
+    },
     ratioToRaw: round(perSecond / rawPerSecond, 2),
     memory: await broadcastMemory(sink),
   };
@@ -470,7 +499,12 @@ function goalRows(r: Record<string, any>): Row[] {
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   if (r.throughput) {
     const t = r.throughput;
-    rows.push(['bare express ceiling', `${t.bareExpress.requestsPerSecond} req/s`, `p50 ${t.bareExpress.latencyP50Ms} ms, p99 ${t.bareExpress.latencyP99Ms} ms, ${t.bareExpress.serverCpuUsPerRequest} µs CPU/req`, '']);
+    rows.push([
+      'bare express ceiling',
+      `${t.bareExpress.requestsPerSecond} req/s`,
+      `p50 ${t.bareExpress.latencyP50Ms} ms, p99 ${t.bareExpress.latencyP99Ms} ms, ${t.bareExpress.serverCpuUsPerRequest} µs CPU/req`,
+      '',
+    ]);
     const signupRows = [
       ['signup (api process)', t.serviceApiOnly],
       ...(t.twoApiProcesses ? [['signup (2 api processes, one database)', t.twoApiProcesses]] : []),
@@ -499,12 +533,22 @@ function goalRows(r: Record<string, any>): Row[] {
       ['subscribers page (1000 confirmed)', st.subscribersPage],
     ] as const;
     for (const [label, m] of timed) {
-      rows.push([`${label} at ${st.seed.contacts} contacts`, `p50 ${m.p50Ms} ms`, `p99 ${m.p99Ms} ms, max ${m.maxMs} ms over ${m.requests} requests`, label.startsWith('subscribers') ? '' : `< 50 ms: ${met(m.p50Ms < 50)}`]);
+      rows.push([
+        `${label} at ${st.seed.contacts} contacts`,
+        `p50 ${m.p50Ms} ms`,
+        `p99 ${m.p99Ms} ms, max ${m.maxMs} ms over ${m.requests} requests`,
+        label.startsWith('subscribers') ? '' : `< 50 ms: ${met(m.p50Ms < 50)}`,
+      ]);
     }
   }
   if (r.delivery) {
     const d = r.delivery;
-    rows.push(['raw pooled nodemailer', `${d.rawNodemailer.perSecond} msg/s`, `${d.messages} messages in ${d.rawNodemailer.seconds} s, ${d.rawNodemailer.cpuUsPerMessage} µs CPU/msg`, '']);
+    rows.push([
+      'raw pooled nodemailer',
+      `${d.rawNodemailer.perSecond} msg/s`,
+      `${d.messages} messages in ${d.rawNodemailer.seconds} s, ${d.rawNodemailer.cpuUsPerMessage} µs CPU/msg`,
+      '',
+    ]);
     rows.push([
       'delivery, signup → sink',
       `${d.service.perSecond} msg/s (${Math.round(d.ratioToRaw * 100)} % of raw)`,
@@ -514,7 +558,12 @@ function goalRows(r: Record<string, any>): Row[] {
   }
   if (r.broadcast) {
     const b = r.broadcast;
-    rows.push(['raw pooled nodemailer (broadcast run)', `${b.rawNodemailer.perSecond} msg/s`, `${b.messages} messages in ${b.rawNodemailer.seconds} s, ${b.rawNodemailer.cpuUsPerMessage} µs CPU/msg`, '']);
+    rows.push([
+      'raw pooled nodemailer (broadcast run)',
+      `${b.rawNodemailer.perSecond} msg/s`,
+      `${b.messages} messages in ${b.rawNodemailer.seconds} s, ${b.rawNodemailer.cpuUsPerMessage} µs CPU/msg`,
+      '',
+    ]);
     rows.push([
       'broadcast, send → sink (no pace)',
       `${b.service.perSecond} msg/s (${Math.round(b.ratioToRaw * 100)} % of raw)`,
@@ -540,22 +589,52 @@ function goalRows(r: Record<string, any>): Row[] {
   }
   if (r.render) {
     const m = r.render;
-    rows.push(['render precompiled vs mjml2html', `${m.precompiledUs} µs vs ${m.mjml2htmlUs} µs`, `${m.ratio}× cheaper`, `≥ 100×: ${met(m.ratio >= 100)}`]);
+    rows.push([
+      'render precompiled vs mjml2html',
+      `${m.precompiledUs} µs vs ${m.mjml2htmlUs} µs`,
+      `${m.ratio}× cheaper`,
+      `≥ 100×: ${met(m.ratio >= 100)}`,
+    ]);
   }
   if (r.database) {
     const s = r.database.signupInsert;
     const q = r.database.suppression;
-    rows.push(['signup insert (one transaction each)', `${s.perSecond} signups/s`, `${s.signups} signups, ${s.mbPerMillionContacts} MB per million contacts`, '']);
-    rows.push(['signup insert (group commit, 32 at once)', `${s.batchedPerSecond} signups/s`, 'createSignupBatcher, as POST /subscribe under load', '']);
+    rows.push([
+      'signup insert (one transaction each)',
+      `${s.perSecond} signups/s`,
+      `${s.signups} signups, ${s.mbPerMillionContacts} MB per million contacts`,
+      '',
+    ]);
+    rows.push([
+      'signup insert (group commit, 32 at once)',
+      `${s.batchedPerSecond} signups/s`,
+      'createSignupBatcher, as POST /subscribe under load',
+      '',
+    ]);
     rows.push([
       `findSuppression, ${q.entries} entries`,
       `mean ${q.findSuppressionUs.mean} µs`,
       `p50 ${q.findSuppressionUs.p50} µs, p99 ${q.findSuppressionUs.p99} µs`,
       `≤ 50 µs: ${met(q.findSuppressionUs.mean <= 50)}`,
     ]);
-    rows.push(['mayMail, same', `mean ${q.mayMailUs.mean} µs`, `p50 ${q.mayMailUs.p50} µs, p99 ${q.mayMailUs.p99} µs`, `≤ 50 µs: ${met(q.mayMailUs.mean <= 50)}`]);
-    rows.push(['admin page: 50 newest', `mean ${q.adminPageMs.mean} ms`, `p99 ${q.adminPageMs.p99} ms; next page p99 ${q.adminNextPageMs.p99} ms`, `≤ 20 ms: ${met(q.adminPageMs.p99 <= 20 && q.adminNextPageMs.p99 <= 20)}`]);
-    rows.push(['admin page: by domain', `mean ${q.adminPageByDomainMs.mean} ms`, `p99 ${q.adminPageByDomainMs.p99} ms`, `≤ 20 ms: ${met(q.adminPageByDomainMs.p99 <= 20)}`]);
+    rows.push([
+      'mayMail, same',
+      `mean ${q.mayMailUs.mean} µs`,
+      `p50 ${q.mayMailUs.p50} µs, p99 ${q.mayMailUs.p99} µs`,
+      `≤ 50 µs: ${met(q.mayMailUs.mean <= 50)}`,
+    ]);
+    rows.push([
+      'admin page: 50 newest',
+      `mean ${q.adminPageMs.mean} ms`,
+      `p99 ${q.adminPageMs.p99} ms; next page p99 ${q.adminNextPageMs.p99} ms`,
+      `≤ 20 ms: ${met(q.adminPageMs.p99 <= 20 && q.adminNextPageMs.p99 <= 20)}`,
+    ]);
+    rows.push([
+      'admin page: by domain',
+      `mean ${q.adminPageByDomainMs.mean} ms`,
+      `p99 ${q.adminPageByDomainMs.p99} ms`,
+      `≤ 20 ms: ${met(q.adminPageByDomainMs.p99 <= 20)}`,
+    ]);
   }
   return rows;
 }
@@ -626,7 +705,12 @@ async function statsPhase(sink: BenchSink, engine: Engine) {
     const child = await startChild('./serviceProcess.ts', { args: ['api'], env: { ...serviceEnv(sink, store), ADMIN_TOKEN: adminToken } });
     try {
       const url = String(child.ready.url);
-      const signIn = await fetch(`${url}/admin/sign-in`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url }, body: `token=${adminToken}` });
+      const signIn = await fetch(`${url}/admin/sign-in`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url },
+        body: `token=${adminToken}`,
+      });
       const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
       const bearer = { authorization: `Bearer ${adminToken}` };
       return {
@@ -670,7 +754,9 @@ try {
     for (const engine of engines) store(engine, 'delivery', byEngine[engine]);
   }
   if (wanted('broadcast')) {
-    log(`broadcast: ${BROADCAST_RECIPIENTS} recipients with the pace off, then raw nodemailer; memory while ${BROADCAST_MEMORY_RECIPIENTS} are queued (SQLite)`);
+    log(
+      `broadcast: ${BROADCAST_RECIPIENTS} recipients with the pace off, then raw nodemailer; memory while ${BROADCAST_MEMORY_RECIPIENTS} are queued (SQLite)`,
+    );
     results.broadcast = await broadcastPhase(sink);
   }
   if (wanted('latency')) {
@@ -693,7 +779,9 @@ try {
     for (const engine of engines) {
       const bench: BenchEngine = engine === 'sqlite' ? sqliteEngine(workDir) : postgresEngine();
       const maxSeconds = engine === 'sqlite' ? Infinity : PG_DB_SIGNUP_SECONDS;
-      log(`database on ${ENGINE_NAMES[engine]}: ${DB_SIGNUPS} signups${maxSeconds < Infinity ? ` (at most ${maxSeconds} s)` : ''}, then ${SUPPRESSION_ENTRIES} suppression entries`);
+      log(
+        `database on ${ENGINE_NAMES[engine]}: ${DB_SIGNUPS} signups${maxSeconds < Infinity ? ` (at most ${maxSeconds} s)` : ''}, then ${SUPPRESSION_ENTRIES} suppression entries`,
+      );
       try {
         const signupInsert = await benchSignupInserts(bench, DB_SIGNUPS, maxSeconds);
         signupInsert.batchedPerSecond = await benchBatchedSignups(bench, DB_SIGNUPS, maxSeconds);

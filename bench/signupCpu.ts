@@ -20,7 +20,14 @@ const ORIGIN = { ip: '127.0.0.1', userAgent: 'optin-bench', source: null };
 let serial = 0;
 const signup = () => {
   serial += 1;
-  return { email: `cpu${serial}@d${serial % 1000}.example`, listSlug: 'default', locale: 'en' as const, name: null, origin: ORIGIN, confirmLimits: { cooldownMs: 15 * 60_000, max: 3 } };
+  return {
+    email: `cpu${serial}@d${serial % 1000}.example`,
+    listSlug: 'default',
+    locale: 'en' as const,
+    name: null,
+    origin: ORIGIN,
+    confirmLimits: { cooldownMs: 15 * 60_000, max: 3 },
+  };
 };
 
 /** Signups submitted `perTurn` at a time (one event-loop turn each), awaited, for `ms`. */
@@ -52,13 +59,16 @@ try {
         const { signups, cpuUs, wallMs } = await run(database, perTurn, seconds * 1000);
         const key = `${engine.name} ${perTurn}/turn`;
         results.set(key, [...(results.get(key) ?? []), cpuUs / signups]);
-        console.log(`round ${round} ${key}: ${Math.round((signups / wallMs) * 1000)} signups/s, ${Math.round(cpuUs / signups)} µs CPU/signup`);
+        console.log(
+          `round ${round} ${key}: ${Math.round((signups / wallMs) * 1000)} signups/s, ${Math.round(cpuUs / signups)} µs CPU/signup`,
+        );
       }
     }
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   console.log('\nmedian CPU µs per signup');
-  for (const [key, values] of results) console.log(`${key.padEnd(20)} ${Math.round(median(values))}  (${values.map(Math.round).join(', ')})`);
+  for (const [key, values] of results)
+    console.log(`${key.padEnd(20)} ${Math.round(median(values))}  (${values.map(Math.round).join(', ')})`);
   for (const perTurn of perTurnValues) {
     const sqlite = results.get(`sqlite ${perTurn}/turn`);
     const postgres = results.get(`postgres ${perTurn}/turn`);

@@ -19,7 +19,9 @@ const filler = openDatabase(file);
 const reasons = ['unsubscribed', 'bounced', 'complained', 'manual', 'erased'];
 
 const started = performance.now();
-const insert = filler.$client.prepare('insert into suppressions (email_hash, email, domain, list_id, reason, source, created_at) values (?, ?, ?, ?, ?, ?, ?)');
+const insert = filler.$client.prepare(
+  'insert into suppressions (email_hash, email, domain, list_id, reason, source, created_at) values (?, ?, ?, ?, ?, ?, ?)',
+);
 filler.$client.transaction(() => {
   for (let i = 0; i < rows; i++) {
     // A third at one big domain, the rest spread over 5000; reasons skewed like real lists.
@@ -68,7 +70,10 @@ await showPlans('exact address', { limit: 50, q: 'user1@d1.example' });
 await showPlans('broad prefix', { limit: 50, q: 'a' });
 await time('first page', { limit: 50 });
 await time('second page', { limit: 50, cursor: first.nextCursor! });
-await time('deep page (near the oldest)', { limit: 50, cursor: Buffer.from(`${1_600_000_000_000 + 10 * 2000}.2000`).toString('base64url') });
+await time('deep page (near the oldest)', {
+  limit: 50,
+  cursor: Buffer.from(`${1_600_000_000_000 + 10 * 2000}.2000`).toString('base64url'),
+});
 await time('q=gmail.com (a third of rows)', { limit: 50, q: 'gmail.com' });
 await time('q=d42.example (rare domain)', { limit: 50, q: 'd42.example' });
 await time('q=exact address', { limit: 50, q: 'USER1@D1.example' });

@@ -149,7 +149,11 @@ export function createApp(deps: AppDeps): Express {
   app.use('/subscribe', signupCors(deps.config.allowedOrigins));
 
   // One counter of failed admin sign-ins and bearer tokens, for the console and the API alike.
-  const authLimit = adminAuthLimit(deps.redis, { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix }, deps.logger);
+  const authLimit = adminAuthLimit(
+    deps.redis,
+    { failuresPer15m: deps.config.adminAuthFailuresPer15m, keyPrefix: deps.config.queuePrefix },
+    deps.logger,
+  );
   // The one guard of the admin API: before any of its routers reads a body.
   app.use('/admin/api', requireAdmin({ config: deps.config, database: deps.database, authLimit }));
 

@@ -47,7 +47,8 @@ async function main(argv: string[]): Promise<number> {
     const config = loadConfig();
     if (group.needs === 'config') return (await group.run(command, rest, { config })) ?? 0;
     database = await openDatabaseFromConfig(config);
-    for (const { name: migration, summary } of await applyDataMigrations(database, config.secrets)) process.stderr.write(`data migration ${migration} applied: ${JSON.stringify(summary)}\n`);
+    for (const { name: migration, summary } of await applyDataMigrations(database, config.secrets))
+      process.stderr.write(`data migration ${migration} applied: ${JSON.stringify(summary)}\n`);
     return (await group.run(command, rest, { config, database })) ?? 0;
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -116,7 +116,9 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PUBLIC_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
   DATABASE_PATH: z.string().min(1).default('./data/optin.db'),
-  DATABASE_URL: optionalText.pipe(z.url({ protocol: /^postgres(ql)?$/, error: 'a PostgreSQL URL: postgres://user:password@host:5432/database' }).optional()),
+  DATABASE_URL: optionalText.pipe(
+    z.url({ protocol: /^postgres(ql)?$/, error: 'a PostgreSQL URL: postgres://user:password@host:5432/database' }).optional(),
+  ),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
   MIGRATE_ON_START: optionalText.transform((value, ctx) => {
@@ -132,18 +134,37 @@ const envSchema = z.object({
     .default('optin'),
   SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   MAIL_FROM: optionalText.pipe(
-    z.string().refine((value) => senderDomain(value) !== undefined, 'one address with a domain, e.g. "News <news@example.com>"').optional(),
+    z
+      .string()
+      .refine((value) => senderDomain(value) !== undefined, 'one address with a domain, e.g. "News <news@example.com>"')
+      .optional(),
   ),
   REPLY_TO: optionalText.pipe(
-    z.string().refine((value) => senderAddress(value) !== undefined, 'one address with a domain, e.g. "help@example.com"').optional(),
+    z
+      .string()
+      .refine((value) => senderAddress(value) !== undefined, 'one address with a domain, e.g. "help@example.com"')
+      .optional(),
   ),
   SITE_NAME: optionalText.pipe(
-    z.string().max(100, 'at most 100 characters').refine((value) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value), 'no control characters or line breaks').optional(),
+    z
+      .string()
+      .max(100, 'at most 100 characters')
+      .refine((value) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value), 'no control characters or line breaks')
+      .optional(),
   ),
   SITE_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  DKIM_DOMAIN: optionalText.pipe(z.string().refine(isDkimDomain, 'a domain name such as example.com').transform((d) => d.toLowerCase()).optional()),
+  DKIM_DOMAIN: optionalText.pipe(
+    z
+      .string()
+      .refine(isDkimDomain, 'a domain name such as example.com')
+      .transform((d) => d.toLowerCase())
+      .optional(),
+  ),
   DKIM_SELECTOR: optionalText.transform((value, ctx) => {
-    const selectors = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const selectors = (value ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = selectors.filter((s) => !isDkimSelector(s));
     if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `not a selector (letters, digits, "-" and "."): ${bad.join(', ')}` });
     else if (new Set(selectors).size !== selectors.length) ctx.addIssue({ code: 'custom', message: 'a selector is named twice' });
@@ -152,7 +173,10 @@ const envSchema = z.object({
   DKIM_PRIVATE_KEY: optionalText,
   DKIM_PRIVATE_KEY_FILE: optionalText,
   DNS_SERVERS: optionalText.transform((value, ctx) => {
-    const servers = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const servers = (value ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = servers.filter((s) => !isDnsServer(s));
     if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `not an IP address (with an optional :port): ${bad.join(', ')}` });
     return servers;
@@ -194,7 +218,10 @@ const envSchema = z.object({
     return ms;
   }),
   ALLOWED_ORIGINS: optionalText.transform((value, ctx) => {
-    const origins = (value ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+    const origins = (value ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean);
     const bad = origins.filter((o) => !isOrigin(o));
     if (bad.length > 0) {
       ctx.addIssue({ code: 'custom', message: `not an origin (scheme://host[:port]): ${bad.join(', ')}` });
@@ -211,7 +238,12 @@ const envSchema = z.object({
   METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   METRICS_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
   WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
-  WEBHOOK_RETRY_HORIZON_MS: z.coerce.number().int().min(100).max(30 * 86_400_000).default(86_400_000),
+  WEBHOOK_RETRY_HORIZON_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(30 * 86_400_000)
+    .default(86_400_000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   WEBHOOK_RELAY_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   BROADCAST_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
@@ -248,7 +280,10 @@ export function parseTrustProxy(text: string | undefined): false | number | stri
   if (text === undefined || text === 'false' || text === '0') return false;
   if (/^\d{1,2}$/.test(text)) return Number(text);
   if (text === 'true') return 'use a hop count (e.g. 1) or the proxies\' addresses, not "true"';
-  const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+  const entries = text
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   const bad = entries.filter((entry) => !PROXY_NAMES.includes(entry) && !isAddressOrCidr(entry));
   if (bad.length > 0) return `not a hop count, address or CIDR: ${bad.join(', ')}`;
   return entries;
@@ -286,9 +321,7 @@ function isOrigin(text: string): boolean {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
-    );
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`));
   }
   const e = parsed.data;
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
@@ -300,7 +333,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   let secrets: string[] = [];
   if (e.SECRET) {
-    secrets = e.SECRET.split(',').map((s) => s.trim()).filter(Boolean);
+    secrets = e.SECRET.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const short = secrets.filter((s) => s.length < 16);
     if (short.length > 0) throw new ConfigError(['SECRET: every key must be at least 16 characters']);
   }
@@ -376,16 +411,22 @@ function productionProblems(settings: { secret: string | undefined; mailFrom: st
   const problems: string[] = [];
   if (!settings.secret) problems.push('SECRET: required when NODE_ENV=production (a comma-separated list of keys)');
   if (settings.mailFrom === undefined) {
-    problems.push('MAIL_FROM: required when NODE_ENV=production: the address your mail comes from, on your own domain, e.g. "Example News <news@example.com>"');
+    problems.push(
+      'MAIL_FROM: required when NODE_ENV=production: the address your mail comes from, on your own domain, e.g. "Example News <news@example.com>"',
+    );
   } else {
     const domain = senderDomain(settings.mailFrom)!;
     if (domain === 'localhost' || domain.endsWith('.localhost')) {
-      problems.push(`MAIL_FROM: its domain is ${domain}, which no receiving server accepts; with NODE_ENV=production use an address on your own domain`);
+      problems.push(
+        `MAIL_FROM: its domain is ${domain}, which no receiving server accepts; with NODE_ENV=production use an address on your own domain`,
+      );
     }
   }
   const url = new URL(settings.publicUrl);
   if (url.protocol !== 'https:' && !LOCAL_HOSTS.includes(url.hostname)) {
-    problems.push('PUBLIC_URL: must start with https:// when NODE_ENV=production, since its links carry tokens (plain http:// is allowed for localhost and 127.0.0.1 only)');
+    problems.push(
+      'PUBLIC_URL: must start with https:// when NODE_ENV=production, since its links carry tokens (plain http:// is allowed for localhost and 127.0.0.1 only)',
+    );
   }
   return problems;
 }
@@ -394,7 +435,12 @@ function productionProblems(settings: { secret: string | undefined; mailFrom: st
  * DKIM_DOMAIN, DKIM_SELECTOR and a key go together. Several selectors (comma-separated) pair in
  * order with the keys: the PEM blocks of DKIM_PRIVATE_KEY, or of the DKIM_PRIVATE_KEY_FILE files.
  */
-function dkimConfig(domain: string | undefined, selectors: string[], keyText: string | undefined, keyFiles: string | undefined): DkimConfig | undefined {
+function dkimConfig(
+  domain: string | undefined,
+  selectors: string[],
+  keyText: string | undefined,
+  keyFiles: string | undefined,
+): DkimConfig | undefined {
   if (!domain && selectors.length === 0 && !keyText && !keyFiles) return undefined;
   const problems: string[] = [];
   if (!domain) problems.push('DKIM_DOMAIN: required with the other DKIM settings');
@@ -406,7 +452,10 @@ function dkimConfig(domain: string | undefined, selectors: string[], keyText: st
   const setting = keyText ? 'DKIM_PRIVATE_KEY' : 'DKIM_PRIVATE_KEY_FILE';
   const pems: string[] = [];
   if (keyText) pems.push(...pemBlocks(keyText));
-  for (const file of (keyFiles ?? '').split(',').map((f) => f.trim()).filter(Boolean)) {
+  for (const file of (keyFiles ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean)) {
     try {
       pems.push(...pemBlocks(readFileSync(file, 'utf8')));
     } catch (error) {
@@ -415,7 +464,9 @@ function dkimConfig(domain: string | undefined, selectors: string[], keyText: st
   }
   if (problems.length > 0) throw new ConfigError(problems);
   if (pems.length !== selectors.length) {
-    throw new ConfigError([`${setting}: ${pems.length} PEM private key(s) for ${selectors.length} selector(s) in DKIM_SELECTOR; give one key per selector, in the same order`]);
+    throw new ConfigError([
+      `${setting}: ${pems.length} PEM private key(s) for ${selectors.length} selector(s) in DKIM_SELECTOR; give one key per selector, in the same order`,
+    ]);
   }
   const keys: DkimKey[] = [];
   pems.forEach((pem, i) => {

@@ -10,6 +10,10 @@ const DATA_MIGRATIONS: readonly DataMigration[] = [
 ];
 
 /** The data migrations this build has not applied yet, each once (see runDataMigrations). Returns what ran now, for the log. */
-export function applyDataMigrations(database: Database, secrets: readonly string[], now = Date.now()): Promise<{ name: string; summary: object }[]> {
+export function applyDataMigrations(
+  database: Database,
+  secrets: readonly string[],
+  now = Date.now(),
+): Promise<{ name: string; summary: object }[]> {
   return runDataMigrations(database, secrets, DATA_MIGRATIONS, now);
 }

@@ -136,7 +136,8 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   });
   parts.push({ name: 'database', stage: 'database', close: () => database.close() });
   // Data migrations need the secrets (suppression entries are keyed hashes), so they run here.
-  for (const { name, summary } of await applyDataMigrations(database, config.secrets)) logger.info({ migration: name, ...summary }, 'data migration applied');
+  for (const { name, summary } of await applyDataMigrations(database, config.secrets))
+    logger.info({ migration: name, ...summary }, 'data migration applied');
   const queue = createMailQueue(config.redisUrl, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs });
   parts.push({ name: 'queue', stage: 'queue', close: () => queue.close() });
   const metrics = createMetrics();
@@ -150,7 +151,11 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   const webhookPolicy = { backoffMs: config.webhookBackoffMs, horizonMs: config.webhookRetryHorizonMs, timeoutMs: config.webhookTimeoutMs };
   const webhookQueue = createWebhookQueue(config.redisUrl, config.queuePrefix, webhookPolicy);
   parts.push({ name: 'webhook queue', stage: 'queue', close: () => webhookQueue.close() });
-  const webhookRelay = startWebhookRelay(database, webhookQueue.queue, logger, { intervalMs: config.webhookRelayIntervalMs, rehandAfterMs: config.outboxRehandMs, connection: webhookQueue.redis });
+  const webhookRelay = startWebhookRelay(database, webhookQueue.queue, logger, {
+    intervalMs: config.webhookRelayIntervalMs,
+    rehandAfterMs: config.outboxRehandMs,
+    connection: webhookQueue.redis,
+  });
   parts.push({ name: 'webhook relay', stage: 'relay', close: () => webhookRelay.stop() });
   // The one place signups, confirmations and opt-outs are written; it hands what they queue to the relay after each commit.
   const subscriptions = createSubscriptionService({ database, secrets: config.secrets, relay, confirmLimits: config.confirmLimits });
@@ -191,7 +196,13 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
       confirmLimits: config.confirmLimits,
       broadcasts: createBroadcastRenderer(broadcastLayouts, { preferences: true }),
     };
-    const workerOptions = { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs, backoffMs: config.sendBackoffMs };
+    const workerOptions = {
+      redisUrl: config.redisUrl,
+      prefix: config.queuePrefix,
+      concurrency: config.workerConcurrency,
+      lockMs: config.sendLockMs,
+      backoffMs: config.sendBackoffMs,
+    };
     const worker: MailWorker = startMailWorker(deliveryDeps, workerOptions);
     // The worker finishes the messages in hand before it lets go.
     parts.push({ name: 'mail worker', stage: 'intake', close: () => worker.close() });
@@ -203,7 +214,12 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
 
     // Broadcasts: their own queue, paced by BullMQ's limiter (counted in Redis, so shared by
     // every worker), fed a few seconds of work at a time by their own relay.
-    const broadcastQueue = createMailQueue(config.redisUrl, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs }, BROADCAST_QUEUE);
+    const broadcastQueue = createMailQueue(
+      config.redisUrl,
+      config.queuePrefix,
+      { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs },
+      BROADCAST_QUEUE,
+    );
     parts.push({ name: 'broadcast queue', stage: 'queue', close: () => broadcastQueue.close() });
     const window = broadcastWindow(config.broadcastRatePerMinute);
     const broadcastRelay = startOutboxRelay(database, broadcastQueue.queue, logger, {
@@ -218,7 +234,11 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     });
     parts.push({ name: 'broadcast relay', stage: 'relay', close: () => broadcastRelay.stop() });
     const limiter = broadcastLimiter(config.broadcastRatePerMinute);
-    const broadcastWorker = startMailWorker(deliveryDeps, { ...workerOptions, queueName: BROADCAST_QUEUE, ...(limiter ? { limiter } : {}) });
+    const broadcastWorker = startMailWorker(deliveryDeps, {
+      ...workerOptions,
+      queueName: BROADCAST_QUEUE,
+      ...(limiter ? { limiter } : {}),
+    });
     parts.push({ name: 'broadcast worker', stage: 'intake', close: () => broadcastWorker.close() });
     const scheduler = startBroadcastScheduler(broadcasts, logger, BROADCAST_SCHEDULER_INTERVAL_MS);
     parts.push({ name: 'broadcast scheduler', stage: 'intake', close: () => scheduler.stop() });

@@ -7,7 +7,13 @@ import type { ConfirmLimits } from './features/policy/index.js';
 import { applyPreferences, type PreferenceChange, type PreferenceRequest } from './features/preferences/index.js';
 import { createSignupBatcher } from './features/signup/index.js';
 import type { SignupOutcome, SignupRequest } from './features/signup/index.js';
-import { resubscribe, unsubscribe, type ResubscribeOutcome, type UnsubscribeOutcome, type UnsubscribeScope } from './features/optout/index.js';
+import {
+  resubscribe,
+  unsubscribe,
+  type ResubscribeOutcome,
+  type UnsubscribeOutcome,
+  type UnsubscribeScope,
+} from './features/optout/index.js';
 
 /**
  * What a person does with the product, as the routes ask for it. Each operation commits first,
@@ -22,7 +28,12 @@ export interface SubscriptionService {
   /** "It was me — subscribe me" from the confirm link of a request cancelled through "not me". */
   itWasMe(token: unknown, origin: RequestOrigin): Promise<ItWasMeOutcome>;
   /** An opt-out (a link's page, or one-click); from the page (`source: 'page'`), the list's goodbye mail if it has one. */
-  unsubscribe(request: { token: unknown; scope: UnsubscribeScope; origin: RequestOrigin; source: UnsubscribeSource }): Promise<UnsubscribeOutcome>;
+  unsubscribe(request: {
+    token: unknown;
+    scope: UnsubscribeScope;
+    origin: RequestOrigin;
+    source: UnsubscribeSource;
+  }): Promise<UnsubscribeOutcome>;
   /** An opt-out undone from the same link; a confirmation email where the subscription was never confirmed. */
   resubscribe(request: { token: unknown; origin: RequestOrigin }): Promise<ResubscribeOutcome>;
   /** The preference centre's form: lists joined and left; goodbye mails for the lists left that send one. */

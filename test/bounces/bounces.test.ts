@@ -27,7 +27,9 @@ function postGeneric(body: unknown, signature?: string) {
 
 function mailgunBody(event: Record<string, unknown>, key = MAILGUN_KEY, timestamp = String(Math.floor(Date.now() / 1000))) {
   const token = `token-${Math.random().toString(36).slice(2)}`;
-  const signature = createHmac('sha256', key).update(timestamp + token).digest('hex');
+  const signature = createHmac('sha256', key)
+    .update(timestamp + token)
+    .digest('hex');
   return { signature: { timestamp, token, signature }, 'event-data': event };
 }
 
@@ -46,7 +48,9 @@ describe('generic webhook (HMAC-signed JSON)', () => {
   it('suppresses a hard bounce; a later signup of that address is not mailed', async () => {
     await postJson(`${t.url}/subscribe`, { email: 'Hard.Bounce@example.com' });
     await waitFor(() => t.smtp.to('Hard.Bounce@example.com')[0]);
-    const res = await postGeneric({ events: [{ id: 'evt-1', type: 'hard_bounce', email: 'hard.bounce@EXAMPLE.com', reason: '550 5.1.1 user unknown' }] });
+    const res = await postGeneric({
+      events: [{ id: 'evt-1', type: 'hard_bounce', email: 'hard.bounce@EXAMPLE.com', reason: '550 5.1.1 user unknown' }],
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
     expect((await suppressionOf('hard.bounce@example.com'))?.reason).toBe('bounced');
@@ -102,7 +106,14 @@ describe('generic webhook (HMAC-signed JSON)', () => {
 
 describe('Mailgun webhook', () => {
   it('suppresses a permanent failure and a complaint, verified with the signing key', async () => {
-    const failed = mailgunBody({ id: 'mg-1', event: 'failed', severity: 'permanent', recipient: 'gone@example.com', reason: 'bounce', 'delivery-status': { code: 550, message: 'No such user' } });
+    const failed = mailgunBody({
+      id: 'mg-1',
+      event: 'failed',
+      severity: 'permanent',
+      recipient: 'gone@example.com',
+      reason: 'bounce',
+      'delivery-status': { code: 550, message: 'No such user' },
+    });
     const res = await postMailgun(failed);
     expect(res.status).toBe(200);
     expect((await suppressionOf('gone@example.com'))?.reason).toBe('bounced');
@@ -123,7 +134,12 @@ describe('Mailgun webhook', () => {
     const tampered = mailgunBody(event);
     tampered.signature.token += 'x';
     const before = await tableSizes();
-    for (const body of [mailgunBody(event, 'key-wrong-0123456789'), tampered, mailgunBody(event, MAILGUN_KEY, String(Math.floor(Date.now() / 1000) - 3600)), { 'event-data': event }]) {
+    for (const body of [
+      mailgunBody(event, 'key-wrong-0123456789'),
+      tampered,
+      mailgunBody(event, MAILGUN_KEY, String(Math.floor(Date.now() / 1000) - 3600)),
+      { 'event-data': event },
+    ]) {
       const res = await postMailgun(body);
       expect(res.status).toBe(401);
     }
@@ -190,7 +206,9 @@ describe('addresses in webhook events', () => {
     expect(await (await postMailgun(named)).json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
     expect((await suppressionOf('kim.doe@example.com'))?.reason).toBe('complained');
     const before = await tableSizes();
-    const unreadable = await postMailgun(mailgunBody({ id: 'mg-dot', event: 'failed', severity: 'permanent', recipient: 'kim.doe@example.org.' }));
+    const unreadable = await postMailgun(
+      mailgunBody({ id: 'mg-dot', event: 'failed', severity: 'permanent', recipient: 'kim.doe@example.org.' }),
+    );
     expect(unreadable.status).toBe(400);
     expect(await unreadable.json()).toEqual({ error: { code: 'invalid_email', message: expect.stringContaining('mg-dot') } });
     expect(await tableSizes()).toEqual(before);
@@ -203,7 +221,10 @@ describe('Mailgun signature tokens', () => {
     expect(await (await postMailgun(first)).json()).toEqual({ status: 'ok', applied: 1, duplicates: 0 });
 
     const before = await tableSizes();
-    const forged = { signature: first.signature, 'event-data': { id: 'mg-token-2', event: 'failed', severity: 'permanent', recipient: 'someone.else@example.com' } };
+    const forged = {
+      signature: first.signature,
+      'event-data': { id: 'mg-token-2', event: 'failed', severity: 'permanent', recipient: 'someone.else@example.com' },
+    };
     const res = await postMailgun(forged);
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual({ error: { code: 'signature_reused', message: expect.any(String) } });

@@ -6,7 +6,15 @@ import { postJson } from '../support/http.js';
 import { startTestService, TEST_ADMIN_TOKEN, type TestService } from '../support/service.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 let t: TestService;
 let browser: Browser;
@@ -30,7 +38,9 @@ interface AxeViolation {
 /** axe-core's WCAG 2.x A/AA rules on the page as it is now (injected by the test: the console itself runs no script). */
 async function axeViolations(page: Page): Promise<string[]> {
   await page.addScriptTag({ content: axeSource });
-  const violations = (await page.evaluate(`axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }).then((r) => r.violations)`)) as AxeViolation[];
+  const violations = (await page.evaluate(
+    `axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }).then((r) => r.violations)`,
+  )) as AxeViolation[];
   return violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
 }
 
@@ -38,7 +48,10 @@ describe('the dashboard in Chromium', () => {
   it('renders with no script errors and no axe violations, at phone and desk widths, light and dark', async () => {
     await postJson(`${t.url}/subscribe`, { email: 'chart.one@example.com' });
     await postJson(`${t.url}/subscribe`, { email: 'chart.two@example.com' });
-    for (const [width, colorScheme] of [[390, 'light'], [1280, 'dark']] as const) {
+    for (const [width, colorScheme] of [
+      [390, 'light'],
+      [1280, 'dark'],
+    ] as const) {
       // bypassCSP: the console's CSP allows no script at all, and axe is one.
       const context = await browser.newContext({ bypassCSP: true, viewport: { width, height: 900 }, colorScheme });
       const page = await context.newPage();
@@ -49,7 +62,8 @@ describe('the dashboard in Chromium', () => {
         if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text());
       });
       page.on('response', (response) => {
-        if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') errors.push(`${response.status()} ${response.url()}`);
+        if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico')
+          errors.push(`${response.status()} ${response.url()}`);
       });
       await page.goto(`${t.url}/admin`);
       await page.getByLabel('Admin token').fill(TEST_ADMIN_TOKEN);
@@ -57,7 +71,9 @@ describe('the dashboard in Chromium', () => {
       await page.waitForURL('**/admin');
       await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Dashboard');
       expect(await page.getByRole('img').first().getAttribute('aria-labelledby')).toBe('chart-title');
-      expect(await page.locator('svg[role="img"] title').textContent()).toMatch(/^\d+ signups?, \d+ confirmations?, \d+ unsubscribes? in the last 30 days/);
+      expect(await page.locator('svg[role="img"] title').textContent()).toMatch(
+        /^\d+ signups?, \d+ confirmations?, \d+ unsubscribes? in the last 30 days/,
+      );
       expect(await page.locator('script').count()).toBe(0);
       expect(await axeViolations(page)).toEqual([]);
       // The day-by-day table opens without script, and stays clean.

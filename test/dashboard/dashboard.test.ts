@@ -62,7 +62,8 @@ describe('GET /admin/api/stats', () => {
     await ensureList('dash2');
     // Five signups in one go (one group commit), two of them confirmed, one of those leaves.
     const mails = await signUpAll(['d1@example.com', 'd2@example.com', 'd3@example.com', 'd4@example.com', 'd5@example.com'], 'dash');
-    for (const mail of mails.slice(0, 2)) expect((await postForm(`${t.url}/confirm`, { token: tokenOf(linkIn(mail, 'confirm')) })).status).toBe(200);
+    for (const mail of mails.slice(0, 2))
+      expect((await postForm(`${t.url}/confirm`, { token: tokenOf(linkIn(mail, 'confirm')) })).status).toBe(200);
     const d1Welcome = await waitFor(() => t.smtp.to('d1@example.com')[1], 5000, 'welcome');
     expect((await oneClick(local(linkIn(d1Welcome, 'unsubscribe')))).status).toBe(200);
     // One person on both lists leaves every list at once: an unsubscribe on each.
@@ -127,7 +128,9 @@ describe('GET /admin/api/stats', () => {
     await forget();
     expect((await stats('list=restart')).days.at(-1)).toEqual(expected);
     // Run again over rows already there: the same numbers, not twice as many.
-    await t.service.database.transaction(({ db, tables: { dataMigrations } }) => db.delete(dataMigrations).where(eq(dataMigrations.name, '0002_daily_list_stats')));
+    await t.service.database.transaction(({ db, tables: { dataMigrations } }) =>
+      db.delete(dataMigrations).where(eq(dataMigrations.name, '0002_daily_list_stats')),
+    );
     await t.stop();
     t = await startTestService({ dataDir, env: FRESH });
     expect((await stats('list=restart')).days.at(-1)).toEqual(expected);
@@ -140,10 +143,14 @@ describe('the per-process count cache (STATS_COUNTS_MAX_AGE)', () => {
     const { database } = t.service;
     const addPending = (email: string) =>
       database.transaction(async ({ db, tables: { contacts, subscriptions } }) => {
-        const [contact] = await db.insert(contacts).values({ email, emailKey: email, locale: 'en', createdAt: Date.now() }).returning({ id: contacts.id });
+        const [contact] = await db
+          .insert(contacts)
+          .values({ email, emailKey: email, locale: 'en', createdAt: Date.now() })
+          .returning({ id: contacts.id });
         await db.insert(subscriptions).values({ contactId: contact!.id, listId, status: 'pending', createdAt: Date.now() });
       });
-    const pendingAt = async (now: number) => (await dashboardStats(database, { list: 'cached', days: 1, countsMaxAgeMs: 1000 }, now)).lists[0]!.counts.pending;
+    const pendingAt = async (now: number) =>
+      (await dashboardStats(database, { list: 'cached', days: 1, countsMaxAgeMs: 1000 }, now)).lists[0]!.counts.pending;
     const start = Date.now();
     await addPending('cached.1@example.com');
     expect(await pendingAt(start)).toBe(1);
@@ -160,7 +167,16 @@ describe('the dashboard page', () => {
     await ensureList('page');
     await confirm('p1@example.com', 'page');
     await t.service.database.transaction(({ db, tables: { webhookEndpoints } }) =>
-      db.insert(webhookEndpoints).values({ id: 'we_failing', url: 'https://receiver.example/hook', events: '[]', secret: 'whsec_x', enabled: false, disabledReason: 'failed for 24 hours', failingSince: Date.now() - 86_400_000, createdAt: Date.now() }),
+      db.insert(webhookEndpoints).values({
+        id: 'we_failing',
+        url: 'https://receiver.example/hook',
+        events: '[]',
+        secret: 'whsec_x',
+        enabled: false,
+        disabledReason: 'failed for 24 hours',
+        failingSince: Date.now() - 86_400_000,
+        createdAt: Date.now(),
+      }),
     );
     const signIn = await postForm(`${t.url}/admin/sign-in`, { token: TEST_ADMIN_TOKEN }, { origin: t.url });
     expect(signIn.status).toBe(303);
@@ -171,9 +187,13 @@ describe('the dashboard page', () => {
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     const html = await res.text();
     expect(html).toContain('<h1>Dashboard</h1>');
-    expect(html).toMatch(/<a href="\/admin\/lists\/page">page<\/a><\/td><td data-label="Pending">0<\/td><td data-label="Confirmed">1<\/td><td data-label="Unsubscribed">0<\/td>/);
+    expect(html).toMatch(
+      /<a href="\/admin\/lists\/page">page<\/a><\/td><td data-label="Pending">0<\/td><td data-label="Confirmed">1<\/td><td data-label="Unsubscribed">0<\/td>/,
+    );
     expect(html).toMatch(/Confirmation rate over the last 30 days: <strong>\d+%<\/strong>/);
-    expect(html).toMatch(/<svg role="img" aria-labelledby="chart-title"[^>]*><title id="chart-title">\d+ signups?, \d+ confirmations?, \d+ unsubscribes? in the last 30 days/);
+    expect(html).toMatch(
+      /<svg role="img" aria-labelledby="chart-title"[^>]*><title id="chart-title">\d+ signups?, \d+ confirmations?, \d+ unsubscribes? in the last 30 days/,
+    );
     expect(html).not.toContain('<script');
     expect(html).toContain('<th>waiting</th>');
     expect(html).toContain('https://receiver.example/hook');

@@ -32,7 +32,18 @@ const DKIM_ENV = {
   DKIM_PRIVATE_KEY: `${RSA_PEM}${ED25519_PEM}`,
 };
 /** The headers RFC 8058 and the issue require under the signature. */
-const MUST_SIGN = ['from', 'to', 'subject', 'date', 'message-id', 'list-unsubscribe', 'list-unsubscribe-post', 'list-id', 'mime-version', 'content-type'];
+const MUST_SIGN = [
+  'from',
+  'to',
+  'subject',
+  'date',
+  'message-id',
+  'list-unsubscribe',
+  'list-unsubscribe-post',
+  'list-id',
+  'mime-version',
+  'content-type',
+];
 
 let dns: DnsStub;
 let t: TestService;
@@ -79,7 +90,16 @@ const sendMessage: Record<MessageKind, (email: string, locale: Locale) => Promis
     const auth = { authorization: `Bearer ${t.config.adminToken}` };
     // Not "Example Weekly: …": a subject opening with the recipient's domain label (example.net) is
     // a phishing pattern SpamAssassin scores (PDS_BRAND_SUBJ_NAKED_TO), a coincidence of test data.
-    const created = await postJson(`${t.url}/admin/api/broadcasts`, { list: 'weekly', subject: { en: 'The spring programme of Example Weekly', fr: 'Le programme du printemps d’Example Weekly' }, body: BROADCAST_BODY, format: 'markdown' }, auth);
+    const created = await postJson(
+      `${t.url}/admin/api/broadcasts`,
+      {
+        list: 'weekly',
+        subject: { en: 'The spring programme of Example Weekly', fr: 'Le programme du printemps d’Example Weekly' },
+        body: BROADCAST_BODY,
+        format: 'markdown',
+      },
+      auth,
+    );
     const { id } = (await created.json()) as { id: number };
     expect((await postJson(`${t.url}/admin/api/broadcasts/${id}/send`, {}, auth)).status).toBe(200);
     return waitFor(() => t.smtp.to(email).find((m) => m.parsed.messageId?.startsWith(`<bc${id}-`)), 15_000, `${locale} broadcast`);
@@ -90,11 +110,21 @@ const sendMessage: Record<MessageKind, (email: string, locale: Locale) => Promis
 const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> = {
   en: {
     why: '(or someone using this address) asked to receive Example Weekly from Example News at www.example.com',
-    kinds: { confirmation: 'expires in 7 days', welcome: 'You can unsubscribe at any time', goodbye: 'This is the only email we send about it', broadcast: 'You can unsubscribe at any time' },
+    kinds: {
+      confirmation: 'expires in 7 days',
+      welcome: 'You can unsubscribe at any time',
+      goodbye: 'This is the only email we send about it',
+      broadcast: 'You can unsubscribe at any time',
+    },
   },
   fr: {
     why: '(ou une personne utilisant cette adresse) avez demandé à recevoir Example Weekly sur le site Example News (www.example.com)',
-    kinds: { confirmation: 'expire dans 7\u00a0jours', welcome: 'Vous pouvez vous désinscrire à tout moment', goodbye: 'C’est le seul e-mail que nous envoyons à ce sujet', broadcast: 'Vous pouvez vous désinscrire à tout moment' },
+    kinds: {
+      confirmation: 'expire dans 7\u00a0jours',
+      welcome: 'Vous pouvez vous désinscrire à tout moment',
+      goodbye: 'C’est le seul e-mail que nous envoyons à ce sujet',
+      broadcast: 'Vous pouvez vous désinscrire à tout moment',
+    },
   },
 };
 
@@ -107,7 +137,12 @@ function signedHeaderLists(raw: string): string[][] {
   return head
     .split(/\r?\n/)
     .filter((line) => /^dkim-signature:/i.test(line))
-    .map((line) => /[;\s]h=([^;]+)/.exec(line)![1]!.split(':').map((name) => name.trim().toLowerCase()));
+    .map((line) =>
+      /[;\s]h=([^;]+)/
+        .exec(line)![1]!
+        .split(':')
+        .map((name) => name.trim().toLowerCase()),
+    );
 }
 
 /** The top-level MIME parts of a multipart message: their headers and raw bodies. */
@@ -123,14 +158,23 @@ function mimeParts(raw: string): { head: string; body: string }[] {
 }
 
 async function verifyDkim(raw: Buffer | string) {
-  return authenticate(raw, { resolver: dns.resolve, ip: '192.0.2.1', helo: 'mail.example.com', sender: 'news@example.com', mta: 'mx.receiver.test', disableArc: true, disableBimi: true });
+  return authenticate(raw, {
+    resolver: dns.resolve,
+    ip: '192.0.2.1',
+    helo: 'mail.example.com',
+    sender: 'news@example.com',
+    mta: 'mx.receiver.test',
+    disableArc: true,
+    disableBimi: true,
+  });
 }
 
 describe('every message kind in every locale, as a receiver sees it', () => {
   it('is signed over both List-Unsubscribe headers, scores at most 0.0 in SpamAssassin, and is built right', async () => {
     const sent: { kind: MessageKind; locale: Locale; mail: ReceivedMail }[] = [];
     for (const locale of LOCALES) {
-      for (const kind of MESSAGE_KINDS) sent.push({ kind, locale, mail: await sendMessage[kind](`reader.${kind}.${locale}@example.net`, locale) });
+      for (const kind of MESSAGE_KINDS)
+        sent.push({ kind, locale, mail: await sendMessage[kind](`reader.${kind}.${locale}@example.net`, locale) });
     }
     expect(sent).toHaveLength(MESSAGE_KINDS.length * LOCALES.length);
 
@@ -141,7 +185,10 @@ describe('every message kind in every locale, as a receiver sees it', () => {
 
       // DKIM: both signatures verify on the bytes that arrived, aligned with From, so DMARC passes.
       const auth = await verifyDkim(mail.raw);
-      expect(auth.dkim.results.map((r) => [r.selector, r.algo, r.status.result]), `${label}\n${auth.headers}`).toEqual([
+      expect(
+        auth.dkim.results.map((r) => [r.selector, r.algo, r.status.result]),
+        `${label}\n${auth.headers}`,
+      ).toEqual([
         [SELECTORS.rsa, 'rsa-sha256', 'pass'],
         [SELECTORS.ed25519, 'ed25519-sha256', 'pass'],
       ]);
@@ -155,7 +202,15 @@ describe('every message kind in every locale, as a receiver sees it', () => {
       // Structure: text first, then HTML, both UTF-8.
       expect(mail.header('content-type'), label).toMatch(/^multipart\/alternative;/);
       const parts = mimeParts(mail.raw);
-      expect(parts.map((p) => /content-type:\s*([^;\s]+);\s*charset=([^;\s]+)/i.exec(p.head)?.slice(1).map((v) => v.toLowerCase())), label).toEqual([
+      expect(
+        parts.map((p) =>
+          /content-type:\s*([^;\s]+);\s*charset=([^;\s]+)/i
+            .exec(p.head)
+            ?.slice(1)
+            .map((v) => v.toLowerCase()),
+        ),
+        label,
+      ).toEqual([
         ['text/plain', 'utf-8'],
         ['text/html', 'utf-8'],
       ]);

@@ -65,38 +65,52 @@ async function setup(recipients: number, options: { dataDelayMs?: number; env?: 
 const messageId = (mail: ReceivedMail) => mail.parsed.messageId ?? '';
 
 describe('broadcast worker processes', () => {
-  it('SIGKILL of the worker mid-broadcast: after a new worker, every recipient has its one message, none lost', { timeout: 180_000 }, async () => {
-    const RECIPIENTS = 1000;
-    const { sink, database, emails, api, startWorker, inFlight } = await setup(RECIPIENTS, { dataDelayMs: 30, env: { BROADCAST_RATE_PER_MINUTE: '0' } });
-    const doomed = await startWorker();
-    const id = (await broadcastApi(api.url, '', { list: 'news', subject: 'Killed midway', body: 'Body', format: 'markdown' })).body.id as number;
-    expect((await broadcastApi(api.url, `/${id}/send`)).body.status).toBe('sending');
+  it(
+    'SIGKILL of the worker mid-broadcast: after a new worker, every recipient has its one message, none lost',
+    { timeout: 180_000 },
+    async () => {
+      const RECIPIENTS = 1000;
+      const { sink, database, emails, api, startWorker, inFlight } = await setup(RECIPIENTS, {
+        dataDelayMs: 30,
+        env: { BROADCAST_RATE_PER_MINUTE: '0' },
+      });
+      const doomed = await startWorker();
+      const id = (await broadcastApi(api.url, '', { list: 'news', subject: 'Killed midway', body: 'Body', format: 'markdown' })).body
+        .id as number;
+      expect((await broadcastApi(api.url, `/${id}/send`)).body.status).toBe('sending');
 
-    await waitFor(() => sink.messages.length >= 200 && inFlight() > 0, 60_000, 'sends in flight');
-    doomed.kill('SIGKILL');
-    expect(await doomed.exited).toBe('SIGKILL');
-    const sentBefore = sink.messages.length;
-    expect(sentBefore).toBeLessThan(RECIPIENTS);
+      await waitFor(() => sink.messages.length >= 200 && inFlight() > 0, 60_000, 'sends in flight');
+      doomed.kill('SIGKILL');
+      expect(await doomed.exited).toBe('SIGKILL');
+      const sentBefore = sink.messages.length;
+      expect(sentBefore).toBeLessThan(RECIPIENTS);
 
-    await startWorker();
-    const done = await waitFor(async () => {
-      const p = await progressOf(api.url, id);
-      return p.status === 'sent' && p;
-    }, 120_000, 'the broadcast to finish');
-    expect(done).toMatchObject({ total: RECIPIENTS, sent: RECIPIENTS, queued: 0, dropped: 0, failed: 0 });
+      await startWorker();
+      const done = await waitFor(
+        async () => {
+          const p = await progressOf(api.url, id);
+          return p.status === 'sent' && p;
+        },
+        120_000,
+        'the broadcast to finish',
+      );
+      expect(done).toMatchObject({ total: RECIPIENTS, sent: RECIPIENTS, queued: 0, dropped: 0, failed: 0 });
 
-    // By Message-ID (derived from the row, so a resent copy carries the same one): one message per recipient.
-    const ids = new Map<string, Set<string>>();
-    for (const mail of sink.messages) for (const to of mail.envelopeTo) ids.set(to, new Set([...(ids.get(to) ?? []), messageId(mail)]));
-    expect(emails.filter((email) => ids.get(email)?.size !== 1)).toEqual([]);
-    // A second copy can only be one the SMTP server took while the killed worker had not yet marked it.
-    expect(sink.messages.length - RECIPIENTS).toBeLessThanOrEqual(WORKER_CONCURRENCY);
-    const { outbox } = database.tables;
-    const [retaken] = await database.db.select({ n: count() }).from(outbox).where(gt(outbox.attempts, 1));
-    const [rows] = await database.db.select({ n: count() }).from(outbox).where(eq(outbox.broadcastId, id));
-    expect(rows!.n).toBe(RECIPIENTS);
-    console.info(`broadcast SIGKILL: killed after ${sentBefore} of ${RECIPIENTS}; ${retaken!.n} rows taken over; ${sink.messages.length - RECIPIENTS} resent copies`);
-  });
+      // By Message-ID (derived from the row, so a resent copy carries the same one): one message per recipient.
+      const ids = new Map<string, Set<string>>();
+      for (const mail of sink.messages) for (const to of mail.envelopeTo) ids.set(to, new Set([...(ids.get(to) ?? []), messageId(mail)]));
+      expect(emails.filter((email) => ids.get(email)?.size !== 1)).toEqual([]);
+      // A second copy can only be one the SMTP server took while the killed worker had not yet marked it.
+      expect(sink.messages.length - RECIPIENTS).toBeLessThanOrEqual(WORKER_CONCURRENCY);
+      const { outbox } = database.tables;
+      const [retaken] = await database.db.select({ n: count() }).from(outbox).where(gt(outbox.attempts, 1));
+      const [rows] = await database.db.select({ n: count() }).from(outbox).where(eq(outbox.broadcastId, id));
+      expect(rows!.n).toBe(RECIPIENTS);
+      console.info(
+        `broadcast SIGKILL: killed after ${sentBefore} of ${RECIPIENTS}; ${retaken!.n} rows taken over; ${sink.messages.length - RECIPIENTS} resent copies`,
+      );
+    },
+  );
 
   it('BROADCAST_RATE_PER_MINUTE holds within 10 % across two workers', { timeout: 180_000 }, async () => {
     const RATE = 600;

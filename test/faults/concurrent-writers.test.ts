@@ -131,7 +131,9 @@ describe('two processes writing to one database', () => {
     const confirmTokens = confirmations.map((mail) => tokenOf(linkIn(mail, 'confirm')));
     const unsubscribeTokens = confirmations.map((mail) => tokenOf(linkIn(mail, 'unsubscribe')));
 
-    const confirming = await whileSigningUp('confirm', () => inLanes(confirmTokens, (token) => postJson(`${apiOnly.url}/confirm`, { token }, json)));
+    const confirming = await whileSigningUp('confirm', () =>
+      inLanes(confirmTokens, (token) => postJson(`${apiOnly.url}/confirm`, { token }, json)),
+    );
     expect.soft(confirming.result).toEqual([]);
     expect.soft((await statusesOf(people)).filter((s) => s.status !== 'confirmed')).toEqual([]);
     // Each confirmation wrote its welcome email with it (waited for here: an unsubscribe would drop it).

@@ -33,7 +33,9 @@ async function databaseStillOpen(dataDir: string): Promise<boolean> {
   const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
   await admin.connect();
   try {
-    const { rows } = await admin.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [folderDatabaseName(dataDir)]);
+    const { rows } = await admin.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [
+      folderDatabaseName(dataDir),
+    ]);
     return rows[0]!.n > 0;
   } finally {
     await admin.end();

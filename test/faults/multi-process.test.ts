@@ -94,7 +94,10 @@ describe.skipIf(!TEST_ON_POSTGRES)('2 API and 2 worker processes on one PostgreS
     // What the processes complained about, when something went wrong.
     onTestFailed(() => {
       for (const [i, p] of [...apis, ...workers].entries()) {
-        const complaints = p.output().split('\n').filter((line) => /"level":[456]\d/.test(line) && !line.includes('DKIM is not configured'));
+        const complaints = p
+          .output()
+          .split('\n')
+          .filter((line) => /"level":[456]\d/.test(line) && !line.includes('DKIM is not configured'));
         if (complaints.length > 0) console.error(`process ${i}:\n${complaints.slice(-20).join('\n')}`);
       }
     });
@@ -148,8 +151,17 @@ describe.skipIf(!TEST_ON_POSTGRES)('2 API and 2 worker processes on one PostgreS
       await waitFor(() => answered >= burstSignups / 3, 120_000, 'a third of the burst');
       await mailQueue.queue.resume();
       const inHand = async () =>
-        (await reader.db.select({ n: count() }).from(outbox).where(and(eq(outbox.status, 'queued'), gt(outbox.attempts, 0))))[0]!.n;
-      await waitFor(async () => dataReceived > sink.messages.length && (await inHand()) > WORKER_CONCURRENCY, 60_000, 'both workers sending');
+        (
+          await reader.db
+            .select({ n: count() })
+            .from(outbox)
+            .where(and(eq(outbox.status, 'queued'), gt(outbox.attempts, 0)))
+        )[0]!.n;
+      await waitFor(
+        async () => dataReceived > sink.messages.length && (await inHand()) > WORKER_CONCURRENCY,
+        60_000,
+        'both workers sending',
+      );
       const sentBefore = sink.messages.length;
       doomedWorker.kill('SIGKILL');
       return { sentBefore, answeredBefore: answered, exit: await doomedWorker.exited };
@@ -212,7 +224,8 @@ describe.skipIf(!TEST_ON_POSTGRES)('2 API and 2 worker processes on one PostgreS
     // At the SMTP server, by RCPT TO. A message is one Message-ID (derived from its outbox row, so a
     // resend carries the same one): each row reached its mailbox, and no address has more than the caps.
     const messagesTo = (email: string) => new Set(sink.to(email).map(messageId)).size;
-    const wrongCount = (emails: string[], expected: number) => emails.filter((email) => messagesTo(email) !== expected).map((email) => `${email}: ${messagesTo(email)}`);
+    const wrongCount = (emails: string[], expected: number) =>
+      emails.filter((email) => messagesTo(email) !== expected).map((email) => `${email}: ${messagesTo(email)}`);
     expect(wrongCount(singles, 1)).toEqual([]);
     expect(wrongCount(contested, CONFIRM_MAX)).toEqual([]);
     // An opted-out address is not mailed again, whatever it signs up for.

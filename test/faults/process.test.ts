@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync,rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach,describe,expect,it } from 'vitest';
-import { postJson,settle,waitFor } from '../support/http.js';
-import { freePort,startServiceProcess,type RunningProcess } from '../support/processes.js';
-import { deleteRedisKeys,testServiceEnv } from '../support/service.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { postJson, settle, waitFor } from '../support/http.js';
+import { freePort, startServiceProcess, type RunningProcess } from '../support/processes.js';
+import { deleteRedisKeys, testServiceEnv } from '../support/service.js';
 import { startSmtpSink } from '../support/smtpSink.js';
 
 const BURST = 200;
@@ -60,7 +60,10 @@ async function burstWithInterruption(url: string, interruptAfter: number, interr
   const lane = async () => {
     while (next < emails.length) {
       const email = emails[next++]!;
-      const status = await postJson(`${url}/subscribe`, { email }).then((res) => res.status, () => 0);
+      const status = await postJson(`${url}/subscribe`, { email }).then(
+        (res) => res.status,
+        () => 0,
+      );
       if (status === 202) accepted.push(email);
       if (!interrupted && accepted.length >= interruptAfter) {
         interrupted = true;
@@ -91,32 +94,38 @@ describe('service process faults', () => {
     expect(missing).toEqual([]);
   });
 
-  it('SIGTERM mid-burst: stops cleanly, finishes sends in hand; after a restart nothing is lost or doubled', { timeout: 120_000 }, async () => {
-    // Slow DATA answers keep sends in flight when the signal lands.
-    const { sink, start, inFlight } = await setup(150);
-    const first = await start();
-    const accepted = await burstWithInterruption(first.url, 80, () => {
-      void waitFor(() => inFlight() > 0, 10_000, 'a send in flight').then(() => first.kill('SIGTERM'));
-    });
-    await first.exited;
-    expect(sink.messages.length).toBeGreaterThan(0);
-    // Exit status 0 means it finished before its own 9-second deadline (which exits with 1).
-    expect(await first.exited).toBe(0);
-    expect(first.output()).toContain('"msg":"shutting down"');
+  it(
+    'SIGTERM mid-burst: stops cleanly, finishes sends in hand; after a restart nothing is lost or doubled',
+    { timeout: 120_000 },
+    async () => {
+      // Slow DATA answers keep sends in flight when the signal lands.
+      const { sink, start, inFlight } = await setup(150);
+      const first = await start();
+      const accepted = await burstWithInterruption(first.url, 80, () => {
+        void waitFor(() => inFlight() > 0, 10_000, 'a send in flight').then(() => first.kill('SIGTERM'));
+      });
+      await first.exited;
+      expect(sink.messages.length).toBeGreaterThan(0);
+      // Exit status 0 means it finished before its own 9-second deadline (which exits with 1).
+      expect(await first.exited).toBe(0);
+      expect(first.output()).toContain('"msg":"shutting down"');
 
-    const second = await start();
-    for (const email of accepted) await waitFor(() => sink.to(email).length > 0, 20_000, `mail to ${email}`);
-    await settle(1500);
-    const counts = new Map<string, number>();
-    for (const message of sink.messages) for (const to of message.envelopeTo) counts.set(to, (counts.get(to) ?? 0) + 1);
-    expect(accepted.filter((email) => !counts.has(email))).toEqual([]);
-    expect([...counts].filter(([, n]) => n > 1)).toEqual([]);
+      const second = await start();
+      for (const email of accepted) await waitFor(() => sink.to(email).length > 0, 20_000, `mail to ${email}`);
+      await settle(1500);
+      const counts = new Map<string, number>();
+      for (const message of sink.messages) for (const to of message.envelopeTo) counts.set(to, (counts.get(to) ?? 0) + 1);
+      expect(accepted.filter((email) => !counts.has(email))).toEqual([]);
+      expect([...counts].filter(([, n]) => n > 1)).toEqual([]);
 
-    // Logs are JSON lines with request ids, and never carry a whole address.
-    const lines = (first.output() + second.output()).split('\n').filter(Boolean);
-    const requestLines = lines.map((line) => JSON.parse(line) as { req?: { id?: string; path?: string } }).filter((entry) => entry.req?.path === '/subscribe');
-    expect(requestLines.length).toBeGreaterThan(0);
-    expect(requestLines.every((entry) => typeof entry.req?.id === 'string')).toBe(true);
-    expect(lines.filter((line) => /burst-\d+@/.test(line))).toEqual([]);
-  });
+      // Logs are JSON lines with request ids, and never carry a whole address.
+      const lines = (first.output() + second.output()).split('\n').filter(Boolean);
+      const requestLines = lines
+        .map((line) => JSON.parse(line) as { req?: { id?: string; path?: string } })
+        .filter((entry) => entry.req?.path === '/subscribe');
+      expect(requestLines.length).toBeGreaterThan(0);
+      expect(requestLines.every((entry) => typeof entry.req?.id === 'string')).toBe(true);
+      expect(lines.filter((line) => /burst-\d+@/.test(line))).toEqual([]);
+    },
+  );
 });

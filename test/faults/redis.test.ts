@@ -25,16 +25,22 @@ const redisUrl = () => `redis://127.0.0.1:${port}`;
 const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.database, emailKey);
 /** The outbox row of an address once it has reached `status`. */
 const rowOnceIn = (t: TestService, emailKey: string, status: string, what: string) =>
-  waitFor(async () => {
-    const row = await outboxRowOf(t, emailKey);
-    return row?.status === status ? row : undefined;
-  }, 5000, what);
+  waitFor(
+    async () => {
+      const row = await outboxRowOf(t, emailKey);
+      return row?.status === status ? row : undefined;
+    },
+    5000,
+    what,
+  );
 
 describe('Redis faults', () => {
   it('keeps accepting signups while Redis is down and mails them once it is back', async () => {
     let refusing = true;
     const t = await startTestService({
-      smtp: { onRcpt: (address) => (refusing && address === 'in-queue@example.com' ? { code: 451, message: '4.3.0 Try again later' } : undefined) },
+      smtp: {
+        onRcpt: (address) => (refusing && address === 'in-queue@example.com' ? { code: 451, message: '4.3.0 Try again later' } : undefined),
+      },
       // Default OUTBOX_REHAND_MS (30 s): only the sweep on reconnect can bring the lost job back in time.
       env: { REDIS_URL: redisUrl(), SEND_BACKOFF_MS: '60000' },
     });
@@ -47,13 +53,19 @@ describe('Redis faults', () => {
 
       redis.kill('SIGKILL');
       await redis.exited;
-      const notReady = await waitFor(async () => {
-        const res = await fetch(`${t.url}/readyz`);
-        return res.status === 503 ? res : undefined;
-      }, 5000, '/readyz to fail');
+      const notReady = await waitFor(
+        async () => {
+          const res = await fetch(`${t.url}/readyz`);
+          return res.status === 503 ? res : undefined;
+        },
+        5000,
+        '/readyz to fail',
+      );
       expect(await notReady.json()).toEqual({ status: 'unavailable', checks: { database: true, redis: false } });
 
-      const during = await Promise.all(['down1@example.com', 'down2@example.com'].map((email) => postJson(`${t.url}/subscribe`, { email })));
+      const during = await Promise.all(
+        ['down1@example.com', 'down2@example.com'].map((email) => postJson(`${t.url}/subscribe`, { email })),
+      );
       expect(during.map((res) => res.status)).toEqual([202, 202]);
       expect((await fetch(`${t.url}/metrics`)).status).toBe(200);
       expect((await outboxRowOf(t, 'down1@example.com'))?.status).toBe('queued');
@@ -65,7 +77,8 @@ describe('Redis faults', () => {
       }
       await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 200, 5000, '/readyz to pass again');
       await settle();
-      for (const email of ['before@example.com', 'in-queue@example.com', 'down1@example.com', 'down2@example.com']) expect(t.smtp.to(email)).toHaveLength(1);
+      for (const email of ['before@example.com', 'in-queue@example.com', 'down1@example.com', 'down2@example.com'])
+        expect(t.smtp.to(email)).toHaveLength(1);
     } finally {
       await t.stop();
     }
@@ -82,7 +95,11 @@ describe('Redis faults', () => {
       const emails = ['lost1@example.com', 'lost2@example.com', 'lost3@example.com'];
       await Promise.all(emails.map((email) => postJson(`${t.url}/subscribe`, { email })));
       // Each job has failed once and now waits a minute in the delayed set.
-      await waitFor(async () => (await Promise.all(emails.map((email) => outboxRowOf(t, email)))).every((row) => row?.attempts === 1), 5000, 'first attempts');
+      await waitFor(
+        async () => (await Promise.all(emails.map((email) => outboxRowOf(t, email)))).every((row) => row?.attempts === 1),
+        5000,
+        'first attempts',
+      );
       await waitFor(async () => (await t.service.queue.queue.getDelayedCount()) === 3, 5000, 'three delayed jobs');
       refusing = false;
       await client.flushall();
@@ -108,8 +125,13 @@ describe('Redis faults', () => {
       await postJson(`${t.url}/subscribe`, { email: 'crash-between@example.com' });
       const failed = await rowOnceIn(t, 'crash-between@example.com', 'failed', 'the row to fail');
       // As if the process had died between the job's last failure and the mark.
-      const requeued = await t.service.database.transaction(async ({ db, tables: { outbox } }) =>
-        await db.update(outbox).set({ status: 'queued', lastError: null, handedAt: Date.now() - 60_000 }).where(eq(outbox.id, failed.id)).returning({ id: outbox.id }),
+      const requeued = await t.service.database.transaction(
+        async ({ db, tables: { outbox } }) =>
+          await db
+            .update(outbox)
+            .set({ status: 'queued', lastError: null, handedAt: Date.now() - 60_000 })
+            .where(eq(outbox.id, failed.id))
+            .returning({ id: outbox.id }),
       );
       expect(requeued).toHaveLength(1);
       const marked = await rowOnceIn(t, 'crash-between@example.com', 'failed', 'the relay to mark the row failed');
@@ -123,7 +145,8 @@ describe('Redis faults', () => {
 
   it('the queue dashboard answers 503 queue_unavailable while Redis is down, and works again once it is back', async () => {
     const t = await startTestService({ env: { REDIS_URL: redisUrl() } });
-    const dashboardApi = () => fetch(`${t.url}/admin/queues/api/queues?page=1&jobsPerPage=10`, { headers: { ...ADMIN_AUTH, accept: 'application/json' } });
+    const dashboardApi = () =>
+      fetch(`${t.url}/admin/queues/api/queues?page=1&jobsPerPage=10`, { headers: { ...ADMIN_AUTH, accept: 'application/json' } });
     try {
       expect((await dashboardApi()).status).toBe(200);
       redis.kill('SIGKILL');
@@ -175,9 +198,13 @@ async function registerReceiver(t: TestService, receiver: WebhookReceiver) {
   return id;
 }
 
-const suppressByAdmin = (t: TestService, email: string) => postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual' }, ADMIN_AUTH);
+const suppressByAdmin = (t: TestService, email: string) =>
+  postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual' }, ADMIN_AUTH);
 const deliveriesOf = (t: TestService, endpointId: string) => {
-  const { db, tables: { webhookDeliveries } } = t.service.database;
+  const {
+    db,
+    tables: { webhookDeliveries },
+  } = t.service.database;
   return db.select().from(webhookDeliveries).where(eq(webhookDeliveries.endpointId, endpointId));
 };
 
@@ -213,7 +240,9 @@ describe('outbound webhooks when Redis fails', () => {
     let down = true;
     const receiver = await startWebhookReceiver(() => (down ? 500 : 200));
     // A minute's backoff: only the relay's re-hand can bring the lost job back in time.
-    const t = await startTestService({ env: { REDIS_URL: redisUrl(), WEBHOOK_BACKOFF_MS: '60000', WEBHOOK_RELAY_INTERVAL_MS: '100', OUTBOX_REHAND_MS: '1000' } });
+    const t = await startTestService({
+      env: { REDIS_URL: redisUrl(), WEBHOOK_BACKOFF_MS: '60000', WEBHOOK_RELAY_INTERVAL_MS: '100', OUTBOX_REHAND_MS: '1000' },
+    });
     const client = new Redis(redisUrl());
     try {
       const id = await registerReceiver(t, receiver);

@@ -15,7 +15,10 @@ const suppressionRows = async (t: TestService) => await t.service.database.db.se
 const metricsText = async (t: TestService) => (await fetch(`${t.url}/metrics`)).text();
 const readyz = async (t: TestService) => {
   const res = await fetch(`${t.url}/readyz`);
-  return { status: res.status, body: (await res.json()) as { status: string; checks: Record<string, boolean>; senderFault?: { kind: string; since: string } } };
+  return {
+    status: res.status,
+    body: (await res.json()) as { status: string; checks: Record<string, boolean>; senderFault?: { kind: string; since: string } },
+  };
 };
 
 /**
@@ -97,17 +100,24 @@ describe("a fault of the sender's setup is never the recipient's bounce", () => 
 
   it('a refusal after DATA that names the sender’s own authentication (5.7.26, DMARC) suppresses no one', async () => {
     await heldUntilFixed('sender', (refusing) => ({
-      onData: () => refusedWhile(refusing, { code: 550, message: '5.7.26 This mail is unauthenticated: the sender domain does not pass DMARC' }),
+      onData: () =>
+        refusedWhile(refusing, { code: 550, message: '5.7.26 This mail is unauthenticated: the sender domain does not pass DMARC' }),
     }));
   });
 
   it('still suppresses a mailbox the server refuses at RCPT TO, and /readyz stays ready', async () => {
-    const sink = await startSmtpSink({ onRcpt: (address) => (address === 'gone@example.com' ? { code: 550, message: '5.1.1 No such user' } : undefined) });
+    const sink = await startSmtpSink({
+      onRcpt: (address) => (address === 'gone@example.com' ? { code: 550, message: '5.1.1 No such user' } : undefined),
+    });
     const t = await startTestService({ sink });
     try {
       await postJson(`${t.url}/subscribe`, { email: 'gone@example.com' });
       await postJson(`${t.url}/subscribe`, { email: 'here@example.com' });
-      await waitFor(async () => (await outboxRowOf(t.service.database, 'gone@example.com'))?.status === 'failed', 5000, 'the refused message to fail');
+      await waitFor(
+        async () => (await outboxRowOf(t.service.database, 'gone@example.com'))?.status === 'failed',
+        5000,
+        'the refused message to fail',
+      );
       await waitFor(() => sink.to('here@example.com')[0], 5000, 'the other message');
       expect((await suppressionRows(t)).map((s) => s.reason)).toEqual(['bounced']);
       expect((await readyz(t)).body.status).toBe('ready');

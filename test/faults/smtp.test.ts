@@ -10,10 +10,14 @@ import { startSmtpSink } from '../support/smtpSink.js';
 const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.database, emailKey);
 /** The outbox row of an address once it has reached `status`. */
 const rowOnceIn = (t: TestService, emailKey: string, status: string) =>
-  waitFor(async () => {
-    const row = await outboxRowOf(t, emailKey);
-    return row?.status === status ? row : undefined;
-  }, 5000, `the outbox row of ${emailKey} to be ${status}`);
+  waitFor(
+    async () => {
+      const row = await outboxRowOf(t, emailKey);
+      return row?.status === status ? row : undefined;
+    },
+    5000,
+    `the outbox row of ${emailKey} to be ${status}`,
+  );
 const outboxRows = async (t: TestService) => await t.service.database.db.select().from(t.service.database.tables.outbox);
 const suppressionRows = async (t: TestService) => await t.service.database.db.select().from(t.service.database.tables.suppressions);
 
@@ -23,7 +27,10 @@ describe('SMTP faults', () => {
   it('retries a 451 with backoff and sends the message exactly once when the server accepts', async () => {
     let refusals = 0;
     const t = await startTestService({
-      smtp: { onRcpt: (address) => (address === 'greylisted@example.com' && refusals++ < 2 ? { code: 451, message: '4.7.1 Greylisted, try again later' } : undefined) },
+      smtp: {
+        onRcpt: (address) =>
+          address === 'greylisted@example.com' && refusals++ < 2 ? { code: 451, message: '4.7.1 Greylisted, try again later' } : undefined,
+      },
       env: { SEND_BACKOFF_MS: '100' },
     });
     try {
@@ -46,7 +53,10 @@ describe('SMTP faults', () => {
   it('does not retry a 550 at RCPT: the address is suppressed as bounced and never mailed again', async () => {
     let rcptCalls = 0;
     const t = await startTestService({
-      smtp: { onRcpt: (address) => (address.toLowerCase() === 'nobody@example.com' ? (rcptCalls++, { code: 550, message: '5.1.1 No such user' }) : undefined) },
+      smtp: {
+        onRcpt: (address) =>
+          address.toLowerCase() === 'nobody@example.com' ? (rcptCalls++, { code: 550, message: '5.1.1 No such user' }) : undefined,
+      },
     });
     try {
       await postJson(`${t.url}/subscribe`, { email: 'nobody@example.com' });
@@ -96,12 +106,20 @@ describe('SMTP faults', () => {
     const sink = { current: undefined as Awaited<ReturnType<typeof startSmtpSink>> | undefined };
     try {
       await postJson(`${t.url}/subscribe`, { email: 'patient@example.com' });
-      await waitFor(async () => (await outboxRowOf(t, 'patient@example.com'))?.lastError?.match(/ECONNREFUSED|connect/i), 5000, 'a connection error');
+      await waitFor(
+        async () => (await outboxRowOf(t, 'patient@example.com'))?.lastError?.match(/ECONNREFUSED|connect/i),
+        5000,
+        'a connection error',
+      );
       // The operator's fault, not the recipient's: held without an attempt limit, and shown on /readyz.
-      const degraded = await waitFor(async () => {
-        const body = (await (await fetch(`${t.url}/readyz`)).json()) as { status: string; senderFault?: { kind: string } };
-        return body.status === 'degraded' ? body : undefined;
-      }, 5000, '/readyz to say degraded');
+      const degraded = await waitFor(
+        async () => {
+          const body = (await (await fetch(`${t.url}/readyz`)).json()) as { status: string; senderFault?: { kind: string } };
+          return body.status === 'degraded' ? body : undefined;
+        },
+        5000,
+        '/readyz to say degraded',
+      );
       expect(degraded.senderFault?.kind).toBe('connection');
       sink.current = await startSmtpSink({ port });
       await waitFor(() => sink.current!.to('patient@example.com')[0], 10_000, 'the message once SMTP is back');

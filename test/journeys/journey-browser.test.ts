@@ -35,7 +35,10 @@ let siteFormUrl: string;
 
 /** The README's form snippet, in the site's language, posting to the service under test. */
 function signupFormPage(locale: Locale, action: string): string {
-  const words = locale === 'fr' ? { title: 'Inscription', email: 'Adresse e-mail', button: 'S’inscrire' } : { title: 'Sign up', email: 'Email', button: 'Subscribe' };
+  const words =
+    locale === 'fr'
+      ? { title: 'Inscription', email: 'Adresse e-mail', button: 'S’inscrire' }
+      : { title: 'Sign up', email: 'Email', button: 'Subscribe' };
   return `<!doctype html><html lang="${locale}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${words.title}</title></head>
 <body><main><h1>${SITE.name}</h1>
 <form method="post" action="${action}">
@@ -52,7 +55,9 @@ function signupFormPage(locale: Locale, action: string): string {
 beforeAll(async () => {
   t = await startTestService({ env: { SITE_NAME: SITE.name, SITE_URL: SITE.url } });
   await t.service.database.transaction(async (tx) => {
-    await tx.db.insert(tx.tables.lists).values({ slug: LIST.slug, name: LIST.name.en, nameByLocale: JSON.stringify(LIST.name), createdAt: Date.now() });
+    await tx.db
+      .insert(tx.tables.lists)
+      .values({ slug: LIST.slug, name: LIST.name.en, nameByLocale: JSON.stringify(LIST.name), createdAt: Date.now() });
   });
   siteForm = createServer((req, res) => {
     const locale = new URL(req.url ?? '/', 'http://site').searchParams.get('locale') === 'fr' ? 'fr' : 'en';
@@ -84,18 +89,26 @@ interface StepExpectations {
 }
 
 /** Axe, layout, what the page names, and a photograph: every finding goes to `problems`, readably. */
-async function step(page: Page, problems: string[], label: { locale: Locale; width: number; name: string }, expected: StepExpectations): Promise<void> {
+async function step(
+  page: Page,
+  problems: string[],
+  label: { locale: Locale; width: number; name: string },
+  expected: StepExpectations,
+): Promise<void> {
   const where = `${label.locale} ${label.width}px ${label.name}`;
   await screenshot(page, SCREENSHOTS, `${label.locale}-${label.width}-${label.name}`);
   problems.push(...(await checkAxe(page, where)));
   const found = await page.evaluate(layoutFindings);
-  for (const kind of ['overflow', 'lowContrast', 'smallButtons'] as const) for (const item of found[kind]) problems.push(`${where}: ${kind}: ${item}`);
+  for (const kind of ['overflow', 'lowContrast', 'smallButtons'] as const)
+    for (const item of found[kind]) problems.push(`${where}: ${kind}: ${item}`);
   expect(await page.getAttribute('html', 'lang'), where).toBe(label.locale);
   const text = await page.locator('main').innerText();
   if (label.locale === 'fr') for (const fault of frenchTypographyFaults(text)) problems.push(`${where}: typography: ${fault}`);
   if (expected.list && !text.includes(expected.list)) problems.push(`${where}: does not name the list "${expected.list}"`);
-  if (expected.maskedAddress && !text.includes(expected.maskedAddress)) problems.push(`${where}: does not show the address as ${expected.maskedAddress}`);
-  if (expected.backToSite && !(await page.locator(`main a[href="${SITE.url}"]`).allInnerTexts()).some((text) => text.includes(SITE.name))) problems.push(`${where}: no link back to ${SITE.name} (${SITE.url})`);
+  if (expected.maskedAddress && !text.includes(expected.maskedAddress))
+    problems.push(`${where}: does not show the address as ${expected.maskedAddress}`);
+  if (expected.backToSite && !(await page.locator(`main a[href="${SITE.url}"]`).allInnerTexts()).some((text) => text.includes(SITE.name)))
+    problems.push(`${where}: no link back to ${SITE.name} (${SITE.url})`);
 }
 
 async function newContext(locale: Locale, width: number): Promise<BrowserContext> {
@@ -163,7 +176,9 @@ describe('the subscriber journey in Chromium', () => {
         await step(page, problems, label('6-unsubscribe'), { list, maskedAddress: masked });
 
         // The two choices: each big enough for a thumb, and far enough apart that it hits only one.
-        const [one, all] = await page.locator('main form button').evaluateAll((buttons) => buttons.map((b) => b.getBoundingClientRect().toJSON() as DOMRect));
+        const [one, all] = await page
+          .locator('main form button')
+          .evaluateAll((buttons) => buttons.map((b) => b.getBoundingClientRect().toJSON() as DOMRect));
         expect(one!.height, 'the "this list" button').toBeGreaterThanOrEqual(44);
         expect(all!.height, 'the "all lists" button').toBeGreaterThanOrEqual(44);
         expect(all!.top - one!.bottom, 'the gap between the two unsubscribe buttons').toBeGreaterThanOrEqual(24);
@@ -190,7 +205,10 @@ describe('the subscriber journey in Chromium', () => {
       for (const width of WIDTHS) {
         const context = await newContext(locale, width);
         const page = await context.newPage();
-        for (const [name, path] of [['error-bad-link', '/confirm?token=garbage'], ['error-not-found', '/no-such-page']] as const) {
+        for (const [name, path] of [
+          ['error-bad-link', '/confirm?token=garbage'],
+          ['error-not-found', '/no-such-page'],
+        ] as const) {
           await page.goto(`${t.url}${path}`);
           await step(page, problems, { locale, width, name }, { backToSite: true });
         }
@@ -205,7 +223,14 @@ describe('the subscriber journey in Chromium', () => {
     for (const width of WIDTHS) {
       const contact = `${LONG_LOCAL_PART}.${width}@subdomain.example-company.com`;
       await postJson(`${t.url}/admin/api/suppressions`, { email: `blocked.${contact}`, reason: 'complained' }, ADMIN_AUTH);
-      await postJson(`${t.url}/subscribe`, { email: contact, list: LIST.slug, name: 'Maximilienne' }, { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36', referer: 'https://news.example.com/subscribe/weekly-newsletter?utm_source=footer' });
+      await postJson(
+        `${t.url}/subscribe`,
+        { email: contact, list: LIST.slug, name: 'Maximilienne' },
+        {
+          'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
+          referer: 'https://news.example.com/subscribe/weekly-newsletter?utm_source=footer',
+        },
+      );
       const context = await newContext('en', width);
       const page = await context.newPage();
       const look = async (name: string) => {
@@ -240,7 +265,11 @@ describe('the subscriber journey in Chromium', () => {
         await look(name);
       }
       await page.goto(`${t.url}/admin/suppressions`);
-      await page.getByLabel('CSV file').setInputFiles({ name: 'entries.csv', mimeType: 'text/csv', buffer: Buffer.from(`email,reason\nimported.${width}@example.com,bounced\nnot an address,bounced\n`) });
+      await page.getByLabel('CSV file').setInputFiles({
+        name: 'entries.csv',
+        mimeType: 'text/csv',
+        buffer: Buffer.from(`email,reason\nimported.${width}@example.com,bounced\nnot an address,bounced\n`),
+      });
       await page.getByRole('button', { name: 'Import' }).click();
       await page.waitForURL('**/admin/suppressions/import**');
       await look('import-result');

@@ -67,7 +67,8 @@ async function look(page: Page, name: string, width: number, scheme: string, loc
     for (const item of items) problems.push(`${label}: ${kind}: ${item}`);
   }
   // Words assembled by the pages (labels, codes) follow French typography as the strings do.
-  if (locale === 'fr') for (const fault of frenchTypographyFaults(await page.locator('main').innerText())) problems.push(`${label}: typography: ${fault}`);
+  if (locale === 'fr')
+    for (const fault of frenchTypographyFaults(await page.locator('main').innerText())) problems.push(`${label}: typography: ${fault}`);
 }
 
 /** The pages of each step as the routes render them, with the list, a masked address and the site. */
@@ -121,7 +122,9 @@ describe('pages in Chromium', () => {
 
           // The two unsubscribe choices: a thumb's width apart.
           await page.setContent(pages.unsubscribe!);
-          const [one, all] = await page.locator('main button').evaluateAll((buttons) => buttons.map((b) => b.getBoundingClientRect().toJSON() as DOMRect));
+          const [one, all] = await page
+            .locator('main button')
+            .evaluateAll((buttons) => buttons.map((b) => b.getBoundingClientRect().toJSON() as DOMRect));
           expect(all!.top - one!.bottom, `${locale} ${width} ${scheme}`).toBeGreaterThanOrEqual(24);
           await context.close();
         }
@@ -133,10 +136,27 @@ describe('pages in Chromium', () => {
   it('the admin console is readable too, and its tables keep words whole at 1280 px', { timeout: 180_000 }, async () => {
     problems.length = 0;
     // Nothing listens there: its deliveries show failed attempts with their errors.
-    const endpoint = (await (await postJson(`${t.url}/admin/api/webhook-endpoints`, { url: 'http://127.0.0.1:59999/optin-events/with-a-rather-long-path', events: ['contact.suppressed', 'contact.erased'], description: 'CRM sync' }, ADMIN_AUTH)).json()) as { id: string };
+    const endpoint = (await (
+      await postJson(
+        `${t.url}/admin/api/webhook-endpoints`,
+        {
+          url: 'http://127.0.0.1:59999/optin-events/with-a-rather-long-path',
+          events: ['contact.suppressed', 'contact.erased'],
+          description: 'CRM sync',
+        },
+        ADMIN_AUTH,
+      )
+    ).json()) as { id: string };
     await postJson(`${t.url}/admin/api/suppressions`, { email: LONG_ADDRESS, reason: 'complained' }, ADMIN_AUTH);
     await postJson(`${t.url}/admin/api/suppressions`, { email: 'someone@example.net', reason: 'bounced', list: 'default' }, ADMIN_AUTH);
-    await postJson(`${t.url}/subscribe`, { email: LONG_ADDRESS.replace('maximilienne', 'max'), name: 'Max' }, { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36', referer: 'https://news.example.com/subscribe/weekly-newsletter?utm_source=footer' });
+    await postJson(
+      `${t.url}/subscribe`,
+      { email: LONG_ADDRESS.replace('maximilienne', 'max'), name: 'Max' },
+      {
+        'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
+        referer: 'https://news.example.com/subscribe/weekly-newsletter?utm_source=footer',
+      },
+    );
 
     for (const width of WIDTHS) {
       for (const scheme of SCHEMES) {

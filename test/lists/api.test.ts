@@ -63,13 +63,24 @@ describe('lists API', () => {
       counts: { pending: 0, confirmed: 0, unsubscribed: 0 },
     });
     // The plain name every reader falls back on is the default locale's.
-    const { db, tables: { lists } } = t.service.database;
+    const {
+      db,
+      tables: { lists },
+    } = t.service.database;
     const [row] = await db.select().from(lists).where(eq(lists.slug, 'weekly'));
     expect(row).toMatchObject({ name: 'Weekly news', nameByLocale: JSON.stringify({ en: 'Weekly news', fr: 'La lettre hebdomadaire' }) });
 
     const edited = await patch('weekly', { name: 'Weekly', description: null, fromName: null, public: false });
     expect(edited.status).toBe(200);
-    expect(await edited.json()).toMatchObject({ slug: 'weekly', name: 'Weekly', description: null, fromName: null, fromEmail: 'weekly@example.org', public: false, goodbyeEmail: true });
+    expect(await edited.json()).toMatchObject({
+      slug: 'weekly',
+      name: 'Weekly',
+      description: null,
+      fromName: null,
+      fromEmail: 'weekly@example.org',
+      public: false,
+      goodbyeEmail: true,
+    });
 
     const one = await api('/lists/weekly');
     expect(one.status).toBe(200);
@@ -163,7 +174,9 @@ describe('lists API', () => {
     ]) {
       expect(res.status).toBe(404);
     }
-    expect((await errorOf(await postJson(`${t.url}/subscribe`, { email: 'late@example.com', list: 'seasonal' }))).code).toBe('unknown_list');
+    expect((await errorOf(await postJson(`${t.url}/subscribe`, { email: 'late@example.com', list: 'seasonal' }))).code).toBe(
+      'unknown_list',
+    );
 
     // The list's last mail still carries a working unsubscribe link.
     expect((await oneClick(`${t.url}/unsubscribe?token=${tokenOf(linkIn(welcome, 'unsubscribe'))}`)).status).toBe(200);

@@ -6,7 +6,15 @@ import { ADMIN_AUTH, startTestService, TEST_ADMIN_TOKEN, type TestService } from
 import { postJson } from '../support/http.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let t: TestService;
@@ -14,7 +22,19 @@ let browser: Browser;
 beforeAll(async () => {
   t = await startTestService({ roles: ['api'] });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-  expect((await postJson(`${t.url}/admin/api/lists`, { slug: 'browser-list', name: { en: 'A list with a rather long name for a phone', fr: 'Une liste' }, welcomeMessage: 'Hello **there**' }, ADMIN_AUTH)).status).toBe(201);
+  expect(
+    (
+      await postJson(
+        `${t.url}/admin/api/lists`,
+        {
+          slug: 'browser-list',
+          name: { en: 'A list with a rather long name for a phone', fr: 'Une liste' },
+          welcomeMessage: 'Hello **there**',
+        },
+        ADMIN_AUTH,
+      )
+    ).status,
+  ).toBe(201);
 });
 afterAll(async () => {
   await browser?.close();

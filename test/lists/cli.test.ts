@@ -22,14 +22,37 @@ describe('npm run admin -- lists', () => {
   it('adds, edits, shows and archives a list', async () => {
     const welcome = path.join(t.config.dataDir, 'welcome.md');
     writeFileSync(welcome, '# Hello\n\nYour guide: https://example.org/guide.pdf\n');
-    const added = await admin('add', 'guides', '--name', '{"en":"Guides","fr":"Les guides"}', '--welcome-file', welcome, '--from-email', 'guides@example.org', '--goodbye-email', 'true');
+    const added = await admin(
+      'add',
+      'guides',
+      '--name',
+      '{"en":"Guides","fr":"Les guides"}',
+      '--welcome-file',
+      welcome,
+      '--from-email',
+      'guides@example.org',
+      '--goodbye-email',
+      'true',
+    );
     expect(added.stderr).toBe('');
     expect(added.code).toBe(0);
-    expect(JSON.parse(added.stdout)).toMatchObject({ slug: 'guides', name: { en: 'Guides', fr: 'Les guides' }, welcomeMessage: '# Hello\n\nYour guide: https://example.org/guide.pdf', fromEmail: 'guides@example.org', goodbyeEmail: true, public: false });
+    expect(JSON.parse(added.stdout)).toMatchObject({
+      slug: 'guides',
+      name: { en: 'Guides', fr: 'Les guides' },
+      welcomeMessage: '# Hello\n\nYour guide: https://example.org/guide.pdf',
+      fromEmail: 'guides@example.org',
+      goodbyeEmail: true,
+      public: false,
+    });
 
     const edited = await admin('edit', 'guides', '--public', 'true', '--from-email', '', '--description', 'Practical guides.');
     expect(edited.code).toBe(0);
-    expect(JSON.parse(edited.stdout)).toMatchObject({ public: true, fromEmail: null, description: 'Practical guides.', goodbyeEmail: true });
+    expect(JSON.parse(edited.stdout)).toMatchObject({
+      public: true,
+      fromEmail: null,
+      description: 'Practical guides.',
+      goodbyeEmail: true,
+    });
 
     const table = await admin('show');
     expect(table.stdout).toContain('slug\tname\tpending\tconfirmed\tunsubscribed\tarchived\n');

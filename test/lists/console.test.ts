@@ -24,7 +24,8 @@ async function session() {
   return { get, post };
 }
 
-const apiList = async (slug: string) => (await fetch(`${t.url}/admin/api/lists/${slug}`, { headers: ADMIN_AUTH })).json() as Promise<Record<string, unknown>>;
+const apiList = async (slug: string) =>
+  (await fetch(`${t.url}/admin/api/lists/${slug}`, { headers: ADMIN_AUTH })).json() as Promise<Record<string, unknown>>;
 
 describe('console: Lists pages', () => {
   it('sends a signed-out browser to the sign-in form', async () => {
@@ -79,9 +80,19 @@ describe('console: Lists pages', () => {
     expect(edit).toContain('value="Events"');
     expect(edit).toContain('action="/admin/lists/events/archive"');
 
-    const saved = await browser.post('/admin/lists/events/edit', { 'name.en': 'Events', 'name.fr': 'Événements', public: 'on', confirmedUrl: 'https://example.org/welcome' });
+    const saved = await browser.post('/admin/lists/events/edit', {
+      'name.en': 'Events',
+      'name.fr': 'Événements',
+      public: 'on',
+      confirmedUrl: 'https://example.org/welcome',
+    });
     expect(saved.status).toBe(303);
-    expect(await apiList('events')).toMatchObject({ name: { en: 'Events', fr: 'Événements' }, public: true, confirmedUrl: 'https://example.org/welcome', goodbyeEmail: false });
+    expect(await apiList('events')).toMatchObject({
+      name: { en: 'Events', fr: 'Événements' },
+      public: true,
+      confirmedUrl: 'https://example.org/welcome',
+      goodbyeEmail: false,
+    });
 
     const bad = await browser.post('/admin/lists/events/edit', { 'name.en': 'Events', fromEmail: 'someone@elsewhere.example' });
     expect(bad.status).toBe(400);
@@ -89,7 +100,9 @@ describe('console: Lists pages', () => {
     expect(problem).toContain('fromEmail');
     expect(problem).not.toContain('<script');
 
-    expect((await browser.post('/admin/lists/events/archive', { archived: 'true' })).headers.get('location')).toBe('/admin/lists/events/edit?notice=archived');
+    expect((await browser.post('/admin/lists/events/archive', { archived: 'true' })).headers.get('location')).toBe(
+      '/admin/lists/events/edit?notice=archived',
+    );
     expect(await apiList('events')).toMatchObject({ archived: true });
     expect(await (await browser.get('/admin/lists/events/edit')).text()).toContain('Unarchive');
     expect((await browser.post('/admin/lists/events/archive', { archived: 'false' })).status).toBe(303);

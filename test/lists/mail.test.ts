@@ -30,7 +30,8 @@ afterAll(async () => {
   await t?.stop();
 });
 
-const mailOf = (email: string, kind: string) => waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(`:${kind}:`)), 5000, `${kind} for ${email}`);
+const mailOf = (email: string, kind: string) =>
+  waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(`:${kind}:`)), 5000, `${kind} for ${email}`);
 
 async function signup(email: string, list: string, locale = 'en'): Promise<ReceivedMail> {
   expect((await postJson(`${t.url}/subscribe`, { email, list, locale })).status).toBe(202);
@@ -38,12 +39,18 @@ async function signup(email: string, list: string, locale = 'en'): Promise<Recei
 }
 
 async function entriesOf(email: string) {
-  const { db, tables: { suppressions } } = t.service.database;
+  const {
+    db,
+    tables: { suppressions },
+  } = t.service.database;
   return db.select().from(suppressions).where(eq(suppressions.email, email));
 }
 
 async function statusOf(email: string, list: string) {
-  const { db, tables: { contacts, lists, subscriptions } } = t.service.database;
+  const {
+    db,
+    tables: { contacts, lists, subscriptions },
+  } = t.service.database;
   const [row] = await db
     .select({ status: subscriptions.status })
     .from(subscriptions)
@@ -108,7 +115,9 @@ describe('"It was me — subscribe me"', () => {
     const email = 'it-was-me@example.com';
     const confirmation = await signup(email, 'plain');
     const confirmToken = tokenOf(linkIn(confirmation, 'confirm'));
-    expect((await postForm(`${t.url}/unsubscribe?token=${tokenOf(linkIn(confirmation, 'unsubscribe'))}`, { scope: 'list' })).status).toBe(200);
+    expect((await postForm(`${t.url}/unsubscribe?token=${tokenOf(linkIn(confirmation, 'unsubscribe'))}`, { scope: 'list' })).status).toBe(
+      200,
+    );
     expect(await statusOf(email, 'plain')).toBe('unsubscribed');
     expect((await entriesOf(email)).map((e) => [e.listId, e.source])).toEqual([[null, 'not me (confirmation email)']]);
 
@@ -134,7 +143,9 @@ describe('"It was me — subscribe me"', () => {
     const email = 'it-was-me-blocked@example.com';
     const confirmation = await signup(email, 'plain');
     const confirmToken = tokenOf(linkIn(confirmation, 'confirm'));
-    expect((await postForm(`${t.url}/unsubscribe?token=${tokenOf(linkIn(confirmation, 'unsubscribe'))}`, { scope: 'list' })).status).toBe(200);
+    expect((await postForm(`${t.url}/unsubscribe?token=${tokenOf(linkIn(confirmation, 'unsubscribe'))}`, { scope: 'list' })).status).toBe(
+      200,
+    );
     expect((await postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual', list: 'plain' }, ADMIN_AUTH)).status).toBe(201);
 
     const refused = await postForm(`${t.url}/confirm/it-was-me`, { token: confirmToken });
@@ -158,7 +169,9 @@ describe('a contact’s mail history', () => {
     expect((await postForm(`${t.url}/confirm`, { token: tokenOf(linkIn(confirmation, 'confirm')) })).status).toBe(200);
     await mailOf(email, 'welcome');
     const record = await waitFor(async () => {
-      const body = (await (await fetch(`${t.url}/admin/api/contacts/${email}`, { headers: ADMIN_AUTH })).json()) as { messages: { kind: string; list: string; status: string; createdAt: string; sentAt: string | null; lastError: string | null }[] };
+      const body = (await (await fetch(`${t.url}/admin/api/contacts/${email}`, { headers: ADMIN_AUTH })).json()) as {
+        messages: { kind: string; list: string; status: string; createdAt: string; sentAt: string | null; lastError: string | null }[];
+      };
       return body.messages.every((m) => m.status === 'sent') && body;
     });
     expect(record.messages.map((m) => [m.kind, m.list, m.status])).toEqual([

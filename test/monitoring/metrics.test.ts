@@ -35,7 +35,9 @@ describe('/metrics', () => {
       const metricsUrl = t.service.metricsUrl!;
       expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(metricsUrl).not.toBe(t.url);
-      const publicAnswer = await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}`, accept: 'application/json' } });
+      const publicAnswer = await fetch(`${t.url}/metrics`, {
+        headers: { authorization: `Bearer ${METRICS_TOKEN}`, accept: 'application/json' },
+      });
       expect(publicAnswer.status).toBe(404);
       expect(((await publicAnswer.json()) as { error: { code: string } }).error.code).toBe('not_found');
 

@@ -19,8 +19,15 @@ import type { ReceivedMail } from '../support/smtpSink.js';
 let t: TestService;
 beforeAll(async () => {
   t = await startTestService({ roles: ['api'] });
-  for (const [slug, goodbyeEmail] of [['bye', true], ['quiet', false]] as const) {
-    const res = await postJson(`${t.url}/admin/api/lists`, { slug, name: { en: 'Bye news', fr: 'Les nouvelles' }, goodbyeEmail }, ADMIN_AUTH);
+  for (const [slug, goodbyeEmail] of [
+    ['bye', true],
+    ['quiet', false],
+  ] as const) {
+    const res = await postJson(
+      `${t.url}/admin/api/lists`,
+      { slug, name: { en: 'Bye news', fr: 'Les nouvelles' }, goodbyeEmail },
+      ADMIN_AUTH,
+    );
     expect(res.status).toBe(201);
   }
 });
@@ -37,9 +44,20 @@ async function subscribed(email: string, list = 'bye'): Promise<string> {
   const subscription = await waitFor(() => subscriptionOf(email, list), 5000, 'the subscription');
   const { outbox } = t.service.database.tables;
   // No worker here: the confirm link is made from the row, as the mail would carry it.
-  const token = createToken([TEST_SECRET], { purpose: 'confirm', subscriptionId: subscription.id, expiresAt: subscription.confirmExpiresAt! });
+  const token = createToken([TEST_SECRET], {
+    purpose: 'confirm',
+    subscriptionId: subscription.id,
+    expiresAt: subscription.confirmExpiresAt!,
+  });
   expect((await postForm(`${t.url}/confirm`, { token })).status).toBe(200);
-  expect((await db().select().from(outbox).where(and(eq(outbox.subscriptionId, subscription.id), eq(outbox.kind, 'welcome')))).length).toBe(1);
+  expect(
+    (
+      await db()
+        .select()
+        .from(outbox)
+        .where(and(eq(outbox.subscriptionId, subscription.id), eq(outbox.kind, 'welcome')))
+    ).length,
+  ).toBe(1);
   return createToken([TEST_SECRET], { purpose: 'unsubscribe', subscriptionId: subscription.id, expiresAt: 0 });
 }
 
@@ -57,7 +75,12 @@ async function subscriptionOf(email: string, list: string): Promise<Row<'subscri
 async function goodbyeRows(email: string, list = 'bye') {
   const { outbox } = t.service.database.tables;
   const subscription = await subscriptionOf(email, list);
-  return subscription ? db().select().from(outbox).where(and(eq(outbox.subscriptionId, subscription.id), eq(outbox.kind, 'goodbye'))) : [];
+  return subscription
+    ? db()
+        .select()
+        .from(outbox)
+        .where(and(eq(outbox.subscriptionId, subscription.id), eq(outbox.kind, 'goodbye')))
+    : [];
 }
 
 const unsubscribeFromPage = (token: string, scope: 'list' | 'all' = 'list') => postForm(`${t.url}/unsubscribe?token=${token}`, { scope });
@@ -136,10 +159,46 @@ describe('the goodbye mail', () => {
 
   it('is refused by the gate once a bounce, a complaint, an admin block or another link’s "every list" opt-out covers the address', async () => {
     const blockers: [string, (email: string) => Promise<unknown>, string][] = [
-      ['bounced@example.com', (email) => t.service.database.transaction((tx) => suppressAddress(tx, [TEST_SECRET], { emailKey: email, domain: domainOf(email), listId: null, reason: 'bounced', source: 'smtp 550', at: Date.now() })), 'suppressed:bounced'],
-      ['complained@example.com', (email) => t.service.database.transaction((tx) => suppressAddress(tx, [TEST_SECRET], { emailKey: email, domain: domainOf(email), listId: null, reason: 'complained', source: 'webhook', at: Date.now() })), 'suppressed:complained'],
-      ['blocked@example.com', (email) => postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual' }, ADMIN_AUTH), 'suppressed:manual'],
-      ['blocked-list@example.com', (email) => postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual', list: 'bye' }, ADMIN_AUTH), 'suppressed:unsubscribed'],
+      [
+        'bounced@example.com',
+        (email) =>
+          t.service.database.transaction((tx) =>
+            suppressAddress(tx, [TEST_SECRET], {
+              emailKey: email,
+              domain: domainOf(email),
+              listId: null,
+              reason: 'bounced',
+              source: 'smtp 550',
+              at: Date.now(),
+            }),
+          ),
+        'suppressed:bounced',
+      ],
+      [
+        'complained@example.com',
+        (email) =>
+          t.service.database.transaction((tx) =>
+            suppressAddress(tx, [TEST_SECRET], {
+              emailKey: email,
+              domain: domainOf(email),
+              listId: null,
+              reason: 'complained',
+              source: 'webhook',
+              at: Date.now(),
+            }),
+          ),
+        'suppressed:complained',
+      ],
+      [
+        'blocked@example.com',
+        (email) => postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual' }, ADMIN_AUTH),
+        'suppressed:manual',
+      ],
+      [
+        'blocked-list@example.com',
+        (email) => postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual', list: 'bye' }, ADMIN_AUTH),
+        'suppressed:unsubscribed',
+      ],
     ];
     for (const [email, block, reason] of blockers) {
       expect((await unsubscribeFromPage(await subscribed(email))).status).toBe(200);
@@ -161,8 +220,21 @@ describe('the goodbye mail', () => {
     const email = 'goodbye-fr@example.com';
     expect((await postJson(`${t.url}/subscribe`, { email, list: 'bye', locale: 'fr' })).status).toBe(202);
     const subscription = await waitFor(() => subscriptionOf(email, 'bye'));
-    expect((await postForm(`${t.url}/confirm`, { token: createToken([TEST_SECRET], { purpose: 'confirm', subscriptionId: subscription.id, expiresAt: subscription.confirmExpiresAt! }) })).status).toBe(200);
-    expect((await unsubscribeFromPage(createToken([TEST_SECRET], { purpose: 'unsubscribe', subscriptionId: subscription.id, expiresAt: 0 }))).status).toBe(200);
+    expect(
+      (
+        await postForm(`${t.url}/confirm`, {
+          token: createToken([TEST_SECRET], {
+            purpose: 'confirm',
+            subscriptionId: subscription.id,
+            expiresAt: subscription.confirmExpiresAt!,
+          }),
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (await unsubscribeFromPage(createToken([TEST_SECRET], { purpose: 'unsubscribe', subscriptionId: subscription.id, expiresAt: 0 })))
+        .status,
+    ).toBe(200);
 
     const erased = 'goodbye-erased@example.com';
     expect((await unsubscribeFromPage(await subscribed(erased))).status).toBe(200);
@@ -171,7 +243,11 @@ describe('the goodbye mail', () => {
 
     const worker = await startWorkerBeside(t);
     try {
-      const goodbye: ReceivedMail = await waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':goodbye:')), 10_000, 'the goodbye mail');
+      const goodbye: ReceivedMail = await waitFor(
+        () => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':goodbye:')),
+        10_000,
+        'the goodbye mail',
+      );
       expect(goodbye.parsed.subject).toContain('Les nouvelles');
       expect(goodbye.parsed.text).toContain('C’est le seul e-mail que nous envoyons à ce sujet');
       expect(linkIn(goodbye, 'unsubscribe')).toContain(tokenOf(linkIn(goodbye, 'unsubscribe')));

@@ -21,20 +21,40 @@ afterAll(async () => {
 const local = (link: string) => `${t.url}${new URL(link).pathname}${new URL(link).search}`;
 
 async function contactOf(emailKey: string) {
-  const { db, tables: { contacts } } = t.service.database;
+  const {
+    db,
+    tables: { contacts },
+  } = t.service.database;
   return (await db.select().from(contacts).where(eq(contacts.emailKey, emailKey)))[0]!;
 }
 async function subscriptionsOf(emailKey: string) {
-  const { db, tables: { subscriptions } } = t.service.database;
-  return db.select().from(subscriptions).where(eq(subscriptions.contactId, (await contactOf(emailKey)).id)).orderBy(subscriptions.id);
+  const {
+    db,
+    tables: { subscriptions },
+  } = t.service.database;
+  return db
+    .select()
+    .from(subscriptions)
+    .where(eq(subscriptions.contactId, (await contactOf(emailKey)).id))
+    .orderBy(subscriptions.id);
 }
 function suppressionsOf(emailKey: string) {
-  const { db, tables: { suppressions } } = t.service.database;
+  const {
+    db,
+    tables: { suppressions },
+  } = t.service.database;
   return db.select().from(suppressions).where(eq(suppressions.email, emailKey)).orderBy(suppressions.id);
 }
 async function trailOf(emailKey: string) {
-  const { db, tables: { consentEvents } } = t.service.database;
-  return db.select().from(consentEvents).where(eq(consentEvents.contactId, (await contactOf(emailKey)).id)).orderBy(consentEvents.id);
+  const {
+    db,
+    tables: { consentEvents },
+  } = t.service.database;
+  return db
+    .select()
+    .from(consentEvents)
+    .where(eq(consentEvents.contactId, (await contactOf(emailKey)).id))
+    .orderBy(consentEvents.id);
 }
 /** The list's id, made if it is not there yet. */
 async function ensureList(slug: string, name: string): Promise<number> {
@@ -98,7 +118,11 @@ describe('one-click unsubscribe (RFC 8058)', () => {
     const link = await confirmedSubscriber('tampered-unsub@example.com');
     const token = tokenOf(link);
     const tampered = token.slice(0, -3) + (token.endsWith('abc') ? 'xyz' : 'abc');
-    const confirmToken = createToken([TEST_SECRET], { purpose: 'confirm', subscriptionId: (await subscriptionsOf('tampered-unsub@example.com'))[0]!.id, expiresAt: 0 });
+    const confirmToken = createToken([TEST_SECRET], {
+      purpose: 'confirm',
+      subscriptionId: (await subscriptionsOf('tampered-unsub@example.com'))[0]!.id,
+      expiresAt: 0,
+    });
     for (const bad of [tampered, confirmToken, '']) {
       const post = await oneClick(`${t.url}/unsubscribe?token=${encodeURIComponent(bad)}`);
       expect(post.status).toBe(400);
@@ -134,7 +158,12 @@ describe('the unsubscribe page', () => {
     expect(donePage).toContain('I unsubscribed by mistake');
     expect((await subscriptionsOf('page@example.com')).map((s) => s.status)).toEqual(['unsubscribed', 'unsubscribed']);
     expect((await suppressionsOf('page@example.com')).map((s) => s.listId)).toEqual([null]);
-    expect((await trailOf('page@example.com')).filter((e) => e.action === 'unsubscribed').map((e) => e.listId).sort()).toEqual([1, 2]);
+    expect(
+      (await trailOf('page@example.com'))
+        .filter((e) => e.action === 'unsubscribed')
+        .map((e) => e.listId)
+        .sort(),
+    ).toEqual([1, 2]);
 
     // After the opt-out, the GET page offers only the undo.
     const after = await (await fetch(local(link))).text();
@@ -154,7 +183,11 @@ describe('the unsubscribe page', () => {
   it('the undo does not lift a block the person did not make', async () => {
     const link = await confirmedSubscriber('blocked-undo@example.com');
     expect((await oneClick(local(link))).status).toBe(200);
-    const admin = await postJson(`${t.url}/admin/api/suppressions`, { email: 'blocked-undo@example.com', reason: 'complained' }, { authorization: `Bearer ${t.config.adminToken}` });
+    const admin = await postJson(
+      `${t.url}/admin/api/suppressions`,
+      { email: 'blocked-undo@example.com', reason: 'complained' },
+      { authorization: `Bearer ${t.config.adminToken}` },
+    );
     expect(admin.status).toBe(201);
     const undo = await postJson(`${t.url}/resubscribe?token=${tokenOf(link)}`, {});
     expect(undo.status).toBe(409);
@@ -248,12 +281,16 @@ describe('resubscribe lifts exactly what its own unsubscribe did', () => {
 });
 
 describe('an opt-out made again on the same entry', () => {
-  it('is no longer the first link\'s to undo: an admin block landing on it keeps it standing', async () => {
+  it("is no longer the first link's to undo: an admin block landing on it keeps it standing", async () => {
     const email = 'same.entry@example.com';
     const link = await confirmedSubscriber(email);
     expect((await postForm(local(link), { scope: 'all' })).status).toBe(200);
     // The same scope as the link's entry: the entry is kept, and now stands for the admin's block too.
-    const admin = await postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual' }, { authorization: `Bearer ${t.config.adminToken}` });
+    const admin = await postJson(
+      `${t.url}/admin/api/suppressions`,
+      { email, reason: 'manual' },
+      { authorization: `Bearer ${t.config.adminToken}` },
+    );
     expect(admin.status).toBeLessThan(300);
     const undo = await postJson(`${t.url}/resubscribe?token=${tokenOf(link)}`, {});
     expect(undo.status).toBe(409);
@@ -296,7 +333,7 @@ describe.skipIf(TEST_ON_POSTGRES)('opt-outs recorded before links were noted (mi
     expect((await suppressionsOf('legacy.all@example.com')).map((s) => s.listId)).toEqual([null]);
   });
 
-  it('keeps a contact\'s name only when the request it came with was confirmed', async () => {
+  it("keeps a contact's name only when the request it came with was confirmed", async () => {
     await confirmedSubscriber('legacy.named@example.com');
     await postJson(`${t.url}/subscribe`, { email: 'legacy.unconfirmed@example.com' });
     // Before this change, the first signup's name went straight onto the contact.
@@ -326,7 +363,9 @@ describe('"not me" from the confirmation email', () => {
     const res = await postForm(local(unsubscribeLink), {});
     expect(res.status).toBe(200);
     expect((await subscriptionsOf('not.me@example.com')).map((s) => s.status)).toEqual(['unsubscribed']);
-    expect(await suppressionsOf('not.me@example.com')).toMatchObject([{ listId: null, reason: 'unsubscribed', source: 'not me (confirmation email)' }]);
+    expect(await suppressionsOf('not.me@example.com')).toMatchObject([
+      { listId: null, reason: 'unsubscribed', source: 'not me (confirmation email)' },
+    ]);
     expect((await trailOf('not.me@example.com')).map((e) => e.action)).toEqual(['subscribe_requested', 'not_me']);
 
     const confirm = await postJson(`${t.url}/confirm`, { token: tokenOf(linkIn(confirmation, 'confirm')) });
@@ -347,9 +386,20 @@ describe('what signup reveals', () => {
     const answer = async (email: string) => {
       const json = await postJson(`${t.url}/subscribe`, { email });
       const form = await postForm(`${t.url}/subscribe`, { email });
-      return JSON.stringify([json.status, json.headers.get('content-type'), await json.text(), form.status, form.headers.get('location'), await form.text()]);
+      return JSON.stringify([
+        json.status,
+        json.headers.get('content-type'),
+        await json.text(),
+        form.status,
+        form.headers.get('location'),
+        await form.text(),
+      ]);
     };
-    const answers = [await answer('reveal-new@example.com'), await answer('Reveal-Confirmed@example.com'), await answer('REVEAL-SUPPRESSED@example.com')];
+    const answers = [
+      await answer('reveal-new@example.com'),
+      await answer('Reveal-Confirmed@example.com'),
+      await answer('REVEAL-SUPPRESSED@example.com'),
+    ];
     expect(answers[0]).toContain('202');
     expect(answers[1]).toBe(answers[0]);
     expect(answers[2]).toBe(answers[0]);
@@ -370,7 +420,10 @@ describe('what signup reveals', () => {
     expect((await postJson(`${t.url}/subscribe`, { email: 'Erased@Example.com' })).status).toBe(202);
     await settle();
     expect(t.smtp.to('erased@example.com')).toHaveLength(2);
-    const { db, tables: { contacts } } = t.service.database;
+    const {
+      db,
+      tables: { contacts },
+    } = t.service.database;
     expect(await db.select().from(contacts).where(eq(contacts.emailKey, 'erased@example.com'))).toEqual([]);
   });
 });
@@ -380,14 +433,24 @@ describe('an opt-out landing while mail is queued', () => {
     const api = await startTestService({ roles: ['api'] });
     try {
       expect((await postJson(`${api.url}/subscribe`, { email: 'queued@example.com' })).status).toBe(202);
-      const { db, tables: { outbox, subscriptions } } = api.service.database;
+      const {
+        db,
+        tables: { outbox, subscriptions },
+      } = api.service.database;
       const [subscription] = await db.select().from(subscriptions);
       // Both messages, in the order they were written (a tie in the same millisecond: 'confirmation' < 'welcome').
       const outboxRows = () => db.select().from(outbox).orderBy(outbox.createdAt, outbox.kind);
       // What the confirmation email would carry; the worker is not running, so nothing was sent.
-      const confirmToken = createToken([TEST_SECRET], { purpose: 'confirm', subscriptionId: subscription!.id, expiresAt: Date.now() + 60_000 });
+      const confirmToken = createToken([TEST_SECRET], {
+        purpose: 'confirm',
+        subscriptionId: subscription!.id,
+        expiresAt: Date.now() + 60_000,
+      });
       expect((await postForm(`${api.url}/confirm`, { token: confirmToken })).status).toBe(200);
-      expect((await outboxRows()).map((r) => [r.kind, r.status])).toEqual([['confirmation', 'queued'], ['welcome', 'queued']]);
+      expect((await outboxRows()).map((r) => [r.kind, r.status])).toEqual([
+        ['confirmation', 'queued'],
+        ['welcome', 'queued'],
+      ]);
 
       const unsubscribeToken = createToken([TEST_SECRET], { purpose: 'unsubscribe', subscriptionId: subscription!.id, expiresAt: 0 });
       const res = await oneClick(`${api.url}/unsubscribe?token=${unsubscribeToken}`);
@@ -395,10 +458,14 @@ describe('an opt-out landing while mail is queued', () => {
 
       const worker = await startWorkerBeside(api);
       try {
-        const rows = await waitFor(async () => {
-          const all = await outboxRows();
-          return all.every((r) => r.status !== 'queued') ? all : undefined;
-        }, 5000, 'the worker to take both messages');
+        const rows = await waitFor(
+          async () => {
+            const all = await outboxRows();
+            return all.every((r) => r.status !== 'queued') ? all : undefined;
+          },
+          5000,
+          'the worker to take both messages',
+        );
         expect(rows.map((r) => [r.kind, r.status, r.lastError])).toEqual([
           ['confirmation', 'dropped', 'suppressed:unsubscribed'],
           ['welcome', 'dropped', 'suppressed:unsubscribed'],
@@ -417,7 +484,10 @@ describe('an opt-out landing while mail is queued', () => {
     try {
       expect((await postJson(`${api.url}/subscribe`, { email: 'fail-closed@example.com' })).status).toBe(202);
       const database = api.service.database;
-      const { db, tables: { outbox } } = database;
+      const {
+        db,
+        tables: { outbox },
+      } = database;
       const [row] = await db.select().from(outbox);
       const statusOf = async (id: string) => (await db.select().from(outbox).where(eq(outbox.id, id)))[0]!.status;
       // A real database error on the policy's own query: its table is briefly missing.
@@ -441,4 +511,3 @@ describe('an opt-out landing while mail is queued', () => {
     }
   });
 });
-

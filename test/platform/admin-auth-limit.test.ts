@@ -74,7 +74,12 @@ describe('failed admin authentication is limited per client address', () => {
   it('keeps the count in Redis, so every process of the deployment refuses the address', async () => {
     const guesser = '203.0.113.50';
     for (let n = 0; n < 3; n += 1) expect((await bearer(t.url, guesser, wrong(n))).status).toBe(401);
-    const beside = await startTestService({ roles: ['api'], sink: t.smtp, dataDir: path.dirname(t.config.databasePath), env: { ...env, QUEUE_PREFIX: t.config.queuePrefix } });
+    const beside = await startTestService({
+      roles: ['api'],
+      sink: t.smtp,
+      dataDir: path.dirname(t.config.databasePath),
+      env: { ...env, QUEUE_PREFIX: t.config.queuePrefix },
+    });
     try {
       await waitFor(() => beside.service.queue.redis.status === 'ready', 5000, 'Redis connection');
       expect((await bearer(beside.url, guesser, wrong(3))).status).toBe(429);

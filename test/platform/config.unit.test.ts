@@ -38,7 +38,13 @@ describe('configuration', () => {
 
   it('reports every bad value, one line each', () => {
     try {
-      loadConfig({ PORT: 'abc', REDIS_URL: 'http://nope', SMTP_URL: 'ftp://x', LOG_LEVEL: 'loud', DATABASE_PATH: path.join(dir(), 'x.db') });
+      loadConfig({
+        PORT: 'abc',
+        REDIS_URL: 'http://nope',
+        SMTP_URL: 'ftp://x',
+        LOG_LEVEL: 'loud',
+        DATABASE_PATH: path.join(dir(), 'x.db'),
+      });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
@@ -69,14 +75,28 @@ describe('database settings', () => {
 
   it('takes a postgres:// or postgresql:// URL, the pool size, the statement timeout and MIGRATE_ON_START', () => {
     const url = 'postgres://optin:secret@db.example.com:5432/optin?sslmode=require';
-    const config = loadConfig({ ...base(), DATABASE_URL: url, DATABASE_POOL_MAX: '25', DATABASE_STATEMENT_TIMEOUT_MS: '0', MIGRATE_ON_START: 'false' });
+    const config = loadConfig({
+      ...base(),
+      DATABASE_URL: url,
+      DATABASE_POOL_MAX: '25',
+      DATABASE_STATEMENT_TIMEOUT_MS: '0',
+      MIGRATE_ON_START: 'false',
+    });
     expect(config).toMatchObject({ databaseUrl: url, databasePoolMax: 25, databaseStatementTimeoutMs: 0, migrateOnStart: false });
-    expect(loadConfig({ ...base(), DATABASE_URL: 'postgresql://db.example.com/optin' }).databaseUrl).toBe('postgresql://db.example.com/optin');
+    expect(loadConfig({ ...base(), DATABASE_URL: 'postgresql://db.example.com/optin' }).databaseUrl).toBe(
+      'postgresql://db.example.com/optin',
+    );
     expect(loadConfig({ ...base(), MIGRATE_ON_START: 'true' }).migrateOnStart).toBe(true);
   });
 
   it('refuses another kind of URL and bad numbers, naming each setting', () => {
-    const problems = problemsOf({ ...base(), DATABASE_URL: 'mysql://db.example.com/optin', DATABASE_POOL_MAX: '0', DATABASE_STATEMENT_TIMEOUT_MS: 'soon', MIGRATE_ON_START: 'maybe' });
+    const problems = problemsOf({
+      ...base(),
+      DATABASE_URL: 'mysql://db.example.com/optin',
+      DATABASE_POOL_MAX: '0',
+      DATABASE_STATEMENT_TIMEOUT_MS: 'soon',
+      MIGRATE_ON_START: 'maybe',
+    });
     expect(problems).toHaveLength(4);
     for (const name of ['DATABASE_URL', 'DATABASE_POOL_MAX', 'DATABASE_STATEMENT_TIMEOUT_MS', 'MIGRATE_ON_START']) {
       expect(problems.some((line) => line.startsWith(name))).toBe(true);
@@ -100,9 +120,17 @@ describe('DKIM settings', () => {
   };
 
   it('pairs selectors with keys in order: RSA and Ed25519 together sign twice', () => {
-    const config = loadConfig({ ...base(), DKIM_DOMAIN: 'Example.com', DKIM_SELECTOR: 'rsa1, ed1', DKIM_PRIVATE_KEY: `${rsaPem}\n${edPem}` });
+    const config = loadConfig({
+      ...base(),
+      DKIM_DOMAIN: 'Example.com',
+      DKIM_SELECTOR: 'rsa1, ed1',
+      DKIM_PRIVATE_KEY: `${rsaPem}\n${edPem}`,
+    });
     expect(config.dkim?.domain).toBe('example.com');
-    expect(config.dkim?.keys.map((k) => [k.selector, k.type])).toEqual([['rsa1', 'rsa'], ['ed1', 'ed25519']]);
+    expect(config.dkim?.keys.map((k) => [k.selector, k.type])).toEqual([
+      ['rsa1', 'rsa'],
+      ['ed1', 'ed25519'],
+    ]);
     expect(dkimWarnings(config.dkim, config.mailFrom)).toEqual([]);
     expect(loadConfig(base()).dkim).toBeUndefined();
   });
@@ -111,23 +139,47 @@ describe('DKIM settings', () => {
     const folder = dir();
     writeFileSync(path.join(folder, 'rsa.pem'), rsaPem);
     writeFileSync(path.join(folder, 'ed.pem'), edPem);
-    const fromFiles = loadConfig({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 'ed1,rsa1', DKIM_PRIVATE_KEY_FILE: `${path.join(folder, 'ed.pem')},${path.join(folder, 'rsa.pem')}` });
+    const fromFiles = loadConfig({
+      ...base(),
+      DKIM_DOMAIN: 'example.com',
+      DKIM_SELECTOR: 'ed1,rsa1',
+      DKIM_PRIVATE_KEY_FILE: `${path.join(folder, 'ed.pem')},${path.join(folder, 'rsa.pem')}`,
+    });
     expect(fromFiles.dkim?.keys.map((k) => k.type)).toEqual(['ed25519', 'rsa']);
-    const oneLine = loadConfig({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: rsaPem.trim().replaceAll('\n', '\\n') });
+    const oneLine = loadConfig({
+      ...base(),
+      DKIM_DOMAIN: 'example.com',
+      DKIM_SELECTOR: 's1',
+      DKIM_PRIVATE_KEY: rsaPem.trim().replaceAll('\n', '\\n'),
+    });
     expect(oneLine.dkim?.keys[0]?.type).toBe('rsa');
   });
 
   it('refuses incomplete, contradictory or weak DKIM settings, saying which', () => {
     expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com' })).toMatch(/DKIM_SELECTOR: required[\s\S]*DKIM_PRIVATE_KEY: required/);
-    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: rsaPem, DKIM_PRIVATE_KEY_FILE: '/k.pem' })).toMatch(/not both/);
-    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1,s2', DKIM_PRIVATE_KEY: rsaPem })).toMatch(/1 PEM private key\(s\) for 2 selector/);
-    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: path.join(dir(), 'none.pem') })).toMatch(/cannot read .*none\.pem \(ENOENT\)/);
-    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: 'not a key' })).toMatch(/0 PEM private key/);
+    expect(
+      problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: rsaPem, DKIM_PRIVATE_KEY_FILE: '/k.pem' }),
+    ).toMatch(/not both/);
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1,s2', DKIM_PRIVATE_KEY: rsaPem })).toMatch(
+      /1 PEM private key\(s\) for 2 selector/,
+    );
+    expect(
+      problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: path.join(dir(), 'none.pem') }),
+    ).toMatch(/cannot read .*none\.pem \(ENOENT\)/);
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: 'not a key' })).toMatch(
+      /0 PEM private key/,
+    );
     const weak = generateKeyPairSync('rsa', { modulusLength: 512 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: weak })).toMatch(/key 1 \(selector s1\): an RSA key of 512 bits/);
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: weak })).toMatch(
+      /key 1 \(selector s1\): an RSA key of 512 bits/,
+    );
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: ec })).toMatch(/a key of type ec: DKIM takes rsa or ed25519/);
-    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'not a domain', DKIM_SELECTOR: 'a b', DKIM_PRIVATE_KEY: rsaPem })).toMatch(/DKIM_DOMAIN[\s\S]*DKIM_SELECTOR: not a selector/);
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: ec })).toMatch(
+      /a key of type ec: DKIM takes rsa or ed25519/,
+    );
+    expect(problemsOf({ ...base(), DKIM_DOMAIN: 'not a domain', DKIM_SELECTOR: 'a b', DKIM_PRIVATE_KEY: rsaPem })).toMatch(
+      /DKIM_DOMAIN[\s\S]*DKIM_SELECTOR: not a selector/,
+    );
     expect(problemsOf({ ...base(), MAIL_FROM: 'just a name' })).toMatch(/MAIL_FROM: one address with a domain/);
     expect(problemsOf({ ...base(), DNS_SERVERS: '1.1.1.1, [::1]:5353, 127.0.0.1:53' })).toBe('');
     expect(problemsOf({ ...base(), DNS_SERVERS: 'dns.example.com' })).toMatch(/DNS_SERVERS: not an IP address/);
@@ -139,7 +191,9 @@ describe('DKIM settings', () => {
     // A parent of the From domain aligns (relaxed alignment); another domain does not.
     expect(dkimWarnings(config({ DKIM_DOMAIN: 'example.com' }).dkim, 'News <news@mail.example.com>')).toEqual([]);
     expect(dkimWarnings(config({ DKIM_DOMAIN: 'mail.example.com' }).dkim, 'News <news@mail.example.com>')).toEqual([]);
-    expect(dkimWarnings(config({ DKIM_DOMAIN: 'example.net' }).dkim, 'News <news@mail.example.com>')).toEqual([expect.stringMatching(/DKIM_DOMAIN example\.net is neither the MAIL_FROM domain \(mail\.example\.com\)/)]);
+    expect(dkimWarnings(config({ DKIM_DOMAIN: 'example.net' }).dkim, 'News <news@mail.example.com>')).toEqual([
+      expect.stringMatching(/DKIM_DOMAIN example\.net is neither the MAIL_FROM domain \(mail\.example\.com\)/),
+    ]);
     expect(dkimWarnings(config({ DKIM_DOMAIN: 'ample.com' }).dkim, 'News <news@example.com>')).toHaveLength(1);
     const edOnly = loadConfig({ ...base(), DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 'ed1', DKIM_PRIVATE_KEY: edPem });
     expect(dkimWarnings(edOnly.dkim, edOnly.mailFrom)).toEqual([expect.stringContaining('no RSA key')]);
@@ -166,10 +220,19 @@ describe('the sender and the site', () => {
   };
 
   it('names the site: SITE_NAME, SITE_URL and the host mail speaks of', () => {
-    const config = loadConfig({ DATABASE_PATH: path.join(dir(), 'x.db'), SITE_NAME: ' Example News ', SITE_URL: 'https://news.example.com/', PUBLIC_URL: 'https://optin.example.com' });
+    const config = loadConfig({
+      DATABASE_PATH: path.join(dir(), 'x.db'),
+      SITE_NAME: ' Example News ',
+      SITE_URL: 'https://news.example.com/',
+      PUBLIC_URL: 'https://optin.example.com',
+    });
     expect(config.site).toEqual({ name: 'Example News', url: 'https://news.example.com/', host: 'news.example.com' });
     // Without SITE_URL, the host is PUBLIC_URL's.
-    expect(loadConfig({ DATABASE_PATH: path.join(dir(), 'x.db'), PUBLIC_URL: 'https://optin.example.com' }).site).toEqual({ name: undefined, url: undefined, host: 'optin.example.com' });
+    expect(loadConfig({ DATABASE_PATH: path.join(dir(), 'x.db'), PUBLIC_URL: 'https://optin.example.com' }).site).toEqual({
+      name: undefined,
+      url: undefined,
+      host: 'optin.example.com',
+    });
     expect(problemsOf({ DATABASE_PATH: path.join(dir(), 'x.db'), SITE_URL: 'news.example.com', SITE_NAME: 'Two\nlines' })).toEqual([
       expect.stringMatching(/^SITE_NAME: no control characters/),
       expect.stringMatching(/^SITE_URL: /),
@@ -189,14 +252,22 @@ describe('the sender and the site', () => {
   it('refuses a production start without a real sender or with links in the clear, one line each', () => {
     expect(problemsOf(production({}))).toEqual([]);
     expect(problemsOf(production({ MAIL_FROM: '' }))).toEqual([expect.stringMatching(/^MAIL_FROM: required when NODE_ENV=production/)]);
-    expect(problemsOf(production({ MAIL_FROM: 'News <news@localhost>' }))).toEqual([expect.stringMatching(/^MAIL_FROM: its domain is localhost/)]);
-    expect(problemsOf(production({ PUBLIC_URL: 'http://optin.example.com' }))).toEqual([expect.stringMatching(/^PUBLIC_URL: must start with https:\/\//)]);
+    expect(problemsOf(production({ MAIL_FROM: 'News <news@localhost>' }))).toEqual([
+      expect.stringMatching(/^MAIL_FROM: its domain is localhost/),
+    ]);
+    expect(problemsOf(production({ PUBLIC_URL: 'http://optin.example.com' }))).toEqual([
+      expect.stringMatching(/^PUBLIC_URL: must start with https:\/\//),
+    ]);
     // A production build tried on this machine.
     expect(problemsOf(production({ PUBLIC_URL: 'http://localhost:3000' }))).toEqual([]);
     expect(problemsOf(production({ PUBLIC_URL: 'http://127.0.0.1:3000' }))).toEqual([]);
     expect(problemsOf(production({ PUBLIC_URL: '' }))).toEqual([]);
     // Every problem at once.
-    expect(problemsOf(production({ SECRET: '', MAIL_FROM: 'news@mail.localhost', PUBLIC_URL: 'http://optin.example.com' })).map((line) => line.split(':')[0])).toEqual(['SECRET', 'MAIL_FROM', 'PUBLIC_URL']);
+    expect(
+      problemsOf(production({ SECRET: '', MAIL_FROM: 'news@mail.localhost', PUBLIC_URL: 'http://optin.example.com' })).map(
+        (line) => line.split(':')[0],
+      ),
+    ).toEqual(['SECRET', 'MAIL_FROM', 'PUBLIC_URL']);
     // Outside production the same settings start.
     expect(problemsOf({ ...production({ MAIL_FROM: '', PUBLIC_URL: 'http://optin.example.com' }), NODE_ENV: 'development' })).toEqual([]);
   });

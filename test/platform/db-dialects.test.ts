@@ -4,7 +4,17 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eachInSavepoint, forUpdate, isUniqueViolation, openSqliteDatabase, postgresDatabase, savepoint, type Database, type Row, type Scope } from '../../src/platform/db/database.js';
+import {
+  eachInSavepoint,
+  forUpdate,
+  isUniqueViolation,
+  openSqliteDatabase,
+  postgresDatabase,
+  savepoint,
+  type Database,
+  type Row,
+  type Scope,
+} from '../../src/platform/db/database.js';
 import { closePostgres, migratePostgres, openPostgres } from '../../src/platform/db/postgres.js';
 import { createScratchDatabase, type ScratchDatabase } from '../support/postgres.js';
 
@@ -16,9 +26,11 @@ type List = Row<'lists'>;
 function createListQueries({ tables: { lists, outbox } }: Scope) {
   return {
     insert: (tx: Scope, slug: string, name: string) => tx.db.insert(lists).values({ slug, name, createdAt: Date.now() }).returning(),
-    bySlug: async (scope: Scope, slug: string): Promise<List | undefined> => (await scope.db.select().from(lists).where(eq(lists.slug, slug)))[0],
+    bySlug: async (scope: Scope, slug: string): Promise<List | undefined> =>
+      (await scope.db.select().from(lists).where(eq(lists.slug, slug)))[0],
     bySlugs: (scope: Scope, slugs: string[]) => scope.db.select().from(lists).where(inArray(lists.slug, slugs)).orderBy(lists.slug),
-    insertMessage: (tx: Scope, id: string) => tx.db.insert(outbox).values({ id, kind: 'confirmation', status: 'queued', createdAt: Date.now() }),
+    insertMessage: (tx: Scope, id: string) =>
+      tx.db.insert(outbox).values({ id, kind: 'confirmation', status: 'queued', createdAt: Date.now() }),
     message: (scope: Scope, id: string) => scope.db.select({ attempts: outbox.attempts }).from(outbox).where(eq(outbox.id, id)),
     setAttempts: (tx: Scope, id: string, attempts: number) => tx.db.update(outbox).set({ attempts }).where(eq(outbox.id, id)),
   };
@@ -92,7 +104,15 @@ describe.each(backends)('one domain code on $name', (backend) => {
 
   it('inserts a list and reads it back with the same types', async () => {
     const list = await createList(database, 'weekly', 'Weekly news');
-    expect(list).toMatchObject({ id: expect.any(Number), slug: 'weekly', name: 'Weekly news', thankYouUrl: null, public: false, archivedAt: null, createdAt: expect.any(Number) });
+    expect(list).toMatchObject({
+      id: expect.any(Number),
+      slug: 'weekly',
+      name: 'Weekly news',
+      thankYouUrl: null,
+      public: false,
+      archivedAt: null,
+      createdAt: expect.any(Number),
+    });
     expect(list.createdAt).toBeGreaterThan(Date.now() - 60_000);
     const seen = await createListQueries(database).bySlugs(database, ['default', 'weekly']);
     expect(seen.map((l) => l.slug)).toEqual(['default', 'weekly']);

@@ -29,7 +29,14 @@ interface Catalog {
 
 // A flag is BOOLEAN on PostgreSQL and INTEGER 0/1 on SQLite (which has no boolean): one family.
 const typeFamily = (type: string) => (/int|^bool/i.test(type) ? 'integer' : /text|char/i.test(type) ? 'text' : type.toLowerCase());
-const normalizeCondition = (where: string | null) => (where === null ? null : where.replace(/[()"`]/g, '').replace(/\s+/g, ' ').trim().toLowerCase());
+const normalizeCondition = (where: string | null) =>
+  where === null
+    ? null
+    : where
+        .replace(/[()"`]/g, '')
+        .replace(/\s+/g, ' ')
+        .trim()
+        .toLowerCase();
 const normalizeAction = (action: string) => action.toLowerCase();
 
 function sqliteCatalog(file: string): Catalog {
@@ -37,21 +44,46 @@ function sqliteCatalog(file: string): Catalog {
   try {
     const client = db.$client;
     const catalog: Catalog = { tables: {}, indexes: {}, foreignKeys: [], triggers: [] };
-    const tables = client.prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name <> '__drizzle_migrations'").pluck().all() as string[];
+    const tables = client
+      .prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name <> '__drizzle_migrations'")
+      .pluck()
+      .all() as string[];
     for (const table of tables) {
-      const columns = client.prepare(`pragma table_info("${table}")`).all() as { name: string; type: string; notnull: number; dflt_value: string | null; pk: number }[];
+      const columns = client.prepare(`pragma table_info("${table}")`).all() as {
+        name: string;
+        type: string;
+        notnull: number;
+        dflt_value: string | null;
+        pk: number;
+      }[];
       catalog.tables[table] = Object.fromEntries(
-        columns.map((c) => [c.name, { type: typeFamily(c.type), notNull: c.notnull === 1 || c.pk > 0, primaryKey: c.pk > 0, default: c.dflt_value }]),
+        columns.map((c) => [
+          c.name,
+          { type: typeFamily(c.type), notNull: c.notnull === 1 || c.pk > 0, primaryKey: c.pk > 0, default: c.dflt_value },
+        ]),
       );
-      for (const index of client.prepare(`pragma index_list("${table}")`).all() as { name: string; unique: number; origin: string; partial: number }[]) {
+      for (const index of client.prepare(`pragma index_list("${table}")`).all() as {
+        name: string;
+        unique: number;
+        origin: string;
+        partial: number;
+      }[]) {
         if (index.origin === 'pk') continue;
         const columnsOf = (client.prepare(`pragma index_info("${index.name}")`).all() as { name: string }[]).map((c) => c.name);
         const definition = client.prepare('select sql from sqlite_master where name = ?').pluck().get(index.name) as string | null;
         const where = index.partial && definition ? definition.slice(definition.search(/\bwhere\b/i) + 5) : null;
         catalog.indexes[index.name] = { table, unique: index.unique === 1, columns: columnsOf, where: normalizeCondition(where) };
       }
-      for (const fk of client.prepare(`pragma foreign_key_list("${table}")`).all() as { table: string; from: string; to: string; on_delete: string; on_update: string }[]) {
-        catalog.foreignKeys.push(`${table}.${fk.from} -> ${fk.table}.${fk.to} on delete ${normalizeAction(fk.on_delete)} on update ${normalizeAction(fk.on_update)}`);
+      for (const fk of client.prepare(`pragma foreign_key_list("${table}")`).all() as {
+        table: string;
+        from: string;
+        to: string;
+        on_delete: string;
+        on_update: string;
+      }[]) {
+        catalog.foreignKeys.push(
+          `${table}.${fk.from} -> ${fk.table}.${fk.to} on delete ${normalizeAction(fk.on_delete)} on update ${normalizeAction(fk.on_update)}`,
+        );
       }
     }
     catalog.triggers = client.prepare("select name from sqlite_master where type = 'trigger'").pluck().all() as string[];
@@ -66,7 +98,7 @@ function sqliteCatalog(file: string): Catalog {
 const PG_ACTIONS: Record<string, string> = { a: 'no action', r: 'restrict', c: 'cascade', n: 'set null', d: 'set default' };
 
 async function pgCatalog(db: PgDb): Promise<Catalog> {
-  const q = async <Row,>(text: string) => (await db.$client.query(text)).rows as Row[];
+  const q = async <Row>(text: string) => (await db.$client.query(text)).rows as Row[];
   const catalog: Catalog = { tables: {}, indexes: {}, foreignKeys: [], triggers: [] };
   const columns = await q<{ table: string; column: string; type: string; not_null: boolean; pk: boolean; default: string | null }>(`
     select c.table_name as table, c.column_name as column, c.data_type as type, c.is_nullable = 'NO' as not_null, c.column_default as default,
@@ -85,9 +117,21 @@ async function pgCatalog(db: PgDb): Promise<Catalog> {
     where t.relnamespace = 'public'::regnamespace`);
   for (const index of indexes) {
     if (index.primary) continue;
-    catalog.indexes[index.name] = { table: index.table, unique: index.unique, columns: index.columns, where: normalizeCondition(index.where) };
+    catalog.indexes[index.name] = {
+      table: index.table,
+      unique: index.unique,
+      columns: index.columns,
+      where: normalizeCondition(index.where),
+    };
   }
-  const foreignKeys = await q<{ table: string; column: string; references: string; ref_column: string; on_delete: string; on_update: string }>(`
+  const foreignKeys = await q<{
+    table: string;
+    column: string;
+    references: string;
+    ref_column: string;
+    on_delete: string;
+    on_update: string;
+  }>(`
     select cl.relname as table, a.attname as column, rf.relname as references, af.attname as ref_column,
            c.confdeltype as on_delete, c.confupdtype as on_update
     from pg_constraint c
@@ -96,9 +140,12 @@ async function pgCatalog(db: PgDb): Promise<Catalog> {
     join pg_attribute af on af.attrelid = c.confrelid and af.attnum = c.confkey[1]
     where c.contype = 'f' and cl.relnamespace = 'public'::regnamespace`);
   catalog.foreignKeys = foreignKeys
-    .map((fk) => `${fk.table}.${fk.column} -> ${fk.references}.${fk.ref_column} on delete ${PG_ACTIONS[fk.on_delete]} on update ${PG_ACTIONS[fk.on_update]}`)
+    .map(
+      (fk) =>
+        `${fk.table}.${fk.column} -> ${fk.references}.${fk.ref_column} on delete ${PG_ACTIONS[fk.on_delete]} on update ${PG_ACTIONS[fk.on_update]}`,
+    )
     .sort();
-  catalog.triggers = (await q<{ name: string }>("select tgname as name from pg_trigger where not tgisinternal")).map((t) => t.name).sort();
+  catalog.triggers = (await q<{ name: string }>('select tgname as name from pg_trigger where not tgisinternal')).map((t) => t.name).sort();
   return catalog;
 }
 
@@ -107,7 +154,9 @@ function withoutDefaultSpelling(catalog: Catalog): Catalog {
   const tables = Object.fromEntries(
     Object.entries(catalog.tables).map(([t, columns]) => [
       t,
-      Object.fromEntries(Object.entries(columns).map(([c, col]) => [c, { ...col, default: col.default === null ? null : col.default.replace(/'/g, '') }])),
+      Object.fromEntries(
+        Object.entries(columns).map(([c, col]) => [c, { ...col, default: col.default === null ? null : col.default.replace(/'/g, '') }]),
+      ),
     ]),
   );
   return { ...catalog, tables };
@@ -130,7 +179,11 @@ async function closedPort(): Promise<number> {
 async function startTlsFront(dir: string): Promise<{ port: number; tlsSessions: () => number; close(): Promise<void> }> {
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert],
+    { stdio: 'ignore' },
+  );
   const credentials = { key: readFileSync(key), cert: readFileSync(cert) };
   let sessions = 0;
   const server: Server = createServer((client) => {
@@ -174,7 +227,9 @@ describe('PostgreSQL database', () => {
   });
 
   it('migrates a fresh database once, even when two processes start together', async () => {
-    const journal = JSON.parse(readFileSync(path.join(PG_MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
+    const journal = JSON.parse(readFileSync(path.join(PG_MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+      entries: { tag: string }[];
+    };
     const every = journal.entries.map((entry) => entry.tag);
     expect(every.slice(0, 2)).toEqual(['0000_initial', '0001_consent_log_append_only']);
     expect(await postgresMigrationStatus(db)).toEqual({ pending: every, databaseIsAhead: false });
@@ -205,14 +260,19 @@ describe('PostgreSQL database', () => {
 
   it('keeps the consent log append-only: an update is refused, an erasure may delete', async () => {
     const q = (text: string, values: unknown[] = []) => db.$client.query(text, values);
-    const contact = await q("insert into contacts (email, email_key, locale, created_at) values ('a@example.com', 'a@example.com', 'en', 1) returning id");
+    const contact = await q(
+      "insert into contacts (email, email_key, locale, created_at) values ('a@example.com', 'a@example.com', 'en', 1) returning id",
+    );
     const contactId = contact.rows[0].id as string;
     await q("insert into consent_events (contact_id, action, at) values ($1, 'signup', 1), ($1, 'confirmed', 2)", [contactId]);
 
     await expect(q("update consent_events set detail = 'rewritten'")).rejects.toThrow('consent_events is append-only');
     // The foreign key's "on delete set null" is an UPDATE too: erasure deletes the trail first, as on SQLite.
     await expect(q('delete from contacts where id = $1', [contactId])).rejects.toThrow('consent_events is append-only');
-    expect((await q('select detail from consent_events where contact_id = $1', [contactId])).rows).toEqual([{ detail: null }, { detail: null }]);
+    expect((await q('select detail from consent_events where contact_id = $1', [contactId])).rows).toEqual([
+      { detail: null },
+      { detail: null },
+    ]);
 
     await q('delete from consent_events where contact_id = $1', [contactId]);
     await q('delete from contacts where id = $1', [contactId]);
@@ -234,7 +294,9 @@ describe('PostgreSQL database', () => {
     writeFileSync(path.join(newer, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: [...journal.entries, next] }));
     writeFileSync(path.join(newer, '0099_later_change.sql'), 'select 1;');
     expect(await postgresMigrationStatus(db, newer)).toEqual({ pending: ['0099_later_change'], databaseIsAhead: false });
-    await expect(assertPostgresMigrated(db, newer)).rejects.toThrow(`the database at 127.0.0.1:5432/${scratch.name} lacks 1 migration(s) (0099_later_change)`);
+    await expect(assertPostgresMigrated(db, newer)).rejects.toThrow(
+      `the database at 127.0.0.1:5432/${scratch.name} lacks 1 migration(s) (0099_later_change)`,
+    );
   });
 
   it('says which server cannot be reached', async () => {

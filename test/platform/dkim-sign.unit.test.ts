@@ -19,13 +19,24 @@ beforeAll(async () => {
 });
 afterAll(() => dns?.close());
 
-const verdicts = async (message: Buffer | string) => (await dkimVerify(message, { resolver: dns.resolve })).results.map((r) => r.status.result);
+const verdicts = async (message: Buffer | string) =>
+  (await dkimVerify(message, { resolver: dns.resolve })).results.map((r) => r.status.result);
 
 const text = (chars: string, maxLength: number) => fc.string({ unit: fc.constantFrom(...chars), maxLength });
 /** A header value with runs of blanks, tabs, non-ASCII bytes and folding in odd places. */
 const headerValue = fc
-  .array(fc.tuple(text('abcXYZ019.,;<>@=é', 12), fc.constantFrom(' ', '  ', '\t', ' \t ', '\r\n ', '\r\n\t', '')), { minLength: 1, maxLength: 8 })
-  .map((parts) => parts.map(([word, gap]) => word + gap).join('').replace(/^[\s]+/, 'v').replace(/[\s]+$/, '').replace(/\r\n[ \t]+(?=\r\n|$)/g, ''));
+  .array(fc.tuple(text('abcXYZ019.,;<>@=é', 12), fc.constantFrom(' ', '  ', '\t', ' \t ', '\r\n ', '\r\n\t', '')), {
+    minLength: 1,
+    maxLength: 8,
+  })
+  .map((parts) =>
+    parts
+      .map(([word, gap]) => word + gap)
+      .join('')
+      .replace(/^[\s]+/, 'v')
+      .replace(/[\s]+$/, '')
+      .replace(/\r\n[ \t]+(?=\r\n|$)/g, ''),
+  );
 /**
  * A body: lines with blanks at their ends, blank lines at the end, or nothing. It always ends
  * with a line break, as nodemailer ends every message and SMTP carries no other (implementations

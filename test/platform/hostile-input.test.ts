@@ -46,7 +46,12 @@ const cases: BadRequest[] = [
   { what: 'object as honeypot', body: { email: 'a@example.com', website: { x: 1 } }, status: 400, code: 'invalid_field' },
   // Prototype keys are never read as fields
   { what: '__proto__ carrying an email', body: '{"__proto__":{"email":"a@example.com"}}', status: 400, code: 'invalid_email' },
-  { what: 'constructor.prototype carrying an email', body: '{"constructor":{"prototype":{"email":"a@example.com"}}}', status: 400, code: 'invalid_email' },
+  {
+    what: 'constructor.prototype carrying an email',
+    body: '{"constructor":{"prototype":{"email":"a@example.com"}}}',
+    status: 400,
+    code: 'invalid_email',
+  },
   { what: '__proto__ as a form field', body: '__proto__=a%40example.com', type: FORM_TYPE, status: 400, code: 'invalid_email' },
   { what: 'constructor as a form field', body: 'constructor=a%40example.com', type: FORM_TYPE, status: 400, code: 'invalid_email' },
   // Broken or wrongly shaped bodies
@@ -55,19 +60,48 @@ const cases: BadRequest[] = [
   { what: 'JSON string at top level', body: '"a@example.com"', status: 400, code: 'invalid_body' },
   { what: 'JSON null', body: 'null', status: 400, code: 'invalid_body' },
   { what: 'JSON array', body: '[]', status: 400, code: 'invalid_email' },
-  { what: 'body over the limit', body: JSON.stringify({ email: 'a@example.com', pad: long(20_000) }), status: 413, code: 'payload_too_large' },
+  {
+    what: 'body over the limit',
+    body: JSON.stringify({ email: 'a@example.com', pad: long(20_000) }),
+    status: 413,
+    code: 'payload_too_large',
+  },
   { what: 'text/plain body', body: 'email=a@example.com', type: 'text/plain', status: 415, code: 'unsupported_media_type' },
   { what: 'XML body', body: '<email>a@example.com</email>', type: 'application/xml', status: 415, code: 'unsupported_media_type' },
-  { what: 'latin1 charset', body: '{"email":"a@example.com"}', type: 'application/json; charset=latin1', status: 415, code: 'unsupported_charset' },
-  { what: 'unknown content encoding', body: '{"email":"a@example.com"}', headers: { 'content-encoding': 'x-unknown' }, status: 415, code: 'unsupported_encoding' },
-  { what: 'too many form fields', body: Array.from({ length: 60 }, (_, i) => `f${i}=x`).join('&'), type: FORM_TYPE, status: 413, code: 'too_many_fields' },
+  {
+    what: 'latin1 charset',
+    body: '{"email":"a@example.com"}',
+    type: 'application/json; charset=latin1',
+    status: 415,
+    code: 'unsupported_charset',
+  },
+  {
+    what: 'unknown content encoding',
+    body: '{"email":"a@example.com"}',
+    headers: { 'content-encoding': 'x-unknown' },
+    status: 415,
+    code: 'unsupported_encoding',
+  },
+  {
+    what: 'too many form fields',
+    body: Array.from({ length: 60 }, (_, i) => `f${i}=x`).join('&'),
+    type: FORM_TYPE,
+    status: 413,
+    code: 'too_many_fields',
+  },
   { what: 'repeated form field', body: 'email=a%40example.com&email=b%40example.com', type: FORM_TYPE, status: 400, code: 'invalid_field' },
   { what: 'bracketed form field', body: 'email[]=a%40example.com', type: FORM_TYPE, status: 400, code: 'invalid_email' },
   // Control characters: header injection must be impossible
   { what: 'CRLF + Bcc in email', body: { email: 'a@example.com\r\nBcc: victim@example.net' }, status: 400, code: 'invalid_field' },
   { what: 'LF inside the local part', body: { email: 'a\nb@example.com' }, status: 400, code: 'invalid_field' },
   { what: 'NUL in email', body: { email: 'a@example.com\u0000' }, status: 400, code: 'invalid_field' },
-  { what: 'CRLF + Bcc in a form email', body: 'email=a%40example.com%0D%0ABcc%3A%20victim%40example.net', type: FORM_TYPE, status: 400, code: 'invalid_field' },
+  {
+    what: 'CRLF + Bcc in a form email',
+    body: 'email=a%40example.com%0D%0ABcc%3A%20victim%40example.net',
+    type: FORM_TYPE,
+    status: 400,
+    code: 'invalid_field',
+  },
   { what: 'CRLF in name', body: { email: 'a@example.com', name: 'Ann\r\nBcc: victim@example.net' }, status: 400, code: 'invalid_field' },
   { what: 'NUL in name', body: { email: 'a@example.com', name: 'Ann\u0000' }, status: 400, code: 'invalid_field' },
   { what: 'line separator in name', body: { email: 'a@example.com', name: 'Ann\u2028Bcc: x' }, status: 400, code: 'invalid_field' },
@@ -80,7 +114,12 @@ const cases: BadRequest[] = [
   { what: 'IP literal domain', body: { email: 'a@[127.0.0.1]' }, status: 400, code: 'invalid_email' },
   { what: '65-octet local part', body: { email: `${long(65)}@example.com` }, status: 400, code: 'invalid_email' },
   { what: '64 octets as 32 two-byte characters + 1', body: { email: `${long(33, 'é')}@example.com` }, status: 400, code: 'invalid_email' },
-  { what: '255-octet address', body: { email: `${long(60)}@${long(60, 'b')}.${long(60, 'c')}.${long(60, 'd')}.${long(10, 'e')}.com` }, status: 400, code: 'invalid_email' },
+  {
+    what: '255-octet address',
+    body: { email: `${long(60)}@${long(60, 'b')}.${long(60, 'c')}.${long(60, 'd')}.${long(10, 'e')}.com` },
+    status: 400,
+    code: 'invalid_email',
+  },
   { what: 'oversized email field', body: { email: `${long(2000)}@example.com` }, status: 400, code: 'field_too_long' },
   // Other fields
   { what: 'path-like locale', body: { email: 'a@example.com', locale: '../../etc/passwd' }, status: 400, code: 'invalid_locale' },
@@ -98,11 +137,24 @@ const cases: BadRequest[] = [
   { what: 'confirm with a bracketed token', method: 'GET', path: '/confirm?token[]=a', status: 400, code: 'missing_token' },
   { what: 'confirm with a garbage token', method: 'GET', path: '/confirm?token=garbage', status: 400, code: 'invalid_token' },
   { what: 'confirm with a huge token', method: 'GET', path: `/confirm?token=${long(6000)}`, status: 400, code: 'invalid_token' },
-  { what: 'confirm with a CRLF token', method: 'GET', path: '/confirm?token=a%0D%0ASet-Cookie%3A%20x%3D1', status: 400, code: 'invalid_token' },
+  {
+    what: 'confirm with a CRLF token',
+    method: 'GET',
+    path: '/confirm?token=a%0D%0ASet-Cookie%3A%20x%3D1',
+    status: 400,
+    code: 'invalid_token',
+  },
   { what: 'POST confirm with an object token', path: '/confirm', body: { token: { $ne: '' } }, status: 400, code: 'missing_token' },
   { what: 'POST confirm with an array token', path: '/confirm', body: { token: ['a', 'b'] }, status: 400, code: 'missing_token' },
   { what: 'POST confirm with broken JSON', path: '/confirm', body: '{"token"', status: 400, code: 'invalid_body' },
-  { what: 'POST confirm as text/plain', path: '/confirm', body: 'token=x', type: 'text/plain', status: 415, code: 'unsupported_media_type' },
+  {
+    what: 'POST confirm as text/plain',
+    path: '/confirm',
+    body: 'token=x',
+    type: 'text/plain',
+    status: 415,
+    code: 'unsupported_media_type',
+  },
   { what: 'unknown path', method: 'GET', path: '/../../etc/passwd', status: 404, code: 'not_found' },
   { what: 'PUT on subscribe', method: 'PUT', body: { email: 'a@example.com' }, status: 404, code: 'not_found' },
 ];
@@ -148,7 +200,10 @@ describe('every bad request gets a clear 4xx', () => {
   });
 
   it('stored nothing for any of them', async () => {
-    const { db, tables: { contacts, outbox } } = t.service.database;
+    const {
+      db,
+      tables: { contacts, outbox },
+    } = t.service.database;
     expect(await db.select().from(contacts)).toEqual([]);
     expect(await db.select().from(outbox)).toEqual([]);
   });
@@ -190,7 +245,10 @@ describe('property: no string input breaks the signup', () => {
       { numRuns: 150 },
     );
     // Whatever got in, every queued confirmation is for an address the parser accepts.
-    const { db, tables: { contacts, outbox, subscriptions } } = t.service.database;
+    const {
+      db,
+      tables: { contacts, outbox, subscriptions },
+    } = t.service.database;
     const queued = await db
       .select({ email: contacts.email })
       .from(outbox)
@@ -208,7 +266,12 @@ describe('internationalised domains', () => {
       body: JSON.stringify({ email: 'joerg@Bücher.de' }),
     });
     expect(res.status).toBe(202);
-    const { db, tables: { contacts } } = t.service.database;
-    expect(await db.select().from(contacts).where(eq(contacts.emailKey, 'joerg@xn--bcher-kva.de'))).toMatchObject([{ email: 'joerg@xn--bcher-kva.de' }]);
+    const {
+      db,
+      tables: { contacts },
+    } = t.service.database;
+    expect(await db.select().from(contacts).where(eq(contacts.emailKey, 'joerg@xn--bcher-kva.de'))).toMatchObject([
+      { email: 'joerg@xn--bcher-kva.de' },
+    ]);
   });
 });

@@ -30,23 +30,38 @@ function templateWords(source: string): string {
 
 describe('locales', () => {
   it('has every string key in every locale, of the same kind', () => {
-    const reference = new Map(leaves(LOCALE_STRINGS.en).map(([key, value]) => [key, typeof value === 'function' ? `function/${value.length}` : typeof value]));
+    const reference = new Map(
+      leaves(LOCALE_STRINGS.en).map(([key, value]) => [key, typeof value === 'function' ? `function/${value.length}` : typeof value]),
+    );
     for (const locale of LOCALES) {
-      const keys = new Map(leaves(LOCALE_STRINGS[locale]).map(([key, value]) => [key, typeof value === 'function' ? `function/${value.length}` : typeof value]));
+      const keys = new Map(
+        leaves(LOCALE_STRINGS[locale]).map(([key, value]) => [
+          key,
+          typeof value === 'function' ? `function/${value.length}` : typeof value,
+        ]),
+      );
       expect(keys, locale).toEqual(reference);
       for (const [key, value] of leaves(LOCALE_STRINGS[locale])) expect(rendered(value).trim(), `${locale} ${key}`).not.toBe('');
     }
   });
 
   it('has a folder of mail templates for every locale, and a locale for every folder', () => {
-    const folders = readdirSync(TEMPLATES_FOLDER, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    const folders = readdirSync(TEMPLATES_FOLDER, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
     expect([...folders].sort()).toEqual([...LOCALES].sort());
   });
 
   it('writes French with no-break spaces before : ; ! ? and inside « », and typographic apostrophes', () => {
-    const faults = leaves(LOCALE_STRINGS.fr).flatMap(([key, value]) => frenchTypographyFaults(rendered(value)).map((fault) => `strings ${key}: ${fault}`));
+    const faults = leaves(LOCALE_STRINGS.fr).flatMap(([key, value]) =>
+      frenchTypographyFaults(rendered(value)).map((fault) => `strings ${key}: ${fault}`),
+    );
     for (const file of readdirSync(path.join(TEMPLATES_FOLDER, 'fr'))) {
-      faults.push(...frenchTypographyFaults(templateWords(readFileSync(path.join(TEMPLATES_FOLDER, 'fr', file), 'utf8'))).map((fault) => `templates/fr/${file}: ${fault}`));
+      faults.push(
+        ...frenchTypographyFaults(templateWords(readFileSync(path.join(TEMPLATES_FOLDER, 'fr', file), 'utf8'))).map(
+          (fault) => `templates/fr/${file}: ${fault}`,
+        ),
+      );
     }
     expect(faults).toEqual([]);
     // The check itself catches what it is for.
@@ -54,7 +69,12 @@ describe('locales', () => {
   });
 
   it('has a sentence in every locale for every error code a subscriber can meet', () => {
-    const CONSOLE_ONLY = new Set(['platform/http/console.ts', 'platform/http/consoleFrame.ts', 'platform/http/adminSession.ts', 'platform/http/adminAuth.ts']);
+    const CONSOLE_ONLY = new Set([
+      'platform/http/console.ts',
+      'platform/http/consoleFrame.ts',
+      'platform/http/adminSession.ts',
+      'platform/http/adminAuth.ts',
+    ]);
     // The code each public route can answer with: AppErrors in the files those routes import.
     const seen = new Set<string>();
     const queue = ['features/signup/public.ts', 'features/optout/public.ts', 'app.ts'];
@@ -79,7 +99,8 @@ describe('locales', () => {
         const names = [...match[1]!.matchAll(/\b(?<!type )([A-Za-z_$][\w$]*)\b/g)].map((m) => m[1]!);
         const index = readFileSync(path.join(SRC, target), 'utf8');
         for (const line of index.matchAll(/^export \{([^}]*)\} from '(\.[^']+)\.js';/gm)) {
-          if (names.some((name) => new RegExp(`\\b${name}\\b`).test(line[1]!))) queue.push(path.join(path.dirname(target), `${line[2]}.ts`));
+          if (names.some((name) => new RegExp(`\\b${name}\\b`).test(line[1]!)))
+            queue.push(path.join(path.dirname(target), `${line[2]}.ts`));
         }
       }
     }

@@ -1,6 +1,15 @@
 import { isDeepStrictEqual } from 'node:util';
 import { getTableName, is, sql, type SQL } from 'drizzle-orm';
-import { PgDialect, PgTable, bigint, getTableConfig as pgTableConfig, index as pgIndex, pgTable, text as pgText, uniqueIndex as pgUniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  PgDialect,
+  PgTable,
+  bigint,
+  getTableConfig as pgTableConfig,
+  index as pgIndex,
+  pgTable,
+  text as pgText,
+  uniqueIndex as pgUniqueIndex,
+} from 'drizzle-orm/pg-core';
 import { SQLiteSyncDialect, SQLiteTable, getTableConfig as sqliteTableConfig } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
 import * as pgSchema from '../../src/platform/db/schema.pg.js';
@@ -92,14 +101,30 @@ const normalizeSqlite = (table: SQLiteTable) => normalizeTable(sqliteTableConfig
 const normalizePg = (table: PgTable) => normalizeTable(pgTableConfig(table), (where) => pgDialect.sqlToQuery(where).sql);
 
 /** Every table a schema module exports, by its SQL name. */
-function tablesOf<T>(module: Record<string, unknown>, isTable: (value: unknown) => value is T, normalize: (table: T) => Table, nameOf: (table: T) => string) {
+function tablesOf<T>(
+  module: Record<string, unknown>,
+  isTable: (value: unknown) => value is T,
+  normalize: (table: T) => Table,
+  nameOf: (table: T) => string,
+) {
   const tables: Record<string, Table> = {};
   for (const value of Object.values(module)) if (isTable(value)) tables[nameOf(value)] = normalize(value);
   return tables;
 }
 const sqliteTables = () =>
-  tablesOf(sqliteSchema, (v): v is SQLiteTable => is(v, SQLiteTable), normalizeSqlite, (t) => sqliteTableConfig(t).name);
-const pgTables = () => tablesOf(pgSchema, (v): v is PgTable => is(v, PgTable), normalizePg, (t) => pgTableConfig(t).name);
+  tablesOf(
+    sqliteSchema,
+    (v): v is SQLiteTable => is(v, SQLiteTable),
+    normalizeSqlite,
+    (t) => sqliteTableConfig(t).name,
+  );
+const pgTables = () =>
+  tablesOf(
+    pgSchema,
+    (v): v is PgTable => is(v, PgTable),
+    normalizePg,
+    (t) => pgTableConfig(t).name,
+  );
 
 /** The exported names of each module that are tables, keyed the same in both. */
 const exportedTables = (module: Record<string, unknown>, isTable: (value: unknown) => boolean) =>
@@ -137,8 +162,12 @@ describe('SQLite and PostgreSQL schemas', () => {
         createdAt: pgText('created_at').notNull(), // text
       },
       (t) => [
-        pgUniqueIndex('suppressions_hash_all_lists').on(t.emailHash).where(sql`list_id is not null`), // condition
-        pgIndex('suppressions_hash_list').on(t.emailHash, t.listId).where(sql`list_id is not null`), // not unique
+        pgUniqueIndex('suppressions_hash_all_lists')
+          .on(t.emailHash)
+          .where(sql`list_id is not null`), // condition
+        pgIndex('suppressions_hash_list')
+          .on(t.emailHash, t.listId)
+          .where(sql`list_id is not null`), // not unique
         pgIndex('suppressions_created').on(t.createdAt, t.id),
         pgIndex('suppressions_email').on(t.email),
         pgIndex('suppressions_domain').on(t.domain, t.createdAt, t.id),
@@ -147,7 +176,10 @@ describe('SQLite and PostgreSQL schemas', () => {
     const normalized = normalizePg(drifted);
     expect(normalized).not.toEqual(original);
     expect({ ...normalized, columns: {}, indexes: {} }).toEqual({ ...original, columns: {}, indexes: {} });
-    expect(Object.keys(normalized.columns).filter((c) => !isDeepStrictEqual(normalized.columns[c], original.columns[c]))).toEqual(['source', 'created_at']);
+    expect(Object.keys(normalized.columns).filter((c) => !isDeepStrictEqual(normalized.columns[c], original.columns[c]))).toEqual([
+      'source',
+      'created_at',
+    ]);
     expect(Object.keys(normalized.indexes).filter((i) => !isDeepStrictEqual(normalized.indexes[i], original.indexes[i]))).toEqual([
       'suppressions_hash_all_lists',
       'suppressions_hash_list',

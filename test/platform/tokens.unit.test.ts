@@ -6,7 +6,10 @@ const secrets = ['first-secret-0123456789', 'older-secret-0123456789'];
 describe('signed tokens', () => {
   it('round-trips purpose, subscription and expiry', () => {
     const token = createToken(secrets, { purpose: 'confirm', subscriptionId: 42, expiresAt: 2_000 });
-    expect(verifyToken(secrets, token, 'confirm', 1_000)).toEqual({ ok: true, claims: { purpose: 'confirm', subscriptionId: 42, expiresAt: 2_000 } });
+    expect(verifyToken(secrets, token, 'confirm', 1_000)).toEqual({
+      ok: true,
+      claims: { purpose: 'confirm', subscriptionId: 42, expiresAt: 2_000 },
+    });
   });
 
   it('refuses an expired token, and accepts one that never expires', () => {

@@ -19,7 +19,10 @@ function freshDatabase(): { database: Database; file: string } {
   const file = path.join(dir, 'optin.db');
   // Short, so the test waits a little past it rather than the production 5 s.
   const database = openSqliteDatabase(file, { busyTimeoutMs: BUSY_TIMEOUT_MS });
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }), () => database.close());
+  cleanups.push(
+    () => rmSync(dir, { recursive: true, force: true }),
+    () => database.close(),
+  );
   return { database, file };
 }
 
@@ -84,7 +87,9 @@ describe('Database.transaction on SQLite', () => {
 
   it('is the only way transactions are opened in src/ (a deferred one fails beside another process)', () => {
     // database.transaction( is the way; drizzle's own, on a handle or connection, only database.ts may call.
-    const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && f !== path.join('db', 'database.ts'));
+    const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter(
+      (f) => f.endsWith('.ts') && f !== path.join('db', 'database.ts'),
+    );
     const offenders = files.filter((f) => /(?:\bdb|\btx|\$client|\bsqlite)\.transaction\(/.test(readFileSync(path.join(SRC, f), 'utf8')));
     expect(offenders).toEqual([]);
   });

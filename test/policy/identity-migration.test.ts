@@ -27,11 +27,29 @@ async function seedOldDatabase(): Promise<void> {
     await database.transaction(async ({ db, tables: { consentEvents, contacts, lists, subscriptions, suppressions } }) => {
       const at = Date.now() - 30 * DAY;
       const [weekly] = await db.insert(lists).values({ slug: 'weekly', name: 'Weekly', createdAt: at }).returning();
-      const contact = async (email: string) => (await db.insert(contacts).values({ email, emailKey: email.toLowerCase(), name: null, locale: 'en', createdAt: at }).returning())[0]!;
+      const contact = async (email: string) =>
+        (
+          await db.insert(contacts).values({ email, emailKey: email.toLowerCase(), name: null, locale: 'en', createdAt: at }).returning()
+        )[0]!;
       const subscribe = (contactId: number, listId: number, status: 'pending' | 'confirmed' | 'unsubscribed') =>
-        db.insert(subscriptions).values({ contactId, listId, status, createdAt: at, confirmExpiresAt: status === 'pending' ? Date.now() + DAY : null, confirmedAt: status === 'pending' ? null : at });
+        db.insert(subscriptions).values({
+          contactId,
+          listId,
+          status,
+          createdAt: at,
+          confirmExpiresAt: status === 'pending' ? Date.now() + DAY : null,
+          confirmedAt: status === 'pending' ? null : at,
+        });
       const suppress = (emailKey: string, listId: number | null, reason: 'unsubscribed' | 'bounced') =>
-        db.insert(suppressions).values({ emailHash: addressHashes([TEST_SECRET], emailKey)[0]!, email: emailKey, domain: 'example.com', listId, reason, source: 'unsubscribe link', createdAt: at });
+        db.insert(suppressions).values({
+          emailHash: addressHashes([TEST_SECRET], emailKey)[0]!,
+          email: emailKey,
+          domain: 'example.com',
+          listId,
+          reason,
+          source: 'unsubscribe link',
+          createdAt: at,
+        });
 
       // Only a quoted spelling: re-keyed to the mailbox it reached, with its history.
       const ann = await contact('"Ann"@example.com');
@@ -55,22 +73,35 @@ async function seedOldDatabase(): Promise<void> {
   }
 }
 
-const contactKeys = async ({ db, tables: { contacts } }: Scope) => (await db.select({ key: contacts.emailKey }).from(contacts)).map((c) => c.key).sort();
-const blocks = async (scope: Scope, emailKey: string, listId: number | null) => (await findSuppression(scope, [TEST_SECRET], emailKey, listId))?.reason;
+const contactKeys = async ({ db, tables: { contacts } }: Scope) =>
+  (await db.select({ key: contacts.emailKey }).from(contacts)).map((c) => c.key).sort();
+const blocks = async (scope: Scope, emailKey: string, listId: number | null) =>
+  (await findSuppression(scope, [TEST_SECRET], emailKey, listId))?.reason;
 
 describe('data migration of quoted local parts', () => {
   it('re-keys or merges quoted contacts and keeps their suppression entries effective, once', async () => {
     await seedOldDatabase();
     t = await startTestService({ dataDir });
     const database = t.service.database;
-    const { db, tables: { consentEvents, contacts, subscriptions, suppressions } } = database;
+    const {
+      db,
+      tables: { consentEvents, contacts, subscriptions, suppressions },
+    } = database;
     const actionsOf = async (contactId: number) =>
-      (await db.select({ action: consentEvents.action }).from(consentEvents).where(eq(consentEvents.contactId, contactId)).orderBy(consentEvents.id)).map((e) => e.action);
+      (
+        await db
+          .select({ action: consentEvents.action })
+          .from(consentEvents)
+          .where(eq(consentEvents.contactId, contactId))
+          .orderBy(consentEvents.id)
+      ).map((e) => e.action);
 
     expect(await contactKeys(database)).toEqual(['"d e"@example.com', 'ann@example.com', 'cy@example.com']);
     const [ann] = await db.select().from(contacts).where(eq(contacts.emailKey, 'ann@example.com'));
     expect(ann!.email).toBe('Ann@example.com');
-    expect(await db.select().from(subscriptions).where(eq(subscriptions.contactId, ann!.id))).toEqual([expect.objectContaining({ listId: 1, status: 'confirmed' })]);
+    expect(await db.select().from(subscriptions).where(eq(subscriptions.contactId, ann!.id))).toEqual([
+      expect.objectContaining({ listId: 1, status: 'confirmed' }),
+    ]);
     expect(await actionsOf(ann!.id)).toEqual(['confirmed', 'identity_migrated']);
 
     const [cy] = await db.select().from(contacts).where(eq(contacts.emailKey, 'cy@example.com'));
@@ -85,7 +116,10 @@ describe('data migration of quoted local parts', () => {
     expect(await blocks(database, 'bob@example.com', null)).toBe('unsubscribed');
     expect(await blocks(database, 'cy@example.com', 1)).toBe('unsubscribed');
     expect(await blocks(database, 'cy@example.com', 2)).toBeUndefined();
-    expect((await db.select({ email: suppressions.email }).from(suppressions)).map((s) => s.email).sort()).toEqual(['bob@example.com', 'cy@example.com']);
+    expect((await db.select({ email: suppressions.email }).from(suppressions)).map((s) => s.email).sort()).toEqual([
+      'bob@example.com',
+      'cy@example.com',
+    ]);
 
     expect((await postJson(`${t.url}/subscribe`, { email: 'bob@example.com' })).status).toBe(202);
     expect((await postJson(`${t.url}/subscribe`, { email: 'Cy@example.com' })).status).toBe(202);
@@ -101,7 +135,9 @@ describe('data migration of quoted local parts', () => {
     const beside = await openTestDatabase(dataDir);
     try {
       await beside.transaction(async ({ db, tables: { contacts } }) => {
-        await db.insert(contacts).values({ email: '"eve"@example.com', emailKey: '"eve"@example.com', locale: 'en', createdAt: Date.now() });
+        await db
+          .insert(contacts)
+          .values({ email: '"eve"@example.com', emailKey: '"eve"@example.com', locale: 'en', createdAt: Date.now() });
       });
     } finally {
       await beside.close();

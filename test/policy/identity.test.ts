@@ -20,7 +20,12 @@ const admin = (path: string, init: RequestInit = {}) =>
   fetch(`${t.url}/admin/api${path}`, { ...init, headers: { ...ADMIN_AUTH, ...(init.headers as Record<string, string> | undefined) } });
 
 /** Spellings that nodemailer unquotes, unescapes or trims into `<local>@example.com` when it builds RCPT TO. */
-const quotedSpellingsOf = (local: string) => [`"${local}"@example.com`, `" ${local}"@example.com`, `"${local} "@example.com`, `"${local.slice(0, 1)}\\${local.slice(1)}"@example.com`];
+const quotedSpellingsOf = (local: string) => [
+  `"${local}"@example.com`,
+  `" ${local}"@example.com`,
+  `"${local} "@example.com`,
+  `"${local.slice(0, 1)}\\${local.slice(1)}"@example.com`,
+];
 
 function withAsciiDomain(address: string): string {
   const at = address.lastIndexOf('@');
@@ -40,7 +45,10 @@ describe('one mailbox, one identity', () => {
     const notMe = linkIn(confirmation, 'unsubscribe');
     expect((await oneClick(`${t.url}${new URL(notMe).pathname}${new URL(notMe).search}`)).status).toBe(200);
     const database = t.service.database;
-    const { db, tables: { contacts } } = database;
+    const {
+      db,
+      tables: { contacts },
+    } = database;
     expect(await findSuppression(database, [TEST_SECRET], 'ann@example.com', null)).toBeDefined();
 
     const contactsBefore = (await db.select().from(contacts)).length;
@@ -60,8 +68,16 @@ describe('one mailbox, one identity', () => {
     form.append('file', new Blob([`email\r\n"""bea""@example.com"\r\nbea.plain@example.com\r\n`], { type: 'text/csv' }), 'list.csv');
     const imported = await fetch(`${t.url}/admin/api/suppressions/import`, { method: 'POST', body: form, headers: ADMIN_AUTH });
     expect(await imported.json()).toMatchObject({ added: 1, invalid: 1 });
-    const { db, tables: { suppressions } } = t.service.database;
-    expect(await db.select().from(suppressions).where(inArray(suppressions.email, [quoted, 'bea@example.com']))).toEqual([]);
+    const {
+      db,
+      tables: { suppressions },
+    } = t.service.database;
+    expect(
+      await db
+        .select()
+        .from(suppressions)
+        .where(inArray(suppressions.email, [quoted, 'bea@example.com'])),
+    ).toEqual([]);
   });
 
   it('sends every accepted address to exactly the key the mail policy decided on (RCPT TO at a real SMTP server)', async () => {
@@ -94,7 +110,10 @@ describe('one mailbox, one identity', () => {
     }
     expect(accepted.length).toBeGreaterThan(10);
 
-    const { db, tables: { contacts, outbox, subscriptions } } = t.service.database;
+    const {
+      db,
+      tables: { contacts, outbox, subscriptions },
+    } = t.service.database;
     const rowsOf = () =>
       db
         .select({ id: outbox.id, status: outbox.status, email: contacts.email, emailKey: contacts.emailKey })
@@ -117,7 +136,10 @@ describe('one mailbox, one identity', () => {
     const now = Date.now();
     const id = randomUUID();
     await t.service.database.transaction(async ({ db, tables: { contacts, outbox, subscriptions } }) => {
-      const [contact] = await db.insert(contacts).values({ email: '"dan"@example.com', emailKey: '"dan"@example.com', locale: 'en', createdAt: now }).returning();
+      const [contact] = await db
+        .insert(contacts)
+        .values({ email: '"dan"@example.com', emailKey: '"dan"@example.com', locale: 'en', createdAt: now })
+        .returning();
       const [subscription] = await db
         .insert(subscriptions)
         .values({ contactId: contact!.id, listId: 1, status: 'pending', createdAt: now, confirmExpiresAt: now + 3_600_000 })
@@ -125,11 +147,18 @@ describe('one mailbox, one identity', () => {
       await db.insert(outbox).values({ id, kind: 'confirmation', subscriptionId: subscription!.id, status: 'queued', createdAt: now });
     });
     await t.service.relay.sweep({ everything: true });
-    const { db, tables: { outbox } } = t.service.database;
-    const row = await waitFor(async () => {
-      const [current] = await db.select().from(outbox).where(eq(outbox.id, id));
-      return current?.status !== 'queued' && current;
-    }, 5000, 'the row to be dealt with');
+    const {
+      db,
+      tables: { outbox },
+    } = t.service.database;
+    const row = await waitFor(
+      async () => {
+        const [current] = await db.select().from(outbox).where(eq(outbox.id, id));
+        return current?.status !== 'queued' && current;
+      },
+      5000,
+      'the row to be dealt with',
+    );
     expect(row).toMatchObject({ status: 'dropped', lastError: 'recipient_mismatch' });
     expect(t.smtp.to('dan@example.com')).toEqual([]);
     expect(t.smtp.messages.filter((m) => m.header('message-id')?.startsWith(`<${id}@`))).toEqual([]);

@@ -15,7 +15,15 @@ import { frenchTypographyFaults } from '../support/typography.js';
  * (no script), and both changes reach the consent trail shown in "Your data".
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let t: TestService;
@@ -24,8 +32,21 @@ beforeAll(async () => {
   t = await startTestService();
   await t.service.database.transaction(async ({ db, tables: { lists } }) => {
     await db.insert(lists).values([
-      { slug: 'pb-first', name: 'First letter', nameByLocale: JSON.stringify({ en: 'First letter', fr: 'Première lettre' }), public: true, createdAt: Date.now() },
-      { slug: 'pb-second', name: 'Second letter', nameByLocale: JSON.stringify({ en: 'Second letter', fr: 'Deuxième lettre' }), description: JSON.stringify({ en: 'Once a month', fr: 'Une fois par mois' }), public: true, createdAt: Date.now() },
+      {
+        slug: 'pb-first',
+        name: 'First letter',
+        nameByLocale: JSON.stringify({ en: 'First letter', fr: 'Première lettre' }),
+        public: true,
+        createdAt: Date.now(),
+      },
+      {
+        slug: 'pb-second',
+        name: 'Second letter',
+        nameByLocale: JSON.stringify({ en: 'Second letter', fr: 'Deuxième lettre' }),
+        description: JSON.stringify({ en: 'Once a month', fr: 'Une fois par mois' }),
+        public: true,
+        createdAt: Date.now(),
+      },
     ]);
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
@@ -38,7 +59,9 @@ afterAll(async () => {
 async function axeViolations(page: Page): Promise<string[]> {
   await page.addScriptTag({ content: AXE });
   const result = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const axe = (
+      window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }
+    ).axe;
     return (await axe.run(document)).violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
   });
   return result;
@@ -79,8 +102,14 @@ describe('preference centre in Chromium at phone width', () => {
         expect(await page.innerText('main')).toContain(locale === 'fr' ? 'Deuxième lettre' : 'Second letter');
         expect(await axeViolations(page)).toEqual([]);
 
-        const record = (await (await fetch(`${t.url}/admin/api/contacts/${encodeURIComponent(email)}`, { headers: ADMIN_AUTH })).json()) as { consent: { action: string; list: string }[] };
-        expect(record.consent.filter((e) => e.list === 'pb-first').map((e) => e.action)).toEqual(['subscribe_requested', 'confirmed', 'unsubscribed']);
+        const record = (await (
+          await fetch(`${t.url}/admin/api/contacts/${encodeURIComponent(email)}`, { headers: ADMIN_AUTH })
+        ).json()) as { consent: { action: string; list: string }[] };
+        expect(record.consent.filter((e) => e.list === 'pb-first').map((e) => e.action)).toEqual([
+          'subscribe_requested',
+          'confirmed',
+          'unsubscribed',
+        ]);
         expect(record.consent.filter((e) => e.list === 'pb-second').map((e) => e.action)).toEqual(['confirmed']);
 
         await page.goto(link);
@@ -96,7 +125,10 @@ describe('preference centre in Chromium at phone width', () => {
         await page.click('form[action*="/preferences/erase"] button');
         await page.waitForSelector('input[name="confirm"]', { state: 'attached' });
         expect(await axeViolations(page)).toEqual([]);
-        const { db, tables: { contacts } } = t.service.database;
+        const {
+          db,
+          tables: { contacts },
+        } = t.service.database;
         expect(await db.select().from(contacts).where(eq(contacts.emailKey, email))).toHaveLength(1);
 
         // The unsubscribe page's result offers the optional reasons form, axe-clean; sending it records the answer.
@@ -112,7 +144,9 @@ describe('preference centre in Chromium at phone width', () => {
         await page.click('form[action*="/unsubscribe/reason"] button');
         await page.waitForURL(/\/unsubscribe\/reason/);
         expect(await axeViolations(page)).toEqual([]);
-        const reasons = (await (await fetch(`${t.url}/admin/api/reasons?list=pb-first`, { headers: ADMIN_AUTH })).json()) as { latest: { comment: string }[] };
+        const reasons = (await (await fetch(`${t.url}/admin/api/reasons?list=pb-first`, { headers: ADMIN_AUTH })).json()) as {
+          latest: { comment: string }[];
+        };
         expect(reasons.latest.map((l) => l.comment)).toContain('Weekly would be enough.');
       } finally {
         await context.close();

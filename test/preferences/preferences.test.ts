@@ -18,7 +18,11 @@ afterAll(async () => {
 });
 
 /** Lists are made as rows: the lists API is another issue's. */
-async function makeList(slug: string, name: string, extra: { public?: boolean; description?: string; requireConsent?: boolean } = {}): Promise<void> {
+async function makeList(
+  slug: string,
+  name: string,
+  extra: { public?: boolean; description?: string; requireConsent?: boolean } = {},
+): Promise<void> {
   await t.service.database.transaction(async ({ db, tables: { lists } }) => {
     await db.insert(lists).values({ slug, name, createdAt: Date.now(), ...extra });
   });
@@ -34,7 +38,12 @@ function preferencesLink(mail: ReceivedMail): string {
 
 /** Posts a form whose fields may repeat (`lists`). */
 function postFields(url: string, fields: [string, string][]): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' }, body: new URLSearchParams(fields).toString(), redirect: 'manual' });
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+    body: new URLSearchParams(fields).toString(),
+    redirect: 'manual',
+  });
 }
 
 /** Signs up, confirms, and returns the welcome mail. */
@@ -47,21 +56,47 @@ async function subscriber(email: string, list: string, extra: Record<string, str
 }
 
 async function contactOf(emailKey: string) {
-  const { db, tables: { contacts } } = t.service.database;
+  const {
+    db,
+    tables: { contacts },
+  } = t.service.database;
   return (await db.select().from(contacts).where(eq(contacts.emailKey, emailKey)))[0];
 }
 async function statesOf(emailKey: string): Promise<Record<string, string>> {
-  const { db, tables: { subscriptions, lists } } = t.service.database;
+  const {
+    db,
+    tables: { subscriptions, lists },
+  } = t.service.database;
   const contact = await contactOf(emailKey);
-  const rows = await db.select({ slug: lists.slug, status: subscriptions.status }).from(subscriptions).innerJoin(lists, eq(lists.id, subscriptions.listId)).where(eq(subscriptions.contactId, contact!.id));
+  const rows = await db
+    .select({ slug: lists.slug, status: subscriptions.status })
+    .from(subscriptions)
+    .innerJoin(lists, eq(lists.id, subscriptions.listId))
+    .where(eq(subscriptions.contactId, contact!.id));
   return Object.fromEntries(rows.map((r) => [r.slug, r.status]));
 }
 async function record(email: string) {
   const res = await fetch(`${t.url}/admin/api/contacts/${encodeURIComponent(email)}`, { headers: ADMIN_AUTH });
-  return (await res.json()) as { name: string | null; consent: { action: string; list: string | null; ip: string | null; userAgent: string | null; consentVersion: string | null; consentText: unknown; detail: string | null }[]; subscriptions: { list: string; status: string }[] };
+  return (await res.json()) as {
+    name: string | null;
+    consent: {
+      action: string;
+      list: string | null;
+      ip: string | null;
+      userAgent: string | null;
+      consentVersion: string | null;
+      consentText: unknown;
+      detail: string | null;
+    }[];
+    subscriptions: { list: string; status: string }[];
+  };
 }
 async function putConsent(slug: string, text: unknown): Promise<Response> {
-  return fetch(`${t.url}/admin/api/lists/${slug}/consent`, { method: 'PUT', headers: { ...ADMIN_AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+  return fetch(`${t.url}/admin/api/lists/${slug}/consent`, {
+    method: 'PUT',
+    headers: { ...ADMIN_AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ text }),
+  });
 }
 
 describe('consent statements', () => {
@@ -70,9 +105,14 @@ describe('consent statements', () => {
     expect(first.status).toBe(200);
     const { version: v1 } = (await first.json()) as { version: string };
     expect(v1).toMatch(/^[0-9a-f]{12}$/);
-    const again = (await (await putConsent('prefs-a', { fr: 'J’accepte de recevoir Alpha news.', en: 'I agree to receive Alpha news.' })).json()) as { version: string };
+    const again = (await (
+      await putConsent('prefs-a', { fr: 'J’accepte de recevoir Alpha news.', en: 'I agree to receive Alpha news.' })
+    ).json()) as { version: string };
     expect(again.version).toBe(v1);
-    const { db, tables: { consentTexts } } = t.service.database;
+    const {
+      db,
+      tables: { consentTexts },
+    } = t.service.database;
     expect(await db.select().from(consentTexts).where(eq(consentTexts.version, v1))).toHaveLength(1);
 
     const form = await fetch(`${t.url}/lists/prefs-a/form?locale=fr`);
@@ -84,7 +124,9 @@ describe('consent statements', () => {
     expect(snippet).not.toMatch(/checked/);
     expect(snippet).toContain('name="website"');
 
-    const { version: v2 } = (await (await putConsent('prefs-a', { en: 'I agree to receive Alpha news, weekly.' })).json()) as { version: string };
+    const { version: v2 } = (await (await putConsent('prefs-a', { en: 'I agree to receive Alpha news, weekly.' })).json()) as {
+      version: string;
+    };
     expect(v2).not.toBe(v1);
     // A form loaded before the edit still carries v1: its proof is v1's words.
     await subscriber('old.words@example.com', 'prefs-a', { consent: v1 });
@@ -100,7 +142,13 @@ describe('consent statements', () => {
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('unknown_consent_version');
     // A version of another list is unknown here too.
     const { version: strict } = (await (await putConsent('prefs-strict', 'I agree.')).json()) as { version: string };
-    expect(((await (await postJson(`${t.url}/subscribe`, { email: 'unknown.hash@example.com', list: 'prefs-a', consent: strict })).json()) as { error: { code: string } }).error.code).toBe('unknown_consent_version');
+    expect(
+      (
+        (await (await postJson(`${t.url}/subscribe`, { email: 'unknown.hash@example.com', list: 'prefs-a', consent: strict })).json()) as {
+          error: { code: string };
+        }
+      ).error.code,
+    ).toBe('unknown_consent_version');
   });
 
   it('enforces requireConsent', async () => {
@@ -108,13 +156,19 @@ describe('consent statements', () => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('consent_required');
     expect(await contactOf('no.consent@example.com')).toBeUndefined();
-    const { version } = (await (await fetch(`${t.url}/admin/api/lists/prefs-strict/consent`, { headers: ADMIN_AUTH })).json()) as { version: string };
-    expect((await postJson(`${t.url}/subscribe`, { email: 'no.consent@example.com', list: 'prefs-strict', consent: version })).status).toBe(202);
+    const { version } = (await (await fetch(`${t.url}/admin/api/lists/prefs-strict/consent`, { headers: ADMIN_AUTH })).json()) as {
+      version: string;
+    };
+    expect((await postJson(`${t.url}/subscribe`, { email: 'no.consent@example.com', list: 'prefs-strict', consent: version })).status).toBe(
+      202,
+    );
   });
 
   it('offers the statement again on a lapsed link of a requireConsent list, so signing up again works', async () => {
     const email = 'lapsed.strict@example.com';
-    const { version } = (await (await fetch(`${t.url}/admin/api/lists/prefs-strict/consent`, { headers: ADMIN_AUTH })).json()) as { version: string };
+    const { version } = (await (await fetch(`${t.url}/admin/api/lists/prefs-strict/consent`, { headers: ADMIN_AUTH })).json()) as {
+      version: string;
+    };
     expect((await postJson(`${t.url}/subscribe`, { email, list: 'prefs-strict', consent: version })).status).toBe(202);
     const confirmation = await waitFor(() => t.smtp.to(email)[0], 5000, 'the confirmation');
     const token = tokenOf(linkIn(confirmation, 'confirm'));
@@ -122,7 +176,10 @@ describe('consent statements', () => {
     await firstSweepDone(t);
     const contact = (await contactOf(email))!;
     await t.service.database.transaction(async ({ db, tables: { subscriptions } }) => {
-      await db.update(subscriptions).set({ confirmExpiresAt: Date.now() - 1000 }).where(eq(subscriptions.contactId, contact.id));
+      await db
+        .update(subscriptions)
+        .set({ confirmExpiresAt: Date.now() - 1000 })
+        .where(eq(subscriptions.contactId, contact.id));
     });
     const page = await fetch(`${t.url}/confirm?token=${token}`, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(410);
@@ -175,7 +232,15 @@ describe('preference centre', () => {
     expect(joined.consentVersion).toBe(version);
     expect(joined.consentText).toEqual({ en: 'Beta words', fr: 'Mots bêta' });
     // The reasons form of that page: about the list just left, and only that one.
-    expect((await postFields(link.replace('/preferences?', '/preferences/reason?'), [['lists', 'prefs-a'], ['lists', 'prefs-b'], ['reason', 'not_relevant']])).status).toBe(200);
+    expect(
+      (
+        await postFields(link.replace('/preferences?', '/preferences/reason?'), [
+          ['lists', 'prefs-a'],
+          ['lists', 'prefs-b'],
+          ['reason', 'not_relevant'],
+        ])
+      ).status,
+    ).toBe(200);
     const reasons = (await record('pc.change@example.com')).consent.filter((e) => e.action === 'unsubscribe_reason');
     expect(reasons.map((e) => [e.list, JSON.parse(e.detail!)])).toEqual([['prefs-a', { reason: 'not_relevant' }]]);
     // The opt-out holds for prefs-a: a new signup there sends nothing.
@@ -184,29 +249,61 @@ describe('preference centre', () => {
     await settle();
     expect(t.smtp.to('pc.change@example.com')).toHaveLength(sent);
     // And ticking it again here reopens it.
-    await postFields(link, [['lists', 'prefs-a'], ['lists', 'prefs-b']]);
+    await postFields(link, [
+      ['lists', 'prefs-a'],
+      ['lists', 'prefs-b'],
+    ]);
     expect(await statesOf('pc.change@example.com')).toEqual({ 'prefs-a': 'confirmed', 'prefs-b': 'confirmed' });
   });
 
   it('unsubscribes from everything', async () => {
     const link = preferencesLink(await subscriber('pc.all@example.com', 'prefs-a'));
     await postFields(link, [['lists', 'prefs-b']]);
-    expect((await postFields(link, [['all', '1'], ['lists', 'prefs-b']])).status).toBe(200);
+    expect(
+      (
+        await postFields(link, [
+          ['all', '1'],
+          ['lists', 'prefs-b'],
+        ])
+      ).status,
+    ).toBe(200);
     expect(await statesOf('pc.all@example.com')).toEqual({ 'prefs-a': 'unsubscribed', 'prefs-b': 'unsubscribed' });
-    const { db, tables: { suppressions } } = t.service.database;
-    expect(await db.select().from(suppressions).where(and(eq(suppressions.email, 'pc.all@example.com'), isNull(suppressions.listId)))).toHaveLength(1);
+    const {
+      db,
+      tables: { suppressions },
+    } = t.service.database;
+    expect(
+      await db
+        .select()
+        .from(suppressions)
+        .where(and(eq(suppressions.email, 'pc.all@example.com'), isNull(suppressions.listId))),
+    ).toHaveLength(1);
   });
 
   it('a blocked address sees why and cannot lift its block', async () => {
     const link = preferencesLink(await subscriber('pc.blocked@example.com', 'prefs-a'));
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'pc.blocked@example.com', reason: 'complained' }, ADMIN_AUTH)).status).toBe(201);
+    expect(
+      (await postJson(`${t.url}/admin/api/suppressions`, { email: 'pc.blocked@example.com', reason: 'complained' }, ADMIN_AUTH)).status,
+    ).toBe(201);
     const html = await (await fetch(link)).text();
     expect(html).toContain('reported as spam');
     expect(html).toMatch(/value="prefs-b" disabled/);
-    expect((await postFields(link, [['lists', 'prefs-a'], ['lists', 'prefs-b']])).status).toBe(200);
+    expect(
+      (
+        await postFields(link, [
+          ['lists', 'prefs-a'],
+          ['lists', 'prefs-b'],
+        ])
+      ).status,
+    ).toBe(200);
     expect((await statesOf('pc.blocked@example.com'))['prefs-b']).toBeUndefined();
-    const { db, tables: { suppressions } } = t.service.database;
-    expect((await db.select().from(suppressions).where(eq(suppressions.email, 'pc.blocked@example.com'))).map((s) => s.reason)).toEqual(['complained']);
+    const {
+      db,
+      tables: { suppressions },
+    } = t.service.database;
+    expect((await db.select().from(suppressions).where(eq(suppressions.email, 'pc.blocked@example.com'))).map((s) => s.reason)).toEqual([
+      'complained',
+    ]);
   });
 
   it('erasure from the preference centre leaves only the hash: a new signup sends nothing, an old one-click link still answers 200', async () => {
@@ -222,9 +319,14 @@ describe('preference centre', () => {
     expect(await contactOf('pc.erase@example.com')).toBeDefined();
     expect((await postFields(link.replace('/preferences?', '/preferences/erase?'), [['confirm', 'yes']])).status).toBe(200);
     expect(await contactOf('pc.erase@example.com')).toBeUndefined();
-    const { db, tables: { suppressions, consentEvents } } = t.service.database;
+    const {
+      db,
+      tables: { suppressions, consentEvents },
+    } = t.service.database;
     expect(await db.select().from(suppressions).where(eq(suppressions.email, 'pc.erase@example.com'))).toHaveLength(0);
-    expect((await db.select().from(consentEvents).where(eq(consentEvents.detail, 'a contact was erased by preference centre'))).length).toBeGreaterThan(0);
+    expect(
+      (await db.select().from(consentEvents).where(eq(consentEvents.detail, 'a contact was erased by preference centre'))).length,
+    ).toBeGreaterThan(0);
     const sent = t.smtp.to('pc.erase@example.com').length;
     expect((await postJson(`${t.url}/subscribe`, { email: 'pc.erase@example.com', list: 'prefs-b' })).status).toBe(202);
     await settle();
@@ -251,12 +353,13 @@ describe('reasons for leaving', () => {
     expect((await postForm(reasonUrl, { reason: 'bogus' })).status).toBe(400);
     expect((await postForm(reasonUrl, { comment: 'x'.repeat(501) })).status).toBe(400);
 
-    const report = async () => (await (await fetch(`${t.url}/admin/api/reasons?list=prefs-b&days=7`, { headers: ADMIN_AUTH })).json()) as {
-      counts: Record<string, number>;
-      days: { day: string; never_signed_up: number }[];
-      latest: { comment: string }[];
-      neverSignedUp: { byList: Record<string, number> };
-    };
+    const report = async () =>
+      (await (await fetch(`${t.url}/admin/api/reasons?list=prefs-b&days=7`, { headers: ADMIN_AUTH })).json()) as {
+        counts: Record<string, number>;
+        days: { day: string; never_signed_up: number }[];
+        latest: { comment: string }[];
+        neverSignedUp: { byList: Record<string, number> };
+      };
     const before = await report();
     expect(before.counts).toEqual({ too_many: 0, not_relevant: 0, never_signed_up: 1, other: 0 });
     expect(before.days).toHaveLength(7);
@@ -268,10 +371,16 @@ describe('reasons for leaving', () => {
     const after = await report();
     expect(after.counts).toEqual(before.counts);
     expect(after.latest).toEqual([]);
-    const { db, tables: { consentEvents } } = t.service.database;
+    const {
+      db,
+      tables: { consentEvents },
+    } = t.service.database;
     const { lists } = t.service.database.tables;
     const [listB] = await db.select().from(lists).where(eq(lists.slug, 'prefs-b'));
-    const kept = await db.select().from(consentEvents).where(and(eq(consentEvents.action, 'unsubscribe_reason'), eq(consentEvents.listId, listB!.id)));
+    const kept = await db
+      .select()
+      .from(consentEvents)
+      .where(and(eq(consentEvents.action, 'unsubscribe_reason'), eq(consentEvents.listId, listB!.id)));
     expect(kept.map((e) => [e.contactId, e.detail, e.ip])).toEqual([[null, JSON.stringify({ reason: 'never_signed_up' }), null]]);
   });
 });
@@ -285,10 +394,20 @@ describe('minimisation after the opt-out', () => {
       const confirmation = await waitFor(() => m.smtp.to(email)[0], 5000, 'confirmation');
       await postForm(`${m.url}/confirm`, { token: tokenOf(linkIn(confirmation, 'confirm')) }, { 'user-agent': 'Browser/1.0' });
       const welcome = await waitFor(() => m.smtp.to(email)[1], 5000, 'welcome');
-      const { db, tables: { contacts, consentEvents, suppressions } } = m.service.database;
+      const {
+        db,
+        tables: { contacts, consentEvents, suppressions },
+      } = m.service.database;
       expect((await db.select().from(contacts).where(eq(contacts.emailKey, email)))[0]!.name).toBe('Mina Me');
-      expect((await oneClick(`${m.url}${new URL(linkIn(welcome, 'unsubscribe')).pathname}${new URL(linkIn(welcome, 'unsubscribe')).search}`)).status).toBe(200);
-      const contact = await waitFor(async () => (await db.select().from(contacts).where(eq(contacts.emailKey, email))).find((c) => c.minimizedAt !== null), 10_000, 'minimisation');
+      expect(
+        (await oneClick(`${m.url}${new URL(linkIn(welcome, 'unsubscribe')).pathname}${new URL(linkIn(welcome, 'unsubscribe')).search}`))
+          .status,
+      ).toBe(200);
+      const contact = await waitFor(
+        async () => (await db.select().from(contacts).where(eq(contacts.emailKey, email))).find((c) => c.minimizedAt !== null),
+        10_000,
+        'minimisation',
+      );
       expect(contact.name).toBeNull();
       const trail = await db.select().from(consentEvents).where(eq(consentEvents.contactId, contact.id));
       expect(trail.map((e) => e.action)).toEqual(['subscribe_requested', 'confirmed', 'unsubscribed']);
@@ -306,7 +425,11 @@ describe('minimisation after the opt-out', () => {
       await waitFor(() => m.smtp.to(complainer)[1], 5000, 'welcome');
       expect((await db.select().from(contacts).where(eq(contacts.emailKey, complainer)))[0]!.minimizedAt).toBeNull();
       expect((await postJson(`${m.url}/admin/api/suppressions`, { email: complainer, reason: 'complained' }, ADMIN_AUTH)).status).toBe(201);
-      const minimised = await waitFor(async () => (await db.select().from(contacts).where(eq(contacts.emailKey, complainer))).find((c) => c.minimizedAt !== null), 10_000, 'minimisation after a complaint');
+      const minimised = await waitFor(
+        async () => (await db.select().from(contacts).where(eq(contacts.emailKey, complainer))).find((c) => c.minimizedAt !== null),
+        10_000,
+        'minimisation after a complaint',
+      );
       expect(minimised.name).toBeNull();
     } finally {
       await m.stop();
@@ -316,14 +439,24 @@ describe('minimisation after the opt-out', () => {
 
 describe('consent statements in the console and the CLI', () => {
   it('the CLI writes a version the API reads, and the same words again are the same version', async () => {
-    const written = await runAdminCli(['lists', 'consent', 'prefs-hidden', '--en', 'I agree (CLI).', '--fr', 'J’accepte (CLI).'], { DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET });
+    const written = await runAdminCli(['lists', 'consent', 'prefs-hidden', '--en', 'I agree (CLI).', '--fr', 'J’accepte (CLI).'], {
+      DATABASE_PATH: t.config.databasePath,
+      SECRET: TEST_SECRET,
+    });
     expect(written.code).toBe(0);
     const { version, created } = JSON.parse(written.stdout) as { version: string; created: boolean };
     expect(created).toBe(true);
-    const api = (await (await fetch(`${t.url}/admin/api/lists/prefs-hidden/consent`, { headers: ADMIN_AUTH })).json()) as { version: string; versions: unknown[] };
+    const api = (await (await fetch(`${t.url}/admin/api/lists/prefs-hidden/consent`, { headers: ADMIN_AUTH })).json()) as {
+      version: string;
+      versions: unknown[];
+    };
     expect(api.version).toBe(version);
-    expect(((await (await putConsent('prefs-hidden', { fr: 'J’accepte (CLI).', en: 'I agree (CLI).' })).json()) as { version: string }).version).toBe(version);
-    expect((await runAdminCli(['lists', 'consent', 'prefs-hidden'], { DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET })).code).toBe(2);
+    expect(
+      ((await (await putConsent('prefs-hidden', { fr: 'J’accepte (CLI).', en: 'I agree (CLI).' })).json()) as { version: string }).version,
+    ).toBe(version);
+    expect(
+      (await runAdminCli(['lists', 'consent', 'prefs-hidden'], { DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET })).code,
+    ).toBe(2);
   });
 
   it('the console edits a statement and shows the reasons chart', async () => {
@@ -338,7 +471,9 @@ describe('consent statements in the console and the CLI', () => {
       redirect: 'manual',
     });
     expect(saved.status).toBe(303);
-    const api = (await (await fetch(`${t.url}/admin/api/lists/prefs-b/consent`, { headers: ADMIN_AUTH })).json()) as { versions: { text: unknown }[] };
+    const api = (await (await fetch(`${t.url}/admin/api/lists/prefs-b/consent`, { headers: ADMIN_AUTH })).json()) as {
+      versions: { text: unknown }[];
+    };
     expect(api.versions[0]!.text).toEqual({ en: 'Console words', fr: 'Mots de la console' });
     const reasons = await (await fetch(`${t.url}/admin/reasons?days=7`, { headers: { cookie } })).text();
     expect(reasons).toContain('<svg');

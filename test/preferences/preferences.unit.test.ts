@@ -24,7 +24,11 @@ describe('the person’s pages', () => {
   });
 
   it('the form snippet escapes the statement, never ticks the box, and carries the version', () => {
-    const html = signupFormSnippet('en', { action: 'https://x.test/subscribe', listSlug: 'weekly', statement: { version: 'abcdef012345', text: { en: 'I <agree>' }, createdAt: 0 } });
+    const html = signupFormSnippet('en', {
+      action: 'https://x.test/subscribe',
+      listSlug: 'weekly',
+      statement: { version: 'abcdef012345', text: { en: 'I <agree>' }, createdAt: 0 },
+    });
     expect(html).toContain('I &lt;agree&gt;');
     expect(html).toContain('name="consent" value="abcdef012345"');
     expect(html).not.toContain('checked');
@@ -33,7 +37,13 @@ describe('the person’s pages', () => {
 
   it('the reasons chart is one SVG with a bar per reason and day that has answers', () => {
     const zero = { too_many: 0, not_relevant: 0, never_signed_up: 0, other: 0 };
-    const svg = reasonsChart({ counts: { ...zero, too_many: 2, never_signed_up: 1 }, days: [{ day: '2026-11-01', ...zero }, { day: '2026-11-02', ...zero, too_many: 2, never_signed_up: 1 }] });
+    const svg = reasonsChart({
+      counts: { ...zero, too_many: 2, never_signed_up: 1 },
+      days: [
+        { day: '2026-11-01', ...zero },
+        { day: '2026-11-02', ...zero, too_many: 2, never_signed_up: 1 },
+      ],
+    });
     expect(svg.match(/<rect x=/g)).toHaveLength(2);
     expect(svg).toContain('role="img"');
     expect(svg).not.toContain('<script');

@@ -48,7 +48,13 @@ describe('abuse settings', () => {
   it('takes a hop count or proxy addresses for TRUST_PROXY, never a blind true', () => {
     expect(parseTrustProxy(undefined)).toBe(false);
     expect(parseTrustProxy('1')).toBe(1);
-    expect(parseTrustProxy('10.0.0.1, 10.1.0.0/16, ::1, fd00::/8, loopback')).toEqual(['10.0.0.1', '10.1.0.0/16', '::1', 'fd00::/8', 'loopback']);
+    expect(parseTrustProxy('10.0.0.1, 10.1.0.0/16, ::1, fd00::/8, loopback')).toEqual([
+      '10.0.0.1',
+      '10.1.0.0/16',
+      '::1',
+      'fd00::/8',
+      'loopback',
+    ]);
     expect(problemsOf({ TRUST_PROXY: 'true' })).toEqual([expect.stringMatching(/^TRUST_PROXY: .*hop count/)]);
     expect(problemsOf({ TRUST_PROXY: '10.0.0.1, proxy.example.com, 10.0.0.0/33' })).toEqual([
       'TRUST_PROXY: not a hop count, address or CIDR: proxy.example.com, 10.0.0.0/33',
@@ -56,7 +62,10 @@ describe('abuse settings', () => {
   });
 
   it('reads ALLOWED_ORIGINS as a list of origins', () => {
-    expect(loadConfig({ ...base(), ALLOWED_ORIGINS: 'https://a.test, http://b.test:8080/' }).allowedOrigins).toEqual(['https://a.test', 'http://b.test:8080']);
+    expect(loadConfig({ ...base(), ALLOWED_ORIGINS: 'https://a.test, http://b.test:8080/' }).allowedOrigins).toEqual([
+      'https://a.test',
+      'http://b.test:8080',
+    ]);
     expect(problemsOf({ ALLOWED_ORIGINS: 'https://a.test, *, https://b.test/path' })).toEqual([
       'ALLOWED_ORIGINS: not an origin (scheme://host[:port]): *, https://b.test/path',
     ]);
@@ -64,6 +73,11 @@ describe('abuse settings', () => {
 
   it('reports each bad abuse setting on its own line', () => {
     const problems = problemsOf({ RATE_LIMIT_PER_MINUTE: '-1', CONFIRM_MAX: 'many', TURNSTILE_VERIFY_URL: 'ftp://x', TRUST_PROXY: 'true' });
-    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['CONFIRM_MAX', 'RATE_LIMIT_PER_MINUTE', 'TRUST_PROXY', 'TURNSTILE_VERIFY_URL']);
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'CONFIRM_MAX',
+      'RATE_LIMIT_PER_MINUTE',
+      'TRUST_PROXY',
+      'TURNSTILE_VERIFY_URL',
+    ]);
   });
 });

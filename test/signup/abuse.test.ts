@@ -18,7 +18,13 @@ const DAY_MS = 86_400_000;
 
 async function addList(t: TestService, slug: string): Promise<number> {
   return t.service.database.transaction(
-    async ({ db, tables: { lists } }) => (await db.insert(lists).values({ slug, name: `List ${slug}`, createdAt: Date.now() }).returning())[0]!.id,
+    async ({ db, tables: { lists } }) =>
+      (
+        await db
+          .insert(lists)
+          .values({ slug, name: `List ${slug}`, createdAt: Date.now() })
+          .returning()
+      )[0]!.id,
   );
 }
 
@@ -27,13 +33,19 @@ function redisReady(...services: TestService[]) {
 }
 
 function confirmationRows(t: TestService) {
-  const { db, tables: { outbox } } = t.service.database;
+  const {
+    db,
+    tables: { outbox },
+  } = t.service.database;
   return db.select().from(outbox).where(eq(outbox.kind, 'confirmation'));
 }
 
 /** The addresses of every contact the service stored. */
 async function storedEmails(t: TestService): Promise<string[]> {
-  const { db, tables: { contacts } } = t.service.database;
+  const {
+    db,
+    tables: { contacts },
+  } = t.service.database;
   return (await db.select({ email: contacts.email }).from(contacts)).map((c) => c.email);
 }
 
@@ -166,7 +178,8 @@ describe('rate limit per client IP, kept in Redis', () => {
     const t = await startTestService({ roles: ['api'], env: { RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: '127.0.0.1' } });
     try {
       await redisReady(t);
-      const from = (ip: string, n: number) => postJson(`${t.url}/subscribe`, { email: `proxied${n}@example.com` }, { 'x-forwarded-for': ip });
+      const from = (ip: string, n: number) =>
+        postJson(`${t.url}/subscribe`, { email: `proxied${n}@example.com` }, { 'x-forwarded-for': ip });
       expect((await from('203.0.113.1', 1)).status).toBe(202);
       expect((await from('203.0.113.1', 2)).status).toBe(429);
       expect((await from('203.0.113.2', 3)).status).toBe(202);
@@ -179,9 +192,13 @@ describe('rate limit per client IP, kept in Redis', () => {
     const deadRedis = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     deadRedis.on('error', () => {});
     const app = express();
-    app.post('/signup', rateLimitByIp(deadRedis, { perMinute: 2, keyPrefix: `test-${randomUUID()}` }, createLogger('silent')), (_req, res) => {
-      res.status(202).json({ status: 'accepted' });
-    });
+    app.post(
+      '/signup',
+      rateLimitByIp(deadRedis, { perMinute: 2, keyPrefix: `test-${randomUUID()}` }, createLogger('silent')),
+      (_req, res) => {
+        res.status(202).json({ status: 'accepted' });
+      },
+    );
     app.use(((error, req, res, _next) => sendError(req, res, error as AppError)) as ErrorRequestHandler);
     const server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -272,10 +289,14 @@ describe('list bombing: confirmation cooldown and caps per address', () => {
       expect(await confirmationRows(api)).toHaveLength(2);
       const worker = await startWorkerBeside(api, { CONFIRM_COOLDOWN: '900s' });
       try {
-        const rows = await waitFor(async () => {
-          const all = await confirmationRows(api);
-          return all.every((r) => r.status !== 'queued') ? all : undefined;
-        }, 5000, 'both rows handled');
+        const rows = await waitFor(
+          async () => {
+            const all = await confirmationRows(api);
+            return all.every((r) => r.status !== 'queued') ? all : undefined;
+          },
+          5000,
+          'both rows handled',
+        );
         expect(rows.map((r) => r.status).sort()).toEqual(['dropped', 'sent']);
         expect(rows.find((r) => r.status === 'dropped')?.lastError).toBe('confirm_cooldown');
         await settle();

@@ -12,7 +12,14 @@ import { openTestDatabase, removeDataDir, startTestService, TEST_SECRET, type Te
 
 const origin = { ip: '127.0.0.1', userAgent: 'test', source: null };
 // confirmLimits: the per-address limits of issue 5 (ignored where they are not merged yet).
-const signup = (email: string, listSlug = 'default') => ({ email, listSlug, locale: 'en' as const, name: null, origin, confirmLimits: { cooldownMs: 0, max: 0 } });
+const signup = (email: string, listSlug = 'default') => ({
+  email,
+  listSlug,
+  locale: 'en' as const,
+  name: null,
+  origin,
+  confirmLimits: { cooldownMs: 0, max: 0 },
+});
 
 describe('group commit of signups', () => {
   let dir: string;
@@ -27,9 +34,19 @@ describe('group commit of signups', () => {
   });
 
   it('commits the good signups of one batch and fails only the bad ones, each with its own error', async () => {
-    const { db, tables: { contacts, outbox } } = database;
+    const {
+      db,
+      tables: { contacts, outbox },
+    } = database;
     await database.transaction((tx) =>
-      suppressAddress(tx, [TEST_SECRET], { emailKey: 'gone@example.com', domain: 'example.com', listId: null, reason: 'unsubscribed', source: 'test', at: Date.now() }),
+      suppressAddress(tx, [TEST_SECRET], {
+        emailKey: 'gone@example.com',
+        domain: 'example.com',
+        listId: null,
+        reason: 'unsubscribed',
+        source: 'test',
+        at: Date.now(),
+      }),
     );
     const batcher = createSignupBatcher(database, [TEST_SECRET]);
     // Submitted in one turn of the event loop: one transaction.
@@ -49,29 +66,65 @@ describe('group commit of signups', () => {
     const outcomes = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     expect(outcomes.map((o) => o.outboxId === null)).toEqual([false, true, false]);
 
-    expect((await db.select({ key: contacts.emailKey }).from(contacts)).map((c) => c.key).sort()).toEqual(['one@example.com', 'three@example.com']);
+    expect((await db.select({ key: contacts.emailKey }).from(contacts)).map((c) => c.key).sort()).toEqual([
+      'one@example.com',
+      'three@example.com',
+    ]);
     const rows = (await db.select({ id: outbox.id }).from(outbox)).map((r) => r.id).sort();
     expect(rows).toEqual([outcomes[0]!.outboxId, outcomes[2]!.outboxId].sort());
   });
 
   it("writes a first signup's contact, pending subscription, consent event and outbox row with every value given", async () => {
-    const { db, tables: { contacts, subscriptions, consentEvents, outbox, lists } } = database;
+    const {
+      db,
+      tables: { contacts, subscriptions, consentEvents, outbox, lists },
+    } = database;
     const before = Date.now();
     const batcher = createSignupBatcher(database, [TEST_SECRET]);
-    const request = { ...signup('Rows.Check@Example.com'), locale: 'fr' as const, name: 'Ada', origin: { ip: '192.0.2.7', userAgent: 'RowsTest/1.0', source: 'https://site.test/join' } };
+    const request = {
+      ...signup('Rows.Check@Example.com'),
+      locale: 'fr' as const,
+      name: 'Ada',
+      origin: { ip: '192.0.2.7', userAgent: 'RowsTest/1.0', source: 'https://site.test/join' },
+    };
     const { outboxId } = await batcher.submit(request);
     const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, 'rows.check@example.com'));
     expect(contact).toMatchObject({ email: 'Rows.Check@example.com', locale: 'fr', name: null });
     expect(contact!.createdAt).toBeGreaterThanOrEqual(before);
     const [list] = await db.select().from(lists).where(eq(lists.slug, 'default'));
     const [subscription] = await db.select().from(subscriptions).where(eq(subscriptions.contactId, contact!.id));
-    expect(subscription).toMatchObject({ listId: list!.id, status: 'pending', createdAt: contact!.createdAt, pendingName: 'Ada', confirmedAt: null, unsubscribedAt: null, endedByLink: null });
+    expect(subscription).toMatchObject({
+      listId: list!.id,
+      status: 'pending',
+      createdAt: contact!.createdAt,
+      pendingName: 'Ada',
+      confirmedAt: null,
+      unsubscribedAt: null,
+      endedByLink: null,
+    });
     expect(subscription!.confirmExpiresAt).toBeGreaterThan(contact!.createdAt);
     expect(await db.select().from(consentEvents).where(eq(consentEvents.contactId, contact!.id))).toEqual([
-      expect.objectContaining({ listId: list!.id, action: 'subscribe_requested', at: contact!.createdAt, ip: '192.0.2.7', userAgent: 'RowsTest/1.0', source: 'https://site.test/join', detail: null }),
+      expect.objectContaining({
+        listId: list!.id,
+        action: 'subscribe_requested',
+        at: contact!.createdAt,
+        ip: '192.0.2.7',
+        userAgent: 'RowsTest/1.0',
+        source: 'https://site.test/join',
+        detail: null,
+      }),
     ]);
     expect(await db.select().from(outbox).where(eq(outbox.subscriptionId, subscription!.id))).toEqual([
-      expect.objectContaining({ id: outboxId, kind: 'confirmation', status: 'queued', attempts: 0, createdAt: contact!.createdAt, handedAt: null, sentAt: null, lastError: null }),
+      expect.objectContaining({
+        id: outboxId,
+        kind: 'confirmation',
+        status: 'queued',
+        attempts: 0,
+        createdAt: contact!.createdAt,
+        handedAt: null,
+        sentAt: null,
+        lastError: null,
+      }),
     ]);
   });
 });

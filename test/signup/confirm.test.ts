@@ -8,7 +8,8 @@ let t: TestService;
 beforeAll(async () => {
   t = await startTestService();
   await t.service.database.transaction(async ({ db, tables: { lists } }) => {
-    for (const slug of ['weekly', 'offers']) await db.insert(lists).values({ slug, name: slug === 'weekly' ? 'Weekly' : 'Offers', createdAt: Date.now() });
+    for (const slug of ['weekly', 'offers'])
+      await db.insert(lists).values({ slug, name: slug === 'weekly' ? 'Weekly' : 'Offers', createdAt: Date.now() });
   });
 });
 afterAll(async () => {
@@ -16,19 +17,39 @@ afterAll(async () => {
 });
 
 async function contactOf(emailKey: string) {
-  const { db, tables: { contacts } } = t.service.database;
+  const {
+    db,
+    tables: { contacts },
+  } = t.service.database;
   return (await db.select().from(contacts).where(eq(contacts.emailKey, emailKey)))[0];
 }
 async function subscriptionsOf(emailKey: string) {
-  const { db, tables: { subscriptions } } = t.service.database;
-  return db.select().from(subscriptions).where(eq(subscriptions.contactId, (await contactOf(emailKey))!.id)).orderBy(subscriptions.id);
+  const {
+    db,
+    tables: { subscriptions },
+  } = t.service.database;
+  return db
+    .select()
+    .from(subscriptions)
+    .where(eq(subscriptions.contactId, (await contactOf(emailKey))!.id))
+    .orderBy(subscriptions.id);
 }
 async function trailOf(emailKey: string) {
-  const { db, tables: { consentEvents } } = t.service.database;
-  return db.select().from(consentEvents).where(eq(consentEvents.contactId, (await contactOf(emailKey))!.id)).orderBy(consentEvents.id);
+  const {
+    db,
+    tables: { consentEvents },
+  } = t.service.database;
+  return db
+    .select()
+    .from(consentEvents)
+    .where(eq(consentEvents.contactId, (await contactOf(emailKey))!.id))
+    .orderBy(consentEvents.id);
 }
 function outboxOf(subscriptionId: number) {
-  const { db, tables: { outbox } } = t.service.database;
+  const {
+    db,
+    tables: { outbox },
+  } = t.service.database;
   return db.select().from(outbox).where(eq(outbox.subscriptionId, subscriptionId)).orderBy(outbox.createdAt, outbox.kind);
 }
 
@@ -82,7 +103,10 @@ describe('a confirm link after its request lapsed', () => {
     const [subscription] = await subscriptionsOf(email);
     // As time would: the request's week is over, and the hourly sweep has not run yet.
     await t.service.database.transaction(async ({ db, tables: { subscriptions } }) => {
-      await db.update(subscriptions).set({ confirmExpiresAt: Date.now() - 1000 }).where(eq(subscriptions.id, subscription!.id));
+      await db
+        .update(subscriptions)
+        .set({ confirmExpiresAt: Date.now() - 1000 })
+        .where(eq(subscriptions.id, subscription!.id));
     });
 
     const json = await postJson(`${t.url}/confirm`, { token });
@@ -135,7 +159,10 @@ describe('a confirm link after its request lapsed', () => {
     try {
       // No human check can pass here, so the request is written straight as a signup would.
       const subscription = await guarded.service.database.transaction(async ({ db, tables: { contacts, subscriptions } }) => {
-        const [contact] = await db.insert(contacts).values({ email: 'guarded@example.com', emailKey: 'guarded@example.com', locale: 'en', createdAt: Date.now() }).returning();
+        const [contact] = await db
+          .insert(contacts)
+          .values({ email: 'guarded@example.com', emailKey: 'guarded@example.com', locale: 'en', createdAt: Date.now() })
+          .returning();
         const [pending] = await db
           .insert(subscriptions)
           .values({ contactId: contact!.id, listId: 1, status: 'pending', createdAt: Date.now(), confirmExpiresAt: Date.now() - 1000 })
@@ -189,7 +216,14 @@ describe('names in emails', () => {
   it('an unconfirmed request’s name goes when the request ends ("not me")', async () => {
     const email = 'not.kept@example.com';
     const confirmation = await signup({ email, name: lure });
-    expect((await postForm(`${t.url}${new URL(linkIn(confirmation, 'unsubscribe')).pathname}${new URL(linkIn(confirmation, 'unsubscribe')).search}`, {})).status).toBe(200);
+    expect(
+      (
+        await postForm(
+          `${t.url}${new URL(linkIn(confirmation, 'unsubscribe')).pathname}${new URL(linkIn(confirmation, 'unsubscribe')).search}`,
+          {},
+        )
+      ).status,
+    ).toBe(200);
     expect((await subscriptionsOf(email))[0]).toMatchObject({ status: 'unsubscribed', pendingName: null });
     expect((await contactOf(email))!.name).toBeNull();
   });

@@ -16,7 +16,9 @@ const page = async (res: Response) => ({ status: res.status, html: await res.tex
 
 describe('error pages', () => {
   it('say the error code’s sentence in the reader’s language, and nothing in English', async () => {
-    const fr = await page(await fetch(`${t.url}/confirm?token=garbage`, { headers: { accept: 'text/html', 'accept-language': 'fr-FR,fr;q=0.9' } }));
+    const fr = await page(
+      await fetch(`${t.url}/confirm?token=garbage`, { headers: { accept: 'text/html', 'accept-language': 'fr-FR,fr;q=0.9' } }),
+    );
     expect(fr.status).toBe(400);
     expect(fr.html).toContain('<html lang="fr">');
     expect(fr.html).toContain('<h1>Un problème est survenu</h1>');
@@ -52,7 +54,9 @@ describe('the confirm link', () => {
     expect(shown.html).toContain('<h1>Confirmez votre inscription</h1>');
     expect(shown.html).toContain('<input type="hidden" name="locale" value="fr">');
 
-    const done = await page(await postForm(`${t.url}/confirm`, { token: link.searchParams.get('token')!, locale: 'fr' }, { 'accept-language': 'en' }));
+    const done = await page(
+      await postForm(`${t.url}/confirm`, { token: link.searchParams.get('token')!, locale: 'fr' }, { 'accept-language': 'en' }),
+    );
     expect(done.status).toBe(200);
     expect(done.html).toContain('Merci\u00a0: votre inscription à Newsletter est confirmée.');
   });

@@ -41,7 +41,10 @@ describe('signup → confirmation → confirm → welcome', () => {
     const html = await page.text();
     expect(html).toContain('<form method="post" action="/confirm">');
     expect(html).toContain(`value="${tokenOf(confirmLink)}"`);
-    const { db, tables: { consentEvents, contacts, subscriptions } } = t.service.database;
+    const {
+      db,
+      tables: { consentEvents, contacts, subscriptions },
+    } = t.service.database;
     const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, 'ann.path@example.com'));
     const [before] = await db.select().from(subscriptions).where(eq(subscriptions.contactId, contact!.id));
     expect(before!.status).toBe('pending');
@@ -117,7 +120,10 @@ describe('signup → confirmation → confirm → welcome', () => {
     await settle();
     expect(t.smtp.to('blocked@example.com')).toHaveLength(0);
     // A suppressed address leaves no contact behind.
-    const { db, tables: { contacts } } = t.service.database;
+    const {
+      db,
+      tables: { contacts },
+    } = t.service.database;
     expect(await db.select().from(contacts).where(eq(contacts.emailKey, 'blocked@example.com'))).toEqual([]);
   });
 
@@ -138,11 +144,18 @@ describe('signup → confirmation → confirm → welcome', () => {
       );
       const worker = await startWorkerBeside(paused);
       try {
-        const { db, tables: { outbox } } = worker.service.database;
-        const row = await waitFor(async () => {
-          const [r] = await db.select().from(outbox);
-          return r && r.status !== 'queued' ? r : undefined;
-        }, 3000, 'the worker to take the message');
+        const {
+          db,
+          tables: { outbox },
+        } = worker.service.database;
+        const row = await waitFor(
+          async () => {
+            const [r] = await db.select().from(outbox);
+            return r && r.status !== 'queued' ? r : undefined;
+          },
+          3000,
+          'the worker to take the message',
+        );
         expect(row.status).toBe('dropped');
         expect(row.lastError).toBe('suppressed:unsubscribed');
         expect(paused.smtp.messages).toHaveLength(0);
@@ -171,9 +184,14 @@ describe('signup → confirmation → confirm → welcome', () => {
     }
     const json = await postJson(`${t.url}/confirm`, { token: tampered });
     expect(await json.json()).toEqual({ error: { code: 'invalid_token', message: expect.any(String) } });
-    const { db, tables: { contacts, subscriptions } } = t.service.database;
+    const {
+      db,
+      tables: { contacts, subscriptions },
+    } = t.service.database;
     const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, 'tamper@example.com'));
-    expect((await db.select().from(subscriptions).where(eq(subscriptions.contactId, contact!.id))).map((s) => s.status)).toEqual(['pending']);
+    expect((await db.select().from(subscriptions).where(eq(subscriptions.contactId, contact!.id))).map((s) => s.status)).toEqual([
+      'pending',
+    ]);
   });
 
   it('answers bad input with the JSON error shape', async () => {

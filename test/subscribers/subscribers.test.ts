@@ -60,7 +60,13 @@ async function ensureList(slug: string): Promise<number> {
 }
 
 /** Writes subscribers straight into the database (many, fast): `email(i)` with the given status. */
-async function seed(listId: number, count: number, email: (i: number) => string, status: 'pending' | 'confirmed' | 'unsubscribed' = 'confirmed', name: (i: number) => string | null = () => null) {
+async function seed(
+  listId: number,
+  count: number,
+  email: (i: number) => string,
+  status: 'pending' | 'confirmed' | 'unsubscribed' = 'confirmed',
+  name: (i: number) => string | null = () => null,
+) {
   const now = Date.now();
   for (let start = 0; start < count; start += 500) {
     await t.service.database.transaction(async ({ db, tables: { contacts, subscriptions } }) => {
@@ -118,14 +124,20 @@ describe('GET /admin/api/lists/:slug/subscribers', () => {
       preferencesUrl: expect.stringMatching(/^http:\/\/optin\.test\/preferences\?token=[\w.-]+$/),
     });
 
-    expect((await page('paged', 'status=pending')).items.map((i) => i.email)).toEqual(['waiting.2@example.com', 'waiting.1@example.com', 'waiting.0@example.com']);
+    expect((await page('paged', 'status=pending')).items.map((i) => i.email)).toEqual([
+      'waiting.2@example.com',
+      'waiting.1@example.com',
+      'waiting.0@example.com',
+    ]);
     const gone = await page('paged', 'status=unsubscribed');
     expect(gone.items.map((i) => [i.email, i.status, typeof i.unsubscribedAt])).toEqual([
       ['gone.1@Example.com', 'unsubscribed', 'string'],
       ['gone.0@Example.com', 'unsubscribed', 'string'],
     ]);
     // Substring of the address, any case; LIKE wildcards are plain letters.
-    expect((await page('paged', 'q=ED.1')).items.map((i) => i.email)).toEqual(Array.from({ length: 10 }, (_, i) => `paged.${19 - i}@example.com`));
+    expect((await page('paged', 'q=ED.1')).items.map((i) => i.email)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `paged.${19 - i}@example.com`),
+    );
     expect((await page('paged', 'q=gone&status=unsubscribed')).items).toHaveLength(2);
     expect((await page('paged', 'q=%25')).items).toEqual([]);
     expect((await page('paged', 'q=paged._4')).items).toEqual([]);
@@ -158,7 +170,9 @@ describe('GET /admin/api/lists/:slug/subscribers', () => {
     await ensureList('gated');
     const link = await signUp('kept@example.com', 'gated');
     await signUp('bounced@example.com', 'gated');
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'bounced@example.com', reason: 'bounced' }, ADMIN_AUTH)).status).toBe(201);
+    expect(
+      (await postJson(`${t.url}/admin/api/suppressions`, { email: 'bounced@example.com', reason: 'bounced' }, ADMIN_AUTH)).status,
+    ).toBe(201);
     const confirmed = await page('gated', 'limit=1');
     // The page is filled past the suppressed one; the next page is empty.
     expect(confirmed.items.map((i) => i.email)).toEqual(['kept@example.com']);
@@ -175,10 +189,18 @@ describe('GET /admin/api/lists/:slug/subscribers', () => {
 describe('GET /admin/api/lists/:slug/subscribers.csv', () => {
   it('exports the exact columns, formula-safe, with the header values a sending tool puts on each message', async () => {
     const listId = await ensureList('export');
-    await seed(listId, 3, (i) => `export.${i}@example.com`, 'confirmed', (i) => ['=HYPERLINK("http://evil")', '+1, "quoted"', 'Ann'][i]!);
+    await seed(
+      listId,
+      3,
+      (i) => `export.${i}@example.com`,
+      'confirmed',
+      (i) => ['=HYPERLINK("http://evil")', '+1, "quoted"', 'Ann'][i]!,
+    );
     await seed(listId, 1, () => 'pending.export@example.com', 'pending');
     await seed(listId, 1, () => 'blocked.export@example.com');
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'blocked.export@example.com', reason: 'complained' }, ADMIN_AUTH)).status).toBe(201);
+    expect(
+      (await postJson(`${t.url}/admin/api/suppressions`, { email: 'blocked.export@example.com', reason: 'complained' }, ADMIN_AUTH)).status,
+    ).toBe(201);
 
     const res = await api('/lists/export/subscribers.csv');
     expect(res.status).toBe(200);
@@ -197,11 +219,19 @@ describe('GET /admin/api/lists/:slug/subscribers.csv', () => {
     ]);
 
     const pending = await (await api('/lists/export/subscribers.csv?status=pending')).text();
-    expect(pending.split('\r\n').slice(1, -1).map((l) => l.split(',')[0])).toEqual(['pending.export@example.com']);
+    expect(
+      pending
+        .split('\r\n')
+        .slice(1, -1)
+        .map((l) => l.split(',')[0]),
+    ).toEqual(['pending.export@example.com']);
 
     const ndjson = await api('/lists/export/subscribers.csv?format=ndjson');
     expect(ndjson.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
-    const items = (await ndjson.text()).trim().split('\n').map((l) => JSON.parse(l) as Item);
+    const items = (await ndjson.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Item);
     expect(items).toEqual(json);
     expect((await api('/lists/export/subscribers.csv?format=xml')).status).toBe(400);
   });
@@ -209,7 +239,13 @@ describe('GET /admin/api/lists/:slug/subscribers.csv', () => {
   it('streams a large list in batches: the heap never holds the whole export', async () => {
     const rows = 30_000;
     const listId = await ensureList('large');
-    await seed(listId, rows, (i) => `large.subscriber.number.${i}@example.com`, 'confirmed', (i) => `Subscriber ${i}`);
+    await seed(
+      listId,
+      rows,
+      (i) => `large.subscriber.number.${i}@example.com`,
+      'confirmed',
+      (i) => `Subscriber ${i}`,
+    );
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
     gc();
@@ -250,7 +286,11 @@ describe('POST /admin/api/lists/:slug/mailable', () => {
     const link = (await signUp('m.unsubscribed@example.com', 'mailable'))!;
     const url = new URL(link);
     expect((await oneClick(`${t.url}${url.pathname}${url.search}`)).status).toBe(200);
-    for (const [email, reason] of [['m.bounced@example.com', 'bounced'], ['m.complained@example.com', 'complained'], ['m.blocked@example.com', 'manual']] as const) {
+    for (const [email, reason] of [
+      ['m.bounced@example.com', 'bounced'],
+      ['m.complained@example.com', 'complained'],
+      ['m.blocked@example.com', 'manual'],
+    ] as const) {
       await signUp(email, 'mailable');
       expect((await postJson(`${t.url}/admin/api/suppressions`, { email, reason }, ADMIN_AUTH)).status).toBe(201);
     }
@@ -298,9 +338,19 @@ describe('POST /admin/api/lists/:slug/mailable', () => {
     for (const email of asked) {
       const [contact] = await database.db.select().from(contacts).where(eq(contacts.emailKey, email.toLowerCase()));
       const [subscription] = contact
-        ? await database.db.select().from(subscriptions).where(and(eq(subscriptions.contactId, contact.id), eq(subscriptions.listId, listId)))
+        ? await database.db
+            .select()
+            .from(subscriptions)
+            .where(and(eq(subscriptions.contactId, contact.id), eq(subscriptions.listId, listId)))
         : [];
-      const decision = await mayMail(database, t.config.secrets, { emailKey: contact?.emailKey ?? null, listId, kind: 'welcome', subscriptionStatus: subscription?.status ?? null, confirmExpiresAt: null, now: Date.now() });
+      const decision = await mayMail(database, t.config.secrets, {
+        emailKey: contact?.emailKey ?? null,
+        listId,
+        kind: 'welcome',
+        subscriptionStatus: subscription?.status ?? null,
+        confirmExpiresAt: null,
+        now: Date.now(),
+      });
       expect(decision.allowed, email).toBe(email === 'M.Confirmed@Example.com');
     }
   });
@@ -322,7 +372,13 @@ describe('POST /admin/api/lists/:slug/mailable', () => {
 describe('npm run admin -- subscribers export', () => {
   it('writes the same CSV as the API to stdout, with a progress line on stderr', async () => {
     const listId = await ensureList('cli-export');
-    await seed(listId, 1200, (i) => `cli.${i}@example.com`, 'confirmed', (i) => (i === 7 ? '@risky' : null));
+    await seed(
+      listId,
+      1200,
+      (i) => `cli.${i}@example.com`,
+      'confirmed',
+      (i) => (i === 7 ? '@risky' : null),
+    );
     await seed(listId, 2, (i) => `cli.pending.${i}@example.com`, 'pending');
     const env = { DATABASE_PATH: t.config.databasePath, SECRET: TEST_SECRET, PUBLIC_URL: 'http://optin.test' };
     const result = await runAdminCli(['subscribers', 'export', 'cli-export', '--status', 'confirmed'], env);
@@ -331,7 +387,12 @@ describe('npm run admin -- subscribers export', () => {
     expect(result.stdout).toBe(await (await api('/lists/cli-export/subscribers.csv?status=confirmed')).text());
     expect(result.stdout).toContain(",'@risky,");
     const pending = await runAdminCli(['subscribers', 'export', 'cli-export', '--status', 'pending', '--format', 'ndjson'], env);
-    expect(pending.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Item).email)).toEqual(['cli.pending.1@example.com', 'cli.pending.0@example.com']);
+    expect(
+      pending.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as Item).email),
+    ).toEqual(['cli.pending.1@example.com', 'cli.pending.0@example.com']);
     const unknown = await runAdminCli(['subscribers', 'export', 'nope'], env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('unknown_list');

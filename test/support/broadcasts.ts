@@ -8,12 +8,20 @@ import { ADMIN_AUTH } from './service.js';
  * (thousands of HTTP signups and confirms would only test the signup again). Addresses are
  * `<prefix>-<n>@example.com`; every `frEvery`-th one reads French.
  */
-export async function seedConfirmedList(database: Database, slug: string, count: number, options: { prefix?: string; frEvery?: number } = {}) {
+export async function seedConfirmedList(
+  database: Database,
+  slug: string,
+  count: number,
+  options: { prefix?: string; frEvery?: number } = {},
+) {
   const prefix = options.prefix ?? slug;
   const now = Date.now() - 60_000;
   return database.transaction(async (tx) => {
     const { contacts, lists, subscriptions } = tx.tables;
-    const [list] = await tx.db.insert(lists).values({ slug, name: `List ${slug}`, createdAt: now }).returning();
+    const [list] = await tx.db
+      .insert(lists)
+      .values({ slug, name: `List ${slug}`, createdAt: now })
+      .returning();
     const emails: string[] = [];
     for (let start = 0; start < count; start += 500) {
       const chunk = Array.from({ length: Math.min(500, count - start) }, (_, i) => start + i);
@@ -28,7 +36,11 @@ export async function seedConfirmedList(database: Database, slug: string, count:
           })),
         )
         .returning({ id: contacts.id, email: contacts.email });
-      await tx.db.insert(subscriptions).values(written.map((c) => ({ contactId: c.id, listId: list!.id, status: 'confirmed' as const, createdAt: now, confirmedAt: now })));
+      await tx.db
+        .insert(subscriptions)
+        .values(
+          written.map((c) => ({ contactId: c.id, listId: list!.id, status: 'confirmed' as const, createdAt: now, confirmedAt: now })),
+        );
       emails.push(...written.map((c) => c.email));
     }
     return { listId: list!.id, emails };

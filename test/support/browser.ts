@@ -12,7 +12,15 @@ import { chromium, type Browser, type Page } from 'playwright-core';
  */
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 /** One headless Chromium for a test file; contexts (one per width and locale) are cheap, browsers are not. */
 export function openBrowser(): Promise<Browser> {
@@ -44,9 +52,25 @@ export async function checkAxe(page: Page, label: string, options: { bestPractic
   axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
   if (!(await page.evaluate('typeof window.axe === "object"'))) await page.evaluate(axeSource);
   const violations = await page.evaluate(async (values) => {
-    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[]; failureSummary?: string }[] }[] }> } }).axe;
+    const axe = (
+      window as unknown as {
+        axe: {
+          run(
+            context: Document,
+            options: object,
+          ): Promise<{
+            violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[]; failureSummary?: string }[] }[];
+          }>;
+        };
+      }
+    ).axe;
     const result = await axe.run(document, { runOnly: { type: 'tag', values } });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: (n.failureSummary ?? '').replace(/\s+/g, ' ') })) }));
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: (n.failureSummary ?? '').replace(/\s+/g, ' ') })),
+    }));
   }, tags);
   return violations.flatMap((v) => v.nodes.map((n) => `${label}: ${v.id} (${v.impact}): ${v.help}: ${n.target}: ${n.summary}`));
 }
@@ -69,7 +93,9 @@ export interface LayoutFindings {
 export function layoutFindings(): LayoutFindings {
   const parse = (color: string) => {
     const m = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)/.exec(color);
-    return m ? { rgb: [Number(m[1]), Number(m[2]), Number(m[3])], alpha: m[4] === undefined ? 1 : Number(m[4]) } : { rgb: [0, 0, 0], alpha: 0 };
+    return m
+      ? { rgb: [Number(m[1]), Number(m[2]), Number(m[3])], alpha: m[4] === undefined ? 1 : Number(m[4]) }
+      : { rgb: [0, 0, 0], alpha: 0 };
   };
   const luminance = ([r, g, b]: number[]) => {
     const f = (c: number) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
@@ -82,15 +108,18 @@ export function layoutFindings(): LayoutFindings {
     }
     return matchMedia('(prefers-color-scheme: dark)').matches ? [18, 18, 18] : [255, 255, 255];
   };
-  const describe = (e: Element) => `<${e.tagName.toLowerCase()}${e.className ? `.${e.className}` : ''}> "${(e.textContent ?? '').trim().slice(0, 40)}"`;
+  const describe = (e: Element) =>
+    `<${e.tagName.toLowerCase()}${e.className ? `.${e.className}` : ''}> "${(e.textContent ?? '').trim().slice(0, 40)}"`;
   const findings: LayoutFindings = { overflow: [], lowContrast: [], smallButtons: [], brokenWords: [] };
 
-  if (document.documentElement.scrollWidth > window.innerWidth) findings.overflow.push(`page is ${document.documentElement.scrollWidth}px wide`);
+  if (document.documentElement.scrollWidth > window.innerWidth)
+    findings.overflow.push(`page is ${document.documentElement.scrollWidth}px wide`);
   const main = document.querySelector('main')?.getBoundingClientRect();
   if (main) {
     for (const e of document.querySelectorAll('main *')) {
       const r = e.getBoundingClientRect();
-      if (r.width > 0 && r.right > main.right + 1 && !e.closest('td, th')) findings.overflow.push(`${describe(e)} ends at ${Math.round(r.right)} past the card (${Math.round(main.right)})`);
+      if (r.width > 0 && r.right > main.right + 1 && !e.closest('td, th'))
+        findings.overflow.push(`${describe(e)} ends at ${Math.round(r.right)} past the card (${Math.round(main.right)})`);
     }
   }
 
@@ -105,7 +134,8 @@ export function layoutFindings(): LayoutFindings {
     const ratio = (hi + 0.05) / (lo + 0.05);
     const size = parseFloat(style.fontSize);
     const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
-    if (ratio < (large ? 3 : 4.5)) findings.lowContrast.push(`${describe(e)}: ${ratio.toFixed(2)}:1 (${style.color} on rgb(${bg.join(', ')}))`);
+    if (ratio < (large ? 3 : 4.5))
+      findings.lowContrast.push(`${describe(e)}: ${ratio.toFixed(2)}:1 (${style.color} on rgb(${bg.join(', ')}))`);
   }
 
   for (const b of document.querySelectorAll('main button')) {
@@ -129,7 +159,8 @@ export function layoutFindings(): LayoutFindings {
           return Math.round(range.getBoundingClientRect().top);
         };
         for (let i = 1; i < word[0].length; i++) {
-          if (topOf(i) !== topOf(i - 1) && !/[-/.@?&=_]/.test(word[0][i - 1]!)) findings.brokenWords.push(`"${word[0]}" cut after "${word[0].slice(0, i)}" in ${describe(cell)}`);
+          if (topOf(i) !== topOf(i - 1) && !/[-/.@?&=_]/.test(word[0][i - 1]!))
+            findings.brokenWords.push(`"${word[0]}" cut after "${word[0].slice(0, i)}" in ${describe(cell)}`);
         }
       }
     }

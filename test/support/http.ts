@@ -18,7 +18,11 @@ export async function postForm(url: string, fields: Record<string, string>, head
 }
 
 /** Polls until check returns a value (not undefined, null or false), or fails after timeoutMs. */
-export async function waitFor<T>(check: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

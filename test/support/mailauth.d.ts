@@ -28,5 +28,8 @@ declare module 'mailauth' {
 
 declare module 'mailauth/lib/dkim/verify.js' {
   import type { DkimResult } from 'mailauth';
-  export function dkimVerify(input: Buffer | string, options: { resolver: (name: string, type: string) => Promise<unknown> }): Promise<{ results: DkimResult[] }>;
+  export function dkimVerify(
+    input: Buffer | string,
+    options: { resolver: (name: string, type: string) => Promise<unknown> },
+  ): Promise<{ results: DkimResult[] }>;
 }

@@ -33,7 +33,8 @@ function urlOf(name: string): string {
   return url.toString();
 }
 
-const dropDatabase = (name: string) => asAdmin(async (client) => void (await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)));
+const dropDatabase = (name: string) =>
+  asAdmin(async (client) => void (await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)));
 
 /** A new, empty database with a unique name (a test file or a bench run each get their own). */
 export async function createScratchDatabase(prefix: string): Promise<ScratchDatabase> {

@@ -66,7 +66,10 @@ export async function startServiceProcess(env: Record<string, string>, roles: st
   await waitFor(
     async () => {
       if (service.child.exitCode !== null) throw new Error(`service exited early:\n${service.output()}`);
-      return fetch(`${url}/healthz`).then((res) => res.ok, () => false);
+      return fetch(`${url}/healthz`).then(
+        (res) => res.ok,
+        () => false,
+      );
     },
     20_000,
     'the service to answer /healthz',

@@ -57,7 +57,9 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     onAuth(auth, _session, callback) {
       const verdict =
         options.onAuth?.(auth.username ?? '') ??
-        (login && auth.username === login.user && auth.password === login.pass ? undefined : { code: 535, message: '5.7.8 Authentication credentials invalid' });
+        (login && auth.username === login.user && auth.password === login.pass
+          ? undefined
+          : { code: 535, message: '5.7.8 Authentication credentials invalid' });
       if (verdict) callback(smtpError(verdict));
       else callback(null, { user: auth.username });
     },
@@ -83,7 +85,13 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         const delay = new Promise((resolve) => setTimeout(resolve, options.dataDelayMs ?? 0));
         Promise.all([simpleParser(raw), delay]).then(
           ([parsed]) => {
-            messages.push({ envelopeTo, envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : null, raw, parsed, header: (name) => headerValue(raw, name) });
+            messages.push({
+              envelopeTo,
+              envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : null,
+              raw,
+              parsed,
+              header: (name) => headerValue(raw, name),
+            });
             callback();
           },
           (error: Error) => callback(error),

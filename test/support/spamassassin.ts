@@ -33,7 +33,8 @@ export async function spamAssassin(raws: string[]): Promise<SpamVerdict[]> {
   }).finally(() => rmSync(home, { recursive: true, force: true }));
   // Each message comes back in order, starting with the header SpamAssassin puts first.
   const outputs = stdout.split(/^(?=X-Spam-Checker-Version:)/m).filter((part) => part.startsWith('X-Spam-Checker-Version:'));
-  if (outputs.length !== raws.length) throw new Error(`spamassassin returned ${outputs.length} messages for ${raws.length}:\n${stdout.slice(0, 2000)}`);
+  if (outputs.length !== raws.length)
+    throw new Error(`spamassassin returned ${outputs.length} messages for ${raws.length}:\n${stdout.slice(0, 2000)}`);
   return outputs.map((out) => {
     const score = /^X-Spam-Status: .*?score=(-?[\d.]+)/m.exec(out)?.[1];
     if (score === undefined) throw new Error(`spamassassin gave no score:\n${out.slice(0, 2000)}`);

@@ -30,7 +30,9 @@ export interface WebhookReceiver {
  * A receiver in the test process: verifies every request with `Webhook.verify` and answers what
  * `answer` says (by default 200); `answer` is told how many times the id came before.
  */
-export async function startWebhookReceiver(answer: (request: { id: string; seenBefore: number; json: ReceivedWebhook['json'] }) => number = () => 200): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(
+  answer: (request: { id: string; seenBefore: number; json: ReceivedWebhook['json'] }) => number = () => 200,
+): Promise<WebhookReceiver> {
   const received: ReceivedWebhook[] = [];
   const receiver: WebhookReceiver = {
     url: '',
@@ -47,7 +49,11 @@ export async function startWebhookReceiver(answer: (request: { id: string; seenB
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      const headers = { 'webhook-id': String(req.headers['webhook-id']), 'webhook-timestamp': String(req.headers['webhook-timestamp']), 'webhook-signature': String(req.headers['webhook-signature']) };
+      const headers = {
+        'webhook-id': String(req.headers['webhook-id']),
+        'webhook-timestamp': String(req.headers['webhook-timestamp']),
+        'webhook-signature': String(req.headers['webhook-signature']),
+      };
       let verified = false;
       try {
         new Webhook(receiver.secret).verify(body, headers);

@@ -17,7 +17,10 @@ const api = (path: string, init: RequestInit = {}) =>
   fetch(`${t.url}/admin/api${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
 const addEntry = (body: Record<string, unknown>) => postJson(`${t.url}/admin/api/suppressions`, body, auth);
 const entriesOf = async (email: string) => {
-  const { db, tables: { suppressions } } = t.service.database;
+  const {
+    db,
+    tables: { suppressions },
+  } = t.service.database;
   return await db.select().from(suppressions).where(eq(suppressions.email, email));
 };
 
@@ -28,7 +31,15 @@ interface Page {
 interface ContactRecord {
   email: string;
   subscriptions: { list: string; status: string }[];
-  consent: { action: string; list: string | null; at: string; ip: string | null; userAgent: string | null; source: string | null; detail: string | null }[];
+  consent: {
+    action: string;
+    list: string | null;
+    at: string;
+    ip: string | null;
+    userAgent: string | null;
+    source: string | null;
+    detail: string | null;
+  }[];
   suppressions: unknown[];
 }
 
@@ -40,7 +51,12 @@ const search = async (query: string): Promise<Page> => {
 
 describe('admin authentication', () => {
   it('answers 401 in the JSON error shape without the right bearer token', async () => {
-    const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${TEST_ADMIN_TOKEN}` }, { authorization: `Bearer ${TEST_ADMIN_TOKEN}x` }];
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer wrong-token-0123456789' },
+      { authorization: `Basic ${TEST_ADMIN_TOKEN}` },
+      { authorization: `Bearer ${TEST_ADMIN_TOKEN}x` },
+    ];
     for (const headers of attempts) {
       const res = await fetch(`${t.url}/admin/api/suppressions`, { headers: { accept: 'text/html', ...headers } });
       expect(res.status).toBe(401);
@@ -72,7 +88,14 @@ describe('the suppression list', () => {
     const first = await addEntry({ email: 'Manual.Block@Example.COM', reason: 'manual' });
     expect(first.status).toBe(201);
     const entry = (await first.json()) as Page['items'][number];
-    expect(entry).toEqual({ id: expect.any(Number), email: 'manual.block@example.com', reason: 'manual', list: null, source: 'admin', createdAt: expect.any(String) });
+    expect(entry).toEqual({
+      id: expect.any(Number),
+      email: 'manual.block@example.com',
+      reason: 'manual',
+      list: null,
+      source: 'admin',
+      createdAt: expect.any(String),
+    });
     const again = await addEntry({ email: 'manual.block@example.com' });
     expect(again.status).toBe(201);
     expect(((await again.json()) as { id: number }).id).toBe(entry.id);
@@ -155,8 +178,20 @@ describe('the suppression list', () => {
   it('finds an exact address in any case (even once erased), a domain, or a prefix; filters by list', async () => {
     const at = Date.now();
     await t.service.database.transaction(async (tx) => {
-      for (const [emailKey, listId] of [['ann@search.test', null], ['anna@search.test', 1], ['bob@search.test', null], ['ann@elsewhere.test', null]] as const) {
-        await suppressAddress(tx, [TEST_SECRET], { emailKey, domain: emailKey.split('@')[1]!, listId, reason: 'manual', source: 'test', at });
+      for (const [emailKey, listId] of [
+        ['ann@search.test', null],
+        ['anna@search.test', 1],
+        ['bob@search.test', null],
+        ['ann@elsewhere.test', null],
+      ] as const) {
+        await suppressAddress(tx, [TEST_SECRET], {
+          emailKey,
+          domain: emailKey.split('@')[1]!,
+          listId,
+          reason: 'manual',
+          source: 'test',
+          at,
+        });
       }
     });
     const emails = (page: Page) => page.items.map((i) => i.email).sort();
@@ -167,8 +202,13 @@ describe('the suppression list', () => {
     expect(emails(await search('q=search.test&list=default'))).toEqual(['anna@search.test']);
     expect(emails(await search('q=search.test&list=*'))).toEqual(['ann@search.test', 'bob@search.test']);
 
-    const erasedRows = await t.service.database.transaction(async ({ db, tables: { suppressions } }) =>
-      await db.update(suppressions).set({ email: null }).where(eq(suppressions.email, 'bob@search.test')).returning({ id: suppressions.id }),
+    const erasedRows = await t.service.database.transaction(
+      async ({ db, tables: { suppressions } }) =>
+        await db
+          .update(suppressions)
+          .set({ email: null })
+          .where(eq(suppressions.email, 'bob@search.test'))
+          .returning({ id: suppressions.id }),
     );
     expect(erasedRows).toHaveLength(1);
     const erased = await search('q=Bob%40search.test');
@@ -177,7 +217,11 @@ describe('the suppression list', () => {
 
   it('lifts an entry (204), logging the admin’s reason, after which the address can sign up again', async () => {
     // A confirmed subscriber who then opts out.
-    await postJson(`${t.url}/subscribe`, { email: 'lift.me@example.com' }, { referer: 'https://site.test/signup', 'user-agent': 'Browser/2' });
+    await postJson(
+      `${t.url}/subscribe`,
+      { email: 'lift.me@example.com' },
+      { referer: 'https://site.test/signup', 'user-agent': 'Browser/2' },
+    );
     const confirmation = await waitFor(() => t.smtp.to('lift.me@example.com')[0], 5000, 'confirmation');
     await postForm(`${t.url}/confirm`, { token: tokenOf(linkIn(confirmation, 'confirm')) }, { 'user-agent': 'Browser/2' });
     const welcome = await waitFor(() => t.smtp.to('lift.me@example.com')[1], 5000, 'welcome');
@@ -187,7 +231,11 @@ describe('the suppression list', () => {
     const found = await search('q=lift.me%40example.com');
     expect(found.items).toHaveLength(1);
     const id = found.items[0]!.id;
-    const lifted = await api(`/suppressions/${id}`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'asked by phone, ticket 42' }) });
+    const lifted = await api(`/suppressions/${id}`, {
+      method: 'DELETE',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'asked by phone, ticket 42' }),
+    });
     expect(lifted.status).toBe(204);
     expect((await search('q=lift.me%40example.com')).items).toHaveLength(0);
     expect((await api(`/suppressions/${id}`, { method: 'DELETE' })).status).toBe(404);
@@ -201,7 +249,13 @@ describe('the suppression list', () => {
     const record = (await res.json()) as ContactRecord;
     expect(record.email).toBe('lift.me@example.com');
     expect(record.subscriptions).toMatchObject([{ list: 'default', status: 'pending' }]);
-    expect(record.consent.map((e) => e.action)).toEqual(['subscribe_requested', 'confirmed', 'unsubscribed', 'suppression_lifted', 'subscribe_requested']);
+    expect(record.consent.map((e) => e.action)).toEqual([
+      'subscribe_requested',
+      'confirmed',
+      'unsubscribed',
+      'suppression_lifted',
+      'subscribe_requested',
+    ]);
     expect(record.consent[0]).toEqual({
       action: 'subscribe_requested',
       list: 'default',
@@ -214,7 +268,11 @@ describe('the suppression list', () => {
       consentText: null,
     });
     expect(record.consent[1]).toMatchObject({ action: 'confirmed', list: 'default', userAgent: 'Browser/2' });
-    expect(record.consent[3]).toMatchObject({ action: 'suppression_lifted', list: 'default', detail: expect.stringContaining('asked by phone, ticket 42') });
+    expect(record.consent[3]).toMatchObject({
+      action: 'suppression_lifted',
+      list: 'default',
+      detail: expect.stringContaining('asked by phone, ticket 42'),
+    });
     expect(record.suppressions).toEqual([]);
     const { consentEvents } = t.service.database.tables;
     const trail = await t.service.database.db.select().from(consentEvents).where(eq(consentEvents.action, 'suppression_lifted'));

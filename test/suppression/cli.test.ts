@@ -70,7 +70,9 @@ describe('npm run admin', () => {
     const erased = await admin('contacts', 'erase', 'CLI.Erase@example.com', '--yes');
     expect(erased.code).toBe(0);
     expect((await fetch(`${t.url}/admin/api/contacts/cli.erase%40example.com`, { headers: ADMIN_AUTH })).status).toBe(404);
-    const found = (await (await fetch(`${t.url}/admin/api/suppressions?q=cli.erase%40example.com`, { headers: ADMIN_AUTH })).json()) as { items: unknown[] };
+    const found = (await (await fetch(`${t.url}/admin/api/suppressions?q=cli.erase%40example.com`, { headers: ADMIN_AUTH })).json()) as {
+      items: unknown[];
+    };
     expect(found.items).toEqual([expect.objectContaining({ email: null, reason: 'erased', source: 'cli' })]);
 
     const unknown = await admin('contacts', 'show', 'cli.erase@example.com');

@@ -62,7 +62,10 @@ describe('the admin console in a real browser', () => {
     await page.waitForURL(/notice=added/);
     expect(await page.textContent('table')).toContain('browser.added@example.com');
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /Download the whole list as CSV/ }).click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: /Download the whole list as CSV/ }).click(),
+    ]);
     const csv = await readFile((await download.path())!, 'utf8');
     const lines = csv.split('\r\n');
     expect(lines[0]).toBe('email,reason,list,created_at');

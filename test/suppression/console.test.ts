@@ -11,7 +11,6 @@ afterAll(async () => {
   await t?.stop();
 });
 
-
 async function signIn(token = TEST_ADMIN_TOKEN): Promise<Response> {
   return fetch(`${t.url}/admin/sign-in`, {
     method: 'POST',
@@ -22,7 +21,12 @@ async function signIn(token = TEST_ADMIN_TOKEN): Promise<Response> {
 }
 
 /** A signed-in browser, reduced to its cookie and the CSRF token its pages carry. */
-async function session(): Promise<{ cookie: string; csrf: string; get(path: string): Promise<Response>; post(path: string, fields: Record<string, string>, headers?: Record<string, string>): Promise<Response> }> {
+async function session(): Promise<{
+  cookie: string;
+  csrf: string;
+  get(path: string): Promise<Response>;
+  post(path: string, fields: Record<string, string>, headers?: Record<string, string>): Promise<Response>;
+}> {
   const res = await signIn();
   const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
   const get = (path: string) => fetch(`${t.url}${path}`, { headers: { cookie, accept: 'text/html' }, redirect: 'manual' });
@@ -39,7 +43,10 @@ async function session(): Promise<{ cookie: string; csrf: string; get(path: stri
 }
 
 const entriesOf = async (email: string) => {
-  const { db, tables: { suppressions } } = t.service.database;
+  const {
+    db,
+    tables: { suppressions },
+  } = t.service.database;
   return await db.select().from(suppressions).where(eq(suppressions.email, email));
 };
 
@@ -75,7 +82,10 @@ describe('sign-in', () => {
 
     // No session, or a tampered one: back to the sign-in form, nothing shown.
     for (const headers of [{}, { cookie: `${cookie.split(';')[0]!.slice(0, -2)}xx` }]) {
-      const res = await fetch(`${t.url}/admin/suppressions`, { headers: { accept: 'text/html', ...(headers as Record<string, string>) }, redirect: 'manual' });
+      const res = await fetch(`${t.url}/admin/suppressions`, {
+        headers: { accept: 'text/html', ...(headers as Record<string, string>) },
+        redirect: 'manual',
+      });
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toBe('/admin');
     }
@@ -118,8 +128,19 @@ describe('CSRF protection', () => {
     expect(missing.status).toBe(403);
     expect(await missing.text()).toContain('invalid_csrf_token');
     const other = await session();
-    expect((await s.post('/admin/suppressions', { email: 'csrf.victim@example.com', _csrf: other.csrf.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) })).status).toBe(403);
-    const crossSite = await s.post('/admin/suppressions', { email: 'csrf.victim@example.com', _csrf: s.csrf }, { origin: 'https://evil.test' });
+    expect(
+      (
+        await s.post('/admin/suppressions', {
+          email: 'csrf.victim@example.com',
+          _csrf: other.csrf.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')),
+        })
+      ).status,
+    ).toBe(403);
+    const crossSite = await s.post(
+      '/admin/suppressions',
+      { email: 'csrf.victim@example.com', _csrf: s.csrf },
+      { origin: 'https://evil.test' },
+    );
     expect(crossSite.status).toBe(403);
     expect(await crossSite.text()).toContain('cross_site_request');
     // A page under a no-referrer policy posts with "Origin: null": not ours either.
@@ -130,7 +151,11 @@ describe('CSRF protection', () => {
 
     // The JSON API takes the cookie too, with the token in a header for changes.
     expect((await fetch(`${t.url}/admin/api/suppressions`, { headers: { cookie: s.cookie } })).status).toBe(200);
-    const apiMissing = await fetch(`${t.url}/admin/api/suppressions`, { method: 'POST', headers: { cookie: s.cookie, 'content-type': 'application/json' }, body: JSON.stringify({ email: 'csrf.victim@example.com' }) });
+    const apiMissing = await fetch(`${t.url}/admin/api/suppressions`, {
+      method: 'POST',
+      headers: { cookie: s.cookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'csrf.victim@example.com' }),
+    });
     expect(apiMissing.status).toBe(403);
     expect(await apiMissing.json()).toEqual({ error: { code: 'invalid_csrf_token', message: expect.any(String) } });
     expect(await entriesOf('csrf.victim@example.com')).toEqual([]);
@@ -138,7 +163,10 @@ describe('CSRF protection', () => {
     const ok = await s.post('/admin/suppressions', { email: 'CSRF.Victim@example.com', _csrf: s.csrf }, { origin: t.url });
     expect(ok.status).toBe(303);
     expect(await entriesOf('csrf.victim@example.com')).toHaveLength(1);
-    const viaApi = await fetch(`${t.url}/admin/api/suppressions/${(await entriesOf('csrf.victim@example.com'))[0]!.id}`, { method: 'DELETE', headers: { cookie: s.cookie, 'x-csrf-token': s.csrf } });
+    const viaApi = await fetch(`${t.url}/admin/api/suppressions/${(await entriesOf('csrf.victim@example.com'))[0]!.id}`, {
+      method: 'DELETE',
+      headers: { cookie: s.cookie, 'x-csrf-token': s.csrf },
+    });
     expect(viaApi.status).toBe(204);
   });
 });
@@ -146,7 +174,12 @@ describe('CSRF protection', () => {
 describe('the suppression list page', () => {
   it('lists, searches, filters, pages, adds and lifts (with a reason)', async () => {
     const s = await session();
-    for (let i = 0; i < 55; i += 1) await postJson(`${t.url}/admin/api/suppressions`, { email: `paged${String(i).padStart(2, '0')}@paging.example`, reason: 'bounced' }, ADMIN_AUTH);
+    for (let i = 0; i < 55; i += 1)
+      await postJson(
+        `${t.url}/admin/api/suppressions`,
+        { email: `paged${String(i).padStart(2, '0')}@paging.example`, reason: 'bounced' },
+        ADMIN_AUTH,
+      );
     const first = await (await s.get('/admin/suppressions?q=paging.example&reason=bounced')).text();
     expect(first).toContain('<input type="search" name="q" value="paging.example"');
     expect(first.match(/@paging\.example<\/a>/g)).toHaveLength(50);
@@ -158,7 +191,12 @@ describe('the suppression list page', () => {
     expect(second).not.toContain('rel="next"');
     expect(await (await s.get('/admin/suppressions?q=paging.example&reason=manual')).text()).toContain('No entries match.');
 
-    const added = await s.post('/admin/suppressions', { email: 'Page.Added@Example.com', reason: 'complained', list: 'default', _csrf: s.csrf });
+    const added = await s.post('/admin/suppressions', {
+      email: 'Page.Added@Example.com',
+      reason: 'complained',
+      list: 'default',
+      _csrf: s.csrf,
+    });
     expect(added.status).toBe(303);
     const shown = await (await s.get(added.headers.get('location')!)).text();
     expect(shown).toContain('The address is on the suppression list.');
@@ -181,7 +219,15 @@ describe('the suppression list page', () => {
 describe('the contact view', () => {
   it('shows subscriptions and the consent trail, and erases only after the address is typed', async () => {
     const s = await session();
-    expect((await postJson(`${t.url}/subscribe`, { email: 'viewed@example.com' }, { 'user-agent': 'ConsoleTest/2.0', referer: 'https://site.test/form' })).status).toBe(202);
+    expect(
+      (
+        await postJson(
+          `${t.url}/subscribe`,
+          { email: 'viewed@example.com' },
+          { 'user-agent': 'ConsoleTest/2.0', referer: 'https://site.test/form' },
+        )
+      ).status,
+    ).toBe(202);
     const page = await (await s.get('/admin/contacts?email=Viewed%40example.com')).text();
     expect(page).toContain('subscribe_requested');
     expect(page).toContain('ConsoleTest/2.0');
@@ -210,7 +256,18 @@ describe('CSV export and import', () => {
 
   it('imports a CSV through the API, counting added, already present and invalid rows', async () => {
     await postJson(`${t.url}/admin/api/suppressions`, { email: 'already@import.example' }, ADMIN_AUTH);
-    const csv = ['email,reason,list', 'one@import.example,,', 'TWO@Import.Example,bounced,default', 'already@import.example,,', 'one@import.example,,', 'not an address,,', 'three@import.example,nonsense,', 'four@import.example,,no-such-list', '"five@import.example",complained,', ''].join('\r\n');
+    const csv = [
+      'email,reason,list',
+      'one@import.example,,',
+      'TWO@Import.Example,bounced,default',
+      'already@import.example,,',
+      'one@import.example,,',
+      'not an address,,',
+      'three@import.example,nonsense,',
+      'four@import.example,,no-such-list',
+      '"five@import.example",complained,',
+      '',
+    ].join('\r\n');
     const res = await upload('/admin/api/suppressions/import', csv, ADMIN_AUTH);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
@@ -272,7 +329,10 @@ describe('CSV export and import', () => {
     const s = await session();
     const page = await (await s.get('/admin/suppressions')).text();
     const action = /action="(\/admin\/suppressions\/import\?[^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
-    const res = await upload(action, 'console.first@malformed.example\n"console.second@malformed.example\n', { cookie: s.cookie, accept: 'text/html' });
+    const res = await upload(action, 'console.first@malformed.example\n"console.second@malformed.example\n', {
+      cookie: s.cookie,
+      accept: 'text/html',
+    });
     expect(res.status).toBe(400);
     const html = await res.text();
     expect(html).toContain('invalid_csv');
@@ -304,7 +364,9 @@ describe('CSV export and import', () => {
   it('exports every entry as CSV, erased ones without an address, with formula cells defused', async () => {
     await postJson(`${t.url}/admin/api/suppressions`, { email: '=cmd@formula.example', list: 'default' }, ADMIN_AUTH);
     await postJson(`${t.url}/admin/api/suppressions`, { email: 'erased.export@example.com' }, ADMIN_AUTH);
-    expect((await fetch(`${t.url}/admin/api/contacts/erased.export%40example.com`, { method: 'DELETE', headers: ADMIN_AUTH })).status).toBe(204);
+    expect((await fetch(`${t.url}/admin/api/contacts/erased.export%40example.com`, { method: 'DELETE', headers: ADMIN_AUTH })).status).toBe(
+      204,
+    );
 
     const res = await fetch(`${t.url}/admin/api/suppressions.csv`, { headers: ADMIN_AUTH });
     expect(res.status).toBe(200);
@@ -327,7 +389,9 @@ describe('queue dashboard', () => {
     const signedOut = await fetch(`${t.url}/admin/queues`, { headers: { accept: 'text/html' }, redirect: 'manual' });
     expect(signedOut.status).toBe(303);
     expect(signedOut.headers.get('location')).toBe('/admin');
-    expect((await fetch(`${t.url}/admin/queues/api/queues`, { headers: { accept: 'application/json' }, redirect: 'manual' })).status).not.toBe(200);
+    expect(
+      (await fetch(`${t.url}/admin/queues/api/queues`, { headers: { accept: 'application/json' }, redirect: 'manual' })).status,
+    ).not.toBe(200);
 
     const browser = await session();
     const page = await browser.get('/admin/queues');
@@ -337,12 +401,17 @@ describe('queue dashboard', () => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
 
-    const api = await fetch(`${t.url}/admin/queues/api/queues?activeQueue=mail&status=latest&page=1&jobsPerPage=10`, { headers: ADMIN_AUTH });
+    const api = await fetch(`${t.url}/admin/queues/api/queues?activeQueue=mail&status=latest&page=1&jobsPerPage=10`, {
+      headers: ADMIN_AUTH,
+    });
     expect(api.status).toBe(200);
     const body = (await api.json()) as { queues: { name: string; readOnlyMode: boolean }[] };
     expect(body.queues.map((q) => [q.name, q.readOnlyMode])).toEqual([['mail', true]]);
 
-    const change = await fetch(`${t.url}/admin/queues/api/queues/mail/clean/failed`, { method: 'PUT', headers: { ...ADMIN_AUTH, cookie: browser.cookie } });
+    const change = await fetch(`${t.url}/admin/queues/api/queues/mail/clean/failed`, {
+      method: 'PUT',
+      headers: { ...ADMIN_AUTH, cookie: browser.cookie },
+    });
     expect(change.status).toBe(405);
   });
 });

@@ -13,7 +13,9 @@ describe('outbound webhook retry schedule', () => {
 
   it('defaults to 10 s, 24 h, a 10 s timeout and a 1 s relay interval', () => {
     const config = loadConfig({ SECRET: 'a-secret-of-sixteen-chars', LOG_LEVEL: 'silent' });
-    expect([config.webhookBackoffMs, config.webhookRetryHorizonMs, config.webhookTimeoutMs, config.webhookRelayIntervalMs]).toEqual([10_000, 86_400_000, 10_000, 1000]);
+    expect([config.webhookBackoffMs, config.webhookRetryHorizonMs, config.webhookTimeoutMs, config.webhookRelayIntervalMs]).toEqual([
+      10_000, 86_400_000, 10_000, 1000,
+    ]);
     expect(() => loadConfig({ SECRET: 'a-secret-of-sixteen-chars', WEBHOOK_BACKOFF_MS: '0' })).toThrow(/WEBHOOK_BACKOFF_MS/);
   });
 });

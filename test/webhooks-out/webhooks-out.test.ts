@@ -8,7 +8,12 @@ import { startWebhookReceiver, type WebhookReceiver } from '../support/webhookRe
 const PROVIDER_SECRET = 'provider-webhook-secret-0123456789';
 const ALL_EVENTS = ['subscription.confirmed', 'subscription.unsubscribed', 'contact.suppressed', 'contact.erased'];
 /** 20 ms doubling until the waits reach 250 ms: 5 attempts (20+40+80+160 = 300 ms of waits). */
-const FAST_RETRIES = { WEBHOOK_BACKOFF_MS: '20', WEBHOOK_RETRY_HORIZON_MS: '250', WEBHOOK_RELAY_INTERVAL_MS: '100', WEBHOOK_SECRET: PROVIDER_SECRET };
+const FAST_RETRIES = {
+  WEBHOOK_BACKOFF_MS: '20',
+  WEBHOOK_RETRY_HORIZON_MS: '250',
+  WEBHOOK_RELAY_INTERVAL_MS: '100',
+  WEBHOOK_SECRET: PROVIDER_SECRET,
+};
 
 let t: TestService;
 const receivers: WebhookReceiver[] = [];
@@ -25,7 +30,11 @@ afterAll(async () => {
 
 const api = (path: string) => `${t.url}/admin/api/webhook-endpoints${path}`;
 const call = (method: string, path: string, body?: unknown) =>
-  fetch(api(path), { method, headers: { ...ADMIN_AUTH, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  fetch(api(path), {
+    method,
+    headers: { ...ADMIN_AUTH, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 
 /** A receiver registered as an endpoint for `events`; its secret is the one the API answered. */
 async function registeredReceiver(events = ALL_EVENTS, answer?: Parameters<typeof startWebhookReceiver>[0]) {
@@ -49,14 +58,21 @@ async function signupAndConfirm(email: string) {
 }
 
 const deliveryRows = async (endpointId: string) => {
-  const { db, tables: { webhookDeliveries } } = t.service.database;
+  const {
+    db,
+    tables: { webhookDeliveries },
+  } = t.service.database;
   return db.select().from(webhookDeliveries).where(eq(webhookDeliveries.endpointId, endpointId));
 };
-const endpointRow = async (id: string) => ((await call('GET', `/${id}`)).json()) as Promise<Record<string, unknown>>;
+const endpointRow = async (id: string) => (await call('GET', `/${id}`)).json() as Promise<Record<string, unknown>>;
 
 describe('outbound webhooks: endpoints', () => {
   it('creates, lists, reads, changes and deletes an endpoint; the secret is shown once', async () => {
-    const created = await postJson(api(''), { url: 'https://hooks.example.com/optin', events: ['contact.erased'], description: 'CRM' }, ADMIN_AUTH);
+    const created = await postJson(
+      api(''),
+      { url: 'https://hooks.example.com/optin', events: ['contact.erased'], description: 'CRM' },
+      ADMIN_AUTH,
+    );
     expect(created.status).toBe(201);
     const { id, secret } = (await created.json()) as { id: string; secret: string };
     expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
@@ -64,13 +80,31 @@ describe('outbound webhooks: endpoints', () => {
 
     const listed = (await (await call('GET', '')).json()) as { items: Record<string, unknown>[] };
     const item = listed.items.find((e) => e.id === id)!;
-    expect(item).toEqual({ id, url: 'https://hooks.example.com/optin', description: 'CRM', events: ['contact.erased'], enabled: true, disabledReason: null, failingSince: null, createdAt: expect.any(String) });
+    expect(item).toEqual({
+      id,
+      url: 'https://hooks.example.com/optin',
+      description: 'CRM',
+      events: ['contact.erased'],
+      enabled: true,
+      disabledReason: null,
+      failingSince: null,
+      createdAt: expect.any(String),
+    });
     expect(JSON.stringify(listed)).not.toContain(secret);
     expect(await endpointRow(id)).toEqual(item);
 
-    const patched = await call('PATCH', `/${id}`, { events: ['subscription.confirmed', 'contact.erased'], enabled: false, url: 'https://hooks.example.com/v2' });
+    const patched = await call('PATCH', `/${id}`, {
+      events: ['subscription.confirmed', 'contact.erased'],
+      enabled: false,
+      url: 'https://hooks.example.com/v2',
+    });
     expect(patched.status).toBe(200);
-    expect(await patched.json()).toMatchObject({ id, url: 'https://hooks.example.com/v2', events: ['subscription.confirmed', 'contact.erased'], enabled: false });
+    expect(await patched.json()).toMatchObject({
+      id,
+      url: 'https://hooks.example.com/v2',
+      events: ['subscription.confirmed', 'contact.erased'],
+      enabled: false,
+    });
 
     expect((await call('DELETE', `/${id}`)).status).toBe(204);
     expect((await call('GET', `/${id}`)).status).toBe(404);
@@ -97,7 +131,9 @@ describe('outbound webhooks: endpoints', () => {
       expect(error.code, JSON.stringify(body)).toBe(code);
       expect(error.message).toMatch(message);
     }
-    const { id } = (await (await postJson(api(''), { url: 'https://hooks.example.com/', events: ['contact.erased'] }, ADMIN_AUTH)).json()) as { id: string };
+    const { id } = (await (
+      await postJson(api(''), { url: 'https://hooks.example.com/', events: ['contact.erased'] }, ADMIN_AUTH)
+    ).json()) as { id: string };
     expect((await call('PATCH', `/${id}`, { enabled: 'yes' })).status).toBe(400);
     expect((await call('PATCH', `/${id}`, { events: ['nope'] })).status).toBe(400);
     expect((await endpointRow(id)).events).toEqual(['contact.erased']);
@@ -117,27 +153,57 @@ describe('outbound webhooks: events', () => {
     expect((await oneClick(local(linkIn(welcomeA, 'unsubscribe')))).status).toBe(200);
     const welcomeB = await signupAndConfirm('bob.events@example.com');
     expect((await postForm(local(linkIn(welcomeB, 'unsubscribe')), { scope: 'all' })).status).toBe(200);
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'Carol.Events@example.com', reason: 'manual' }, ADMIN_AUTH)).status).toBe(201);
-    const bounce = JSON.stringify({ events: [{ id: 'evt-outbound-1', type: 'hard_bounce', email: 'dave.events@example.com', reason: '550 5.1.1 user unknown' }] });
-    const provider = await fetch(`${t.url}/webhooks/generic`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-optin-signature': signGenericPayload(PROVIDER_SECRET, bounce) }, body: bounce });
+    expect(
+      (await postJson(`${t.url}/admin/api/suppressions`, { email: 'Carol.Events@example.com', reason: 'manual' }, ADMIN_AUTH)).status,
+    ).toBe(201);
+    const bounce = JSON.stringify({
+      events: [{ id: 'evt-outbound-1', type: 'hard_bounce', email: 'dave.events@example.com', reason: '550 5.1.1 user unknown' }],
+    });
+    const provider = await fetch(`${t.url}/webhooks/generic`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-optin-signature': signGenericPayload(PROVIDER_SECRET, bounce) },
+      body: bounce,
+    });
     expect(provider.status).toBe(200);
-    expect((await fetch(`${t.url}/admin/api/contacts/alice.events@example.com`, { method: 'DELETE', headers: ADMIN_AUTH })).status).toBe(204);
+    expect((await fetch(`${t.url}/admin/api/contacts/alice.events@example.com`, { method: 'DELETE', headers: ADMIN_AUTH })).status).toBe(
+      204,
+    );
 
     const events = await waitFor(() => (receiver.accepted().length >= 7 ? receiver.accepted() : undefined), 10_000, 'seven events');
     const iso = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     // Deliveries run side by side: arrival order is not promised (receivers order by `timestamp`).
     expect(events).toHaveLength(7);
-    expect(events).toEqual(expect.arrayContaining([
-      { type: 'subscription.confirmed', timestamp: iso, data: { email: 'alice.events@example.com', list: 'weekly', confirmedAt: iso, locale: 'en' } },
-      { type: 'subscription.unsubscribed', timestamp: iso, data: { email: 'alice.events@example.com', list: 'weekly', at: iso, source: 'one-click' } },
-      { type: 'subscription.confirmed', timestamp: iso, data: { email: 'bob.events@example.com', list: 'weekly', confirmedAt: iso, locale: 'en' } },
-      { type: 'subscription.unsubscribed', timestamp: iso, data: { email: 'bob.events@example.com', list: null, at: iso, source: 'page' } },
-      { type: 'contact.suppressed', timestamp: iso, data: { email: 'carol.events@example.com', reason: 'manual', list: null } },
-      { type: 'contact.suppressed', timestamp: iso, data: { email: 'dave.events@example.com', reason: 'bounced', list: null } },
-      { type: 'contact.erased', timestamp: iso, data: { email: 'alice.events@example.com' } },
-    ]));
+    expect(events).toEqual(
+      expect.arrayContaining([
+        {
+          type: 'subscription.confirmed',
+          timestamp: iso,
+          data: { email: 'alice.events@example.com', list: 'weekly', confirmedAt: iso, locale: 'en' },
+        },
+        {
+          type: 'subscription.unsubscribed',
+          timestamp: iso,
+          data: { email: 'alice.events@example.com', list: 'weekly', at: iso, source: 'one-click' },
+        },
+        {
+          type: 'subscription.confirmed',
+          timestamp: iso,
+          data: { email: 'bob.events@example.com', list: 'weekly', confirmedAt: iso, locale: 'en' },
+        },
+        {
+          type: 'subscription.unsubscribed',
+          timestamp: iso,
+          data: { email: 'bob.events@example.com', list: null, at: iso, source: 'page' },
+        },
+        { type: 'contact.suppressed', timestamp: iso, data: { email: 'carol.events@example.com', reason: 'manual', list: null } },
+        { type: 'contact.suppressed', timestamp: iso, data: { email: 'dave.events@example.com', reason: 'bounced', list: null } },
+        { type: 'contact.erased', timestamp: iso, data: { email: 'alice.events@example.com' } },
+      ]),
+    );
     expect(receiver.received.every((r) => r.verified)).toBe(true);
-    expect(receiver.received.every((r) => /^msg_[0-9a-f]{32}$/.test(r.id) && Math.abs(Number(r.timestamp) - Date.now() / 1000) < 300)).toBe(true);
+    expect(receiver.received.every((r) => /^msg_[0-9a-f]{32}$/.test(r.id) && Math.abs(Number(r.timestamp) - Date.now() / 1000) < 300)).toBe(
+      true,
+    );
     expect(receiver.received.map((r) => r.body).join('')).not.toMatch(/127\.0\.0\.1|"ip"|userAgent/);
 
     await waitFor(() => erasuresOnly.accepted().length === 1, 5000, 'the erasure at the second endpoint');
@@ -146,15 +212,26 @@ describe('outbound webhooks: events', () => {
     expect(erasuresOnly.received.every((r) => r.verified)).toBe(true);
 
     // The erasure, once told, keeps no copy of the address.
-    const erased = await waitFor(async () => (await deliveryRows(id)).find((row) => row.eventType === 'contact.erased' && row.status === 'delivered'), 5000, 'the erasure delivered');
+    const erased = await waitFor(
+      async () => (await deliveryRows(id)).find((row) => row.eventType === 'contact.erased' && row.status === 'delivered'),
+      5000,
+      'the erasure delivered',
+    );
     expect(erased.payload).not.toContain('alice');
     expect(JSON.parse(erased.payload)).toEqual({ type: 'contact.erased', timestamp: expect.any(String), data: { email: null } });
     // So are the events told before about the same person; the others keep theirs.
     const stored = await deliveryRows(id);
-    expect(stored.filter((row) => row.payload.includes('"email":null')).map((row) => row.eventType).sort()).toEqual(['contact.erased', 'subscription.confirmed', 'subscription.unsubscribed']);
+    expect(
+      stored
+        .filter((row) => row.payload.includes('"email":null'))
+        .map((row) => row.eventType)
+        .sort(),
+    ).toEqual(['contact.erased', 'subscription.confirmed', 'subscription.unsubscribed']);
     expect(stored.map((row) => row.payload).join('')).not.toContain('alice');
     expect(stored.filter((row) => row.payload.includes('bob.events@example.com'))).toHaveLength(2);
-    const listed = (await (await call('GET', `/${id}/deliveries`)).json()) as { items: { id: string; type: string; status: string; attempts: { statusCode: number }[] }[] };
+    const listed = (await (await call('GET', `/${id}/deliveries`)).json()) as {
+      items: { id: string; type: string; status: string; attempts: { statusCode: number }[] }[];
+    };
     expect(listed.items).toHaveLength(7);
     expect(listed.items.every((d) => d.status === 'delivered' && d.attempts.length === 1 && d.attempts[0]!.statusCode === 200)).toBe(true);
     const retry = await postJson(api(`/${id}/deliveries/${erased.id}/retry`), {}, ADMIN_AUTH);
@@ -168,16 +245,29 @@ describe('outbound webhooks: events', () => {
       expect((await postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual' }, ADMIN_AUTH)).status).toBe(201);
     }
     await waitFor(async () => (await deliveryRows(id)).filter((row) => row.status === 'delivered').length === 2, 10_000, 'two deliveries');
-    expect(receiver.accepted().map((e) => e.data.email).sort()).toEqual(['retry1@example.com', 'retry2@example.com']);
+    expect(
+      receiver
+        .accepted()
+        .map((e) => e.data.email)
+        .sort(),
+    ).toEqual(['retry1@example.com', 'retry2@example.com']);
     const ids = new Set(receiver.received.map((r) => r.id));
     expect(ids.size).toBe(2);
-    for (const webhookId of ids) expect(receiver.received.filter((r) => r.id === webhookId).map((r) => r.status)).toEqual([500, 500, 500, 200]);
+    for (const webhookId of ids)
+      expect(receiver.received.filter((r) => r.id === webhookId).map((r) => r.status)).toEqual([500, 500, 500, 200]);
     // The same body, byte for byte, on every attempt; each attempt signed anew.
     for (const webhookId of ids) expect(new Set(receiver.received.filter((r) => r.id === webhookId).map((r) => r.body)).size).toBe(1);
 
-    const listed = (await (await call('GET', `/${id}/deliveries`)).json()) as { items: { id: string; attempts: { statusCode: number | null; durationMs: number; at: string; error: string | null }[] }[] };
+    const listed = (await (await call('GET', `/${id}/deliveries`)).json()) as {
+      items: { id: string; attempts: { statusCode: number | null; durationMs: number; at: string; error: string | null }[] }[];
+    };
     for (const delivery of listed.items) {
-      expect(delivery.attempts.map((a) => [a.statusCode, a.error])).toEqual([[500, 'HTTP 500'], [500, 'HTTP 500'], [500, 'HTTP 500'], [200, null]]);
+      expect(delivery.attempts.map((a) => [a.statusCode, a.error])).toEqual([
+        [500, 'HTTP 500'],
+        [500, 'HTTP 500'],
+        [500, 'HTTP 500'],
+        [200, null],
+      ]);
     }
     const again = listed.items[0]!.id;
     const retry = await postJson(api(`/${id}/deliveries/${again}/retry`), {}, ADMIN_AUTH);
@@ -189,15 +279,23 @@ describe('outbound webhooks: events', () => {
 
   it('gives up after the retry horizon, marks the delivery failed and disables an endpoint that kept failing; enabling it again clears the reason', async () => {
     const { receiver, id } = await registeredReceiver(['contact.suppressed'], () => 503);
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'always-down@example.com', reason: 'manual' }, ADMIN_AUTH)).status).toBe(201);
-    const failed = await waitFor(async () => (await deliveryRows(id)).find((row) => row.status === 'failed'), 10_000, 'the delivery to fail');
+    expect(
+      (await postJson(`${t.url}/admin/api/suppressions`, { email: 'always-down@example.com', reason: 'manual' }, ADMIN_AUTH)).status,
+    ).toBe(201);
+    const failed = await waitFor(
+      async () => (await deliveryRows(id)).find((row) => row.status === 'failed'),
+      10_000,
+      'the delivery to fail',
+    );
     expect(failed.attempts).toBe(5);
     expect(receiver.received).toHaveLength(5);
     const endpoint = await endpointRow(id);
     expect(endpoint).toMatchObject({ enabled: false, disabledReason: expect.stringMatching(/every delivery has failed.*HTTP 503/) });
 
     // Disabled: a new change writes no delivery for it and nothing is sent.
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'while-disabled@example.com', reason: 'manual' }, ADMIN_AUTH)).status).toBe(201);
+    expect(
+      (await postJson(`${t.url}/admin/api/suppressions`, { email: 'while-disabled@example.com', reason: 'manual' }, ADMIN_AUTH)).status,
+    ).toBe(201);
     await settle(400);
     expect(await deliveryRows(id)).toHaveLength(1);
     expect(receiver.received).toHaveLength(5);
@@ -209,7 +307,9 @@ describe('outbound webhooks: events', () => {
   it('never sends to an endpoint disabled while its delivery waits for a retry, and sends it once enabled again', async () => {
     let down = true;
     const { receiver, id } = await registeredReceiver(['contact.suppressed'], () => (down ? 500 : 200));
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'held@example.com', reason: 'manual' }, ADMIN_AUTH)).status).toBe(201);
+    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'held@example.com', reason: 'manual' }, ADMIN_AUTH)).status).toBe(
+      201,
+    );
     await waitFor(() => receiver.received.length >= 1, 5000, 'a first attempt');
     expect((await call('PATCH', `/${id}`, { enabled: false })).status).toBe(200);
     const sentBefore = receiver.received.length;
@@ -233,7 +333,11 @@ describe('outbound webhooks: events', () => {
     try {
       const ids: string[] = [];
       for (let i = 0; i < 10; i++) {
-        const res = await postJson(`${bulk.url}/admin/api/webhook-endpoints`, { url: `http://127.0.0.1:59999/bulk-${i}`, events: ['contact.suppressed'] }, ADMIN_AUTH);
+        const res = await postJson(
+          `${bulk.url}/admin/api/webhook-endpoints`,
+          { url: `http://127.0.0.1:59999/bulk-${i}`, events: ['contact.suppressed'] },
+          ADMIN_AUTH,
+        );
         ids.push(((await res.json()) as { id: string }).id);
       }
       const csv = ['email', ...Array.from({ length: 1000 }, (_, i) => `bulk${i}@import.example`), ''].join('\r\n');
@@ -242,8 +346,14 @@ describe('outbound webhooks: events', () => {
       const res = await fetch(`${bulk.url}/admin/api/suppressions/import`, { method: 'POST', body: form, headers: ADMIN_AUTH });
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ added: 1000 });
-      const { db, tables: { webhookDeliveries } } = bulk.service.database;
-      for (const id of ids) expect(await db.select({ id: webhookDeliveries.id }).from(webhookDeliveries).where(eq(webhookDeliveries.endpointId, id))).toHaveLength(1000);
+      const {
+        db,
+        tables: { webhookDeliveries },
+      } = bulk.service.database;
+      for (const id of ids)
+        expect(
+          await db.select({ id: webhookDeliveries.id }).from(webhookDeliveries).where(eq(webhookDeliveries.endpointId, id)),
+        ).toHaveLength(1000);
     } finally {
       await bulk.stop();
     }
@@ -251,7 +361,9 @@ describe('outbound webhooks: events', () => {
 
   it('finds nothing to send for a deleted endpoint', async () => {
     const { receiver, id } = await registeredReceiver(['contact.suppressed'], () => 500);
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'deleted-endpoint@example.com', reason: 'manual' }, ADMIN_AUTH)).status).toBe(201);
+    expect(
+      (await postJson(`${t.url}/admin/api/suppressions`, { email: 'deleted-endpoint@example.com', reason: 'manual' }, ADMIN_AUTH)).status,
+    ).toBe(201);
     await waitFor(() => receiver.received.length >= 1, 5000, 'a first attempt');
     expect((await call('DELETE', `/${id}`)).status).toBe(204);
     const after = receiver.received.length;
@@ -268,9 +380,13 @@ describe('outbound webhooks in production', () => {
       const post = (url: string) => postJson(`${prod.url}/admin/api/webhook-endpoints`, { url, events: ['contact.erased'] }, ADMIN_AUTH);
       const refused = await post('http://hooks.example.com/optin');
       expect(refused.status).toBe(400);
-      expect(((await refused.json()) as { error: { code: string; message: string } }).error).toEqual({ code: 'invalid_url', message: expect.stringContaining('https://') });
+      expect(((await refused.json()) as { error: { code: string; message: string } }).error).toEqual({
+        code: 'invalid_url',
+        message: expect.stringContaining('https://'),
+      });
       expect((await post('https://hooks.example.com/optin')).status).toBe(201);
-      for (const local of ['http://localhost:8080/hook', 'http://127.0.0.1:8080/hook', 'http://[::1]:8080/hook']) expect((await post(local)).status, local).toBe(201);
+      for (const local of ['http://localhost:8080/hook', 'http://127.0.0.1:8080/hook', 'http://[::1]:8080/hook'])
+        expect((await post(local)).status, local).toBe(201);
       // Outside production plain http is allowed to any host (a receiver on a test network).
       expect((await postJson(api(''), { url: 'http://hooks.example.com/optin', events: ['contact.erased'] }, ADMIN_AUTH)).status).toBe(201);
     } finally {
@@ -299,7 +415,11 @@ describe('outbound webhooks: console', () => {
     const browser = await consoleSession();
     const receiver = await startWebhookReceiver();
     receivers.push(receiver);
-    const created = await browser.post('/admin/webhooks', [['url', receiver.url], ['description', 'Console hook'], ['events', 'contact.suppressed']]);
+    const created = await browser.post('/admin/webhooks', [
+      ['url', receiver.url],
+      ['description', 'Console hook'],
+      ['events', 'contact.suppressed'],
+    ]);
     expect(created.status).toBe(200);
     const page = await created.text();
     receiver.secret = /whsec_[A-Za-z0-9+/=]+/.exec(page)![0];
@@ -314,9 +434,15 @@ describe('outbound webhooks: console', () => {
     // Without the CSRF token a form post is refused.
     expect((await browser.post(`/admin/webhooks/${id}/disable`, [], false)).status).toBe(403);
 
-    expect((await postJson(`${t.url}/admin/api/suppressions`, { email: 'console-hook@example.com', reason: 'manual' }, ADMIN_AUTH)).status).toBe(201);
+    expect(
+      (await postJson(`${t.url}/admin/api/suppressions`, { email: 'console-hook@example.com', reason: 'manual' }, ADMIN_AUTH)).status,
+    ).toBe(201);
     await waitFor(() => receiver.accepted().length === 1, 5000, 'the event');
-    const delivery = await waitFor(async () => (await deliveryRows(id)).find((row) => row.status === 'delivered'), 5000, 'the delivery marked delivered');
+    const delivery = await waitFor(
+      async () => (await deliveryRows(id)).find((row) => row.status === 'delivered'),
+      5000,
+      'the delivery marked delivered',
+    );
     const detail = await (await browser.get(`/admin/webhooks/${id}`)).text();
     expect(detail).toContain(delivery.id);
     expect(detail).toMatch(/HTTP 200/);
@@ -332,7 +458,10 @@ describe('outbound webhooks: console', () => {
     expect(await (await browser.get(`/admin/webhooks/${id}`)).text()).toContain('disabled by an admin');
     expect((await browser.post(`/admin/webhooks/${id}/enable`, [])).status).toBe(303);
     expect((await endpointRow(id)).enabled).toBe(true);
-    const refused = await browser.post('/admin/webhooks', [['url', 'ftp://x.example/'], ['events', 'contact.erased']]);
+    const refused = await browser.post('/admin/webhooks', [
+      ['url', 'ftp://x.example/'],
+      ['events', 'contact.erased'],
+    ]);
     expect(refused.status).toBe(400);
     expect(await refused.text()).toContain('&quot;url&quot;');
     expect((await browser.post(`/admin/webhooks/${id}/delete`, [])).status).toBe(303);

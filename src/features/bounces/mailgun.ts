@@ -20,7 +20,9 @@ const mailgunBody = z.object({
     severity: z.string().optional(),
     recipient: z.string().min(1).max(1024),
     reason: z.string().optional(),
-    'delivery-status': z.looseObject({ code: z.number().optional(), message: z.string().optional(), description: z.string().optional() }).optional(),
+    'delivery-status': z
+      .looseObject({ code: z.number().optional(), message: z.string().optional(), description: z.string().optional() })
+      .optional(),
   }),
 });
 

@@ -22,7 +22,12 @@ function parseJson(raw: Buffer): unknown {
  * Verifies the request with the provider's own scheme and returns its events (and the one-time
  * token its signature carries, if any); throws 401 before anything changes.
  */
-function verifiedEvents(deps: AppDeps, provider: string, req: Request, raw: Buffer): { events: ProviderEvent[]; signature?: SignatureToken } {
+function verifiedEvents(
+  deps: AppDeps,
+  provider: string,
+  req: Request,
+  raw: Buffer,
+): { events: ProviderEvent[]; signature?: SignatureToken } {
   if (provider === 'generic' && deps.config.webhookSecret) {
     // The signature covers the raw bytes, so it is checked before the body is even parsed.
     if (!verifyGenericSignature(deps.config.webhookSecret, req.get(GENERIC_SIGNATURE_HEADER), raw)) throw badSignature();
@@ -58,7 +63,11 @@ export function publicRoutes(deps: AppDeps): Router {
   });
   // The app-wide answer names the forms' body limit; webhooks have their own.
   const tooLarge: ErrorRequestHandler = (error: { type?: unknown }, _req, _res, next) => {
-    next(error.type === 'entity.too.large' ? new AppError(413, 'payload_too_large', `The webhook body is larger than ${WEBHOOK_BODY_LIMIT}.`) : error);
+    next(
+      error.type === 'entity.too.large'
+        ? new AppError(413, 'payload_too_large', `The webhook body is larger than ${WEBHOOK_BODY_LIMIT}.`)
+        : error,
+    );
   };
   router.use('/webhooks/:provider', tooLarge);
   return router;

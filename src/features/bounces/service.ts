@@ -43,7 +43,11 @@ function readAddresses(events: readonly ProviderEvent[]): Map<ProviderEvent, Can
     if (event.kind !== 'hard_bounce' && event.kind !== 'complaint') continue;
     const parsed = parseReportedAddress(event.email);
     if (!parsed.ok) {
-      throw new AppError(400, 'invalid_email', `Event "${event.id}": the address cannot be read (${parsed.message}) Nothing in this request was applied.`);
+      throw new AppError(
+        400,
+        'invalid_email',
+        `Event "${event.id}": the address cannot be read (${parsed.message}) Nothing in this request was applied.`,
+      );
     }
     addresses.set(event, parsed.address);
   }
@@ -113,7 +117,13 @@ export async function applyProviderEvents(
       const entry = await suppressAddress(tx, secrets, { emailKey, domain, listId: null, reason, source: `webhook ${provider}`, at: now });
       if (entry.created) {
         const [contact] = await tx.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey));
-        await recordConsent(tx, { contactId: contact?.id ?? null, listId: null, action: 'suppressed', at: now, detail: `${reason} (${provider}): ${event.detail}` });
+        await recordConsent(tx, {
+          contactId: contact?.id ?? null,
+          listId: null,
+          action: 'suppressed',
+          at: now,
+          detail: `${reason} (${provider}): ${event.detail}`,
+        });
         await recordChanges(tx, [{ type: 'contact.suppressed', email: emailKey, listId: null, reason, at: now }]);
       }
     }

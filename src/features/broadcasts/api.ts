@@ -13,7 +13,8 @@ export function bodyParsers(): RequestHandler[] {
   ];
 }
 
-const field = (body: unknown, name: string): unknown => (body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined);
+const field = (body: unknown, name: string): unknown =>
+  body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
 
 /** The broadcasts' admin JSON API at /admin/api/broadcasts, behind the admin guard. */
 export function apiRoutes(deps: AppDeps): Router {

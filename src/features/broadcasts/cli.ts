@@ -42,10 +42,16 @@ async function follow(database: Database, id: number, out: NodeJS.WritableStream
  * writes its recipients (the running workers send them, at BROADCAST_RATE_PER_MINUTE).
  * `usage` builds the error shown with the usage text for a wrong command line.
  */
-async function broadcastsCommand(database: Database, command: string | undefined, args: string[], out: NodeJS.WritableStream = process.stdout): Promise<void> {
+async function broadcastsCommand(
+  database: Database,
+  command: string | undefined,
+  args: string[],
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: 'boolean' } } });
   if (command === 'list') {
-    for (const b of await listBroadcasts(database)) out.write(`${b.id}\t${b.status}\t${b.list}\t${b.total}\t${b.createdAt}\t${b.subject}\n`);
+    for (const b of await listBroadcasts(database))
+      out.write(`${b.id}\t${b.status}\t${b.list}\t${b.total}\t${b.createdAt}\t${b.subject}\n`);
     return;
   }
   if (positionals.length !== 1) throw new UsageError('expected one broadcast id');
@@ -81,4 +87,11 @@ async function broadcastsCommand(database: Database, command: string | undefined
 }
 
 /** `npm run admin -- broadcasts …` */
-export const commands: CommandGroup[] = [{ name: 'broadcasts', usage: BROADCASTS_USAGE, needs: 'database', run: (command, args, { database }) => broadcastsCommand(database, command, args) }];
+export const commands: CommandGroup[] = [
+  {
+    name: 'broadcasts',
+    usage: BROADCASTS_USAGE,
+    needs: 'database',
+    run: (command, args, { database }) => broadcastsCommand(database, command, args),
+  },
+];

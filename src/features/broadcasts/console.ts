@@ -61,7 +61,10 @@ export function consoleRoutes({ deps, pageSession }: ConsoleContext): Router {
   // The message as a recipient sees it, alone under a sandboxing policy: no script, no form, no remote font.
   router.get('/:id/preview', async (req, res) => {
     const requested = optionalText(req.query, 'locale', 8);
-    const preview = await broadcasts.preview(broadcastIdOf(String(req.params.id)), requested && isLocale(requested) ? requested : DEFAULT_LOCALE);
+    const preview = await broadcasts.preview(
+      broadcastIdOf(String(req.params.id)),
+      requested && isLocale(requested) ? requested : DEFAULT_LOCALE,
+    );
     res.set({ 'X-Frame-Options': 'SAMEORIGIN' });
     send(res, preview.html, PREVIEW_CSP);
   });

@@ -29,13 +29,49 @@ export async function loadBroadcastLayouts(folder: string = TEMPLATES_FOLDER): P
   return layouts;
 }
 
-const MJ_LAYOUT_TAGS = ['mj-section', 'mj-column', 'mj-group', 'mj-wrapper', 'mj-text', 'mj-image', 'mj-button', 'mj-divider', 'mj-spacer', 'mj-table'];
+const MJ_LAYOUT_TAGS = [
+  'mj-section',
+  'mj-column',
+  'mj-group',
+  'mj-wrapper',
+  'mj-text',
+  'mj-image',
+  'mj-button',
+  'mj-divider',
+  'mj-spacer',
+  'mj-table',
+];
 /** Presentation attributes of the MJML components; none can fetch anything but an image's https src. */
 const MJ_ATTRIBUTES = [
-  'align', 'alt', 'background-color', 'border', 'border-color', 'border-radius', 'border-style', 'border-width', 'color',
-  'container-background-color', 'direction', 'font-size', 'font-style', 'font-weight', 'height', 'href', 'inner-padding',
-  'line-height', 'padding', 'padding-bottom', 'padding-left', 'padding-right', 'padding-top', 'src', 'text-align',
-  'text-decoration', 'title', 'vertical-align', 'width',
+  'align',
+  'alt',
+  'background-color',
+  'border',
+  'border-color',
+  'border-radius',
+  'border-style',
+  'border-width',
+  'color',
+  'container-background-color',
+  'direction',
+  'font-size',
+  'font-style',
+  'font-weight',
+  'height',
+  'href',
+  'inner-padding',
+  'line-height',
+  'padding',
+  'padding-bottom',
+  'padding-left',
+  'padding-right',
+  'padding-top',
+  'src',
+  'text-align',
+  'text-decoration',
+  'title',
+  'vertical-align',
+  'width',
 ];
 
 /**
@@ -62,7 +98,19 @@ export function sanitizeBody(html: string, format: BroadcastFormat): string {
     allowProtocolRelative: false,
     selfClosing: [...sanitizeHtml.defaults.selfClosing, 'mj-image', 'mj-divider', 'mj-spacer'],
     // What these hold is code or head matter, not words: dropped with the tag.
-    nonTextTags: ['script', 'style', 'textarea', 'option', 'noscript', 'title', 'mj-head', 'mj-style', 'mj-raw', 'mj-font', 'mj-attributes'],
+    nonTextTags: [
+      'script',
+      'style',
+      'textarea',
+      'option',
+      'noscript',
+      'title',
+      'mj-head',
+      'mj-style',
+      'mj-raw',
+      'mj-font',
+      'mj-attributes',
+    ],
     // An image left without its (refused) source would show as a broken frame.
     // (A relative src passes the scheme check, and means nothing in a mail: only https:// counts.)
     exclusiveFilter: (frame) => (frame.tag === 'img' || frame.tag === 'mj-image') && !/^https:\/\//i.test(frame.attribs.src ?? ''),
@@ -157,7 +205,10 @@ export async function renderBroadcast(
     result = await mjml2html(source, { validationLevel: options.strict ? 'strict' : 'soft', fonts: {}, keepComments: false });
   } catch (error) {
     // Strict validation throws; its lines number the layout, not the author's body, so they go.
-    const problems = (error as Error).message.replace(/^ValidationError:\s*/, '').replace(/Line \d+ of [^(]*/g, '').trim();
+    const problems = (error as Error).message
+      .replace(/^ValidationError:\s*/, '')
+      .replace(/Line \d+ of [^(]*/g, '')
+      .trim();
     throw new BroadcastRenderError(problems);
   }
   return {

@@ -19,7 +19,8 @@ const notice = (key: string | undefined) => (key && NOTICES[key] ? `<p class="no
 export function broadcastsPage(items: BroadcastSummary[], listSlugs: string[], session: PageSession, noticeKey?: string): string {
   const rows = items
     .map(
-      (b) => `<tr><td data-label="Subject"><a href="/admin/broadcasts/${b.id}">${h(b.subject)}</a></td><td data-label="List">${h(b.list)}</td><td data-label="Status">${h(b.status)}</td><td data-label="Recipients">${b.total}</td><td data-label="Created">${when(b.createdAt)}</td><td data-label="Send at">${when(b.sendAt)}</td></tr>`,
+      (b) =>
+        `<tr><td data-label="Subject"><a href="/admin/broadcasts/${b.id}">${h(b.subject)}</a></td><td data-label="List">${h(b.list)}</td><td data-label="Status">${h(b.status)}</td><td data-label="Recipients">${b.total}</td><td data-label="Created">${when(b.createdAt)}</td><td data-label="Send at">${when(b.sendAt)}</td></tr>`,
     )
     .join('\n');
   const table = items.length
@@ -27,7 +28,9 @@ export function broadcastsPage(items: BroadcastSummary[], listSlugs: string[], s
     : '<p class="muted">No broadcast yet.</p>';
   const options = listSlugs.map((slug) => `<option value="${h(slug)}">${h(slug)}</option>`).join('');
   const localeFields = LOCALES.map(
-    (locale) => `<p><label>Subject (${locale}${locale === DEFAULT_LOCALE ? '' : ', optional'})<br><input type="text" name="subject_${locale}" maxlength="200"${locale === DEFAULT_LOCALE ? ' required' : ''}></label></p>
+    (
+      locale,
+    ) => `<p><label>Subject (${locale}${locale === DEFAULT_LOCALE ? '' : ', optional'})<br><input type="text" name="subject_${locale}" maxlength="200"${locale === DEFAULT_LOCALE ? ' required' : ''}></label></p>
 <p><label>Body (${locale}${locale === DEFAULT_LOCALE ? '' : ', optional'})<br><textarea name="body_${locale}" rows="10" cols="60"${locale === DEFAULT_LOCALE ? ' required' : ''}></textarea></label></p>`,
   ).join('\n');
   const form = `<h2>Write a broadcast</h2>
@@ -93,7 +96,15 @@ ${previews}`;
 }
 
 /** The preview route's policy: the message's own inline styles and https images, nothing else, in a sandbox. */
-export const PREVIEW_CSP = ["default-src 'none'", "style-src 'unsafe-inline'", 'img-src https:', 'sandbox', "frame-ancestors 'self'", "base-uri 'none'", "form-action 'none'"].join('; ');
+export const PREVIEW_CSP = [
+  "default-src 'none'",
+  "style-src 'unsafe-inline'",
+  'img-src https:',
+  'sandbox',
+  "frame-ancestors 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
 
 /** The console page's policy, plus its own previews in frames. */
 export const BROADCAST_PAGE_CSP = (adminCsp: string) => `${adminCsp}; frame-src 'self'`;

@@ -68,7 +68,9 @@ export function createBroadcastService(deps: BroadcastServiceDeps): BroadcastSer
   let advancing: Promise<void> | null = null;
 
   const track = (work: Promise<unknown>) => {
-    const tracked = work.catch((error: unknown) => logger.warn({ err: loggableMessage(error) }, 'broadcast work failed; the scheduler tries again'));
+    const tracked = work.catch((error: unknown) =>
+      logger.warn({ err: loggableMessage(error) }, 'broadcast work failed; the scheduler tries again'),
+    );
     background.add(tracked);
     void tracked.finally(() => background.delete(tracked));
   };
@@ -139,7 +141,8 @@ export function createBroadcastService(deps: BroadcastServiceDeps): BroadcastSer
         confirmExpiresAt: null,
         now: Date.now(),
       });
-      if (!decision.allowed) throw new AppError(409, 'address_suppressed', 'This address must not be mailed (it is suppressed): it gets no test either.');
+      if (!decision.allowed)
+        throw new AppError(409, 'address_suppressed', 'This address must not be mailed (it is suppressed): it gets no test either.');
       const [listRow] = await database.db.select().from(lists).where(eq(lists.id, broadcast.listId));
       // A subscriber of the list gets their own working unsubscribe link; anyone else a link that
       // names no subscription (0 is never one), so a test copy can unsubscribe nobody.
@@ -192,7 +195,9 @@ export function createBroadcastService(deps: BroadcastServiceDeps): BroadcastSer
 /** The scheduler: every few seconds, start due broadcasts, write recipients, mark finished ones sent. */
 export function startBroadcastScheduler(service: BroadcastService, logger: Logger, intervalMs: number) {
   const timer = setInterval(() => {
-    service.advance().catch((error: unknown) => logger.warn({ err: loggableMessage(error) }, 'broadcast scheduler pass failed; will retry'));
+    service
+      .advance()
+      .catch((error: unknown) => logger.warn({ err: loggableMessage(error) }, 'broadcast scheduler pass failed; will retry'));
   }, intervalMs);
   timer.unref();
   return {

@@ -1,13 +1,13 @@
-import { and,eq } from 'drizzle-orm';
-import type { Database,Scope } from '../../platform/db/database.js';
+import { and, eq } from 'drizzle-orm';
+import type { Database, Scope } from '../../platform/db/database.js';
 import { localize } from '../../platform/locales/localizedText.js';
 import { DEFAULT_LOCALE } from '../../platform/locales/locale.js';
-import { count,desc,gt,gte,inArray,lte,or,type SQL } from 'drizzle-orm';
-import { forUpdate,type Row } from '../../platform/db/database.js';
-import { BROADCAST_FORMATS,type BroadcastFormat,type BroadcastStatus } from '../../platform/db/schema.js';
+import { count, desc, gt, gte, inArray, lte, or, type SQL } from 'drizzle-orm';
+import { forUpdate, type Row } from '../../platform/db/database.js';
+import { BROADCAST_FORMATS, type BroadcastFormat, type BroadcastStatus } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
-import { checkLocalizedText,encodeLocalizedText,localesOf,type LocalizedText } from '../../platform/locales/localizedText.js';
-import { BroadcastRenderError,renderBroadcast,type BroadcastLayouts } from './content.js';
+import { checkLocalizedText, encodeLocalizedText, localesOf, type LocalizedText } from '../../platform/locales/localizedText.js';
+import { BroadcastRenderError, renderBroadcast, type BroadcastLayouts } from './content.js';
 
 /** Recipients written to the outbox per transaction: a big list never sits in memory, nor one long write lock. */
 export const RECIPIENT_BATCH = 1000;
@@ -36,7 +36,8 @@ export interface NewBroadcast {
 function sendAtOf(value: unknown, now: number): number | null {
   if (value === undefined || value === null || value === '') return null;
   const at = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : Number.NaN;
-  if (!Number.isFinite(at)) throw new AppError(400, 'invalid_send_at', 'sendAt must be a date and time (ISO 8601, e.g. "2026-12-01T09:00:00Z").');
+  if (!Number.isFinite(at))
+    throw new AppError(400, 'invalid_send_at', 'sendAt must be a date and time (ISO 8601, e.g. "2026-12-01T09:00:00Z").');
   if (at <= now) throw new AppError(400, 'invalid_send_at', 'sendAt must be in the future; to send now, create a draft and send it.');
   return at;
 }
@@ -46,8 +47,14 @@ function sendAtOf(value: unknown, now: number): number | null {
  * the write: the list, the words per locale, and the body renders in every locale it was
  * written in (MJML errors are named); HTML is sanitised when it is rendered, not refused.
  */
-export async function createBroadcast(database: Database, layouts: BroadcastLayouts, input: NewBroadcast, now = Date.now()): Promise<Row<'broadcasts'>> {
-  if (typeof input.list !== 'string' || input.list.trim() === '') throw new AppError(400, 'missing_field', 'The field "list" (the list\'s slug) is required.');
+export async function createBroadcast(
+  database: Database,
+  layouts: BroadcastLayouts,
+  input: NewBroadcast,
+  now = Date.now(),
+): Promise<Row<'broadcasts'>> {
+  if (typeof input.list !== 'string' || input.list.trim() === '')
+    throw new AppError(400, 'missing_field', 'The field "list" (the list\'s slug) is required.');
   const subject = checkLocalizedText(input.subject, MAX_SUBJECT);
   if (!subject.ok) throw new AppError(400, 'invalid_subject', `The subject ${subject.problem}.`);
   if (typeof subject.value === 'string' ? /[\r\n]/.test(subject.value) : Object.values(subject.value).some((s) => /[\r\n]/.test(s!))) {
@@ -56,13 +63,15 @@ export async function createBroadcast(database: Database, layouts: BroadcastLayo
   const body = checkLocalizedText(input.body, MAX_BODY);
   if (!body.ok) throw new AppError(400, 'invalid_body', `The body ${body.problem}.`);
   const format = (input.format ?? 'markdown') as BroadcastFormat;
-  if (!BROADCAST_FORMATS.includes(format)) throw new AppError(400, 'invalid_format', `The format must be one of: ${BROADCAST_FORMATS.join(', ')}.`);
+  if (!BROADCAST_FORMATS.includes(format))
+    throw new AppError(400, 'invalid_format', `The format must be one of: ${BROADCAST_FORMATS.join(', ')}.`);
   const sendAt = sendAtOf(input.sendAt, now);
   for (const locale of localesOf(body.value)) {
     try {
       await renderBroadcast(layouts, { subject: subject.value, body: body.value, format }, locale, { strict: true });
     } catch (error) {
-      if (error instanceof BroadcastRenderError) throw new AppError(400, 'invalid_body', `The ${locale} body is not valid MJML: ${error.message}`);
+      if (error instanceof BroadcastRenderError)
+        throw new AppError(400, 'invalid_body', `The ${locale} body is not valid MJML: ${error.message}`);
       throw error;
     }
   }
@@ -136,7 +145,11 @@ export async function findBroadcast(scope: Scope, id: number) {
 export async function broadcastProgress(scope: Scope, id: number): Promise<BroadcastProgress> {
   const { broadcast, list } = await loadBroadcast(scope, id);
   const { outbox } = scope.tables;
-  const rows = await scope.db.select({ status: outbox.status, n: count() }).from(outbox).where(eq(outbox.broadcastId, id)).groupBy(outbox.status);
+  const rows = await scope.db
+    .select({ status: outbox.status, n: count() })
+    .from(outbox)
+    .where(eq(outbox.broadcastId, id))
+    .groupBy(outbox.status);
   const by = Object.fromEntries(rows.map((row) => [row.status, Number(row.n)])) as Partial<Record<string, number>>;
   let dropped = by.dropped ?? 0;
   let cancelled = 0;
@@ -238,11 +251,19 @@ const wrongState = (status: BroadcastStatus, wanted: string) =>
 export async function startBroadcast(database: Database, id: number, now = Date.now()): Promise<BroadcastStatus> {
   return database.transaction(async (tx) => {
     const broadcast = await lockBroadcast(tx, id);
-    if (broadcast.status !== 'draft' && broadcast.status !== 'scheduled') throw wrongState(broadcast.status, 'only a draft or a scheduled broadcast can be sent');
-    const [list] = await tx.db.select({ archivedAt: tx.tables.lists.archivedAt }).from(tx.tables.lists).where(eq(tx.tables.lists.id, broadcast.listId));
-    if (list?.archivedAt !== null && list?.archivedAt !== undefined) throw new AppError(409, 'list_archived', 'This list is archived: it gets no broadcasts.');
+    if (broadcast.status !== 'draft' && broadcast.status !== 'scheduled')
+      throw wrongState(broadcast.status, 'only a draft or a scheduled broadcast can be sent');
+    const [list] = await tx.db
+      .select({ archivedAt: tx.tables.lists.archivedAt })
+      .from(tx.tables.lists)
+      .where(eq(tx.tables.lists.id, broadcast.listId));
+    if (list?.archivedAt !== null && list?.archivedAt !== undefined)
+      throw new AppError(409, 'list_archived', 'This list is archived: it gets no broadcasts.');
     const { subscriptions, broadcasts } = tx.tables;
-    const [counted] = await tx.db.select({ n: count() }).from(subscriptions).where(recipientsOf(tx, broadcast, now));
+    const [counted] = await tx.db
+      .select({ n: count() })
+      .from(subscriptions)
+      .where(recipientsOf(tx, broadcast, now));
     const total = Number(counted?.n ?? 0);
     const status: BroadcastStatus = total === 0 ? 'sent' : 'sending';
     await tx.db
@@ -285,7 +306,10 @@ export async function queueRecipientBatch(database: Database, id: number, batchS
         })),
       )
       .onConflictDoNothing();
-    await tx.db.update(broadcasts).set({ queuedThrough: recipients.at(-1)!.id }).where(eq(broadcasts.id, id));
+    await tx.db
+      .update(broadcasts)
+      .set({ queuedThrough: recipients.at(-1)!.id })
+      .where(eq(broadcasts.id, id));
     return recipients.length;
   });
 }
@@ -312,7 +336,11 @@ export async function finishIfDone(database: Database, id: number, now = Date.no
       .where(and(recipientsOf(tx, broadcast, broadcast.startedAt), gt(subscriptions.id, broadcast.queuedThrough ?? 0)))
       .limit(1);
     if (unwritten) return false;
-    const [waiting] = await tx.db.select({ id: outbox.id }).from(outbox).where(and(eq(outbox.broadcastId, id), eq(outbox.status, 'queued'))).limit(1);
+    const [waiting] = await tx.db
+      .select({ id: outbox.id })
+      .from(outbox)
+      .where(and(eq(outbox.broadcastId, id), eq(outbox.status, 'queued')))
+      .limit(1);
     if (waiting) return false;
     await tx.db.update(broadcasts).set({ status: 'sent', finishedAt: now }).where(eq(broadcasts.id, id));
     return true;
@@ -345,7 +373,8 @@ export async function resumeBroadcast(database: Database, id: number): Promise<v
 export async function cancelBroadcast(database: Database, id: number, now = Date.now()): Promise<void> {
   await database.transaction(async (tx) => {
     const broadcast = await lockBroadcast(tx, id);
-    if (broadcast.status === 'sent' || broadcast.status === 'cancelled') throw wrongState(broadcast.status, 'it can no longer be cancelled');
+    if (broadcast.status === 'sent' || broadcast.status === 'cancelled')
+      throw wrongState(broadcast.status, 'it can no longer be cancelled');
     const { outbox, broadcasts } = tx.tables;
     await tx.db.update(broadcasts).set({ status: 'cancelled', finishedAt: now }).where(eq(broadcasts.id, id));
     await tx.db
@@ -367,7 +396,6 @@ export async function broadcastsToAdvance(scope: Scope, now = Date.now()): Promi
     active: rows.filter((row) => row.status !== 'scheduled').map((row) => row.id),
   };
 }
-
 
 /** What a row of a cancelled broadcast carries as lastError: it was given up, not refused by the mail policy. */
 export const CANCELLED = 'cancelled';

@@ -14,7 +14,13 @@ export type UnsubscribeSource = 'one-click' | 'page' | 'preferences' | 'admin';
 export type Change =
   | { type: 'subscription.confirmed'; email: string; listId: number; locale: string; at: number }
   | { type: 'subscription.unsubscribed'; email: string; listId: number | null; source: UnsubscribeSource; at: number }
-  | { type: 'contact.suppressed'; email: string; listId: number | null; reason: Exclude<SuppressionReason, 'unsubscribed' | 'erased'>; at: number }
+  | {
+      type: 'contact.suppressed';
+      email: string;
+      listId: number | null;
+      reason: Exclude<SuppressionReason, 'unsubscribed' | 'erased'>;
+      at: number;
+    }
   | { type: 'contact.erased'; email: string; at: number };
 
 /**

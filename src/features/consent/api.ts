@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { checkConsentText,consentHistory,currentConsentStatement,setConsentStatement } from './service.js';
+import { checkConsentText, consentHistory, currentConsentStatement, setConsentStatement } from './service.js';
 import { findListBySlug } from '../lists/index.js';
 import type { AppDeps } from '../../app.js';
 

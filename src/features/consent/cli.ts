@@ -11,7 +11,6 @@ const CONSENT_USAGE = `  lists consent <slug> --en "…" [--fr "…"]         (a
   lists consent <slug> --text "…"                  (the same words for every locale)
   lists consent-show <slug>                        (the current version and every earlier one)`;
 
-
 /**
  * `npm run admin -- lists consent|consent-show …`: a list's consent statement, as the API's
  * PUT /admin/api/lists/:slug/consent writes it (same versions, same checks).
@@ -25,8 +24,10 @@ async function consentCommand(database: Database, command: string | undefined, a
     case 'consent': {
       const perLocale: Record<string, string> = {};
       for (const [key, value] of Object.entries(values)) if (isLocale(key) && typeof value === 'string') perLocale[key] = value;
-      const given: LocalizedText | undefined = typeof values.text === 'string' ? values.text : Object.keys(perLocale).length ? perLocale : undefined;
-      if (given === undefined) throw new UsageError(`give the words: --text "…" or one per locale (${LOCALES.map((l) => `--${l}`).join(', ')})`);
+      const given: LocalizedText | undefined =
+        typeof values.text === 'string' ? values.text : Object.keys(perLocale).length ? perLocale : undefined;
+      if (given === undefined)
+        throw new UsageError(`give the words: --text "…" or one per locale (${LOCALES.map((l) => `--${l}`).join(', ')})`);
       const { version, created } = await setConsentStatement(database, slug, checkConsentText(given));
       process.stdout.write(`${JSON.stringify({ version, created })}\n`);
       return;
@@ -35,7 +36,9 @@ async function consentCommand(database: Database, command: string | undefined, a
       const list = await findListBySlug(database, slug);
       const current = await currentConsentStatement(database, list);
       const versions = (await consentHistory(database, list.id)).map((s) => ({ ...s, createdAt: new Date(s.createdAt).toISOString() }));
-      process.stdout.write(`${JSON.stringify({ version: current?.version ?? null, requireConsent: list.requireConsent, versions }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ version: current?.version ?? null, requireConsent: list.requireConsent, versions }, null, 2)}\n`,
+      );
       return;
     }
     default:

@@ -25,7 +25,8 @@ export function consoleRoutes({ deps, pageSession, sendPage }: ConsoleContext): 
       const words = optionalText(req.body, locale, 1000)?.trim();
       if (words) perLocale[locale] = words;
     }
-    if (Object.keys(perLocale).length === 0) throw new AppError(400, 'invalid_consent_text', 'Write the statement in at least one language.');
+    if (Object.keys(perLocale).length === 0)
+      throw new AppError(400, 'invalid_consent_text', 'Write the statement in at least one language.');
     const { version, created } = await setConsentStatement(database, slug, checkConsentText(perLocale));
     if (created) deps.logger.info({ list: slug, version }, 'admin wrote a consent statement');
     res.redirect(303, `/admin/lists/${encodeURIComponent(slug)}/consent?notice=saved`);

@@ -3,23 +3,34 @@ import { escapeHtml } from '../../platform/mail/templates.js';
 import { localize } from '../../platform/locales/localizedText.js';
 import type { ConsentStatement } from './service.js';
 import { LOCALES } from '../../platform/locales/locale.js';
-import { csrfInput,layout,type PageSession } from '../../platform/http/console.js';
+import { csrfInput, layout, type PageSession } from '../../platform/http/console.js';
 
 const h = escapeHtml;
 
 /** /admin/lists/:slug/consent: the current statement, a form for a new version, every earlier one. */
-export function consentPage(list: { slug: string; name: string; requireConsent: boolean; consentVersion: string | null }, history: readonly ConsentStatement[], session: PageSession, notice?: string): string {
+export function consentPage(
+  list: { slug: string; name: string; requireConsent: boolean; consentVersion: string | null },
+  history: readonly ConsentStatement[],
+  session: PageSession,
+  notice?: string,
+): string {
   const current = history.find((s) => s.version === list.consentVersion);
-  const wordsOf = (s: ConsentStatement, locale: string) => (typeof s.text === 'string' ? s.text : (s.text as Record<string, string | undefined>)[locale] ?? '');
+  const wordsOf = (s: ConsentStatement, locale: string) =>
+    typeof s.text === 'string' ? s.text : ((s.text as Record<string, string | undefined>)[locale] ?? '');
   const fields = LOCALES.map(
-    (locale) => `<p><label for="consent-${locale}">Statement (${h(locale)})</label><br><textarea id="consent-${locale}" name="${h(locale)}" rows="3" cols="60" maxlength="1000">${h(current ? wordsOf(current, locale) : '')}</textarea></p>`,
+    (locale) =>
+      `<p><label for="consent-${locale}">Statement (${h(locale)})</label><br><textarea id="consent-${locale}" name="${h(locale)}" rows="3" cols="60" maxlength="1000">${h(current ? wordsOf(current, locale) : '')}</textarea></p>`,
   ).join('\n');
   const versions = history.length
     ? `<table><thead><tr><th>Version</th><th>Written</th><th>Words</th></tr></thead><tbody>${history
         .map(
           (s) =>
             `<tr><td data-label="Version"><code>${h(s.version)}</code>${s.version === list.consentVersion ? ' <strong>current</strong>' : ''}</td><td data-label="Written">${h(new Date(s.createdAt).toISOString().slice(0, 16).replace('T', ' '))} UTC</td><td data-label="Words">${
-              typeof s.text === 'string' ? h(s.text) : Object.entries(s.text).map(([locale, words]) => `<span class="muted">${h(locale)}:</span> ${h(words ?? '')}`).join('<br>')
+              typeof s.text === 'string'
+                ? h(s.text)
+                : Object.entries(s.text)
+                    .map(([locale, words]) => `<span class="muted">${h(locale)}:</span> ${h(words ?? '')}`)
+                    .join('<br>')
             }</td></tr>`,
         )
         .join('')}</tbody></table>`
@@ -35,7 +46,6 @@ ${fields}
     session,
   );
 }
-
 
 /**
  * The answer to a lapsed confirm link: a form that signs up again (to `POST /subscribe`, as a

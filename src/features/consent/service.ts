@@ -20,7 +20,10 @@ function canonicalJson(text: LocalizedText): string {
  * list, so a form of one list cannot pass for another's.
  */
 export function consentVersionOf(listSlug: string, text: LocalizedText): string {
-  return createHash('sha256').update(`${listSlug}\n${canonicalJson(text)}`).digest('hex').slice(0, 12);
+  return createHash('sha256')
+    .update(`${listSlug}\n${canonicalJson(text)}`)
+    .digest('hex')
+    .slice(0, 12);
 }
 
 /** Checks the `text` of a request (a string, or an object per locale). */
@@ -35,7 +38,12 @@ export function checkConsentText(value: unknown): LocalizedText {
  * one (every consent event keeps the exact words it was given on); the same words again are the
  * same version and store nothing new.
  */
-export async function setConsentStatement(database: Database, listSlug: string, text: LocalizedText, now = Date.now()): Promise<{ version: string; created: boolean }> {
+export async function setConsentStatement(
+  database: Database,
+  listSlug: string,
+  text: LocalizedText,
+  now = Date.now(),
+): Promise<{ version: string; created: boolean }> {
   const version = consentVersionOf(listSlug, text);
   return database.transaction(async (tx) => {
     const { consentTexts, lists } = tx.tables;
@@ -79,7 +87,8 @@ export async function consentHistory(scope: Scope, listId: number): Promise<Cons
  */
 export async function signupConsentVersion(scope: Scope, list: Row<'lists'>, given: string | null | undefined): Promise<string | null> {
   if (given === null || given === undefined || given === '') {
-    if (list.requireConsent) throw new AppError(400, 'consent_required', 'This list needs the consent box ticked: send the form’s `consent` field.');
+    if (list.requireConsent)
+      throw new AppError(400, 'consent_required', 'This list needs the consent box ticked: send the form’s `consent` field.');
     return null;
   }
   const { consentTexts } = scope.tables;

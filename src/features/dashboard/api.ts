@@ -10,7 +10,13 @@ export function apiRoutes(deps: AppDeps): Router {
 
   router.get('/stats', async (req, res) => {
     const list = optionalText(req.query, 'list', 64) || undefined;
-    res.set('Cache-Control', 'no-store').json(await dashboardStats(database, { list, days: statsDaysOf(optionalText(req.query, 'days', 8)), countsMaxAgeMs: config.statsCountsMaxAgeMs }));
+    res.set('Cache-Control', 'no-store').json(
+      await dashboardStats(database, {
+        list,
+        days: statsDaysOf(optionalText(req.query, 'days', 8)),
+        countsMaxAgeMs: config.statsCountsMaxAgeMs,
+      }),
+    );
   });
 
   return router;

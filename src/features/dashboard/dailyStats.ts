@@ -116,7 +116,9 @@ export async function backfillDailyStats(tx: Scope): Promise<{ days: number }> {
     const events = await tx.db
       .select({ id: consentEvents.id, listId: consentEvents.listId, action: consentEvents.action, at: consentEvents.at })
       .from(consentEvents)
-      .where(and(gt(consentEvents.id, after), inArray(consentEvents.action, Object.keys(BACKFILL_ACTIONS)), isNotNull(consentEvents.listId)))
+      .where(
+        and(gt(consentEvents.id, after), inArray(consentEvents.action, Object.keys(BACKFILL_ACTIONS)), isNotNull(consentEvents.listId)),
+      )
       .orderBy(asc(consentEvents.id))
       .limit(BACKFILL_BATCH);
     if (events.length === 0) break;

@@ -1,7 +1,7 @@
 import { escapeHtml } from '../../platform/mail/templates.js';
 import type { QueueHealth } from '../../platform/queue/queueHealth.js';
-import type { DayStats,FailingEndpoint,Stats } from './service.js';
-import { layout,when,type PageSession } from '../../platform/http/console.js';
+import type { DayStats, FailingEndpoint, Stats } from './service.js';
+import { layout, when, type PageSession } from '../../platform/http/console.js';
 
 const h = escapeHtml;
 
@@ -34,10 +34,18 @@ function chart(days: readonly DayStats[]): string {
   const y = (value: number) => TOP + plotHeight - (value * plotHeight) / most;
   const ticks = [...new Set([0, Math.round(most / 2), most])];
   const grid = ticks
-    .map((v) => `<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y(v)}" y2="${y(v)}" stroke="currentColor" stroke-opacity="0.25"/><text x="${LEFT - 6}" y="${y(v) + 4}" text-anchor="end" font-size="12" fill="currentColor">${v}</text>`)
+    .map(
+      (v) =>
+        `<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y(v)}" y2="${y(v)}" stroke="currentColor" stroke-opacity="0.25"/><text x="${LEFT - 6}" y="${y(v) + 4}" text-anchor="end" font-size="12" fill="currentColor">${v}</text>`,
+    )
     .join('');
   const labelled = [...new Set([0, Math.floor((days.length - 1) / 2), days.length - 1])];
-  const dates = labelled.map((i) => `<text x="${x(i)}" y="${HEIGHT - 12}" text-anchor="middle" font-size="12" fill="currentColor">${h(days[i]!.date.slice(5))}</text>`).join('');
+  const dates = labelled
+    .map(
+      (i) =>
+        `<text x="${x(i)}" y="${HEIGHT - 12}" text-anchor="middle" font-size="12" fill="currentColor">${h(days[i]!.date.slice(5))}</text>`,
+    )
+    .join('');
   const lines = SERIES.map(
     (s) =>
       `<polyline fill="none" stroke="${s.colour}" stroke-width="2.5"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} points="${days.map((d, i) => `${x(i).toFixed(1)},${y(d[s.key]).toFixed(1)}`).join(' ')}"/>`,
@@ -50,7 +58,10 @@ function chart(days: readonly DayStats[]): string {
 function dayTable(days: readonly DayStats[]): string {
   const rows = [...days]
     .reverse()
-    .map((d) => `<tr><td data-label="Day"><time datetime="${h(d.date)}">${h(d.date)}</time></td><td data-label="Signups">${d.signups}</td><td data-label="Confirmations">${d.confirmations}</td><td data-label="Unsubscribes">${d.unsubscribes}</td></tr>`)
+    .map(
+      (d) =>
+        `<tr><td data-label="Day"><time datetime="${h(d.date)}">${h(d.date)}</time></td><td data-label="Signups">${d.signups}</td><td data-label="Confirmations">${d.confirmations}</td><td data-label="Unsubscribes">${d.unsubscribes}</td></tr>`,
+    )
     .join('');
   return `<details><summary>The numbers, day by day</summary><table><thead><tr><th>Day</th><th>Signups</th><th>Confirmations</th><th>Unsubscribes</th></tr></thead><tbody>${rows}</tbody></table></details>`;
 }

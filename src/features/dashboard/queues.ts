@@ -38,7 +38,11 @@ const readOnly: RequestHandler = (req, res, next) => {
   next();
 };
 
-const QUEUE_UNAVAILABLE = new AppError(503, 'queue_unavailable', 'Redis, which holds the mail queue, is not answering; the outbox keeps every message. Try again shortly.');
+const QUEUE_UNAVAILABLE = new AppError(
+  503,
+  'queue_unavailable',
+  'Redis, which holds the mail queue, is not answering; the outbox keeps every message. Try again shortly.',
+);
 const INTERNAL_ERROR = new AppError(500, 'internal_error', 'Something went wrong on our side. Please try again.');
 
 /**

@@ -1,4 +1,4 @@
-import { and,asc,eq,gte,isNotNull,or,sum } from 'drizzle-orm';
+import { and, asc, eq, gte, isNotNull, or, sum } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
 import { countsByList } from '../lists/index.js';
@@ -87,10 +87,16 @@ async function statusCounts(scope: Scope, listId: number | undefined, maxAgeMs: 
  * A status count is what the subscriptions say: a confirmed subscriber whose address was later
  * suppressed still counts as confirmed here (the subscribers list and export leave it out).
  */
-export async function dashboardStats(scope: Scope, query: { list?: string | undefined; days: number; countsMaxAgeMs: number }, now = Date.now()): Promise<Stats> {
+export async function dashboardStats(
+  scope: Scope,
+  query: { list?: string | undefined; days: number; countsMaxAgeMs: number },
+  now = Date.now(),
+): Promise<Stats> {
   const { lists, dailyListStats } = scope.tables;
   const only = query.list ? await findListBySlug(scope, query.list) : undefined;
-  const listRows = only ? [{ id: only.id, slug: only.slug }] : await scope.db.select({ id: lists.id, slug: lists.slug }).from(lists).orderBy(asc(lists.slug));
+  const listRows = only
+    ? [{ id: only.id, slug: only.slug }]
+    : await scope.db.select({ id: lists.id, slug: lists.slug }).from(lists).orderBy(asc(lists.slug));
   const countsOf = new Map(listRows.map((l) => [l.id, { pending: 0, confirmed: 0, unsubscribed: 0 }]));
   for (const [listId, counts] of await statusCounts(scope, only?.id, query.countsMaxAgeMs, now)) {
     if (countsOf.has(listId)) countsOf.set(listId, counts);
@@ -110,7 +116,12 @@ export async function dashboardStats(scope: Scope, query: { list?: string | unde
   const byDay = new Map(dayRows.map((r) => [r.day, r]));
   const days = dates.map((date) => {
     const row = byDay.get(date);
-    return { date, signups: Number(row?.signups ?? 0), confirmations: Number(row?.confirmations ?? 0), unsubscribes: Number(row?.unsubscribes ?? 0) };
+    return {
+      date,
+      signups: Number(row?.signups ?? 0),
+      confirmations: Number(row?.confirmations ?? 0),
+      unsubscribes: Number(row?.unsubscribes ?? 0),
+    };
   });
   const signups = days.reduce((n, d) => n + d.signups, 0);
   const confirmations = days.reduce((n, d) => n + d.confirmations, 0);
@@ -132,7 +143,12 @@ export interface FailingEndpoint {
 export async function failingWebhookEndpoints(scope: Scope): Promise<FailingEndpoint[]> {
   const { webhookEndpoints } = scope.tables;
   const rows = await scope.db
-    .select({ url: webhookEndpoints.url, enabled: webhookEndpoints.enabled, failingSince: webhookEndpoints.failingSince, disabledReason: webhookEndpoints.disabledReason })
+    .select({
+      url: webhookEndpoints.url,
+      enabled: webhookEndpoints.enabled,
+      failingSince: webhookEndpoints.failingSince,
+      disabledReason: webhookEndpoints.disabledReason,
+    })
     .from(webhookEndpoints)
     .where(or(isNotNull(webhookEndpoints.failingSince), isNotNull(webhookEndpoints.disabledReason)))
     .orderBy(asc(webhookEndpoints.url));

@@ -85,14 +85,21 @@ export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions
     // A job that stalled too often also ends here with attempts to spare: the relay re-hands it.
     if (job.attemptsMade >= attempts) {
       // Conditional on the row still being queued, so a worker or relay that got there first is not counted twice.
-      const marking = markDeliveryFailed(deps.database, job.data.outboxId, `gave up after ${job.attemptsMade} attempts: ${loggableMessage(error)}`).then(
+      const marking = markDeliveryFailed(
+        deps.database,
+        job.data.outboxId,
+        `gave up after ${job.attemptsMade} attempts: ${loggableMessage(error)}`,
+      ).then(
         (changed) => {
           if (changed) deps.metrics.sends.inc({ outcome: 'failed' });
           deps.logger.error({ outboxId: job.data.outboxId, err: loggableMessage(error) }, 'message failed after every retry');
         },
         (markError: unknown) =>
           // The row stays queued: the relay finds the job failed for good and marks it then.
-          deps.logger.error({ outboxId: job.data.outboxId, err: loggableMessage(error), markErr: loggableMessage(markError) }, 'message failed after every retry; marking its row failed did not work'),
+          deps.logger.error(
+            { outboxId: job.data.outboxId, err: loggableMessage(error), markErr: loggableMessage(markError) },
+            'message failed after every retry; marking its row failed did not work',
+          ),
       );
       // close() waits for it, so the database is not closed under it.
       marking.finally(() => markings.delete(marking));

@@ -95,7 +95,12 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
         await tx.db
           .update(outbox)
           .set({ handedAt: now })
-          .where(inArray(outbox.id, due.map((row) => row.id)));
+          .where(
+            inArray(
+              outbox.id,
+              due.map((row) => row.id),
+            ),
+          );
       }
       return due;
     });
@@ -119,7 +124,14 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
 
   const broadcastRows = options.rows === 'broadcasts';
   const loop = startRelayLoop(
-    { claimDue, releaseClaim, needsRehand, hand: (ids) => addMailJobs(queue, ids), batchSize, ...(options.capacity ? { capacity: options.capacity } : {}) },
+    {
+      claimDue,
+      releaseClaim,
+      needsRehand,
+      hand: (ids) => addMailJobs(queue, ids),
+      batchSize,
+      ...(options.capacity ? { capacity: options.capacity } : {}),
+    },
     logger,
     { ...options, name: broadcastRows ? 'broadcast relay' : 'outbox relay', rows: broadcastRows ? 'broadcast messages' : 'messages' },
   );
@@ -131,9 +143,11 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
     const outboxIds = notified;
     notified = [];
     if (outboxIds.length === 0 || !loop.redisReady()) return;
-    loop.track(handToQueue(database, queue, outboxIds)).catch((error: unknown) =>
-      logger.warn({ err: loggableMessage(error), outboxIds }, 'queue unavailable; the outbox relay will hand the messages later'),
-    );
+    loop
+      .track(handToQueue(database, queue, outboxIds))
+      .catch((error: unknown) =>
+        logger.warn({ err: loggableMessage(error), outboxIds }, 'queue unavailable; the outbox relay will hand the messages later'),
+      );
   };
 
   const relay: OutboxRelay = {

@@ -1,24 +1,24 @@
 import { CANCELLED } from '../broadcasts/index.js';
-import { and,eq,sql } from 'drizzle-orm';
-import type { Database,Scope } from '../../platform/db/database.js';
+import { and, eq, sql } from 'drizzle-orm';
+import type { Database, Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
 import type { Logger } from '../../logger.js';
 import { maskEmail } from '../../logger.js';
-import { decodeLocalizedText,listName,localize } from '../../platform/locales/localizedText.js';
+import { decodeLocalizedText, listName, localize } from '../../platform/locales/localizedText.js';
 import { listSender } from '../lists/index.js';
-import { composeMessage,type MessageContext } from '../../platform/mail/compose.js';
+import { composeMessage, type MessageContext } from '../../platform/mail/compose.js';
 import { receivesExactly } from '../../platform/mail/envelope.js';
 import type { Metrics } from '../../metrics.js';
-import { isLocale,DEFAULT_LOCALE } from '../../platform/locales/locale.js';
+import { isLocale, DEFAULT_LOCALE } from '../../platform/locales/locale.js';
 import { RecipientRefusedError } from '../../platform/mail/sendErrors.js';
 import type { Mailer } from '../../platform/mail/transport.js';
 import { domainOf } from '../../platform/mail/address.js';
 import { recordChanges } from '../changes/index.js';
 import { recordConsent } from '../policy/index.js';
-import { mayMail,type ConfirmLimits } from '../policy/index.js';
+import { mayMail, type ConfirmLimits } from '../policy/index.js';
 import { suppressAddress } from '../policy/index.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
-import { contentLocale,type BroadcastRenderer } from '../broadcasts/index.js';
+import { contentLocale, type BroadcastRenderer } from '../broadcasts/index.js';
 
 export interface DeliveryDeps {
   database: Database;
@@ -137,7 +137,9 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     subscriptionStatus: subscription?.status ?? null,
     confirmExpiresAt: subscription?.confirmExpiresAt ?? null,
     confirmBudget: { contactId: contact?.id ?? null, outboxId, requestedAt: message.createdAt, limits: deps.confirmLimits },
-    goodbye: subscription ? { subscriptionId: subscription.id, unsubscribedAt: subscription.unsubscribedAt, requestedAt: message.createdAt } : undefined,
+    goodbye: subscription
+      ? { subscriptionId: subscription.id, unsubscribedAt: subscription.unsubscribedAt, requestedAt: message.createdAt }
+      : undefined,
     now,
   });
   // The decision was made on the contact's key: a stored address that SMTP would receive as
@@ -146,7 +148,13 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   // A cancelled broadcast's rows were all given up by the cancel; one in flight then is too.
   const cancelled = broadcast?.status === 'cancelled';
   if (!decision.allowed || !subscription || !contact || !list || recipientMismatch || cancelled) {
-    const reason = cancelled ? CANCELLED : !decision.allowed ? decision.reason : recipientMismatch ? 'recipient_mismatch' : 'subscription_gone';
+    const reason = cancelled
+      ? CANCELLED
+      : !decision.allowed
+        ? decision.reason
+        : recipientMismatch
+          ? 'recipient_mismatch'
+          : 'subscription_gone';
     // Only a row still queued is dropped: one another worker has sent meanwhile stays sent.
     const dropped = await database.transaction((tx) =>
       tx.db
@@ -157,7 +165,8 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     );
     if (dropped.length === 0) return 'already_done';
     deps.metrics.sends.inc({ outcome: 'dropped' });
-    if (reason === 'recipient_mismatch') logger.warn({ outboxId, kind: message.kind, reason }, 'message dropped: SMTP would not receive the address the decision was made on');
+    if (reason === 'recipient_mismatch')
+      logger.warn({ outboxId, kind: message.kind, reason }, 'message dropped: SMTP would not receive the address the decision was made on');
     else logger.info({ outboxId, kind: message.kind, reason }, 'message dropped by the mail policy');
     return 'dropped';
   }
@@ -169,7 +178,10 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     // The broadcast's words in the recipient's locale (else the default, else the first written), in that locale's layout.
     const content = deps.broadcasts.content(message.broadcastId, broadcast);
     locale = contentLocale(content, contactLocale);
-    messages = { ...deps.messages, templates: new Map([[`${locale}/broadcast`, await deps.broadcasts.render(message.broadcastId, content, locale)]]) };
+    messages = {
+      ...deps.messages,
+      templates: new Map([[`${locale}/broadcast`, await deps.broadcasts.render(message.broadcastId, content, locale)]]),
+    };
   }
   const inLocale = (stored: string | null) => (stored === null ? null : localize(decodeLocalizedText(stored), locale));
   const outgoing = composeMessage(
@@ -203,7 +215,10 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     if (!(error instanceof RecipientRefusedError)) {
       stopTimer({ outcome: 'retry' });
       await database.transaction(async (tx) => {
-        await tx.db.update(tx.tables.outbox).set({ lastError: (error as Error).message }).where(eq(tx.tables.outbox.id, outboxId));
+        await tx.db
+          .update(tx.tables.outbox)
+          .set({ lastError: (error as Error).message })
+          .where(eq(tx.tables.outbox.id, outboxId));
       });
       // Counted as "retry" here; the worker's failed handler counts "failed" once retries run out.
       deps.metrics.sends.inc({ outcome: 'retry' });
@@ -217,12 +232,23 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
         .update(tx.tables.outbox)
         .set({ status: 'failed', lastError: error.message })
         .where(and(eq(tx.tables.outbox.id, outboxId), eq(tx.tables.outbox.status, 'queued')));
-      const entry = await suppressAddress(tx, deps.messages.secrets, { emailKey: contact.emailKey, domain: domainOf(contact.emailKey), listId: null, reason: 'bounced', source: `smtp ${error.responseCode ?? '5xx'}`, at });
+      const entry = await suppressAddress(tx, deps.messages.secrets, {
+        emailKey: contact.emailKey,
+        domain: domainOf(contact.emailKey),
+        listId: null,
+        reason: 'bounced',
+        source: `smtp ${error.responseCode ?? '5xx'}`,
+        at,
+      });
       await recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
-      if (entry.created) await recordChanges(tx, [{ type: 'contact.suppressed', email: contact.emailKey, listId: null, reason: 'bounced', at }]);
+      if (entry.created)
+        await recordChanges(tx, [{ type: 'contact.suppressed', email: contact.emailKey, listId: null, reason: 'bounced', at }]);
     });
     deps.metrics.sends.inc({ outcome: 'bounced' });
-    logger.warn({ outboxId, to: maskEmail(contact.email), code: error.responseCode }, 'permanent SMTP failure: address suppressed as bounced');
+    logger.warn(
+      { outboxId, to: maskEmail(contact.email), code: error.responseCode },
+      'permanent SMTP failure: address suppressed as bounced',
+    );
     return 'bounced';
   }
   stopTimer({ outcome: 'sent' });

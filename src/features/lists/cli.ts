@@ -17,7 +17,6 @@ list options: --name, --description, --welcome-message (text, or JSON per locale
   --welcome-file file.md, --thank-you-url, --confirmed-url, --from-name, --from-email,
   --public true|false, --goodbye-email true|false`;
 
-
 const OPTIONS = {
   name: { type: 'string' },
   description: { type: 'string' },
@@ -55,7 +54,8 @@ const flag = (option: string, value: string | undefined) => {
 /** The options as the lists API's JSON: the domain checks them as it checks the API's. */
 function listInput(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
   const text = (option: string) => values[option] as string | undefined;
-  if (text('welcome-message') !== undefined && text('welcome-file') !== undefined) throw new UsageError('give --welcome-message or --welcome-file, not both');
+  if (text('welcome-message') !== undefined && text('welcome-file') !== undefined)
+    throw new UsageError('give --welcome-message or --welcome-file, not both');
   const input: Record<string, unknown> = {
     name: localized(text('name')),
     description: localized(text('description')),
@@ -78,7 +78,12 @@ function onlySlug(positionals: string[]): string {
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
 /** Runs `lists show|add|edit|archive`; domain refusals come back as AppErrors (400 invalid_list, 404, 409). */
-async function listsCommand(database: Database, config: Pick<Config, 'mailFrom' | 'dkim'>, command: string | undefined, args: string[]): Promise<void> {
+async function listsCommand(
+  database: Database,
+  config: Pick<Config, 'mailFrom' | 'dkim'>,
+  command: string | undefined,
+  args: string[],
+): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
   const rules = listRules(config);
   switch (command) {
@@ -90,7 +95,9 @@ async function listsCommand(database: Database, config: Pick<Config, 'mailFrom' 
       if (positionals.length > 1) throw new UsageError('expected at most one list slug');
       process.stdout.write('slug\tname\tpending\tconfirmed\tunsubscribed\tarchived\n');
       for (const list of await listLists(database)) {
-        process.stdout.write(`${list.slug}\t${localize(list.name, DEFAULT_LOCALE)}\t${list.counts.pending}\t${list.counts.confirmed}\t${list.counts.unsubscribed}\t${list.archived}\n`);
+        process.stdout.write(
+          `${list.slug}\t${localize(list.name, DEFAULT_LOCALE)}\t${list.counts.pending}\t${list.counts.confirmed}\t${list.counts.unsubscribed}\t${list.archived}\n`,
+        );
       }
       return;
     }

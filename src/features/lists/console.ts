@@ -22,9 +22,12 @@ export function listInputFromForm(body: unknown, creating: boolean): Record<stri
   const input: Record<string, unknown> = {};
   if (creating) input.slug = text('slug');
   for (const field of LOCALIZED_FIELDS) {
-    const written = Object.fromEntries(LOCALES.map((locale) => [locale, text(`${field}.${locale}`)]).filter(([, value]) => value !== '' && value !== undefined));
+    const written = Object.fromEntries(
+      LOCALES.map((locale) => [locale, text(`${field}.${locale}`)]).filter(([, value]) => value !== '' && value !== undefined),
+    );
     const values = Object.values(written);
-    input[field] = values.length === 0 ? null : values.length === LOCALES.length && values.every((v) => v === values[0]) ? values[0] : written;
+    input[field] =
+      values.length === 0 ? null : values.length === LOCALES.length && values.every((v) => v === values[0]) ? values[0] : written;
   }
   for (const field of TEXT_FIELDS) input[field] = text(field) || null;
   input.public = form.public === 'on';

@@ -1,9 +1,9 @@
 import { localize } from '../../platform/locales/localizedText.js';
 import type { ListView } from './service.js';
 import { type LocalizedText } from '../../platform/locales/localizedText.js';
-import { DEFAULT_LOCALE,LOCALES } from '../../platform/locales/locale.js';
+import { DEFAULT_LOCALE, LOCALES } from '../../platform/locales/locale.js';
 import { escapeHtml as h } from '../../platform/mail/templates.js';
-import { csrfInput,layout,when,type PageSession } from '../../platform/http/console.js';
+import { csrfInput, layout, when, type PageSession } from '../../platform/http/console.js';
 
 /*
  * The console's Lists pages: the table with counts and a create form, and one list's edit form.
@@ -21,9 +21,15 @@ const NOTICES: Record<string, string> = {
 const notice = (code: string | undefined) => (code && NOTICES[code] ? `<p class="notice">${h(NOTICES[code])}</p>` : '');
 
 /** The text for one locale's box of a form: that locale's own words only (a plain string fills every box). */
-const inLocale = (text: LocalizedText | null, locale: string) => (text === null ? '' : typeof text === 'string' ? text : (text[locale as keyof typeof text] ?? ''));
+const inLocale = (text: LocalizedText | null, locale: string) =>
+  text === null ? '' : typeof text === 'string' ? text : (text[locale as keyof typeof text] ?? '');
 
-function localizedInputs(field: string, label: string, value: LocalizedText | null, options: { textarea?: boolean; required?: boolean; hint?: string }): string {
+function localizedInputs(
+  field: string,
+  label: string,
+  value: LocalizedText | null,
+  options: { textarea?: boolean; required?: boolean; hint?: string },
+): string {
   const boxes = LOCALES.map((locale) => {
     const id = `${field}-${locale}`;
     const input = options.textarea

@@ -1,16 +1,22 @@
-import { eq,sql } from 'drizzle-orm';
-import type { Row,Scope } from '../../platform/db/database.js';
+import { eq, sql } from 'drizzle-orm';
+import type { Row, Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
 import { AppError } from '../../errors.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { asc,count,DrizzleQueryError } from 'drizzle-orm';
+import { asc, count, DrizzleQueryError } from 'drizzle-orm';
 import type { Config } from '../../config.js';
 import type { Database } from '../../platform/db/database.js';
 import { isUniqueViolation } from '../../platform/db/database.js';
-import { SUBSCRIPTION_STATUSES,type SubscriptionStatus } from '../../platform/db/schema.js';
+import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../../platform/db/schema.js';
 import { DEFAULT_LOCALE } from '../../platform/locales/locale.js';
-import { isSameOrParentDomain,senderDomain } from '../../platform/mail/sender.js';
-import { checkLocalizedText,decodeLocalizedText,encodeLocalizedText,localize,type LocalizedText } from '../../platform/locales/localizedText.js';
+import { isSameOrParentDomain, senderDomain } from '../../platform/mail/sender.js';
+import {
+  checkLocalizedText,
+  decodeLocalizedText,
+  encodeLocalizedText,
+  localize,
+  type LocalizedText,
+} from '../../platform/locales/localizedText.js';
 
 /** What the API, the console and the CLI show of a list. */
 export interface ListView {
@@ -62,13 +68,30 @@ const WELCOME_MAX = 20_000;
 const URL_MAX = 2048;
 const FROM_NAME_MAX = 100;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-const FIELDS = ['slug', 'name', 'description', 'thankYouUrl', 'confirmedUrl', 'fromName', 'fromEmail', 'public', 'archived', 'welcomeMessage', 'goodbyeEmail'] as const;
+const FIELDS = [
+  'slug',
+  'name',
+  'description',
+  'thankYouUrl',
+  'confirmedUrl',
+  'fromName',
+  'fromEmail',
+  'public',
+  'archived',
+  'welcomeMessage',
+  'goodbyeEmail',
+] as const;
 
 /** Every problem with a list's fields is this one code; the message names the field. */
 const invalid = (field: string, problem: string) => new AppError(400, 'invalid_list', `The field "${field}" ${problem}.`);
 const unknownList = (slug: string) => new AppError(404, 'unknown_list', `There is no list called "${slug}".`);
 
-function localizedField(body: Record<string, unknown>, field: string, maxLength: number, nullable: boolean): LocalizedText | null | undefined {
+function localizedField(
+  body: Record<string, unknown>,
+  field: string,
+  maxLength: number,
+  nullable: boolean,
+): LocalizedText | null | undefined {
   const value = body[field];
   if (value === undefined) return undefined;
   if (value === null || value === '') {
@@ -78,7 +101,10 @@ function localizedField(body: Record<string, unknown>, field: string, maxLength:
   const check = checkLocalizedText(value, maxLength);
   if (!check.ok) throw invalid(field, check.problem.replace(/^the text /, ''));
   // A name reaches headers (Subject, List-Id): one line, no control characters.
-  if (field === 'name' && Object.values(typeof check.value === 'string' ? { all: check.value } : check.value).some((text) => CONTROL.test(text ?? ''))) {
+  if (
+    field === 'name' &&
+    Object.values(typeof check.value === 'string' ? { all: check.value } : check.value).some((text) => CONTROL.test(text ?? ''))
+  ) {
     throw invalid(field, 'must be on one line, without control characters');
   }
   return check.value;
@@ -128,7 +154,10 @@ function fromEmailField(body: Record<string, unknown>, rules: ListRules): string
   if (!parsed.ok) throw invalid('fromEmail', `must be an email address (${parsed.message})`);
   // Mail goes out with the site's envelope sender and DKIM key: a From on any other domain fails DMARC alignment.
   if (rules.senderDomains.length > 0 && !rules.senderDomains.some((domain) => isSameOrParentDomain(parsed.address.domain, domain))) {
-    throw invalid('fromEmail', `must be an address at ${rules.senderDomains.join(' or ')} (or a subdomain): mail is signed and sent for that domain, and a From on another one fails DMARC`);
+    throw invalid(
+      'fromEmail',
+      `must be an address at ${rules.senderDomains.join(' or ')} (or a subdomain): mail is signed and sent for that domain, and a From on another one fails DMARC`,
+    );
   }
   return parsed.address.email;
 }
@@ -139,13 +168,15 @@ function fromEmailField(body: Record<string, unknown>, rules: ListRules): string
  * first problem is answered as `400 invalid_list` naming its field.
  */
 export function checkListInput(input: unknown, rules: ListRules, creating: boolean): ListChanges & { slug?: string } {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new AppError(400, 'invalid_list', 'Send the list as a JSON object.');
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    throw new AppError(400, 'invalid_list', 'Send the list as a JSON object.');
   const body = input as Record<string, unknown>;
   const unknown = Object.keys(body).find((key) => !(FIELDS as readonly string[]).includes(key));
   if (unknown !== undefined) throw invalid(unknown, `is not a field of a list (fields: ${FIELDS.join(', ')})`);
   let slug: string | undefined;
   if (creating) {
-    if (typeof body.slug !== 'string' || !SLUG_PATTERN.test(body.slug)) throw invalid('slug', 'must be 1 to 64 lower-case letters, digits or hyphens');
+    if (typeof body.slug !== 'string' || !SLUG_PATTERN.test(body.slug))
+      throw invalid('slug', 'must be 1 to 64 lower-case letters, digits or hyphens');
     slug = body.slug;
     if (body.name === undefined) throw invalid('name', 'is required');
   } else if (body.slug !== undefined) {
@@ -177,8 +208,10 @@ function columnsOf(changes: ListChanges, now: number): Partial<Row<'lists'>> {
     columns.name = localize(changes.name, DEFAULT_LOCALE);
     columns.nameByLocale = typeof changes.name === 'string' ? null : encodeLocalizedText(changes.name);
   }
-  if (changes.description !== undefined) columns.description = changes.description === null ? null : encodeLocalizedText(changes.description);
-  if (changes.welcomeMessage !== undefined) columns.welcomeMessage = changes.welcomeMessage === null ? null : encodeLocalizedText(changes.welcomeMessage);
+  if (changes.description !== undefined)
+    columns.description = changes.description === null ? null : encodeLocalizedText(changes.description);
+  if (changes.welcomeMessage !== undefined)
+    columns.welcomeMessage = changes.welcomeMessage === null ? null : encodeLocalizedText(changes.welcomeMessage);
   for (const field of ['thankYouUrl', 'confirmedUrl', 'fromName', 'fromEmail'] as const) {
     if (changes[field] !== undefined) columns[field] = changes[field];
   }
@@ -291,7 +324,8 @@ export async function updateList(database: Database, rules: ListRules, slug: str
  * consent events, broadcasts) refuses the delete the same way.
  */
 export async function deleteList(database: Database, slug: string): Promise<void> {
-  const inUse = () => new AppError(409, 'list_in_use', `The list "${slug}" has subscriptions or history, so it cannot be deleted; archive it instead.`);
+  const inUse = () =>
+    new AppError(409, 'list_in_use', `The list "${slug}" has subscriptions or history, so it cannot be deleted; archive it instead.`);
   try {
     await database.transaction(async (tx) => {
       const list = await rowBySlug(tx, slug);
@@ -313,10 +347,13 @@ function isForeignKeyViolation(error: unknown): boolean {
   return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
 
-
 const listBySlug = preparedPerHandle((scope: Scope) => {
   const { lists } = scope.tables;
-  return scope.db.select().from(lists).where(eq(lists.slug, sql.placeholder('slug'))).prepare('subscribe_list_by_slug');
+  return scope.db
+    .select()
+    .from(lists)
+    .where(eq(lists.slug, sql.placeholder('slug')))
+    .prepare('subscribe_list_by_slug');
 });
 
 /** The list that takes signups under this slug, or null: an archived list takes none (its opt-outs still work). */

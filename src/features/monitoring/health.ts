@@ -23,11 +23,19 @@ async function within<T>(timeoutMs: number, promise: Promise<T>, fallback: T): P
 
 const withinRedisTimeout = <T>(promise: Promise<T>, fallback: T): Promise<T> => within(REDIS_CHECK_TIMEOUT_MS, promise, fallback);
 
-const redisAnswers = (deps: AppDeps): Promise<boolean> => withinRedisTimeout(deps.redis.ping().then((answer) => answer === 'PONG'), false);
+const redisAnswers = (deps: AppDeps): Promise<boolean> =>
+  withinRedisTimeout(
+    deps.redis.ping().then((answer) => answer === 'PONG'),
+    false,
+  );
 
 /** One round trip: on PostgreSQL through the pool, so /readyz covers the pool too. */
 const databaseAnswers = (deps: AppDeps): Promise<boolean> =>
-  within(DATABASE_CHECK_TIMEOUT_MS, deps.database.ping().then(() => true), false);
+  within(
+    DATABASE_CHECK_TIMEOUT_MS,
+    deps.database.ping().then(() => true),
+    false,
+  );
 
 export function healthRoutes(deps: AppDeps): Router {
   const router = Router();

@@ -60,7 +60,10 @@ export function metricsRoutes(deps: AppDeps): Router {
       queueCounts: () => deps.queue.getJobCounts(...QUEUE_STATES),
       senderFault: async () => (await readSenderFault(deps.redis, deps.config.queuePrefix))?.kind ?? null,
     });
-    res.set('Cache-Control', 'no-store').type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    res
+      .set('Cache-Control', 'no-store')
+      .type(deps.metrics.registry.contentType)
+      .send(await deps.metrics.registry.metrics());
   });
   return router;
 }

@@ -7,7 +7,8 @@ import { reasonsReport } from './reasons.js';
 /** `days` of the reasons report: 1 to 365, 30 when left out. */
 export function reportDays(value: string | undefined): number {
   if (value === undefined || value === '') return 30;
-  if (!/^\d{1,3}$/.test(value) || Number(value) < 1 || Number(value) > 365) throw new AppError(400, 'invalid_days', 'days must be a whole number from 1 to 365.');
+  if (!/^\d{1,3}$/.test(value) || Number(value) < 1 || Number(value) > 365)
+    throw new AppError(400, 'invalid_days', 'days must be a whole number from 1 to 365.');
   return Number(value);
 }
 
@@ -17,7 +18,10 @@ export function apiRoutes(deps: AppDeps): Router {
   const { database } = deps;
 
   router.get('/reasons', async (req, res) => {
-    const report = await reasonsReport(database, { list: optionalText(req.query, 'list', 64) || undefined, days: reportDays(optionalText(req.query, 'days', 8)) });
+    const report = await reasonsReport(database, {
+      list: optionalText(req.query, 'list', 64) || undefined,
+      days: reportDays(optionalText(req.query, 'days', 8)),
+    });
     res.set('Cache-Control', 'no-store').json(report);
   });
 

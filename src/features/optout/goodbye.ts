@@ -38,6 +38,8 @@ export async function queueGoodbye(tx: Scope, secrets: readonly string[], reques
   });
   if (!decision.allowed) return null;
   const id = randomUUID();
-  await tx.db.insert(tx.tables.outbox).values({ id, kind: 'goodbye', subscriptionId: request.subscriptionId, status: 'queued', createdAt: request.unsubscribedAt });
+  await tx.db
+    .insert(tx.tables.outbox)
+    .values({ id, kind: 'goodbye', subscriptionId: request.subscriptionId, status: 'queued', createdAt: request.unsubscribedAt });
   return id;
 }

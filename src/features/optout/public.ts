@@ -25,7 +25,11 @@ export const tokenOf = (req: Request): unknown => req.query.token;
 
 /** A `locale` the link or form carries, else the person's, else the browser's. */
 export function formLocale(req: Request, contactLocale: string): Locale {
-  return localeField(req.query.locale) ?? localeField((req.body as Record<string, unknown> | undefined)?.locale) ?? (isLocale(contactLocale) ? contactLocale : pageLocale(req));
+  return (
+    localeField(req.query.locale) ??
+    localeField((req.body as Record<string, unknown> | undefined)?.locale) ??
+    (isLocale(contactLocale) ? contactLocale : pageLocale(req))
+  );
 }
 
 /** The free text of the reasons form: lines are welcome (a textarea), other control characters are not. */
@@ -34,17 +38,19 @@ function commentOf(body: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string') throw new AppError(400, 'invalid_field', 'The field "comment" must be text.');
   const text = value.replace(/\r\n?/g, '\n');
-  if (text.length > REASON_COMMENT_MAX) throw new AppError(400, 'field_too_long', `The field "comment" is longer than ${REASON_COMMENT_MAX} characters.`);
-  if (/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/.test(text)) throw new AppError(400, 'invalid_field', 'The field "comment" contains control characters.');
+  if (text.length > REASON_COMMENT_MAX)
+    throw new AppError(400, 'field_too_long', `The field "comment" is longer than ${REASON_COMMENT_MAX} characters.`);
+  if (/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/.test(text))
+    throw new AppError(400, 'invalid_field', 'The field "comment" contains control characters.');
   return text;
 }
 
 /** Records the reasons form's answer for these lists (REASON_COMMENT_MAX characters of comment at most). */
 export async function saveLeavingReason(database: Database, req: Request, contactId: number, listIds: number[]): Promise<void> {
-    const reason = checkReason(optionalText(req.body, 'reason', 32));
-    const comment = commentOf(req.body);
-    await recordLeavingReason(database, { contactId, listIds, reason, comment, origin: requestOrigin(req) });
-  }
+  const reason = checkReason(optionalText(req.body, 'reason', 32));
+  const comment = commentOf(req.body);
+  await recordLeavingReason(database, { contactId, listIds, reason, comment, origin: requestOrigin(req) });
+}
 
 /**
  * The token always travels in the URL (the List-Unsubscribe header and the page form both
@@ -73,7 +79,6 @@ function linkLocale(req: Request, contactLocale: string): Locale {
   return isLocale(contactLocale) ? contactLocale : pageLocale(req);
 }
 
-
 /** GET|POST /unsubscribe (the page, and RFC 8058 one-click), POST /resubscribe and POST /unsubscribe/reason. */
 export function publicRoutes(deps: AppDeps): Router {
   const router = Router();
@@ -87,7 +92,10 @@ export function publicRoutes(deps: AppDeps): Router {
     const locale = linkLocale(req, target.locale);
     const view = { list: target.listName, address: target.email };
     if (target.status === 'unsubscribed') {
-      sendPage(res, unsubscribedPage(locale, { scope: 'list', notMe: false }, withToken('/resubscribe', token), { ...view, site: pageSite(req) }));
+      sendPage(
+        res,
+        unsubscribedPage(locale, { scope: 'list', notMe: false }, withToken('/resubscribe', token), { ...view, site: pageSite(req) }),
+      );
     } else if (target.status === 'pending') {
       sendPage(res, notMePage(locale, withToken('/unsubscribe', token), view));
     } else {
@@ -106,7 +114,16 @@ export function publicRoutes(deps: AppDeps): Router {
       // the opt-out it asks for holds; a one-click client gets its plain 200, never an error.
       if (!(error instanceof AppError) || error.code !== 'unknown_subscription') throw error;
       if (wantsJson(req)) res.json({ status: 'unsubscribed', list: null, scope: scopeOf(req) });
-      else sendPage(res, messagePage(pageLocale(req), stringsOf(pageLocale(req)).page.unsubscribedTitle, stringsOf(pageLocale(req)).page.unsubscribedAllBody, { site: pageSite(req) }));
+      else
+        sendPage(
+          res,
+          messagePage(
+            pageLocale(req),
+            stringsOf(pageLocale(req)).page.unsubscribedTitle,
+            stringsOf(pageLocale(req)).page.unsubscribedAllBody,
+            { site: pageSite(req) },
+          ),
+        );
       return;
     }
     deps.metrics.unsubscribes.inc();
@@ -118,7 +135,16 @@ export function publicRoutes(deps: AppDeps): Router {
     // The optional "why?" form, after the opt-out is done; an RFC 8058 one-click POST gets the page without it.
     const oneClick = (req.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] === 'One-Click';
     const reasons = oneClick ? '' : reasonsForm(locale, withToken('/unsubscribe/reason', token));
-    sendPage(res, unsubscribedPage(locale, outcome, withToken('/resubscribe', token), { list: outcome.listName, address: outcome.email, site: pageSite(req) }, reasons));
+    sendPage(
+      res,
+      unsubscribedPage(
+        locale,
+        outcome,
+        withToken('/resubscribe', token),
+        { list: outcome.listName, address: outcome.email, site: pageSite(req) },
+        reasons,
+      ),
+    );
   });
 
   // Valid only with the same signed token: holding the link is the proof of the address.
@@ -130,7 +156,10 @@ export function publicRoutes(deps: AppDeps): Router {
       return;
     }
     const locale = linkLocale(req, outcome.locale);
-    sendPage(res, resubscribedPage(locale, outcome.status === 'pending', { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
+    sendPage(
+      res,
+      resubscribedPage(locale, outcome.status === 'pending', { list: outcome.listName, address: outcome.email, site: pageSite(req) }),
+    );
   });
 
   // The reasons form of the unsubscribe page: the unsubscribe link's token names the list.

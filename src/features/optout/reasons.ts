@@ -28,7 +28,9 @@ function parseDetail(detail: string | null): ReasonDetail | null {
   if (detail === null) return null;
   try {
     const value = JSON.parse(detail) as Partial<ReasonDetail>;
-    return isLeavingReason(value.reason) ? { reason: value.reason, ...(typeof value.comment === 'string' ? { comment: value.comment } : {}) } : null;
+    return isLeavingReason(value.reason)
+      ? { reason: value.reason, ...(typeof value.comment === 'string' ? { comment: value.comment } : {}) }
+      : null;
   } catch {
     return null;
   }
@@ -54,12 +56,24 @@ export async function recordLeavingReason(
     const left = await tx.db
       .select({ listId: subscriptions.listId })
       .from(subscriptions)
-      .where(and(eq(subscriptions.contactId, request.contactId), eq(subscriptions.status, 'unsubscribed'), inArray(subscriptions.listId, [...request.listIds])));
+      .where(
+        and(
+          eq(subscriptions.contactId, request.contactId),
+          eq(subscriptions.status, 'unsubscribed'),
+          inArray(subscriptions.listId, [...request.listIds]),
+        ),
+      );
     for (const { listId } of left) {
       const [signup] = await tx.db
         .select({ source: consentEvents.source })
         .from(consentEvents)
-        .where(and(eq(consentEvents.contactId, request.contactId), eq(consentEvents.listId, listId), eq(consentEvents.action, 'subscribe_requested')))
+        .where(
+          and(
+            eq(consentEvents.contactId, request.contactId),
+            eq(consentEvents.listId, listId),
+            eq(consentEvents.action, 'subscribe_requested'),
+          ),
+        )
         .orderBy(asc(consentEvents.at), asc(consentEvents.id))
         .limit(1);
       await recordConsent(tx, {
@@ -111,7 +125,11 @@ const DAY_MS = 86_400_000;
 const LATEST = 20;
 
 /** Reasons given in the last `days` days, for one list (slug) or all. */
-export async function reasonsReport(scope: Scope, query: { list?: string | undefined; days: number }, now = Date.now()): Promise<ReasonsReport> {
+export async function reasonsReport(
+  scope: Scope,
+  query: { list?: string | undefined; days: number },
+  now = Date.now(),
+): Promise<ReasonsReport> {
   const { consentEvents, lists } = scope.tables;
   let listId: number | undefined;
   if (query.list) {
@@ -121,10 +139,22 @@ export async function reasonsReport(scope: Scope, query: { list?: string | undef
   }
   const firstDay = Math.floor(now / DAY_MS) * DAY_MS - (query.days - 1) * DAY_MS;
   const rows = await scope.db
-    .select({ at: consentEvents.at, contactId: consentEvents.contactId, detail: consentEvents.detail, source: consentEvents.source, list: lists.slug })
+    .select({
+      at: consentEvents.at,
+      contactId: consentEvents.contactId,
+      detail: consentEvents.detail,
+      source: consentEvents.source,
+      list: lists.slug,
+    })
     .from(consentEvents)
     .leftJoin(lists, eq(lists.id, consentEvents.listId))
-    .where(and(eq(consentEvents.action, 'unsubscribe_reason'), gte(consentEvents.at, firstDay), listId === undefined ? undefined : eq(consentEvents.listId, listId)))
+    .where(
+      and(
+        eq(consentEvents.action, 'unsubscribe_reason'),
+        gte(consentEvents.at, firstDay),
+        listId === undefined ? undefined : eq(consentEvents.listId, listId),
+      ),
+    )
     .orderBy(desc(consentEvents.at), desc(consentEvents.id));
   const report: ReasonsReport = { counts: zero(), days: [], latest: [], neverSignedUp: { byList: {}, bySource: {} } };
   const byDay = new Map<string, Counts>();

@@ -1,16 +1,16 @@
 import { restoreSubscription } from '../signup/index.js';
-import { and,eq,ne,or,sql } from 'drizzle-orm';
-import type { Database,Scope } from '../../platform/db/database.js';
+import { and, eq, ne, or, sql } from 'drizzle-orm';
+import type { Database, Scope } from '../../platform/db/database.js';
 import type { SubscriptionStatus } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
-import { recordChanges,type Change,type UnsubscribeSource } from '../changes/index.js';
-import { recordConsent,type RequestOrigin } from '../policy/index.js';
-import { linkClaims,lockAddressOfSubscription,subscriptionIdFromToken } from '../signup/index.js';
+import { recordChanges, type Change, type UnsubscribeSource } from '../changes/index.js';
+import { recordConsent, type RequestOrigin } from '../policy/index.js';
+import { linkClaims, lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/index.js';
 import { domainOf } from '../../platform/mail/address.js';
-import { entriesOfAddress,suppressAddress } from '../policy/index.js';
+import { entriesOfAddress, suppressAddress } from '../policy/index.js';
 import { queueGoodbye } from './goodbye.js';
 import { listName } from '../../platform/locales/localizedText.js';
-import { DEFAULT_LOCALE,isLocale } from '../../platform/locales/locale.js';
+import { DEFAULT_LOCALE, isLocale } from '../../platform/locales/locale.js';
 
 export type UnsubscribeScope = 'list' | 'all';
 
@@ -94,9 +94,13 @@ export async function unsubscribe(
         action: ended.status === 'pending' && notMe ? 'not_me' : 'unsubscribed',
         at: now,
         origin: request.origin,
-        detail: [scope === 'all' ? 'every list' : undefined, broadcastId !== undefined && ended.id === subscription.id ? `broadcast ${broadcastId}` : undefined]
-          .filter(Boolean)
-          .join('; ') || undefined,
+        detail:
+          [
+            scope === 'all' ? 'every list' : undefined,
+            broadcastId !== undefined && ended.id === subscription.id ? `broadcast ${broadcastId}` : undefined,
+          ]
+            .filter(Boolean)
+            .join('; ') || undefined,
       });
     }
     // A broadcast's own link that ended its own subscription counts once for that broadcast
@@ -118,11 +122,23 @@ export async function unsubscribe(
     });
     // Clicking again after an admin lifted the entry opts out again; that is worth a line in the trail.
     if (entry.created && ending.length === 0) {
-      await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'unsubscribed', at: now, origin: request.origin });
+      await recordConsent(tx, {
+        contactId: contact.id,
+        listId: subscription.listId,
+        action: 'unsubscribed',
+        at: now,
+        origin: request.origin,
+      });
     }
     // "Not me" cancels a request that was never confirmed: no receiver holds that address for it.
     if (!notMe && (ending.length > 0 || entry.created)) {
-      const change: Change = { type: 'subscription.unsubscribed', email: contact.emailKey, listId: scope === 'all' ? null : subscription.listId, source: request.source, at: now };
+      const change: Change = {
+        type: 'subscription.unsubscribed',
+        email: contact.emailKey,
+        listId: scope === 'all' ? null : subscription.listId,
+        source: request.source,
+        at: now,
+      };
       await recordChanges(tx, [change]);
     }
     // Only the opt-out that ended the link's own confirmed subscription says goodbye, once.
@@ -137,7 +153,9 @@ export async function unsubscribe(
             source: request.source,
           })
         : null;
-    const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
+    const status = (
+      await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id))
+    )[0]!.status;
     return { subscriptionId, status, listName, locale: contact.locale, email: contact.email, notMe, scope, outboxId };
   });
 }
@@ -174,7 +192,13 @@ export async function resubscribe(
     // this delete then waits and spares it, or deletes it first and that opt-out writes a new entry.
     await tx.db
       .delete(suppressions)
-      .where(and(entriesOfAddress(tx.tables, secrets, contact.emailKey), eq(suppressions.reason, 'unsubscribed'), eq(suppressions.createdByLink, subscriptionId)));
+      .where(
+        and(
+          entriesOfAddress(tx.tables, secrets, contact.emailKey),
+          eq(suppressions.reason, 'unsubscribed'),
+          eq(suppressions.createdByLink, subscriptionId),
+        ),
+      );
     const undone = await tx.db
       .select()
       .from(subscriptions)
@@ -193,7 +217,9 @@ export async function resubscribe(
       }
       if (typeof outcome === 'string' && outcome !== 'blocked') outboxIds.push(outcome);
     }
-    const status = (await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id)))[0]!.status;
+    const status = (
+      await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id))
+    )[0]!.status;
     return { ...target, status, outboxIds };
   });
 }

@@ -65,7 +65,13 @@ async function mergeContact(tx: Scope, from: Row<'contacts'>, into: Row<'contact
   for (const { id: _id, ...event } of trail) await tx.db.insert(consentEvents).values({ ...event, contactId: into.id });
   await tx.db.delete(consentEvents).where(eq(consentEvents.contactId, from.id));
   await tx.db.delete(contacts).where(eq(contacts.id, from.id));
-  await recordConsent(tx, { contactId: into.id, listId: null, action: 'identity_migrated', at: now, detail: 'merged with a contact stored under a quoted spelling of this address' });
+  await recordConsent(tx, {
+    contactId: into.id,
+    listId: null,
+    action: 'identity_migrated',
+    at: now,
+    detail: 'merged with a contact stored under a quoted spelling of this address',
+  });
 }
 
 /**
@@ -92,7 +98,13 @@ export async function migrateQuotedAddresses(tx: Scope, secrets: readonly string
       report.merged += 1;
     } else {
       await tx.db.update(contacts).set({ email: mailbox.email, emailKey: mailbox.emailKey }).where(eq(contacts.id, quoted.id));
-      await recordConsent(tx, { contactId: quoted.id, listId: null, action: 'identity_migrated', at: now, detail: 'stored under a quoted spelling of this address until now' });
+      await recordConsent(tx, {
+        contactId: quoted.id,
+        listId: null,
+        action: 'identity_migrated',
+        at: now,
+        detail: 'stored under a quoted spelling of this address until now',
+      });
       report.rekeyed += 1;
     }
   }

@@ -123,15 +123,19 @@ function decide(request: MailRequest, suppression: SuppressionMatch | undefined)
 async function goodbyeDecision(scope: Scope, secrets: readonly string[], emailKey: string, request: MailRequest): Promise<MailDecision> {
   const { goodbye } = request;
   if (request.subscriptionStatus !== 'unsubscribed') return { allowed: false, reason: 'not_unsubscribed' };
-  if (!goodbye || goodbye.unsubscribedAt === null || goodbye.requestedAt !== goodbye.unsubscribedAt) return { allowed: false, reason: 'goodbye_not_of_this_opt_out' };
+  if (!goodbye || goodbye.unsubscribedAt === null || goodbye.requestedAt !== goodbye.unsubscribedAt)
+    return { allowed: false, reason: 'goodbye_not_of_this_opt_out' };
   if (request.now - goodbye.unsubscribedAt > GOODBYE_WINDOW_MS) return { allowed: false, reason: 'goodbye_window_passed' };
   const { suppressions } = scope.tables;
   const entries = await scope.db
     .select({ reason: suppressions.reason, createdByLink: suppressions.createdByLink, createdAt: suppressions.createdAt })
     .from(suppressions)
-    .where(and(entriesOfAddress(scope.tables, secrets, emailKey), or(isNull(suppressions.listId), eq(suppressions.listId, request.listId))));
+    .where(
+      and(entriesOfAddress(scope.tables, secrets, emailKey), or(isNull(suppressions.listId), eq(suppressions.listId, request.listId))),
+    );
   const other = entries.find(
-    (entry) => !(entry.reason === 'unsubscribed' && entry.createdByLink === goodbye.subscriptionId && entry.createdAt === goodbye.unsubscribedAt),
+    (entry) =>
+      !(entry.reason === 'unsubscribed' && entry.createdByLink === goodbye.subscriptionId && entry.createdAt === goodbye.unsubscribedAt),
   );
   return other ? { allowed: false, reason: `suppressed:${other.reason}` } : { allowed: true };
 }
@@ -196,7 +200,8 @@ async function confirmationBudget(scope: Scope, request: ConfirmBudget, now: num
   if (limits.max > 0) {
     if (earlier.filter((row) => row.mailedAt > now - DAY_MS).length >= limits.max) return { allowed: false, reason: 'confirm_daily_limit' };
     const lastConfirmed = (await lastConfirmationOf(scope).execute({ contactId }))[0]?.at ?? 0;
-    if (earlier.filter((row) => row.createdAt > lastConfirmed).length >= limits.max) return { allowed: false, reason: 'confirm_unanswered' };
+    if (earlier.filter((row) => row.createdAt > lastConfirmed).length >= limits.max)
+      return { allowed: false, reason: 'confirm_unanswered' };
   }
   return { allowed: true };
 }

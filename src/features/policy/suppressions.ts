@@ -17,7 +17,11 @@ export function addressHashes(secrets: readonly string[], emailKey: string): str
  * An address's entries as one condition per partial unique index (all lists, one list): a
  * lookup by hash alone matches neither index's condition, and SQLite would scan the table.
  */
-export function addressEntryConditions({ suppressions }: Pick<Tables, 'suppressions'>, secrets: readonly string[], emailKey: string): [SQL, SQL] {
+export function addressEntryConditions(
+  { suppressions }: Pick<Tables, 'suppressions'>,
+  secrets: readonly string[],
+  emailKey: string,
+): [SQL, SQL] {
   const hashes = inArray(suppressions.emailHash, addressHashes(secrets, emailKey));
   return [and(hashes, isNull(suppressions.listId))!, and(hashes, isNotNull(suppressions.listId))!];
 }
@@ -39,7 +43,9 @@ export interface SuppressionMatch {
 function suppressionLookup(scope: Scope, secretCount: number, anyList: boolean) {
   const { suppressions } = scope.tables;
   const hashes = Array.from({ length: secretCount }, (_, i) => sql.placeholder(`hash${i}`));
-  const listScope = anyList ? isNull(suppressions.listId) : or(isNull(suppressions.listId), eq(suppressions.listId, sql.placeholder('listId')));
+  const listScope = anyList
+    ? isNull(suppressions.listId)
+    : or(isNull(suppressions.listId), eq(suppressions.listId, sql.placeholder('listId')));
   return scope.db
     .select({ id: suppressions.id, reason: suppressions.reason })
     .from(suppressions)
@@ -94,7 +100,8 @@ export async function findSuppressions(
     for (const row of rows) {
       const emailKey = keyOfHash.get(row.emailHash)!;
       const known = found.get(emailKey);
-      if (!known || (known.reason === 'unsubscribed' && row.reason !== 'unsubscribed')) found.set(emailKey, { id: row.id, reason: row.reason });
+      if (!known || (known.reason === 'unsubscribed' && row.reason !== 'unsubscribed'))
+        found.set(emailKey, { id: row.id, reason: row.reason });
     }
   }
   return found;
@@ -119,7 +126,11 @@ export interface NewSuppression {
  * opt-out made again since. Returns the entry id and whether it is new. Runs in the caller's
  * transaction.
  */
-export async function suppressAddress(tx: Scope, secrets: readonly string[], entry: NewSuppression): Promise<{ id: number; created: boolean }> {
+export async function suppressAddress(
+  tx: Scope,
+  secrets: readonly string[],
+  entry: NewSuppression,
+): Promise<{ id: number; created: boolean }> {
   return (await suppressAddresses(tx, secrets, [entry]))[0]!;
 }
 
@@ -201,7 +212,16 @@ export async function suppressAddresses(
       const inserted = await tx.db
         .insert(suppressions)
         .values(
-          chunk.map((e) => ({ emailHash: e.emailHash, email: e.emailKey, domain: e.domain, listId: e.listId, reason: e.reason, source: e.source, createdAt: e.at, createdByLink: e.createdByLink ?? null })),
+          chunk.map((e) => ({
+            emailHash: e.emailHash,
+            email: e.emailKey,
+            domain: e.domain,
+            listId: e.listId,
+            reason: e.reason,
+            source: e.source,
+            createdAt: e.at,
+            createdByLink: e.createdByLink ?? null,
+          })),
         )
         .onConflictDoNothing()
         .returning({ id: suppressions.id, emailHash: suppressions.emailHash, listId: suppressions.listId });

@@ -1,10 +1,10 @@
 import { formPage, formParagraph } from '../../platform/http/pages.js';
 import { reasonsForm } from '../optout/index.js';
-import { listName,localize,decodeLocalizedText } from '../../platform/locales/localizedText.js';
-import { stringsOf,type Locale } from '../../platform/locales/locale.js';
+import { listName, localize, decodeLocalizedText } from '../../platform/locales/localizedText.js';
+import { stringsOf, type Locale } from '../../platform/locales/locale.js';
 import { escapeHtml } from '../../platform/mail/templates.js';
 import type { ContactRecord } from '../subscribers/index.js';
-import type { PreferenceChange,PreferenceView } from './service.js';
+import type { PreferenceChange, PreferenceView } from './service.js';
 import { maskAddress } from '../../platform/http/pages.js';
 
 /**
@@ -40,7 +40,9 @@ export function preferencesPage(data: PreferencesPageData): string {
   const { locale, view, actions } = data;
   const t = stringsOf(locale).preferences;
   const names = new Map(view.lists.map(({ list }) => [list.slug, listName(list, locale)]));
-  const blocked = view.addressBlockedBy ? `<div class="blocked"><p><strong>${h(t.blockedTitle)}</strong></p>${formParagraph(t.blocked[view.addressBlockedBy] ?? t.blocked.manual!)}</div>\n` : '';
+  const blocked = view.addressBlockedBy
+    ? `<div class="blocked"><p><strong>${h(t.blockedTitle)}</strong></p>${formParagraph(t.blocked[view.addressBlockedBy] ?? t.blocked.manual!)}</div>\n`
+    : '';
   const options = view.lists
     .map(({ list, state, blockedBy }) => {
       const id = `list-${list.id}`;
@@ -60,17 +62,27 @@ ${options}
 <div>${formParagraph(t.unsubscribeAllHint)}<button type="submit" name="all" value="1" class="secondary">${h(t.unsubscribeAll)}</button></div></div>
 </form>`
     : formParagraph(t.noLists);
-  return formPage(locale, t.title, `<dl class="facts"><dt>${h(stringsOf(locale).page.addressLabel)}</dt><dd>${h(maskAddress(view.contact.email))}</dd></dl>\n${blocked}${formParagraph(t.intro)}\n${lists}\n${dataSection(data, names)}`);
+  return formPage(
+    locale,
+    t.title,
+    `<dl class="facts"><dt>${h(stringsOf(locale).page.addressLabel)}</dt><dd>${h(maskAddress(view.contact.email))}</dd></dl>\n${blocked}${formParagraph(t.intro)}\n${lists}\n${dataSection(data, names)}`,
+  );
 }
 
 function dataSection(data: PreferencesPageData, names: Map<string, string>): string {
   const { locale, record, actions } = data;
   const t = stringsOf(locale).preferences;
-  const states = record.subscriptions.map((s) => `<dt>${h(names.get(s.list) ?? s.listName)}</dt><dd>${h(t.state[s.status] ?? s.status)}</dd>`).join('');
+  const states = record.subscriptions
+    .map((s) => `<dt>${h(names.get(s.list) ?? s.listName)}</dt><dd>${h(t.state[s.status] ?? s.status)}</dd>`)
+    .join('');
   const trail = record.consent.length
     ? `<ol class="trail">${record.consent
         .map((e) => {
-          const parts = [e.at ? t.dateTime(e.at.slice(0, 10), e.at.slice(11, 16)) : '', e.list ? (names.get(e.list) ?? e.list) : t.everyList, t.action[e.action] ?? e.action];
+          const parts = [
+            e.at ? t.dateTime(e.at.slice(0, 10), e.at.slice(11, 16)) : '',
+            e.list ? (names.get(e.list) ?? e.list) : t.everyList,
+            t.action[e.action] ?? e.action,
+          ];
           const ip = maskIp(e.ip);
           const from = [e.source, ip ? t.ipLabel(ip) : null].filter(Boolean).join(' · ');
           return `<li>${h(parts.join(' · '))}${from ? `<br><span class="note">${h(from)}</span>` : ''}</li>`;
@@ -78,7 +90,11 @@ function dataSection(data: PreferencesPageData, names: Map<string, string>): str
         .join('')}</ol>`
     : formParagraph(t.trailEmpty);
   const retention = data.retentionDays > 0 ? t.retention(data.retentionDays) : t.retentionNow;
-  const due = record.minimizedAt ? formParagraph(t.minimized) : data.minimizesAt !== null ? formParagraph(t.minimizesOn(day(data.minimizesAt))) : '';
+  const due = record.minimizedAt
+    ? formParagraph(t.minimized)
+    : data.minimizesAt !== null
+      ? formParagraph(t.minimizesOn(day(data.minimizesAt)))
+      : '';
   return `<h2>${h(t.dataTitle)}</h2>
 ${formParagraph(t.dataIntro)}
 <dl class="facts"><dt>${h(stringsOf(locale).page.addressLabel)}</dt><dd>${h(record.email)}</dd><dt>${h(t.nameLabel)}</dt><dd>${h(record.name ?? t.noName)}</dd>${states}</dl>
@@ -107,7 +123,11 @@ export function savedPage(locale: Locale, change: PreferenceChange, back: string
   if (lines.length === 0) lines.push(formParagraph(t.savedNothing));
   const left = change.unsubscribed.map((l) => l.slug);
   const reasons = left.length ? reasonsForm(locale, reasonAction, left) : '';
-  return formPage(locale, t.savedTitle, `<dl class="facts"><dt>${h(stringsOf(locale).page.addressLabel)}</dt><dd>${h(maskAddress(change.view.contact.email))}</dd></dl>\n${lines.join('\n')}\n${reasons}\n<p><a href="${h(back)}">${h(t.backToPreferences)}</a></p>`);
+  return formPage(
+    locale,
+    t.savedTitle,
+    `<dl class="facts"><dt>${h(stringsOf(locale).page.addressLabel)}</dt><dd>${h(maskAddress(change.view.contact.email))}</dd></dl>\n${lines.join('\n')}\n${reasons}\n<p><a href="${h(back)}">${h(t.backToPreferences)}</a></p>`,
+  );
 }
 
 /** "Erase everything?": one POST button, no typing; says before what stays. */

@@ -8,15 +8,16 @@ import { preferencesView } from './service.js';
 import type { AppDeps } from '../../app.js';
 import { optionalText } from '../../platform/http/fields.js';
 import { requestOrigin } from '../../platform/http/origin.js';
-import { eraseConfirmPage,erasedPage,preferencesPage,savedPage } from './pages.js';
-import { formLocale,reasonsThanksPage,saveLeavingReason,tokenOf,withToken } from '../optout/index.js';
-import { sendContactExport,sendFormPage } from '../../platform/http/respond.js';
+import { eraseConfirmPage, erasedPage, preferencesPage, savedPage } from './pages.js';
+import { formLocale, reasonsThanksPage, saveLeavingReason, tokenOf, withToken } from '../optout/index.js';
+import { sendContactExport, sendFormPage } from '../../platform/http/respond.js';
 
 /** The checked boxes of a form: one `lists` field, or several (urlencoded repeats become an array). */
 function slugsOf(body: unknown): string[] {
   const value = (body as Record<string, unknown> | undefined)?.lists;
   const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
-  if (values.length > 200 || values.some((v) => typeof v !== 'string' || v.length > 64)) throw new AppError(400, 'invalid_field', 'The field "lists" must be list names.');
+  if (values.length > 200 || values.some((v) => typeof v !== 'string' || v.length > 64))
+    throw new AppError(400, 'invalid_field', 'The field "lists" must be list names.');
   return values as string[];
 }
 
@@ -43,7 +44,11 @@ export function publicRoutes(deps: AppDeps): Router {
         locale,
         view,
         record,
-        actions: { save: withToken('/preferences', token), export: withToken('/preferences/export', token), erase: withToken('/preferences/erase', token) },
+        actions: {
+          save: withToken('/preferences', token),
+          export: withToken('/preferences/export', token),
+          erase: withToken('/preferences/erase', token),
+        },
         retentionDays: Math.round(retention / 86_400_000),
         minimizesAt: await minimisationDueAt(database, secrets, view.contact.id, retention),
       }),
@@ -63,7 +68,16 @@ export function publicRoutes(deps: AppDeps): Router {
   // A POST (a button), not a link: fetching a URL must not record a download.
   router.post('/preferences/export', async (req, res) => {
     const view = await preferencesView(database, secrets, tokenOf(req));
-    await database.transaction((tx) => recordConsent(tx, { contactId: view.contact.id, listId: null, action: 'data_exported', at: Date.now(), origin: requestOrigin(req), detail: 'preference centre' }));
+    await database.transaction((tx) =>
+      recordConsent(tx, {
+        contactId: view.contact.id,
+        listId: null,
+        action: 'data_exported',
+        at: Date.now(),
+        origin: requestOrigin(req),
+        detail: 'preference centre',
+      }),
+    );
     const record = await contactRecord(database, secrets, view.contact.email);
     sendContactExport(res, 'my-data.json', record);
   });
@@ -74,7 +88,10 @@ export function publicRoutes(deps: AppDeps): Router {
     const view = await preferencesView(database, secrets, token);
     const locale = formLocale(req, view.contact.locale);
     if (optionalText(req.body, 'confirm', 8) !== 'yes') {
-      sendFormPage(res, eraseConfirmPage(locale, withToken('/preferences/erase', token), view.contact.email, withToken('/preferences', token)));
+      sendFormPage(
+        res,
+        eraseConfirmPage(locale, withToken('/preferences/erase', token), view.contact.email, withToken('/preferences', token)),
+      );
       return;
     }
     // The consent log keeps "a contact was erased by the preference centre", and nothing about whom.
@@ -93,4 +110,3 @@ export function publicRoutes(deps: AppDeps): Router {
 
   return router;
 }
-

@@ -58,7 +58,10 @@ async function readView(scope: Scope, secrets: readonly string[], contact: Row<'
     .from(lists)
     .where(or(and(eq(lists.public, true), isNull(lists.archivedAt)), listIds.length > 0 ? inArray(lists.id, listIds) : undefined))
     .orderBy(asc(lists.name), asc(lists.id));
-  const entries = await scope.db.select({ listId: suppressions.listId, reason: suppressions.reason }).from(suppressions).where(entriesOfAddress(scope.tables, secrets, contact.emailKey));
+  const entries = await scope.db
+    .select({ listId: suppressions.listId, reason: suppressions.reason })
+    .from(suppressions)
+    .where(entriesOfAddress(scope.tables, secrets, contact.emailKey));
   const addressBlockedBy = entries.find((e) => e.listId === null && e.reason !== OWN_OPT_OUT)?.reason ?? null;
   return {
     contact,
@@ -135,14 +138,38 @@ export async function applyPreferences(
           .set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null, pendingName: null, endedByLink: null })
           .where(and(eq(subscriptions.contactId, contact.id), eq(subscriptions.listId, list.id)))
           .returning({ id: subscriptions.id });
-        await recordConsent(tx, { contactId: contact.id, listId: list.id, action: 'unsubscribed', at: now, origin: request.origin, detail: request.all ? `${SOURCE}: every list` : SOURCE });
+        await recordConsent(tx, {
+          contactId: contact.id,
+          listId: list.id,
+          action: 'unsubscribed',
+          at: now,
+          origin: request.origin,
+          detail: request.all ? `${SOURCE}: every list` : SOURCE,
+        });
         if (!request.all) {
           // Tied to the subscription it ended, as a link's opt-out is: the goodbye mail below is
           // this opt-out's own (mayMail's one exception), and that subscription's link may undo it.
-          await suppressAddress(tx, secrets, { emailKey: contact.emailKey, domain, listId: list.id, reason: 'unsubscribed', source: SOURCE, at: now, createdByLink: ended?.id });
+          await suppressAddress(tx, secrets, {
+            emailKey: contact.emailKey,
+            domain,
+            listId: list.id,
+            reason: 'unsubscribed',
+            source: SOURCE,
+            at: now,
+            createdByLink: ended?.id,
+          });
           if (state === 'confirmed' && ended) {
-            await recordChanges(tx, [{ type: 'subscription.unsubscribed', email: contact.emailKey, listId: list.id, source: 'preferences', at: now }]);
-            const goodbye = await queueGoodbye(tx, secrets, { subscriptionId: ended.id, listId: list.id, goodbyeEmail: list.goodbyeEmail, emailKey: contact.emailKey, unsubscribedAt: now, source: 'preferences' });
+            await recordChanges(tx, [
+              { type: 'subscription.unsubscribed', email: contact.emailKey, listId: list.id, source: 'preferences', at: now },
+            ]);
+            const goodbye = await queueGoodbye(tx, secrets, {
+              subscriptionId: ended.id,
+              listId: list.id,
+              goodbyeEmail: list.goodbyeEmail,
+              emailKey: contact.emailKey,
+              unsubscribedAt: now,
+              source: 'preferences',
+            });
             if (goodbye) change.outboxIds.push(goodbye);
           }
         }
@@ -161,37 +188,99 @@ export async function applyPreferences(
       // The person's own opt-out of every list keeps covering every list they did not tick now.
       if (view.optedOutOfAll) {
         const others = (await tx.db.select({ id: lists.id }).from(lists)).filter((l) => !opening.has(l.id));
-        for (const other of others) await suppressAddress(tx, secrets, { emailKey: contact.emailKey, domain, listId: other.id, reason: 'unsubscribed', source: SOURCE, at: now });
+        for (const other of others)
+          await suppressAddress(tx, secrets, {
+            emailKey: contact.emailKey,
+            domain,
+            listId: other.id,
+            reason: 'unsubscribed',
+            source: SOURCE,
+            at: now,
+          });
         await tx.db.delete(suppressions).where(and(ofAddress, isNull(suppressions.listId), eq(suppressions.reason, OWN_OPT_OUT)));
       }
-      await tx.db.delete(suppressions).where(and(ofAddress, eq(suppressions.reason, OWN_OPT_OUT), inArray(suppressions.listId, [...opening])));
+      await tx.db
+        .delete(suppressions)
+        .where(and(ofAddress, eq(suppressions.reason, OWN_OPT_OUT), inArray(suppressions.listId, [...opening])));
       for (const list of change.subscribed) {
         // The one rule on mailing has the last word: whatever still blocks keeps the list closed.
-        const decision = await mayMail(tx, secrets, { emailKey: contact.emailKey, listId: list.id, kind: 'welcome', subscriptionStatus: 'confirmed', confirmExpiresAt: null, now });
-        if (!decision.allowed) throw new AppError(409, 'address_blocked', 'This address cannot be subscribed from here. Please contact us.');
-        const [existing] = await tx.db.select({ id: subscriptions.id }).from(subscriptions).where(and(eq(subscriptions.contactId, contact.id), eq(subscriptions.listId, list.id)));
+        const decision = await mayMail(tx, secrets, {
+          emailKey: contact.emailKey,
+          listId: list.id,
+          kind: 'welcome',
+          subscriptionStatus: 'confirmed',
+          confirmExpiresAt: null,
+          now,
+        });
+        if (!decision.allowed)
+          throw new AppError(409, 'address_blocked', 'This address cannot be subscribed from here. Please contact us.');
+        const [existing] = await tx.db
+          .select({ id: subscriptions.id })
+          .from(subscriptions)
+          .where(and(eq(subscriptions.contactId, contact.id), eq(subscriptions.listId, list.id)));
         if (existing) {
           await tx.db
             .update(subscriptions)
-            .set({ status: 'confirmed', confirmedAt: now, unsubscribedAt: null, confirmExpiresAt: null, pendingName: null, endedByLink: null })
+            .set({
+              status: 'confirmed',
+              confirmedAt: now,
+              unsubscribedAt: null,
+              confirmExpiresAt: null,
+              pendingName: null,
+              endedByLink: null,
+            })
             .where(eq(subscriptions.id, existing.id));
         } else {
-          await tx.db.insert(subscriptions).values({ contactId: contact.id, listId: list.id, status: 'confirmed', createdAt: now, confirmedAt: now });
+          await tx.db
+            .insert(subscriptions)
+            .values({ contactId: contact.id, listId: list.id, status: 'confirmed', createdAt: now, confirmedAt: now });
         }
-        await recordConsent(tx, { contactId: contact.id, listId: list.id, action: 'confirmed', at: now, origin: request.origin, detail: SOURCE, consentVersion: list.consentVersion });
-        await recordChanges(tx, [{ type: 'subscription.confirmed', email: contact.emailKey, listId: list.id, locale: contact.locale, at: now }]);
+        await recordConsent(tx, {
+          contactId: contact.id,
+          listId: list.id,
+          action: 'confirmed',
+          at: now,
+          origin: request.origin,
+          detail: SOURCE,
+          consentVersion: list.consentVersion,
+        });
+        await recordChanges(tx, [
+          { type: 'subscription.confirmed', email: contact.emailKey, listId: list.id, locale: contact.locale, at: now },
+        ]);
       }
     }
 
     if (request.all) {
       // Subscriptions of lists no longer shown (archived) end too: "everything" means everything.
-      const rest = await tx.db.select().from(subscriptions).where(and(eq(subscriptions.contactId, contact.id), ne(subscriptions.status, 'unsubscribed')));
+      const rest = await tx.db
+        .select()
+        .from(subscriptions)
+        .where(and(eq(subscriptions.contactId, contact.id), ne(subscriptions.status, 'unsubscribed')));
       for (const s of rest) {
-        await tx.db.update(subscriptions).set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null, pendingName: null, endedByLink: null }).where(eq(subscriptions.id, s.id));
-        await recordConsent(tx, { contactId: contact.id, listId: s.listId, action: 'unsubscribed', at: now, origin: request.origin, detail: `${SOURCE}: every list` });
+        await tx.db
+          .update(subscriptions)
+          .set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null, pendingName: null, endedByLink: null })
+          .where(eq(subscriptions.id, s.id));
+        await recordConsent(tx, {
+          contactId: contact.id,
+          listId: s.listId,
+          action: 'unsubscribed',
+          at: now,
+          origin: request.origin,
+          detail: `${SOURCE}: every list`,
+        });
       }
-      await suppressAddress(tx, secrets, { emailKey: contact.emailKey, domain, listId: null, reason: 'unsubscribed', source: `${SOURCE} (all lists)`, at: now });
-      await recordChanges(tx, [{ type: 'subscription.unsubscribed', email: contact.emailKey, listId: null, source: 'preferences', at: now }]);
+      await suppressAddress(tx, secrets, {
+        emailKey: contact.emailKey,
+        domain,
+        listId: null,
+        reason: 'unsubscribed',
+        source: `${SOURCE} (all lists)`,
+        at: now,
+      });
+      await recordChanges(tx, [
+        { type: 'subscription.unsubscribed', email: contact.emailKey, listId: null, source: 'preferences', at: now },
+      ]);
     }
     change.view = await readView(tx, secrets, contact);
     return change;

@@ -1,11 +1,19 @@
-import { UsageError,type CommandGroup } from '../../platform/cli/command.js';
+import { UsageError, type CommandGroup } from '../../platform/cli/command.js';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Config } from '../../config.js';
-import { DKIM_KEY_TYPES,dkimKey,dkimRecordName,dkimRecordValue,generateDkimKey,isDkimDomain,isDkimSelector,type DkimKeyType } from '../../platform/mail/dkim.js';
-import { checkSendingSetup,dnsTxtResolver,liveSummary,sendingSetupComplete } from './service.js';
-
+import {
+  DKIM_KEY_TYPES,
+  dkimKey,
+  dkimRecordName,
+  dkimRecordValue,
+  generateDkimKey,
+  isDkimDomain,
+  isDkimSelector,
+  type DkimKeyType,
+} from '../../platform/mail/dkim.js';
+import { checkSendingSetup, dnsTxtResolver, liveSummary, sendingSetupComplete } from './service.js';
 
 /** A DNS TXT value as zone files want it: quoted strings of at most 255 characters. */
 function zoneFileStrings(value: string): string {
@@ -14,7 +22,15 @@ function zoneFileStrings(value: string): string {
 
 function dkimCommand(command: string | undefined, args: string[]): void {
   if (command !== 'generate') throw new UsageError(`unknown dkim command "${command ?? ''}"`);
-  const { values } = parseArgs({ args, options: { selector: { type: 'string' }, domain: { type: 'string' }, type: { type: 'string', default: 'rsa' }, out: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      selector: { type: 'string' },
+      domain: { type: 'string' },
+      type: { type: 'string', default: 'rsa' },
+      out: { type: 'string' },
+    },
+  });
   const selector = values.selector ?? '';
   const domain = (values.domain ?? '').toLowerCase();
   if (!isDkimSelector(selector)) throw new UsageError('--selector: letters, digits and "-", e.g. s1 or 2026a');
@@ -27,7 +43,8 @@ function dkimCommand(command: string | undefined, args: string[]): void {
     // 'wx': a key already in use is never replaced by accident.
     writeFileSync(file, pem, { flag: 'wx', mode: 0o600 });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${file} already exists: it was not overwritten (choose another --out)`);
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new Error(`${file} already exists: it was not overwritten (choose another --out)`);
     throw error;
   }
   const name = dkimRecordName(selector, domain);
@@ -63,9 +80,13 @@ async function sendingCommand(config: Config, command: string | undefined, args:
     out.push(`  why:     ${record.purpose}`, '');
   }
   const complete = sendingSetupComplete(setup);
-  if (setup.dnsUnreachable) out.push(`DNS could not be reached (${setup.dnsUnreachable}): nothing was checked; the records above are what to publish.`);
+  if (setup.dnsUnreachable)
+    out.push(`DNS could not be reached (${setup.dnsUnreachable}): nothing was checked; the records above are what to publish.`);
   else if (complete) out.push('Every record is published as advised.');
-  else out.push(`${setup.records.filter((r) => r.live.status !== 'found').length} of ${setup.records.length} records are not published as advised.`);
+  else
+    out.push(
+      `${setup.records.filter((r) => r.live.status !== 'found').length} of ${setup.records.length} records are not published as advised.`,
+    );
   process.stdout.write(`${out.join('\n')}\n`);
   return complete ? 0 : 1;
 }

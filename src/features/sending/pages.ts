@@ -1,10 +1,9 @@
 import { escapeHtml } from '../../platform/mail/templates.js';
-import { type PageSession,layout } from '../../platform/http/console.js';
+import { type PageSession, layout } from '../../platform/http/console.js';
 import type { SendingSetup } from './service.js';
 import { liveSummary } from './service.js';
 
 const h = escapeHtml;
-
 
 export function sendingSetupPage(setup: SendingSetup, session: PageSession): string {
   const rows = setup.records

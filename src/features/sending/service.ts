@@ -7,8 +7,7 @@ import { isSameOrParentDomain, senderDomain } from '../../platform/mail/sender.j
 export type TxtResolver = (name: string) => Promise<string[][]>;
 
 export type LiveRecord =
-  | { status: 'found' | 'missing' | 'different'; published: string[]; detail?: string }
-  | { status: 'unchecked'; reason: string };
+  { status: 'found' | 'missing' | 'different'; published: string[]; detail?: string } | { status: 'unchecked'; reason: string };
 
 export interface SetupRecord {
   kind: 'SPF' | 'DKIM' | 'DMARC';
@@ -66,8 +65,14 @@ function tags(record: string): Map<string, string> {
 function spfLive(published: string[]): LiveRecord {
   const spf = published.filter((r) => /^v=spf1(\s|$)/i.test(r.trim()));
   if (spf.length === 0) return { status: 'missing', published: [] };
-  if (spf.length > 1) return { status: 'different', published: spf, detail: `${spf.length} SPF records: receivers treat that as an error. Merge them into one.` };
-  if (/\+all\b/i.test(spf[0]!)) return { status: 'different', published: spf, detail: '"+all" lets anyone send as this domain: end with "~all" or "-all".' };
+  if (spf.length > 1)
+    return {
+      status: 'different',
+      published: spf,
+      detail: `${spf.length} SPF records: receivers treat that as an error. Merge them into one.`,
+    };
+  if (/\+all\b/i.test(spf[0]!))
+    return { status: 'different', published: spf, detail: '"+all" lets anyone send as this domain: end with "~all" or "-all".' };
   return { status: 'found', published: spf };
 }
 
@@ -79,13 +84,19 @@ function dkimLive(published: string[], expected: string): LiveRecord {
     const t = tags(r);
     return t.get('p') === want.get('p') && (t.get('k') ?? 'rsa').toLowerCase() === want.get('k');
   });
-  return same ? { status: 'found', published: keys } : { status: 'different', published: keys, detail: 'The published key is not the configured one: signatures will fail.' };
+  return same
+    ? { status: 'found', published: keys }
+    : { status: 'different', published: keys, detail: 'The published key is not the configured one: signatures will fail.' };
 }
 
 function dmarcLive(published: string[], name: string): LiveRecord {
   const dmarc = published.filter((r) => /^v=DMARC1\s*(;|$)/i.test(r.trim()));
   if (dmarc.length === 1 && published.length === 1) return { status: 'found', published: dmarc, detail: `at ${name}` };
-  return { status: 'different', published, detail: `at ${name}: ${dmarc.length === 0 ? 'not a DMARC record (it must start with "v=DMARC1")' : 'more than one record; receivers ignore them all'}` };
+  return {
+    status: 'different',
+    published,
+    detail: `at ${name}: ${dmarc.length === 0 ? 'not a DMARC record (it must start with "v=DMARC1")' : 'more than one record; receivers ignore them all'}`,
+  };
 }
 
 /** _dmarc at the From domain, else at each parent: where receivers look (the organisational domain is among them). */
@@ -151,7 +162,8 @@ export async function checkSendingSetup(config: Pick<Config, 'mailFrom' | 'dkim'
     kind: 'DMARC',
     name: `_dmarc.${dmarcDomain}`,
     value: `v=DMARC1; p=none; rua=mailto:dmarc-reports@${dmarcDomain}`,
-    purpose: 'Tells receivers to check that SPF or DKIM align with the From domain, and where to send daily reports. Start with p=none, read the reports, then move to quarantine or reject.',
+    purpose:
+      'Tells receivers to check that SPF or DKIM align with the From domain, and where to send daily reports. Start with p=none, read the reports, then move to quarantine or reject.',
     live: result,
   }));
 

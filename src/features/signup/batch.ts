@@ -66,7 +66,9 @@ export function createSignupBatcher(database: Database, secrets: readonly string
           batch.flatMap(({ request }, i) => {
             const result = results[i]!;
             const listId = lists.get(request.listSlug)?.id;
-            return result.status === 'fulfilled' && result.value.outboxId !== null && listId !== undefined ? [{ day, listId, signups: 1 }] : [];
+            return result.status === 'fulfilled' && result.value.outboxId !== null && listId !== undefined
+              ? [{ day, listId, signups: 1 }]
+              : [];
           }),
         );
       });

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { and,eq,ne } from 'drizzle-orm';
-import type { Database,Row,Scope } from '../../platform/db/database.js';
+import { and, eq, ne } from 'drizzle-orm';
+import type { Database, Row, Scope } from '../../platform/db/database.js';
 import type { SubscriptionStatus } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
 import { recordChanges } from '../changes/index.js';
-import { recordConsent,type RequestOrigin } from '../policy/index.js';
+import { recordConsent, type RequestOrigin } from '../policy/index.js';
 import { mayMail } from '../policy/index.js';
 import { entriesOfAddress } from '../policy/index.js';
 import { CONFIRM_TOKEN_TTL_MS } from '../../platform/http/tokens.js';
 import { listName } from '../../platform/locales/localizedText.js';
-import { DEFAULT_LOCALE,isLocale } from '../../platform/locales/locale.js';
+import { DEFAULT_LOCALE, isLocale } from '../../platform/locales/locale.js';
 import { inArray } from 'drizzle-orm';
 import { lockAddresses } from './service.js';
-import { verifyToken,type TokenClaims,type TokenPurpose } from '../../platform/http/tokens.js';
+import { verifyToken, type TokenClaims, type TokenPurpose } from '../../platform/http/tokens.js';
 
 export interface ConfirmOutcome {
   /** The list's name in the subscriber's language. */
@@ -85,7 +85,10 @@ function confirmLinkClaims(secrets: readonly string[], token: unknown, now: numb
 export async function lockAddressOfSubscription(tx: Scope, subscriptionId: number): Promise<void> {
   if (tx.dialect !== 'postgresql') return;
   const { contacts, subscriptions } = tx.tables;
-  const ofSubscription = inArray(contacts.id, tx.db.select({ id: subscriptions.contactId }).from(subscriptions).where(eq(subscriptions.id, subscriptionId)));
+  const ofSubscription = inArray(
+    contacts.id,
+    tx.db.select({ id: subscriptions.contactId }).from(subscriptions).where(eq(subscriptions.id, subscriptionId)),
+  );
   const [contact] = await tx.db.select({ emailKey: contacts.emailKey }).from(contacts).where(ofSubscription);
   if (!contact) return;
   await lockAddresses(tx, [contact.emailKey]);
@@ -157,9 +160,20 @@ async function readConfirmation(
     throw new AppError(409, 'subscription_closed', 'This subscription was cancelled. Please sign up again.');
   }
   // Confirming means the welcome email is sent next: the one rule that decides says whether it may be.
-  const decision = await mayMail(scope, secrets, { emailKey: contact.emailKey, listId: subscription.listId, kind: 'welcome', subscriptionStatus: 'confirmed', confirmExpiresAt: null, now });
+  const decision = await mayMail(scope, secrets, {
+    emailKey: contact.emailKey,
+    listId: subscription.listId,
+    kind: 'welcome',
+    subscriptionStatus: 'confirmed',
+    confirmExpiresAt: null,
+    now,
+  });
   if (!decision.allowed) {
-    throw new AppError(409, 'address_blocked', 'This address must not receive mail from us any more, so this subscription cannot be confirmed. Please contact us.');
+    throw new AppError(
+      409,
+      'address_blocked',
+      'This address must not receive mail from us any more, so this subscription cannot be confirmed. Please contact us.',
+    );
   }
   if (claims.linkExpired || subscription.confirmExpiresAt === null || subscription.confirmExpiresAt <= now) {
     throw new ConfirmationExpired({ email: contact.email, listSlug: list.slug, locale: contact.locale });
@@ -177,7 +191,13 @@ export async function checkConfirmLink(
   token: unknown,
   now = Date.now(),
 ): Promise<{ listName: string; email: string; alreadyConfirmed: boolean; cancelledByNotMe: boolean }> {
-  const { listName, email, alreadyConfirmed, cancelledByNotMe } = await readConfirmation(scope, secrets, confirmLinkClaims(secrets, token, now), now, { itWasMe: true });
+  const { listName, email, alreadyConfirmed, cancelledByNotMe } = await readConfirmation(
+    scope,
+    secrets,
+    confirmLinkClaims(secrets, token, now),
+    now,
+    { itWasMe: true },
+  );
   return { listName, email, alreadyConfirmed, cancelledByNotMe };
 }
 
@@ -199,7 +219,8 @@ export async function confirmSubscription(
     const { contacts, outbox, subscriptions } = tx.tables;
     // Two clicks on one link in two processes: the second waits here, then reads it confirmed (one welcome email).
     await lockAddressOfSubscription(tx, claims.subscriptionId);
-    const { subscription, contactId, email, emailKey, locale, listName, confirmedUrl, consentVersion, alreadyConfirmed, linkNamesRequest } = await readConfirmation(tx, secrets, claims, now);
+    const { subscription, contactId, email, emailKey, locale, listName, confirmedUrl, consentVersion, alreadyConfirmed, linkNamesRequest } =
+      await readConfirmation(tx, secrets, claims, now);
     if (alreadyConfirmed) return { listName, confirmedUrl, email, alreadyConfirmed: true, outboxId: null };
     await tx.db
       .update(subscriptions)
@@ -246,28 +267,62 @@ export async function confirmAfterNotMe(
     const { subscription, contact, listName, confirmedUrl, email } = target;
     if (target.alreadyConfirmed) return { listName, confirmedUrl, email, alreadyConfirmed: true, outboxId: null, outboxIds: [] };
     // A request still pending (its "not me" was never pressed) is confirmed as usual.
-    if (!target.cancelledByNotMe) throw new AppError(409, 'subscription_open', 'This request was not cancelled: confirm it with its button.');
+    if (!target.cancelledByNotMe)
+      throw new AppError(409, 'subscription_open', 'This request was not cancelled: confirm it with its button.');
 
     await tx.db
       .delete(suppressions)
-      .where(and(entriesOfAddress(tx.tables, secrets, contact.emailKey), eq(suppressions.reason, 'unsubscribed'), eq(suppressions.createdByLink, subscription.id)));
-    const decision = await mayMail(tx, secrets, { emailKey: contact.emailKey, listId: subscription.listId, kind: 'welcome', subscriptionStatus: 'confirmed', confirmExpiresAt: null, now });
+      .where(
+        and(
+          entriesOfAddress(tx.tables, secrets, contact.emailKey),
+          eq(suppressions.reason, 'unsubscribed'),
+          eq(suppressions.createdByLink, subscription.id),
+        ),
+      );
+    const decision = await mayMail(tx, secrets, {
+      emailKey: contact.emailKey,
+      listId: subscription.listId,
+      kind: 'welcome',
+      subscriptionStatus: 'confirmed',
+      confirmExpiresAt: null,
+      now,
+    });
     if (!decision.allowed) {
-      throw new AppError(409, 'address_blocked', 'This address must not receive mail from us any more, so this subscription cannot be confirmed. Please contact us.');
+      throw new AppError(
+        409,
+        'address_blocked',
+        'This address must not receive mail from us any more, so this subscription cannot be confirmed. Please contact us.',
+      );
     }
     await tx.db
       .update(subscriptions)
       .set({ status: 'confirmed', confirmedAt: now, unsubscribedAt: null, endedByLink: null, confirmExpiresAt: null, pendingName: null })
       .where(eq(subscriptions.id, subscription.id));
-    await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'confirmed', at: now, origin, detail: 'it was me (after not me)' });
-    await recordChanges(tx, [{ type: 'subscription.confirmed', email: contact.emailKey, listId: subscription.listId, locale: contact.locale, at: now }]);
+    await recordConsent(tx, {
+      contactId: contact.id,
+      listId: subscription.listId,
+      action: 'confirmed',
+      at: now,
+      origin,
+      detail: 'it was me (after not me)',
+    });
+    await recordChanges(tx, [
+      { type: 'subscription.confirmed', email: contact.emailKey, listId: subscription.listId, locale: contact.locale, at: now },
+    ]);
     const outboxId = randomUUID();
     await tx.db.insert(outbox).values({ id: outboxId, kind: 'welcome', subscriptionId: subscription.id, status: 'queued', createdAt: now });
 
     const others = await tx.db
       .select()
       .from(subscriptions)
-      .where(and(eq(subscriptions.contactId, contact.id), eq(subscriptions.status, 'unsubscribed'), eq(subscriptions.endedByLink, subscription.id), ne(subscriptions.id, subscription.id)));
+      .where(
+        and(
+          eq(subscriptions.contactId, contact.id),
+          eq(subscriptions.status, 'unsubscribed'),
+          eq(subscriptions.endedByLink, subscription.id),
+          ne(subscriptions.id, subscription.id),
+        ),
+      );
     const outboxIds: string[] = [];
     for (const other of others) {
       const restored = await restoreSubscription(tx, secrets, { contact, subscription: other, now, origin });
@@ -276,7 +331,6 @@ export async function confirmAfterNotMe(
     return { listName, confirmedUrl, email, alreadyConfirmed: false, outboxId, outboxIds };
   });
 }
-
 
 /**
  * Brings back one subscription an opt-out ended, when the holder of that opt-out's link undoes
@@ -287,7 +341,12 @@ export async function confirmAfterNotMe(
 export async function restoreSubscription(
   tx: Scope,
   secrets: readonly string[],
-  { contact, subscription, now, origin }: { contact: Row<'contacts'>; subscription: Row<'subscriptions'>; now: number; origin: RequestOrigin },
+  {
+    contact,
+    subscription,
+    now,
+    origin,
+  }: { contact: Row<'contacts'>; subscription: Row<'subscriptions'>; now: number; origin: RequestOrigin },
 ): Promise<string | null | 'blocked'> {
   const { outbox, subscriptions } = tx.tables;
   const confirmExpiresAt = now + CONFIRM_TOKEN_TTL_MS;
@@ -307,7 +366,9 @@ export async function restoreSubscription(
     .where(eq(subscriptions.id, subscription.id));
   await recordConsent(tx, { contactId: contact.id, listId: subscription.listId, action: 'resubscribed', at: now, origin });
   if (status !== 'pending') {
-    await recordChanges(tx, [{ type: 'subscription.confirmed', email: contact.emailKey, listId: subscription.listId, locale: contact.locale, at: now }]);
+    await recordChanges(tx, [
+      { type: 'subscription.confirmed', email: contact.emailKey, listId: subscription.listId, locale: contact.locale, at: now },
+    ]);
     return null;
   }
   const id = randomUUID();

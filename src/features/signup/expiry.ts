@@ -19,14 +19,20 @@ const SWEEP_LOCK = [0x6f70746e, 0x65787079] as const;
  */
 async function holdsSweepLock(tx: Scope): Promise<boolean> {
   if (tx.dialect !== 'postgresql') return true;
-  const result = await tx.db.execute<{ locked: boolean }>(sql`select pg_try_advisory_xact_lock(${SWEEP_LOCK[0]}, ${SWEEP_LOCK[1]}) as locked`);
+  const result = await tx.db.execute<{ locked: boolean }>(
+    sql`select pg_try_advisory_xact_lock(${SWEEP_LOCK[0]}, ${SWEEP_LOCK[1]}) as locked`,
+  );
   return result.rows[0]?.locked === true;
 }
 
 /** Whether any entry, for any list, names this address (the contact then stays: it explains the entry). */
 async function isSuppressedAnywhere(scope: Scope, secrets: readonly string[], emailKey: string): Promise<boolean> {
   const { suppressions } = scope.tables;
-  const [entry] = await scope.db.select({ id: suppressions.id }).from(suppressions).where(entriesOfAddress(scope.tables, secrets, emailKey)).limit(1);
+  const [entry] = await scope.db
+    .select({ id: suppressions.id })
+    .from(suppressions)
+    .where(entriesOfAddress(scope.tables, secrets, emailKey))
+    .limit(1);
   return entry !== undefined;
 }
 
@@ -68,11 +74,19 @@ export async function deleteExpiredRequests(database: Database, secrets: readonl
       // statement of its own, which sees whatever a signup committed while the lock was awaited
       // (a signup adding a subscription to one of them holds it off until then); otherwise the
       // cascade would delete its new subscription with the contact.
-      await forUpdate(tx, tx.db.select({ id: contacts.id }).from(contacts).where(inArray(contacts.id, contactIds)).orderBy(asc(contacts.id)));
+      await forUpdate(
+        tx,
+        tx.db.select({ id: contacts.id }).from(contacts).where(inArray(contacts.id, contactIds)).orderBy(asc(contacts.id)),
+      );
       const unsubscribed = await tx.db
         .select({ id: contacts.id, emailKey: contacts.emailKey })
         .from(contacts)
-        .where(and(inArray(contacts.id, contactIds), notExists(tx.db.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.contactId, contacts.id)))));
+        .where(
+          and(
+            inArray(contacts.id, contactIds),
+            notExists(tx.db.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.contactId, contacts.id))),
+          ),
+        );
       const bare: typeof unsubscribed = [];
       for (const c of unsubscribed) if (!(await isSuppressedAnywhere(tx, secrets, c.emailKey))) bare.push(c);
       if (bare.length > 0) {

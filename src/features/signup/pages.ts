@@ -1,11 +1,10 @@
-import { stringsOf,type Locale } from '../../platform/locales/locale.js';
+import { stringsOf, type Locale } from '../../platform/locales/locale.js';
 import type { ConsentStatement } from '../consent/index.js';
 import { consentFields } from '../consent/index.js';
 import { escapeHtml as h } from '../../platform/mail/templates.js';
-import { type PageView,pageText,messagePage,htmlPage,paragraph,tokenFormPage,listOf } from '../../platform/http/pages.js';
+import { type PageView, pageText, messagePage, htmlPage, paragraph, tokenFormPage, listOf } from '../../platform/http/pages.js';
 import { CONFIRM_LINK_DAYS } from '../../platform/mail/compose.js';
 import { escapeHtml } from '../../platform/mail/templates.js';
-
 
 /**
  * A lapsed confirm link: the way to sign up again, with the address and list filled in, and the
@@ -59,7 +58,10 @@ export function confirmPage(locale: Locale, token: string, view: PageView = {}):
 /** `GET /confirm` of a request cancelled through its own "not me": say so, and offer "it was me". */
 export function itWasMePage(locale: Locale, token: string, view: PageView = {}): string {
   const t = pageText(locale);
-  return tokenFormPage(locale, t.itWasMeTitle, t.itWasMeBody(listOf(locale, view)), '/confirm/it-was-me', token, t.itWasMeButton, { ...view, site: undefined });
+  return tokenFormPage(locale, t.itWasMeTitle, t.itWasMeBody(listOf(locale, view)), '/confirm/it-was-me', token, t.itWasMeButton, {
+    ...view,
+    site: undefined,
+  });
 }
 
 /** After `POST /confirm`: confirmed now, or already before. */
@@ -69,7 +71,6 @@ export function confirmedPage(locale: Locale, alreadyConfirmed: boolean, view: P
   const message = alreadyConfirmed ? t.alreadyConfirmedBody(list) : t.confirmedBody(list);
   return htmlPage(locale, t.confirmedTitle, `${paragraph(message)}${paragraph(t.confirmedNext)}`, view);
 }
-
 
 /**
  * The copy-paste signup form of a list (GET /lists/:slug/form): the address, the honeypot

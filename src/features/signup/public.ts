@@ -1,21 +1,21 @@
-import { Router,type Request,type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { isLocale } from '../../platform/locales/locale.js';
-import { checkConfirmLink,ConfirmationExpired,type ConfirmOutcome } from './confirm.js';
+import { checkConfirmLink, ConfirmationExpired, type ConfirmOutcome } from './confirm.js';
 import { currentConsentStatement } from '../consent/index.js';
 import { findOpenList } from '../lists/index.js';
 import type { AppDeps } from '../../app.js';
 import { requestOrigin } from '../../platform/http/origin.js';
-import { confirmedPage,confirmPage,itWasMePage,signupAgainPage } from './pages.js';
-import { pageLocale,pageSite,sendPage,wantsJson } from '../../platform/http/respond.js';
+import { confirmedPage, confirmPage, itWasMePage, signupAgainPage } from './pages.js';
+import { pageLocale, pageSite, sendPage, wantsJson } from '../../platform/http/respond.js';
 import { AppError } from '../../errors.js';
-import { localeFromAcceptLanguage,DEFAULT_LOCALE,type Locale } from '../../platform/locales/locale.js';
+import { localeFromAcceptLanguage, DEFAULT_LOCALE, type Locale } from '../../platform/locales/locale.js';
 import { listName } from '../../platform/locales/localizedText.js';
 import { findListBySlug } from '../lists/index.js';
-import { optionalText,requiredText } from '../../platform/http/fields.js';
+import { optionalText, requiredText } from '../../platform/http/fields.js';
 import { rateLimitByIp } from '../../platform/http/rateLimit.js';
 import { signupFormSnippet, thanksPage } from './pages.js';
 import { localeField } from '../../platform/http/pages.js';
-import { TURNSTILE_FIELD,turnstileCheck,type HumanCheck } from '../../platform/http/turnstile.js';
+import { TURNSTILE_FIELD, turnstileCheck, type HumanCheck } from '../../platform/http/turnstile.js';
 
 /** The one body every signup gets, whatever the address's state: it must reveal nothing. */
 export const SIGNUP_ACCEPTED = {
@@ -104,7 +104,6 @@ export function subscribeRoutes(deps: AppDeps): Router {
   return router;
 }
 
-
 export function confirmRoutes(deps: AppDeps): Router {
   const router = Router();
   const { database } = deps;
@@ -172,7 +171,10 @@ export function confirmRoutes(deps: AppDeps): Router {
       res.redirect(303, outcome.confirmedUrl);
       return;
     }
-    sendPage(res, confirmedPage(pageLocale(req), outcome.alreadyConfirmed, { list: outcome.listName, address: outcome.email, site: pageSite(req) }));
+    sendPage(
+      res,
+      confirmedPage(pageLocale(req), outcome.alreadyConfirmed, { list: outcome.listName, address: outcome.email, site: pageSite(req) }),
+    );
   };
 
   return router;

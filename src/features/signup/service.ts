@@ -1,16 +1,16 @@
 import { findListBySlug } from '../lists/index.js';
 import { randomUUID } from 'node:crypto';
-import { and,eq,fillPlaceholders,sql } from 'drizzle-orm';
+import { and, eq, fillPlaceholders, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
-import type { Row,Scope } from '../../platform/db/database.js';
+import type { Row, Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
 import { AppError } from '../../errors.js';
 import type { Locale } from '../../platform/locales/locale.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { recordConsent,type RequestOrigin } from '../policy/index.js';
+import { recordConsent, type RequestOrigin } from '../policy/index.js';
 import { signupConsentVersion } from '../consent/index.js';
-import { mayMail,type ConfirmLimits } from '../policy/index.js';
+import { mayMail, type ConfirmLimits } from '../policy/index.js';
 import { CONFIRM_TOKEN_TTL_MS } from '../../platform/http/tokens.js';
 
 export interface SignupRequest {
@@ -35,7 +35,11 @@ export interface SignupOutcome {
 // The signup path's statements, prepared once per scope (see preparedPerHandle).
 const contactByKey = preparedPerHandle((scope: Scope) => {
   const { contacts } = scope.tables;
-  return scope.db.select().from(contacts).where(eq(contacts.emailKey, sql.placeholder('emailKey'))).prepare('subscribe_contact_by_key');
+  return scope.db
+    .select()
+    .from(contacts)
+    .where(eq(contacts.emailKey, sql.placeholder('emailKey')))
+    .prepare('subscribe_contact_by_key');
 });
 const subscriptionOf = preparedPerHandle((scope: Scope) => {
   const { subscriptions } = scope.tables;
@@ -108,7 +112,11 @@ const insertConfirmationMessage = preparedPerHandle((scope: Scope) => {
 function firstSignupInsert(scope: Scope) {
   const { contacts, subscriptions, consentEvents, outbox } = scope.tables;
   const p = (name: string) => sql.placeholder(name);
-  const columns = (...names: { name: string }[]) => sql.join(names.map((column) => sql.identifier(column.name)), sql`, `);
+  const columns = (...names: { name: string }[]) =>
+    sql.join(
+      names.map((column) => sql.identifier(column.name)),
+      sql`, `,
+    );
   const query = sql`with new_contact as (
       insert into ${contacts} (${columns(contacts.email, contacts.emailKey, contacts.locale, contacts.createdAt)})
       values (${p('email')}, ${p('emailKey')}, ${p('locale')}, ${p('createdAt')})
@@ -125,7 +133,20 @@ function firstSignupInsert(scope: Scope) {
     select ${p('outboxId')}, 'confirmation', subscription_id, 'queued', ${p('createdAt')} from new_subscription`;
   const { sql: text, params } = new PgDialect().sqlToQuery(query);
   const client = (scope.db as unknown as { $client: Pick<pg.ClientBase, 'query'> }).$client;
-  return async (values: { email: string; emailKey: string; locale: string; createdAt: number; listId: number; confirmExpiresAt: number; pendingName: string | null; ip: string | null; userAgent: string | null; source: string | null; consentVersion: string | null; outboxId: string }) => {
+  return async (values: {
+    email: string;
+    emailKey: string;
+    locale: string;
+    createdAt: number;
+    listId: number;
+    confirmExpiresAt: number;
+    pendingName: string | null;
+    ip: string | null;
+    userAgent: string | null;
+    source: string | null;
+    consentVersion: string | null;
+    outboxId: string;
+  }) => {
     const { rowCount } = await client.query({ name: 'subscribe_insert_first_signup', text }, fillPlaceholders(params, values));
     if (rowCount !== 1) throw new Error(`a first signup wrote ${rowCount} outbox rows instead of 1`);
   };
@@ -229,9 +250,14 @@ export async function requestSubscription(
   }
 
   const contact =
-    existingContact ?? (await insertContact(tx).execute({ email: address.email, emailKey: address.emailKey, locale: request.locale, createdAt: now }))[0]!;
+    existingContact ??
+    (await insertContact(tx).execute({ email: address.email, emailKey: address.emailKey, locale: request.locale, createdAt: now }))[0]!;
   // The language of a person confirmed on some list is theirs; an unconfirmed request doesn't change it.
-  if (existingContact && existingContact.locale !== request.locale && (await confirmedSubscriptionOf(tx).execute({ contactId: contact.id })).length === 0) {
+  if (
+    existingContact &&
+    existingContact.locale !== request.locale &&
+    (await confirmedSubscriptionOf(tx).execute({ contactId: contact.id })).length === 0
+  ) {
     await tx.db.update(contacts).set({ locale: request.locale }).where(eq(contacts.id, contact.id));
   }
 
@@ -243,9 +269,24 @@ export async function requestSubscription(
       .set({ status: 'pending', confirmExpiresAt, unsubscribedAt: null, endedByLink: null, pendingName: request.name })
       .where(eq(subscriptions.id, existing.id));
   } else {
-    subscriptionId = (await insertPendingSubscription(tx).execute({ contactId: contact.id, listId: list.id, createdAt: now, confirmExpiresAt, pendingName: request.name }))[0]!.id;
+    subscriptionId = (
+      await insertPendingSubscription(tx).execute({
+        contactId: contact.id,
+        listId: list.id,
+        createdAt: now,
+        confirmExpiresAt,
+        pendingName: request.name,
+      })
+    )[0]!.id;
   }
-  await recordConsent(tx, { contactId: contact.id, listId: list.id, action: 'subscribe_requested', at: now, origin: request.origin, consentVersion });
+  await recordConsent(tx, {
+    contactId: contact.id,
+    listId: list.id,
+    action: 'subscribe_requested',
+    at: now,
+    origin: request.origin,
+    consentVersion,
+  });
 
   const outboxId = randomUUID();
   await insertConfirmationMessage(tx).execute({ id: outboxId, subscriptionId, createdAt: now });

@@ -34,7 +34,9 @@ export function apiRoutes(deps: AppDeps): Router {
   const links = { publicUrl: config.publicUrl, secrets: config.secrets };
 
   router.get('/contacts/:email', async (req, res) => {
-    res.set('Cache-Control', 'no-store').json(await contactRecord(database, config.secrets, req.params.email, { optOutRetentionMs: config.optOutRetentionMs }));
+    res
+      .set('Cache-Control', 'no-store')
+      .json(await contactRecord(database, config.secrets, req.params.email, { optOutRetentionMs: config.optOutRetentionMs }));
   });
 
   // The person's own copy of what is kept about them (right of access), as a download.

@@ -10,9 +10,9 @@ import { AppError } from '../../errors.js';
 import { contactRecord } from './contactRecord.js';
 import { eraseContact } from './erasure.js';
 import { progressBar } from '../../platform/cli/progress.js';
-import { and,eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { findListBySlug } from '../lists/index.js';
-import { statusOf,subscriberBatches,subscriberCsvChunks,subscriberNdjsonChunks } from './service.js';
+import { statusOf, subscriberBatches, subscriberCsvChunks, subscriberNdjsonChunks } from './service.js';
 
 /** How `npm run admin` describes these commands. */
 const SUBSCRIBERS_USAGE = `  subscribers export <list> [--status confirmed|pending|unsubscribed] [--format csv|ndjson] [--output file]
@@ -24,8 +24,13 @@ const SUBSCRIBERS_USAGE = `  subscribers export <list> [--status confirmed|pendi
  * with a progress line on stderr.
  */
 async function subscribersCommand(database: Database, config: Config, command: string | undefined, args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { status: { type: 'string' }, format: { type: 'string' }, output: { type: 'string' } } });
-  if (command !== 'export') throw new AppError(400, 'unknown_command', `unknown subscribers command "${command ?? ''}"; try: subscribers export <list>`);
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { status: { type: 'string' }, format: { type: 'string' }, output: { type: 'string' } },
+  });
+  if (command !== 'export')
+    throw new AppError(400, 'unknown_command', `unknown subscribers command "${command ?? ''}"; try: subscribers export <list>`);
   if (positionals.length !== 1) throw new AppError(400, 'missing_list', 'name one list: subscribers export <list>');
   const format = values.format ?? 'csv';
   if (format !== 'csv' && format !== 'ndjson') throw new AppError(400, 'invalid_format', 'the format must be csv or ndjson');
@@ -33,7 +38,12 @@ async function subscribersCommand(database: Database, config: Config, command: s
   const list = await findListBySlug(database, positionals[0]!);
   const { subscriptions } = database.tables;
   // The subscriptions with that status: the bar's end (the gate may leave a few out).
-  const total = (await database.db.select({ n: count() }).from(subscriptions).where(and(eq(subscriptions.listId, list.id), eq(subscriptions.status, status))))[0]!.n;
+  const total = (
+    await database.db
+      .select({ n: count() })
+      .from(subscriptions)
+      .where(and(eq(subscriptions.listId, list.id), eq(subscriptions.status, status)))
+  )[0]!.n;
   const bar = progressBar('exported', Number(total));
   let rows = 0;
   async function* counted() {
@@ -47,7 +57,6 @@ async function subscribersCommand(database: Database, config: Config, command: s
   await pipeline(Readable.from(chunks), values.output ? createWriteStream(values.output) : process.stdout);
   bar.finish(rows, ' rows');
 }
-
 
 async function contactsCommand(database: Database, secrets: readonly string[], command: string | undefined, args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { yes: { type: 'boolean' } } });
@@ -76,5 +85,10 @@ export const commands: CommandGroup[] = [
     needs: 'database',
     run: (command, args, { database, config }) => contactsCommand(database, config.secrets, command, args),
   },
-  { name: 'subscribers', usage: SUBSCRIBERS_USAGE, needs: 'database', run: (command, args, { database, config }) => subscribersCommand(database, config, command, args) },
+  {
+    name: 'subscribers',
+    usage: SUBSCRIBERS_USAGE,
+    needs: 'database',
+    run: (command, args, { database, config }) => subscribersCommand(database, config, command, args),
+  },
 ];

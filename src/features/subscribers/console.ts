@@ -20,7 +20,11 @@ export function consoleRoutes({ deps, pageSession, sendPage }: ConsoleContext): 
   router.get('/lists/:slug', async (req, res) => {
     const slug = req.params.slug;
     const query = { status: statusOf(optionalText(req.query, 'status', 16)), q: optionalText(req.query, 'q', 254)?.trim() || undefined };
-    const page = await listSubscribers(database, { publicUrl: config.publicUrl, secrets }, slug, { ...query, limit: PAGE_SIZE, cursor: optionalText(req.query, 'cursor', 64) || undefined });
+    const page = await listSubscribers(database, { publicUrl: config.publicUrl, secrets }, slug, {
+      ...query,
+      limit: PAGE_SIZE,
+      cursor: optionalText(req.query, 'cursor', 64) || undefined,
+    });
     sendPage(res, listSubscribersPage(slug, page, query, pageSession(res)));
   });
 
@@ -30,7 +34,10 @@ export function consoleRoutes({ deps, pageSession, sendPage }: ConsoleContext): 
       res.redirect(303, '/admin/suppressions');
       return;
     }
-    sendPage(res, contactPage(await contactRecord(database, secrets, email, { optOutRetentionMs: config.optOutRetentionMs }), pageSession(res)));
+    sendPage(
+      res,
+      contactPage(await contactRecord(database, secrets, email, { optOutRetentionMs: config.optOutRetentionMs }), pageSession(res)),
+    );
   });
 
   router.post('/contacts/erase', async (req, res) => {
@@ -42,7 +49,14 @@ export function consoleRoutes({ deps, pageSession, sendPage }: ConsoleContext): 
     }
     await eraseContact(database, secrets, email, 'admin');
     deps.logger.info('admin erased a contact');
-    sendPage(res, messagePage('Contact erased', 'The contact, its subscriptions and its consent trail are deleted. The address stays blocked by its keyed hash only.', pageSession(res)));
+    sendPage(
+      res,
+      messagePage(
+        'Contact erased',
+        'The contact, its subscriptions and its consent trail are deleted. The address stays blocked by its keyed hash only.',
+        pageSession(res),
+      ),
+    );
   });
 
   return router;

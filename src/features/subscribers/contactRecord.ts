@@ -28,17 +28,31 @@ export async function contactRecord(
 
   const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, emailKey));
   const blocking = await db
-    .select({ id: suppressions.id, reason: suppressions.reason, list: lists.slug, source: suppressions.source, createdAt: suppressions.createdAt })
+    .select({
+      id: suppressions.id,
+      reason: suppressions.reason,
+      list: lists.slug,
+      source: suppressions.source,
+      createdAt: suppressions.createdAt,
+    })
     .from(suppressions)
     .leftJoin(lists, eq(lists.id, suppressions.listId))
     .where(entriesOfAddress(scope.tables, secrets, emailKey))
     .orderBy(asc(suppressions.createdAt), asc(suppressions.id));
   // After an erasure only a hashed `erased` entry is left: nothing is known about the person any more.
-  if (!contact && blocking.every((s) => s.reason === 'erased')) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
+  if (!contact && blocking.every((s) => s.reason === 'erased'))
+    throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
 
   const subscribed = contact
     ? await db
-        .select({ list: lists.slug, listName: lists.name, status: subscriptions.status, createdAt: subscriptions.createdAt, confirmedAt: subscriptions.confirmedAt, unsubscribedAt: subscriptions.unsubscribedAt })
+        .select({
+          list: lists.slug,
+          listName: lists.name,
+          status: subscriptions.status,
+          createdAt: subscriptions.createdAt,
+          confirmedAt: subscriptions.confirmedAt,
+          unsubscribedAt: subscriptions.unsubscribedAt,
+        })
         .from(subscriptions)
         .innerJoin(lists, eq(lists.id, subscriptions.listId))
         .where(eq(subscriptions.contactId, contact.id))
@@ -67,7 +81,14 @@ export async function contactRecord(
   // The mail history, newest first: what was sent, when, and whether it was delivered, failed or dropped ("I never got it").
   const mailed = contact
     ? await db
-        .select({ kind: outbox.kind, list: lists.slug, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt, lastError: outbox.lastError })
+        .select({
+          kind: outbox.kind,
+          list: lists.slug,
+          status: outbox.status,
+          createdAt: outbox.createdAt,
+          sentAt: outbox.sentAt,
+          lastError: outbox.lastError,
+        })
         .from(subscriptions)
         .innerJoin(outbox, eq(outbox.subscriptionId, subscriptions.id))
         .innerJoin(lists, eq(lists.id, subscriptions.listId))
@@ -81,9 +102,18 @@ export async function contactRecord(
     locale: contact?.locale ?? null,
     minimizedAt: iso(contact?.minimizedAt ?? null),
     // When the data no opt-out needs goes (minimise.ts); null while a subscription is active.
-    minimizesAt: iso(contact && options.optOutRetentionMs !== undefined ? await minimisationDueAt(scope, secrets, contact.id, options.optOutRetentionMs) : null),
+    minimizesAt: iso(
+      contact && options.optOutRetentionMs !== undefined
+        ? await minimisationDueAt(scope, secrets, contact.id, options.optOutRetentionMs)
+        : null,
+    ),
     createdAt: iso(contact?.createdAt ?? null),
-    subscriptions: subscribed.map((s) => ({ ...s, createdAt: iso(s.createdAt), confirmedAt: iso(s.confirmedAt), unsubscribedAt: iso(s.unsubscribedAt) })),
+    subscriptions: subscribed.map((s) => ({
+      ...s,
+      createdAt: iso(s.createdAt),
+      confirmedAt: iso(s.confirmedAt),
+      unsubscribedAt: iso(s.unsubscribedAt),
+    })),
     // The exact words agreed to: the statement's every locale as written (the event keeps no locale).
     consent: trail.map((e) => ({ ...e, at: iso(e.at), consentText: e.consentText === null ? null : decodeLocalizedText(e.consentText) })),
     suppressions: blocking.map((s) => ({ ...s, createdAt: iso(s.createdAt) })),

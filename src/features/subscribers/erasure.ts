@@ -21,7 +21,13 @@ export interface ErasureOutcome {
  * give way to one all-lists entry holding only the keyed hash, so it can never be mailed again.
  * The consent log keeps that an erasure happened, and nothing about whom.
  */
-export async function eraseContact(database: Database, secrets: readonly string[], email: string, by: string, now = Date.now()): Promise<ErasureOutcome> {
+export async function eraseContact(
+  database: Database,
+  secrets: readonly string[],
+  email: string,
+  by: string,
+  now = Date.now(),
+): Promise<ErasureOutcome> {
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey, domain } = parsed.address;
@@ -39,7 +45,9 @@ export async function eraseContact(database: Database, secrets: readonly string[
     if (!contact && entries.length === 0) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
 
     if (contact) {
-      const subscriptionIds = (await tx.db.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.contactId, contact.id))).map((s) => s.id);
+      const subscriptionIds = (
+        await tx.db.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.contactId, contact.id))
+      ).map((s) => s.id);
       // Mail already handed to the queue finds no row and is dropped by the worker.
       if (subscriptionIds.length > 0) await tx.db.delete(outbox).where(inArray(outbox.subscriptionId, subscriptionIds));
       // Why they left still counts, as an answer of nobody (reasons.ts).

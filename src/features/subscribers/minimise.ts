@@ -21,13 +21,24 @@ async function inactiveSince(scope: Scope, secrets: readonly string[], contact: 
     .from(subscriptions)
     .where(and(eq(subscriptions.contactId, contact.id), inArray(subscriptions.status, ['confirmed', 'pending'])));
   for (const { listId } of open) if (!(await findSuppression(scope, secrets, contact.emailKey, listId))) return null;
-  const [last] = await scope.db.select({ at: max(consentEvents.at) }).from(consentEvents).where(eq(consentEvents.contactId, contact.id));
-  const [entry] = await scope.db.select({ at: max(suppressions.createdAt) }).from(suppressions).where(entriesOfAddress(scope.tables, secrets, contact.emailKey));
+  const [last] = await scope.db
+    .select({ at: max(consentEvents.at) })
+    .from(consentEvents)
+    .where(eq(consentEvents.contactId, contact.id));
+  const [entry] = await scope.db
+    .select({ at: max(suppressions.createdAt) })
+    .from(suppressions)
+    .where(entriesOfAddress(scope.tables, secrets, contact.emailKey));
   return Math.max(last?.at ?? 0, entry?.at ?? 0);
 }
 
 /** When the contact will be minimised (OPTOUT_RETENTION after it became inactive); null while active or once done. */
-export async function minimisationDueAt(scope: Scope, secrets: readonly string[], contactId: number, retentionMs: number): Promise<number | null> {
+export async function minimisationDueAt(
+  scope: Scope,
+  secrets: readonly string[],
+  contactId: number,
+  retentionMs: number,
+): Promise<number | null> {
   const { contacts } = scope.tables;
   const [contact] = await scope.db.select().from(contacts).where(eq(contacts.id, contactId));
   if (!contact || contact.minimizedAt !== null) return null;
@@ -48,7 +59,12 @@ export async function minimisationDueAt(scope: Scope, secrets: readonly string[]
  *   reduces them to the keyed hash.
  * In batches, one transaction each; returns how many contacts were minimised.
  */
-export async function minimiseOptedOut(database: Database, secrets: readonly string[], retentionMs: number, now = Date.now()): Promise<number> {
+export async function minimiseOptedOut(
+  database: Database,
+  secrets: readonly string[],
+  retentionMs: number,
+  now = Date.now(),
+): Promise<number> {
   let minimised = 0;
   // Contacts not yet due stay candidates: each batch starts past the previous one's last id.
   let after = 0;
@@ -86,8 +102,15 @@ export async function minimiseOptedOut(database: Database, secrets: readonly str
       }
       for (const contactId of due) {
         await tx.db.update(contacts).set({ name: null, locale: DEFAULT_LOCALE, minimizedAt: now }).where(eq(contacts.id, contactId));
-        await tx.db.update(subscriptions).set({ pendingName: null }).where(and(eq(subscriptions.contactId, contactId), isNotNull(subscriptions.pendingName)));
-        const trail = await tx.db.select().from(consentEvents).where(eq(consentEvents.contactId, contactId)).orderBy(asc(consentEvents.at), asc(consentEvents.id));
+        await tx.db
+          .update(subscriptions)
+          .set({ pendingName: null })
+          .where(and(eq(subscriptions.contactId, contactId), isNotNull(subscriptions.pendingName)));
+        const trail = await tx.db
+          .select()
+          .from(consentEvents)
+          .where(eq(consentEvents.contactId, contactId))
+          .orderBy(asc(consentEvents.at), asc(consentEvents.id));
         await tx.db.delete(consentEvents).where(eq(consentEvents.contactId, contactId));
         for (const event of trail) {
           await recordConsent(tx, {

@@ -1,13 +1,12 @@
 import { csrfInput } from '../../platform/http/console.js';
 import { escapeHtml } from '../../platform/mail/templates.js';
-import { SUBSCRIPTION_STATUSES,type SubscriptionStatus } from '../../platform/db/schema.js';
+import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../../platform/db/schema.js';
 import type { SubscriberPage } from './service.js';
-import { layout,options,when,type PageSession } from '../../platform/http/console.js';
+import { layout, options, when, type PageSession } from '../../platform/http/console.js';
 import type { contactRecord } from './contactRecord.js';
 import type { LocalizedText } from '../../platform/locales/localizedText.js';
 
 const h = escapeHtml;
-
 
 /** The console page of one contact. */
 export const contactHref = (email: string) => `/admin/contacts?email=${encodeURIComponent(email)}`;
@@ -15,7 +14,14 @@ export const contactHref = (email: string) => `/admin/contacts?email=${encodeURI
 /** The exact statement of a consent event, each locale as written, with its version. */
 function consentWords(e: { consentVersion: string | null; consentText: LocalizedText | null }): string {
   if (!e.consentVersion) return '';
-  const text = e.consentText === null ? '' : typeof e.consentText === 'string' ? h(e.consentText) : Object.entries(e.consentText).map(([locale, words]) => `<span class="muted">${h(locale)}:</span> ${h(words ?? '')}`).join('<br>');
+  const text =
+    e.consentText === null
+      ? ''
+      : typeof e.consentText === 'string'
+        ? h(e.consentText)
+        : Object.entries(e.consentText)
+            .map(([locale, words]) => `<span class="muted">${h(locale)}:</span> ${h(words ?? '')}`)
+            .join('<br>');
   return `${text}<br><code class="muted">${h(e.consentVersion)}</code>`;
 }
 
@@ -23,21 +29,24 @@ export function contactPage(record: Awaited<ReturnType<typeof contactRecord>>, s
   const subscriptions = record.subscriptions.length
     ? `<table><thead><tr><th>List</th><th>Status</th><th>Requested</th><th>Confirmed</th><th>Unsubscribed</th></tr></thead><tbody>${record.subscriptions
         .map(
-          (s) => `<tr><td data-label="List">${h(s.listName)} <span class="muted">(${h(s.list)})</span></td><td data-label="Status">${h(s.status)}</td><td data-label="Requested">${when(s.createdAt)}</td><td data-label="Confirmed">${when(s.confirmedAt)}</td><td data-label="Unsubscribed">${when(s.unsubscribedAt)}</td></tr>`,
+          (s) =>
+            `<tr><td data-label="List">${h(s.listName)} <span class="muted">(${h(s.list)})</span></td><td data-label="Status">${h(s.status)}</td><td data-label="Requested">${when(s.createdAt)}</td><td data-label="Confirmed">${when(s.confirmedAt)}</td><td data-label="Unsubscribed">${when(s.unsubscribedAt)}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No subscriptions.</p>';
   const trail = record.consent.length
     ? `<table><thead><tr><th>What</th><th>List</th><th>When</th><th>IP</th><th>User agent</th><th>Source page</th><th>Detail</th><th>Words agreed to</th></tr></thead><tbody>${record.consent
         .map(
-          (e) => `<tr><td data-label="What">${h(e.action)}</td><td data-label="List">${h(e.list ?? '')}</td><td data-label="When">${when(e.at)}</td><td data-label="IP" class="token">${h(e.ip ?? '')}</td><td data-label="User agent" class="token">${h(e.userAgent ?? '')}</td><td data-label="Source page" class="token">${h(e.source ?? '')}</td><td data-label="Detail">${h(e.detail ?? '')}</td><td data-label="Words agreed to">${consentWords(e)}</td></tr>`,
+          (e) =>
+            `<tr><td data-label="What">${h(e.action)}</td><td data-label="List">${h(e.list ?? '')}</td><td data-label="When">${when(e.at)}</td><td data-label="IP" class="token">${h(e.ip ?? '')}</td><td data-label="User agent" class="token">${h(e.userAgent ?? '')}</td><td data-label="Source page" class="token">${h(e.source ?? '')}</td><td data-label="Detail">${h(e.detail ?? '')}</td><td data-label="Words agreed to">${consentWords(e)}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No consent events.</p>';
   const messages = record.messages.length
     ? `<table><thead><tr><th>Mail</th><th>List</th><th>Status</th><th>Asked for</th><th>Sent</th><th>Last error</th></tr></thead><tbody>${record.messages
         .map(
-          (m) => `<tr><td data-label="Mail">${h(m.kind)}</td><td data-label="List">${h(m.list)}</td><td data-label="Status">${h(m.status)}</td><td data-label="Asked for">${when(m.createdAt)}</td><td data-label="Sent">${when(m.sentAt)}</td><td data-label="Last error" class="token">${h(m.lastError ?? '')}</td></tr>`,
+          (m) =>
+            `<tr><td data-label="Mail">${h(m.kind)}</td><td data-label="List">${h(m.list)}</td><td data-label="Status">${h(m.status)}</td><td data-label="Asked for">${when(m.createdAt)}</td><td data-label="Sent">${when(m.sentAt)}</td><td data-label="Last error" class="token">${h(m.lastError ?? '')}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No mail.</p>';
@@ -64,13 +73,18 @@ ${record.minimizedAt ? `<p class="muted">Minimised ${when(record.minimizedAt)}: 
   );
 }
 
-
 const STATUS_LABELS: Record<SubscriptionStatus, string> = { confirmed: 'Confirmed', pending: 'Pending', unsubscribed: 'Unsubscribed' };
 
 /** A list's subscribers: search, status filter, paging and the export links. */
-export function listSubscribersPage(slug: string, page: SubscriberPage, query: { status: SubscriptionStatus; q?: string | undefined }, session: PageSession): string {
+export function listSubscribersPage(
+  slug: string,
+  page: SubscriberPage,
+  query: { status: SubscriptionStatus; q?: string | undefined },
+  session: PageSession,
+): string {
   const base = `/admin/lists/${encodeURIComponent(slug)}`;
-  const exportUrl = (format: string) => `/admin/api/lists/${encodeURIComponent(slug)}/subscribers.csv?${new URLSearchParams({ status: query.status, ...(format === 'ndjson' ? { format } : {}) }).toString()}`;
+  const exportUrl = (format: string) =>
+    `/admin/api/lists/${encodeURIComponent(slug)}/subscribers.csv?${new URLSearchParams({ status: query.status, ...(format === 'ndjson' ? { format } : {}) }).toString()}`;
   const rows = page.items
     .map(
       (s) => `<tr>

@@ -93,7 +93,11 @@ interface SubscriberRow {
  * A list's subscriptions with one status, newest first, after a subscription id: served by the
  * index subscriptions_list_status (list_id, status, id), one short query per batch.
  */
-async function subscriberRows(scope: Scope, listId: number, query: { status: SubscriptionStatus; q?: string | undefined; before?: number | undefined; limit: number }): Promise<SubscriberRow[]> {
+async function subscriberRows(
+  scope: Scope,
+  listId: number,
+  query: { status: SubscriptionStatus; q?: string | undefined; before?: number | undefined; limit: number },
+): Promise<SubscriberRow[]> {
   const { subscriptions, contacts } = scope.tables;
   return scope.db
     .select({
@@ -125,7 +129,13 @@ async function subscriberRows(scope: Scope, listId: number, query: { status: Sub
  * Confirmed rows that the gate (mayMail, as for a broadcast) refuses are left out: a suppressed
  * or unreachable address never appears as confirmed. Other statuses are shown as they are.
  */
-async function gated(scope: Scope, secrets: readonly string[], listId: number, rows: SubscriberRow[], now: number): Promise<SubscriberRow[]> {
+async function gated(
+  scope: Scope,
+  secrets: readonly string[],
+  listId: number,
+  rows: SubscriberRow[],
+  now: number,
+): Promise<SubscriberRow[]> {
   if (rows.length === 0 || rows[0]!.status !== 'confirmed') return rows;
   const decisions = await mayMailMany(
     scope,
@@ -160,7 +170,13 @@ async function listIdOf(scope: Scope, slug: string): Promise<number> {
  * One page of a list's subscribers with one status, newest first. A page of confirmed
  * subscribers is filled past the ones the gate leaves out, so it is short only at the end.
  */
-export async function listSubscribers(scope: Scope, context: LinkContext, slug: string, query: SubscriberQuery, now = Date.now()): Promise<SubscriberPage> {
+export async function listSubscribers(
+  scope: Scope,
+  context: LinkContext,
+  slug: string,
+  query: SubscriberQuery,
+  now = Date.now(),
+): Promise<SubscriberPage> {
   const listId = await listIdOf(scope, slug);
   const items: SubscriberRow[] = [];
   let before = query.cursor ? decodeCursor(query.cursor) : undefined;
@@ -186,7 +202,13 @@ const EXPORT_BATCH = 1000;
  * Every subscriber of a list with one status, newest first, one keyset batch at a time; pull it
  * lazily so a million rows never sit in memory. Confirmed ones pass the gate like a page does.
  */
-export async function* subscriberBatches(scope: Scope, context: LinkContext, slug: string, status: SubscriptionStatus, now = Date.now()): AsyncGenerator<Subscriber[]> {
+export async function* subscriberBatches(
+  scope: Scope,
+  context: LinkContext,
+  slug: string,
+  status: SubscriptionStatus,
+  now = Date.now(),
+): AsyncGenerator<Subscriber[]> {
   const listId = await listIdOf(scope, slug);
   let before: number | undefined;
   for (;;) {
@@ -198,7 +220,15 @@ export async function* subscriberBatches(scope: Scope, context: LinkContext, slu
   }
 }
 
-export const SUBSCRIBER_CSV_HEADER = ['email', 'name', 'locale', 'confirmed_at', 'unsubscribe_url', 'list_unsubscribe', 'list_unsubscribe_post'] as const;
+export const SUBSCRIBER_CSV_HEADER = [
+  'email',
+  'name',
+  'locale',
+  'confirmed_at',
+  'unsubscribe_url',
+  'list_unsubscribe',
+  'list_unsubscribe_post',
+] as const;
 
 /**
  * A list's subscribers as CSV text for a sending tool: the last two columns are the exact
@@ -209,7 +239,11 @@ export async function* subscriberCsvChunks(batches: AsyncIterable<Subscriber[]>,
   yield csvLine(SUBSCRIBER_CSV_HEADER);
   let total = 0;
   for await (const batch of batches) {
-    yield batch.map((s) => csvLine([s.email, s.name, s.locale, s.confirmedAt, s.unsubscribeUrl, `<${s.unsubscribeUrl}>`, 'List-Unsubscribe=One-Click'])).join('');
+    yield batch
+      .map((s) =>
+        csvLine([s.email, s.name, s.locale, s.confirmedAt, s.unsubscribeUrl, `<${s.unsubscribeUrl}>`, 'List-Unsubscribe=One-Click']),
+      )
+      .join('');
     total += batch.length;
     onRows?.(total);
   }
@@ -246,7 +280,13 @@ function reasonOf(decision: Exclude<MailDecision, { allowed: true }>, status: Su
  * identity rule refuses (parseAddress: quoted spellings among them) is `invalid`. Each address
  * is answered in the spelling it was given, in the order given.
  */
-export async function checkMailable(scope: Scope, secrets: readonly string[], slug: string, emails: readonly string[], now = Date.now()): Promise<MailableAnswer> {
+export async function checkMailable(
+  scope: Scope,
+  secrets: readonly string[],
+  slug: string,
+  emails: readonly string[],
+  now = Date.now(),
+): Promise<MailableAnswer> {
   const listId = await listIdOf(scope, slug);
   const { contacts, subscriptions } = scope.tables;
   const parsed = emails.map((email) => ({ email, parsed: parseAddress(email) }));
@@ -264,7 +304,14 @@ export async function checkMailable(scope: Scope, secrets: readonly string[], sl
   const decisions = await mayMailMany(
     scope,
     secrets,
-    valid.map((v) => ({ emailKey: v.emailKey, listId, kind: 'broadcast' as const, subscriptionStatus: known.get(v.emailKey)?.status ?? null, confirmExpiresAt: null, now })),
+    valid.map((v) => ({
+      emailKey: v.emailKey,
+      listId,
+      kind: 'broadcast' as const,
+      subscriptionStatus: known.get(v.emailKey)?.status ?? null,
+      confirmExpiresAt: null,
+      now,
+    })),
   );
   const verdicts = new Map<string, NotMailableReason | null>();
   valid.forEach((v, i) => {

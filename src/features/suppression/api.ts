@@ -48,7 +48,10 @@ export function apiRoutes(deps: AppDeps): Router {
 
   router.post('/suppressions/import', async (req, res) => {
     const counts = await importCsvUpload(req, database, secrets, 'import');
-    deps.logger.info({ added: counts.added, alreadyPresent: counts.alreadyPresent, invalid: counts.invalid }, 'admin imported suppression entries');
+    deps.logger.info(
+      { added: counts.added, alreadyPresent: counts.alreadyPresent, invalid: counts.invalid },
+      'admin imported suppression entries',
+    );
     res.json(counts);
   });
 
@@ -71,7 +74,11 @@ export function apiRoutes(deps: AppDeps): Router {
       list: optionalText(body, 'list', 64) || undefined,
       source: 'admin',
     });
-    if (created) deps.logger.info({ id: item.id, email: maskEmail(item.email ?? ''), reason: item.reason, list: item.list }, 'admin added a suppression entry');
+    if (created)
+      deps.logger.info(
+        { id: item.id, email: maskEmail(item.email ?? ''), reason: item.reason, list: item.list },
+        'admin added a suppression entry',
+      );
     // 201 for a repeat too: the entry the caller asked for exists, and the answer names it.
     res.status(201).json(item);
   });

@@ -1,15 +1,14 @@
 import { CLI_SOURCE, one, UsageError, type CommandGroup } from '../../platform/cli/command.js';
-import { createReadStream,createWriteStream,statSync,type ReadStream } from 'node:fs';
+import { createReadStream, createWriteStream, statSync, type ReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { count } from 'drizzle-orm';
 import { type Database } from '../../platform/db/database.js';
-import { SUPPRESSION_REASONS,type SuppressionReason } from '../../platform/db/schema.js';
-import { csvRecords,importSuppressions,suppressionCsvChunks } from './csv.js';
-import { addSuppression,liftSuppression,listSuppressions } from './service.js';
+import { SUPPRESSION_REASONS, type SuppressionReason } from '../../platform/db/schema.js';
+import { csvRecords, importSuppressions, suppressionCsvChunks } from './csv.js';
+import { addSuppression, liftSuppression, listSuppressions } from './service.js';
 import { progressBar } from '../../platform/cli/progress.js';
-
 
 function reasonOf(value: string | undefined): SuppressionReason | undefined {
   if (value === undefined) return undefined;
@@ -17,24 +16,50 @@ function reasonOf(value: string | undefined): SuppressionReason | undefined {
   throw new UsageError(`unknown reason "${value}"`);
 }
 
-async function suppressionsCommand(database: Database, secrets: readonly string[], command: string | undefined, args: string[]): Promise<void> {
+async function suppressionsCommand(
+  database: Database,
+  secrets: readonly string[],
+  command: string | undefined,
+  args: string[],
+): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { q: { type: 'string' }, reason: { type: 'string' }, list: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, output: { type: 'string' } },
+    options: {
+      q: { type: 'string' },
+      reason: { type: 'string' },
+      list: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      output: { type: 'string' },
+    },
   });
   switch (command) {
     case 'list': {
       const limit = Number(values.limit ?? 50);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be a whole number from 1 to 10000');
-      const page = await listSuppressions(database, secrets, { q: values.q, reason: reasonOf(values.reason), list: values.list, limit, cursor: values.cursor });
+      const page = await listSuppressions(database, secrets, {
+        q: values.q,
+        reason: reasonOf(values.reason),
+        list: values.list,
+        limit,
+        cursor: values.cursor,
+      });
       process.stdout.write('id\temail\treason\tlist\tsource\tcreated_at\n');
-      for (const item of page.items) process.stdout.write(`${item.id}\t${item.email ?? '(erased)'}\t${item.reason}\t${item.list ?? '*'}\t${item.source}\t${item.createdAt}\n`);
+      for (const item of page.items)
+        process.stdout.write(
+          `${item.id}\t${item.email ?? '(erased)'}\t${item.reason}\t${item.list ?? '*'}\t${item.source}\t${item.createdAt}\n`,
+        );
       if (page.nextCursor) process.stderr.write(`more: --cursor ${page.nextCursor}\n`);
       return;
     }
     case 'add': {
-      const { item, created } = await addSuppression(database, secrets, { email: one(positionals, 'address'), reason: reasonOf(values.reason) ?? 'manual', list: values.list, source: CLI_SOURCE });
+      const { item, created } = await addSuppression(database, secrets, {
+        email: one(positionals, 'address'),
+        reason: reasonOf(values.reason) ?? 'manual',
+        list: values.list,
+        source: CLI_SOURCE,
+      });
       process.stdout.write(`${created ? 'added' : 'already present'}: ${JSON.stringify(item)}\n`);
       return;
     }
@@ -61,7 +86,10 @@ async function suppressionsCommand(database: Database, secrets: readonly string[
       const size = file === '-' ? undefined : statSync(file).size;
       const bar = progressBar('imported', size);
       const bytesRead = () => (file === '-' ? 0 : (input as ReadStream).bytesRead);
-      const counts = await importSuppressions(database, secrets, csvRecords(input), { source: CLI_SOURCE, onProgress: (_c, rows) => bar.update(size ? bytesRead() : rows) });
+      const counts = await importSuppressions(database, secrets, csvRecords(input), {
+        source: CLI_SOURCE,
+        onProgress: (_c, rows) => bar.update(size ? bytesRead() : rows),
+      });
       bar.finish(size ?? counts.added + counts.alreadyPresent + counts.invalid, size ? ' bytes' : ' rows');
       process.stdout.write(`${JSON.stringify(counts, null, 2)}\n`);
       return;

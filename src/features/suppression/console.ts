@@ -34,13 +34,20 @@ export function consoleRoutes({ deps, pageSession, sendPage }: ConsoleContext): 
       list: optionalText(req.body, 'list', 64) || undefined,
       source: 'admin',
     });
-    if (created) deps.logger.info({ id: item.id, email: maskEmail(item.email ?? ''), reason: item.reason, list: item.list }, 'admin added a suppression entry');
+    if (created)
+      deps.logger.info(
+        { id: item.id, email: maskEmail(item.email ?? ''), reason: item.reason, list: item.list },
+        'admin added a suppression entry',
+      );
     res.redirect(303, `/admin/suppressions?${new URLSearchParams({ q: item.email ?? '', notice: 'added' }).toString()}`);
   });
 
   router.post('/suppressions/import', async (req, res) => {
     const counts = await importCsvUpload(req, database, secrets, 'import');
-    deps.logger.info({ added: counts.added, alreadyPresent: counts.alreadyPresent, invalid: counts.invalid }, 'admin imported suppression entries');
+    deps.logger.info(
+      { added: counts.added, alreadyPresent: counts.alreadyPresent, invalid: counts.invalid },
+      'admin imported suppression entries',
+    );
     sendPage(res, importResultPage(counts, pageSession(res)));
   });
 

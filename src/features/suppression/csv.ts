@@ -1,12 +1,12 @@
 import { csvLine } from '../../platform/http/csv.js';
 import type { Readable } from 'node:stream';
-import { CsvError,parse,type Info } from 'csv-parse';
-import { asc,eq,gt } from 'drizzle-orm';
-import type { Database,Scope } from '../../platform/db/database.js';
-import { SUPPRESSION_REASONS,type SuppressionReason } from '../../platform/db/schema.js';
+import { CsvError, parse, type Info } from 'csv-parse';
+import { asc, eq, gt } from 'drizzle-orm';
+import type { Database, Scope } from '../../platform/db/database.js';
+import { SUPPRESSION_REASONS, type SuppressionReason } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { suppressManyByHand,type EntryByHand } from './service.js';
+import { suppressManyByHand, type EntryByHand } from './service.js';
 
 export const SUPPRESSION_CSV_HEADER = ['email', 'reason', 'list', 'created_at'] as const;
 
@@ -24,7 +24,13 @@ export async function* suppressionCsvChunks(scope: Scope, onRows?: (rows: number
   let total = 0;
   for (;;) {
     const rows = await scope.db
-      .select({ id: suppressions.id, email: suppressions.email, reason: suppressions.reason, list: lists.slug, createdAt: suppressions.createdAt })
+      .select({
+        id: suppressions.id,
+        email: suppressions.email,
+        reason: suppressions.reason,
+        list: lists.slug,
+        createdAt: suppressions.createdAt,
+      })
       .from(suppressions)
       .leftJoin(lists, eq(lists.id, suppressions.listId))
       .where(gt(suppressions.id, after))

@@ -1,13 +1,12 @@
 import { contactHref } from '../subscribers/index.js';
 import { escapeHtml } from '../../platform/mail/templates.js';
-import { type PageSession,when,csrfInput,layout,options } from '../../platform/http/console.js';
+import { type PageSession, when, csrfInput, layout, options } from '../../platform/http/console.js';
 import { SUPPRESSION_REASONS } from '../../platform/db/schema.js';
 import type { ImportCounts } from './csv.js';
-import type { SuppressionPage,SuppressionQuery } from './service.js';
+import type { SuppressionPage, SuppressionQuery } from './service.js';
 import { CSRF_FIELD } from '../../platform/http/adminSession.js';
 
 const h = escapeHtml;
-
 
 const NOTICES: Record<string, string> = {
   added: 'The address is on the suppression list.',
@@ -55,7 +54,10 @@ ${table}
 <h2>Add an address</h2>
 <form method="post" action="/admin/suppressions" class="row">${csrfInput(session)}
 <input type="email" name="email" required placeholder="someone@example.com" aria-label="Address to suppress">
-<select name="reason" aria-label="Reason for the new entry">${options(SUPPRESSION_REASONS.filter((r) => r !== 'erased'), 'manual')}</select>
+<select name="reason" aria-label="Reason for the new entry">${options(
+      SUPPRESSION_REASONS.filter((r) => r !== 'erased'),
+      'manual',
+    )}</select>
 <select name="list" aria-label="List of the new entry"><option value="">Every list</option>${options(listSlugs, undefined)}</select>
 <button type="submit">Add</button>
 </form>

@@ -84,7 +84,8 @@ async function prefixCondition(scope: Scope, text: string): Promise<SQL> {
     return sql`(${email} >= ${text} and ${email} < ${upper})`;
   }
   const range = and(gte(suppressions.email, text), lt(suppressions.email, upper))!;
-  const narrow = (await scope.db.select({ id: suppressions.id }).from(suppressions).where(range).limit(NARROW_PREFIX_ROWS)).length < NARROW_PREFIX_ROWS;
+  const narrow =
+    (await scope.db.select({ id: suppressions.id }).from(suppressions).where(range).limit(NARROW_PREFIX_ROWS)).length < NARROW_PREFIX_ROWS;
   if (narrow) return range;
   return sql`(+${suppressions.email} >= ${text} and +${suppressions.email} < ${upper})`;
 }
@@ -141,13 +142,31 @@ export async function listSuppressions(scope: Scope, secrets: readonly string[],
   };
 }
 
-function toItem(row: { id: number; email: string | null; reason: SuppressionReason; list: string | null; source: string; createdAt: number }): SuppressionItem {
-  return { id: row.id, email: row.email, reason: row.reason, list: row.list, source: row.source, createdAt: new Date(row.createdAt).toISOString() };
+function toItem(row: {
+  id: number;
+  email: string | null;
+  reason: SuppressionReason;
+  list: string | null;
+  source: string;
+  createdAt: number;
+}): SuppressionItem {
+  return {
+    id: row.id,
+    email: row.email,
+    reason: row.reason,
+    list: row.list,
+    source: row.source,
+    createdAt: new Date(row.createdAt).toISOString(),
+  };
 }
 
 async function suppressionItem(scope: Scope, id: number): Promise<SuppressionItem | undefined> {
   const { suppressions, lists } = scope.tables;
-  const [row] = await scope.db.select(columnsOf(scope.tables)).from(suppressions).leftJoin(lists, eq(lists.id, suppressions.listId)).where(eq(suppressions.id, id));
+  const [row] = await scope.db
+    .select(columnsOf(scope.tables))
+    .from(suppressions)
+    .leftJoin(lists, eq(lists.id, suppressions.listId))
+    .where(eq(suppressions.id, id));
   return row && toItem(row);
 }
 
@@ -179,20 +198,35 @@ export async function suppressManyByHand(
   const results = await suppressAddresses(
     tx,
     secrets,
-    entries.map((e) => ({ emailKey: e.address.emailKey, domain: e.address.domain, listId: e.listId, reason: e.reason, source: e.source, at: now })),
+    entries.map((e) => ({
+      emailKey: e.address.emailKey,
+      domain: e.address.domain,
+      listId: e.listId,
+      reason: e.reason,
+      source: e.source,
+      at: now,
+    })),
   );
   const createdKeys = [...new Set(entries.filter((_, i) => results[i]!.created).map((e) => e.address.emailKey))];
   const contactIds = new Map(
     createdKeys.length === 0
       ? []
-      : (await tx.db.select({ id: contacts.id, emailKey: contacts.emailKey }).from(contacts).where(inArray(contacts.emailKey, createdKeys))).map((c) => [c.emailKey, c.id] as const),
+      : (
+          await tx.db.select({ id: contacts.id, emailKey: contacts.emailKey }).from(contacts).where(inArray(contacts.emailKey, createdKeys))
+        ).map((c) => [c.emailKey, c.id] as const),
   );
   const changes: Change[] = [];
   for (const [i, entry] of entries.entries()) {
     if (!results[i]!.created) continue;
     const contactId = contactIds.get(entry.address.emailKey);
     if (contactId !== undefined) {
-      await recordConsent(tx, { contactId, listId: entry.listId, action: 'suppressed', at: now, detail: `${entry.reason} (${entry.source})` });
+      await recordConsent(tx, {
+        contactId,
+        listId: entry.listId,
+        action: 'suppressed',
+        at: now,
+        detail: `${entry.reason} (${entry.source})`,
+      });
     }
     changes.push(changeOfEntryByHand(entry, now));
   }
@@ -219,13 +253,22 @@ export async function addSuppression(
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   return database.transaction(async (tx) => {
     const listId = entry.list ? (await findListBySlug(tx, entry.list)).id : null;
-    const [result] = await suppressManyByHand(tx, secrets, [{ address: parsed.address, reason: entry.reason, listId, source: entry.source }], now);
+    const [result] = await suppressManyByHand(
+      tx,
+      secrets,
+      [{ address: parsed.address, reason: entry.reason, listId, source: entry.source }],
+      now,
+    );
     return { item: (await suppressionItem(tx, result!.id))!, created: result!.created };
   });
 }
 
 /** Lifts an entry: the address may be mailed again. The lift and its reason go into the consent log. */
-export async function liftSuppression(database: Database, lift: { id: number; reason: string | undefined; by: string }, now = Date.now()): Promise<void> {
+export async function liftSuppression(
+  database: Database,
+  lift: { id: number; reason: string | undefined; by: string },
+  now = Date.now(),
+): Promise<void> {
   await database.transaction(async (tx) => {
     const { suppressions } = tx.tables;
     // Locked on PostgreSQL: of two lifts of one entry at once, the second waits, finds it gone

@@ -30,7 +30,15 @@ export function importCsvUpload(req: Request, database: Database, secrets: reado
         file.resume();
         return;
       }
-      file.on('limit', () => file.destroy(new AppError(413, 'payload_too_large', `The file is larger than ${MAX_IMPORT_BYTES / 1024 / 1024} MB; the rows before the limit were imported.`)));
+      file.on('limit', () =>
+        file.destroy(
+          new AppError(
+            413,
+            'payload_too_large',
+            `The file is larger than ${MAX_IMPORT_BYTES / 1024 / 1024} MB; the rows before the limit were imported.`,
+          ),
+        ),
+      );
       importing = importSuppressions(database, secrets, csvRecords(file), { source });
       importing.then(resolve, (error: unknown) => {
         // Stop reading the rest of the upload; the answer names what went wrong.

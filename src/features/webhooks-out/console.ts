@@ -31,10 +31,16 @@ export function consoleRoutes({ deps, pageSession, sendPage: send }: ConsoleCont
 
   router.get('/:id', async (req, res) => {
     const endpoint = await getEndpoint(database, req.params.id);
-    send(res, endpointPage(endpoint, await recentDeliveries(database, endpoint.id, RECENT_DELIVERIES), pageSession(res), noticeOf(req.query)));
+    send(
+      res,
+      endpointPage(endpoint, await recentDeliveries(database, endpoint.id, RECENT_DELIVERIES), pageSession(res), noticeOf(req.query)),
+    );
   });
 
-  for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
+  for (const [action, enabled] of [
+    ['enable', true],
+    ['disable', false],
+  ] as const) {
     router.post(`/:id/${action}`, async (req, res) => {
       await updateEndpoint(database, req.params.id, { enabled }, production);
       deps.logger.info({ endpointId: req.params.id, enabled }, 'admin changed a webhook endpoint');

@@ -48,16 +48,27 @@ const deliveryWithEndpoint = (scope: Scope, deliveryId: string) => {
 };
 
 /** One POST, never following a redirect (the endpoint is the URL an admin registered, not wherever it points). */
-async function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ statusCode: number | null; error: string | null }> {
+async function post(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<{ statusCode: number | null; error: string | null }> {
   try {
     const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
     await res.body?.cancel().catch(() => {});
     if (res.status >= 200 && res.status < 300) return { statusCode: res.status, error: null };
     const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
-    return { statusCode: res.status, error: location !== null ? `HTTP ${res.status}: redirect to ${location.slice(0, 200)} not followed` : `HTTP ${res.status}` };
+    return {
+      statusCode: res.status,
+      error: location !== null ? `HTTP ${res.status}: redirect to ${location.slice(0, 200)} not followed` : `HTTP ${res.status}`,
+    };
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const message = (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause?.code ?? cause?.message ?? loggableMessage(error));
+    const message =
+      (error as Error).name === 'TimeoutError'
+        ? `no answer within ${timeoutMs} ms`
+        : (cause?.code ?? cause?.message ?? loggableMessage(error));
     return { statusCode: null, error: message.slice(0, 500) };
   }
 }
@@ -68,7 +79,8 @@ async function post(url: string, headers: Record<string, string>, body: string, 
  */
 async function scrubErasedAddress(tx: Scope, payload: string, endpointId: string): Promise<void> {
   const body = JSON.parse(payload) as { type: string; data: { email?: unknown } };
-  if (body.type === 'contact.erased' && typeof body.data.email === 'string') await forgetAddressInDeliveries(tx, body.data.email, endpointId);
+  if (body.type === 'contact.erased' && typeof body.data.email === 'string')
+    await forgetAddressInDeliveries(tx, body.data.email, endpointId);
 }
 
 /** Whether a stored delivery's body had its address removed (an erasure told and done): it cannot be sent again. */
@@ -82,7 +94,15 @@ export function isScrubbed(payload: string): boolean {
  * finishes it) and, when it failed for good while every delivery to its endpoint has failed for
  * at least the horizon, disables the endpoint with the reason shown to admins.
  */
-async function finish(database: Database, deliveryId: string, endpointId: string, status: 'delivered' | 'failed', payload: string, horizonMs: number, lastError: string | null): Promise<boolean> {
+async function finish(
+  database: Database,
+  deliveryId: string,
+  endpointId: string,
+  status: 'delivered' | 'failed',
+  payload: string,
+  horizonMs: number,
+  lastError: string | null,
+): Promise<boolean> {
   const now = Date.now();
   return database.transaction(async (tx) => {
     const { webhookDeliveries, webhookEndpoints } = tx.tables;
@@ -97,8 +117,13 @@ async function finish(database: Database, deliveryId: string, endpointId: string
       const since = new Date(now - horizonMs);
       await tx.db
         .update(webhookEndpoints)
-        .set({ enabled: false, disabledReason: `Disabled by the service on ${new Date(now).toISOString()}: every delivery has failed since before ${since.toISOString()} (last: ${lastError ?? 'unknown error'}).` })
-        .where(and(eq(webhookEndpoints.id, endpointId), eq(webhookEndpoints.enabled, true), lte(webhookEndpoints.failingSince, now - horizonMs)));
+        .set({
+          enabled: false,
+          disabledReason: `Disabled by the service on ${new Date(now).toISOString()}: every delivery has failed since before ${since.toISOString()} (last: ${lastError ?? 'unknown error'}).`,
+        })
+        .where(
+          and(eq(webhookEndpoints.id, endpointId), eq(webhookEndpoints.enabled, true), lte(webhookEndpoints.failingSince, now - horizonMs)),
+        );
     }
     return true;
   });
@@ -120,7 +145,9 @@ export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: stri
   const { delivery, endpoint } = row;
   if (delivery.attempts >= maxAttempts) {
     // Its last attempt was counted, but the process ended before it was marked.
-    return (await finish(database, deliveryId, endpoint.id, 'failed', delivery.payload, policy.horizonMs, delivery.lastError)) ? 'failed' : 'already_done';
+    return (await finish(database, deliveryId, endpoint.id, 'failed', delivery.payload, policy.horizonMs, delivery.lastError))
+      ? 'failed'
+      : 'already_done';
   }
   const counted = await database.transaction((tx) => {
     const { webhookDeliveries } = tx.tables;
@@ -147,10 +174,19 @@ export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: stri
 
   await database.transaction(async (tx) => {
     const { webhookAttempts: attempts, webhookDeliveries, webhookEndpoints } = tx.tables;
-    await tx.db.insert(attempts).values({ deliveryId, at: sentAt.getTime(), statusCode: result.statusCode, durationMs, error: result.error });
-    await tx.db.update(webhookDeliveries).set({ lastStatusCode: result.statusCode, lastError: result.error }).where(eq(webhookDeliveries.id, deliveryId));
+    await tx.db
+      .insert(attempts)
+      .values({ deliveryId, at: sentAt.getTime(), statusCode: result.statusCode, durationMs, error: result.error });
+    await tx.db
+      .update(webhookDeliveries)
+      .set({ lastStatusCode: result.statusCode, lastError: result.error })
+      .where(eq(webhookDeliveries.id, deliveryId));
     if (result.error === null) await tx.db.update(webhookEndpoints).set({ failingSince: null }).where(eq(webhookEndpoints.id, endpoint.id));
-    else await tx.db.update(webhookEndpoints).set({ failingSince: sentAt.getTime() }).where(and(eq(webhookEndpoints.id, endpoint.id), isNull(webhookEndpoints.failingSince)));
+    else
+      await tx.db
+        .update(webhookEndpoints)
+        .set({ failingSince: sentAt.getTime() })
+        .where(and(eq(webhookEndpoints.id, endpoint.id), isNull(webhookEndpoints.failingSince)));
   });
 
   if (result.error === null) {

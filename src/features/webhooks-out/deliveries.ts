@@ -34,7 +34,12 @@ export async function recentDeliveries(database: Database, endpointId: string, l
       : await database.db
           .select()
           .from(webhookAttempts)
-          .where(inArray(webhookAttempts.deliveryId, rows.map((row) => row.id)))
+          .where(
+            inArray(
+              webhookAttempts.deliveryId,
+              rows.map((row) => row.id),
+            ),
+          )
           .orderBy(asc(webhookAttempts.at), asc(webhookAttempts.id));
   return rows.map((row) => ({
     id: row.id,
@@ -72,5 +77,10 @@ export async function sendAgain(database: Database, endpointId: string, delivery
   });
   if (outcome === 'unknown') throw new AppError(404, 'unknown_webhook_delivery', 'There is no such delivery for this endpoint.');
   if (outcome === 'queued') throw new AppError(409, 'delivery_queued', 'This delivery is still queued: it is being tried already.');
-  if (outcome === 'scrubbed') throw new AppError(409, 'delivery_erased', 'This erasure was told and its address removed from the stored copy: there is nothing left to send.');
+  if (outcome === 'scrubbed')
+    throw new AppError(
+      409,
+      'delivery_erased',
+      'This erasure was told and its address removed from the stored copy: there is nothing left to send.',
+    );
 }

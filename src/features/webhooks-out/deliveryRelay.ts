@@ -47,7 +47,13 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
       const query = tx.db
         .select({ id: webhookDeliveries.id, handedAt: webhookDeliveries.handedAt })
         .from(webhookDeliveries)
-        .where(and(eq(webhookDeliveries.status, 'queued'), or(isNull(webhookDeliveries.handedAt), lt(webhookDeliveries.handedAt, cutoff)), inArray(webhookDeliveries.endpointId, enabled)))
+        .where(
+          and(
+            eq(webhookDeliveries.status, 'queued'),
+            or(isNull(webhookDeliveries.handedAt), lt(webhookDeliveries.handedAt, cutoff)),
+            inArray(webhookDeliveries.endpointId, enabled),
+          ),
+        )
         .orderBy(asc(webhookDeliveries.createdAt))
         .limit(limit);
       const due = await (tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query);
@@ -55,7 +61,12 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
         await tx.db
           .update(webhookDeliveries)
           .set({ handedAt: now })
-          .where(inArray(webhookDeliveries.id, due.map((row) => row.id)));
+          .where(
+            inArray(
+              webhookDeliveries.id,
+              due.map((row) => row.id),
+            ),
+          );
       }
       return due;
     });
@@ -68,15 +79,28 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
       await tx.db
         .update(webhookDeliveries)
         .set({ handedAt: null })
-        .where(and(inArray(webhookDeliveries.id, rows.map((row) => row.id)), eq(webhookDeliveries.handedAt, claimedAt)));
+        .where(
+          and(
+            inArray(
+              webhookDeliveries.id,
+              rows.map((row) => row.id),
+            ),
+            eq(webhookDeliveries.handedAt, claimedAt),
+          ),
+        );
     });
   }
 
   // jobId = delivery id: a row whose job still exists adds nothing.
   const hand = async (ids: readonly string[]) => {
-    if (ids.length > 0) await queue.addBulk(ids.map((deliveryId) => ({ name: 'deliver', data: { deliveryId }, opts: { jobId: deliveryId } })));
+    if (ids.length > 0)
+      await queue.addBulk(ids.map((deliveryId) => ({ name: 'deliver', data: { deliveryId }, opts: { jobId: deliveryId } })));
   };
-  const loop = startRelayLoop({ claimDue, releaseClaim, needsRehand, hand, batchSize }, logger, { ...options, name: 'webhook relay', rows: 'deliveries' });
+  const loop = startRelayLoop({ claimDue, releaseClaim, needsRehand, hand, batchSize }, logger, {
+    ...options,
+    name: 'webhook relay',
+    rows: 'deliveries',
+  });
 
   return {
     sweep: (sweepOptions) => loop.sweep(sweepOptions),

@@ -23,11 +23,23 @@ export function webhookBody(change: Change, slugs: ReadonlyMap<number, string>):
   const list = (listId: number | null) => (listId === null ? null : (slugs.get(listId) ?? null));
   switch (change.type) {
     case 'subscription.confirmed':
-      return { type: change.type, timestamp: iso(change.at), data: { email: change.email, list: list(change.listId), confirmedAt: iso(change.at), locale: change.locale } };
+      return {
+        type: change.type,
+        timestamp: iso(change.at),
+        data: { email: change.email, list: list(change.listId), confirmedAt: iso(change.at), locale: change.locale },
+      };
     case 'subscription.unsubscribed':
-      return { type: change.type, timestamp: iso(change.at), data: { email: change.email, list: list(change.listId), at: iso(change.at), source: change.source } };
+      return {
+        type: change.type,
+        timestamp: iso(change.at),
+        data: { email: change.email, list: list(change.listId), at: iso(change.at), source: change.source },
+      };
     case 'contact.suppressed':
-      return { type: change.type, timestamp: iso(change.at), data: { email: change.email, reason: change.reason, list: list(change.listId) } };
+      return {
+        type: change.type,
+        timestamp: iso(change.at),
+        data: { email: change.email, reason: change.reason, list: list(change.listId) },
+      };
     case 'contact.erased':
       return { type: change.type, timestamp: iso(change.at), data: { email: change.email } };
   }
@@ -58,25 +70,40 @@ export function newDeliveryId(): string {
 export async function enqueueWebhookDeliveries(tx: Scope, changes: readonly Change[]): Promise<void> {
   // An erasure also takes the address out of what was already told (see forgetAddressInDeliveries).
   for (const change of changes) if (change.type === 'contact.erased') await forgetAddressInDeliveries(tx, change.email);
-  const endpoints = (await enabledEndpoints(tx).execute()).map((endpoint) => ({ id: endpoint.id, events: JSON.parse(endpoint.events) as string[] }));
+  const endpoints = (await enabledEndpoints(tx).execute()).map((endpoint) => ({
+    id: endpoint.id,
+    events: JSON.parse(endpoint.events) as string[],
+  }));
   const wanted = changes.filter((change) => endpoints.some((endpoint) => endpoint.events.includes(change.type)));
   if (wanted.length === 0) return;
-  const listIds = [...new Set(wanted.map((change) => ('listId' in change ? change.listId : null)).filter((id): id is number => id !== null))];
+  const listIds = [
+    ...new Set(wanted.map((change) => ('listId' in change ? change.listId : null)).filter((id): id is number => id !== null)),
+  ];
   const { lists, webhookDeliveries } = tx.tables;
   const slugs = new Map<number, string>();
   if (listIds.length > 0) {
-    for (const row of await tx.db.select({ id: lists.id, slug: lists.slug }).from(lists).where(inArray(lists.id, listIds))) slugs.set(row.id, row.slug);
+    for (const row of await tx.db.select({ id: lists.id, slug: lists.slug }).from(lists).where(inArray(lists.id, listIds)))
+      slugs.set(row.id, row.slug);
   }
   const now = Date.now();
   const rows = wanted.flatMap((change) => {
     const payload = JSON.stringify(webhookBody(change, slugs));
     return endpoints
       .filter((endpoint) => endpoint.events.includes(change.type))
-      .map((endpoint) => ({ id: newDeliveryId(), endpointId: endpoint.id, eventType: change.type, payload, status: 'queued' as const, attempts: 0, createdAt: now }));
+      .map((endpoint) => ({
+        id: newDeliveryId(),
+        endpointId: endpoint.id,
+        eventType: change.type,
+        payload,
+        status: 'queued' as const,
+        attempts: 0,
+        createdAt: now,
+      }));
   });
   // In slices: a CSV import's batch of a thousand changes times several endpoints would pass the
   // engines' limits on bound parameters in one statement.
-  for (let start = 0; start < rows.length; start += INSERT_SLICE) await tx.db.insert(webhookDeliveries).values(rows.slice(start, start + INSERT_SLICE));
+  for (let start = 0; start < rows.length; start += INSERT_SLICE)
+    await tx.db.insert(webhookDeliveries).values(rows.slice(start, start + INSERT_SLICE));
 }
 
 /** Rows per INSERT: 7 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535. */

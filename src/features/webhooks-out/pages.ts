@@ -16,7 +16,10 @@ const NOTICES: Record<string, string> = {
 const notice = (key: string | undefined) => (key && NOTICES[key] ? `<p class="notice">${h(NOTICES[key])}</p>` : '');
 
 function state(endpoint: EndpointView): string {
-  if (endpoint.enabled) return endpoint.failingSince ? `enabled, <span class="missing">failing since ${when(endpoint.failingSince)}</span>` : '<span class="found">enabled</span>';
+  if (endpoint.enabled)
+    return endpoint.failingSince
+      ? `enabled, <span class="missing">failing since ${when(endpoint.failingSince)}</span>`
+      : '<span class="found">enabled</span>';
   return endpoint.disabledReason ? `<span class="missing">disabled:</span> ${h(endpoint.disabledReason)}` : 'disabled by an admin';
 }
 
@@ -40,7 +43,9 @@ export function webhooksPage(endpoints: readonly EndpointView[], session: PageSe
   const table = endpoints.length
     ? `<table><thead><tr><th>URL</th><th>Events</th><th>State</th><th>Actions</th></tr></thead><tbody>\n${rows}\n</tbody></table>`
     : '<p class="muted">No endpoint yet.</p>';
-  const checkboxes = WEBHOOK_EVENT_TYPES.map((event) => `<label><input type="checkbox" name="events" value="${h(event)}" checked> <code>${h(event)}</code></label>`).join('<br>\n');
+  const checkboxes = WEBHOOK_EVENT_TYPES.map(
+    (event) => `<label><input type="checkbox" name="events" value="${h(event)}" checked> <code>${h(event)}</code></label>`,
+  ).join('<br>\n');
   return layout(
     'Webhooks',
     `${notice(noticeKey)}
@@ -74,12 +79,20 @@ export function endpointCreatedPage(endpoint: EndpointView, secret: string, sess
 function attemptsList(delivery: DeliveryView): string {
   if (delivery.attempts.length === 0) return '<span class="muted">none yet</span>';
   return `<ol>${delivery.attempts
-    .map((attempt) => `<li>${when(attempt.at)} · ${attempt.statusCode === null ? 'no answer' : `HTTP ${attempt.statusCode}`} · ${attempt.durationMs} ms${attempt.error ? ` · <span class="missing">${h(attempt.error)}</span>` : ''}</li>`)
+    .map(
+      (attempt) =>
+        `<li>${when(attempt.at)} · ${attempt.statusCode === null ? 'no answer' : `HTTP ${attempt.statusCode}`} · ${attempt.durationMs} ms${attempt.error ? ` · <span class="missing">${h(attempt.error)}</span>` : ''}</li>`,
+    )
     .join('')}</ol>`;
 }
 
 /** One endpoint and its recent deliveries, each with its attempts and a "Send again" button once it has ended. */
-export function endpointPage(endpoint: EndpointView, deliveries: readonly DeliveryView[], session: PageSession, noticeKey?: string): string {
+export function endpointPage(
+  endpoint: EndpointView,
+  deliveries: readonly DeliveryView[],
+  session: PageSession,
+  noticeKey?: string,
+): string {
   const rows = deliveries
     .map(
       (delivery) => `<tr>

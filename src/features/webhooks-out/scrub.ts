@@ -15,7 +15,13 @@ export async function forgetAddressInDeliveries(tx: Scope, email: string, endpoi
   const changed = await tx.db
     .update(webhookDeliveries)
     .set({ payload: scrubbed, lastError: sql`replace(${webhookDeliveries.lastError}, ${email}, '[erased]')` })
-    .where(and(ne(webhookDeliveries.status, 'queued'), sql`${scrubbed} <> ${webhookDeliveries.payload}`, endpointId === undefined ? undefined : eq(webhookDeliveries.endpointId, endpointId)))
+    .where(
+      and(
+        ne(webhookDeliveries.status, 'queued'),
+        sql`${scrubbed} <> ${webhookDeliveries.payload}`,
+        endpointId === undefined ? undefined : eq(webhookDeliveries.endpointId, endpointId),
+      ),
+    )
     .returning({ id: webhookDeliveries.id });
   for (const { id } of changed) {
     await tx.db

@@ -36,7 +36,8 @@ const invalid = (field: string, message: string) => new AppError(400, `invalid_$
  * No user name or password in it: the URL is listed to every admin, the secret is not.
  */
 export function endpointUrl(value: unknown, production: boolean): string {
-  if (typeof value !== 'string' || value.trim() === '') throw invalid('url', 'The field "url" is required: the https:// address that receives the events.');
+  if (typeof value !== 'string' || value.trim() === '')
+    throw invalid('url', 'The field "url" is required: the https:// address that receives the events.');
   if (value.length > MAX_URL_LENGTH) throw invalid('url', `The field "url" is longer than ${MAX_URL_LENGTH} characters.`);
   let url: URL;
   try {
@@ -45,7 +46,8 @@ export function endpointUrl(value: unknown, production: boolean): string {
     throw invalid('url', 'The field "url" is not a URL.');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid('url', 'The field "url" must start with https://.');
-  if (url.username || url.password) throw invalid('url', 'The field "url" must not carry a user name or password; the events are signed instead.');
+  if (url.username || url.password)
+    throw invalid('url', 'The field "url" must not carry a user name or password; the events are signed instead.');
   if (url.protocol === 'http:' && production && !LOCAL_HOSTS.includes(url.hostname)) {
     throw invalid('url', 'The field "url" must start with https:// (plain http:// is allowed for localhost, 127.0.0.1 and [::1] only).');
   }
@@ -55,17 +57,24 @@ export function endpointUrl(value: unknown, production: boolean): string {
 
 /** A non-empty list of known event types, each once. */
 export function endpointEvents(value: unknown): WebhookEventType[] {
-  if (!Array.isArray(value) || value.length === 0) throw invalid('events', `The field "events" must be a non-empty array of event types: ${WEBHOOK_EVENT_TYPES.join(', ')}.`);
+  if (!Array.isArray(value) || value.length === 0)
+    throw invalid('events', `The field "events" must be a non-empty array of event types: ${WEBHOOK_EVENT_TYPES.join(', ')}.`);
   const unknown = value.filter((event) => !(WEBHOOK_EVENT_TYPES as readonly unknown[]).includes(event));
-  if (unknown.length > 0) throw invalid('events', `The field "events" names unknown event types: ${unknown.map(String).join(', ')} (known: ${WEBHOOK_EVENT_TYPES.join(', ')}).`);
+  if (unknown.length > 0)
+    throw invalid(
+      'events',
+      `The field "events" names unknown event types: ${unknown.map(String).join(', ')} (known: ${WEBHOOK_EVENT_TYPES.join(', ')}).`,
+    );
   return WEBHOOK_EVENT_TYPES.filter((event) => value.includes(event));
 }
 
 function endpointDescription(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string') throw invalid('description', 'The field "description" must be text.');
-  if (value.length > MAX_DESCRIPTION_LENGTH) throw invalid('description', `The field "description" is longer than ${MAX_DESCRIPTION_LENGTH} characters.`);
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) throw invalid('description', 'The field "description" contains control characters.');
+  if (value.length > MAX_DESCRIPTION_LENGTH)
+    throw invalid('description', `The field "description" is longer than ${MAX_DESCRIPTION_LENGTH} characters.`);
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value))
+    throw invalid('description', 'The field "description" contains control characters.');
   return value.trim() || null;
 }
 
@@ -95,7 +104,11 @@ export function endpointView(row: Row<'webhookEndpoints'>): EndpointView {
 const unknownEndpoint = () => new AppError(404, 'unknown_webhook_endpoint', 'There is no such webhook endpoint.');
 
 /** Registers a receiver; the answer carries its secret, the only time it is ever shown. */
-export async function createEndpoint(database: Database, input: EndpointInput, production: boolean): Promise<{ id: string; secret: string }> {
+export async function createEndpoint(
+  database: Database,
+  input: EndpointInput,
+  production: boolean,
+): Promise<{ id: string; secret: string }> {
   const values = {
     id: `ep_${randomUUID().replaceAll('-', '')}`,
     url: endpointUrl(input.url, production),
@@ -145,7 +158,10 @@ export async function updateEndpoint(database: Database, id: string, input: Endp
       delete changes.disabledReason;
       delete changes.failingSince;
     }
-    const [updated] = Object.keys(changes).length > 0 ? await tx.db.update(webhookEndpoints).set(changes).where(eq(webhookEndpoints.id, id)).returning() : await tx.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id));
+    const [updated] =
+      Object.keys(changes).length > 0
+        ? await tx.db.update(webhookEndpoints).set(changes).where(eq(webhookEndpoints.id, id)).returning()
+        : await tx.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id));
     if (changes.enabled === true && !before.enabled) {
       await tx.db
         .update(webhookDeliveries)

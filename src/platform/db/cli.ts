@@ -1,14 +1,21 @@
-import { UsageError,type CommandGroup } from '../cli/command.js';
+import { UsageError, type CommandGroup } from '../cli/command.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Config } from '../../config.js';
-import { closeDatabase,openDatabase } from './client.js';
-import { causeMessage,copySqliteToPostgres,CopyError,type TableCount } from './copy.js';
-import { openSqliteDatabase,postgresDatabase,type Database } from './database.js';
-import { closePostgres,describeServer,migratePostgres,MigrationsBehindError,openPostgres,postgresMigrationStatus,type PgDb } from './postgres.js';
+import { closeDatabase, openDatabase } from './client.js';
+import { causeMessage, copySqliteToPostgres, CopyError, type TableCount } from './copy.js';
+import { openSqliteDatabase, postgresDatabase, type Database } from './database.js';
+import {
+  closePostgres,
+  describeServer,
+  migratePostgres,
+  MigrationsBehindError,
+  openPostgres,
+  postgresMigrationStatus,
+  type PgDb,
+} from './postgres.js';
 import { progressBar } from '../cli/progress.js';
-
 
 /**
  * Brings a SQLite file up to this build's schema (creating it when absent, as a start would) and
@@ -28,7 +35,11 @@ function migrateSqliteFile(file: string): string[] {
 }
 
 /** Reports the data migrations a database has just had (they need the secrets, so they run as code). */
-async function applyAndReportDataMigrations(database: Database, secrets: readonly string[], applyDataMigrations: ApplyDataMigrations): Promise<number> {
+async function applyAndReportDataMigrations(
+  database: Database,
+  secrets: readonly string[],
+  applyDataMigrations: ApplyDataMigrations,
+): Promise<number> {
   const ran = await applyDataMigrations(database, secrets);
   for (const { name, summary } of ran) process.stdout.write(`applied data migration ${name}: ${JSON.stringify(summary)}\n`);
   return ran.length;
@@ -44,7 +55,9 @@ async function migratePostgresReporting(db: PgDb, out: NodeJS.WritableStream, pr
 }
 
 function sqliteError(file: string, error: unknown): Error {
-  return error instanceof MigrationsBehindError ? error : new Error(`the SQLite database at ${path.resolve(file)} cannot be opened: ${(error as Error).message}`);
+  return error instanceof MigrationsBehindError
+    ? error
+    : new Error(`the SQLite database at ${path.resolve(file)} cannot be opened: ${(error as Error).message}`);
 }
 
 /** `db migrate`: the schema (then data) migrations of the configured database, as a deploy step of its own. */
@@ -84,7 +97,10 @@ async function dbMigrate(config: Config, applyDataMigrations: ApplyDataMigration
 function printCounts(counts: readonly TableCount[]): void {
   const width = Math.max(5, ...counts.map((c) => c.table.length));
   const lines = [`${'table'.padEnd(width)}  ${'sqlite'.padStart(10)}  ${'postgresql'.padStart(10)}`];
-  for (const c of counts) lines.push(`${c.table.padEnd(width)}  ${String(c.source).padStart(10)}  ${String(c.target).padStart(10)}${c.source === c.target ? '' : '  MISMATCH'}`);
+  for (const c of counts)
+    lines.push(
+      `${c.table.padEnd(width)}  ${String(c.source).padStart(10)}  ${String(c.target).padStart(10)}${c.source === c.target ? '' : '  MISMATCH'}`,
+    );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -102,9 +118,11 @@ async function dbCopy(config: Config, args: string[]): Promise<number> {
   } catch {
     protocol = '';
   }
-  if (protocol !== 'postgres:' && protocol !== 'postgresql:') throw new UsageError('--to: a PostgreSQL URL, postgres://user:pass@host:5432/database');
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:')
+    throw new UsageError('--to: a PostgreSQL URL, postgres://user:pass@host:5432/database');
   const file = config.databasePath;
-  if (file === ':memory:' || !existsSync(file)) throw new Error(`there is no SQLite database at ${path.resolve(file)} (DATABASE_PATH): nothing to copy`);
+  if (file === ':memory:' || !existsSync(file))
+    throw new Error(`there is no SQLite database at ${path.resolve(file)} (DATABASE_PATH): nothing to copy`);
 
   let source: ReturnType<typeof openDatabase>;
   try {
@@ -144,7 +162,12 @@ async function dbCopy(config: Config, args: string[]): Promise<number> {
   }
 }
 
-async function dbCommand(config: Config, command: string | undefined, args: string[], applyDataMigrations: ApplyDataMigrations): Promise<number> {
+async function dbCommand(
+  config: Config,
+  command: string | undefined,
+  args: string[],
+  applyDataMigrations: ApplyDataMigrations,
+): Promise<number> {
   switch (command) {
     case 'migrate':
       parseArgs({ args, options: {} });

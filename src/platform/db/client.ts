@@ -25,7 +25,11 @@ const MIGRATIONS_TABLE = '__drizzle_migrations';
  */
 export function sqlitePendingMigrations(db: SqliteDb, folder = MIGRATIONS_FOLDER): string[] {
   const table = db.$client.prepare("select 1 from sqlite_master where type = 'table' and name = ?").get(MIGRATIONS_TABLE);
-  const newest = table ? Number((db.$client.prepare(`select max(created_at) as newest from ${MIGRATIONS_TABLE}`).get() as { newest: unknown }).newest ?? -Infinity) : -Infinity;
+  const newest = table
+    ? Number(
+        (db.$client.prepare(`select max(created_at) as newest from ${MIGRATIONS_TABLE}`).get() as { newest: unknown }).newest ?? -Infinity,
+      )
+    : -Infinity;
   return journal(folder)
     .filter((entry) => entry.when > newest)
     .map((entry) => entry.tag);
@@ -41,7 +45,10 @@ export function openDatabase(databasePath: string, options: { migrate?: boolean;
   const migrateNow = options.migrate ?? true;
   if (!migrateNow && databasePath !== ':memory:' && !existsSync(databasePath)) {
     // Not even created yet: say so rather than leave an empty file behind.
-    throw new MigrationsBehindError(`${path.resolve(databasePath)} (no such file)`, journal(MIGRATIONS_FOLDER).map((entry) => entry.tag));
+    throw new MigrationsBehindError(
+      `${path.resolve(databasePath)} (no such file)`,
+      journal(MIGRATIONS_FOLDER).map((entry) => entry.tag),
+    );
   }
   if (databasePath !== ':memory:') mkdirSync(path.dirname(path.resolve(databasePath)), { recursive: true });
   const sqlite = new SqliteConnection(databasePath);

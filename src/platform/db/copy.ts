@@ -54,7 +54,10 @@ export interface TableCount {
 }
 
 export class CopyError extends Error {
-  constructor(message: string, readonly counts: TableCount[] = []) {
+  constructor(
+    message: string,
+    readonly counts: TableCount[] = [],
+  ) {
     super(message);
     this.name = 'CopyError';
   }
@@ -78,7 +81,8 @@ export function copyPlan(): TablePlan[] {
   const visiting = new Set<SQLiteTable>();
   const visit = (table: SQLiteTable) => {
     if (ordered.includes(table)) return;
-    if (visiting.has(table)) throw new CopyError(`the foreign keys of ${getTableConfig(table).name} make a cycle: db copy cannot order the tables`);
+    if (visiting.has(table))
+      throw new CopyError(`the foreign keys of ${getTableConfig(table).name} make a cycle: db copy cannot order the tables`);
     visiting.add(table);
     for (const foreignKey of getTableConfig(table).foreignKeys) {
       const parent = foreignKey.reference().foreignTable;
@@ -93,11 +97,14 @@ export function copyPlan(): TablePlan[] {
     const name = getTableConfig(source).name;
     const exportName = exportNames.get(source);
     const target = exportName === undefined ? undefined : pgTables.get(exportName);
-    if (!target || getTableConfigPg(target).name !== name) throw new CopyError(`schema.pg.ts has no twin of ${name}: db copy has nowhere to put it`);
+    if (!target || getTableConfigPg(target).name !== name)
+      throw new CopyError(`schema.pg.ts has no twin of ${name}: db copy has nowhere to put it`);
     const sourceColumns = Object.keys(getTableColumns(source)).sort();
     const targetColumns = Object.keys(getTableColumns(target)).sort();
     if (sourceColumns.join() !== targetColumns.join()) {
-      throw new CopyError(`${name} has other columns in schema.pg.ts (${targetColumns.join(', ')}) than in schema.ts (${sourceColumns.join(', ')})`);
+      throw new CopyError(
+        `${name} has other columns in schema.pg.ts (${targetColumns.join(', ')}) than in schema.ts (${sourceColumns.join(', ')})`,
+      );
     }
     const keys = Object.entries(getTableColumns(source)).filter(([, column]) => column.primary);
     if (keys.length !== 1) throw new CopyError(`${name} has no one-column primary key: db copy reads tables in batches by it`);
@@ -132,10 +139,14 @@ export interface CopyOptions {
 export async function copySqliteToPostgres(source: SqliteDb, target: PgDb, options: CopyOptions = {}): Promise<TableCount[]> {
   const plan = copyPlan();
   const batchRows = options.batchRows ?? BATCH_ROWS;
-  const sourceTables = (source.$client.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map((row) => row.name);
+  const sourceTables = (source.$client.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map(
+    (row) => row.name,
+  );
   const strays = unplanned(sourceTables, plan);
   if (strays.length > 0) {
-    throw new CopyError(`the SQLite database has table(s) db copy neither copies nor skips: ${strays.join(', ')} (add them to the schema, or to SKIPPED_TABLES in src/db/copy.ts with the reason)`);
+    throw new CopyError(
+      `the SQLite database has table(s) db copy neither copies nor skips: ${strays.join(', ')} (add them to the schema, or to SKIPPED_TABLES in src/db/copy.ts with the reason)`,
+    );
   }
   const missing = plan.filter((table) => !sourceTables.includes(table.name)).map((table) => table.name);
   if (missing.length > 0) throw new CopyError(`the SQLite database lacks table(s) ${missing.join(', ')}: is it this project's database?`);
@@ -147,7 +158,12 @@ export async function copySqliteToPostgres(source: SqliteDb, target: PgDb, optio
     const sourceCounts = new Map(plan.map((table) => [table.name, source.select({ n: count() }).from(table.source).get()!.n]));
     /** SQLite's AUTOINCREMENT high-water marks: ids of deleted rows are never given again. */
     const highWater = new Map<string, number>(
-      sourceTables.includes('sqlite_sequence') ? (source.$client.prepare('select name, seq from sqlite_sequence').all() as { name: string; seq: number }[]).map((row) => [row.name, Number(row.seq)]) : [],
+      sourceTables.includes('sqlite_sequence')
+        ? (source.$client.prepare('select name, seq from sqlite_sequence').all() as { name: string; seq: number }[]).map((row) => [
+            row.name,
+            Number(row.seq),
+          ])
+        : [],
     );
     const total = [...sourceCounts.values()].reduce((sum, n) => sum + n, 0);
     options.onProgress?.(0, total);
@@ -156,8 +172,12 @@ export async function copySqliteToPostgres(source: SqliteDb, target: PgDb, optio
       const { rows: targetTables } = await tx.execute<{ name: string }>(
         sql`select table_name as name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`,
       );
-      const targetStrays = unplanned(targetTables.map((row) => row.name), plan);
-      if (targetStrays.length > 0) throw new CopyError(`the PostgreSQL database has table(s) db copy neither copies nor skips: ${targetStrays.join(', ')}`);
+      const targetStrays = unplanned(
+        targetTables.map((row) => row.name),
+        plan,
+      );
+      if (targetStrays.length > 0)
+        throw new CopyError(`the PostgreSQL database has table(s) db copy neither copies nor skips: ${targetStrays.join(', ')}`);
 
       // Nobody writes to the target while it is checked and filled (a service already started on it waits).
       await tx.execute(sql.raw(`lock table ${plan.map((table) => `"${table.name}"`).join(', ')} in exclusive mode`));
@@ -180,7 +200,9 @@ export async function copySqliteToPostgres(source: SqliteDb, target: PgDb, optio
           try {
             await tx.insert(table.target).values(rows);
           } catch (error) {
-            throw new CopyError(`${table.name}: PostgreSQL refused a row after ${table.key} ${JSON.stringify(last ?? null)}: ${causeMessage(error)}`);
+            throw new CopyError(
+              `${table.name}: PostgreSQL refused a row after ${table.key} ${JSON.stringify(last ?? null)}: ${causeMessage(error)}`,
+            );
           }
           copied += rows.length;
           options.onProgress?.(copied, total);
@@ -233,7 +255,9 @@ async function moveIdentitySequences(tx: PgTx, highWater: ReadonlyMap<string, nu
     sql`select table_name as "table", column_name as "column" from information_schema.columns where table_schema = current_schema() and is_identity = 'YES'`,
   );
   for (const { table, column } of identities) {
-    const { rows } = await tx.execute<{ max: string | null }>(sql`select max(${sql.identifier(column)}) as max from ${sql.identifier(table)}`);
+    const { rows } = await tx.execute<{ max: string | null }>(
+      sql`select max(${sql.identifier(column)}) as max from ${sql.identifier(table)}`,
+    );
     const next = Math.max(Number(rows[0]?.max ?? 0), highWater.get(table) ?? 0) + 1;
     await tx.execute(sql`select setval(pg_get_serial_sequence(${`"${table}"`}, ${column}), ${next}, false)`);
   }

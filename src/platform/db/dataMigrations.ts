@@ -26,7 +26,8 @@ export async function runDataMigrations(
       const { dataMigrations } = tx.tables;
       // The row does not exist before the first run, so there is nothing to lock: the advisory
       // lock is what keeps a second PostgreSQL process out until this transaction ends.
-      if (tx.dialect === 'postgresql') await tx.db.execute(sql`select pg_advisory_xact_lock(hashtext(${`optin data migration ${migration.name}`}))`);
+      if (tx.dialect === 'postgresql')
+        await tx.db.execute(sql`select pg_advisory_xact_lock(hashtext(${`optin data migration ${migration.name}`}))`);
       const [done] = await tx.db.select().from(dataMigrations).where(eq(dataMigrations.name, migration.name)).limit(1);
       if (done) return;
       const summary = await migration.run(tx, secrets, now);

@@ -1,13 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import SqliteConnection from 'better-sqlite3';
-import { DrizzleQueryError,is,Table } from 'drizzle-orm';
+import { DrizzleQueryError, is, Table } from 'drizzle-orm';
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
-import { drizzle as drizzlePg,type NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
+import { drizzle as drizzlePg, type NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import type { Config } from '../../config.js';
-import { closeDatabase,openDatabase,type SqliteDb } from './client.js';
-import { assertPostgresMigrated,closePostgres,migratePostgres,openPostgres,type PgDb } from './postgres.js';
+import { closeDatabase, openDatabase, type SqliteDb } from './client.js';
+import { assertPostgresMigrated, closePostgres, migratePostgres, openPostgres, type PgDb } from './postgres.js';
 import * as pgSchema from './schema.pg.js';
 import * as sqliteSchema from './schema.js';
 
@@ -273,7 +273,11 @@ export function postgresDatabase(db: PgDb): Database {
         // A new Scope per transaction (savepoints, address locks are the transaction's); its handle is the connection's.
         let open = true;
         const tx: Scope = { dialect: 'postgresql', tables, db: handleOf(client) };
-        savepointControls.set(tx, { inTransaction: () => open, exec: async (statement) => void (await client.query(statement)), counter: 0 });
+        savepointControls.set(tx, {
+          inTransaction: () => open,
+          exec: async (statement) => void (await client.query(statement)),
+          counter: 0,
+        });
         try {
           const result = await fn(tx);
           open = false;
@@ -299,7 +303,10 @@ export function postgresDatabase(db: PgDb): Database {
 }
 
 /** What openDatabaseFromConfig reads of the configuration. */
-export type DatabaseConfig = Pick<Config, 'databasePath' | 'databaseUrl' | 'databasePoolMax' | 'databaseStatementTimeoutMs' | 'migrateOnStart'>;
+export type DatabaseConfig = Pick<
+  Config,
+  'databasePath' | 'databaseUrl' | 'databasePoolMax' | 'databaseStatementTimeoutMs' | 'migrateOnStart'
+>;
 
 /**
  * The database the configuration names: PostgreSQL when DATABASE_URL is set (checked reachable,

@@ -34,7 +34,9 @@ export class DatabaseUnreachableError extends Error {
     readonly server: string,
     cause: unknown,
   ) {
-    super(`PostgreSQL at ${server} cannot be reached: ${cause instanceof Error ? cause.message || String(cause) : String(cause)}`, { cause });
+    super(`PostgreSQL at ${server} cannot be reached: ${cause instanceof Error ? cause.message || String(cause) : String(cause)}`, {
+      cause,
+    });
     this.name = 'DatabaseUnreachableError';
   }
 }
@@ -148,7 +150,9 @@ export class MigrationsBehindError extends Error {
     readonly server: string,
     readonly pending: string[],
   ) {
-    super(`the database at ${server} lacks ${pending.length} migration(s) (${pending.join(', ')}): run \`npm run admin -- db migrate\` first`);
+    super(
+      `the database at ${server} lacks ${pending.length} migration(s) (${pending.join(', ')}): run \`npm run admin -- db migrate\` first`,
+    );
     this.name = 'MigrationsBehindError';
   }
 }

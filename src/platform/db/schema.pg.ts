@@ -16,7 +16,15 @@ import {
  * SQLite's INTEGER is 64-bit, hence bigint here; mode 'number' keeps it a JS number (ids and
  * epoch milliseconds stay far below 2^53).
  */
-export { BROADCAST_FORMATS, BROADCAST_STATUSES, MESSAGE_KINDS, OUTBOX_STATUSES, SUBSCRIPTION_STATUSES, SUPPRESSION_REASONS, WEBHOOK_DELIVERY_STATUSES };
+export {
+  BROADCAST_FORMATS,
+  BROADCAST_STATUSES,
+  MESSAGE_KINDS,
+  OUTBOX_STATUSES,
+  SUBSCRIPTION_STATUSES,
+  SUPPRESSION_REASONS,
+  WEBHOOK_DELIVERY_STATUSES,
+};
 export type {
   BroadcastFormat,
   BroadcastStatus,
@@ -131,8 +139,12 @@ export const suppressions = pgTable(
   },
   (t) => [
     // One entry per address and scope; "every list" (null) is its own scope.
-    uniqueIndex('suppressions_hash_all_lists').on(t.emailHash).where(sql`list_id is null`),
-    uniqueIndex('suppressions_hash_list').on(t.emailHash, t.listId).where(sql`list_id is not null`),
+    uniqueIndex('suppressions_hash_all_lists')
+      .on(t.emailHash)
+      .where(sql`list_id is null`),
+    uniqueIndex('suppressions_hash_list')
+      .on(t.emailHash, t.listId)
+      .where(sql`list_id is not null`),
     index('suppressions_created').on(t.createdAt, t.id),
     index('suppressions_email').on(t.email),
     index('suppressions_domain').on(t.domain, t.createdAt, t.id),

@@ -117,8 +117,12 @@ export const suppressions = sqliteTable(
   },
   (t) => [
     // One entry per address and scope; "every list" (null) is its own scope.
-    uniqueIndex('suppressions_hash_all_lists').on(t.emailHash).where(sql`list_id is null`),
-    uniqueIndex('suppressions_hash_list').on(t.emailHash, t.listId).where(sql`list_id is not null`),
+    uniqueIndex('suppressions_hash_all_lists')
+      .on(t.emailHash)
+      .where(sql`list_id is null`),
+    uniqueIndex('suppressions_hash_list')
+      .on(t.emailHash, t.listId)
+      .where(sql`list_id is not null`),
     index('suppressions_created').on(t.createdAt, t.id),
     index('suppressions_email').on(t.email),
     index('suppressions_domain').on(t.domain, t.createdAt, t.id),

@@ -27,10 +27,15 @@ export function adminAuthLimit(redis: Redis, options: { failuresPer15m: number; 
   const refuse = (res: Response, msBeforeNext: number | undefined) => {
     const seconds = retryAfterSeconds(msBeforeNext, WINDOW_SECONDS * 1000);
     res.set('Retry-After', String(seconds));
-    return new AppError(429, 'too_many_attempts', `Too many failed sign-in attempts from your address. Try again in ${Math.ceil(seconds / 60)} minutes.`);
+    return new AppError(
+      429,
+      'too_many_attempts',
+      `Too many failed sign-in attempts from your address. Try again in ${Math.ceil(seconds / 60)} minutes.`,
+    );
   };
   // With both Redis and the in-memory counter failing, the admin is let in rather than locked out.
-  const unavailable = (error: unknown) => logger.warn({ err: (error as Error).message }, 'admin sign-in limiter unavailable; attempt not limited');
+  const unavailable = (error: unknown) =>
+    logger.warn({ err: (error as Error).message }, 'admin sign-in limiter unavailable; attempt not limited');
 
   return {
     async refuseIfOverLimit(req, res) {

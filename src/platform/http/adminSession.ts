@@ -70,7 +70,10 @@ export async function readSession(req: Request, config: SessionConfig, scope: Sc
   if (!config.secrets.some((secret) => sameMac(signature, sessionMac(secret, config.adminToken!, payload)))) return undefined;
   if (Number(expires) <= now) return undefined;
   const { revokedAdminSessions } = scope.tables;
-  const [revoked] = await scope.db.select({ id: revokedAdminSessions.sessionId }).from(revokedAdminSessions).where(eq(revokedAdminSessions.sessionId, id));
+  const [revoked] = await scope.db
+    .select({ id: revokedAdminSessions.sessionId })
+    .from(revokedAdminSessions)
+    .where(eq(revokedAdminSessions.sessionId, id));
   if (revoked) return undefined;
   return { id, expiresAt: Number(expires) };
 }
@@ -111,7 +114,8 @@ export function checkCsrf(req: Request, config: SessionConfig, session: AdminSes
   const fromBody = body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[CSRF_FIELD] : undefined;
   const given = [fromBody, req.query[CSRF_FIELD], req.get(CSRF_HEADER)].find((value) => typeof value === 'string' && value !== '');
   const valid = typeof given === 'string' && config.secrets.some((secret) => sameMac(given, mac(secret, `csrf:${session.id}`)));
-  if (!valid) throw new AppError(403, 'invalid_csrf_token', 'The form has expired or did not come from this site. Reload the page and try again.');
+  if (!valid)
+    throw new AppError(403, 'invalid_csrf_token', 'The form has expired or did not come from this site. Reload the page and try again.');
 }
 
 export const isSafeMethod = (method: string) => method === 'GET' || method === 'HEAD' || method === 'OPTIONS';

@@ -81,7 +81,11 @@ export function signInPage(problem?: string): string {
 }
 
 export function adminErrorPage(code: string, message: string, session?: PageSession): string {
-  return layout('Something is not right', `<p class="problem">${h(message)}</p><p class="muted">${h(code)}</p><p><a href="/admin/suppressions">Back to the suppression list</a></p>`, session);
+  return layout(
+    'Something is not right',
+    `<p class="problem">${h(message)}</p><p class="muted">${h(code)}</p><p><a href="/admin/suppressions">Back to the suppression list</a></p>`,
+    session,
+  );
 }
 
 export function messagePage(title: string, message: string, session: PageSession): string {

@@ -31,7 +31,11 @@ function sendConsolePage(res: Response, html: string, status = 200): void {
  * feature's console router sits behind, and its error pages. The features' routers come from
  * the route table (src/app.ts), each given the same page tools.
  */
-export function consoleFrame(deps: ConsoleFrameDeps, authLimit: AdminAuthLimit, featureRouters: (tools: ConsolePageTools) => Router[]): Router {
+export function consoleFrame(
+  deps: ConsoleFrameDeps,
+  authLimit: AdminAuthLimit,
+  featureRouters: (tools: ConsolePageTools) => Router[],
+): Router {
   const router = Router();
   const { database, config } = deps;
   // Mounted before the JSON API at /admin/api, which answers for itself.
@@ -43,7 +47,12 @@ export function consoleFrame(deps: ConsoleFrameDeps, authLimit: AdminAuthLimit, 
       return;
     }
     // same-origin referrers: with none at all, a browser sends "Origin: null" on our own forms.
-    res.set({ 'Content-Security-Policy': ADMIN_CSP, 'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'same-origin' });
+    res.set({
+      'Content-Security-Policy': ADMIN_CSP,
+      'X-Frame-Options': 'DENY',
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'same-origin',
+    });
     next();
   });
 
@@ -110,7 +119,11 @@ export function consoleFrame(deps: ConsoleFrameDeps, authLimit: AdminAuthLimit, 
     }
     // The error page is shown even when the database is what failed: then without the signed-in navigation.
     const session = await readSession(req, config, database).catch(() => undefined);
-    sendConsolePage(res, adminErrorPage(error.code, error.message, session ? { csrf: csrfToken(config, session) } : undefined), error.status);
+    sendConsolePage(
+      res,
+      adminErrorPage(error.code, error.message, session ? { csrf: csrfToken(config, session) } : undefined),
+      error.status,
+    );
   };
   router.use(pageErrors);
   return router;

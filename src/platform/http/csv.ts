@@ -1,5 +1,3 @@
-
-
 /**
  * One CSV cell. A leading =, +, -, @ (or tab/CR) would make a spreadsheet run the cell as a
  * formula, so it gets a quote prefix; cells with separators, quotes or line breaks are quoted.

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { stringsOf,type Locale } from '../locales/locale.js';
+import { stringsOf, type Locale } from '../locales/locale.js';
 import { escapeHtml } from '../mail/templates.js';
 import type { Site } from '../../config.js';
 import { maskEmail } from '../../logger.js';
@@ -108,7 +108,15 @@ export function messagePage(locale: Locale, title: string, message: string, view
  * A page whose only action is a POST form carrying the token: fetching a link changes nothing.
  * The form carries the page's locale too, so the answer speaks the same language.
  */
-export function tokenFormPage(locale: Locale, title: string, message: string, action: string, token: string, button: string, view?: PageView): string {
+export function tokenFormPage(
+  locale: Locale,
+  title: string,
+  message: string,
+  action: string,
+  token: string,
+  button: string,
+  view?: PageView,
+): string {
   return htmlPage(
     locale,
     title,
@@ -137,7 +145,14 @@ export interface PageButton {
  * link): the RFC 8058 one-click POST and the page's own form then hit the same handler. Several
  * buttons stand well apart, each with its own hint, so that no one presses the wrong one.
  */
-export function actionPage(locale: Locale, title: string, message: string, action: string, buttons: readonly PageButton[], view?: PageView): string {
+export function actionPage(
+  locale: Locale,
+  title: string,
+  message: string,
+  action: string,
+  buttons: readonly PageButton[],
+  view?: PageView,
+): string {
   const markup = buttons
     .map((b) => {
       const field = b.name ? ` name="${escapeHtml(b.name)}" value="${escapeHtml(b.value ?? '')}"` : '';
@@ -184,7 +199,6 @@ export function localeField(value: unknown): Locale | undefined {
   return isLocale(language) ? language : undefined;
 }
 
-
 export const FORM_STYLE = `fieldset{border:1px solid var(--line);border-radius:6px;margin:0 0 1.5rem;padding:.75rem 1rem}legend{font-weight:600;padding:0 .25rem}
 .option{display:flex;gap:.75rem;align-items:flex-start;min-height:3rem;margin:0 0 .75rem}.option input{width:1.5rem;height:1.5rem;margin:.1rem 0 0;flex:none}.option span{display:block}
 .state,.note{color:var(--muted);font-size:.9375rem}.blocked{border-left:4px solid var(--muted);padding:.5rem .75rem;margin:0 0 1rem}
@@ -203,7 +217,14 @@ export const FORM_CSP = [
 ].join('; ');
 
 export function formPage(locale: Locale, title: string, body: string): string {
-  return htmlDocument({ lang: locale, title, style: STYLE, referrer: 'no-referrer', head: `\n<style>${FORM_STYLE}</style>`, main: `<h1>${escapeHtml(title)}</h1>\n${body}` });
+  return htmlDocument({
+    lang: locale,
+    title,
+    style: STYLE,
+    referrer: 'no-referrer',
+    head: `\n<style>${FORM_STYLE}</style>`,
+    main: `<h1>${escapeHtml(title)}</h1>\n${body}`,
+  });
 }
 
 export const formParagraph = (text: string, className?: string) => `<p${className ? ` class="${className}"` : ''}>${escapeHtml(text)}</p>`;

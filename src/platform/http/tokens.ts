@@ -20,7 +20,8 @@ export interface TokenClaims {
   broadcastId?: number;
 }
 
-export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'wrong_purpose' | 'expired' };
+export type TokenCheck =
+  { ok: true; claims: TokenClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'wrong_purpose' | 'expired' };
 
 /** A short, public fingerprint of a key, so a token names the key that signed it. */
 function keyId(secret: string): string {

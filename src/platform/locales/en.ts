@@ -15,8 +15,10 @@ export const en = {
     thisList: 'this list',
 
     thanksTitle: 'Check your inbox',
-    thanksBody: 'If this address can be subscribed, a confirmation email is on its way. None is sent when the address is already subscribed, asked us not to write, or got one a few minutes ago.',
-    thanksNext: (days: number) => `Open the email and press its button to confirm. Check your inbox, and your spam folder, within ${days} days: after that the link expires.`,
+    thanksBody:
+      'If this address can be subscribed, a confirmation email is on its way. None is sent when the address is already subscribed, asked us not to write, or got one a few minutes ago.',
+    thanksNext: (days: number) =>
+      `Open the email and press its button to confirm. Check your inbox, and your spam folder, within ${days} days: after that the link expires.`,
     typoHint: 'A typo in the address? Go back and sign up again with the right one.',
 
     confirmTitle: 'Confirm your subscription',
@@ -24,7 +26,8 @@ export const en = {
     confirmListBody: (list: string) => `Press the button to confirm that you want to receive ${list}.`,
     confirmButton: 'Confirm my subscription',
     itWasMeTitle: 'This request was cancelled',
-    itWasMeBody: (list: string) => `Someone pressed “It was not me” in the email asking to confirm ${list}, so the request was cancelled and this address is not mailed. If it was you after all, press the button: you are subscribed, and this address can be mailed again.`,
+    itWasMeBody: (list: string) =>
+      `Someone pressed “It was not me” in the email asking to confirm ${list}, so the request was cancelled and this address is not mailed. If it was you after all, press the button: you are subscribed, and this address can be mailed again.`,
     itWasMeButton: 'It was me — subscribe me',
     confirmedTitle: 'You are subscribed',
     confirmedBody: (list: string) => `Thank you: your subscription to ${list} is confirmed.`,
@@ -32,7 +35,8 @@ export const en = {
     confirmedNext: 'Every email we send you has a link to unsubscribe, so you can stop at any time.',
     expiredTitle: 'This link has expired',
     expiredBody: 'This confirmation link is no longer valid. Sign up again and we will send you a new one.',
-    expiredElsewhereBody: 'This confirmation link is no longer valid. Please sign up again where you first did, and we will send you a new one.',
+    expiredElsewhereBody:
+      'This confirmation link is no longer valid. Please sign up again where you first did, and we will send you a new one.',
     emailLabel: 'Email',
     signupAgainButton: 'Send me a new confirmation email',
 
@@ -46,10 +50,12 @@ export const en = {
     unsubscribeAllButton: 'Unsubscribe from all lists',
     unsubscribeAllHint: 'Or stop every email from us at this address:',
     notMeTitle: 'Not you?',
-    notMeBody: (list: string) => `Someone asked to receive ${list} at this address. If it was not you, press the button: the request is cancelled and this address will never be mailed again.`,
+    notMeBody: (list: string) =>
+      `Someone asked to receive ${list} at this address. If it was not you, press the button: the request is cancelled and this address will never be mailed again.`,
     notMeButton: 'It was not me: never mail this address',
     cancelledTitle: 'Request cancelled',
-    cancelledBody: (list: string) => `The request to receive ${list} is cancelled. This address will not receive any mail from us again, unless you sign up yourself.`,
+    cancelledBody: (list: string) =>
+      `The request to receive ${list} is cancelled. This address will not receive any mail from us again, unless you sign up yourself.`,
     cancelledUndoButton: 'It was me after all: subscribe me',
     unsubscribedTitle: 'You are unsubscribed',
     unsubscribedBody: (list: string) => `This address will no longer receive ${list}.`,
@@ -58,7 +64,8 @@ export const en = {
     resubscribeButton: 'I unsubscribed by mistake — resubscribe',
     resubscribedTitle: 'Welcome back',
     resubscribedBody: (list: string) => `Your subscription to ${list} is active again.`,
-    resubscribedPendingBody: (list: string) => `If this address can be subscribed, a new confirmation email for ${list} is on its way. Open it and press its button to confirm.`,
+    resubscribedPendingBody: (list: string) =>
+      `If this address can be subscribed, a new confirmation email for ${list} is on its way. Open it and press its button to confirm.`,
     resubscribedPendingNext: (days: number) => `Check your inbox, and your spam folder, within ${days} days.`,
   },
 
@@ -78,15 +85,22 @@ export const en = {
     stateLine: (state: string) => `Now: ${state}`,
     /** A moment of the consent trail, in UTC. */
     dateTime: (date: string, time: string) => `${date} ${time} UTC`,
-    state: { confirmed: 'subscribed', pending: 'waiting for your confirmation', unsubscribed: 'unsubscribed', none: 'not subscribed' } as Record<string, string>,
+    state: {
+      confirmed: 'subscribed',
+      pending: 'waiting for your confirmation',
+      unsubscribed: 'unsubscribed',
+      none: 'not subscribed',
+    } as Record<string, string>,
     save: 'Save my choices',
     unsubscribeAllHint: 'Or stop every email from us at this address:',
     unsubscribeAll: 'Unsubscribe from everything',
     noLists: 'There is no list to show.',
     blockedTitle: 'This address cannot receive mail from us',
     blocked: {
-      bounced: 'Mail to this address bounced, so we stopped sending to it. This cannot be changed here: contact the site if the address works again.',
-      complained: 'A message to this address was reported as spam, so we stopped sending to it. This cannot be changed here: contact the site if that was a mistake.',
+      bounced:
+        'Mail to this address bounced, so we stopped sending to it. This cannot be changed here: contact the site if the address works again.',
+      complained:
+        'A message to this address was reported as spam, so we stopped sending to it. This cannot be changed here: contact the site if that was a mistake.',
       manual: 'The site stopped mail to this address. This cannot be changed here: contact the site.',
       erased: 'The data of this address was erased. It will never be mailed again.',
       unsubscribed: 'You asked us not to write to this address.',
@@ -127,14 +141,16 @@ export const en = {
     use: 'We use your address only to send the lists you chose, and your name only to greet you. We keep the record above as proof of your consent. We share none of it.',
     retention: (days: number) =>
       `Requests never confirmed are deleted after 7 days. Once you have left every list, we remove your name, language and where you signed up, and the IP addresses and browsers of the record, after ${days} days. We keep a fingerprint of your address forever, only so that we never write to you again.`,
-    retentionNow: 'Requests never confirmed are deleted after 7 days. Once you have left every list, we remove your name, language and where you signed up, and the IP addresses and browsers of the record, at once. We keep a fingerprint of your address forever, only so that we never write to you again.',
+    retentionNow:
+      'Requests never confirmed are deleted after 7 days. Once you have left every list, we remove your name, language and where you signed up, and the IP addresses and browsers of the record, at once. We keep a fingerprint of your address forever, only so that we never write to you again.',
     minimizesOn: (date: string) => `You have left every list: these details will be removed on ${date}.`,
     minimized: 'You have left every list: we already removed what we did not need.',
     download: 'Download my data',
     eraseHint: 'Erase everything we keep about you. This cannot be undone.',
     erase: 'Erase everything',
     eraseTitle: 'Erase everything?',
-    eraseBody: 'We will delete your address, name, subscriptions and the record of your consent. Only a keyed fingerprint of the address stays, so that it is never mailed again, even if someone signs it up. This cannot be undone.',
+    eraseBody:
+      'We will delete your address, name, subscriptions and the record of your consent. Only a keyed fingerprint of the address stays, so that it is never mailed again, even if someone signs it up. This cannot be undone.',
     eraseConfirm: 'Yes, erase everything',
     erasedTitle: 'Your data is erased',
     erasedBody: 'We deleted everything about you. Only a fingerprint of your address stays, so that we never write to it again.',
@@ -143,7 +159,12 @@ export const en = {
   /** The optional "why are you leaving?" form after an unsubscribe. */
   reasons: {
     legend: 'Would you tell us why? (optional)',
-    choices: { too_many: 'Too many emails', not_relevant: 'Not relevant to me', never_signed_up: 'I never signed up', other: 'Other' } as Record<string, string>,
+    choices: {
+      too_many: 'Too many emails',
+      not_relevant: 'Not relevant to me',
+      never_signed_up: 'I never signed up',
+      other: 'Other',
+    } as Record<string, string>,
     commentLabel: 'Anything else? (optional, 500 characters at most)',
     submit: 'Send',
     thanksTitle: 'Thank you',
@@ -169,7 +190,8 @@ export const en = {
     unknown_subscription: 'This subscription no longer exists: this address receives nothing from us.',
     subscription_closed: 'This request was cancelled. To receive the list, sign up again.',
     subscription_open: 'This request is still waiting for its confirmation: open the link from the email again and press its button.',
-    address_blocked: 'This address asked not to receive mail from us, so it cannot be confirmed or subscribed from here. To change that, contact the site.',
+    address_blocked:
+      'This address asked not to receive mail from us, so it cannot be confirmed or subscribed from here. To change that, contact the site.',
     not_found: 'This page does not exist.',
     internal_error: 'Something went wrong on our side. Please try again in a moment.',
     payload_too_large: 'The form sent too much data.',

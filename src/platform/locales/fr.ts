@@ -17,8 +17,10 @@ export const fr: Strings = {
     thisList: 'cette liste',
 
     thanksTitle: 'Consultez votre boîte de réception',
-    thanksBody: 'Si cette adresse peut être inscrite, un e-mail de confirmation est en route. Aucun n’est envoyé si elle est déjà inscrite, si elle a demandé à ne plus rien recevoir ou si elle en a reçu un il y a quelques minutes.',
-    thanksNext: (days) => `Ouvrez l’e-mail et appuyez sur son bouton pour confirmer. Regardez dans votre boîte de réception, et dans le dossier des indésirables (spams), d’ici ${days}\u00a0jours\u00a0: passé ce délai, le lien expire.`,
+    thanksBody:
+      'Si cette adresse peut être inscrite, un e-mail de confirmation est en route. Aucun n’est envoyé si elle est déjà inscrite, si elle a demandé à ne plus rien recevoir ou si elle en a reçu un il y a quelques minutes.',
+    thanksNext: (days) =>
+      `Ouvrez l’e-mail et appuyez sur son bouton pour confirmer. Regardez dans votre boîte de réception, et dans le dossier des indésirables (spams), d’ici ${days}\u00a0jours\u00a0: passé ce délai, le lien expire.`,
     typoHint: 'Une faute de frappe dans l’adresse\u202f? Revenez en arrière et inscrivez-vous à nouveau avec la bonne adresse.',
 
     confirmTitle: 'Confirmez votre inscription',
@@ -26,15 +28,18 @@ export const fr: Strings = {
     confirmListBody: (list) => `Appuyez sur le bouton pour confirmer que vous souhaitez recevoir ${list}.`,
     confirmButton: 'Confirmer mon inscription',
     itWasMeTitle: 'Cette demande a été annulée',
-    itWasMeBody: (list: string) => `Quelqu’un a choisi « Ce n’était pas moi » dans l’e-mail demandant de confirmer ${list} : la demande a donc été annulée et cette adresse ne reçoit rien. Si c’était bien vous, appuyez sur le bouton : votre inscription est confirmée et cette adresse peut de nouveau recevoir nos e-mails.`,
+    itWasMeBody: (list: string) =>
+      `Quelqu’un a choisi « Ce n’était pas moi » dans l’e-mail demandant de confirmer ${list} : la demande a donc été annulée et cette adresse ne reçoit rien. Si c’était bien vous, appuyez sur le bouton : votre inscription est confirmée et cette adresse peut de nouveau recevoir nos e-mails.`,
     itWasMeButton: 'C’était moi — m’inscrire',
     confirmedTitle: 'Inscription confirmée',
     confirmedBody: (list) => `Merci\u00a0: votre inscription à ${list} est confirmée.`,
     alreadyConfirmedBody: (list) => `Votre inscription à ${list} était déjà confirmée. Vous n’avez rien d’autre à faire.`,
-    confirmedNext: 'Chaque e-mail que nous vous envoyons contient un lien de désinscription\u00a0: vous pouvez vous désinscrire à tout moment.',
+    confirmedNext:
+      'Chaque e-mail que nous vous envoyons contient un lien de désinscription\u00a0: vous pouvez vous désinscrire à tout moment.',
     expiredTitle: 'Ce lien a expiré',
     expiredBody: 'Ce lien de confirmation n’est plus valable. Inscrivez-vous à nouveau et nous vous en enverrons un autre.',
-    expiredElsewhereBody: 'Ce lien de confirmation n’est plus valable. Inscrivez-vous à nouveau là où vous l’aviez fait, et nous vous en enverrons un autre.',
+    expiredElsewhereBody:
+      'Ce lien de confirmation n’est plus valable. Inscrivez-vous à nouveau là où vous l’aviez fait, et nous vous en enverrons un autre.',
     emailLabel: 'Adresse e-mail',
     signupAgainButton: 'M’envoyer un nouvel e-mail de confirmation',
 
@@ -48,10 +53,12 @@ export const fr: Strings = {
     unsubscribeAllButton: 'Me désinscrire de toutes les listes',
     unsubscribeAllHint: 'Ou ne plus rien recevoir de notre part à cette adresse\u00a0:',
     notMeTitle: 'Ce n’était pas vous\u202f?',
-    notMeBody: (list) => `Quelqu’un a demandé à recevoir ${list} à cette adresse. Si ce n’était pas vous, appuyez sur le bouton\u00a0: la demande sera annulée et cette adresse ne recevra plus jamais de message de notre part.`,
+    notMeBody: (list) =>
+      `Quelqu’un a demandé à recevoir ${list} à cette adresse. Si ce n’était pas vous, appuyez sur le bouton\u00a0: la demande sera annulée et cette adresse ne recevra plus jamais de message de notre part.`,
     notMeButton: 'Ce n’était pas moi\u00a0: ne plus écrire à cette adresse',
     cancelledTitle: 'Demande annulée',
-    cancelledBody: (list) => `La demande d’inscription à ${list} est annulée. Cette adresse ne recevra plus aucun message de notre part, sauf si vous vous inscrivez vous-même.`,
+    cancelledBody: (list) =>
+      `La demande d’inscription à ${list} est annulée. Cette adresse ne recevra plus aucun message de notre part, sauf si vous vous inscrivez vous-même.`,
     cancelledUndoButton: 'C’était bien moi\u00a0: m’inscrire',
     unsubscribedTitle: 'Désinscription effectuée',
     unsubscribedBody: (list) => `Cette adresse ne recevra plus ${list}.`,
@@ -60,8 +67,10 @@ export const fr: Strings = {
     resubscribeButton: 'C’était une erreur\u00a0: me réinscrire',
     resubscribedTitle: 'Bon retour parmi nous',
     resubscribedBody: (list) => `Votre inscription à ${list} est de nouveau active.`,
-    resubscribedPendingBody: (list) => `Si cette adresse peut être inscrite, un nouvel e-mail de confirmation pour ${list} est en route. Ouvrez-le et appuyez sur son bouton pour confirmer.`,
-    resubscribedPendingNext: (days) => `Regardez dans votre boîte de réception, et dans le dossier des indésirables (spams), d’ici ${days}\u00a0jours.`,
+    resubscribedPendingBody: (list) =>
+      `Si cette adresse peut être inscrite, un nouvel e-mail de confirmation pour ${list} est en route. Ouvrez-le et appuyez sur son bouton pour confirmer.`,
+    resubscribedPendingNext: (days) =>
+      `Regardez dans votre boîte de réception, et dans le dossier des indésirables (spams), d’ici ${days}\u00a0jours.`,
   },
 
   form: {
@@ -73,19 +82,27 @@ export const fr: Strings = {
 
   preferences: {
     title: 'Vos abonnements',
-    intro: 'Cochez les listes que vous souhaitez recevoir, décochez les autres, puis enregistrez. Rien ne change avant que vous appuyiez sur le bouton.',
+    intro:
+      'Cochez les listes que vous souhaitez recevoir, décochez les autres, puis enregistrez. Rien ne change avant que vous appuyiez sur le bouton.',
     listsLegend: 'Listes',
     stateLine: (state) => `Actuellement\u00a0: ${state}`,
     dateTime: (date, time) => `${date} à ${time.replace(':', '\u00a0h\u00a0')} UTC`,
-    state: { confirmed: 'abonnement actif', pending: 'en attente de votre confirmation', unsubscribed: 'désinscription faite', none: 'pas d’abonnement' },
+    state: {
+      confirmed: 'abonnement actif',
+      pending: 'en attente de votre confirmation',
+      unsubscribed: 'désinscription faite',
+      none: 'pas d’abonnement',
+    },
     save: 'Enregistrer mes choix',
     unsubscribeAllHint: 'Ou ne plus rien recevoir de notre part à cette adresse\u00a0:',
     unsubscribeAll: 'Me désinscrire de tout',
     noLists: 'Aucune liste à afficher.',
     blockedTitle: 'Cette adresse ne peut pas recevoir nos e-mails',
     blocked: {
-      bounced: 'Les e-mails envoyés à cette adresse ont été rejetés, nous avons donc cessé d’y écrire. Ce n’est pas modifiable ici\u00a0: contactez le site si l’adresse fonctionne à nouveau.',
-      complained: 'Un message envoyé à cette adresse a été signalé comme spam, nous avons donc cessé d’y écrire. Ce n’est pas modifiable ici\u00a0: contactez le site s’il s’agit d’une erreur.',
+      bounced:
+        'Les e-mails envoyés à cette adresse ont été rejetés, nous avons donc cessé d’y écrire. Ce n’est pas modifiable ici\u00a0: contactez le site si l’adresse fonctionne à nouveau.',
+      complained:
+        'Un message envoyé à cette adresse a été signalé comme spam, nous avons donc cessé d’y écrire. Ce n’est pas modifiable ici\u00a0: contactez le site s’il s’agit d’une erreur.',
       manual: 'Le site a bloqué l’envoi d’e-mails à cette adresse. Ce n’est pas modifiable ici\u00a0: contactez le site.',
       erased: 'Les données de cette adresse ont été effacées. Elle ne recevra plus jamais d’e-mail.',
       unsubscribed: 'Vous nous avez demandé de ne plus écrire à cette adresse.',
@@ -126,22 +143,30 @@ export const fr: Strings = {
     use: 'Nous utilisons votre adresse uniquement pour envoyer les listes que vous avez choisies, et votre nom uniquement pour vous saluer. Nous gardons l’historique ci-dessus comme preuve de votre consentement. Nous ne partageons rien.',
     retention: (days) =>
       `Les demandes jamais confirmées sont supprimées après 7\u00a0jours. Une fois que vous avez quitté toutes les listes, nous supprimons votre nom, votre langue et l’endroit où vous vous êtes inscrit·e, ainsi que les adresses IP et navigateurs de l’historique, après ${days}\u00a0jours. Nous gardons pour toujours une empreinte de votre adresse, uniquement pour ne plus jamais vous écrire.`,
-    retentionNow: 'Les demandes jamais confirmées sont supprimées après 7\u00a0jours. Une fois que vous avez quitté toutes les listes, nous supprimons aussitôt votre nom, votre langue et l’endroit où vous vous êtes inscrit·e, ainsi que les adresses IP et navigateurs de l’historique. Nous gardons pour toujours une empreinte de votre adresse, uniquement pour ne plus jamais vous écrire.',
+    retentionNow:
+      'Les demandes jamais confirmées sont supprimées après 7\u00a0jours. Une fois que vous avez quitté toutes les listes, nous supprimons aussitôt votre nom, votre langue et l’endroit où vous vous êtes inscrit·e, ainsi que les adresses IP et navigateurs de l’historique. Nous gardons pour toujours une empreinte de votre adresse, uniquement pour ne plus jamais vous écrire.',
     minimizesOn: (date) => `Vous avez quitté toutes les listes\u00a0: ces informations seront supprimées le ${date}.`,
     minimized: 'Vous avez quitté toutes les listes\u00a0: nous avons déjà supprimé ce dont nous n’avions pas besoin.',
     download: 'Télécharger mes données',
     eraseHint: 'Effacer tout ce que nous conservons à votre sujet. C’est irréversible.',
     erase: 'Tout effacer',
     eraseTitle: 'Tout effacer\u202f?',
-    eraseBody: 'Nous supprimerons votre adresse, votre nom, vos abonnements et l’historique de votre consentement. Seule une empreinte chiffrée de l’adresse reste, pour qu’elle ne reçoive plus jamais d’e-mail, même si quelqu’un l’inscrit. C’est irréversible.',
+    eraseBody:
+      'Nous supprimerons votre adresse, votre nom, vos abonnements et l’historique de votre consentement. Seule une empreinte chiffrée de l’adresse reste, pour qu’elle ne reçoive plus jamais d’e-mail, même si quelqu’un l’inscrit. C’est irréversible.',
     eraseConfirm: 'Oui, tout effacer',
     erasedTitle: 'Vos données sont effacées',
-    erasedBody: 'Nous avons supprimé tout ce qui vous concerne. Seule une empreinte de votre adresse reste, pour ne plus jamais lui écrire.',
+    erasedBody:
+      'Nous avons supprimé tout ce qui vous concerne. Seule une empreinte de votre adresse reste, pour ne plus jamais lui écrire.',
   },
 
   reasons: {
     legend: 'Pouvez-vous nous dire pourquoi\u202f? (facultatif)',
-    choices: { too_many: 'Trop d’e-mails', not_relevant: 'Cela ne me concerne pas', never_signed_up: 'Je ne me suis jamais inscrit·e', other: 'Autre' },
+    choices: {
+      too_many: 'Trop d’e-mails',
+      not_relevant: 'Cela ne me concerne pas',
+      never_signed_up: 'Je ne me suis jamais inscrit·e',
+      other: 'Autre',
+    },
     commentLabel: 'Autre chose\u202f? (facultatif, 500\u00a0caractères au plus)',
     submit: 'Envoyer',
     thanksTitle: 'Merci',
@@ -166,7 +191,8 @@ export const fr: Strings = {
     unknown_subscription: 'Cette inscription n’existe plus\u00a0: cette adresse ne reçoit plus rien de notre part.',
     subscription_closed: 'Cette demande a été annulée. Pour recevoir la liste, inscrivez-vous à nouveau.',
     subscription_open: 'Cette demande attend encore sa confirmation : ouvrez de nouveau le lien de l’e-mail et appuyez sur son bouton.',
-    address_blocked: 'Cette adresse a demandé à ne plus recevoir nos messages\u00a0: elle ne peut donc être ni confirmée ni inscrite depuis cette page. Pour changer cela, contactez le site.',
+    address_blocked:
+      'Cette adresse a demandé à ne plus recevoir nos messages\u00a0: elle ne peut donc être ni confirmée ni inscrite depuis cette page. Pour changer cela, contactez le site.',
     not_found: 'Cette page n’existe pas.',
     internal_error: 'Un problème est survenu de notre côté. Réessayez dans un instant.',
     payload_too_large: 'Le formulaire a envoyé trop de données.',

@@ -18,8 +18,18 @@ export interface MessageContext {
 }
 
 /** What composing a message needs from the configuration. */
-export function messageContext(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'replyTo' | 'site' | 'secrets'>, templates: Templates): MessageContext {
-  return { publicUrl: config.publicUrl, mailFrom: config.mailFrom, replyTo: config.replyTo, site: config.site, secrets: config.secrets, templates };
+export function messageContext(
+  config: Pick<Config, 'publicUrl' | 'mailFrom' | 'replyTo' | 'site' | 'secrets'>,
+  templates: Templates,
+): MessageContext {
+  return {
+    publicUrl: config.publicUrl,
+    mailFrom: config.mailFrom,
+    replyTo: config.replyTo,
+    site: config.site,
+    secrets: config.secrets,
+    templates,
+  };
 }
 
 /** How long a confirmation link lasts, in the days the mail and pages speak of. */
@@ -51,8 +61,17 @@ export interface MessageSubject {
 }
 
 /** The one-click unsubscribe link; a broadcast's names the broadcast too (signed), to count its opt-outs. */
-export function unsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number, broadcastId?: number | null): string {
-  const token = createToken(context.secrets, { purpose: 'unsubscribe', subscriptionId, expiresAt: 0, ...(broadcastId ? { broadcastId } : {}) });
+export function unsubscribeUrl(
+  context: Pick<MessageContext, 'publicUrl' | 'secrets'>,
+  subscriptionId: number,
+  broadcastId?: number | null,
+): string {
+  const token = createToken(context.secrets, {
+    purpose: 'unsubscribe',
+    subscriptionId,
+    expiresAt: 0,
+    ...(broadcastId ? { broadcastId } : {}),
+  });
   return `${context.publicUrl}/unsubscribe?token=${token}`;
 }
 
@@ -69,13 +88,19 @@ export function preferencesUrl(context: Pick<MessageContext, 'publicUrl' | 'secr
  * The confirm link. `locale` (the subscriber's) lets its page, and every page after it, speak
  * the mail's language whatever the browser says; it is a display choice, so it is not signed.
  */
-export function confirmUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, subscriptionId: number, expiresAt: number, locale?: Locale): string {
+export function confirmUrl(
+  context: Pick<MessageContext, 'publicUrl' | 'secrets'>,
+  subscriptionId: number,
+  expiresAt: number,
+  locale?: Locale,
+): string {
   const token = createToken(context.secrets, { purpose: 'confirm', subscriptionId, expiresAt });
   return `${context.publicUrl}/confirm?token=${token}${locale ? `&locale=${locale}` : ''}`;
 }
 
 /** The style of the welcome mail's text blocks (as MJML writes its mj-text), for the list's own words. */
-const INTRO_STYLE = 'padding:10px 25px;font-family:Helvetica, Arial, sans-serif;font-size:16px;line-height:24px;text-align:left;color:#1f2933;';
+const INTRO_STYLE =
+  'padding:10px 25px;font-family:Helvetica, Arial, sans-serif;font-size:16px;line-height:24px;text-align:left;color:#1f2933;';
 
 /**
  * The welcome mail's words from the list: its description (plain text) and its welcome message
@@ -111,7 +136,12 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
     preferencesUrl: preferencesUrl(context, subject.subscriptionId),
   };
   if (subject.kind === 'confirmation') {
-    variables.confirmUrl = confirmUrl(context, subject.subscriptionId, subject.confirmExpiresAt ?? now + CONFIRM_TOKEN_TTL_MS, subject.locale);
+    variables.confirmUrl = confirmUrl(
+      context,
+      subject.subscriptionId,
+      subject.confirmExpiresAt ?? now + CONFIRM_TOKEN_TTL_MS,
+      subject.locale,
+    );
     variables.validDays = String(CONFIRM_LINK_DAYS);
   }
   if (subject.kind === 'welcome') {

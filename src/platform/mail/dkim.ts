@@ -46,7 +46,8 @@ export function dkimKey(selector: string, pem: string): DkimKey {
   const type = privateKey.asymmetricKeyType;
   if (type !== 'rsa' && type !== 'ed25519') throw new Error(`a key of type ${type ?? 'unknown'}: DKIM takes rsa or ed25519 keys`);
   const bits = privateKey.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (type === 'rsa' && bits < MIN_RSA_BITS) throw new Error(`an RSA key of ${bits} bits: receivers ignore signatures under ${MIN_RSA_BITS} (use ${GENERATED_RSA_BITS})`);
+  if (type === 'rsa' && bits < MIN_RSA_BITS)
+    throw new Error(`an RSA key of ${bits} bits: receivers ignore signatures under ${MIN_RSA_BITS} (use ${GENERATED_RSA_BITS})`);
   return { selector, type, privateKey };
 }
 
@@ -64,9 +65,7 @@ export function dkimRecordValue(key: KeyObject): string {
 /** A new private key in PEM (PKCS#8): RSA-2048 or Ed25519. */
 export function generateDkimKey(type: DkimKeyType): string {
   const { privateKey } =
-    type === 'rsa'
-      ? generateKeyPairSync('rsa', { modulusLength: GENERATED_RSA_BITS })
-      : generateKeyPairSync('ed25519');
+    type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: GENERATED_RSA_BITS }) : generateKeyPairSync('ed25519');
   return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
@@ -75,14 +74,21 @@ export function generateDkimKey(type: DkimKeyType): string {
  * with MAIL_FROM (so DMARC ignores it), or no RSA key (not every receiver checks Ed25519).
  */
 export function dkimWarnings(dkim: DkimConfig | undefined, mailFrom: string): string[] {
-  if (!dkim) return ['DKIM is not configured: mail goes out unsigned, which big mailbox providers refuse or file as spam. Set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (npm run admin -- dkim generate).'];
+  if (!dkim)
+    return [
+      'DKIM is not configured: mail goes out unsigned, which big mailbox providers refuse or file as spam. Set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (npm run admin -- dkim generate).',
+    ];
   const warnings: string[] = [];
   const fromDomain = senderDomain(mailFrom);
   if (!fromDomain || !isSameOrParentDomain(fromDomain, dkim.domain)) {
-    warnings.push(`DKIM_DOMAIN ${dkim.domain} is neither the MAIL_FROM domain (${fromDomain ?? 'none'}) nor a parent of it: the signature does not align, so DMARC cannot pass on it.`);
+    warnings.push(
+      `DKIM_DOMAIN ${dkim.domain} is neither the MAIL_FROM domain (${fromDomain ?? 'none'}) nor a parent of it: the signature does not align, so DMARC cannot pass on it.`,
+    );
   }
   if (!dkim.keys.some((key) => key.type === 'rsa')) {
-    warnings.push('DKIM has no RSA key: receivers that do not check Ed25519 signatures see the mail as unsigned. Sign with an RSA key beside it.');
+    warnings.push(
+      'DKIM has no RSA key: receivers that do not check Ed25519 signatures see the mail as unsigned. Sign with an RSA key beside it.',
+    );
   }
   return warnings;
 }

@@ -50,14 +50,25 @@ function splitMessage(message: Buffer): { fields: HeaderField[]; body: string } 
   for (const line of head.split(/\r?\n/)) {
     const last = fields[fields.length - 1];
     if (/^[ \t]/.test(line) && last) last.raw += `\r\n${line}`;
-    else fields.push({ name: line.slice(0, Math.max(0, line.indexOf(':'))).trim().toLowerCase(), raw: line });
+    else
+      fields.push({
+        name: line
+          .slice(0, Math.max(0, line.indexOf(':')))
+          .trim()
+          .toLowerCase(),
+        raw: line,
+      });
   }
   return { fields, body };
 }
 
 /** Relaxed header canonicalization: lower-case name, unfolded, runs of blanks as one space, trimmed. */
 function relaxedField(name: string, raw: string): string {
-  const value = raw.slice(raw.indexOf(':') + 1).replace(/\r?\n/g, '').replace(/[ \t]+/g, ' ').trim();
+  const value = raw
+    .slice(raw.indexOf(':') + 1)
+    .replace(/\r?\n/g, '')
+    .replace(/[ \t]+/g, ' ')
+    .trim();
   return `${name}:${value}`;
 }
 
@@ -109,9 +120,7 @@ function signatureField(fields: HeaderField[], bodyHash: string, domain: string,
   ]);
   const data = Buffer.from([...signed, relaxedField('dkim-signature', unsigned)].join('\r\n'), 'latin1');
   const signature =
-    key.type === 'rsa'
-      ? sign('sha256', data, key.privateKey)
-      : sign(null, createHash('sha256').update(data).digest(), key.privateKey);
+    key.type === 'rsa' ? sign('sha256', data, key.privateKey) : sign(null, createHash('sha256').update(data).digest(), key.privateKey);
   // The b= value is appended: the text before it is exactly what was signed. Blanks within
   // it are folding, which verifiers drop.
   const b = signature.toString('base64');
@@ -123,7 +132,9 @@ function signatureField(fields: HeaderField[], bodyHash: string, domain: string,
 /** Signs a whole message: one DKIM-Signature field per key goes in front of it. */
 export function signMessage(message: Buffer, dkim: DkimConfig, now = new Date()): Buffer {
   const { fields, body } = splitMessage(message);
-  const bodyHash = createHash('sha256').update(Buffer.from(relaxedBody(body), 'latin1')).digest('base64');
+  const bodyHash = createHash('sha256')
+    .update(Buffer.from(relaxedBody(body), 'latin1'))
+    .digest('base64');
   const signatures = dkim.keys.map((key) => `${signatureField(fields, bodyHash, dkim.domain, key, now)}\r\n`);
   return Buffer.concat([Buffer.from(signatures.join(''), 'latin1'), message]);
 }

@@ -50,7 +50,18 @@ interface SmtpFailure {
   responseCode?: number;
 }
 
-const CONNECTION_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'EPROXY', 'EPROTOCOL', 'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND']);
+const CONNECTION_CODES = new Set([
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'EDNS',
+  'EPROXY',
+  'EPROTOCOL',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
 const TLS_CODES = new Set(['ETLS', 'EREQUIRETLS']);
 
 /**
@@ -110,6 +121,7 @@ export function classifySmtpFailure(error: unknown): SendError {
     return permanent ? new RecipientRefusedError(failure.response ?? message, details) : new TemporarySendError(message, details);
   }
   // The greeting, EHLO/HELO, a dropped or timed-out connection: the server could not be talked to.
-  if (['CONN', 'EHLO', 'HELO', 'LHLO', 'RSET'].includes(command) || CONNECTION_CODES.has(code)) return new SenderSetupError(message, 'connection', details);
+  if (['CONN', 'EHLO', 'HELO', 'LHLO', 'RSET'].includes(command) || CONNECTION_CODES.has(code))
+    return new SenderSetupError(message, 'connection', details);
   return new TemporarySendError(message, details);
 }

@@ -49,11 +49,17 @@ export interface SenderFaultTracker {
  * The worker's side: logs a fault loudly once when it starts or changes kind (error), each held
  * send at warn, and the recovery; counts held sends; keeps the shared record up to date.
  */
-export function trackSenderFaults(redis: Pick<Redis, 'set' | 'del'>, queuePrefix: string, logger: Logger, metrics: Pick<Metrics, 'senderFaults'>): SenderFaultTracker {
+export function trackSenderFaults(
+  redis: Pick<Redis, 'set' | 'del'>,
+  queuePrefix: string,
+  logger: Logger,
+  metrics: Pick<Metrics, 'senderFaults'>,
+): SenderFaultTracker {
   let current: SenderFaultRecord | null = null;
   // A record left by an earlier run is cleared by this run's first successful send.
   let recordMayLinger = true;
-  const quietly = (write: Promise<unknown>) => write.catch((error: Error) => logger.warn({ err: error.message }, 'could not update the sender fault record in Redis'));
+  const quietly = (write: Promise<unknown>) =>
+    write.catch((error: Error) => logger.warn({ err: error.message }, 'could not update the sender fault record in Redis'));
 
   return {
     held(error, { outboxId, faultsInARow, retryInMs }) {
@@ -72,7 +78,10 @@ export function trackSenderFaults(redis: Pick<Redis, 'set' | 'del'>, queuePrefix
     },
     working() {
       if (current) {
-        logger.warn({ kind: current.kind, lastedMs: Date.now() - current.since }, 'SMTP accepts our setup again: held messages go out at their next retry');
+        logger.warn(
+          { kind: current.kind, lastedMs: Date.now() - current.since },
+          'SMTP accepts our setup again: held messages go out at their next retry',
+        );
         current = null;
       }
       if (recordMayLinger) {

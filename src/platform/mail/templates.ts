@@ -48,12 +48,7 @@ function fill(compiled: CompiledText, variables: TemplateVariables, escape: (val
 }
 
 export function escapeHtml(value: string): string {
-  return value
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
+  return value.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;');
 }
 
 /**
@@ -91,10 +86,7 @@ export async function loadTemplates(folder: string = TEMPLATES_FOLDER): Promise<
   for (const locale of LOCALES) {
     for (const kind of kinds) {
       const base = path.join(folder, locale, kind);
-      const [mjmlSource, textSource] = await Promise.all([
-        readFile(`${base}.mjml`, 'utf8'),
-        readFile(`${base}.txt`, 'utf8'),
-      ]);
+      const [mjmlSource, textSource] = await Promise.all([readFile(`${base}.mjml`, 'utf8'), readFile(`${base}.txt`, 'utf8')]);
       // Template comments are notes for whoever edits them, not content for every recipient.
       const result = await mjml2html(mjmlSource, { validationLevel: 'strict', filePath: `${base}.mjml`, keepComments: false });
       if (result.errors.length > 0) {
@@ -110,12 +102,7 @@ export async function loadTemplates(folder: string = TEMPLATES_FOLDER): Promise<
   return templates;
 }
 
-export function renderMessage(
-  templates: Templates,
-  locale: Locale,
-  kind: MessageKind,
-  variables: TemplateVariables,
-): RenderedMessage {
+export function renderMessage(templates: Templates, locale: Locale, kind: MessageKind, variables: TemplateVariables): RenderedMessage {
   const template = templates.get(`${locale}/${kind}`);
   if (!template) throw new Error(`no template ${locale}/${kind}`);
   return {

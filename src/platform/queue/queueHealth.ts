@@ -15,7 +15,12 @@ const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
  * The mail queue's job counts and any sender fault, for the dashboard; null when Redis does not
  * answer within `timeoutMs` (BullMQ's connection waits for Redis forever, the page must not).
  */
-export async function readQueueHealth(queue: Pick<Queue, 'getJobCounts'>, redis: Pick<Redis, 'get'>, queuePrefix: string, timeoutMs = 500): Promise<QueueHealth | null> {
+export async function readQueueHealth(
+  queue: Pick<Queue, 'getJobCounts'>,
+  redis: Pick<Redis, 'get'>,
+  queuePrefix: string,
+  timeoutMs = 500,
+): Promise<QueueHealth | null> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
   const read = (async (): Promise<QueueHealth> => {

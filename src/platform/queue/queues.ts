@@ -76,10 +76,19 @@ export async function addMailJobs(queue: Queue<MailJob>, outboxIds: readonly str
  * refused stays unhanded for the relay). jobId is the row id, so handing a row twice while its
  * job exists adds nothing; the worker's sent mark covers a row handed again after its job is gone.
  */
-export async function handToQueue(database: Database, queue: Queue<MailJob>, outboxIds: readonly string[], now = Date.now()): Promise<void> {
+export async function handToQueue(
+  database: Database,
+  queue: Queue<MailJob>,
+  outboxIds: readonly string[],
+  now = Date.now(),
+): Promise<void> {
   if (outboxIds.length === 0) return;
   await addMailJobs(queue, outboxIds);
-  const stamp = (scope: Scope) => scope.db.update(scope.tables.outbox).set({ handedAt: now }).where(inArray(scope.tables.outbox.id, [...outboxIds]));
+  const stamp = (scope: Scope) =>
+    scope.db
+      .update(scope.tables.outbox)
+      .set({ handedAt: now })
+      .where(inArray(scope.tables.outbox.id, [...outboxIds]));
   // One statement is atomic on its own: on PostgreSQL it runs as one round trip on the pool,
   // not begin/update/commit. SQLite's root handle is read-only: writes go through transaction().
   if (database.dialect === 'postgresql') await stamp(database);

@@ -90,9 +90,14 @@ export function startRelayLoop(source: RelayRows, logger: Logger, options: Relay
         await source.hand(toHand);
         handed += toHand.length;
       } catch (error) {
-        await source.releaseClaim(due, now).catch((releaseError: unknown) =>
-          logger.warn({ err: loggableMessage(releaseError) }, `${options.name} could not give back its claim; the ${options.rows} are handed once they are due again`),
-        );
+        await source
+          .releaseClaim(due, now)
+          .catch((releaseError: unknown) =>
+            logger.warn(
+              { err: loggableMessage(releaseError) },
+              `${options.name} could not give back its claim; the ${options.rows} are handed once they are due again`,
+            ),
+          );
         throw error;
       }
       if (due.length < limit) return handed;
