@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { postJson, settle, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { postJson, waitFor } from '../support/http.js';
 import { freePort, startServiceProcess, type RunningProcess } from '../support/processes.js';
-import { deleteRedisKeys, testServiceEnv } from '../support/service.js';
+import { deleteRedisKeys, openTestDatabase, testServiceEnv } from '../support/service.js';
 import { startSmtpSink } from '../support/smtpSink.js';
 
 const BURST = 200;
@@ -45,7 +46,7 @@ async function setup(dataDelayMs: number) {
   };
   /** Messages whose DATA has arrived but that the server has not yet accepted. */
   const inFlight = () => counter.dataReceived - sink.messages.length;
-  return { sink, start, inFlight };
+  return { sink, start, inFlight, dataDir };
 }
 
 /**
@@ -99,7 +100,7 @@ describe('service process faults', () => {
     { timeout: 120_000 },
     async () => {
       // Slow DATA answers keep sends in flight when the signal lands.
-      const { sink, start, inFlight } = await setup(150);
+      const { sink, start, inFlight, dataDir } = await setup(150);
       const first = await start();
       const accepted = await burstWithInterruption(first.url, 80, () => {
         void waitFor(() => inFlight() > 0, 10_000, 'a send in flight').then(() => first.kill('SIGTERM'));
@@ -112,7 +113,13 @@ describe('service process faults', () => {
 
       const second = await start();
       for (const email of accepted) await waitFor(() => sink.to(email).length > 0, 20_000, `mail to ${email}`);
-      await settle(1500);
+      // The service runs in its own process: the canary reads its outbox beside it.
+      const database = await openTestDatabase(dataDir);
+      try {
+        await canary({ url: second.url, smtp: sink, database });
+      } finally {
+        await database.close();
+      }
       const counts = new Map<string, number>();
       for (const message of sink.messages) for (const to of message.envelopeTo) counts.set(to, (counts.get(to) ?? 0) + 1);
       expect(accepted.filter((email) => !counts.has(email))).toEqual([]);

@@ -5,7 +5,8 @@ import { eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
-import { postJson, settle, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { postJson, waitFor } from '../support/http.js';
 import { freePort, startRedisServer, type RunningProcess } from '../support/processes.js';
 import { ADMIN_AUTH, startTestService, type TestService } from '../support/service.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhookReceiver.js';
@@ -22,6 +23,8 @@ afterAll(async () => {
 });
 
 const redisUrl = () => `redis://127.0.0.1:${port}`;
+/** How long a stop may take while Redis is down before it counts as hung (SIGTERM's own deadline is 10 s). */
+const STOP_DEADLINE_MS = 5000;
 const outboxRowOf = (t: TestService, emailKey: string) => outboxRowOfDb(t.service.database, emailKey);
 /** The outbox row of an address once it has reached `status`. */
 const rowOnceIn = (t: TestService, emailKey: string, status: string, what: string) =>
@@ -76,7 +79,7 @@ describe('Redis faults', () => {
         await waitFor(() => t.smtp.to(email)[0], 15_000, `mail to ${email} after Redis is back`);
       }
       await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 200, 5000, '/readyz to pass again');
-      await settle();
+      await canary(t);
       for (const email of ['before@example.com', 'in-queue@example.com', 'down1@example.com', 'down2@example.com'])
         expect(t.smtp.to(email)).toHaveLength(1);
     } finally {
@@ -104,7 +107,7 @@ describe('Redis faults', () => {
       refusing = false;
       await client.flushall();
       for (const email of emails) await waitFor(() => t.smtp.to(email)[0], 10_000, `mail to ${email} after the flush`);
-      await settle();
+      await canary(t);
       for (const email of emails) {
         expect(t.smtp.to(email)).toHaveLength(1);
         expect((await outboxRowOf(t, email))?.status).toBe('sent');
@@ -136,7 +139,14 @@ describe('Redis faults', () => {
       expect(requeued).toHaveLength(1);
       const marked = await rowOnceIn(t, 'crash-between@example.com', 'failed', 'the relay to mark the row failed');
       expect(marked.lastError).toMatch(/gave up after 1 attempts/);
-      await settle();
+      // No canary: this server refuses (and counts) every recipient. With the row decided and no
+      // job left to run, nothing can reach RCPT again.
+      await waitFor(
+        async () =>
+          Object.values(await t.service.queue.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized')).every((n) => n === 0),
+        5000,
+        'the mail queue to be empty',
+      );
       expect(rcptCalls).toBe(1);
     } finally {
       await t.stop();
@@ -175,7 +185,13 @@ describe('Redis faults', () => {
       await waitFor(async () => (await fetch(`${first.url}/readyz`)).status === 503, 5000, 'Redis to be seen as down');
       expect((await postJson(`${first.url}/subscribe`, { email: 'accepted-while-down@example.com' })).status).toBe(202);
       // A stop that waited for Redis would never end: SIGTERM must still exit within 10 s.
-      const stopped = await Promise.race([first.stop().then(() => 'stopped'), settle(5000).then(() => 'hung')]);
+      let deadline: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([
+        first.stop().then(() => 'stopped'),
+        // A timer on purpose: a stop still running when it fires is the hang this test is about.
+        new Promise<string>((resolve) => (deadline = setTimeout(() => resolve('hung'), STOP_DEADLINE_MS))),
+      ]);
+      clearTimeout(deadline);
       expect(stopped).toBe('stopped');
 
       redis = await startRedisServer(port);
@@ -219,7 +235,8 @@ describe('outbound webhooks when Redis fails', () => {
       await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 503, 5000, 'Redis to be seen as down');
 
       expect((await suppressByAdmin(t, 'during-outage@example.com')).status).toBe(201);
-      await settle(400);
+      // Nothing to wait for: with Redis' process gone no job can be added or taken, so the delivery
+      // written with the change (below, queued) cannot have been sent, now or until Redis is back.
       expect(receiver.received).toHaveLength(0);
       expect((await deliveriesOf(t, id)).map((row) => row.status)).toEqual(['queued']);
 

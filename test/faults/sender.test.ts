@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SENDER_FAULT_MAX_DELAY_MS, senderFaultRetryDelayMs } from '../../src/platform/mail/senderFault.js';
 import { outboxRowOf } from '../support/outbox.js';
-import { postJson, settle, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { postJson, waitFor } from '../support/http.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { startSmtpSink, type SmtpSinkOptions, type SmtpVerdict } from '../support/smtpSink.js';
 
@@ -61,7 +62,7 @@ async function heldUntilFixed(kind: string, refusingServer: (refusing: () => boo
     refusing = false;
     for (const email of EMAILS) await waitFor(() => sink.to(email)[0], 15_000, `the held message to ${email}`);
     await waitFor(async () => (await readyz(t)).body.status === 'ready', 5000, '/readyz to be ready again');
-    await settle();
+    await canary(t);
     for (const email of EMAILS) {
       expect(sink.to(email)).toHaveLength(1);
       expect((await outboxRowOf(t.service.database, email))?.status).toBe('sent');

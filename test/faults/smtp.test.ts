@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { listFailedMessages } from '../../src/features/delivery/outboxReport.js';
 import { findSuppression } from '../../src/features/policy/suppressions.js';
 import { outboxRowOf as outboxRowOfDb } from '../support/outbox.js';
-import { postJson, settle, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { postJson, waitFor } from '../support/http.js';
 import { freePort } from '../support/processes.js';
 import { startTestService, TEST_SECRET, type TestService } from '../support/service.js';
 import { startSmtpSink } from '../support/smtpSink.js';
@@ -39,9 +40,10 @@ describe('SMTP faults', () => {
       const row = await rowOnceIn(t, 'greylisted@example.com', 'sent');
       expect(refusals).toBe(3);
       expect(row.attempts).toBe(3);
-      await settle();
-      expect(t.smtp.to('greylisted@example.com')).toHaveLength(1);
+      // Read before the canary, whose own send would count.
       const metrics = await metricsText(t);
+      await canary(t);
+      expect(t.smtp.to('greylisted@example.com')).toHaveLength(1);
       expect(metrics).toMatch(/optin_sends_total\{outcome="retry"\} 2/);
       expect(metrics).toMatch(/optin_sends_total\{outcome="sent"\} 1/);
       expect(metrics).toMatch(/optin_send_duration_seconds_count\{outcome="sent"\} 1/);
@@ -67,9 +69,10 @@ describe('SMTP faults', () => {
       expect((await listFailedMessages(t.service.database)).map((m) => m.email)).toEqual(['nobody@example.com']);
       // Signing up again, in another letter case, queues nothing.
       await postJson(`${t.url}/subscribe`, { email: 'NoBody@Example.com' });
-      await settle();
-      expect(rcptCalls).toBe(1);
+      // The signup writes its row or none before it answers: counted before the canary writes its own.
       expect(await outboxRows(t)).toHaveLength(1);
+      await canary(t);
+      expect(rcptCalls).toBe(1);
       expect(await metricsText(t)).toMatch(/optin_sends_total\{outcome="bounced"\} 1/);
     } finally {
       await t.stop();
@@ -125,7 +128,8 @@ describe('SMTP faults', () => {
       await waitFor(() => sink.current!.to('patient@example.com')[0], 10_000, 'the message once SMTP is back');
       await postJson(`${t.url}/subscribe`, { email: 'after@example.com' });
       await waitFor(() => sink.current!.to('after@example.com')[0], 5000, 'a later message over the pool');
-      await settle();
+      // The service's sink is the restarted one, not the closed one it was started with.
+      await canary({ url: t.url, smtp: sink.current, database: t.service.database });
       expect(sink.current.to('patient@example.com')).toHaveLength(1);
       expect((await outboxRowOf(t, 'patient@example.com'))?.status).toBe('sent');
       expect(await suppressionRows(t)).toHaveLength(0);

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER } from '../../src/platform/db/client.js';
 import { createToken } from '../../src/platform/http/tokens.js';
 import { runStatement } from '../support/database.js';
-import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { linkIn, oneClick, postForm, postJson, tokenOf, waitFor } from '../support/http.js';
 import { TEST_ON_POSTGRES } from '../support/postgres.js';
 import { startTestService, startWorkerBeside, TEST_SECRET, type TestService } from '../support/service.js';
 
@@ -94,7 +95,7 @@ describe('one-click unsubscribe (RFC 8058)', () => {
     const sent = t.smtp.to('one.click@example.com').length;
     const again = await postJson(`${t.url}/subscribe`, { email: 'ONE.Click@EXAMPLE.com' });
     expect(again.status).toBe(202);
-    await settle();
+    await canary(t);
     expect(t.smtp.to('one.click@example.com')).toHaveLength(sent);
     expect((await subscriptionsOf('one.click@example.com')).map((s) => s.status)).toEqual(['unsubscribed']);
 
@@ -226,7 +227,7 @@ describe('resubscribe lifts exactly what its own unsubscribe did', () => {
     // A stranger's signups to weekly, or to any other list, mail nothing.
     const sent = t.smtp.to(email).length;
     for (const list of ['weekly', 'other', 'default']) expect((await postJson(`${t.url}/subscribe`, { email, list })).status).toBe(202);
-    await settle();
+    await canary(t);
     expect(t.smtp.to(email)).toHaveLength(sent);
     expect((await subscriptionsOf(email)).some((s) => s.listId === other)).toBe(false);
   });
@@ -252,7 +253,7 @@ describe('resubscribe lifts exactly what its own unsubscribe did', () => {
     // The default opt-out still holds: a signup to it sends nothing.
     const sent = t.smtp.to(email).length;
     expect((await postJson(`${t.url}/subscribe`, { email, list: 'default' })).status).toBe(202);
-    await settle();
+    await canary(t);
     expect(t.smtp.to(email)).toHaveLength(sent);
 
     // Its own link undoes it, and only it.
@@ -373,7 +374,7 @@ describe('"not me" from the confirmation email', () => {
     expect((await subscriptionsOf('not.me@example.com')).map((s) => s.status)).toEqual(['unsubscribed']);
 
     await postJson(`${t.url}/subscribe`, { email: 'Not.Me@example.com' });
-    await settle();
+    await canary(t);
     expect(t.smtp.to('not.me@example.com')).toHaveLength(1);
   });
 });
@@ -403,7 +404,7 @@ describe('what signup reveals', () => {
     expect(answers[0]).toContain('202');
     expect(answers[1]).toBe(answers[0]);
     expect(answers[2]).toBe(answers[0]);
-    await settle();
+    await canary(t);
     expect(t.smtp.to('reveal-suppressed@example.com')).toHaveLength(2);
   });
 
@@ -418,7 +419,7 @@ describe('what signup reveals', () => {
       await db.delete(contacts).where(eq(contacts.id, contact.id));
     });
     expect((await postJson(`${t.url}/subscribe`, { email: 'Erased@Example.com' })).status).toBe(202);
-    await settle();
+    await canary(t);
     expect(t.smtp.to('erased@example.com')).toHaveLength(2);
     const {
       db,

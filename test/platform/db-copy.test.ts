@@ -8,7 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeDatabase, MIGRATIONS_FOLDER, openDatabase } from '../../src/platform/db/client.js';
 import { copyPlan, copySqliteToPostgres } from '../../src/platform/db/copy.js';
 import { closePostgres, journal, openPostgres, PG_MIGRATIONS_FOLDER } from '../../src/platform/db/postgres.js';
-import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { linkIn, oneClick, postForm, postJson, tokenOf, waitFor } from '../support/http.js';
 import { createScratchDatabase, TEST_ON_POSTGRES, type ScratchDatabase } from '../support/postgres.js';
 import { freePort, runAdminCli } from '../support/processes.js';
 import { ADMIN_AUTH, startTestService, TEST_SECRET, type TestService } from '../support/service.js';
@@ -170,7 +171,7 @@ describe.skipIf(TEST_ON_POSTGRES)('npm run admin -- db copy', () => {
       expect((await oneClick(local(after, keptLink))).status).toBe(200);
       expect((await postJson(`${after.url}/subscribe`, { email: 'kept@example.com' })).status).toBe(202);
 
-      await settle();
+      await canary(after);
       expect(sink.to('queued@example.com')).toHaveLength(1);
       expect(sink.to('left@example.com')).toHaveLength(2);
       expect(sink.to('erased@example.com')).toEqual([]);

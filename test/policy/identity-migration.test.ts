@@ -5,7 +5,8 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/platform/db/database.js';
 import { addressHashes, findSuppression } from '../../src/features/policy/suppressions.js';
-import { postJson, settle, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { postJson, waitFor } from '../support/http.js';
 import { openTestDatabase, removeDataDir, startTestService, TEST_SECRET, type TestService } from '../support/service.js';
 
 const DAY = 86_400_000;
@@ -125,7 +126,7 @@ describe('data migration of quoted local parts', () => {
     expect((await postJson(`${t.url}/subscribe`, { email: 'Cy@example.com' })).status).toBe(202);
     expect((await postJson(`${t.url}/subscribe`, { email: 'control@example.com' })).status).toBe(202);
     await waitFor(() => t!.smtp.to('control@example.com')[0], 5000, 'the control signup’s confirmation');
-    await settle();
+    await canary(t);
     expect(t.smtp.to('bob@example.com')).toEqual([]);
     expect(t.smtp.to('cy@example.com')).toEqual([]);
 

@@ -1,6 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { linkIn, oneClick, postForm, postJson, tokenOf, waitFor } from '../support/http.js';
 import { runAdminCli } from '../support/processes.js';
 import { ADMIN_AUTH, consoleCookie, firstSweepDone, startTestService, TEST_SECRET, type TestService } from '../support/service.js';
 import type { ReceivedMail } from '../support/smtpSink.js';
@@ -246,7 +247,7 @@ describe('preference centre', () => {
     // The opt-out holds for prefs-a: a new signup there sends nothing.
     const sent = t.smtp.to('pc.change@example.com').length;
     expect((await postJson(`${t.url}/subscribe`, { email: 'pc.change@example.com', list: 'prefs-a' })).status).toBe(202);
-    await settle();
+    await canary(t);
     expect(t.smtp.to('pc.change@example.com')).toHaveLength(sent);
     // And ticking it again here reopens it.
     await postFields(link, [
@@ -329,7 +330,7 @@ describe('preference centre', () => {
     ).toBeGreaterThan(0);
     const sent = t.smtp.to('pc.erase@example.com').length;
     expect((await postJson(`${t.url}/subscribe`, { email: 'pc.erase@example.com', list: 'prefs-b' })).status).toBe(202);
-    await settle();
+    await canary(t);
     expect(t.smtp.to('pc.erase@example.com')).toHaveLength(sent);
     const click = await oneClick(local(linkIn(welcome, 'unsubscribe')));
     expect(click.status).toBe(200);
@@ -414,7 +415,7 @@ describe('minimisation after the opt-out', () => {
       expect(trail.every((e) => e.ip === null && e.userAgent === null && e.source === null)).toBe(true);
       expect((await db.select().from(suppressions).where(eq(suppressions.email, email))).map((s) => s.reason)).toEqual(['unsubscribed']);
       expect((await postJson(`${m.url}/subscribe`, { email })).status).toBe(202);
-      await settle();
+      await canary(m);
       expect(m.smtp.to(email)).toHaveLength(2);
 
       // A complaint ends the subscription as surely as an opt-out: the contact is minimised too.

@@ -1,7 +1,8 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/platform/http/tokens.js';
-import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { linkIn, postForm, postJson, tokenOf, waitFor } from '../support/http.js';
 import { ADMIN_AUTH, firstSweepDone, startTestService, TEST_SECRET, type TestService } from '../support/service.js';
 
 let t: TestService;
@@ -88,7 +89,7 @@ describe('confirming an address suppressed while its request was pending', () =>
     expect(subscription).toMatchObject({ status: 'pending', confirmedAt: null });
     expect((await trailOf(email)).map((e) => e.action)).not.toContain('confirmed');
     expect((await outboxOf(subscription!.id)).map((r) => r.kind)).toEqual(['confirmation']);
-    await settle();
+    await canary(t);
     expect(t.smtp.to(email)).toHaveLength(1);
   });
 });
@@ -298,7 +299,7 @@ describe('POST /subscribe as multipart/form-data', () => {
     expect(await codeOf(await post(many))).toEqual([413, 'too_many_fields']);
     expect(await codeOf(await post('garbage', { 'content-type': 'multipart/form-data; boundary=zzz' }))).toEqual([400, 'invalid_body']);
     expect(await codeOf(await post('garbage', { 'content-type': 'multipart/form-data' }))).toEqual([400, 'invalid_body']);
-    await settle(200);
+    await canary(t);
     expect(t.smtp.to('a@example.com')).toHaveLength(0);
   });
 });

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { suppressAddress } from '../../src/features/policy/suppressions.js';
-import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { linkIn, postForm, postJson, tokenOf, waitFor } from '../support/http.js';
 import { firstDroppedMail, startTestService, startWorkerBeside, TEST_SECRET, type TestService } from '../support/service.js';
 
 let t: TestService;
@@ -71,7 +72,7 @@ describe('signup → confirmation → confirm → welcome', () => {
     const again = await postForm(`${t.url}/confirm`, { token: tokenOf(confirmLink) });
     expect(again.status).toBe(200);
     expect(await again.text()).toContain('already confirmed');
-    await settle();
+    await canary(t);
     expect(t.smtp.to('Ann.Path@example.com')).toHaveLength(2);
   });
 
@@ -117,7 +118,7 @@ describe('signup → confirmation → confirm → welcome', () => {
     expect(new Set(answers).size).toBe(1);
     expect(answers[0]).toMatch(/^202 /);
     await waitFor(() => t.smtp.to('fresh@example.com')[0], 3000);
-    await settle();
+    await canary(t);
     expect(t.smtp.to('blocked@example.com')).toHaveLength(0);
     // A suppressed address leaves no contact behind.
     const {

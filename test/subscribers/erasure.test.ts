@@ -2,7 +2,8 @@ import { eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteExpiredRequests } from '../../src/features/signup/expiry.js';
 import { CONFIRM_TOKEN_TTL_MS } from '../../src/platform/http/tokens.js';
-import { linkIn, postForm, postJson, settle, tokenOf, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { linkIn, postForm, postJson, tokenOf, waitFor } from '../support/http.js';
 import { ADMIN_AUTH, startTestService, startWorkerBeside, TEST_SECRET, type TestService } from '../support/service.js';
 
 let t: TestService;
@@ -86,7 +87,7 @@ describe('DELETE /admin/api/contacts/:email', () => {
     // A new signup, in any case, sends nothing and stores nothing.
     const before = t.smtp.messages.length;
     expect((await postJson(`${t.url}/subscribe`, { email: 'ERIN.ERASE@example.com' })).status).toBe(202);
-    await settle();
+    await canary(t);
     expect(t.smtp.messages.length).toBe(before);
     expect(await db.select().from(contacts).where(eq(contacts.emailKey, 'erin.erase@example.com'))).toEqual([]);
 
@@ -120,7 +121,7 @@ describe('DELETE /admin/api/contacts/:email', () => {
           5000,
           'the worker to take the queued job',
         );
-        await settle(300);
+        await canary(paused);
         expect(paused.smtp.messages).toHaveLength(0);
       } finally {
         await worker.stop();

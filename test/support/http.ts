@@ -32,11 +32,6 @@ export async function waitFor<T>(
   }
 }
 
-/** Waits a while and returns; for asserting that something did NOT happen. */
-export function settle(ms = 600): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** The first link of the given kind in a received message's text part. */
 export function linkIn(mail: ReceivedMail, kind: 'confirm' | 'unsubscribe'): string {
   const match = new RegExp(`https?://\\S+/${kind}\\?token=[A-Za-z0-9_.-]+`).exec(mail.parsed.text ?? '');

@@ -1,7 +1,8 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { suppressAddress } from '../../src/features/policy/suppressions.js';
-import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { linkIn, oneClick, postForm, postJson, tokenOf, waitFor } from '../support/http.js';
 import { startTestService, TEST_ADMIN_TOKEN, TEST_SECRET, type TestService } from '../support/service.js';
 
 let t: TestService;
@@ -105,7 +106,7 @@ describe('the suppression list', () => {
     expect(await entriesOf('manual.block@example.com')).toHaveLength(2);
 
     expect((await postJson(`${t.url}/subscribe`, { email: 'MANUAL.block@example.com' })).status).toBe(202);
-    await settle();
+    await canary(t);
     expect(t.smtp.to('manual.block@example.com')).toHaveLength(0);
   });
 

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, settle, waitFor } from '../support/http.js';
+import { canary } from '../support/canary.js';
+import { postJson, waitFor } from '../support/http.js';
 import { runAdminCli } from '../support/processes.js';
 import { ADMIN_AUTH, startTestService, TEST_SECRET, type TestService } from '../support/service.js';
 
@@ -31,7 +32,7 @@ describe('npm run admin', () => {
     expect(listed.stdout).toMatch(/\tcli\.one@example\.com\tcomplained\t\*\tcli\t/);
 
     expect((await postJson(`${t.url}/subscribe`, { email: 'CLI.ONE@example.com' })).status).toBe(202);
-    await settle();
+    await canary(t);
     expect(t.smtp.to('cli.one@example.com')).toEqual([]);
 
     const exported = await admin('suppressions', 'export');

@@ -1,7 +1,11 @@
+import { Queue } from 'bullmq';
 import { eq } from 'drizzle-orm';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signGenericPayload } from '../../src/features/bounces/generic.js';
-import { linkIn, oneClick, postForm, postJson, settle, tokenOf, waitFor } from '../support/http.js';
+import { WEBHOOK_QUEUE } from '../../src/features/webhooks-out/queue.js';
+import { webhookCanary } from '../support/canary.js';
+import { linkIn, oneClick, postForm, postJson, tokenOf, waitFor } from '../support/http.js';
 import { ADMIN_AUTH, consoleCookie, startTestService, type TestService } from '../support/service.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhookReceiver.js';
 
@@ -65,6 +69,29 @@ const deliveryRows = async (endpointId: string) => {
   return db.select().from(webhookDeliveries).where(eq(webhookDeliveries.endpointId, endpointId));
 };
 const endpointRow = async (id: string) => (await call('GET', `/${id}`)).json() as Promise<Record<string, unknown>>;
+
+/** Waits until every delivery of the endpoint is delivered or failed: its receiver then has all it will ever get. */
+const deliveriesEnded = (endpointId: string) =>
+  waitFor(
+    async () => (await deliveryRows(endpointId)).every((row) => row.status !== 'queued'),
+    5000,
+    `the deliveries of ${endpointId} to end`,
+  );
+
+/**
+ * Waits until the delivery has no job left in the webhooks queue (a job that ends, however, is
+ * removed): nothing is trying to send it, and only the relay could hand it again.
+ */
+async function jobGone(deliveryId: string): Promise<void> {
+  const connection = new Redis(t.config.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(WEBHOOK_QUEUE, { connection, prefix: t.config.queuePrefix });
+  try {
+    await waitFor(async () => (await queue.getJob(deliveryId)) === undefined, 5000, `the job of ${deliveryId} to end`);
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
 
 describe('outbound webhooks: endpoints', () => {
   it('creates, lists, reads, changes and deletes an endpoint; the secret is shown once', async () => {
@@ -146,7 +173,7 @@ describe('outbound webhooks: events', () => {
   it('tells a receiver of every confirm, unsubscribe, suppression and erasure, signed, with the documented payloads', async () => {
     const { receiver, id } = await registeredReceiver();
     // An endpoint that listens to erasures only gets nothing else.
-    const { receiver: erasuresOnly } = await registeredReceiver(['contact.erased']);
+    const { receiver: erasuresOnly, id: erasuresOnlyId } = await registeredReceiver(['contact.erased']);
 
     const welcomeA = await signupAndConfirm('Alice.Events@Example.com');
     await waitFor(() => receiver.accepted().length === 1, 5000, 'subscription.confirmed');
@@ -207,7 +234,8 @@ describe('outbound webhooks: events', () => {
     expect(receiver.received.map((r) => r.body).join('')).not.toMatch(/127\.0\.0\.1|"ip"|userAgent/);
 
     await waitFor(() => erasuresOnly.accepted().length === 1, 5000, 'the erasure at the second endpoint');
-    await settle(300);
+    // Deliveries are written with their change: every change above is made, so these are all it gets.
+    await deliveriesEnded(erasuresOnlyId);
     expect(erasuresOnly.accepted()).toEqual([{ type: 'contact.erased', timestamp: iso, data: { email: 'alice.events@example.com' } }]);
     expect(erasuresOnly.received.every((r) => r.verified)).toBe(true);
 
@@ -296,7 +324,7 @@ describe('outbound webhooks: events', () => {
     expect(
       (await postJson(`${t.url}/admin/api/suppressions`, { email: 'while-disabled@example.com', reason: 'manual' }, ADMIN_AUTH)).status,
     ).toBe(201);
-    await settle(400);
+    await webhookCanary(t);
     expect(await deliveryRows(id)).toHaveLength(1);
     expect(receiver.received).toHaveLength(5);
 
@@ -313,11 +341,13 @@ describe('outbound webhooks: events', () => {
     await waitFor(() => receiver.received.length >= 1, 5000, 'a first attempt');
     expect((await call('PATCH', `/${id}`, { enabled: false })).status).toBe(200);
     const sentBefore = receiver.received.length;
-    await settle(500);
+    // Its job runs once more, finds the endpoint disabled and ends; the relay hands no disabled endpoint's rows.
+    await jobGone(receiver.received[0]!.id);
     // At most an attempt already under way when it was disabled.
     expect(receiver.received.length).toBeLessThanOrEqual(sentBefore + 1);
     const held = receiver.received.length;
-    await settle(300);
+    // The relay and the worker have gone past the hold: still nothing more.
+    await webhookCanary(t);
     expect(receiver.received).toHaveLength(held);
     expect((await deliveryRows(id))[0]!.status).toBe('queued');
 
@@ -367,7 +397,8 @@ describe('outbound webhooks: events', () => {
     await waitFor(() => receiver.received.length >= 1, 5000, 'a first attempt');
     expect((await call('DELETE', `/${id}`)).status).toBe(204);
     const after = receiver.received.length;
-    await settle(500);
+    // Its job runs once more, finds no row and ends.
+    await jobGone(receiver.received[0]!.id);
     expect(receiver.received.length).toBeLessThanOrEqual(after + 1);
     expect(await deliveryRows(id)).toHaveLength(0);
   });
