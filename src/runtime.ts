@@ -207,7 +207,14 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     // The worker finishes the messages in hand before it lets go.
     parts.push({ name: 'mail worker', stage: 'intake', close: () => worker.close() });
     const webhookWorker = startWebhookWorker(
-      { database, logger, policy: webhookPolicy },
+      {
+        database,
+        logger,
+        policy: webhookPolicy,
+        network: { production: config.production, allowPrivate: config.webhookAllowPrivate },
+        // An endpoint sending its backlog in order gets its next delivery as soon as one ends.
+        handNext: () => void webhookRelay.sweep().catch(() => {}),
+      },
       { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs },
     );
     parts.push({ name: 'webhook worker', stage: 'intake', close: () => webhookWorker.close() });
