@@ -123,6 +123,21 @@ const refuseUnsupportedBodies: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/**
+ * A path whose percent-escapes do not decode (`/lists/%ZZ/form`) is the client's mistake: a 400
+ * in the one error shape, before any router's parameter decoding throws (which was a 500, logged
+ * with its stack).
+ */
+const refuseMalformedPaths: RequestHandler = (req, _res, next) => {
+  try {
+    decodeURIComponent(req.path);
+  } catch {
+    next(new AppError(400, 'invalid_path', 'The address has a malformed percent-escape (% followed by two hexadecimal digits).'));
+    return;
+  }
+  next();
+};
+
 /** body-parser signals its refusals through error.type; each gets a clear 4xx. */
 const BODY_ERRORS: Record<string, AppError> = {
   'entity.too.large': new AppError(413, 'payload_too_large', `The request body is larger than ${BODY_LIMIT}.`),
@@ -145,6 +160,7 @@ export function createApp(deps: AppDeps): Express {
   setPageSite(app, deps.config.site);
   app.use(securityHeaders());
   app.use(requestLogger(deps.logger));
+  app.use(refuseMalformedPaths);
   // First, so that every answer to another site's signup (a refusal too) carries its CORS headers.
   app.use('/subscribe', signupCors(deps.config.allowedOrigins));
 
@@ -190,6 +206,7 @@ export function createMetricsApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.use(securityHeaders());
   app.use(requestLogger(deps.logger));
+  app.use(refuseMalformedPaths);
   app.use(monitoring.metricsRoutes(deps));
   app.use(notFound);
   app.use(handleErrors(deps));
