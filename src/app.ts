@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Router } from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
@@ -115,12 +115,32 @@ const BODY_LIMIT = '16kb';
 const BODY_LIMIT_BYTES = 16 * 1024;
 const ACCEPTED_BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'];
 
+/**
+ * RFC 8058 one-click opt-out: the token is in the URL, so the opt-out works whatever the body a
+ * mail client (or anything else) sends: none, text/plain, another type, or one that cannot be read.
+ */
+const isOneClick = (req: Request) => req.method === 'POST' && req.path === '/unsubscribe';
+
+/** `Content-Length: 0` (what `fetch(url, {method: 'POST'})` sends): no body, so no type to refuse. */
+const hasEmptyBody = (req: Request) => req.headers['content-length'] === '0' && req.headers['transfer-encoding'] === undefined;
+
 const refuseUnsupportedBodies: RequestHandler = (req, _res, next) => {
-  if (req.method === 'POST' && req.is(ACCEPTED_BODY_TYPES) === false) {
+  if (req.method === 'POST' && !hasEmptyBody(req) && !isOneClick(req) && req.is(ACCEPTED_BODY_TYPES) === false) {
     next(new AppError(415, 'unsupported_media_type', `Send the body as ${ACCEPTED_BODY_TYPES.slice(0, 2).join(' or ')}.`));
     return;
   }
   next();
+};
+
+/** A one-click opt-out whose body could not be read goes on without it (see isOneClick). */
+const oneClickIgnoresBodyErrors: ErrorRequestHandler = (error, req, _res, next) => {
+  const bodyType = (error as { type?: unknown }).type;
+  if (isOneClick(req) && typeof bodyType === 'string' && BODY_ERRORS[bodyType]) {
+    req.body = undefined;
+    next();
+    return;
+  }
+  next(error);
 };
 
 /**
@@ -184,6 +204,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(['/admin/api/broadcasts', '/admin/broadcasts'], broadcasts.bodyParsers());
   app.use(express.json({ limit: BODY_LIMIT, strict: true }));
   app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
+  app.use(oneClickIgnoresBodyErrors);
   // A signup form may post multipart/form-data; elsewhere such bodies are read by their own routes (CSV import) or not at all.
   app.use('/subscribe', multipartFields({ bytes: BODY_LIMIT_BYTES, fields: 50 }));
 
