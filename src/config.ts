@@ -74,7 +74,7 @@ export interface Config {
   webhookSecret: string | undefined;
   /** Mailgun's webhook signing key; unset: the Mailgun webhook is off. */
   mailgunSigningKey: string | undefined;
-  /** Bearer token a scrape of /metrics must bring; unset: /metrics is open. */
+  /** Bearer token a scrape of /metrics must bring; unset: /metrics is open, except on PORT in production, where it is off (404). */
   metricsToken: string | undefined;
   /** A port of its own for /metrics (0: any free one), then not on PORT; unset: /metrics is on PORT. */
   metricsPort: number | undefined;
