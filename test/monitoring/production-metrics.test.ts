@@ -11,7 +11,12 @@ describe('/metrics in production', () => {
     const logs = captureLogs();
     const t = await startTestService({ env: PRODUCTION, logTo: logs });
     try {
-      for (const headers of [{}, { authorization: `Bearer ${METRICS_TOKEN}` }, { authorization: `Bearer ${t.config.adminToken}` }]) {
+      const tries: Record<string, string>[] = [
+        {},
+        { authorization: `Bearer ${METRICS_TOKEN}` },
+        { authorization: `Bearer ${t.config.adminToken}` },
+      ];
+      for (const headers of tries) {
         const res = await fetch(`${t.url}/metrics`, { headers: { accept: 'application/json', ...headers } });
         expect(res.status).toBe(404);
         expect(await res.json()).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
