@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Router } from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
@@ -115,9 +115,44 @@ const BODY_LIMIT = '16kb';
 const BODY_LIMIT_BYTES = 16 * 1024;
 const ACCEPTED_BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'];
 
+/**
+ * RFC 8058 one-click opt-out: the token is in the URL, so the opt-out works whatever the body a
+ * mail client (or anything else) sends: none, text/plain, another type, or one that cannot be read.
+ */
+const isOneClick = (req: Request) => req.method === 'POST' && req.path === '/unsubscribe';
+
+/** `Content-Length: 0` (what `fetch(url, {method: 'POST'})` sends): no body, so no type to refuse. */
+const hasEmptyBody = (req: Request) => req.headers['content-length'] === '0' && req.headers['transfer-encoding'] === undefined;
+
 const refuseUnsupportedBodies: RequestHandler = (req, _res, next) => {
-  if (req.method === 'POST' && req.is(ACCEPTED_BODY_TYPES) === false) {
+  if (req.method === 'POST' && !hasEmptyBody(req) && !isOneClick(req) && req.is(ACCEPTED_BODY_TYPES) === false) {
     next(new AppError(415, 'unsupported_media_type', `Send the body as ${ACCEPTED_BODY_TYPES.slice(0, 2).join(' or ')}.`));
+    return;
+  }
+  next();
+};
+
+/** A one-click opt-out whose body could not be read goes on without it (see isOneClick). */
+const oneClickIgnoresBodyErrors: ErrorRequestHandler = (error, req, _res, next) => {
+  const bodyType = (error as { type?: unknown }).type;
+  if (isOneClick(req) && typeof bodyType === 'string' && BODY_ERRORS[bodyType]) {
+    req.body = undefined;
+    next();
+    return;
+  }
+  next(error);
+};
+
+/**
+ * A path whose percent-escapes do not decode (`/lists/%ZZ/form`) is the client's mistake: a 400
+ * in the one error shape, before any router's parameter decoding throws (which was a 500, logged
+ * with its stack).
+ */
+const refuseMalformedPaths: RequestHandler = (req, _res, next) => {
+  try {
+    decodeURIComponent(req.path);
+  } catch {
+    next(new AppError(400, 'invalid_path', 'The address has a malformed percent-escape (% followed by two hexadecimal digits).'));
     return;
   }
   next();
@@ -145,6 +180,7 @@ export function createApp(deps: AppDeps): Express {
   setPageSite(app, deps.config.site);
   app.use(securityHeaders());
   app.use(requestLogger(deps.logger));
+  app.use(refuseMalformedPaths);
   // First, so that every answer to another site's signup (a refusal too) carries its CORS headers.
   app.use('/subscribe', signupCors(deps.config.allowedOrigins));
 
@@ -168,6 +204,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(['/admin/api/broadcasts', '/admin/broadcasts'], broadcasts.bodyParsers());
   app.use(express.json({ limit: BODY_LIMIT, strict: true }));
   app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
+  app.use(oneClickIgnoresBodyErrors);
   // A signup form may post multipart/form-data; elsewhere such bodies are read by their own routes (CSV import) or not at all.
   app.use('/subscribe', multipartFields({ bytes: BODY_LIMIT_BYTES, fields: 50 }));
 
@@ -190,6 +227,7 @@ export function createMetricsApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.use(securityHeaders());
   app.use(requestLogger(deps.logger));
+  app.use(refuseMalformedPaths);
   app.use(monitoring.metricsRoutes(deps));
   app.use(notFound);
   app.use(handleErrors(deps));

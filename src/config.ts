@@ -74,7 +74,7 @@ export interface Config {
   webhookSecret: string | undefined;
   /** Mailgun's webhook signing key; unset: the Mailgun webhook is off. */
   mailgunSigningKey: string | undefined;
-  /** Bearer token a scrape of /metrics must bring; unset: /metrics is open. */
+  /** Bearer token a scrape of /metrics must bring; unset: /metrics is open, except on PORT in production, where it is off (404). */
   metricsToken: string | undefined;
   /** A port of its own for /metrics (0: any free one), then not on PORT; unset: /metrics is on PORT. */
   metricsPort: number | undefined;
@@ -86,6 +86,8 @@ export interface Config {
   webhookTimeoutMs: number;
   /** Outbound webhooks: how often the relay looks for deliveries to hand to the queue. */
   webhookRelayIntervalMs: number;
+  /** WEBHOOK_ALLOW_PRIVATE: in production, receivers on private networks and this machine are allowed (refused by default). */
+  webhookAllowPrivate: boolean;
   /** Broadcast messages a minute across every worker (BROADCAST_RATE_PER_MINUTE); 0: no limit. */
   broadcastRatePerMinute: number;
 }
@@ -111,6 +113,17 @@ const optionalText = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
+/** A switch: true/1/yes or false/0/no, `fallback` when unset. */
+function booleanVariable(fallback: boolean) {
+  return optionalText.transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    if (/^(true|1|yes)$/i.test(value)) return true;
+    if (/^(false|0|no)$/i.test(value)) return false;
+    ctx.addIssue({ code: 'custom', message: 'true or false' });
+    return z.NEVER;
+  });
+}
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -121,12 +134,7 @@ const envSchema = z.object({
   ),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
-  MIGRATE_ON_START: optionalText.transform((value, ctx) => {
-    if (value === undefined || /^(true|1|yes)$/i.test(value)) return true;
-    if (/^(false|0|no)$/i.test(value)) return false;
-    ctx.addIssue({ code: 'custom', message: 'true or false' });
-    return z.NEVER;
-  }),
+  MIGRATE_ON_START: booleanVariable(true),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z
     .string()
@@ -246,6 +254,7 @@ const envSchema = z.object({
     .default(86_400_000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   WEBHOOK_RELAY_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  WEBHOOK_ALLOW_PRIVATE: booleanVariable(false),
   BROADCAST_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
 });
 
@@ -395,6 +404,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookRetryHorizonMs: e.WEBHOOK_RETRY_HORIZON_MS,
     webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
     webhookRelayIntervalMs: e.WEBHOOK_RELAY_INTERVAL_MS,
+    webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
     broadcastRatePerMinute: e.BROADCAST_RATE_PER_MINUTE,
   };
 }

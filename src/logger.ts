@@ -2,8 +2,10 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+/** JSON lines to stdout, or to `destination` (a test reading what the service logs). */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const options = { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Logs must not become a second copy of the contact list: keep the first character and the domain. */

@@ -20,6 +20,7 @@ import { createSubscriptionService } from './subscriptionService.js';
 import { createWebhookQueue } from './features/webhooks-out/index.js';
 import { startWebhookRelay } from './features/webhooks-out/index.js';
 import { startWebhookWorker } from './features/webhooks-out/index.js';
+import { metricsOffNote } from './features/monitoring/index.js';
 import { createBroadcastRenderer, loadBroadcastLayouts } from './features/broadcasts/index.js';
 import { createBroadcastService, startBroadcastScheduler, type BroadcastService } from './features/broadcasts/index.js';
 import { BROADCAST_QUEUE } from './platform/queue/queues.js';
@@ -207,7 +208,14 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     // The worker finishes the messages in hand before it lets go.
     parts.push({ name: 'mail worker', stage: 'intake', close: () => worker.close() });
     const webhookWorker = startWebhookWorker(
-      { database, logger, policy: webhookPolicy },
+      {
+        database,
+        logger,
+        policy: webhookPolicy,
+        network: { production: config.production, allowPrivate: config.webhookAllowPrivate },
+        // An endpoint sending its backlog in order gets its next delivery as soon as one ends.
+        handNext: () => void webhookRelay.sweep().catch(() => {}),
+      },
       { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs },
     );
     parts.push({ name: 'webhook worker', stage: 'intake', close: () => webhookWorker.close() });
@@ -252,6 +260,8 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
     parts.push({ name: 'HTTP server', stage: 'intake', close: () => closeServer(server) });
     url = baseUrl(server);
     logger.info({ url, publicUrl: config.publicUrl }, 'HTTP API listening');
+    const metricsOff = metricsOffNote(config);
+    if (metricsOff) logger.warn(metricsOff);
   }
   // A worker-only process serves its metrics (its sends) this way too.
   let metricsUrl: string | undefined;

@@ -55,6 +55,8 @@ export interface TestServiceOptions {
   sink?: SmtpSink;
   /** Reuse a data folder (to restart a service on the same database). */
   dataDir?: string;
+  /** Where the service's log lines go instead of stdout (see captureLogs); set LOG_LEVEL in env to see them. */
+  logTo?: { write(line: string): void };
 }
 
 /**
@@ -136,7 +138,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       ADMIN_AUTH_FAILURES_PER_15M: '0',
       ...options.env,
     });
-    service = await startService(config, options.roles ?? ['api', 'worker'], createLogger(config.logLevel));
+    service = await startService(config, options.roles ?? ['api', 'worker'], createLogger(config.logLevel, options.logTo));
   } catch (error) {
     await cleanUp();
     throw error;

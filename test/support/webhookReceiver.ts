@@ -14,6 +14,9 @@ export interface ReceivedWebhook {
   verified: boolean;
   /** How many times this webhook-id had arrived before (0 the first time). */
   seenBefore: number;
+  /** When the request had arrived whole, and when it was answered (performance.now()). */
+  arrivedAt: number;
+  answeredAt: number;
 }
 
 export interface WebhookReceiver {
@@ -28,10 +31,12 @@ export interface WebhookReceiver {
 
 /**
  * A receiver in the test process: verifies every request with `Webhook.verify` and answers what
- * `answer` says (by default 200); `answer` is told how many times the id came before.
+ * `answer` says (by default 200); `answer` is told how many times the id came before. With
+ * `delayMs`, each answer waits that long (so requests sent side by side overlap).
  */
 export async function startWebhookReceiver(
   answer: (request: { id: string; seenBefore: number; json: ReceivedWebhook['json'] }) => number = () => 200,
+  options: { delayMs?: number } = {},
 ): Promise<WebhookReceiver> {
   const received: ReceivedWebhook[] = [];
   const receiver: WebhookReceiver = {
@@ -48,6 +53,7 @@ export async function startWebhookReceiver(
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      const arrivedAt = performance.now();
       const body = Buffer.concat(chunks).toString('utf8');
       const headers = {
         'webhook-id': String(req.headers['webhook-id']),
@@ -64,8 +70,24 @@ export async function startWebhookReceiver(
       const json = JSON.parse(body) as ReceivedWebhook['json'];
       const seenBefore = received.filter((r) => r.id === headers['webhook-id']).length;
       const status = verified ? answer({ id: headers['webhook-id'], seenBefore, json }) : 401;
-      received.push({ id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], body, json, status, verified, seenBefore });
-      res.writeHead(status).end();
+      const record: ReceivedWebhook = {
+        id: headers['webhook-id'],
+        timestamp: headers['webhook-timestamp'],
+        body,
+        json,
+        status,
+        verified,
+        seenBefore,
+        arrivedAt,
+        answeredAt: arrivedAt,
+      };
+      received.push(record);
+      const reply = () => {
+        record.answeredAt = performance.now();
+        res.writeHead(status).end();
+      };
+      if (options.delayMs) setTimeout(reply, options.delayMs);
+      else reply();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

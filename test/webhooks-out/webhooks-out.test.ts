@@ -115,6 +115,7 @@ describe('outbound webhooks: endpoints', () => {
       enabled: true,
       disabledReason: null,
       failingSince: null,
+      waiting: 0,
       createdAt: expect.any(String),
     });
     expect(JSON.stringify(listed)).not.toContain(secret);
@@ -305,31 +306,35 @@ describe('outbound webhooks: events', () => {
     expect((await postJson(api(`/${id}/deliveries/msg_nope/retry`), {}, ADMIN_AUTH)).status).toBe(404);
   });
 
-  it('gives up after the retry horizon, marks the delivery failed and disables an endpoint that kept failing; enabling it again clears the reason', async () => {
+  it('disables an endpoint that kept failing for the retry horizon and holds its deliveries, new ones too; enabling it again clears the reason', async () => {
     const { receiver, id } = await registeredReceiver(['contact.suppressed'], () => 503);
     expect(
       (await postJson(`${t.url}/admin/api/suppressions`, { email: 'always-down@example.com', reason: 'manual' }, ADMIN_AUTH)).status,
     ).toBe(201);
-    const failed = await waitFor(
-      async () => (await deliveryRows(id)).find((row) => row.status === 'failed'),
+    const endpoint = await waitFor(
+      async () => {
+        const row = await endpointRow(id);
+        return row.enabled === false && row;
+      },
       10_000,
-      'the delivery to fail',
+      'the endpoint to be disabled',
     );
-    expect(failed.attempts).toBe(5);
+    expect(endpoint).toMatchObject({ disabledReason: expect.stringMatching(/every delivery has failed.*HTTP 503/), waiting: 1 });
+    // Not given up: the delivery that failed last waits with the others (test/webhooks-out/disabled-endpoints.test.ts).
+    expect((await deliveryRows(id)).map((row) => [row.status, row.attempts])).toEqual([['queued', 5]]);
     expect(receiver.received).toHaveLength(5);
-    const endpoint = await endpointRow(id);
-    expect(endpoint).toMatchObject({ enabled: false, disabledReason: expect.stringMatching(/every delivery has failed.*HTTP 503/) });
 
-    // Disabled: a new change writes no delivery for it and nothing is sent.
+    // Disabled: a new change writes its delivery, and nothing is sent.
     expect(
       (await postJson(`${t.url}/admin/api/suppressions`, { email: 'while-disabled@example.com', reason: 'manual' }, ADMIN_AUTH)).status,
     ).toBe(201);
     await webhookCanary(t);
-    expect(await deliveryRows(id)).toHaveLength(1);
+    expect(await deliveryRows(id)).toHaveLength(2);
     expect(receiver.received).toHaveLength(5);
 
     const enabled = (await (await call('PATCH', `/${id}`, { enabled: true })).json()) as Record<string, unknown>;
-    expect(enabled).toMatchObject({ enabled: true, disabledReason: null, failingSince: null });
+    expect(enabled).toMatchObject({ enabled: true, disabledReason: null, failingSince: null, waiting: 2 });
+    expect((await call('DELETE', `/${id}`)).status).toBe(204);
   });
 
   it('never sends to an endpoint disabled while its delivery waits for a retry, and sends it once enabled again', async () => {
@@ -405,8 +410,10 @@ describe('outbound webhooks: events', () => {
 });
 
 describe('outbound webhooks in production', () => {
-  it('refuses a plain http URL except to this machine', async () => {
-    const prod = await startTestService({ env: { NODE_ENV: 'production', PUBLIC_URL: 'https://optin.test' } });
+  it('refuses a plain http URL except to this machine (with WEBHOOK_ALLOW_PRIVATE=true: test/webhooks-out/private-networks.test.ts)', async () => {
+    const prod = await startTestService({
+      env: { NODE_ENV: 'production', PUBLIC_URL: 'https://optin.test', WEBHOOK_ALLOW_PRIVATE: 'true' },
+    });
     try {
       const post = (url: string) => postJson(`${prod.url}/admin/api/webhook-endpoints`, { url, events: ['contact.erased'] }, ADMIN_AUTH);
       const refused = await post('http://hooks.example.com/optin');

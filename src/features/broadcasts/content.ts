@@ -41,44 +41,75 @@ const MJ_LAYOUT_TAGS = [
   'mj-spacer',
   'mj-table',
 ];
-/** Presentation attributes of the MJML components; none can fetch anything but an image's https src. */
-const MJ_ATTRIBUTES = [
-  'align',
-  'alt',
-  'background-color',
-  'border',
-  'border-color',
-  'border-radius',
-  'border-style',
-  'border-width',
-  'color',
-  'container-background-color',
-  'direction',
-  'font-size',
-  'font-style',
-  'font-weight',
-  'height',
-  'href',
-  'inner-padding',
-  'line-height',
-  'padding',
-  'padding-bottom',
-  'padding-left',
-  'padding-right',
-  'padding-top',
-  'src',
-  'text-align',
-  'text-decoration',
-  'title',
-  'vertical-align',
-  'width',
-];
+/*
+ * MJML writes most attribute values into a style attribute as they are, so a value is parsed as
+ * the one CSS value it stands for, never passed through: `border="1px solid red;background-image:url(…)"`
+ * would otherwise add a declaration that fetches a tracker.
+ */
+const NUMBER = String.raw`\d{1,4}(?:\.\d{1,3})?`;
+const LENGTH = String.raw`(?:0|${NUMBER}(?:px|%|em|rem|pt)?)`;
+const COLOR = String.raw`(?:#[0-9a-f]{3,4}|#[0-9a-f]{6}|#[0-9a-f]{8}|[a-z]{3,20}|rgba?\(\s*${NUMBER}%?\s*,\s*${NUMBER}%?\s*,\s*${NUMBER}%?\s*(?:,\s*${NUMBER}%?\s*)?\))`;
+const BORDER_STYLE = 'none|hidden|dotted|dashed|solid|double|groove|ridge|inset|outset';
+const whole = (pattern: string) => new RegExp(`^(?:${pattern})$`, 'i');
+const lengths = (most: number) => whole(`${LENGTH}(?:\\s+${LENGTH}){0,${most - 1}}`);
+const keywords = (words: string) => whole(words);
+
+/**
+ * Presentation attributes of the MJML components, each with the values it takes (null: not CSS,
+ * an attribute of its own, checked elsewhere: a link's or image's URL by its scheme, words of
+ * alt and title escaped). None can fetch anything but an image's https src.
+ */
+const MJ_ATTRIBUTES: Record<string, RegExp | null> = {
+  align: keywords('left|right|center|justify'),
+  alt: null,
+  'background-color': whole(COLOR),
+  border: whole(`none|(?:(?:${LENGTH}|${BORDER_STYLE}|${COLOR})(?:\\s+|$)){1,3}`),
+  'border-color': whole(COLOR),
+  'border-radius': lengths(4),
+  'border-style': keywords(BORDER_STYLE),
+  'border-width': lengths(4),
+  color: whole(COLOR),
+  'container-background-color': whole(COLOR),
+  direction: keywords('ltr|rtl'),
+  'font-size': whole(LENGTH),
+  'font-style': keywords('normal|italic|oblique'),
+  'font-weight': keywords('normal|bold|bolder|lighter|[1-9]00'),
+  height: whole(`auto|${LENGTH}`),
+  href: null,
+  'inner-padding': lengths(4),
+  'line-height': whole(`normal|${LENGTH}`),
+  padding: lengths(4),
+  'padding-bottom': whole(LENGTH),
+  'padding-left': whole(LENGTH),
+  'padding-right': whole(LENGTH),
+  'padding-top': whole(LENGTH),
+  src: null,
+  'text-align': keywords('left|right|center|justify'),
+  'text-decoration': keywords('none|underline|overline|line-through'),
+  title: null,
+  'vertical-align': keywords('top|middle|bottom|baseline'),
+  width: whole(`auto|${LENGTH}`),
+};
+
+/** An MJML tag's attributes, each kept only when its whole value is one its grammar allows. */
+function mjAttributeValues(tagName: string, attribs: Record<string, string>) {
+  if (!tagName.startsWith('mj-')) return { tagName, attribs };
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(attribs)) {
+    const grammar = MJ_ATTRIBUTES[name];
+    if (grammar === undefined) continue;
+    if (grammar === null) kept[name] = value;
+    else if (grammar.test(value.trim())) kept[name] = value.trim();
+  }
+  return { tagName, attribs: kept };
+}
 
 /**
  * Sanitises a body rather than refusing it: scripts, styles, forms, frames and event handlers
  * go (their content too), images keep only an https src (an http or data: image is dropped:
  * remote content over plain http, or a tracking trick), links keep http(s) and mailto only, and
- * no style attribute or <style> survives, so no remote font or background can be pulled in.
+ * no style attribute or <style> survives, so no remote font or background can be pulled in; an
+ * MJML attribute keeps only a value of its own kind (a length, a colour, a keyword), not CSS.
  */
 export function sanitizeBody(html: string, format: BroadcastFormat): string {
   const mjml = format === 'mjml';
@@ -90,8 +121,10 @@ export function sanitizeBody(html: string, format: BroadcastFormat): string {
       img: ['src', 'alt', 'width', 'height', 'title'],
       td: ['colspan', 'rowspan', 'align'],
       th: ['colspan', 'rowspan', 'align'],
-      ...(mjml ? Object.fromEntries(MJ_LAYOUT_TAGS.map((tag) => [tag, MJ_ATTRIBUTES])) : {}),
+      ...(mjml ? Object.fromEntries(MJ_LAYOUT_TAGS.map((tag) => [tag, Object.keys(MJ_ATTRIBUTES)])) : {}),
     },
+    // Each MJML attribute's value is parsed as a value (MJ_ATTRIBUTES); one that is not is dropped.
+    transformTags: mjml ? { '*': mjAttributeValues } : {},
     allowedSchemes: ['https', 'http', 'mailto'],
     allowedSchemesByTag: { img: ['https'], 'mj-image': ['https'] },
     allowedSchemesAppliedToAttributes: ['href', 'src'],

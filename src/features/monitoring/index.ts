@@ -1,2 +1,2 @@
-export { publicRoutes } from './public.js';
+export { metricsOffNote, publicRoutes } from './public.js';
 export { metricsRoutes } from './metrics.js';

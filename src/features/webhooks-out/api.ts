@@ -27,10 +27,11 @@ export function apiRoutes(deps: AppDeps): Router {
   const router = Router();
   api.use('/webhook-endpoints', router);
   const { database } = deps;
-  const { production } = deps.config;
+  // Where receivers may be (network.ts): checked at registration and at every connection.
+  const network = { production: deps.config.production, allowPrivate: deps.config.webhookAllowPrivate };
 
   router.post('/', async (req, res) => {
-    const created = await createEndpoint(database, bodyOf(req.body), production);
+    const created = await createEndpoint(database, bodyOf(req.body), network);
     deps.logger.info({ endpointId: created.id }, 'admin registered a webhook endpoint');
     res.status(201).set('Cache-Control', 'no-store').json(created);
   });
@@ -44,7 +45,7 @@ export function apiRoutes(deps: AppDeps): Router {
   });
 
   router.patch('/:id', async (req, res) => {
-    const endpoint = await updateEndpoint(database, req.params.id, bodyOf(req.body), production);
+    const endpoint = await updateEndpoint(database, req.params.id, bodyOf(req.body), network);
     deps.logger.info({ endpointId: endpoint.id, enabled: endpoint.enabled }, 'admin changed a webhook endpoint');
     res.json(endpoint);
   });

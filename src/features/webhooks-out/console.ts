@@ -13,7 +13,8 @@ export function consoleRoutes({ deps, pageSession, sendPage: send }: ConsoleCont
   const router = Router();
   mounted.use('/webhooks', router);
   const { database } = deps;
-  const { production } = deps.config;
+  // Where receivers may be (network.ts): checked at registration and at every connection.
+  const network = { production: deps.config.production, allowPrivate: deps.config.webhookAllowPrivate };
   const noticeOf = (query: unknown) => optionalText(query, 'notice', 16);
 
   router.get('/', async (req, res) => {
@@ -24,7 +25,7 @@ export function consoleRoutes({ deps, pageSession, sendPage: send }: ConsoleCont
     const body = (req.body ?? {}) as Record<string, unknown>;
     // One checkbox ticked arrives as a string, several as an array.
     const events = typeof body.events === 'string' ? [body.events] : (body.events ?? []);
-    const created = await createEndpoint(database, { url: body.url, events, description: body.description }, production);
+    const created = await createEndpoint(database, { url: body.url, events, description: body.description }, network);
     deps.logger.info({ endpointId: created.id }, 'admin registered a webhook endpoint');
     send(res, endpointCreatedPage(await getEndpoint(database, created.id), created.secret, pageSession(res)));
   });
@@ -42,7 +43,7 @@ export function consoleRoutes({ deps, pageSession, sendPage: send }: ConsoleCont
     ['disable', false],
   ] as const) {
     router.post(`/:id/${action}`, async (req, res) => {
-      await updateEndpoint(database, req.params.id, { enabled }, production);
+      await updateEndpoint(database, req.params.id, { enabled }, network);
       deps.logger.info({ endpointId: req.params.id, enabled }, 'admin changed a webhook endpoint');
       res.redirect(303, `/admin/webhooks/${encodeURIComponent(req.params.id)}?notice=${action}d`);
     });

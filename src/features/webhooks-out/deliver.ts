@@ -2,8 +2,8 @@ import { and, eq, isNull, lte, sql } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import type { Database, Scope } from '../../platform/db/database.js';
 import type { Logger } from '../../logger.js';
-import { loggableMessage } from '../../platform/queue/logErrors.js';
-import { forgetAddressInDeliveries } from './scrub.js';
+import { postOnce, type WebhookAgents } from './network.js';
+import { forgetAddressInDelivery } from './scrub.js';
 
 /** When to try and when to give up (WEBHOOK_BACKOFF_MS, WEBHOOK_RETRY_HORIZON_MS, WEBHOOK_TIMEOUT_MS). */
 export interface WebhookRetryPolicy {
@@ -27,11 +27,19 @@ export interface WebhookDeliveryDeps {
   database: Database;
   logger: Logger;
   policy: WebhookRetryPolicy;
+  /** The connections every attempt goes through (network.ts: private addresses refused in production). */
+  agents: WebhookAgents;
+  /**
+   * Called when a delivery of an endpoint sending its backlog in order has ended, so the relay
+   * hands the next one now rather than at its next interval.
+   */
+  handNext?: () => void;
 }
 
 /**
- * What one run of a delivery's job came to. `held`: its endpoint is disabled; the row stays
- * queued until an admin enables it again. `retry` is thrown (as WebhookAttemptError), not returned.
+ * What one run of a delivery's job came to. `held`: its endpoint is disabled (by an admin, or by
+ * this very failure); the row stays queued until it is enabled again. `retry` is thrown (as
+ * WebhookAttemptError), not returned.
  */
 export type WebhookOutcome = 'delivered' | 'failed' | 'held' | 'already_done';
 
@@ -47,52 +55,43 @@ const deliveryWithEndpoint = (scope: Scope, deliveryId: string) => {
     .where(eq(webhookDeliveries.id, deliveryId));
 };
 
-/** One POST, never following a redirect (the endpoint is the URL an admin registered, not wherever it points). */
-async function post(
-  url: string,
-  headers: Record<string, string>,
-  body: string,
-  timeoutMs: number,
-): Promise<{ statusCode: number | null; error: string | null }> {
-  try {
-    const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
-    await res.body?.cancel().catch(() => {});
-    if (res.status >= 200 && res.status < 300) return { statusCode: res.status, error: null };
-    const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
-    return {
-      statusCode: res.status,
-      error: location !== null ? `HTTP ${res.status}: redirect to ${location.slice(0, 200)} not followed` : `HTTP ${res.status}`,
-    };
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const message =
-      (error as Error).name === 'TimeoutError'
-        ? `no answer within ${timeoutMs} ms`
-        : (cause?.code ?? cause?.message ?? loggableMessage(error));
-    return { statusCode: null, error: message.slice(0, 500) };
-  }
+/** After a contact.erased delivery has ended (delivered or given up), the address leaves our copy of it. */
+async function scrubErasedAddress(tx: Scope, deliveryId: string, payload: string): Promise<void> {
+  const body = JSON.parse(payload) as { type: string; data: { email?: unknown } };
+  if (body.type === 'contact.erased' && typeof body.data.email === 'string') await forgetAddressInDelivery(tx, deliveryId, body.data.email);
 }
 
 /**
- * After a contact.erased delivery has ended (delivered or given up), the address leaves our
- * copy of it, and of the endpoint's other finished deliveries (those still queued at the erasure).
+ * An endpoint sending its backlog in order goes back to sending side by side once every
+ * delivery created up to `backlogUntil` has ended.
  */
-async function scrubErasedAddress(tx: Scope, payload: string, endpointId: string): Promise<void> {
-  const body = JSON.parse(payload) as { type: string; data: { email?: unknown } };
-  if (body.type === 'contact.erased' && typeof body.data.email === 'string')
-    await forgetAddressInDeliveries(tx, body.data.email, endpointId);
-}
-
-/** Whether a stored delivery's body had its address removed (an erasure told and done): it cannot be sent again. */
-export function isScrubbed(payload: string): boolean {
-  const body = JSON.parse(payload) as { type: string; data: { email?: unknown } };
-  return body.type === 'contact.erased' && body.data.email === null;
+async function endBacklogIfSent(tx: Scope, endpointId: string): Promise<void> {
+  const { webhookDeliveries, webhookEndpoints } = tx.tables;
+  const [endpoint] = await tx.db
+    .select({ backlogUntil: webhookEndpoints.backlogUntil })
+    .from(webhookEndpoints)
+    .where(eq(webhookEndpoints.id, endpointId));
+  if (endpoint?.backlogUntil == null) return;
+  const [waiting] = await tx.db
+    .select({ id: webhookDeliveries.id })
+    .from(webhookDeliveries)
+    .where(
+      and(
+        eq(webhookDeliveries.endpointId, endpointId),
+        eq(webhookDeliveries.status, 'queued'),
+        lte(webhookDeliveries.createdAt, endpoint.backlogUntil),
+      ),
+    )
+    .limit(1);
+  if (!waiting) await tx.db.update(webhookEndpoints).set({ backlogUntil: null }).where(eq(webhookEndpoints.id, endpointId));
 }
 
 /**
  * Ends a delivery (conditional on it still being queued, so of several workers exactly one
- * finishes it) and, when it failed for good while every delivery to its endpoint has failed for
- * at least the horizon, disables the endpoint with the reason shown to admins.
+ * finishes it). A delivery that failed for good while every delivery to its endpoint has
+ * failed for at least the horizon disables the endpoint (with the reason shown to admins) and
+ * is not ended but held with the others, so that nothing is lost while the endpoint is off:
+ * enabling it again gives it a fresh retry schedule.
  */
 async function finish(
   database: Database,
@@ -102,20 +101,13 @@ async function finish(
   payload: string,
   horizonMs: number,
   lastError: string | null,
-): Promise<boolean> {
+): Promise<'ended' | 'held' | 'already_done'> {
   const now = Date.now();
   return database.transaction(async (tx) => {
     const { webhookDeliveries, webhookEndpoints } = tx.tables;
-    const finished = await tx.db
-      .update(webhookDeliveries)
-      .set({ status, finishedAt: now })
-      .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.status, 'queued')))
-      .returning({ id: webhookDeliveries.id });
-    if (finished.length === 0) return false;
-    await scrubErasedAddress(tx, payload, endpointId);
     if (status === 'failed') {
       const since = new Date(now - horizonMs);
-      await tx.db
+      const disabled = await tx.db
         .update(webhookEndpoints)
         .set({
           enabled: false,
@@ -123,9 +115,19 @@ async function finish(
         })
         .where(
           and(eq(webhookEndpoints.id, endpointId), eq(webhookEndpoints.enabled, true), lte(webhookEndpoints.failingSince, now - horizonMs)),
-        );
+        )
+        .returning({ id: webhookEndpoints.id });
+      if (disabled.length > 0) return 'held';
     }
-    return true;
+    const finished = await tx.db
+      .update(webhookDeliveries)
+      .set({ status, finishedAt: now })
+      .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.status, 'queued')))
+      .returning({ id: webhookDeliveries.id });
+    if (finished.length === 0) return 'already_done';
+    await scrubErasedAddress(tx, deliveryId, payload);
+    await endBacklogIfSent(tx, endpointId);
+    return 'ended';
   });
 }
 
@@ -134,7 +136,7 @@ async function finish(
  * a disabled one's is held), counts the attempt, signs the stored body with the endpoint's
  * secret (Standard Webhooks: `webhook-id` is the delivery id, the same on every attempt) and
  * POSTs it. Every attempt is recorded. 2xx delivers; anything else is retried (thrown) until
- * the policy's attempts are used up, then the delivery is marked failed.
+ * the policy's attempts are used up, then the delivery is marked failed (or held, see finish).
  */
 export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: string): Promise<WebhookOutcome> {
   const { database, policy } = deps;
@@ -143,11 +145,17 @@ export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: stri
   if (!row || row.delivery.status !== 'queued') return 'already_done';
   if (!row.endpoint.enabled) return 'held';
   const { delivery, endpoint } = row;
+  // The next delivery of a backlog sent in order is handed as soon as this one ends.
+  const ended = (outcome: 'ended' | 'held' | 'already_done') => {
+    if (outcome === 'ended' && endpoint.backlogUntil !== null) deps.handNext?.();
+    return outcome;
+  };
   if (delivery.attempts >= maxAttempts) {
     // Its last attempt was counted, but the process ended before it was marked.
-    return (await finish(database, deliveryId, endpoint.id, 'failed', delivery.payload, policy.horizonMs, delivery.lastError))
-      ? 'failed'
-      : 'already_done';
+    const outcome = ended(
+      await finish(database, deliveryId, endpoint.id, 'failed', delivery.payload, policy.horizonMs, delivery.lastError),
+    );
+    return outcome === 'ended' ? 'failed' : outcome;
   }
   const counted = await database.transaction((tx) => {
     const { webhookDeliveries } = tx.tables;
@@ -169,7 +177,7 @@ export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: stri
     'webhook-signature': new Webhook(endpoint.secret).sign(deliveryId, sentAt, delivery.payload),
   };
   const started = performance.now();
-  const result = await post(endpoint.url, headers, delivery.payload, policy.timeoutMs);
+  const result = await postOnce(deps.agents, endpoint.url, headers, delivery.payload, policy.timeoutMs);
   const durationMs = Math.round(performance.now() - started);
 
   await database.transaction(async (tx) => {
@@ -190,12 +198,19 @@ export async function deliverWebhook(deps: WebhookDeliveryDeps, deliveryId: stri
   });
 
   if (result.error === null) {
-    await finish(database, deliveryId, endpoint.id, 'delivered', delivery.payload, policy.horizonMs, null);
+    ended(await finish(database, deliveryId, endpoint.id, 'delivered', delivery.payload, policy.horizonMs, null));
     deps.logger.info({ deliveryId, type: delivery.eventType, attempt, statusCode: result.statusCode }, 'webhook delivered');
     return 'delivered';
   }
   if (attempt >= maxAttempts) {
-    await finish(database, deliveryId, endpoint.id, 'failed', delivery.payload, policy.horizonMs, result.error);
+    const outcome = ended(await finish(database, deliveryId, endpoint.id, 'failed', delivery.payload, policy.horizonMs, result.error));
+    if (outcome === 'held') {
+      deps.logger.error(
+        { deliveryId, endpointId: endpoint.id, type: delivery.eventType, attempt, err: result.error },
+        'webhook endpoint disabled: every delivery has failed for the retry horizon; its deliveries wait until it is enabled again',
+      );
+      return 'held';
+    }
     deps.logger.error({ deliveryId, type: delivery.eventType, attempt, err: result.error }, 'webhook failed after every retry');
     return 'failed';
   }

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, inArray } from 'drizzle-orm';
 import type { Database } from '../../platform/db/database.js';
 import type { WebhookDeliveryStatus } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
-import { isScrubbed } from './deliver.js';
+import { isScrubbed } from './scrub.js';
 import { getEndpoint } from './service.js';
 
 /** A delivery as admins see it: what was sent, how it ended, and each attempt. */
@@ -57,7 +57,8 @@ export async function recentDeliveries(database: Database, endpointId: string, l
 /**
  * "Send again": a delivered or failed delivery goes back to queued with a fresh retry schedule,
  * under the same id (the receiver's dedupe sees the same `webhook-id`). The relay hands it
- * within an interval. One whose erased address was removed cannot be: there is nothing left to tell.
+ * within an interval. One whose erased address was removed (any delivery that held the address
+ * of a person erased since) cannot be: there is nothing left to tell.
  */
 export async function sendAgain(database: Database, endpointId: string, deliveryId: string): Promise<void> {
   const outcome = await database.transaction(async (tx) => {

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { and, asc, eq, inArray, isNull, lt, or } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { Database } from '../../platform/db/database.js';
 import type { Logger } from '../../logger.js';
 import type { RelayOptions } from '../delivery/index.js';
@@ -19,7 +19,8 @@ export interface WebhookRelay {
  * written by every path that calls recordChanges (the service, the admin API, provider
  * webhooks, the mail worker's bounces), and one indexed query per interval finds them all
  * without each path knowing the relay; a receiver waits at most one interval longer.
- * Rows of disabled endpoints are held: they are not handed until the endpoint is enabled again.
+ * Rows of disabled endpoints are held: they are not handed until the endpoint is enabled again,
+ * and then, while it sends its backlog, one at a time in order.
  */
 export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, logger: Logger, options: RelayOptions): WebhookRelay {
   const batchSize = options.batchSize ?? 500;
@@ -39,11 +40,21 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
     return false;
   }
 
-  /** Claims due rows of enabled endpoints in one short transaction (FOR UPDATE SKIP LOCKED on PostgreSQL, as the outbox relay). */
+  /**
+   * Claims due rows of enabled endpoints in one short transaction (FOR UPDATE SKIP LOCKED on
+   * PostgreSQL, as the outbox relay). Of an endpoint sending its backlog in order
+   * (backlogUntil set), only its oldest queued row: the next is handed once that one has ended.
+   */
   function claimDue(cutoff: number, now: number, limit: number) {
     return database.transaction(async (tx) => {
       const { webhookDeliveries, webhookEndpoints } = tx.tables;
       const enabled = tx.db.select({ id: webhookEndpoints.id }).from(webhookEndpoints).where(eq(webhookEndpoints.enabled, true));
+      const inOrder = tx.db.select({ id: webhookEndpoints.id }).from(webhookEndpoints).where(isNotNull(webhookEndpoints.backlogUntil));
+      // (created_at, id) orders an endpoint's deliveries as they were made (ids sort by time and count).
+      const noOlderQueued = sql`not exists (select 1 from webhook_deliveries older
+        where older.endpoint_id = ${webhookDeliveries.endpointId} and older.status = 'queued'
+        and (older.created_at < ${webhookDeliveries.createdAt}
+          or (older.created_at = ${webhookDeliveries.createdAt} and older.id < ${webhookDeliveries.id})))`;
       const query = tx.db
         .select({ id: webhookDeliveries.id, handedAt: webhookDeliveries.handedAt })
         .from(webhookDeliveries)
@@ -52,9 +63,10 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
             eq(webhookDeliveries.status, 'queued'),
             or(isNull(webhookDeliveries.handedAt), lt(webhookDeliveries.handedAt, cutoff)),
             inArray(webhookDeliveries.endpointId, enabled),
+            or(notInArray(webhookDeliveries.endpointId, inOrder), noOlderQueued),
           ),
         )
-        .orderBy(asc(webhookDeliveries.createdAt))
+        .orderBy(asc(webhookDeliveries.createdAt), asc(webhookDeliveries.id))
         .limit(limit);
       const due = await (tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query);
       if (due.length > 0) {

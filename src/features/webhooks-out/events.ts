@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { eq, inArray } from 'drizzle-orm';
+import { randomBytes } from 'node:crypto';
+import { inArray } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
 import type { Change } from '../changes/index.js';
@@ -45,32 +45,47 @@ export function webhookBody(change: Change, slugs: ReadonlyMap<number, string>):
   }
 }
 
-/** Enabled endpoints and what they listen to: the one query the hot path pays when none is registered. */
-const enabledEndpoints = preparedPerHandle((scope: Scope) => {
+/**
+ * Every endpoint and what it listens to, enabled or not: a disabled one keeps collecting its
+ * events, sent once it is enabled again. The one query the hot path pays when none is registered.
+ */
+const listeningEndpoints = preparedPerHandle((scope: Scope) => {
   const { webhookEndpoints } = scope.tables;
   return scope.db
     .select({ id: webhookEndpoints.id, events: webhookEndpoints.events })
     .from(webhookEndpoints)
-    .where(eq(webhookEndpoints.enabled, true))
-    .prepare('outbound_enabled_endpoints');
+    .prepare('outbound_listening_endpoints');
 });
 
-/** A delivery id, sent as `webhook-id`: the Standard Webhooks spelling, unique, the same on every attempt. */
+let lastIdAt = 0;
+let sameMsCount = 0;
+
+/**
+ * A delivery id, sent as `webhook-id`: the Standard Webhooks spelling, unique, the same on every
+ * attempt. It starts with the time and a per-process count, so ids made in one process sort in
+ * the order they were made: deliveries written in the same millisecond (a batch) keep their order.
+ */
 export function newDeliveryId(): string {
-  return `msg_${randomUUID().replaceAll('-', '')}`;
+  const now = Date.now();
+  sameMsCount = now === lastIdAt ? sameMsCount + 1 : 0;
+  lastIdAt = now;
+  const time = now.toString(16).padStart(12, '0').slice(-12);
+  const count = (sameMsCount & 0xffff).toString(16).padStart(4, '0');
+  return `msg_${time}${count}${randomBytes(8).toString('hex')}`;
 }
 
 /**
- * Writes one delivery (an outbox row) per enabled endpoint that listens to each change, inside
- * the transaction of the change: committed with it or not at all, so a receiver is never told
- * what did not happen and never misses what did. With no endpoint enabled it costs one query
- * on a table of a few rows (an erasure also scans the finished deliveries). The relay finds the
- * new rows within WEBHOOK_RELAY_INTERVAL_MS.
+ * Writes one delivery (an outbox row) per endpoint that listens to each change, enabled or not,
+ * inside the transaction of the change: committed with it or not at all, so a receiver is never
+ * told what did not happen and never misses what did, even while it is disabled. With no
+ * endpoint registered it costs one query on a table of a few rows (an erasure also scans the
+ * deliveries). The relay finds the new rows within WEBHOOK_RELAY_INTERVAL_MS.
  */
 export async function enqueueWebhookDeliveries(tx: Scope, changes: readonly Change[]): Promise<void> {
-  // An erasure also takes the address out of what was already told (see forgetAddressInDeliveries).
+  // An erasure first takes the address out of every delivery that holds it (see
+  // forgetAddressInDeliveries); the erasure's own deliveries, written below, keep it until they end.
   for (const change of changes) if (change.type === 'contact.erased') await forgetAddressInDeliveries(tx, change.email);
-  const endpoints = (await enabledEndpoints(tx).execute()).map((endpoint) => ({
+  const endpoints = (await listeningEndpoints(tx).execute()).map((endpoint) => ({
     id: endpoint.id,
     events: JSON.parse(endpoint.events) as string[],
   }));

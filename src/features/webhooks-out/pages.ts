@@ -23,6 +23,15 @@ function state(endpoint: EndpointView): string {
   return endpoint.disabledReason ? `<span class="missing">disabled:</span> ${h(endpoint.disabledReason)}` : 'disabled by an admin';
 }
 
+/** How many deliveries wait: a disabled endpoint keeps collecting its events, and sends them in order once enabled. */
+function waitingLine(endpoint: EndpointView): string {
+  if (endpoint.waiting === 0) return 'none';
+  const deliveries = endpoint.waiting === 1 ? '1 delivery' : `${endpoint.waiting} deliveries`;
+  return endpoint.enabled
+    ? `${deliveries} being sent`
+    : `<strong>${deliveries}</strong> held: sent in the order of their events once the endpoint is enabled`;
+}
+
 function toggleForm(endpoint: EndpointView, session: PageSession): string {
   const action = endpoint.enabled ? 'disable' : 'enable';
   return `<form method="post" action="/admin/webhooks/${h(endpoint.id)}/${action}">${csrfInput(session)}<button type="submit" class="secondary">${endpoint.enabled ? 'Disable' : 'Enable'}</button></form>`;
@@ -35,7 +44,7 @@ export function webhooksPage(endpoints: readonly EndpointView[], session: PageSe
       (endpoint) => `<tr>
 <td data-label="URL" class="token"><a href="/admin/webhooks/${h(endpoint.id)}">${h(endpoint.url)}</a>${endpoint.description ? `<br><span class="muted">${h(endpoint.description)}</span>` : ''}</td>
 <td data-label="Events">${endpoint.events.map((event) => `<code>${h(event)}</code>`).join(' ')}</td>
-<td data-label="State">${state(endpoint)}</td>
+<td data-label="State">${state(endpoint)}${endpoint.waiting > 0 ? `<br><span class="muted">${endpoint.waiting} waiting</span>` : ''}</td>
 <td data-label="Actions">${toggleForm(endpoint, session)}<form method="post" action="/admin/webhooks/${h(endpoint.id)}/delete">${csrfInput(session)}<button type="submit" class="danger">Delete</button></form></td>
 </tr>`,
     )
@@ -76,6 +85,9 @@ export function endpointCreatedPage(endpoint: EndpointView, secret: string, sess
   );
 }
 
+/** A delivery whose address was erased: nothing is left to send again. */
+const erased = (delivery: DeliveryView) => (delivery.payload as { data?: { email?: unknown } }).data?.email === null;
+
 function attemptsList(delivery: DeliveryView): string {
   if (delivery.attempts.length === 0) return '<span class="muted">none yet</span>';
   return `<ol>${delivery.attempts
@@ -103,7 +115,9 @@ export function endpointPage(
 <td data-label="Send again">${
         delivery.status === 'queued'
           ? '<span class="muted">queued</span>'
-          : `<form method="post" action="/admin/webhooks/${h(endpoint.id)}/deliveries/${h(delivery.id)}/retry">${csrfInput(session)}<button type="submit" class="secondary">Send again</button></form>`
+          : erased(delivery)
+            ? '<span class="muted">address erased</span>'
+            : `<form method="post" action="/admin/webhooks/${h(endpoint.id)}/deliveries/${h(delivery.id)}/retry">${csrfInput(session)}<button type="submit" class="secondary">Send again</button></form>`
       }</td>
 </tr>`,
     )
@@ -117,6 +131,7 @@ export function endpointPage(
 <p class="token"><code>${h(endpoint.url)}</code>${endpoint.description ? ` · ${h(endpoint.description)}` : ''}</p>
 <p>Events: ${endpoint.events.map((event) => `<code>${h(event)}</code>`).join(' ')}</p>
 <p>State: ${state(endpoint)}</p>
+<p>Waiting: ${waitingLine(endpoint)}</p>
 <div class="row">${toggleForm(endpoint, session)}</div>
 <h2>Recent deliveries</h2>
 ${table}

@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, max } from 'drizzle-orm';
 import { LOCAL_HOSTS } from '../../config.js';
-import type { Database, Row } from '../../platform/db/database.js';
+import type { Database, Row, Scope } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './events.js';
+import { blocksPrivate, privateHostProblem, type WebhookNetworkPolicy } from './network.js';
 
 /** An endpoint as admins see it: never its secret, which is shown once, at creation. */
 export interface EndpointView {
@@ -14,6 +15,8 @@ export interface EndpointView {
   enabled: boolean;
   disabledReason: string | null;
   failingSince: string | null;
+  /** Deliveries not yet ended: those a disabled endpoint holds until it is enabled again, or being tried. */
+  waiting: number;
   createdAt: string;
 }
 
@@ -33,9 +36,12 @@ const invalid = (field: string, message: string) => new AppError(400, `invalid_$
 /**
  * A receiver's URL. https everywhere; plain http only to this machine (localhost, 127.0.0.1,
  * [::1]) in production, and to any host outside production (a receiver on a test network).
- * No user name or password in it: the URL is listed to every admin, the secret is not.
+ * In production, unless WEBHOOK_ALLOW_PRIVATE=true, no address off the public internet (an IP
+ * in the URL, in any spelling, or this machine's names); names are checked again at every
+ * connection (network.ts). No user name or password in it: the URL is listed to every admin,
+ * the secret is not.
  */
-export function endpointUrl(value: unknown, production: boolean): string {
+export function endpointUrl(value: unknown, network: WebhookNetworkPolicy): string {
   if (typeof value !== 'string' || value.trim() === '')
     throw invalid('url', 'The field "url" is required: the https:// address that receives the events.');
   if (value.length > MAX_URL_LENGTH) throw invalid('url', `The field "url" is longer than ${MAX_URL_LENGTH} characters.`);
@@ -48,7 +54,13 @@ export function endpointUrl(value: unknown, production: boolean): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid('url', 'The field "url" must start with https://.');
   if (url.username || url.password)
     throw invalid('url', 'The field "url" must not carry a user name or password; the events are signed instead.');
-  if (url.protocol === 'http:' && production && !LOCAL_HOSTS.includes(url.hostname)) {
+  const privateHost = blocksPrivate(network) ? privateHostProblem(url.hostname) : null;
+  if (privateHost !== null)
+    throw invalid(
+      'url',
+      `The field "url" must reach a public address: ${privateHost} (set WEBHOOK_ALLOW_PRIVATE=true to allow private networks).`,
+    );
+  if (url.protocol === 'http:' && network.production && !LOCAL_HOSTS.includes(url.hostname)) {
     throw invalid('url', 'The field "url" must start with https:// (plain http:// is allowed for localhost, 127.0.0.1 and [::1] only).');
   }
   url.hash = '';
@@ -88,7 +100,7 @@ function newSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
-export function endpointView(row: Row<'webhookEndpoints'>): EndpointView {
+export function endpointView(row: Row<'webhookEndpoints'>, waiting: number): EndpointView {
   return {
     id: row.id,
     url: row.url,
@@ -97,8 +109,20 @@ export function endpointView(row: Row<'webhookEndpoints'>): EndpointView {
     enabled: row.enabled,
     disabledReason: row.disabledReason,
     failingSince: row.failingSince === null ? null : new Date(row.failingSince).toISOString(),
+    waiting,
     createdAt: new Date(row.createdAt).toISOString(),
   };
+}
+
+/** Queued deliveries per endpoint (of the given ones, or of all). */
+async function waitingCounts(scope: Scope, ids?: readonly string[]): Promise<Map<string, number>> {
+  const { webhookDeliveries } = scope.tables;
+  const rows = await scope.db
+    .select({ endpointId: webhookDeliveries.endpointId, n: count() })
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.status, 'queued'), ids === undefined ? undefined : inArray(webhookDeliveries.endpointId, [...ids])))
+    .groupBy(webhookDeliveries.endpointId);
+  return new Map(rows.map((row) => [row.endpointId, row.n]));
 }
 
 const unknownEndpoint = () => new AppError(404, 'unknown_webhook_endpoint', 'There is no such webhook endpoint.');
@@ -107,11 +131,11 @@ const unknownEndpoint = () => new AppError(404, 'unknown_webhook_endpoint', 'The
 export async function createEndpoint(
   database: Database,
   input: EndpointInput,
-  production: boolean,
+  network: WebhookNetworkPolicy,
 ): Promise<{ id: string; secret: string }> {
   const values = {
     id: `ep_${randomUUID().replaceAll('-', '')}`,
-    url: endpointUrl(input.url, production),
+    url: endpointUrl(input.url, network),
     events: JSON.stringify(endpointEvents(input.events)),
     description: endpointDescription(input.description),
     secret: newSecret(),
@@ -124,24 +148,32 @@ export async function createEndpoint(
 
 export async function listEndpoints(database: Database): Promise<EndpointView[]> {
   const { webhookEndpoints } = database.tables;
-  return (await database.db.select().from(webhookEndpoints).orderBy(desc(webhookEndpoints.createdAt))).map(endpointView);
+  const rows = await database.db.select().from(webhookEndpoints).orderBy(desc(webhookEndpoints.createdAt));
+  const waiting = await waitingCounts(database);
+  return rows.map((row) => endpointView(row, waiting.get(row.id) ?? 0));
 }
 
 export async function getEndpoint(database: Database, id: string): Promise<EndpointView> {
   const { webhookEndpoints } = database.tables;
   const [row] = await database.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id));
   if (!row) throw unknownEndpoint();
-  return endpointView(row);
+  return endpointView(row, (await waitingCounts(database, [id])).get(id) ?? 0);
 }
 
 /**
  * Changes url, events, description or enabled. Enabling clears the reason the service gave for
- * disabling it and starts the deliveries it held over again (a fresh retry schedule, handed
- * within a relay interval); disabling holds them, queued, until then.
+ * disabling it and starts the deliveries it held over again (a fresh retry schedule: the retry
+ * horizon counts from now, however old the events are), sent one at a time in the order they
+ * were made until the backlog is through (backlogUntil); disabling holds them, queued, until then.
  */
-export async function updateEndpoint(database: Database, id: string, input: EndpointInput, production: boolean): Promise<EndpointView> {
+export async function updateEndpoint(
+  database: Database,
+  id: string,
+  input: EndpointInput,
+  network: WebhookNetworkPolicy,
+): Promise<EndpointView> {
   const changes: Partial<Row<'webhookEndpoints'>> = {};
-  if (input.url !== undefined) changes.url = endpointUrl(input.url, production);
+  if (input.url !== undefined) changes.url = endpointUrl(input.url, network);
   if (input.events !== undefined) changes.events = JSON.stringify(endpointEvents(input.events));
   if (input.description !== undefined) changes.description = endpointDescription(input.description);
   if (input.enabled !== undefined) changes.enabled = endpointEnabled(input.enabled);
@@ -158,20 +190,24 @@ export async function updateEndpoint(database: Database, id: string, input: Endp
       delete changes.disabledReason;
       delete changes.failingSince;
     }
+    const enabling = changes.enabled === true && !before.enabled;
+    if (enabling) {
+      const queued = and(eq(webhookDeliveries.endpointId, id), eq(webhookDeliveries.status, 'queued'));
+      const [newest] = await tx.db
+        .select({ at: max(webhookDeliveries.createdAt) })
+        .from(webhookDeliveries)
+        .where(queued);
+      changes.backlogUntil = newest?.at ?? null;
+      await tx.db.update(webhookDeliveries).set({ attempts: 0, handedAt: null }).where(queued);
+    }
     const [updated] =
       Object.keys(changes).length > 0
         ? await tx.db.update(webhookEndpoints).set(changes).where(eq(webhookEndpoints.id, id)).returning()
         : await tx.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id));
-    if (changes.enabled === true && !before.enabled) {
-      await tx.db
-        .update(webhookDeliveries)
-        .set({ attempts: 0, handedAt: null })
-        .where(and(eq(webhookDeliveries.endpointId, id), eq(webhookDeliveries.status, 'queued')));
-    }
     return updated;
   });
   if (!row) throw unknownEndpoint();
-  return endpointView(row);
+  return endpointView(row, (await waitingCounts(database, [id])).get(id) ?? 0);
 }
 
 /** Deletes a receiver with its deliveries and their attempts; a job still in the queue then finds nothing to send. */

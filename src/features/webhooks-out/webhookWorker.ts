@@ -1,7 +1,11 @@
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { deliverWebhook, type WebhookDeliveryDeps } from './deliver.js';
+import { createWebhookAgents, type WebhookNetworkPolicy } from './network.js';
 import { WEBHOOK_QUEUE, type WebhookJob } from './queue.js';
+
+/** What the worker is given: its connections are made from `network` and closed with it. */
+export type WebhookWorkerDeps = Omit<WebhookDeliveryDeps, 'agents'> & { network: WebhookNetworkPolicy };
 
 export interface WebhookWorkerOptions {
   redisUrl: string;
@@ -20,7 +24,8 @@ export interface WebhookWorker {
  * retries left is thrown (BullMQ waits its backoff), the last one marks the row failed, and a
  * job that ends any other way leaves its row queued for the relay to hand again.
  */
-export function startWebhookWorker(deps: WebhookDeliveryDeps, options: WebhookWorkerOptions): WebhookWorker {
+export function startWebhookWorker({ network, ...given }: WebhookWorkerDeps, options: WebhookWorkerOptions): WebhookWorker {
+  const deps: WebhookDeliveryDeps = { ...given, agents: createWebhookAgents(network) };
   const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
   const worker = new Worker<WebhookJob>(WEBHOOK_QUEUE, (job) => deliverWebhook(deps, job.data.deliveryId), {
     connection,
@@ -34,6 +39,7 @@ export function startWebhookWorker(deps: WebhookDeliveryDeps, options: WebhookWo
     async close() {
       await worker.close(connection.status !== 'ready');
       connection.disconnect();
+      deps.agents.destroy();
     },
   };
 }

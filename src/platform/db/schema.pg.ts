@@ -294,6 +294,12 @@ export const webhookEndpoints = pgTable('webhook_endpoints', {
   disabledReason: text('disabled_reason'),
   /** Since when every delivery has failed; null while the last one succeeded. */
   failingSince: timestamp('failing_since'),
+  /**
+   * Set when it is enabled again with deliveries waiting: the creation time of the newest of
+   * them. Until every delivery created up to then has ended, its deliveries go one at a time,
+   * oldest first, so the events held while it was off arrive in order; then null again.
+   */
+  backlogUntil: timestamp('backlog_until'),
   createdAt: timestamp('created_at').notNull(),
 });
 

@@ -230,7 +230,8 @@ export const BROADCAST_FORMATS = ['mjml', 'markdown'] as const;
 export type BroadcastFormat = (typeof BROADCAST_FORMATS)[number];
 export const BROADCAST_STATUSES = ['draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled'] as const;
 export type BroadcastStatus = (typeof BROADCAST_STATUSES)[number];
-export const WEBHOOK_DELIVERY_STATUSES = ['queued', 'delivered', 'failed'] as const;
+/** `erased`: still queued when its person was erased, so never sent; its address is removed. */
+export const WEBHOOK_DELIVERY_STATUSES = ['queued', 'delivered', 'failed', 'erased'] as const;
 export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];
 
 /**
@@ -294,6 +295,12 @@ export const webhookEndpoints = sqliteTable('webhook_endpoints', {
   disabledReason: text('disabled_reason'),
   /** Since when every delivery has failed; null while the last one succeeded. */
   failingSince: timestamp('failing_since'),
+  /**
+   * Set when it is enabled again with deliveries waiting: the creation time of the newest of
+   * them. Until every delivery created up to then has ended, its deliveries go one at a time,
+   * oldest first, so the events held while it was off arrive in order; then null again.
+   */
+  backlogUntil: timestamp('backlog_until'),
   createdAt: timestamp('created_at').notNull(),
 });
 

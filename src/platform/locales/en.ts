@@ -193,6 +193,7 @@ export const en = {
     address_blocked:
       'This address asked not to receive mail from us, so it cannot be confirmed or subscribed from here. To change that, contact the site.',
     not_found: 'This page does not exist.',
+    invalid_path: 'This address is not valid: part of it is garbled. Open the link again as it was given to you.',
     internal_error: 'Something went wrong on our side. Please try again in a moment.',
     payload_too_large: 'The form sent too much data.',
     too_many_fields: 'The form sent too many fields.',

@@ -194,6 +194,7 @@ export const fr: Strings = {
     address_blocked:
       'Cette adresse a demandé à ne plus recevoir nos messages\u00a0: elle ne peut donc être ni confirmée ni inscrite depuis cette page. Pour changer cela, contactez le site.',
     not_found: 'Cette page n’existe pas.',
+    invalid_path: 'Cette adresse n’est pas valable\u00a0: une partie en est abîmée. Ouvrez de nouveau le lien tel qu’il vous a été donné.',
     internal_error: 'Un problème est survenu de notre côté. Réessayez dans un instant.',
     payload_too_large: 'Le formulaire a envoyé trop de données.',
     too_many_fields: 'Le formulaire a envoyé trop de champs.',
