@@ -1,8 +1,6 @@
 import { Router } from 'express';
 import { AppError } from '../../errors.js';
 import { contactRecord } from '../subscribers/index.js';
-import { recordConsent } from '../policy/index.js';
-import { eraseContact } from '../subscribers/index.js';
 import { minimisationDueAt } from '../subscribers/index.js';
 import { preferencesView } from './service.js';
 import type { AppDeps } from '../../app.js';
