@@ -242,7 +242,9 @@ describe('preference centre', () => {
       ).status,
     ).toBe(200);
     const reasons = (await record('pc.change@example.com')).consent.filter((e) => e.action === 'unsubscribe_reason');
-    expect(reasons.map((e) => [e.list, JSON.parse(e.detail!)])).toEqual([['prefs-a', { reason: 'not_relevant', optOutAt: expect.any(Number) }]]);
+    expect(reasons.map((e) => [e.list, JSON.parse(e.detail!)])).toEqual([
+      ['prefs-a', { reason: 'not_relevant', optOutAt: expect.any(Number) }],
+    ]);
     // The opt-out holds for prefs-a: a new signup there sends nothing.
     const sent = t.smtp.to('pc.change@example.com').length;
     expect((await postJson(`${t.url}/subscribe`, { email: 'pc.change@example.com', list: 'prefs-a' })).status).toBe(202);
