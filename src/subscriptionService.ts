@@ -4,7 +4,14 @@ import { confirmAfterNotMe, confirmSubscription, type ConfirmOutcome, type ItWas
 import type { UnsubscribeSource } from './features/changes/index.js';
 import type { RequestOrigin } from './features/policy/index.js';
 import type { ConfirmLimits } from './features/policy/index.js';
-import { applyPreferences, type PreferenceChange, type PreferenceRequest } from './features/preferences/index.js';
+import {
+  applyPreferences,
+  requestDataLink,
+  type DataAction,
+  type DataLinkRequest,
+  type PreferenceChange,
+  type PreferenceRequest,
+} from './features/preferences/index.js';
 import { createSignupBatcher } from './features/signup/index.js';
 import type { SignupOutcome, SignupRequest } from './features/signup/index.js';
 import {
@@ -38,6 +45,8 @@ export interface SubscriptionService {
   resubscribe(request: { token: unknown; origin: RequestOrigin }): Promise<ResubscribeOutcome>;
   /** The preference centre's form: lists joined and left; goodbye mails for the lists left that send one. */
   updatePreferences(request: PreferenceRequest): Promise<PreferenceChange>;
+  /** From the preference centre: mails the one-time link that erases the person's data, or downloads it. */
+  requestDataLink(request: { token: unknown; action: DataAction }): Promise<DataLinkRequest>;
 }
 
 export interface SubscriptionServiceDeps {
@@ -76,6 +85,11 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
     async resubscribe(request) {
       const outcome = await resubscribe(database, secrets, request);
       for (const outboxId of outcome.outboxIds) relay.notify(outboxId);
+      return outcome;
+    },
+    async requestDataLink(request) {
+      const outcome = await requestDataLink(database, secrets, request);
+      if (outcome.outboxId) relay.notify(outcome.outboxId);
       return outcome;
     },
     async updatePreferences(request) {

@@ -104,7 +104,21 @@ const sendMessage: Record<MessageKind, (email: string, locale: Locale) => Promis
     expect((await postJson(`${t.url}/admin/api/broadcasts/${id}/send`, {}, auth)).status).toBe(200);
     return waitFor(() => t.smtp.to(email).find((m) => m.parsed.messageId?.startsWith(`<bc${id}-`)), 15_000, `${locale} broadcast`);
   },
+  erase_link: (email, locale) => dataLink(email, locale, 'erase'),
+  export_link: (email, locale) => dataLink(email, locale, 'export'),
 };
+
+/** The one-time link asked for from the preference centre (of a welcome mail). */
+async function dataLink(email: string, locale: Locale, action: 'erase' | 'export'): Promise<ReceivedMail> {
+  const welcome = await sendMessage.welcome(email, locale);
+  const preferences = /https?:\/\/\S+\/preferences\?token=([A-Za-z0-9_.-]+)/.exec(welcome.parsed.text ?? '')![1]!;
+  expect((await postForm(`${t.url}/preferences/${action}?token=${preferences}`, { confirm: 'yes' })).status).toBe(200);
+  return waitFor(
+    () => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(`:${action}_link:`)),
+    5000,
+    `${locale} ${action} link`,
+  );
+}
 
 /** What every mail must say in its own language: who writes and why, and, per kind, what comes next. */
 const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> = {
@@ -115,6 +129,8 @@ const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> 
       welcome: 'You can unsubscribe at any time',
       goodbye: 'This is the only email we send about it',
       broadcast: 'You can unsubscribe at any time',
+      erase_link: 'it works once, within 30 minutes',
+      export_link: 'it works once, within 30 minutes',
     },
   },
   fr: {
@@ -124,6 +140,8 @@ const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> 
       welcome: 'Vous pouvez vous désinscrire à tout moment',
       goodbye: 'C’est le seul e-mail que nous envoyons à ce sujet',
       broadcast: 'Vous pouvez vous désinscrire à tout moment',
+      erase_link: 'il fonctionne une seule fois, dans les 30\u00a0minutes',
+      export_link: 'il fonctionne une seule fois, dans les 30\u00a0minutes',
     },
   },
 };

@@ -1,5 +1,6 @@
 /// <reference lib="dom" />
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { eq } from 'drizzle-orm';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -24,6 +25,8 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
   '--no-first-run',
 ];
+const SCREENSHOTS = path.join(process.env.SCREENSHOTS_DIR ?? 'screenshots', 'preferences');
+mkdirSync(SCREENSHOTS, { recursive: true });
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let t: TestService;
@@ -130,6 +133,26 @@ describe('preference centre in Chromium at phone width', () => {
           tables: { contacts },
         } = t.service.database;
         expect(await db.select().from(contacts).where(eq(contacts.emailKey, email))).toHaveLength(1);
+        // Its button mails the one-time link (the real browser's post passes the cross-site check); the page says where it went.
+        await page.click('form[action*="/preferences/erase"] button');
+        await page.waitForSelector('main p');
+        expect(await page.innerText('main')).toContain('b•••@example.com');
+        expect(await axeViolations(page)).toEqual([]);
+        await page.screenshot({ path: `${SCREENSHOTS}/${locale}-390-erase-link-sent.png`, fullPage: true });
+        const mail = await waitFor(
+          () => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':erase_link:')),
+          5000,
+          'erase link',
+        );
+        const mailed = /https?:\/\/\S+\/preferences\/erase\/confirm\?token=\S+/.exec(mail.parsed.text ?? '')![0];
+        await page.goto(`${t.url}${new URL(mailed).pathname}${new URL(mailed).search}`);
+        expect(await axeViolations(page)).toEqual([]);
+        if (locale === 'fr') expect(frenchTypographyFaults(await page.innerText('main'))).toEqual([]);
+        await page.screenshot({ path: `${SCREENSHOTS}/${locale}-390-erase-confirm.png`, fullPage: true });
+        await page.click('form[action*="/preferences/erase/confirm"] button');
+        await page.waitForURL(/\/preferences\/erase\/confirm/);
+        expect(await axeViolations(page)).toEqual([]);
+        expect(await db.select().from(contacts).where(eq(contacts.emailKey, email))).toHaveLength(0);
 
         // The unsubscribe page's result offers the optional reasons form, axe-clean; sending it records the answer.
         const leaver = `leaver.${locale}@example.com`;

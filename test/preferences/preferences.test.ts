@@ -243,7 +243,9 @@ describe('preference centre', () => {
       ).status,
     ).toBe(200);
     const reasons = (await record('pc.change@example.com')).consent.filter((e) => e.action === 'unsubscribe_reason');
-    expect(reasons.map((e) => [e.list, JSON.parse(e.detail!)])).toEqual([['prefs-a', { reason: 'not_relevant' }]]);
+    expect(reasons.map((e) => [e.list, JSON.parse(e.detail!)])).toEqual([
+      ['prefs-a', { reason: 'not_relevant', optOutAt: expect.any(Number) }],
+    ]);
     // The opt-out holds for prefs-a: a new signup there sends nothing.
     const sent = t.smtp.to('pc.change@example.com').length;
     expect((await postJson(`${t.url}/subscribe`, { email: 'pc.change@example.com', list: 'prefs-a' })).status).toBe(202);
@@ -312,13 +314,23 @@ describe('preference centre', () => {
     const link = preferencesLink(welcome);
     const html = await (await fetch(link)).text();
     expect(html).toContain('Download my data');
-    const exported = await postFields(link.replace('/preferences?', '/preferences/export?'), []);
+    // Both happen only from a one-time link mailed to the address (test/preferences/data-links.test.ts).
+    expect((await postFields(link.replace('/preferences?', '/preferences/export?'), [])).status).toBe(200);
+    const exportMail = await waitFor(() =>
+      t.smtp.to('pc.erase@example.com').find((m) => m.header('feedback-id')?.includes(':export_link:')),
+    );
+    const exportLink = local(/https?:\/\/\S+\/preferences\/export\/download\?token=[A-Za-z0-9_.-]+/.exec(exportMail.parsed.text ?? '')![0]);
+    const exported = await postFields(exportLink, []);
     expect(exported.status).toBe(200);
     expect(((await exported.json()) as { email: string }).email).toBe('pc.erase@example.com');
     const ask = await postFields(link.replace('/preferences?', '/preferences/erase?'), []);
     expect(await ask.text()).toContain('name="confirm" value="yes"');
     expect(await contactOf('pc.erase@example.com')).toBeDefined();
     expect((await postFields(link.replace('/preferences?', '/preferences/erase?'), [['confirm', 'yes']])).status).toBe(200);
+    expect(await contactOf('pc.erase@example.com')).toBeDefined();
+    const eraseMail = await waitFor(() => t.smtp.to('pc.erase@example.com').find((m) => m.header('feedback-id')?.includes(':erase_link:')));
+    const eraseLink = local(/https?:\/\/\S+\/preferences\/erase\/confirm\?token=[A-Za-z0-9_.-]+/.exec(eraseMail.parsed.text ?? '')![0]);
+    expect((await postFields(eraseLink, [['confirm', 'yes']])).status).toBe(200);
     expect(await contactOf('pc.erase@example.com')).toBeUndefined();
     const {
       db,
@@ -382,7 +394,9 @@ describe('reasons for leaving', () => {
       .select()
       .from(consentEvents)
       .where(and(eq(consentEvents.action, 'unsubscribe_reason'), eq(consentEvents.listId, listB!.id)));
-    expect(kept.map((e) => [e.contactId, e.detail, e.ip])).toEqual([[null, JSON.stringify({ reason: 'never_signed_up' }), null]]);
+    expect(kept.map((e) => [e.contactId, JSON.parse(e.detail!), e.ip])).toEqual([
+      [null, { reason: 'never_signed_up', optOutAt: expect.any(Number) }, null],
+    ]);
   });
 });
 

@@ -140,6 +140,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     goodbye: subscription
       ? { subscriptionId: subscription.id, unsubscribedAt: subscription.unsubscribedAt, requestedAt: message.createdAt }
       : undefined,
+    dataLinkRequestedAt: message.createdAt,
     now,
   });
   // The decision was made on the contact's key: a stored address that SMTP would receive as
@@ -197,6 +198,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
       listSlug: list.slug,
       listName: listName(list, locale),
       confirmExpiresAt: subscription.confirmExpiresAt,
+      requestedAt: message.createdAt,
       from: listSender(list, deps.messages.mailFrom),
       listDescription: inLocale(list.description),
       welcomeMarkdown: inLocale(list.welcomeMessage),

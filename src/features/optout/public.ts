@@ -9,7 +9,7 @@ import { isLocale, type Locale } from '../../platform/locales/locale.js';
 import type { UnsubscribeSource } from '../changes/index.js';
 import { unsubscribeTarget, type UnsubscribeScope } from './service.js';
 import type { AppDeps } from '../../app.js';
-import { requestOrigin } from '../../platform/http/origin.js';
+import { refuseCrossSite, requestOrigin } from '../../platform/http/origin.js';
 import { AppError } from '../../errors.js';
 import { stringsOf } from '../../platform/locales/locale.js';
 import { messagePage } from '../../platform/http/pages.js';
@@ -163,7 +163,7 @@ export function publicRoutes(deps: AppDeps): Router {
   });
 
   // The reasons form of the unsubscribe page: the unsubscribe link's token names the list.
-  router.post('/unsubscribe/reason', async (req, res) => {
+  router.post('/unsubscribe/reason', refuseCrossSite(deps.config.publicUrl), async (req, res) => {
     const subscriptionId = subscriptionIdFromToken(secrets, tokenOf(req), 'unsubscribe');
     const { subscriptions, contacts } = database.tables;
     const [row] = await database.db

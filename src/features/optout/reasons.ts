@@ -8,10 +8,15 @@ export const LEAVING_REASONS = ['too_many', 'not_relevant', 'never_signed_up', '
 export type LeavingReason = (typeof LEAVING_REASONS)[number];
 export const REASON_COMMENT_MAX = 500;
 
-/** The consent event's `detail`: the reason, and the free text while the person is not erased. */
+/**
+ * The consent event's `detail`: the reason, the free text while the person is not erased, and
+ * the opt-out it answers (the subscription's `unsubscribedAt`): one answer counts per opt-out,
+ * the latest, however often the form is posted.
+ */
 interface ReasonDetail {
   reason: LeavingReason;
   comment?: string;
+  optOutAt?: number;
 }
 
 export function isLeavingReason(value: unknown): value is LeavingReason {
@@ -21,7 +26,7 @@ export function isLeavingReason(value: unknown): value is LeavingReason {
 /** The detail without the free text: what an erased or minimised person's answer keeps. */
 export function anonymousReasonDetail(detail: string | null): string | null {
   const parsed = parseDetail(detail);
-  return parsed ? JSON.stringify({ reason: parsed.reason }) : null;
+  return parsed ? JSON.stringify({ reason: parsed.reason, ...(parsed.optOutAt !== undefined ? { optOutAt: parsed.optOutAt } : {}) }) : null;
 }
 
 function parseDetail(detail: string | null): ReasonDetail | null {
@@ -29,7 +34,11 @@ function parseDetail(detail: string | null): ReasonDetail | null {
   try {
     const value = JSON.parse(detail) as Partial<ReasonDetail>;
     return isLeavingReason(value.reason)
-      ? { reason: value.reason, ...(typeof value.comment === 'string' ? { comment: value.comment } : {}) }
+      ? {
+          reason: value.reason,
+          ...(typeof value.comment === 'string' ? { comment: value.comment } : {}),
+          ...(typeof value.optOutAt === 'number' ? { optOutAt: value.optOutAt } : {}),
+        }
       : null;
   } catch {
     return null;
@@ -40,7 +49,8 @@ function parseDetail(detail: string | null): ReasonDetail | null {
  * Records why a person left these lists. Only lists they are unsubscribed from count (the form
  * comes after the opt-out, never before). The event's source is where they first signed up to
  * that list, so "I never signed up" can be counted per signup source. An empty answer records
- * nothing. Returns how many events were written.
+ * nothing. A second answer to the same opt-out is written too (the trail is append-only) and
+ * replaces the first wherever answers are counted. Returns how many events were written.
  */
 export async function recordLeavingReason(
   database: Database,
@@ -54,7 +64,7 @@ export async function recordLeavingReason(
   return database.transaction(async (tx) => {
     const { consentEvents, subscriptions } = tx.tables;
     const left = await tx.db
-      .select({ listId: subscriptions.listId })
+      .select({ listId: subscriptions.listId, unsubscribedAt: subscriptions.unsubscribedAt })
       .from(subscriptions)
       .where(
         and(
@@ -63,7 +73,7 @@ export async function recordLeavingReason(
           inArray(subscriptions.listId, [...request.listIds]),
         ),
       );
-    for (const { listId } of left) {
+    for (const { listId, unsubscribedAt } of left) {
       const [signup] = await tx.db
         .select({ source: consentEvents.source })
         .from(consentEvents)
@@ -82,7 +92,11 @@ export async function recordLeavingReason(
         action: 'unsubscribe_reason',
         at: now,
         origin: { ip: null, userAgent: null, source: signupSource(signup?.source ?? null) },
-        detail: JSON.stringify({ reason, ...(comment ? { comment } : {}) } satisfies ReasonDetail),
+        detail: JSON.stringify({
+          reason,
+          ...(comment ? { comment } : {}),
+          ...(unsubscribedAt !== null ? { optOutAt: unsubscribedAt } : {}),
+        } satisfies ReasonDetail),
       });
     }
     return left.length;
@@ -124,7 +138,13 @@ export interface ReasonsReport {
 const DAY_MS = 86_400_000;
 const LATEST = 20;
 
-/** Reasons given in the last `days` days, for one list (slug) or all. */
+/** The opt-out an answer is about (null for answers written before answers named it: each counts). */
+function answerKey(contactId: number | null, list: string | null, detail: ReasonDetail): string | null {
+  if (detail.optOutAt === undefined) return null;
+  return `${contactId ?? 'erased'}|${list ?? ''}|${detail.optOutAt}`;
+}
+
+/** Reasons given in the last `days` days, for one list (slug) or all; one answer per opt-out. */
 export async function reasonsReport(
   scope: Scope,
   query: { list?: string | undefined; days: number },
@@ -159,9 +179,16 @@ export async function reasonsReport(
   const report: ReasonsReport = { counts: zero(), days: [], latest: [], neverSignedUp: { byList: {}, bySource: {} } };
   const byDay = new Map<string, Counts>();
   for (let day = firstDay; day <= now; day += DAY_MS) byDay.set(new Date(day).toISOString().slice(0, 10), zero());
+  // Newest first: the first answer seen for an opt-out is the one that counts.
+  const answered = new Set<string>();
   for (const row of rows) {
     const detail = parseDetail(row.detail);
     if (!detail) continue;
+    const optOut = answerKey(row.contactId, row.list, detail);
+    if (optOut !== null) {
+      if (answered.has(optOut)) continue;
+      answered.add(optOut);
+    }
     report.counts[detail.reason] += 1;
     const day = byDay.get(new Date(row.at).toISOString().slice(0, 10));
     if (day) day[detail.reason] += 1;
@@ -189,8 +216,18 @@ export async function keepReasonsAnonymously(tx: Scope, contactId: number): Prom
     .select()
     .from(consentEvents)
     .where(and(eq(consentEvents.contactId, contactId), eq(consentEvents.action, 'unsubscribe_reason'), isNotNull(consentEvents.detail)))
-    .orderBy(asc(consentEvents.at), asc(consentEvents.id));
-  for (const event of reasons) {
+    .orderBy(desc(consentEvents.at), desc(consentEvents.id));
+  // Only the latest answer to each opt-out is kept: without the person, answers can no longer be told apart.
+  const answered = new Set<string>();
+  const kept = reasons.filter((event) => {
+    const detail = parseDetail(event.detail);
+    const key = detail ? answerKey(contactId, String(event.listId), detail) : null;
+    if (key === null) return true;
+    if (answered.has(key)) return false;
+    answered.add(key);
+    return true;
+  });
+  for (const event of kept.reverse()) {
     await recordConsent(tx, {
       contactId: null,
       listId: event.listId,

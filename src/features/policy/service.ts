@@ -1,6 +1,7 @@
-import { and, eq, inArray, isNull, max, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, max, ne, or, sql } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
+import { DATA_LINK_TTL_MS } from '../../platform/http/tokens.js';
 import type { MessageKind, SubscriptionStatus } from '../../platform/db/schema.js';
 import { entriesOfAddress, findSuppression, findSuppressions, type SuppressionMatch } from './suppressions.js';
 
@@ -30,6 +31,8 @@ export interface MailRequest {
   confirmBudget?: ConfirmBudget;
   /** For a goodbye: the opt-out it answers. Without it a goodbye is never allowed. */
   goodbye?: GoodbyeCheck;
+  /** For an erase or export link: when the person asked for it (the row's creation time). Without it, never allowed. */
+  dataLinkRequestedAt?: number;
   now: number;
 }
 
@@ -65,6 +68,7 @@ export type MailDecision = { allowed: true } | { allowed: false; reason: string 
 export async function mayMail(scope: Scope, secrets: readonly string[], request: MailRequest): Promise<MailDecision> {
   if (request.emailKey === null) return decide(request, undefined);
   if (request.kind === 'goodbye') return goodbyeDecision(scope, secrets, request.emailKey, request);
+  if (isDataLink(request.kind)) return dataLinkDecision(scope, secrets, request.emailKey, request);
   const suppression = await findSuppression(scope, secrets, request.emailKey, request.listId);
   return withBudget(scope, request, decide(request, suppression));
 }
@@ -84,6 +88,10 @@ export async function mayMailMany(scope: Scope, secrets: readonly string[], requ
   for (const request of requests) {
     if (request.kind === 'goodbye' && request.emailKey !== null) {
       decisions.push(await goodbyeDecision(scope, secrets, request.emailKey, request));
+      continue;
+    }
+    if (isDataLink(request.kind) && request.emailKey !== null) {
+      decisions.push(await dataLinkDecision(scope, secrets, request.emailKey, request));
       continue;
     }
     const suppression = request.emailKey === null ? undefined : suppressionsByList.get(request.listId)!.get(request.emailKey);
@@ -108,7 +116,9 @@ function decide(request: MailRequest, suppression: SuppressionMatch | undefined)
       if (request.subscriptionStatus !== 'confirmed') return { allowed: false, reason: 'not_confirmed' };
       return { allowed: true };
     case 'goodbye':
-      // Not reached: mayMail and mayMailMany hand every goodbye to goodbyeDecision. Closed all the same.
+    case 'erase_link':
+    case 'export_link':
+      // Not reached: mayMail and mayMailMany hand these to goodbyeDecision and dataLinkDecision. Closed all the same.
       return { allowed: false, reason: 'suppressed' };
   }
 }
@@ -204,4 +214,26 @@ async function confirmationBudget(scope: Scope, request: ConfirmBudget, now: num
       return { allowed: false, reason: 'confirm_unanswered' };
   }
   return { allowed: true };
+}
+
+const isDataLink = (kind: MessageKind): kind is 'erase_link' | 'export_link' => kind === 'erase_link' || kind === 'export_link';
+
+/**
+ * The person's own request for a link to erase or download their data (from the preference
+ * centre, just now): the answer to it goes to the address even after its owner opted out of
+ * every list, since erasure and access are rights an opt-out does not give up. It goes only
+ * within DATA_LINK_TTL_MS of the request (later, the link would not work), and never to an
+ * address that bounced, complained, was blocked by an admin or erased: only the person's own
+ * opt-outs (`unsubscribed`) are no obstacle.
+ */
+async function dataLinkDecision(scope: Scope, secrets: readonly string[], emailKey: string, request: MailRequest): Promise<MailDecision> {
+  if (request.dataLinkRequestedAt === undefined) return { allowed: false, reason: 'data_link_not_requested' };
+  if (request.now - request.dataLinkRequestedAt > DATA_LINK_TTL_MS) return { allowed: false, reason: 'data_link_lapsed' };
+  const { suppressions } = scope.tables;
+  const [other] = await scope.db
+    .select({ reason: suppressions.reason })
+    .from(suppressions)
+    .where(and(entriesOfAddress(scope.tables, secrets, emailKey), ne(suppressions.reason, 'unsubscribed')))
+    .limit(1);
+  return other ? { allowed: false, reason: `suppressed:${other.reason}` } : { allowed: true };
 }

@@ -1,3 +1,4 @@
+import { DATA_LINK_TTL_MS } from '../../platform/http/tokens.js';
 import { formPage, formParagraph } from '../../platform/http/pages.js';
 import { reasonsForm } from '../optout/index.js';
 import { listName, localize, decodeLocalizedText } from '../../platform/locales/localizedText.js';
@@ -131,15 +132,41 @@ export function savedPage(locale: Locale, change: PreferenceChange, back: string
 }
 
 /** "Erase everything?": one POST button, no typing; says before what stays. */
-export function eraseConfirmPage(locale: Locale, action: string, email: string, back: string): string {
+/**
+ * "Erase everything?": from the preference centre (`back` set) its button asks for the mailed
+ * link; from that link (`back` null) it erases.
+ */
+export function eraseConfirmPage(locale: Locale, action: string, email: string, back: string | null): string {
   const t = stringsOf(locale).preferences;
   return formPage(
     locale,
     t.eraseTitle,
     `<dl class="facts"><dt>${h(stringsOf(locale).page.addressLabel)}</dt><dd>${h(maskAddress(email))}</dd></dl>
-${formParagraph(t.eraseBody)}
-<form method="post" action="${h(action)}"><input type="hidden" name="confirm" value="yes"><button type="submit">${h(t.eraseConfirm)}</button></form>
-<p><a href="${h(back)}">${h(t.backToPreferences)}</a></p>`,
+${formParagraph(t.eraseBody)}${back === null ? '' : `\n${formParagraph(t.eraseByMail)}`}
+<form method="post" action="${h(action)}"><input type="hidden" name="confirm" value="yes"><button type="submit">${h(back === null ? t.eraseConfirm : t.eraseSendLink)}</button></form>${back === null ? '' : `\n<p><a href="${h(back)}">${h(t.backToPreferences)}</a></p>`}`,
+  );
+}
+
+/** After asking for a link to erase or download: where it went, what it does, for how long (or why none was sent). */
+export function linkSentPage(locale: Locale, action: 'erase' | 'export', email: string, outcome: 'sent' | 'refused', back: string): string {
+  const t = stringsOf(locale).preferences;
+  const said = outcome === 'sent' ? t.linkSent[action]!(maskAddress(email), Math.round(DATA_LINK_TTL_MS / 60_000)) : t.linkRefused;
+  return formPage(
+    locale,
+    outcome === 'sent' ? t.linkSentTitle : action === 'erase' ? t.eraseTitle : t.downloadTitle,
+    `${formParagraph(said)}\n<p><a href="${h(back)}">${h(t.backToPreferences)}</a></p>`,
+  );
+}
+
+/** The mailed download link's page: one button, since fetching a URL must not count as the download. */
+export function downloadPage(locale: Locale, action: string, email: string): string {
+  const t = stringsOf(locale).preferences;
+  return formPage(
+    locale,
+    t.downloadTitle,
+    `<dl class="facts"><dt>${h(stringsOf(locale).page.addressLabel)}</dt><dd>${h(maskAddress(email))}</dd></dl>
+${formParagraph(t.downloadBody)}
+<form method="post" action="${h(action)}"><button type="submit">${h(t.download)}</button></form>`,
   );
 }
 

@@ -1,14 +1,13 @@
 import { Router } from 'express';
 import { AppError } from '../../errors.js';
 import { contactRecord } from '../subscribers/index.js';
-import { recordConsent } from '../policy/index.js';
-import { eraseContact } from '../subscribers/index.js';
 import { minimisationDueAt } from '../subscribers/index.js';
 import { preferencesView } from './service.js';
 import type { AppDeps } from '../../app.js';
 import { optionalText } from '../../platform/http/fields.js';
-import { requestOrigin } from '../../platform/http/origin.js';
-import { eraseConfirmPage, erasedPage, preferencesPage, savedPage } from './pages.js';
+import { refuseCrossSite, requestOrigin } from '../../platform/http/origin.js';
+import { dataLinkSubject, eraseByLink, exportByLink } from './dataLinks.js';
+import { downloadPage, eraseConfirmPage, erasedPage, linkSentPage, preferencesPage, savedPage } from './pages.js';
 import { formLocale, reasonsThanksPage, saveLeavingReason, tokenOf, withToken } from '../optout/index.js';
 import { sendContactExport, sendFormPage } from '../../platform/http/respond.js';
 
@@ -28,6 +27,9 @@ function slugsOf(body: unknown): string[] {
  */
 export function publicRoutes(deps: AppDeps): Router {
   const router = Router();
+  // The link travels with every forwarded mail: another site must not make its holder's browser act on it.
+  const sameSiteOnly = refuseCrossSite(deps.config.publicUrl);
+  router.post('/preferences{/*rest}', sameSiteOnly);
   const { database } = deps;
   const { secrets } = deps.config;
   const retention = deps.config.optOutRetentionMs;
@@ -65,39 +67,59 @@ export function publicRoutes(deps: AppDeps): Router {
     sendFormPage(res, savedPage(locale, change, withToken('/preferences', token), withToken('/preferences/reason', token)));
   });
 
-  // A POST (a button), not a link: fetching a URL must not record a download.
+  // Asking for the data, or for its erasure, mails a one-time link to the address itself: the
+  // preference link travels with every forwarded mail, and whoever holds it must not act on it.
   router.post('/preferences/export', async (req, res) => {
-    const view = await preferencesView(database, secrets, tokenOf(req));
-    await database.transaction((tx) =>
-      recordConsent(tx, {
-        contactId: view.contact.id,
-        listId: null,
-        action: 'data_exported',
-        at: Date.now(),
-        origin: requestOrigin(req),
-        detail: 'preference centre',
-      }),
-    );
-    const record = await contactRecord(database, secrets, view.contact.email);
-    sendContactExport(res, 'my-data.json', record);
+    const token = tokenOf(req);
+    const request = await deps.subscriptions.requestDataLink({ token, action: 'export' });
+    const locale = formLocale(req, request.contact.locale);
+    sendFormPage(res, linkSentPage(locale, 'export', request.contact.email, request.outcome, withToken('/preferences', token)));
   });
 
-  // First press: the page that asks once more. Its one button posts `confirm=yes` here.
+  // First press: the page that asks once more. Its one button posts `confirm=yes` here, which mails the link.
   router.post('/preferences/erase', async (req, res) => {
     const token = tokenOf(req);
-    const view = await preferencesView(database, secrets, token);
-    const locale = formLocale(req, view.contact.locale);
     if (optionalText(req.body, 'confirm', 8) !== 'yes') {
+      const view = await preferencesView(database, secrets, token);
+      const locale = formLocale(req, view.contact.locale);
       sendFormPage(
         res,
         eraseConfirmPage(locale, withToken('/preferences/erase', token), view.contact.email, withToken('/preferences', token)),
       );
       return;
     }
-    // The consent log keeps "a contact was erased by the preference centre", and nothing about whom.
-    await eraseContact(database, secrets, view.contact.email, 'preference centre');
-    deps.logger.info('a contact erased themselves from the preference centre');
+    const request = await deps.subscriptions.requestDataLink({ token, action: 'erase' });
+    const locale = formLocale(req, request.contact.locale);
+    sendFormPage(res, linkSentPage(locale, 'erase', request.contact.email, request.outcome, withToken('/preferences', token)));
+  });
+
+  // The mailed links. GET shows a button and changes nothing (mail scanners fetch every link).
+  router.get('/preferences/erase/confirm', async (req, res) => {
+    const { contact } = await dataLinkSubject(database, secrets, tokenOf(req), 'erase');
+    sendFormPage(res, eraseConfirmPage(formLocale(req, contact.locale), withToken(req.path, tokenOf(req)), contact.email, null));
+  });
+
+  router.post('/preferences/erase/confirm', async (req, res) => {
+    const { contact } = await dataLinkSubject(database, secrets, tokenOf(req), 'erase');
+    const locale = formLocale(req, contact.locale);
+    if (optionalText(req.body, 'confirm', 8) !== 'yes') {
+      sendFormPage(res, eraseConfirmPage(locale, withToken(req.path, tokenOf(req)), contact.email, null));
+      return;
+    }
+    await eraseByLink(database, secrets, tokenOf(req));
+    deps.logger.info('a contact erased themselves through the link mailed to them');
     sendFormPage(res, erasedPage(locale));
+  });
+
+  router.get('/preferences/export/download', async (req, res) => {
+    const { contact } = await dataLinkSubject(database, secrets, tokenOf(req), 'export');
+    sendFormPage(res, downloadPage(formLocale(req, contact.locale), withToken(req.path, tokenOf(req)), contact.email));
+  });
+
+  // A POST (a button), not a link: fetching a URL must not record a download.
+  router.post('/preferences/export/download', async (req, res) => {
+    const record = await exportByLink(database, secrets, { token: tokenOf(req), origin: requestOrigin(req) });
+    sendContactExport(res, 'my-data.json', record);
   });
 
   router.post('/preferences/reason', async (req, res) => {

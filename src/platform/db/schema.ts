@@ -151,7 +151,8 @@ export const consentEvents = sqliteTable(
   (t) => [index('consent_events_contact').on(t.contactId, t.at), index('consent_events_list_action').on(t.listId, t.action, t.at)],
 );
 
-export const MESSAGE_KINDS = ['confirmation', 'welcome', 'goodbye', 'broadcast'] as const;
+/** erase_link and export_link: the one-time links to erase or download a person's data, mailed at their request. */
+export const MESSAGE_KINDS = ['confirmation', 'welcome', 'goodbye', 'broadcast', 'erase_link', 'export_link'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 export const OUTBOX_STATUSES = ['queued', 'sent', 'dropped', 'failed'] as const;
 export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];

@@ -95,7 +95,10 @@ export function htmlPage(locale: Locale, title: string, body: string, view: Page
     lang: locale,
     title,
     style: STYLE,
-    referrer: 'no-referrer',
+    // same-origin, not none: our forms then post with their real Origin, which the cross-site
+    // check of the person's forms requires ("null" is what another site can send); a token in
+    // the URL still never leaves our origin.
+    referrer: 'same-origin',
     main: `<h1>${escapeHtml(title)}</h1>\n${facts(locale, view)}${body}${backToSite(locale, view.site)}`,
   });
 }
@@ -221,7 +224,7 @@ export function formPage(locale: Locale, title: string, body: string): string {
     lang: locale,
     title,
     style: STYLE,
-    referrer: 'no-referrer',
+    referrer: 'same-origin',
     head: `\n<style>${FORM_STYLE}</style>`,
     main: `<h1>${escapeHtml(title)}</h1>\n${body}`,
   });

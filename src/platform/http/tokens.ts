@@ -3,10 +3,15 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 /**
  * 'preferences' names a subscription too: the preference centre of its contact (a contact's
  * subscriptions all lead to the same page, and the token dies with the contact on erasure).
+ * 'erase' and 'export' are the one-time links mailed to the address itself when its data is
+ * to be erased or downloaded: short-lived, so a forwarded preference link cannot do either.
  */
-export type TokenPurpose = 'confirm' | 'unsubscribe' | 'preferences';
+export type TokenPurpose = 'confirm' | 'unsubscribe' | 'preferences' | 'erase' | 'export';
 
 export const CONFIRM_TOKEN_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** How long a link to erase or download one's data works, and so how long after the request it may still be mailed. */
+export const DATA_LINK_TTL_MS = 30 * 60_000;
 
 export interface TokenClaims {
   purpose: TokenPurpose;

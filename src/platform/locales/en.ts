@@ -154,6 +154,19 @@ export const en = {
     eraseConfirm: 'Yes, erase everything',
     erasedTitle: 'Your data is erased',
     erasedBody: 'We deleted everything about you. Only a fingerprint of your address stays, so that we never write to it again.',
+    eraseByMail: 'To be sure it is you, we will email a link to this address: the erasure happens only from that link.',
+    eraseSendLink: 'Email me the link',
+    linkSentTitle: 'Check your inbox',
+    linkSent: {
+      erase: (address: string, minutes: number) =>
+        `We sent a link to ${address}. It erases everything, once, within ${minutes} minutes. Nothing is erased until you follow it.`,
+      export: (address: string, minutes: number) =>
+        `We sent a link to ${address}. It downloads your data, once, within ${minutes} minutes.`,
+    } as Record<string, (address: string, minutes: number) => string>,
+    linkRefused: 'We do not send mail to this address any more, so we cannot send the link. Please write to the site to ask.',
+    downloadTitle: 'Download your data',
+    downloadBody:
+      'The file holds everything we keep about you, with the IP addresses and browsers of the record in full. This link works once.',
   },
 
   /** The optional "why are you leaving?" form after an unsubscribe. */
@@ -187,6 +200,9 @@ export const en = {
     invalid_token: 'This link is not valid. Open it again from the email, as it is.',
     expired_token: 'This link has expired. Sign up again to get a new one.',
     expired: 'This confirmation link has expired. Sign up again to get a new one.',
+    cross_site: 'This request came from another site, so we did not act on it. Open the page from the link in your email and try again.',
+    data_link_expired: 'This link has expired. Ask for a new one from your preferences page (the link in any of our emails).',
+    data_link_used: 'This link has been used already. Ask for a new one from your preferences page if you need it.',
     unknown_subscription: 'This subscription no longer exists: this address receives nothing from us.',
     subscription_closed: 'This request was cancelled. To receive the list, sign up again.',
     subscription_open: 'This request is still waiting for its confirmation: open the link from the email again and press its button.',

@@ -157,6 +157,20 @@ export const fr: Strings = {
     erasedTitle: 'Vos données sont effacées',
     erasedBody:
       'Nous avons supprimé tout ce qui vous concerne. Seule une empreinte de votre adresse reste, pour ne plus jamais lui écrire.',
+    eraseByMail: 'Pour être sûrs que c’est vous, nous envoyons un lien à cette adresse\u00a0: l’effacement ne se fait que depuis ce lien.',
+    eraseSendLink: 'M’envoyer le lien',
+    linkSentTitle: 'Consultez votre messagerie',
+    linkSent: {
+      erase: (address, minutes) =>
+        `Nous avons envoyé un lien à ${address}. Il efface tout, une seule fois, dans les ${minutes}\u00a0minutes. Rien n’est effacé tant que vous ne l’avez pas suivi.`,
+      export: (address, minutes) =>
+        `Nous avons envoyé un lien à ${address}. Il télécharge vos données, une seule fois, dans les ${minutes}\u00a0minutes.`,
+    },
+    linkRefused:
+      'Nous n’envoyons plus d’e-mails à cette adresse\u00a0: nous ne pouvons donc pas envoyer le lien. Écrivez au site pour le demander.',
+    downloadTitle: 'Télécharger vos données',
+    downloadBody:
+      'Le fichier contient tout ce que nous conservons à votre sujet, avec les adresses IP et navigateurs de l’historique en entier. Ce lien ne fonctionne qu’une fois.',
   },
 
   reasons: {
@@ -188,6 +202,11 @@ export const fr: Strings = {
     invalid_token: 'Ce lien n’est pas valable. Ouvrez-le à nouveau depuis l’e-mail, tel quel.',
     expired_token: 'Ce lien a expiré. Inscrivez-vous à nouveau pour en recevoir un autre.',
     expired: 'Ce lien de confirmation a expiré. Inscrivez-vous à nouveau pour en recevoir un autre.',
+    cross_site:
+      'Cette demande venait d’un autre site\u00a0: nous ne l’avons pas suivie. Ouvrez la page depuis le lien de votre e-mail et réessayez.',
+    data_link_expired:
+      'Ce lien a expiré. Demandez-en un nouveau depuis votre page de préférences (le lien présent dans chacun de nos e-mails).',
+    data_link_used: 'Ce lien a déjà servi. Demandez-en un nouveau depuis votre page de préférences si besoin.',
     unknown_subscription: 'Cette inscription n’existe plus\u00a0: cette adresse ne reçoit plus rien de notre part.',
     subscription_closed: 'Cette demande a été annulée. Pour recevoir la liste, inscrivez-vous à nouveau.',
     subscription_open: 'Cette demande attend encore sa confirmation : ouvrez de nouveau le lien de l’e-mail et appuyez sur son bouton.',

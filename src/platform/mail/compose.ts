@@ -1,6 +1,6 @@
 import type { Config, Site } from '../../config.js';
 import type { MessageKind } from '../db/schema.js';
-import { createToken, CONFIRM_TOKEN_TTL_MS } from '../http/tokens.js';
+import { createToken, CONFIRM_TOKEN_TTL_MS, DATA_LINK_TTL_MS } from '../http/tokens.js';
 import { stringsOf, type Locale } from '../locales/locale.js';
 import { senderDomain } from './sender.js';
 import { renderWelcomeMessage } from './welcomeMessage.js';
@@ -58,6 +58,8 @@ export interface MessageSubject {
   welcomeMarkdown?: string | null;
   /** For a broadcast: which one, so its unsubscribe link counts opt-outs for it. */
   broadcastId?: number | null;
+  /** For an erase or export link: when the person asked for it (the link lasts DATA_LINK_TTL_MS from then). */
+  requestedAt?: number;
 }
 
 /** The one-click unsubscribe link; a broadcast's names the broadcast too (signed), to count its opt-outs. */
@@ -96,6 +98,23 @@ export function confirmUrl(
 ): string {
   const token = createToken(context.secrets, { purpose: 'confirm', subscriptionId, expiresAt });
   return `${context.publicUrl}/confirm?token=${token}${locale ? `&locale=${locale}` : ''}`;
+}
+
+/**
+ * The one-time link that erases a person's data, or downloads it, mailed to the address itself
+ * at its owner's request. It names the subscription whose preference link asked (so its
+ * contact), and lasts DATA_LINK_TTL_MS from the request; its expiry also tells one link from another.
+ */
+export function dataLinkUrl(
+  context: Pick<MessageContext, 'publicUrl' | 'secrets'>,
+  action: 'erase' | 'export',
+  subscriptionId: number,
+  requestedAt: number,
+  locale?: Locale,
+): string {
+  const token = createToken(context.secrets, { purpose: action, subscriptionId, expiresAt: requestedAt + DATA_LINK_TTL_MS });
+  const path = action === 'erase' ? '/preferences/erase/confirm' : '/preferences/export/download';
+  return `${context.publicUrl}${path}?token=${token}${locale ? `&locale=${locale}` : ''}`;
 }
 
 /** The style of the welcome mail's text blocks (as MJML writes its mj-text), for the list's own words. */
@@ -143,6 +162,11 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
       subject.locale,
     );
     variables.validDays = String(CONFIRM_LINK_DAYS);
+  }
+  if (subject.kind === 'erase_link' || subject.kind === 'export_link') {
+    const action = subject.kind === 'erase_link' ? 'erase' : 'export';
+    variables.dataLinkUrl = dataLinkUrl(context, action, subject.subscriptionId, subject.requestedAt ?? now, subject.locale);
+    variables.validMinutes = String(Math.round(DATA_LINK_TTL_MS / 60_000));
   }
   if (subject.kind === 'welcome') {
     variables.greetingName = subject.name ? `, ${subject.name}` : '';
