@@ -140,6 +140,9 @@ const MAILABLE_STATUS: Record<MessageKind, SubscriptionStatus> = {
   welcome: 'confirmed',
   broadcast: 'confirmed',
   goodbye: 'unsubscribed',
+  // Not about a subscription's state: the person's own request for their data link.
+  erase_link: 'unsubscribed',
+  export_link: 'confirmed',
 };
 
 /** A goodbye's opt-out: subscription 1 ended at OPT_OUT_AT, and the row written at that instant. */
@@ -154,6 +157,7 @@ function request(kind: MessageKind, overrides: Partial<MailRequest> = {}): MailR
     subscriptionStatus: MAILABLE_STATUS[kind],
     confirmExpiresAt: kind === 'confirmation' ? NOW + DAY : null,
     ...(kind === 'goodbye' ? { goodbye: { subscriptionId: 1, unsubscribedAt: OPT_OUT_AT, requestedAt: OPT_OUT_AT } } : {}),
+    ...(kind === 'erase_link' || kind === 'export_link' ? { dataLinkRequestedAt: NOW - MINUTE } : {}),
     now: NOW,
     ...overrides,
   };
@@ -162,7 +166,7 @@ function request(kind: MessageKind, overrides: Partial<MailRequest> = {}): MailR
 describe('the decision table covers', () => {
   it('every message kind and every suppression reason the schema has', () => {
     // When a kind or a reason is added, the tables below must learn about it.
-    expect([...MESSAGE_KINDS]).toEqual(['confirmation', 'welcome', 'goodbye', 'broadcast']);
+    expect([...MESSAGE_KINDS]).toEqual(['confirmation', 'welcome', 'goodbye', 'broadcast', 'erase_link', 'export_link']);
     expect([...SUPPRESSION_REASONS]).toEqual(['unsubscribed', 'bounced', 'complained', 'manual', 'erased']);
   });
 });
@@ -360,6 +364,30 @@ describe('the goodbye exception', () => {
     expect(await gate(goodbyeOf(subscriptionId!), rotated)).toEqual(ALLOWED);
     await suppress(ANN, 'complained', 'every list', { secrets: [retired] });
     expect(await gate(goodbyeOf(subscriptionId!), rotated)).toEqual(refused('suppressed:complained'));
+  });
+});
+
+describe('a link to erase or download one’s data', () => {
+  const DATA_LINKS = ['erase_link', 'export_link'] as const;
+
+  it.each(DATA_LINKS)('a %s reaches the person’s own opt-outs, of one list or every list', async (kind) => {
+    await suppress(ANN, 'unsubscribed', 'every list');
+    await suppress(ANN, 'unsubscribed', 'this list');
+    expect(await gate(request(kind))).toEqual(ALLOWED);
+  });
+
+  it.each(DATA_LINKS.flatMap((kind) => (['bounced', 'complained', 'manual', 'erased'] as const).map((reason) => [kind, reason] as const)))(
+    'a %s never reaches an address with a %s entry, of any scope',
+    async (kind, reason) => {
+      await suppress(ANN, reason, 'another list');
+      expect(await gate(request(kind))).toEqual(refused(`suppressed:${reason}`));
+    },
+  );
+
+  it.each(DATA_LINKS)('a %s goes only within 30 minutes of the request, and never unrequested', async (kind) => {
+    expect(await gate(request(kind, { dataLinkRequestedAt: NOW - 30 * MINUTE }))).toEqual(ALLOWED);
+    expect(await gate(request(kind, { dataLinkRequestedAt: NOW - 30 * MINUTE - 1 }))).toEqual(refused('data_link_lapsed'));
+    expect(await gate(request(kind, { dataLinkRequestedAt: undefined }))).toEqual(refused('data_link_not_requested'));
   });
 });
 
