@@ -65,6 +65,8 @@ export interface Config {
   allowedOrigins: string[];
   /** Cloudflare Turnstile secret; unset: no CAPTCHA. */
   turnstileSecret: string | undefined;
+  blockDisposable: boolean;
+  checkMx: boolean;
   turnstileVerifyUrl: string;
   /** How long a worker's claim on a message lasts; a crashed worker's messages are taken over after it. */
   sendLockMs: number;
@@ -230,6 +232,8 @@ const envSchema = z.object({
     return origins;
   }),
   TURNSTILE_SECRET: optionalText,
+  BLOCK_DISPOSABLE: flag(true),
+  CHECK_MX: flag(false),
   TURNSTILE_VERIFY_URL: z.url({ protocol: /^https?$/ }).default('https://challenges.cloudflare.com/turnstile/v0/siteverify'),
   SEND_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   OUTBOX_REHAND_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
@@ -267,6 +271,17 @@ function durationVariable(fallback: string, least: number, problem: string) {
       return z.NEVER;
     }
     return ms;
+  });
+}
+
+/** A switch: true/1/yes or false/0/no; absent, its default. */
+function flag(fallback: boolean) {
+  return optionalText.transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    if (/^(true|1|yes)$/i.test(value)) return true;
+    if (/^(false|0|no)$/i.test(value)) return false;
+    ctx.addIssue({ code: 'custom', message: 'true or false' });
+    return z.NEVER;
   });
 }
 
@@ -384,6 +399,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     statsCountsMaxAgeMs: e.STATS_COUNTS_MAX_AGE,
     allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),
     turnstileSecret: e.TURNSTILE_SECRET,
+    /** Refuse addresses at throwaway-inbox domains at signup (docs/signup-checks.md). */
+    blockDisposable: e.BLOCK_DISPOSABLE,
+    /** Refuse addresses whose domain cannot receive mail (null MX, NXDOMAIN, no MX/A/AAAA), asking DNS_SERVERS. */
+    checkMx: e.CHECK_MX,
     turnstileVerifyUrl: e.TURNSTILE_VERIFY_URL,
     sendLockMs: e.SEND_LOCK_MS,
     outboxRehandMs: e.OUTBOX_REHAND_MS,
