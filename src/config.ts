@@ -57,6 +57,7 @@ export interface Config {
   confirmLimits: { cooldownMs: number; max: number };
   /** OPTOUT_RETENTION: how long a contact with no active subscription keeps what no opt-out needs; 0: the next sweep. */
   optOutRetentionMs: number;
+  confirmReminderAfterMs: number;
   /** SWEEP_INTERVAL: the period of the expiry and minimisation sweep. */
   sweepIntervalMs: number;
   /** How old the dashboard's per-list status counts may be (each process keeps the last count); 0: counted on every request. */
@@ -208,6 +209,7 @@ const envSchema = z.object({
     }
     return ms;
   }),
+  CONFIRM_REMINDER_AFTER: durationVariable('2d', 0, 'a duration such as "2d", "36h", or "0" (no reminder)'),
   OPTOUT_RETENTION: durationVariable('30d', 0, 'a duration such as "30d", "12h" or "0" (at the next sweep)'),
   SWEEP_INTERVAL: durationVariable('1h', 100, 'a duration of at least 100ms, such as "1h" or "10m"'),
   CONFIRM_MAX: z.coerce.number().int().min(0).max(1000).default(3),
@@ -396,6 +398,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     optOutRetentionMs: e.OPTOUT_RETENTION,
     /** The period of the expiry and minimisation sweep. */
     sweepIntervalMs: e.SWEEP_INTERVAL,
+    /** CONFIRM_REMINDER_AFTER: when an unconfirmed request gets its one reminder (by the sweep); 0: never. */
+    confirmReminderAfterMs: e.CONFIRM_REMINDER_AFTER,
     statsCountsMaxAgeMs: e.STATS_COUNTS_MAX_AGE,
     allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),
     turnstileSecret: e.TURNSTILE_SECRET,

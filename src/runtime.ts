@@ -197,7 +197,14 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
 
   let firstExpirySweep = Promise.resolve();
   if (roles.includes('worker')) {
-    const expirySweep = startExpirySweep(database, config.secrets, logger, config.sweepIntervalMs, config.optOutRetentionMs);
+    const expirySweep = startExpirySweep(
+      database,
+      config.secrets,
+      logger,
+      config.sweepIntervalMs,
+      config.optOutRetentionMs,
+      config.confirmReminderAfterMs,
+    );
     firstExpirySweep = expirySweep.firstRound;
     parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });
     const templates = await loadTemplates();

@@ -53,7 +53,8 @@ beforeAll(async () => {
     [dkimRecordName(SELECTORS.ed25519, DOMAIN)]: [dkimRecordValue(dkimKey(SELECTORS.ed25519, ED25519_PEM).privateKey)],
     [`_dmarc.${DOMAIN}`]: ['v=DMARC1; p=reject'],
   });
-  t = await startTestService({ env: DKIM_ENV });
+  // A reminder a second after a request left unconfirmed, so that the reminder is one of the kinds sent.
+  t = await startTestService({ env: { ...DKIM_ENV, CONFIRM_REMINDER_AFTER: '1s', SWEEP_INTERVAL: '300ms' } });
   await t.service.database.transaction(async ({ db, tables: { lists } }) => {
     await db.insert(lists).values({ slug: 'weekly', name: 'Example Weekly', goodbyeEmail: true, createdAt: Date.now() });
   });
@@ -74,6 +75,10 @@ const sendMessage: Record<MessageKind, (email: string, locale: Locale) => Promis
   async confirmation(email, locale) {
     expect((await postJson(`${t.url}/subscribe`, { email, list: 'weekly', locale, name: 'Ada' })).status).toBe(202);
     return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':confirmation:')), 5000, `${locale} confirmation`);
+  },
+  async reminder(email, locale) {
+    await sendMessage.confirmation(email, locale);
+    return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':reminder:')), 10_000, `${locale} reminder`);
   },
   async welcome(email, locale) {
     const confirmation = await sendMessage.confirmation(email, locale);
@@ -115,6 +120,7 @@ const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> 
       welcome: 'You can unsubscribe at any time',
       goodbye: 'This is the only email we send about it',
       broadcast: 'You can unsubscribe at any time',
+      reminder: 'This is the only reminder we send',
     },
   },
   fr: {
@@ -124,6 +130,7 @@ const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> 
       welcome: 'Vous pouvez vous désinscrire à tout moment',
       goodbye: 'C’est le seul e-mail que nous envoyons à ce sujet',
       broadcast: 'Vous pouvez vous désinscrire à tout moment',
+      reminder: 'C’est le seul rappel que nous envoyons',
     },
   },
 };
