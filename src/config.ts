@@ -57,6 +57,7 @@ export interface Config {
   confirmLimits: { cooldownMs: number; max: number };
   /** OPTOUT_RETENTION: how long a contact with no active subscription keeps what no opt-out needs; 0: the next sweep. */
   optOutRetentionMs: number;
+  confirmReminderAfterMs: number;
   /** SWEEP_INTERVAL: the period of the expiry and minimisation sweep. */
   sweepIntervalMs: number;
   /** How old the dashboard's per-list status counts may be (each process keeps the last count); 0: counted on every request. */
@@ -65,6 +66,8 @@ export interface Config {
   allowedOrigins: string[];
   /** Cloudflare Turnstile secret; unset: no CAPTCHA. */
   turnstileSecret: string | undefined;
+  blockDisposable: boolean;
+  checkMx: boolean;
   turnstileVerifyUrl: string;
   /** How long a worker's claim on a message lasts; a crashed worker's messages are taken over after it. */
   sendLockMs: number;
@@ -214,6 +217,7 @@ const envSchema = z.object({
     }
     return ms;
   }),
+  CONFIRM_REMINDER_AFTER: durationVariable('2d', 0, 'a duration such as "2d", "36h", or "0" (no reminder)'),
   OPTOUT_RETENTION: durationVariable('30d', 0, 'a duration such as "30d", "12h" or "0" (at the next sweep)'),
   SWEEP_INTERVAL: durationVariable('1h', 100, 'a duration of at least 100ms, such as "1h" or "10m"'),
   CONFIRM_MAX: z.coerce.number().int().min(0).max(1000).default(3),
@@ -238,6 +242,8 @@ const envSchema = z.object({
     return origins;
   }),
   TURNSTILE_SECRET: optionalText,
+  BLOCK_DISPOSABLE: flag(true),
+  CHECK_MX: flag(false),
   TURNSTILE_VERIFY_URL: z.url({ protocol: /^https?$/ }).default('https://challenges.cloudflare.com/turnstile/v0/siteverify'),
   SEND_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   OUTBOX_REHAND_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
@@ -276,6 +282,17 @@ function durationVariable(fallback: string, least: number, problem: string) {
       return z.NEVER;
     }
     return ms;
+  });
+}
+
+/** A switch: true/1/yes or false/0/no; absent, its default. */
+function flag(fallback: boolean) {
+  return optionalText.transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    if (/^(true|1|yes)$/i.test(value)) return true;
+    if (/^(false|0|no)$/i.test(value)) return false;
+    ctx.addIssue({ code: 'custom', message: 'true or false' });
+    return z.NEVER;
   });
 }
 
@@ -390,9 +407,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     optOutRetentionMs: e.OPTOUT_RETENTION,
     /** The period of the expiry and minimisation sweep. */
     sweepIntervalMs: e.SWEEP_INTERVAL,
+    /** CONFIRM_REMINDER_AFTER: when an unconfirmed request gets its one reminder (by the sweep); 0: never. */
+    confirmReminderAfterMs: e.CONFIRM_REMINDER_AFTER,
     statsCountsMaxAgeMs: e.STATS_COUNTS_MAX_AGE,
     allowedOrigins: e.ALLOWED_ORIGINS.map((o) => o.replace(/\/$/, '')),
     turnstileSecret: e.TURNSTILE_SECRET,
+    /** Refuse addresses at throwaway-inbox domains at signup (docs/signup-checks.md). */
+    blockDisposable: e.BLOCK_DISPOSABLE,
+    /** Refuse addresses whose domain cannot receive mail (null MX, NXDOMAIN, no MX/A/AAAA), asking DNS_SERVERS. */
+    checkMx: e.CHECK_MX,
     turnstileVerifyUrl: e.TURNSTILE_VERIFY_URL,
     sendLockMs: e.SEND_LOCK_MS,
     outboxRehandMs: e.OUTBOX_REHAND_MS,

@@ -7,6 +7,8 @@ export class AppError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** More for programs, beside code and message in the error body (e.g. a typo's `suggestion`). */
+    readonly details?: Readonly<Record<string, string | number>>,
   ) {
     super(message);
   }

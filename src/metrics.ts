@@ -22,6 +22,10 @@ export interface Metrics {
   outboxMessages: Gauge<'status'>;
   /** 1 for the kind of sender setup fault holding messages now (as on /readyz), 0 for the others. */
   senderFault: Gauge<'kind'>;
+  /** Signups refused at the door, by code: disposable_address, address_typo, undeliverable_domain. */
+  signupRefusals: Counter<'code'>;
+  /** Domain checks (CHECK_MX) that got no definite answer from DNS (the signup went through), by error code. */
+  domainCheckFailures: Counter<'code'>;
   /** Sends held by a fault of the sender's setup (login, sender, relay, connection, TLS), by kind. */
   senderFaults: Counter<'kind'>;
 }
@@ -68,6 +72,18 @@ export function createMetrics(): Metrics {
       name: 'optin_outbox_messages',
       help: 'Outbox rows by status; "queued" is the backlog, "failed" the messages given up on.',
       labelNames: ['status'],
+      registers,
+    }),
+    signupRefusals: new Counter({
+      name: 'optin_signup_refusals_total',
+      help: 'Signups refused at the door, by code (disposable_address, address_typo, undeliverable_domain).',
+      labelNames: ['code'],
+      registers,
+    }),
+    domainCheckFailures: new Counter({
+      name: 'optin_domain_check_failures_total',
+      help: 'Domain checks (CHECK_MX) with no definite answer from DNS, by error code; those signups went through.',
+      labelNames: ['code'],
       registers,
     }),
     senderFault: new Gauge({

@@ -17,6 +17,8 @@ import { startOutboxRelay, type OutboxRelay } from './features/delivery/index.js
 import { startMailWorker, type MailWorker } from './features/delivery/index.js';
 import { startExpirySweep } from './features/subscribers/index.js';
 import { createSubscriptionService } from './subscriptionService.js';
+import { createDoorCheck } from './features/signup/index.js';
+import { domainChecker } from './platform/mail/domainCheck.js';
 import { createWebhookQueue } from './features/webhooks-out/index.js';
 import { startWebhookRelay } from './features/webhooks-out/index.js';
 import { startWebhookWorker } from './features/webhooks-out/index.js';
@@ -159,7 +161,21 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   });
   parts.push({ name: 'webhook relay', stage: 'relay', close: () => webhookRelay.stop() });
   // The one place signups, confirmations and opt-outs are written; it hands what they queue to the relay after each commit.
-  const subscriptions = createSubscriptionService({ database, secrets: config.secrets, relay, confirmLimits: config.confirmLimits });
+  const door = createDoorCheck({
+    blockDisposable: config.blockDisposable,
+    domains: config.checkMx
+      ? domainChecker({
+          servers: config.dnsServers,
+          // Not a refusal: the address goes through, and the operator sees the resolver's trouble.
+          onFailure: (domain, code) => {
+            logger.warn({ domain, code }, 'domain check had no definite answer; the signup goes through');
+            metrics.domainCheckFailures.inc({ code });
+          },
+        })
+      : undefined,
+    onRefusal: (code) => metrics.signupRefusals.inc({ code }),
+  });
+  const subscriptions = createSubscriptionService({ database, secrets: config.secrets, relay, confirmLimits: config.confirmLimits, door });
   const broadcastLayouts = await loadBroadcastLayouts();
   // Test sends need SMTP in an API-only process too: one pool, opened on the first send (or the worker's).
   let mailerInUse: Mailer | undefined;
@@ -182,7 +198,14 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
 
   let firstExpirySweep = Promise.resolve();
   if (roles.includes('worker')) {
-    const expirySweep = startExpirySweep(database, config.secrets, logger, config.sweepIntervalMs, config.optOutRetentionMs);
+    const expirySweep = startExpirySweep(
+      database,
+      config.secrets,
+      logger,
+      config.sweepIntervalMs,
+      config.optOutRetentionMs,
+      config.confirmReminderAfterMs,
+    );
     firstExpirySweep = expirySweep.firstRound;
     parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });
     const templates = await loadTemplates();

@@ -13,7 +13,7 @@ import {
   type PreferenceRequest,
 } from './features/preferences/index.js';
 import { createSignupBatcher } from './features/signup/index.js';
-import type { SignupOutcome, SignupRequest } from './features/signup/index.js';
+import type { DoorCheck, SignupOutcome, SignupRequest } from './features/signup/index.js';
 import {
   resubscribe,
   unsubscribe,
@@ -55,6 +55,8 @@ export interface SubscriptionServiceDeps {
   relay: Pick<OutboxRelay, 'notify'>;
   /** Per-address limits on confirmation emails (CONFIRM_COOLDOWN, CONFIRM_MAX), unless a request brings its own. */
   confirmLimits: ConfirmLimits;
+  /** The checks at the door (disposable, typo, DNS): before the signup joins a batch, so a DNS look-up holds no one else's. */
+  door?: DoorCheck;
 }
 
 /** Built once per process (runtime.ts). */
@@ -63,6 +65,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
   const signups = createSignupBatcher(database, secrets);
   return {
     async request(request) {
+      await deps.door?.(request.email, { acceptTypo: request.acceptTypo === true });
       const outcome = await signups.submit({ ...request, confirmLimits: request.confirmLimits ?? deps.confirmLimits });
       if (outcome.outboxId) relay.notify(outcome.outboxId);
       return outcome;

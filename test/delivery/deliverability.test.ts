@@ -53,7 +53,8 @@ beforeAll(async () => {
     [dkimRecordName(SELECTORS.ed25519, DOMAIN)]: [dkimRecordValue(dkimKey(SELECTORS.ed25519, ED25519_PEM).privateKey)],
     [`_dmarc.${DOMAIN}`]: ['v=DMARC1; p=reject'],
   });
-  t = await startTestService({ env: DKIM_ENV });
+  // A reminder a second after a request left unconfirmed, so that the reminder is one of the kinds sent.
+  t = await startTestService({ env: { ...DKIM_ENV, CONFIRM_REMINDER_AFTER: '1s', SWEEP_INTERVAL: '300ms' } });
   await t.service.database.transaction(async ({ db, tables: { lists } }) => {
     await db.insert(lists).values({ slug: 'weekly', name: 'Example Weekly', goodbyeEmail: true, createdAt: Date.now() });
   });
@@ -74,6 +75,10 @@ const sendMessage: Record<MessageKind, (email: string, locale: Locale) => Promis
   async confirmation(email, locale) {
     expect((await postJson(`${t.url}/subscribe`, { email, list: 'weekly', locale, name: 'Ada' })).status).toBe(202);
     return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':confirmation:')), 5000, `${locale} confirmation`);
+  },
+  async reminder(email, locale) {
+    await sendMessage.confirmation(email, locale);
+    return waitFor(() => t.smtp.to(email).find((m) => m.header('feedback-id')?.includes(':reminder:')), 10_000, `${locale} reminder`);
   },
   async welcome(email, locale) {
     const confirmation = await sendMessage.confirmation(email, locale);
@@ -131,6 +136,7 @@ const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> 
       broadcast: 'You can unsubscribe at any time',
       erase_link: 'it works once, within 30 minutes',
       export_link: 'it works once, within 30 minutes',
+      reminder: 'This is the only reminder we send',
     },
   },
   fr: {
@@ -142,6 +148,7 @@ const SAYS: Record<Locale, { why: string; kinds: Record<MessageKind, string> }> 
       broadcast: 'Vous pouvez vous désinscrire à tout moment',
       erase_link: 'il fonctionne une seule fois, dans les 30\u00a0minutes',
       export_link: 'il fonctionne une seule fois, dans les 30\u00a0minutes',
+      reminder: 'C’est le seul rappel que nous envoyons',
     },
   },
 };

@@ -137,6 +137,7 @@ async function contactWith(
 /** The status under which each kind is allowed when nothing else stands in the way. */
 const MAILABLE_STATUS: Record<MessageKind, SubscriptionStatus> = {
   confirmation: 'pending',
+  reminder: 'pending',
   welcome: 'confirmed',
   broadcast: 'confirmed',
   goodbye: 'unsubscribed',
@@ -155,7 +156,7 @@ function request(kind: MessageKind, overrides: Partial<MailRequest> = {}): MailR
     listId,
     kind,
     subscriptionStatus: MAILABLE_STATUS[kind],
-    confirmExpiresAt: kind === 'confirmation' ? NOW + DAY : null,
+    confirmExpiresAt: kind === 'confirmation' || kind === 'reminder' ? NOW + DAY : null,
     ...(kind === 'goodbye' ? { goodbye: { subscriptionId: 1, unsubscribedAt: OPT_OUT_AT, requestedAt: OPT_OUT_AT } } : {}),
     ...(kind === 'erase_link' || kind === 'export_link' ? { dataLinkRequestedAt: NOW - MINUTE } : {}),
     now: NOW,
@@ -166,7 +167,7 @@ function request(kind: MessageKind, overrides: Partial<MailRequest> = {}): MailR
 describe('the decision table covers', () => {
   it('every message kind and every suppression reason the schema has', () => {
     // When a kind or a reason is added, the tables below must learn about it.
-    expect([...MESSAGE_KINDS]).toEqual(['confirmation', 'welcome', 'goodbye', 'broadcast', 'erase_link', 'export_link']);
+    expect([...MESSAGE_KINDS]).toEqual(['confirmation', 'welcome', 'goodbye', 'broadcast', 'erase_link', 'export_link', 'reminder']);
     expect([...SUPPRESSION_REASONS]).toEqual(['unsubscribed', 'bounced', 'complained', 'manual', 'erased']);
   });
 });
@@ -177,6 +178,11 @@ describe('subscription state, without any suppression entry', () => {
     ['confirmation', 'confirmed', refused('not_pending')],
     ['confirmation', 'unsubscribed', refused('not_pending')],
     ['confirmation', null, refused('not_pending')],
+    // The one reminder of a request is a confirmation again: the same rules.
+    ['reminder', 'pending', ALLOWED],
+    ['reminder', 'confirmed', refused('not_pending')],
+    ['reminder', 'unsubscribed', refused('not_pending')],
+    ['reminder', null, refused('not_pending')],
     ['welcome', 'confirmed', ALLOWED],
     ['welcome', 'pending', refused('not_confirmed')],
     ['welcome', 'unsubscribed', refused('not_confirmed')],

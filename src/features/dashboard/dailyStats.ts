@@ -14,19 +14,22 @@ export interface DailyCounts {
   signups: number;
   confirmations: number;
   unsubscribes: number;
+  reminders: number;
 }
 
-type Increment = Partial<Pick<DailyCounts, 'signups' | 'confirmations' | 'unsubscribes'>> & Pick<DailyCounts, 'day' | 'listId'>;
+export type Increment = Partial<Pick<DailyCounts, 'signups' | 'confirmations' | 'unsubscribes' | 'reminders'>> &
+  Pick<DailyCounts, 'day' | 'listId'>;
 
 /** Sums increments per (day, list): one row each, as one INSERT may touch a row only once on PostgreSQL. */
 function summed(increments: readonly Increment[]): DailyCounts[] {
   const rows = new Map<string, DailyCounts>();
-  for (const { day, listId, signups = 0, confirmations = 0, unsubscribes = 0 } of increments) {
+  for (const { day, listId, signups = 0, confirmations = 0, unsubscribes = 0, reminders = 0 } of increments) {
     const key = `${day}|${listId}`;
-    const row = rows.get(key) ?? { day, listId, signups: 0, confirmations: 0, unsubscribes: 0 };
+    const row = rows.get(key) ?? { day, listId, signups: 0, confirmations: 0, unsubscribes: 0, reminders: 0 };
     row.signups += signups;
     row.confirmations += confirmations;
     row.unsubscribes += unsubscribes;
+    row.reminders += reminders;
     rows.set(key, row);
   }
   return [...rows.values()];
@@ -42,6 +45,7 @@ const addToDay = preparedPerHandle(({ db, tables: { dailyListStats } }: Scope) =
       signups: sql.placeholder('signups'),
       confirmations: sql.placeholder('confirmations'),
       unsubscribes: sql.placeholder('unsubscribes'),
+      reminders: sql.placeholder('reminders'),
     })
     .onConflictDoUpdate({
       target: [dailyListStats.day, dailyListStats.listId],
@@ -49,6 +53,7 @@ const addToDay = preparedPerHandle(({ db, tables: { dailyListStats } }: Scope) =
         signups: sql`${sql.identifier('daily_list_stats')}.${sql.identifier('signups')} + excluded.signups`,
         confirmations: sql`${sql.identifier('daily_list_stats')}.${sql.identifier('confirmations')} + excluded.confirmations`,
         unsubscribes: sql`${sql.identifier('daily_list_stats')}.${sql.identifier('unsubscribes')} + excluded.unsubscribes`,
+        reminders: sql`${sql.identifier('daily_list_stats')}.${sql.identifier('reminders')} + excluded.reminders`,
       },
     })
     .prepare('daily_stats_add_to_day'),
@@ -126,7 +131,7 @@ export async function backfillDailyStats(tx: Scope): Promise<{ days: number }> {
     for (const event of events) {
       const day = dayOf(event.at);
       const key = `${day}|${event.listId}`;
-      const row = totals.get(key) ?? { day, listId: event.listId!, signups: 0, confirmations: 0, unsubscribes: 0 };
+      const row = totals.get(key) ?? { day, listId: event.listId!, signups: 0, confirmations: 0, unsubscribes: 0, reminders: 0 };
       row[BACKFILL_ACTIONS[event.action as keyof typeof BACKFILL_ACTIONS]] += 1;
       totals.set(key, row);
     }

@@ -18,7 +18,7 @@ const RIGHT = 12;
 const TOP = 16;
 const BOTTOM = 36;
 
-const total = (days: readonly DayStats[], key: (typeof SERIES)[number]['key']) => days.reduce((n, d) => n + d[key], 0);
+const total = (days: readonly DayStats[], key: Exclude<keyof DayStats, 'date'>) => days.reduce((n, d) => n + d[key], 0);
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /**
@@ -60,10 +60,10 @@ function dayTable(days: readonly DayStats[]): string {
     .reverse()
     .map(
       (d) =>
-        `<tr><td data-label="Day"><time datetime="${h(d.date)}">${h(d.date)}</time></td><td data-label="Signups">${d.signups}</td><td data-label="Confirmations">${d.confirmations}</td><td data-label="Unsubscribes">${d.unsubscribes}</td></tr>`,
+        `<tr><td data-label="Day"><time datetime="${h(d.date)}">${h(d.date)}</time></td><td data-label="Signups">${d.signups}</td><td data-label="Confirmations">${d.confirmations}</td><td data-label="Unsubscribes">${d.unsubscribes}</td><td data-label="Reminders">${d.reminders}</td></tr>`,
     )
     .join('');
-  return `<details><summary>The numbers, day by day</summary><table><thead><tr><th>Day</th><th>Signups</th><th>Confirmations</th><th>Unsubscribes</th></tr></thead><tbody>${rows}</tbody></table></details>`;
+  return `<details><summary>The numbers, day by day</summary><table><thead><tr><th>Day</th><th>Signups</th><th>Confirmations</th><th>Unsubscribes</th><th>Reminders</th></tr></thead><tbody>${rows}</tbody></table></details>`;
 }
 
 function queueSection(queue: QueueHealth | null): string {
@@ -104,7 +104,7 @@ export function dashboardPage(stats: Stats, queue: QueueHealth | null, failing: 
   const rate =
     stats.confirmationRate === null
       ? `<p>No signups in the last ${plural(stats.days.length, 'day')}, so no confirmation rate yet.</p>`
-      : `<p>Confirmation rate over the last ${plural(stats.days.length, 'day')}: <strong>${Math.round(stats.confirmationRate * 100)}%</strong> (${plural(total(stats.days, 'confirmations'), 'confirmation')} for ${plural(signups, 'signup')}).</p>`;
+      : `<p>Confirmation rate over the last ${plural(stats.days.length, 'day')}: <strong>${Math.round(stats.confirmationRate * 100)}%</strong> (${plural(total(stats.days, 'confirmations'), 'confirmation')} for ${plural(signups, 'signup')}; ${plural(total(stats.days, 'reminders'), 'reminder')} sent to those who had not confirmed).</p>`;
   return layout(
     'Dashboard',
     `<h2>Lists</h2>${lists}

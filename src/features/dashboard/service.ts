@@ -15,6 +15,8 @@ export interface DayStats {
   signups: number;
   confirmations: number;
   unsubscribes: number;
+  /** Reminders written to requests still unconfirmed after CONFIRM_REMINDER_AFTER. */
+  reminders: number;
 }
 
 export interface Stats {
@@ -109,6 +111,7 @@ export async function dashboardStats(
       signups: sum(dailyListStats.signups),
       confirmations: sum(dailyListStats.confirmations),
       unsubscribes: sum(dailyListStats.unsubscribes),
+      reminders: sum(dailyListStats.reminders),
     })
     .from(dailyListStats)
     .where(and(gte(dailyListStats.day, dates[0]!), only ? eq(dailyListStats.listId, only.id) : undefined))
@@ -121,6 +124,7 @@ export async function dashboardStats(
       signups: Number(row?.signups ?? 0),
       confirmations: Number(row?.confirmations ?? 0),
       unsubscribes: Number(row?.unsubscribes ?? 0),
+      reminders: Number(row?.reminders ?? 0),
     };
   });
   const signups = days.reduce((n, d) => n + d.signups, 0);

@@ -32,6 +32,7 @@ export function listInputFromForm(body: unknown, creating: boolean): Record<stri
   for (const field of TEXT_FIELDS) input[field] = text(field) || null;
   input.public = form.public === 'on';
   input.goodbyeEmail = form.goodbyeEmail === 'on';
+  input.remindUnconfirmed = form.remindUnconfirmed === 'on';
   return input;
 }
 

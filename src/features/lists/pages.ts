@@ -56,7 +56,8 @@ ${textInput('confirmedUrl', 'Confirmed URL (after confirming; empty: the built-i
 ${textInput('fromName', 'Sender name (empty: the site’s)', list?.fromName ?? null)}
 ${textInput('fromEmail', 'Sender address (empty: the site’s; must be on the site’s sending domain)', list?.fromEmail ?? null, 'email')}
 ${checkbox('public', 'Public: offered on the preference page', list?.public ?? false)}
-${checkbox('goodbyeEmail', 'Goodbye email: one short mail confirming an unsubscribe made on the page', list?.goodbyeEmail ?? false)}`;
+${checkbox('goodbyeEmail', 'Goodbye email: one short mail confirming an unsubscribe made on the page', list?.goodbyeEmail ?? false)}
+${checkbox('remindUnconfirmed', 'One reminder to those who have not confirmed after CONFIRM_REMINDER_AFTER', list?.remindUnconfirmed ?? true)}`;
 }
 
 const listHref = (slug: string) => `/admin/lists/${encodeURIComponent(slug)}`;

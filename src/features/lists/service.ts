@@ -32,6 +32,7 @@ export interface ListView {
   welcomeMessage: LocalizedText | null;
   goodbyeEmail: boolean;
   requireConsent: boolean;
+  remindUnconfirmed: boolean;
   createdAt: string;
   counts: Record<SubscriptionStatus, number>;
 }
@@ -48,6 +49,7 @@ export interface ListChanges {
   archived?: boolean;
   welcomeMessage?: LocalizedText | null;
   goodbyeEmail?: boolean;
+  remindUnconfirmed?: boolean;
 }
 
 /** Where a list's own sender may be: the domains SPF and DKIM are set up for (MAIL_FROM's, DKIM_DOMAIN). */
@@ -80,6 +82,7 @@ const FIELDS = [
   'archived',
   'welcomeMessage',
   'goodbyeEmail',
+  'remindUnconfirmed',
 ] as const;
 
 /** Every problem with a list's fields is this one code; the message names the field. */
@@ -194,6 +197,7 @@ export function checkListInput(input: unknown, rules: ListRules, creating: boole
     archived: booleanField(body, 'archived'),
     welcomeMessage: localizedField(body, 'welcomeMessage', WELCOME_MAX, true),
     goodbyeEmail: booleanField(body, 'goodbyeEmail'),
+    remindUnconfirmed: booleanField(body, 'remindUnconfirmed'),
   };
   return changes;
 }
@@ -217,6 +221,7 @@ function columnsOf(changes: ListChanges, now: number): Partial<Row<'lists'>> {
   }
   if (changes.public !== undefined) columns.public = changes.public;
   if (changes.goodbyeEmail !== undefined) columns.goodbyeEmail = changes.goodbyeEmail;
+  if (changes.remindUnconfirmed !== undefined) columns.remindUnconfirmed = changes.remindUnconfirmed;
   if (changes.archived !== undefined) columns.archivedAt = changes.archived ? now : null;
   return columns;
 }
@@ -236,6 +241,7 @@ export function listView(list: Row<'lists'>, counts: Record<SubscriptionStatus, 
     welcomeMessage: decodeOrNull(list.welcomeMessage),
     goodbyeEmail: list.goodbyeEmail,
     requireConsent: list.requireConsent,
+    remindUnconfirmed: list.remindUnconfirmed,
     createdAt: iso(list.createdAt),
     counts,
   };

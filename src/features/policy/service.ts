@@ -105,6 +105,8 @@ function decide(request: MailRequest, suppression: SuppressionMatch | undefined)
   if (request.emailKey === null) return { allowed: false, reason: 'erased' };
   if (suppression) return { allowed: false, reason: `suppressed:${suppression.reason}` };
   switch (request.kind) {
+    // The one reminder of a request is a confirmation mail again: the same rules.
+    case 'reminder':
     case 'confirmation':
       if (request.subscriptionStatus !== 'pending') return { allowed: false, reason: 'not_pending' };
       if (request.confirmExpiresAt === null || request.confirmExpiresAt <= request.now) {

@@ -12,3 +12,5 @@ export {
 } from './confirm.js';
 export { deleteExpiredRequests, type ExpiryOutcome } from './expiry.js';
 export { lockAddresses, type SignupOutcome, type SignupRequest } from './service.js';
+export { createDoorCheck, type DoorCheck } from './door.js';
+export { remindUnconfirmed } from './reminder.js';

@@ -36,6 +36,29 @@ ${statement ? `${consentFields(locale, statement, 'signup-again-consent')}\n` : 
 }
 
 /**
+ * "Did you mean ann@gmail.com?" after a form signup whose domain looks like a typo of a big
+ * provider's: two buttons, each a whole signup again (the form's other fields carried along),
+ * one with the suggestion, one keeping what was typed (`acceptTypo=1`, which skips this check only).
+ */
+export function typoPage(locale: Locale, typed: string, suggestion: string, fields: Readonly<Record<string, string>>): string {
+  const t = pageText(locale);
+  const hidden = Object.entries(fields)
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join('');
+  const form = (email: string, label: string, extra: string, secondary: boolean) =>
+    `<form method="post" action="/subscribe">${hidden}<input type="hidden" name="email" value="${escapeHtml(email)}">${extra}<button type="submit"${secondary ? ' class="secondary"' : ''}>${escapeHtml(label)}</button></form>`;
+  return htmlPage(
+    locale,
+    t.typoTitle(suggestion),
+    `${paragraph(t.typoBody(typed))}
+<div class="choices">
+${form(suggestion, t.typoUse(suggestion), '', false)}
+${form(typed, t.typoKeep(typed), '<input type="hidden" name="acceptTypo" value="1">', true)}
+</div>`,
+  );
+}
+
+/**
  * After a signup. Its answer must not depend on the address's state, so it promises nothing; it
  * shows the address as typed (in full: a typo can be caught here) rather than masked.
  */

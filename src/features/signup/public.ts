@@ -13,7 +13,7 @@ import { listName } from '../../platform/locales/localizedText.js';
 import { findListBySlug } from '../lists/index.js';
 import { optionalText, requiredText } from '../../platform/http/fields.js';
 import { rateLimitByIp } from '../../platform/http/rateLimit.js';
-import { signupFormSnippet, thanksPage } from './pages.js';
+import { signupFormSnippet, thanksPage, typoPage } from './pages.js';
 import { localeField } from '../../platform/http/pages.js';
 import { TURNSTILE_FIELD, turnstileCheck, type HumanCheck } from '../../platform/http/turnstile.js';
 
@@ -78,15 +78,22 @@ export function subscribeRoutes(deps: AppDeps): Router {
       throw new AppError(400, 'captcha_failed', 'The anti-bot check failed. Please try again.');
     }
 
-    // Group-committed by the service, which hands the confirmation's outbox row to the relay after the commit.
-    const outcome = await deps.subscriptions.request({
-      email,
-      listSlug,
-      locale,
-      name,
-      origin: requestOrigin(req),
-      consentVersion,
-    });
+    // `"acceptTypo": true`, or the form field `acceptTypo=1` of the "keep what I typed" button.
+    const acceptTypo = [true, '1', 'true'].includes((body as Record<string, unknown> | undefined)?.acceptTypo as string);
+    // Checked at the door, then group-committed by the service, which hands the confirmation's outbox row to the relay after the commit.
+    let outcome: Awaited<ReturnType<typeof deps.subscriptions.request>>;
+    try {
+      outcome = await deps.subscriptions.request({ email, listSlug, locale, name, origin: requestOrigin(req), consentVersion, acceptTypo });
+    } catch (error) {
+      const suggestion = error instanceof AppError && error.code === 'address_typo' ? error.details?.suggestion : undefined;
+      if (typeof suggestion !== 'string' || wantsJson(req)) throw error;
+      // A form: the same form again, asking "Did you mean …?" with both choices.
+      const fields: Record<string, string> = { list: listSlug, locale };
+      if (name) fields.name = name;
+      if (consentVersion) fields.consent = consentVersion;
+      sendPage(res, typoPage(locale, email.trim(), suggestion, fields), 400);
+      return;
+    }
     deps.metrics.signups.inc();
     answerAccepted(req, res, outcome.thankYouUrl, locale, listSlug);
   });

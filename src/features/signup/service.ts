@@ -23,6 +23,8 @@ export interface SignupRequest {
   consentVersion?: string | null;
   /** The per-address limits; the subscription service fills in its own (CONFIRM_COOLDOWN, CONFIRM_MAX) when left out. */
   confirmLimits?: ConfirmLimits;
+  /** The person kept the address they typed after "Did you mean …?": the typo check is skipped (only it). */
+  acceptTypo?: boolean;
 }
 
 export interface SignupOutcome {

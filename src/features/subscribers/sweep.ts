@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Database } from '../../platform/db/database.js';
 import type { Logger } from '../../logger.js';
-import { deleteExpiredRequests, type ExpiryOutcome } from '../signup/index.js';
+import { deleteExpiredRequests, remindUnconfirmed, type ExpiryOutcome } from '../signup/index.js';
 import { minimiseOptedOut } from './minimise.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
 
@@ -47,8 +47,9 @@ async function asTheOnlySweeper<Outcome>(database: Database, sweep: () => Promis
 }
 
 /**
- * Deletes expired, never-confirmed signups and minimises contacts past OPTOUT_RETENTION
- * (minimise.ts) now and then every interval (SWEEP_INTERVAL), in one process at a time (see
+ * Deletes expired, never-confirmed signups, minimises contacts past OPTOUT_RETENTION
+ * (minimise.ts) and writes the one reminder of requests unconfirmed after CONFIRM_REMINDER_AFTER
+ * (signup/reminder.ts), now and then every interval (SWEEP_INTERVAL), in one process at a time (see
  * asTheOnlySweeper). A round still running when the next is due is not doubled.
  */
 export function startExpirySweep(
@@ -57,6 +58,7 @@ export function startExpirySweep(
   logger: Logger,
   intervalMs = EXPIRY_SWEEP_INTERVAL_MS,
   optOutRetentionMs = 30 * 86_400_000,
+  reminderAfterMs = 0,
 ): { stop(): Promise<void>; firstRound: Promise<void> } {
   let running: Promise<void> | undefined;
   let firstRoundEnded = () => {};
@@ -65,10 +67,12 @@ export function startExpirySweep(
     if (running) return;
     running = (async () => {
       try {
-        const outcome = await asTheOnlySweeper(database, async (): Promise<ExpiryOutcome & { minimised: number }> => ({
+        const outcome = await asTheOnlySweeper(database, async (): Promise<ExpiryOutcome & { minimised: number; reminded: number }> => ({
           ...(await deleteExpiredRequests(database, secrets)),
           minimised: await minimiseOptedOut(database, secrets, optOutRetentionMs),
+          reminded: await remindUnconfirmed(database, secrets, reminderAfterMs),
         }));
+        if (outcome && outcome.reminded > 0) logger.info({ reminded: outcome.reminded }, 'reminders written to unconfirmed requests');
         if (outcome && outcome.subscriptions > 0) logger.info(outcome, 'expired signup requests deleted');
         if (outcome && outcome.minimised > 0) logger.info({ minimised: outcome.minimised }, 'opted-out contacts minimised');
       } catch (error) {

@@ -70,6 +70,8 @@ export const lists = pgTable('lists', {
   goodbyeEmail: boolean('goodbye_email').notNull().default(false),
   /** Whether a signup must carry the current consent statement's version. */
   requireConsent: boolean('require_consent').notNull().default(false),
+  /** See schema.ts: the one reminder of an unconfirmed request. */
+  remindUnconfirmed: boolean('remind_unconfirmed').notNull().default(true),
   /** The current consent statement (consent_texts.version); null: none written yet. */
   consentVersion: text('consent_version'),
 });
@@ -107,6 +109,8 @@ export const subscriptions = pgTable(
     pendingName: text('pending_name'),
     /** See schema.ts: the subscription whose unsubscribe link ended this one. */
     endedByLink: reference('ended_by_link'),
+    /** See schema.ts: when the one reminder was written. */
+    remindedAt: timestamp('reminded_at'),
   },
   (t) => [
     uniqueIndex('subscriptions_contact_list').on(t.contactId, t.listId),
@@ -364,6 +368,7 @@ export const dailyListStats = pgTable(
     signups: integer('signups').notNull().default(0),
     confirmations: integer('confirmations').notNull().default(0),
     unsubscribes: integer('unsubscribes').notNull().default(0),
+    reminders: integer('reminders').notNull().default(0),
   },
   (t) => [uniqueIndex('daily_list_stats_day_list').on(t.day, t.listId)],
 );

@@ -33,6 +33,8 @@ export const lists = sqliteTable('lists', {
   goodbyeEmail: integer('goodbye_email', { mode: 'boolean' }).notNull().default(false),
   /** Whether a signup must carry the current consent statement's version. */
   requireConsent: integer('require_consent', { mode: 'boolean' }).notNull().default(false),
+  /** Whether a request still unconfirmed after CONFIRM_REMINDER_AFTER gets its one reminder. */
+  remindUnconfirmed: integer('remind_unconfirmed', { mode: 'boolean' }).notNull().default(true),
   /** The current consent statement (consent_texts.version); null: none written yet. */
   consentVersion: text('consent_version'),
 });
@@ -79,6 +81,8 @@ export const subscriptions = sqliteTable(
      * only that link's resubscribe restores it. Null when no link ended it.
      */
     endedByLink: integer('ended_by_link'),
+    /** When the one reminder of this pending request was written (at most one per subscription: set once, never cleared). */
+    remindedAt: timestamp('reminded_at'),
   },
   (t) => [
     uniqueIndex('subscriptions_contact_list').on(t.contactId, t.listId),
@@ -151,8 +155,11 @@ export const consentEvents = sqliteTable(
   (t) => [index('consent_events_contact').on(t.contactId, t.at), index('consent_events_list_action').on(t.listId, t.action, t.at)],
 );
 
-/** erase_link and export_link: the one-time links to erase or download a person's data, mailed at their request. */
-export const MESSAGE_KINDS = ['confirmation', 'welcome', 'goodbye', 'broadcast', 'erase_link', 'export_link'] as const;
+/**
+ * erase_link and export_link: the one-time links to erase or download a person's data, mailed at
+ * their request; reminder: the one reminder of a request still unconfirmed after CONFIRM_REMINDER_AFTER.
+ */
+export const MESSAGE_KINDS = ['confirmation', 'welcome', 'goodbye', 'broadcast', 'erase_link', 'export_link', 'reminder'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 export const OUTBOX_STATUSES = ['queued', 'sent', 'dropped', 'failed'] as const;
 export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
@@ -366,6 +373,8 @@ export const dailyListStats = sqliteTable(
     signups: integer('signups').notNull().default(0),
     confirmations: integer('confirmations').notNull().default(0),
     unsubscribes: integer('unsubscribes').notNull().default(0),
+    /** Reminders written to unconfirmed requests (CONFIRM_REMINDER_AFTER). */
+    reminders: integer('reminders').notNull().default(0),
   },
   (t) => [uniqueIndex('daily_list_stats_day_list').on(t.day, t.listId)],
 );

@@ -36,7 +36,7 @@ export function sendError(req: Request, res: Response, error: AppError): void {
   if (res.headersSent) return;
   if (error.status === 429 || error.status === 503) res.set('Cache-Control', 'no-store');
   res.status(error.status);
-  if (wantsJson(req)) res.json({ error: { code: error.code, message: error.message } });
+  if (wantsJson(req)) res.json({ error: { code: error.code, message: error.message, ...error.details } });
   // The page says the code's sentence in the reader's language; the message is for programs.
   else res.type('html').send(errorPage(pageLocale(req), error.code, { site: pageSite(req) }));
 }

@@ -41,6 +41,10 @@ export const fr: Strings = {
     expiredElsewhereBody:
       'Ce lien de confirmation n’est plus valable. Inscrivez-vous à nouveau là où vous l’aviez fait, et nous vous en enverrons un autre.',
     emailLabel: 'Adresse e-mail',
+    typoTitle: (suggestion) => `Vouliez-vous dire ${suggestion}\u202f?`,
+    typoBody: (typed) => `Vous avez saisi ${typed}. Cela ressemble à une faute de frappe dans l’adresse d’une messagerie courante.`,
+    typoUse: (suggestion) => `Utiliser ${suggestion}`,
+    typoKeep: (typed) => `Garder ${typed}`,
     signupAgainButton: 'M’envoyer un nouvel e-mail de confirmation',
 
     errorTitle: 'Un problème est survenu',
@@ -207,6 +211,10 @@ export const fr: Strings = {
     data_link_expired:
       'Ce lien a expiré. Demandez-en un nouveau depuis votre page de préférences (le lien présent dans chacun de nos e-mails).',
     data_link_used: 'Ce lien a déjà servi. Demandez-en un nouveau depuis votre page de préférences si besoin.',
+    disposable_address: 'Cette adresse est celle d’une messagerie jetable. Inscrivez-vous avec une adresse que vous gardez.',
+    address_typo: 'Cette adresse ressemble à une faute de frappe dans le nom d’une messagerie courante. Vérifiez-la et réessayez.',
+    undeliverable_domain:
+      'Le domaine de cette adresse ne peut pas recevoir d’e-mails. Vérifiez qu’il ne contient pas de faute et réessayez.',
     unknown_subscription: 'Cette inscription n’existe plus\u00a0: cette adresse ne reçoit plus rien de notre part.',
     subscription_closed: 'Cette demande a été annulée. Pour recevoir la liste, inscrivez-vous à nouveau.',
     subscription_open: 'Cette demande attend encore sa confirmation : ouvrez de nouveau le lien de l’e-mail et appuyez sur son bouton.',

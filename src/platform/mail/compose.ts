@@ -154,14 +154,12 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
     unsubscribeUrl: unsubscribe,
     preferencesUrl: preferencesUrl(context, subject.subscriptionId),
   };
-  if (subject.kind === 'confirmation') {
-    variables.confirmUrl = confirmUrl(
-      context,
-      subject.subscriptionId,
-      subject.confirmExpiresAt ?? now + CONFIRM_TOKEN_TTL_MS,
-      subject.locale,
-    );
+  if (subject.kind === 'confirmation' || subject.kind === 'reminder') {
+    const expiresAt = subject.confirmExpiresAt ?? now + CONFIRM_TOKEN_TTL_MS;
+    variables.confirmUrl = confirmUrl(context, subject.subscriptionId, expiresAt, subject.locale);
     variables.validDays = String(CONFIRM_LINK_DAYS);
+    // The reminder says the day the link stops working, in the reader's language.
+    variables.expiresOn = new Intl.DateTimeFormat(subject.locale, { dateStyle: 'long', timeZone: 'UTC' }).format(expiresAt);
   }
   if (subject.kind === 'erase_link' || subject.kind === 'export_link') {
     const action = subject.kind === 'erase_link' ? 'erase' : 'export';

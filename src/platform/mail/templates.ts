@@ -82,7 +82,7 @@ function decodeTitle(html: string): string {
  */
 export async function loadTemplates(folder: string = TEMPLATES_FOLDER): Promise<Templates> {
   const templates = new Map<string, CompiledTemplate>();
-  const kinds: MessageKind[] = ['confirmation', 'welcome', 'goodbye', 'erase_link', 'export_link'];
+  const kinds: MessageKind[] = ['confirmation', 'welcome', 'goodbye', 'erase_link', 'export_link', 'reminder'];
   for (const locale of LOCALES) {
     for (const kind of kinds) {
       const base = path.join(folder, locale, kind);
