@@ -240,9 +240,11 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
         source: `smtp ${error.responseCode ?? '5xx'}`,
         at,
       });
-      await recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
-      if (entry.created)
+      // A bounce is its own fact, kept beside an opt-out (a goodbye mail that bounces): told once, when new.
+      if (entry.created) {
+        await recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
         await recordChanges(tx, [{ type: 'contact.suppressed', email: contact.emailKey, listId: null, reason: 'bounced', at }]);
+      }
     });
     deps.metrics.sends.inc({ outcome: 'bounced' });
     logger.warn(

@@ -138,12 +138,14 @@ export const suppressions = pgTable(
     createdByLink: reference('created_by_link'),
   },
   (t) => [
-    // One entry per address and scope; "every list" (null) is its own scope.
+    // One entry per address, scope and reason: each reason is a fact of its own (an admin block
+    // landing on a person's opt-out is kept beside it, never folded into it). "Every list"
+    // (null) is its own scope.
     uniqueIndex('suppressions_hash_all_lists')
-      .on(t.emailHash)
+      .on(t.emailHash, t.reason)
       .where(sql`list_id is null`),
     uniqueIndex('suppressions_hash_list')
-      .on(t.emailHash, t.listId)
+      .on(t.emailHash, t.listId, t.reason)
       .where(sql`list_id is not null`),
     index('suppressions_created').on(t.createdAt, t.id),
     index('suppressions_email').on(t.email),
