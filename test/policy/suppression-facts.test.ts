@@ -68,13 +68,13 @@ async function subscriber(email: string): Promise<ReceivedMail> {
   return waitFor(() => t.smtp.to(email)[before + 1], 5000, `the welcome to ${email}`);
 }
 
-interface Record {
+interface ContactRecord {
   subscriptions: { list: string; status: string }[];
   consent: { action: string; list: string | null; detail: string | null }[];
   suppressions: { reason: string; list: string | null; source: string }[];
 }
 const record = async (email: string) =>
-  (await (await fetch(`${t.url}/admin/api/contacts/${encodeURIComponent(email)}`, { headers: ADMIN_AUTH })).json()) as Record;
+  (await (await fetch(`${t.url}/admin/api/contacts/${encodeURIComponent(email)}`, { headers: ADMIN_AUTH })).json()) as ContactRecord;
 const entriesOf = async (email: string) =>
   (
     (await (await fetch(`${t.url}/admin/api/suppressions?q=${encodeURIComponent(email)}`, { headers: ADMIN_AUTH })).json()) as {

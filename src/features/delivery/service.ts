@@ -138,7 +138,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     confirmExpiresAt: subscription?.confirmExpiresAt ?? null,
     confirmBudget: { contactId: contact?.id ?? null, outboxId, requestedAt: message.createdAt, limits: deps.confirmLimits },
     goodbye: subscription
-      ? { subscriptionId: subscription.id, unsubscribedAt: subscription.unsubscribedAt, requestedAt: message.createdAt }
+      ? { subscriptionId: subscription.id, unsubscribedAt: subscription.unsubscribedAt, requestedAt: message.createdAt, outboxId }
       : undefined,
     now,
   });

@@ -10,6 +10,7 @@ import type { UnsubscribeSource } from '../changes/index.js';
 import { unsubscribeTarget, type UnsubscribeScope } from './service.js';
 import type { AppDeps } from '../../app.js';
 import { requestOrigin } from '../../platform/http/origin.js';
+import { LINK_CHANGES_PER_HOUR, linkRateLimited, rateLimitByKey } from '../../platform/http/rateLimit.js';
 import { AppError } from '../../errors.js';
 import { stringsOf } from '../../platform/locales/locale.js';
 import { messagePage } from '../../platform/http/pages.js';
@@ -84,6 +85,11 @@ export function publicRoutes(deps: AppDeps): Router {
   const router = Router();
   const { database, subscriptions } = deps;
   const { secrets } = deps.config;
+  const resubscribeLimit = rateLimitByKey(
+    deps.redis,
+    { points: LINK_CHANGES_PER_HOUR, durationSeconds: 3600, keyPrefix: `${deps.config.queuePrefix}:ratelimit:resubscribe` },
+    deps.logger,
+  );
 
   // Mail scanners fetch every link, so GET only shows the choices and changes nothing.
   router.get('/unsubscribe', async (req, res) => {
@@ -149,8 +155,13 @@ export function publicRoutes(deps: AppDeps): Router {
 
   // Valid only with the same signed token: holding the link is the proof of the address.
   router.post('/resubscribe', async (req, res) => {
+    const token = linkToken(req);
+    // Limited per link (the subscription it names), so a forwarded link cannot loop unsubscribe
+    // and resubscribe to flood the address; the unsubscribe itself is never limited.
+    const limit = await resubscribeLimit(String(subscriptionIdFromToken(secrets, token, 'unsubscribe')));
+    if (!limit.allowed) throw linkRateLimited(res, limit.retryAfterSeconds);
     // The service hands the confirmation emails it wrote (if any) to the relay after its commit.
-    const outcome = await subscriptions.resubscribe({ token: linkToken(req), origin: requestOrigin(req) });
+    const outcome = await subscriptions.resubscribe({ token, origin: requestOrigin(req) });
     if (wantsJson(req)) {
       res.json({ status: outcome.status, list: outcome.listName });
       return;

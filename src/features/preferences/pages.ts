@@ -120,6 +120,7 @@ export function savedPage(locale: Locale, change: PreferenceChange, back: string
     if (change.unsubscribed.length) lines.push(formParagraph(t.unsubscribedFrom(names(change.unsubscribed))));
   }
   if (change.refused.length) lines.push(formParagraph(t.notChanged(names(change.refused))));
+  if (change.held.length) lines.push(formParagraph(t.notJoinedNow(names(change.held))));
   if (lines.length === 0) lines.push(formParagraph(t.savedNothing));
   const left = change.unsubscribed.map((l) => l.slug);
   const reasons = left.length ? reasonsForm(locale, reasonAction, left) : '';

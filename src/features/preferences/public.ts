@@ -4,10 +4,11 @@ import { contactRecord } from '../subscribers/index.js';
 import { recordConsent } from '../policy/index.js';
 import { eraseContact } from '../subscribers/index.js';
 import { minimisationDueAt } from '../subscribers/index.js';
-import { preferencesView } from './service.js';
+import { joinsOf, preferenceLinkSubscription, preferencesView } from './service.js';
 import type { AppDeps } from '../../app.js';
 import { optionalText } from '../../platform/http/fields.js';
 import { requestOrigin } from '../../platform/http/origin.js';
+import { LINK_CHANGES_PER_HOUR, linkRateLimited, rateLimitByKey } from '../../platform/http/rateLimit.js';
 import { eraseConfirmPage, erasedPage, preferencesPage, savedPage } from './pages.js';
 import { formLocale, reasonsThanksPage, saveLeavingReason, tokenOf, withToken } from '../optout/index.js';
 import { sendContactExport, sendFormPage } from '../../platform/http/respond.js';
@@ -31,6 +32,11 @@ export function publicRoutes(deps: AppDeps): Router {
   const { database } = deps;
   const { secrets } = deps.config;
   const retention = deps.config.optOutRetentionMs;
+  const joinLimit = rateLimitByKey(
+    deps.redis,
+    { points: LINK_CHANGES_PER_HOUR, durationSeconds: 3600, keyPrefix: `${deps.config.queuePrefix}:ratelimit:preferences-join` },
+    deps.logger,
+  );
 
   // Mail scanners fetch every link: GET shows and changes nothing.
   router.get('/preferences', async (req, res) => {
@@ -58,8 +64,22 @@ export function publicRoutes(deps: AppDeps): Router {
   router.post('/preferences', async (req, res) => {
     const token = tokenOf(req);
     const all = optionalText(req.body, 'all', 8) === '1';
+    const wanted = slugsOf(req.body);
+    // Joining is limited per link (a forwarded link must not subscribe and unsubscribe the
+    // address in a loop, each with its mail); leaving never is. Only a form that joins counts.
+    let mayJoin = true;
+    if (!all && joinsOf(await preferencesView(database, secrets, token), wanted).length > 0) {
+      const limit = await joinLimit(String(preferenceLinkSubscription(secrets, token)));
+      if (!limit.allowed) {
+        mayJoin = false;
+        res.set('Retry-After', String(limit.retryAfterSeconds));
+      }
+    }
     // The service hands the goodbye mails it wrote (if any) to the relay after its commit.
-    const change = await deps.subscriptions.updatePreferences({ token, wanted: slugsOf(req.body), all, origin: requestOrigin(req) });
+    const change = await deps.subscriptions.updatePreferences({ token, wanted, all, origin: requestOrigin(req), mayJoin });
+    // Nothing else was asked for, so nothing changed: the limit's own answer.
+    if (change.held.length > 0 && change.unsubscribed.length === 0 && change.subscribed.length === 0)
+      throw linkRateLimited(res, Number(res.get('Retry-After')));
     if (change.unsubscribed.length > 0) deps.metrics.unsubscribes.inc(change.unsubscribed.length);
     const locale = formLocale(req, change.view.contact.locale);
     sendFormPage(res, savedPage(locale, change, withToken('/preferences', token), withToken('/preferences/reason', token)));

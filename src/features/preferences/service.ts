@@ -85,6 +85,8 @@ export interface PreferenceChange {
   unsubscribed: Row<'lists'>[];
   /** Lists ticked that a bounce, complaint or admin entry keeps closed: nothing changed for them. */
   refused: Row<'lists'>[];
+  /** Lists ticked to join while this link may join no more for now (its rate limit): nothing changed for them. */
+  held: Row<'lists'>[];
   /** "Unsubscribe from everything" was pressed. */
   all: boolean;
   view: PreferenceView;
@@ -111,6 +113,18 @@ export interface PreferenceRequest {
   wanted: readonly string[];
   all: boolean;
   origin: RequestOrigin;
+  /** false: this link joined lists too often lately; lists ticked to join are `held`, leaving is done as always. */
+  mayJoin?: boolean;
+}
+
+/** Lists this form would join: ticked, not confirmed, and neither blocked nor archived. */
+export function joinsOf(view: PreferenceView, wanted: readonly string[]): Row<'lists'>[] {
+  const ticked = new Set(wanted);
+  return view.lists
+    .filter(
+      ({ list, state, blockedBy }) => ticked.has(list.slug) && state !== 'confirmed' && blockedBy === null && list.archivedAt === null,
+    )
+    .map(({ list }) => list);
 }
 
 export async function applyPreferences(
@@ -125,7 +139,7 @@ export async function applyPreferences(
     await lockAddressOfSubscription(tx, subscriptionId);
     const contact = await contactOfLink(tx, subscriptionId);
     const view = await readView(tx, secrets, contact);
-    const change: PreferenceChange = { subscribed: [], unsubscribed: [], refused: [], all: request.all, view, outboxIds: [] };
+    const change: PreferenceChange = { subscribed: [], unsubscribed: [], refused: [], held: [], all: request.all, view, outboxIds: [] };
     const wanted = new Set(request.all ? [] : request.wanted);
     const ofAddress = entriesOfAddress(tx.tables, secrets, contact.emailKey);
     const domain = domainOf(contact.emailKey);
@@ -177,6 +191,10 @@ export async function applyPreferences(
       } else if (ticked && state !== 'confirmed') {
         if (blockedBy !== null || list.archivedAt !== null) {
           change.refused.push(list);
+          continue;
+        }
+        if (request.mayJoin === false) {
+          change.held.push(list);
           continue;
         }
         change.subscribed.push(list);
