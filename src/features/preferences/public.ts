@@ -13,14 +13,15 @@ import { eraseConfirmPage, erasedPage, preferencesPage, savedPage } from './page
 import { formLocale, reasonsThanksPage, saveLeavingReason, tokenOf, withToken } from '../optout/index.js';
 import { sendContactExport, sendFormPage } from '../../platform/http/respond.js';
 
-/** The checked boxes of a form: one `lists` field, or several (urlencoded repeats become an array). */
-function slugsOf(body: unknown): string[] {
-  const value = (body as Record<string, unknown> | undefined)?.lists;
+/** The checked boxes of a form's field: one, or several (urlencoded repeats become an array). */
+function checkedOf(body: unknown, field: 'lists' | 'consent'): string[] {
+  const value = (body as Record<string, unknown> | undefined)?.[field];
   const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
   if (values.length > 200 || values.some((v) => typeof v !== 'string' || v.length > 64))
-    throw new AppError(400, 'invalid_field', 'The field "lists" must be list names.');
+    throw new AppError(400, 'invalid_field', `The field "${field}" must be ${field === 'lists' ? 'list names' : 'statement versions'}.`);
   return values as string[];
 }
+const slugsOf = (body: unknown) => checkedOf(body, 'lists');
 
 /**
  * The person's side: the preference centre (`/preferences?token=…`, from the "Manage your
@@ -76,7 +77,14 @@ export function publicRoutes(deps: AppDeps): Router {
       }
     }
     // The service hands the goodbye mails it wrote (if any) to the relay after its commit.
-    const change = await deps.subscriptions.updatePreferences({ token, wanted, all, origin: requestOrigin(req), mayJoin });
+    const change = await deps.subscriptions.updatePreferences({
+      token,
+      wanted,
+      all,
+      origin: requestOrigin(req),
+      mayJoin,
+      consents: checkedOf(req.body, 'consent'),
+    });
     // Nothing else was asked for, so nothing changed: the limit's own answer.
     if (change.held.length > 0 && change.unsubscribed.length === 0 && change.subscribed.length === 0)
       throw linkRateLimited(res, Number(res.get('Retry-After')));

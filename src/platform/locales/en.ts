@@ -111,6 +111,7 @@ export const en = {
     subscribedTo: (lists: string) => `Subscribed now: ${lists}.`,
     unsubscribedFrom: (lists: string) => `Unsubscribed now: ${lists}.`,
     notChanged: (lists: string) => `Not changed, because this address is blocked: ${lists}.`,
+    consentNeeded: (lists: string) => `Not joined: ${lists}. To join, tick the box of its consent statement too.`,
     notJoinedNow: (lists: string) =>
       `Not joined now: ${lists}. This link was used to join lists too often in a short time: please try again in an hour.`,
     unsubscribedAll: 'This address will no longer receive any mail from us.',

@@ -113,6 +113,8 @@ export const fr: Strings = {
     subscribedTo: (lists) => `Abonnement fait maintenant\u00a0: ${lists}.`,
     unsubscribedFrom: (lists) => `Désinscription faite maintenant\u00a0: ${lists}.`,
     notChanged: (lists) => `Inchangé, car cette adresse est bloquée\u00a0: ${lists}.`,
+    consentNeeded: (lists) =>
+      `Pas d’abonnement\u00a0: ${lists}. Pour vous abonner, cochez aussi la case de sa déclaration de consentement.`,
     notJoinedNow: (lists) =>
       `Pas d’abonnement pour l’instant\u00a0: ${lists}. Ce lien a servi trop souvent en peu de temps pour s’abonner\u00a0: réessayez dans une heure.`,
     unsubscribedAll: 'Cette adresse ne recevra plus aucun e-mail de notre part.',
