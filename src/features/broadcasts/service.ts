@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import type { Database, Scope } from '../../platform/db/database.js';
 import { localize } from '../../platform/locales/localizedText.js';
 import { DEFAULT_LOCALE } from '../../platform/locales/locale.js';
-import { count, desc, gt, gte, inArray, lte, or, type SQL } from 'drizzle-orm';
+import { count, desc, gt, gte, inArray, isNotNull, lte, or, type SQL } from 'drizzle-orm';
 import { forUpdate, type Row } from '../../platform/db/database.js';
 import { BROADCAST_FORMATS, type BroadcastFormat, type BroadcastStatus } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
@@ -104,12 +104,13 @@ export interface BroadcastProgress {
   status: BroadcastStatus;
   /** Recipients taken when sending started (the list's confirmed subscribers then). */
   total: number;
-  /** Messages still to send (written and waiting, or paused). */
+  /** Messages still to send (written and waiting, or paused, or not written yet). */
   queued: number;
   sent: number;
   failed: number;
   /** Recipients the mail policy refused at send time: opted out, suppressed or erased since the start. */
   dropped: number;
+  // sent + dropped + failed + queued (+ cancelled) = total at every moment; an erasure later changes none of them.
   /** Recipients a cancel gave up: their rows still waiting then, and those not yet written. */
   cancelled: number;
   unsubscribed: number;
@@ -151,17 +152,24 @@ export async function broadcastProgress(scope: Scope, id: number): Promise<Broad
     .where(eq(outbox.broadcastId, id))
     .groupBy(outbox.status);
   const by = Object.fromEntries(rows.map((row) => [row.status, Number(row.n)])) as Partial<Record<string, number>>;
+  let queued = by.queued ?? 0;
   let dropped = by.dropped ?? 0;
   let cancelled = 0;
-  if (broadcast.status === 'cancelled') {
+  // Recipients taken at the start whose row is not written (yet): still to send while it sends;
+  // once it is sent, those who left the recipients before their row was written (their
+  // subscription erased, or ended and taken up again since) were dropped. So the counts always
+  // add up to `total`, and rows are never deleted (an erasure keeps them, anonymous).
+  const unwritten = Math.max(0, broadcast.total - ((by.queued ?? 0) + (by.sent ?? 0) + (by.failed ?? 0) + (by.dropped ?? 0)));
+  if (broadcast.status === 'sending' || broadcast.status === 'paused') queued += unwritten;
+  else if (broadcast.status === 'sent') dropped += unwritten;
+  else if (broadcast.status === 'cancelled') {
     const [given] = await scope.db
       .select({ n: count() })
       .from(outbox)
       .where(and(eq(outbox.broadcastId, id), eq(outbox.status, 'dropped'), eq(outbox.lastError, CANCELLED)));
     const givenUp = Number(given?.n ?? 0);
     dropped -= givenUp;
-    const written = (by.queued ?? 0) + (by.sent ?? 0) + (by.failed ?? 0) + (by.dropped ?? 0);
-    cancelled = givenUp + Math.max(0, broadcast.total - written);
+    cancelled = givenUp + unwritten;
   }
   return {
     id: broadcast.id,
@@ -170,7 +178,7 @@ export async function broadcastProgress(scope: Scope, id: number): Promise<Broad
     format: broadcast.format,
     status: broadcast.status,
     total: broadcast.total,
-    queued: by.queued ?? 0,
+    queued,
     sent: by.sent ?? 0,
     failed: by.failed ?? 0,
     dropped,
@@ -399,3 +407,61 @@ export async function broadcastsToAdvance(scope: Scope, now = Date.now()): Promi
 
 /** What a row of a cancelled broadcast carries as lastError: it was given up, not refused by the mail policy. */
 export const CANCELLED = 'cancelled';
+
+/** What a broadcast's row of an erased recipient carries as lastError: nothing about the person. */
+export const ERASED = 'erased';
+
+/**
+ * An erasure's part in the broadcasts, in the erasure's transaction, before it deletes these
+ * subscriptions: each broadcast's counts are facts of the time of sending, so its rows of these
+ * recipients stay, holding nothing about the person (no subscription, no SMTP message, which may
+ * quote the address). A row still waiting is `dropped` now (the erasure stopped it); a recipient
+ * of a broadcast sending or paused whose row is not written yet gets a `dropped` row, so that
+ * `sent + dropped + failed + queued = total` holds at every moment.
+ */
+export async function keepRecipientFacts(tx: Scope, erased: readonly Row<'subscriptions'>[], now: number): Promise<void> {
+  if (erased.length === 0) return;
+  const { broadcasts, outbox } = tx.tables;
+  const ids = erased.map((s) => s.id);
+  const ofThem = and(inArray(outbox.subscriptionId, ids), isNotNull(outbox.broadcastId));
+  // The broadcasts whose recipients are still being written: locked (in id order), so a batch
+  // writing them either committed before (its rows are handled below) or waits and then skips them.
+  const active = await forUpdate(
+    tx,
+    tx.db
+      .select()
+      .from(broadcasts)
+      .where(and(inArray(broadcasts.listId, [...new Set(erased.map((s) => s.listId))]), inArray(broadcasts.status, ['sending', 'paused'])))
+      .orderBy(broadcasts.id),
+  );
+  await tx.db
+    .update(outbox)
+    .set({ status: 'dropped', lastError: ERASED })
+    .where(and(ofThem, eq(outbox.status, 'queued')));
+  await tx.db
+    .update(outbox)
+    .set({ lastError: ERASED })
+    .where(and(ofThem, eq(outbox.status, 'failed')));
+  await tx.db.update(outbox).set({ subscriptionId: null }).where(ofThem);
+  const unwritten = active.flatMap((broadcast) =>
+    erased
+      .filter((s) => s.listId === broadcast.listId && wasRecipient(s, broadcast) && s.id > (broadcast.queuedThrough ?? 0))
+      .map((s) => ({
+        id: broadcastOutboxId(broadcast.id, s.id),
+        kind: 'broadcast' as const,
+        subscriptionId: null,
+        status: 'dropped' as const,
+        lastError: ERASED,
+        createdAt: now,
+        broadcastId: broadcast.id,
+      })),
+  );
+  if (unwritten.length > 0) await tx.db.insert(outbox).values(unwritten).onConflictDoNothing();
+}
+
+/** recipientsOf for one subscription already read: confirmed by the start, and not ended before it. */
+function wasRecipient(s: Row<'subscriptions'>, broadcast: Row<'broadcasts'>): boolean {
+  const startedAt = broadcast.startedAt;
+  if (startedAt === null || s.confirmedAt === null || s.confirmedAt > startedAt) return false;
+  return s.status === 'confirmed' || (s.status === 'unsubscribed' && s.unsubscribedAt !== null && s.unsubscribedAt >= startedAt);
+}

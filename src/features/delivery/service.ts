@@ -215,10 +215,11 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     if (!(error instanceof RecipientRefusedError)) {
       stopTimer({ outcome: 'retry' });
       await database.transaction(async (tx) => {
+        // Only a row still waiting: one dropped meanwhile (an erasure) keeps what it says.
         await tx.db
           .update(tx.tables.outbox)
           .set({ lastError: (error as Error).message })
-          .where(eq(tx.tables.outbox.id, outboxId));
+          .where(and(eq(tx.tables.outbox.id, outboxId), eq(tx.tables.outbox.status, 'queued')));
       });
       // Counted as "retry" here; the worker's failed handler counts "failed" once retries run out.
       deps.metrics.sends.inc({ outcome: 'retry' });

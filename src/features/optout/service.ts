@@ -1,5 +1,5 @@
 import { restoreSubscription } from '../signup/index.js';
-import { and, eq, ne, or, sql } from 'drizzle-orm';
+import { and, eq, isNull, ne, or, sql } from 'drizzle-orm';
 import type { Database, Scope } from '../../platform/db/database.js';
 import type { SubscriptionStatus } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
@@ -9,6 +9,7 @@ import { linkClaims, lockAddressOfSubscription, subscriptionIdFromToken } from '
 import { domainOf } from '../../platform/mail/address.js';
 import { entriesOfAddress, suppressAddress } from '../policy/index.js';
 import { queueGoodbye } from './goodbye.js';
+import { broadcastOutboxId } from '../broadcasts/index.js';
 import { listName } from '../../platform/locales/localizedText.js';
 import { DEFAULT_LOCALE, isLocale } from '../../platform/locales/locale.js';
 
@@ -68,7 +69,7 @@ export async function unsubscribe(
 ): Promise<UnsubscribeOutcome> {
   const { subscriptionId, broadcastId } = linkClaims(secrets, request.token, 'unsubscribe', now);
   return database.transaction(async (tx) => {
-    const { broadcasts, subscriptions } = tx.tables;
+    const { broadcasts, outbox, subscriptions } = tx.tables;
     // Two clicks at once (or links of one contact in two processes) take turns: the second reads what the first ended.
     await lockAddressOfSubscription(tx, subscriptionId);
     const { subscription, contact, list, listName } = await loadTarget(tx, subscriptionId);
@@ -103,13 +104,26 @@ export async function unsubscribe(
             .join('; ') || undefined,
       });
     }
-    // A broadcast's own link that ended its own subscription counts once for that broadcast
-    // (a second click ends nothing, so it is not counted again).
+    // A broadcast's own link that ended its own subscription counts for that broadcast, once per
+    // recipient: the recipient's row of it is marked, so clicking again after a resubscribe (or
+    // a second click, which ends nothing) never counts twice, and `unsubscribed` stays within `total`.
     if (broadcastId !== undefined && ending.some((ended) => ended.id === subscription.id && ended.status === 'confirmed')) {
-      await tx.db
-        .update(broadcasts)
-        .set({ unsubscribed: sql`${broadcasts.unsubscribed} + 1` })
-        .where(and(eq(broadcasts.id, broadcastId), eq(broadcasts.listId, subscription.listId)));
+      const marked = await tx.db
+        .update(outbox)
+        .set({ optedOutAt: now })
+        .where(
+          and(
+            eq(outbox.id, broadcastOutboxId(broadcastId, subscription.id)),
+            eq(outbox.broadcastId, broadcastId),
+            isNull(outbox.optedOutAt),
+          ),
+        )
+        .returning({ id: outbox.id });
+      if (marked.length > 0)
+        await tx.db
+          .update(broadcasts)
+          .set({ unsubscribed: sql`${broadcasts.unsubscribed} + 1` })
+          .where(and(eq(broadcasts.id, broadcastId), eq(broadcasts.listId, subscription.listId)));
     }
     const entry = await suppressAddress(tx, secrets, {
       emailKey: contact.emailKey,

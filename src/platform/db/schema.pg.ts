@@ -196,6 +196,8 @@ export const outbox = pgTable(
     sentAt: timestamp('sent_at'),
     /** The broadcast this message belongs to (kind 'broadcast'); null for every other kind. */
     broadcastId: reference('broadcast_id').references(() => broadcasts.id),
+    /** See schema.ts: when the recipient opted out through this broadcast's own link (counted once). */
+    optedOutAt: timestamp('opted_out_at'),
   },
   (t) => [
     index('outbox_status_created').on(t.status, t.createdAt),

@@ -178,6 +178,11 @@ export const outbox = sqliteTable(
     sentAt: timestamp('sent_at'),
     /** The broadcast this message belongs to (kind 'broadcast'); null for every other kind. */
     broadcastId: integer('broadcast_id').references(() => broadcasts.id),
+    /**
+     * A broadcast's row: when its recipient first opted out through this broadcast's own link, so
+     * that the broadcast counts each recipient's opt-out once, however often they click.
+     */
+    optedOutAt: timestamp('opted_out_at'),
   },
   (t) => [
     index('outbox_status_created').on(t.status, t.createdAt),

@@ -1,0 +1,1 @@
+ALTER TABLE "outbox" ADD COLUMN "opted_out_at" bigint;

@@ -1,0 +1,1 @@
+ALTER TABLE `outbox` ADD `opted_out_at` integer;
