@@ -4,4 +4,5 @@ export { bodyParsers } from './api.js';
 export { commands } from './cli.js';
 export { contentLocale, createBroadcastRenderer, loadBroadcastLayouts, type BroadcastRenderer } from './content.js';
 export { createBroadcastService, startBroadcastScheduler, type BroadcastService } from './runner.js';
-export { broadcastOutboxId, CANCELLED, keepRecipientFacts } from './service.js';
+export { CANCELLED } from './service.js';
+export { broadcastOutboxId, keepRecipientFacts } from './recipients.js';
