@@ -5,7 +5,8 @@ import type { SubscriptionStatus } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
 import { recordChanges, type Change, type UnsubscribeSource } from '../changes/index.js';
 import { recordConsent, type RequestOrigin } from '../policy/index.js';
-import { linkClaims, lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/index.js';
+import { linkClaims, lockAddresses, lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/index.js';
+import { verifyTestCopyToken, type TestCopyClaims } from '../../platform/http/tokens.js';
 import { domainOf } from '../../platform/mail/address.js';
 import { entriesOfAddress, suppressAddress } from '../policy/index.js';
 import { queueGoodbye } from './goodbye.js';
@@ -235,5 +236,97 @@ export async function resubscribe(
       await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id))
     )[0]!.status;
     return { ...target, status, outboxIds };
+  });
+}
+
+/** The address a broadcast test copy's link names, and its list: what its page shows. */
+export interface TestCopyTarget {
+  claims: TestCopyClaims;
+  listId: number;
+  listName: string;
+  locale: string;
+  /** The address the copy was sent to, for the page to name (masked). */
+  email: string;
+}
+
+/**
+ * The target of a test copy's unsubscribe link, or null when the token is not a test copy's
+ * (then it is an ordinary link, or an invalid one, for the usual path to judge).
+ */
+export async function testCopyTarget(scope: Scope, secrets: readonly string[], token: unknown): Promise<TestCopyTarget | null> {
+  const claims = verifyTestCopyToken(secrets, token);
+  if (!claims) return null;
+  const { broadcasts, contacts, lists } = scope.tables;
+  const [row] = await scope.db
+    .select({ list: lists })
+    .from(broadcasts)
+    .innerJoin(lists, eq(lists.id, broadcasts.listId))
+    .where(eq(broadcasts.id, claims.broadcastId));
+  // Broadcasts are never deleted; a token for none is not one we made.
+  if (!row) throw new AppError(400, 'invalid_token', 'This link is not valid. Please use the link from your email as it is.');
+  const [contact] = await scope.db.select({ locale: contacts.locale }).from(contacts).where(eq(contacts.emailKey, claims.emailKey));
+  const locale = contact && isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE;
+  return { claims, listId: row.list.id, listName: listName(row.list, locale), locale, email: claims.emailKey };
+}
+
+/**
+ * The opt-out of a broadcast's test copy, sent to someone who is on no list (or only asked): it
+ * suppresses the address it was sent to, for the broadcast's list ("all": every list), as the
+ * person's own opt-out (`unsubscribed`, which they may undo by signing up and confirming again).
+ * A contact's open subscriptions in that scope end, each in their consent trail; other systems
+ * hear of it (`subscription.unsubscribed`) when it is new. Idempotent, never limited.
+ */
+export async function unsubscribeTestCopy(
+  database: Database,
+  secrets: readonly string[],
+  target: TestCopyTarget,
+  request: { scope: UnsubscribeScope; origin: RequestOrigin; source: UnsubscribeSource },
+  now = Date.now(),
+): Promise<void> {
+  const { emailKey, broadcastId } = target.claims;
+  const listId = request.scope === 'all' ? null : target.listId;
+  const detail = `test copy of broadcast ${broadcastId}`;
+  await database.transaction(async (tx) => {
+    const { contacts, subscriptions } = tx.tables;
+    await lockAddresses(tx, [emailKey]);
+    const [contact] = await tx.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey));
+    const ending = contact
+      ? await tx.db
+          .select()
+          .from(subscriptions)
+          .where(
+            and(
+              eq(subscriptions.contactId, contact.id),
+              ne(subscriptions.status, 'unsubscribed'),
+              listId === null ? undefined : eq(subscriptions.listId, listId),
+            ),
+          )
+      : [];
+    for (const ended of ending) {
+      await tx.db
+        .update(subscriptions)
+        .set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null, pendingName: null, endedByLink: null })
+        .where(eq(subscriptions.id, ended.id));
+      await recordConsent(tx, {
+        contactId: contact!.id,
+        listId: ended.listId,
+        action: 'unsubscribed',
+        at: now,
+        origin: request.origin,
+        detail,
+      });
+    }
+    const entry = await suppressAddress(tx, secrets, {
+      emailKey,
+      domain: domainOf(emailKey),
+      listId,
+      reason: 'unsubscribed',
+      source: detail,
+      at: now,
+    });
+    if (contact && entry.created && ending.length === 0)
+      await recordConsent(tx, { contactId: contact.id, listId, action: 'unsubscribed', at: now, origin: request.origin, detail });
+    if (entry.created || ending.length > 0)
+      await recordChanges(tx, [{ type: 'subscription.unsubscribed', email: emailKey, listId, source: request.source, at: now }]);
   });
 }
