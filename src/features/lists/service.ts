@@ -48,6 +48,7 @@ export interface ListChanges {
   archived?: boolean;
   welcomeMessage?: LocalizedText | null;
   goodbyeEmail?: boolean;
+  requireConsent?: boolean;
 }
 
 /** Where a list's own sender may be: the domains SPF and DKIM are set up for (MAIL_FROM's, DKIM_DOMAIN). */
@@ -80,6 +81,7 @@ const FIELDS = [
   'archived',
   'welcomeMessage',
   'goodbyeEmail',
+  'requireConsent',
 ] as const;
 
 /** Every problem with a list's fields is this one code; the message names the field. */
@@ -194,6 +196,8 @@ export function checkListInput(input: unknown, rules: ListRules, creating: boole
     archived: booleanField(body, 'archived'),
     welcomeMessage: localizedField(body, 'welcomeMessage', WELCOME_MAX, true),
     goodbyeEmail: booleanField(body, 'goodbyeEmail'),
+    // Until the list has a consent statement, a list that requires one takes no signup (consent_required).
+    requireConsent: booleanField(body, 'requireConsent'),
   };
   return changes;
 }
@@ -217,6 +221,7 @@ function columnsOf(changes: ListChanges, now: number): Partial<Row<'lists'>> {
   }
   if (changes.public !== undefined) columns.public = changes.public;
   if (changes.goodbyeEmail !== undefined) columns.goodbyeEmail = changes.goodbyeEmail;
+  if (changes.requireConsent !== undefined) columns.requireConsent = changes.requireConsent;
   if (changes.archived !== undefined) columns.archivedAt = changes.archived ? now : null;
   return columns;
 }
