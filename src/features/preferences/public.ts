@@ -68,14 +68,11 @@ export function publicRoutes(deps: AppDeps): Router {
     const wanted = slugsOf(req.body);
     // Joining is limited per link (a forwarded link must not subscribe and unsubscribe the
     // address in a loop, each with its mail); leaving never is. Only a form that joins counts.
-    let mayJoin = true;
-    if (!all && joinsOf(await preferencesView(database, secrets, token), wanted).length > 0) {
-      const limit = await joinLimit(String(preferenceLinkSubscription(secrets, token)));
-      if (!limit.allowed) {
-        mayJoin = false;
-        res.set('Retry-After', String(limit.retryAfterSeconds));
-      }
-    }
+    const limit =
+      !all && joinsOf(await preferencesView(database, secrets, token), wanted).length > 0
+        ? await joinLimit(String(preferenceLinkSubscription(secrets, token)))
+        : ({ allowed: true } as const);
+    const mayJoin = limit.allowed;
     // The service hands the goodbye mails it wrote (if any) to the relay after its commit.
     const change = await deps.subscriptions.updatePreferences({
       token,
@@ -85,9 +82,11 @@ export function publicRoutes(deps: AppDeps): Router {
       mayJoin,
       consents: checkedOf(req.body, 'consent'),
     });
-    // Nothing else was asked for, so nothing changed: the limit's own answer.
-    if (change.held.length > 0 && change.unsubscribed.length === 0 && change.subscribed.length === 0)
-      throw linkRateLimited(res, Number(res.get('Retry-After')));
+    if (!limit.allowed) {
+      // Nothing else was asked for, so nothing changed: the limit's own answer. Else the page says which joins wait.
+      if (change.held.length > 0 && change.unsubscribed.length === 0) throw linkRateLimited(res, limit.retryAfterSeconds);
+      res.set('Retry-After', String(limit.retryAfterSeconds));
+    }
     if (change.unsubscribed.length > 0) deps.metrics.unsubscribes.inc(change.unsubscribed.length);
     const locale = formLocale(req, change.view.contact.locale);
     sendFormPage(res, savedPage(locale, change, withToken('/preferences', token), withToken('/preferences/reason', token)));
