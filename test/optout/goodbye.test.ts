@@ -196,8 +196,9 @@ describe('the goodbye mail', () => {
       ],
       [
         'blocked-list@example.com',
+        // The same list as the opt-out's entry: a fact of its own beside it, named by its reason.
         (email) => postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual', list: 'bye' }, ADMIN_AUTH),
-        'suppressed:unsubscribed',
+        'suppressed:manual',
       ],
     ];
     for (const [email, block, reason] of blockers) {

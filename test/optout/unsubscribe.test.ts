@@ -282,11 +282,11 @@ describe('resubscribe lifts exactly what its own unsubscribe did', () => {
 });
 
 describe('an opt-out made again on the same entry', () => {
-  it("is no longer the first link's to undo: an admin block landing on it keeps it standing", async () => {
+  it("an admin block in the link's scope is an entry of its own: the link's undo cannot lift it", async () => {
     const email = 'same.entry@example.com';
     const link = await confirmedSubscriber(email);
     expect((await postForm(local(link), { scope: 'all' })).status).toBe(200);
-    // The same scope as the link's entry: the entry is kept, and now stands for the admin's block too.
+    // The same scope as the link's entry, another reason: a fact of its own beside the opt-out.
     const admin = await postJson(
       `${t.url}/admin/api/suppressions`,
       { email, reason: 'manual' },
@@ -295,7 +295,10 @@ describe('an opt-out made again on the same entry', () => {
     expect(admin.status).toBeLessThan(300);
     const undo = await postJson(`${t.url}/resubscribe?token=${tokenOf(link)}`, {});
     expect(undo.status).toBe(409);
-    expect((await suppressionsOf(email)).map((s) => s.listId)).toEqual([null]);
+    expect((await suppressionsOf(email)).map((s) => [s.listId, s.reason]).sort()).toEqual([
+      [null, 'manual'],
+      [null, 'unsubscribed'],
+    ]);
     expect((await subscriptionsOf(email)).map((s) => s.status)).toEqual(['unsubscribed']);
   });
 });

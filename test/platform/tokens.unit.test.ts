@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createToken, verifyToken } from '../../src/platform/http/tokens.js';
+import { createTestCopyToken, createToken, verifyTestCopyToken, verifyToken } from '../../src/platform/http/tokens.js';
 
 const secrets = ['first-secret-0123456789', 'older-secret-0123456789'];
 
@@ -39,5 +39,20 @@ describe('signed tokens', () => {
     const old = createToken(['older-secret-0123456789'], { purpose: 'confirm', subscriptionId: 3, expiresAt: 0 });
     expect(verifyToken(secrets, old, 'confirm').ok).toBe(true);
     expect(verifyToken(['first-secret-0123456789'], old, 'confirm')).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('seals a test copy’s address: it round-trips, is not readable in the link, and passes for no other purpose', () => {
+    const token = createTestCopyToken(secrets, { emailKey: 'editor@example.net', broadcastId: 7 });
+    expect(verifyTestCopyToken(secrets, token)).toEqual({ emailKey: 'editor@example.net', broadcastId: 7 });
+    expect(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')).not.toContain('editor');
+    for (const purpose of ['unsubscribe', 'confirm', 'preferences'] as const) expect(verifyToken(secrets, token, purpose).ok).toBe(false);
+    expect(verifyTestCopyToken(secrets, createToken(secrets, { purpose: 'unsubscribe', subscriptionId: 1, expiresAt: 0 }))).toBeNull();
+    expect(verifyTestCopyToken(['another-secret-0123456789'], token)).toBeNull();
+    const [payload, signature] = token.split('.') as [string, string];
+    expect(verifyTestCopyToken(secrets, `${payload}.${signature.slice(0, -2)}AA`)).toBeNull();
+    // Another broadcast's number under the same seal is another payload: its signature fails.
+    const fields = Buffer.from(payload, 'base64url').toString('utf8').split('.');
+    fields[2] = '8';
+    expect(verifyTestCopyToken(secrets, `${Buffer.from(fields.join('.')).toString('base64url')}.${signature}`)).toBeNull();
   });
 });

@@ -328,12 +328,19 @@ describe('the goodbye exception', () => {
     expect(await gate(goodbyeOf(subscriptionId))).toEqual(refused('suppressed:unsubscribed'));
   });
 
-  it('is refused once another source lands on its own entry (which then no longer belongs to the link)', async () => {
+  it('is refused once another opt-out lands on its own entry (which then no longer belongs to the link)', async () => {
     const subscriptionId = await optedOut('this list');
-    const again = await suppress(ANN, 'manual', 'this list', { at: OPT_OUT_AT + 1 });
+    const again = await suppress(ANN, 'unsubscribed', 'this list', { at: OPT_OUT_AT + 1 });
     expect(again.created).toBe(false);
-    // The entry keeps its first reason, and stands for both opt-outs now.
+    // The entry stands for both opt-outs now.
     expect(await gate(goodbyeOf(subscriptionId))).toEqual(refused('suppressed:unsubscribed'));
+  });
+
+  it('is refused once a block lands beside its own entry: each reason is a fact of its own', async () => {
+    const subscriptionId = await optedOut('this list');
+    const block = await suppress(ANN, 'manual', 'this list', { at: OPT_OUT_AT + 1 });
+    expect(block.created).toBe(true);
+    expect(await gate(goodbyeOf(subscriptionId))).toEqual(refused('suppressed:manual'));
   });
 
   it.each(SUPPRESSION_REASONS.filter((r) => r !== 'unsubscribed'))(

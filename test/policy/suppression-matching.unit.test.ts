@@ -257,18 +257,21 @@ describe('suppression lookups', () => {
       });
     });
 
-    it('keeps one entry per address and scope, whatever the spelling or the secret it was first written under', async () => {
+    it('keeps one entry per address, scope and reason, whatever the spelling or the secret it was first written under', async () => {
       const first = await suppress(keyOf('ann@example.com'), listA, 'unsubscribed', [RETIRED]);
       expect(first.created).toBe(true);
-      const again = await suppress(keyOf('ANN@Example.COM'), listA, 'bounced', [CURRENT, RETIRED]);
+      const again = await suppress(keyOf('ANN@Example.COM'), listA, 'unsubscribed', [CURRENT, RETIRED]);
       expect(again).toEqual({ id: first.id, created: false });
+      // Another reason is a fact of its own, and the lookup names it before the person's own opt-out.
+      const bounce = await suppress(keyOf('ANN@Example.COM'), listA, 'bounced', [CURRENT, RETIRED]);
+      expect(bounce.created).toBe(true);
       expect(await findSuppression(database, [CURRENT, RETIRED], 'ann@example.com', listA)).toEqual({
-        id: first.id,
-        reason: 'unsubscribed',
+        id: bounce.id,
+        reason: 'bounced',
       });
       const otherScope = await suppress('ann@example.com', null, 'bounced', [CURRENT, RETIRED]);
       expect(otherScope.created).toBe(true);
-      expect(await database.db.select().from(database.tables.suppressions)).toHaveLength(2);
+      expect(await database.db.select().from(database.tables.suppressions)).toHaveLength(3);
     });
 
     it('writes a second entry when the secret that wrote the first is no longer configured', async () => {

@@ -50,8 +50,22 @@ beforeAll(async () => {
         public: true,
         createdAt: Date.now(),
       },
+      {
+        slug: 'pb-strict',
+        name: 'Strict letter',
+        nameByLocale: JSON.stringify({ en: 'Strict letter', fr: 'Lettre stricte' }),
+        public: true,
+        requireConsent: true,
+        createdAt: Date.now(),
+      },
     ]);
   });
+  const statement = await fetch(`${t.url}/admin/api/lists/pb-strict/consent`, {
+    method: 'PUT',
+    headers: { ...ADMIN_AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ text: { en: 'I agree to receive the Strict letter.', fr: 'J’accepte de recevoir la Lettre stricte.' } }),
+  });
+  expect(statement.status).toBe(200);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
 });
 afterAll(async () => {
@@ -98,8 +112,16 @@ describe('preference centre in Chromium at phone width', () => {
         expect(await page.isChecked('input[value="pb-first"]')).toBe(true);
         expect(await page.isChecked('input[value="pb-second"]')).toBe(false);
 
+        // A list that requires consent shows its statement beside a box of its own, not ticked.
+        expect(await page.isChecked('input[name="consent"]')).toBe(false);
+        expect(await page.innerText('label[for^="consent-"]')).toBe(
+          locale === 'fr' ? 'J’accepte de recevoir la Lettre stricte.' : 'I agree to receive the Strict letter.',
+        );
+
         await page.uncheck('input[value="pb-first"]');
         await page.check('input[value="pb-second"]');
+        await page.check('input[value="pb-strict"]');
+        await page.check('input[name="consent"]');
         await page.click('button[type="submit"]:not([name])');
         await page.waitForSelector('input[name="reason"]');
         expect(await page.innerText('main')).toContain(locale === 'fr' ? 'Deuxième lettre' : 'Second letter');
@@ -107,13 +129,16 @@ describe('preference centre in Chromium at phone width', () => {
 
         const record = (await (
           await fetch(`${t.url}/admin/api/contacts/${encodeURIComponent(email)}`, { headers: ADMIN_AUTH })
-        ).json()) as { consent: { action: string; list: string }[] };
+        ).json()) as { consent: { action: string; list: string; consentVersion: string | null }[] };
         expect(record.consent.filter((e) => e.list === 'pb-first').map((e) => e.action)).toEqual([
           'subscribe_requested',
           'confirmed',
           'unsubscribed',
         ]);
         expect(record.consent.filter((e) => e.list === 'pb-second').map((e) => e.action)).toEqual(['confirmed']);
+        expect(record.consent.filter((e) => e.list === 'pb-strict').map((e) => [e.action, e.consentVersion])).toEqual([
+          ['confirmed', expect.stringMatching(/^[0-9a-f]{12}$/)],
+        ]);
 
         await page.goto(link);
         expect(await page.isChecked('input[value="pb-first"]')).toBe(false);

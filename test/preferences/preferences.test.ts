@@ -218,10 +218,14 @@ describe('preference centre', () => {
     expect(await record('pc.get@example.com')).toEqual(before);
   });
 
-  it('subscribes to a second list and unsubscribes from the first, each in the consent trail with the current statement', async () => {
+  it('subscribes to a second list and unsubscribes from the first, each in the consent trail with the statement agreed to', async () => {
     const { version } = (await (await putConsent('prefs-b', { en: 'Beta words', fr: 'Mots bêta' })).json()) as { version: string };
     const link = preferencesLink(await subscriber('pc.change@example.com', 'prefs-a'));
-    const res = await postFields(link, [['lists', 'prefs-b']]);
+    // The statement's own box, ticked beside the list's (consent-join.test.ts has the rest).
+    const res = await postFields(link, [
+      ['lists', 'prefs-b'],
+      ['consent', version],
+    ]);
     expect(res.status).toBe(200);
     const html = await res.text();
     expect(html).toContain('Beta digest');

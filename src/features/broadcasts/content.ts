@@ -217,15 +217,22 @@ export class BroadcastRenderError extends Error {}
  * A broadcast in one locale, compiled once: MJML is rendered here, so per recipient only the
  * layout's variables (list, site, unsubscribe and preferences links) are filled in.
  * `strict` (when the broadcast is written) refuses MJML with errors; sending renders what it can.
+ * `test`: an admin's test copy (the layout's `{{#test}}` block instead of `{{#subscriber}}`).
  */
 export async function renderBroadcast(
   layouts: BroadcastLayouts,
   content: BroadcastContent,
   locale: Locale,
-  options: { strict?: boolean; preferences?: boolean } = {},
+  options: { strict?: boolean; preferences?: boolean; test?: boolean } = {},
 ): Promise<CompiledTemplate> {
-  const layout = layouts.get(locale);
-  if (!layout) throw new Error(`no broadcast layout for ${locale}`);
+  const baseLayout = layouts.get(locale);
+  if (!baseLayout) throw new Error(`no broadcast layout for ${locale}`);
+  // A test copy says so, and does not tell its reader they asked for the list and confirmed it.
+  const test = options.test === true;
+  const layout = {
+    mjml: sections(sections(baseLayout.mjml, 'subscriber', !test), 'test', test),
+    text: sections(sections(baseLayout.text, 'subscriber', !test), 'test', test),
+  };
   const body = localize(content.body, locale);
   const sectionsMjml = bodySections(body, content.format);
   const subject = localize(content.subject, locale).replace(/[\r\n\u0000]+/g, ' ');

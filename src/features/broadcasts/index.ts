@@ -5,3 +5,4 @@ export { commands } from './cli.js';
 export { contentLocale, createBroadcastRenderer, loadBroadcastLayouts, type BroadcastRenderer } from './content.js';
 export { createBroadcastService, startBroadcastScheduler, type BroadcastService } from './runner.js';
 export { CANCELLED } from './service.js';
+export { broadcastOutboxId, keepRecipientFacts } from './recipients.js';

@@ -4,7 +4,7 @@ import type { Database } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { maskEmail } from '../../logger.js';
-import { composeMessage, type MessageContext } from '../../platform/mail/compose.js';
+import { composeMessage, testCopyUnsubscribeUrl, type MessageContext } from '../../platform/mail/compose.js';
 import { listName } from '../../platform/locales/localizedText.js';
 import { listSender } from '../lists/index.js';
 import { DEFAULT_LOCALE, isLocale, type Locale } from '../../platform/locales/locale.js';
@@ -144,16 +144,25 @@ export function createBroadcastService(deps: BroadcastServiceDeps): BroadcastSer
       if (!decision.allowed)
         throw new AppError(409, 'address_suppressed', 'This address must not be mailed (it is suppressed): it gets no test either.');
       const [listRow] = await database.db.select().from(lists).where(eq(lists.id, broadcast.listId));
-      // A subscriber of the list gets their own working unsubscribe link; anyone else a link that
-      // names no subscription (0 is never one), so a test copy can unsubscribe nobody.
-      const [own] = await database.db
-        .select({ subscriptionId: subscriptions.id, locale: contacts.locale })
-        .from(subscriptions)
-        .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
-        .where(and(eq(contacts.emailKey, address.emailKey), eq(subscriptions.listId, broadcast.listId)));
+      // A confirmed subscriber of the list gets their own unsubscribe link. Anyone else (on no
+      // list, or only asked: a pending request's link would be its "not me") gets a link that
+      // names the address itself, so the opt-out works and suppresses exactly the address mailed.
+      const [contact] = await database.db.select().from(contacts).where(eq(contacts.emailKey, address.emailKey));
+      const [own] = contact
+        ? await database.db
+            .select({ id: subscriptions.id })
+            .from(subscriptions)
+            .where(
+              and(
+                eq(subscriptions.contactId, contact.id),
+                eq(subscriptions.listId, broadcast.listId),
+                eq(subscriptions.status, 'confirmed'),
+              ),
+            )
+        : [];
       const content = storedContent(broadcast);
-      const locale = contentLocale(content, own && isLocale(own.locale) ? own.locale : DEFAULT_LOCALE);
-      const template = await renderBroadcast(deps.layouts, content, locale);
+      const locale = contentLocale(content, contact && isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE);
+      const template = await renderBroadcast(deps.layouts, content, locale, { test: true });
       template.subject = [`[TEST] ${template.subject[0] ?? ''}`];
       const outgoing = composeMessage(
         { ...deps.messages, templates: new Map([[`${locale}/broadcast`, template]]) },
@@ -163,7 +172,8 @@ export function createBroadcastService(deps: BroadcastServiceDeps): BroadcastSer
           to: address.email,
           locale,
           name: null,
-          subscriptionId: own?.subscriptionId ?? 0,
+          subscriptionId: own?.id ?? 0,
+          ...(own ? {} : { unsubscribeUrl: testCopyUnsubscribeUrl(deps.messages, { emailKey: address.emailKey, broadcastId: id }) }),
           listSlug: list,
           listName: listName(listRow!, locale),
           from: listSender(listRow!, deps.messages.mailFrom),

@@ -8,14 +8,12 @@ import { BROADCAST_FORMATS, type BroadcastFormat, type BroadcastStatus } from '.
 import { AppError } from '../../errors.js';
 import { checkLocalizedText, encodeLocalizedText, localesOf, type LocalizedText } from '../../platform/locales/localizedText.js';
 import { BroadcastRenderError, renderBroadcast, type BroadcastLayouts } from './content.js';
+import { broadcastOutboxId } from './recipients.js';
 
 /** Recipients written to the outbox per transaction: a big list never sits in memory, nor one long write lock. */
 export const RECIPIENT_BATCH = 1000;
 const MAX_SUBJECT = 200;
 const MAX_BODY = 200_000;
-
-/** A broadcast's outbox row id: one per broadcast and subscription, so a recipient can never be written twice. */
-export const broadcastOutboxId = (broadcastId: number, subscriptionId: number) => `bc${broadcastId}-${subscriptionId}`;
 
 const notFound = () => new AppError(404, 'unknown_broadcast', 'There is no such broadcast.');
 
@@ -104,12 +102,13 @@ export interface BroadcastProgress {
   status: BroadcastStatus;
   /** Recipients taken when sending started (the list's confirmed subscribers then). */
   total: number;
-  /** Messages still to send (written and waiting, or paused). */
+  /** Messages still to send (written and waiting, or paused, or not written yet). */
   queued: number;
   sent: number;
   failed: number;
   /** Recipients the mail policy refused at send time: opted out, suppressed or erased since the start. */
   dropped: number;
+  // sent + dropped + failed + queued (+ cancelled) = total at every moment; an erasure later changes none of them.
   /** Recipients a cancel gave up: their rows still waiting then, and those not yet written. */
   cancelled: number;
   unsubscribed: number;
@@ -151,17 +150,24 @@ export async function broadcastProgress(scope: Scope, id: number): Promise<Broad
     .where(eq(outbox.broadcastId, id))
     .groupBy(outbox.status);
   const by = Object.fromEntries(rows.map((row) => [row.status, Number(row.n)])) as Partial<Record<string, number>>;
+  let queued = by.queued ?? 0;
   let dropped = by.dropped ?? 0;
   let cancelled = 0;
-  if (broadcast.status === 'cancelled') {
+  // Recipients taken at the start whose row is not written (yet): still to send while it sends;
+  // once it is sent, those who left the recipients before their row was written (their
+  // subscription erased, or ended and taken up again since) were dropped. So the counts always
+  // add up to `total`, and rows are never deleted (an erasure keeps them, anonymous).
+  const unwritten = Math.max(0, broadcast.total - ((by.queued ?? 0) + (by.sent ?? 0) + (by.failed ?? 0) + (by.dropped ?? 0)));
+  if (broadcast.status === 'sending' || broadcast.status === 'paused') queued += unwritten;
+  else if (broadcast.status === 'sent') dropped += unwritten;
+  else if (broadcast.status === 'cancelled') {
     const [given] = await scope.db
       .select({ n: count() })
       .from(outbox)
       .where(and(eq(outbox.broadcastId, id), eq(outbox.status, 'dropped'), eq(outbox.lastError, CANCELLED)));
     const givenUp = Number(given?.n ?? 0);
     dropped -= givenUp;
-    const written = (by.queued ?? 0) + (by.sent ?? 0) + (by.failed ?? 0) + (by.dropped ?? 0);
-    cancelled = givenUp + Math.max(0, broadcast.total - written);
+    cancelled = givenUp + unwritten;
   }
   return {
     id: broadcast.id,
@@ -170,7 +176,7 @@ export async function broadcastProgress(scope: Scope, id: number): Promise<Broad
     format: broadcast.format,
     status: broadcast.status,
     total: broadcast.total,
-    queued: by.queued ?? 0,
+    queued,
     sent: by.sent ?? 0,
     failed: by.failed ?? 0,
     dropped,

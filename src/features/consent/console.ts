@@ -3,7 +3,7 @@ import type { ConsoleContext } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { optionalText } from '../../platform/http/fields.js';
 import { LOCALES } from '../../platform/locales/locale.js';
-import { findListBySlug } from '../lists/index.js';
+import { findListBySlug, listRules, updateList } from '../lists/index.js';
 import { consentPage } from './pages.js';
 import { checkConsentText, consentHistory, setConsentStatement } from './service.js';
 
@@ -14,7 +14,7 @@ export function consoleRoutes({ deps, pageSession, sendPage }: ConsoleContext): 
 
   router.get('/lists/:slug/consent', async (req, res) => {
     const list = await findListBySlug(database, String(req.params.slug));
-    const notice = optionalText(req.query, 'notice', 16) === 'saved' ? 'Saved: this is the current statement.' : undefined;
+    const notice = NOTICES[optionalText(req.query, 'notice', 16) ?? ''];
     sendPage(res, consentPage(list, await consentHistory(database, list.id), pageSession(res), notice));
   });
 
@@ -32,5 +32,22 @@ export function consoleRoutes({ deps, pageSession, sendPage }: ConsoleContext): 
     res.redirect(303, `/admin/lists/${encodeURIComponent(slug)}/consent?notice=saved`);
   });
 
+  // The list's switch: whether a signup (and a join from the preference centre) needs the statement.
+  router.post('/lists/:slug/consent/require', async (req, res) => {
+    const slug = String(req.params.slug);
+    const value = optionalText(req.body, 'requireConsent', 8);
+    if (value !== 'true' && value !== 'false') throw new AppError(400, 'invalid_list', 'The field "requireConsent" must be true or false.');
+    await findListBySlug(database, slug);
+    await updateList(database, listRules(deps.config), slug, { requireConsent: value === 'true' });
+    deps.logger.info({ list: slug, requireConsent: value === 'true' }, 'admin changed a list');
+    res.redirect(303, `/admin/lists/${encodeURIComponent(slug)}/consent?notice=${value === 'true' ? 'required' : 'optional'}`);
+  });
+
   return router;
 }
+
+const NOTICES: Record<string, string | undefined> = {
+  saved: 'Saved: this is the current statement.',
+  required: 'Saved: a signup now needs this statement.',
+  optional: 'Saved: a signup no longer needs this statement.',
+};

@@ -35,10 +35,18 @@ export function consentPage(
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No statement yet.</p>';
+  const base = `/admin/lists/${h(encodeURIComponent(list.slug))}/consent`;
+  // The switch: one button that turns it the other way (no script).
+  const toggle = `<form method="post" action="${base}/require">${csrfInput(session)}<input type="hidden" name="requireConsent" value="${list.requireConsent ? 'false' : 'true'}"><button type="submit" class="secondary">${list.requireConsent ? 'Stop requiring it' : 'Require it for every signup'}</button></form>`;
+  const unusable =
+    list.requireConsent && list.consentVersion === null
+      ? '<p class="problem">No statement yet: this list takes no signups until a statement is written.</p>'
+      : '';
   return layout(
     `Consent statement of ${list.name}`,
-    `${notice ? `<p class="notice">${h(notice)}</p>` : ''}<p>The sentence shown next to the signup box of <code>${h(list.slug)}</code>. ${list.requireConsent ? 'This list refuses a signup without it.' : 'This list accepts signups without it.'} Every change is a new version; earlier versions are kept for the proof of each consent.</p>
-<form method="post" action="/admin/lists/${h(encodeURIComponent(list.slug))}/consent">${csrfInput(session)}
+    `${notice ? `<p class="notice">${h(notice)}</p>` : ''}<p>The sentence shown next to the signup box of <code>${h(list.slug)}</code>, and beside the list in the preference centre. ${list.requireConsent ? 'This list refuses a signup without it.' : 'This list accepts signups without it.'} Every change is a new version; earlier versions are kept for the proof of each consent.</p>
+${unusable}${toggle}
+<form method="post" action="${base}">${csrfInput(session)}
 ${fields}
 <button type="submit">Save as the current statement</button></form>
 <p><a href="/lists/${h(encodeURIComponent(list.slug))}/form">The signup form snippet with this statement</a></p>

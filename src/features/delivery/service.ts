@@ -138,7 +138,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     confirmExpiresAt: subscription?.confirmExpiresAt ?? null,
     confirmBudget: { contactId: contact?.id ?? null, outboxId, requestedAt: message.createdAt, limits: deps.confirmLimits },
     goodbye: subscription
-      ? { subscriptionId: subscription.id, unsubscribedAt: subscription.unsubscribedAt, requestedAt: message.createdAt }
+      ? { subscriptionId: subscription.id, unsubscribedAt: subscription.unsubscribedAt, requestedAt: message.createdAt, outboxId }
       : undefined,
     dataLinkRequestedAt: message.createdAt,
     now,
@@ -217,10 +217,11 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     if (!(error instanceof RecipientRefusedError)) {
       stopTimer({ outcome: 'retry' });
       await database.transaction(async (tx) => {
+        // Only a row still waiting: one dropped meanwhile (an erasure) keeps what it says.
         await tx.db
           .update(tx.tables.outbox)
           .set({ lastError: (error as Error).message })
-          .where(eq(tx.tables.outbox.id, outboxId));
+          .where(and(eq(tx.tables.outbox.id, outboxId), eq(tx.tables.outbox.status, 'queued')));
       });
       // Counted as "retry" here; the worker's failed handler counts "failed" once retries run out.
       deps.metrics.sends.inc({ outcome: 'retry' });
@@ -242,9 +243,11 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
         source: `smtp ${error.responseCode ?? '5xx'}`,
         at,
       });
-      await recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
-      if (entry.created)
+      // A bounce is its own fact, kept beside an opt-out (a goodbye mail that bounces): told once, when new.
+      if (entry.created) {
+        await recordConsent(tx, { contactId: contact.id, listId: null, action: 'suppressed', at, detail: `bounced: ${error.message}` });
         await recordChanges(tx, [{ type: 'contact.suppressed', email: contact.emailKey, listId: null, reason: 'bounced', at }]);
+      }
     });
     deps.metrics.sends.inc({ outcome: 'bounced' });
     logger.warn(

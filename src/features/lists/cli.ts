@@ -15,7 +15,7 @@ const LISTS_USAGE = `  lists show [slug]                                (every l
 
 list options: --name, --description, --welcome-message (text, or JSON per locale: '{"en":"…","fr":"…"}'),
   --welcome-file file.md, --thank-you-url, --confirmed-url, --from-name, --from-email,
-  --public true|false, --goodbye-email true|false, --remind-unconfirmed true|false`;
+  --public true|false, --goodbye-email true|false, --remind-unconfirmed true|false, --require-consent true|false`;
 
 const OPTIONS = {
   name: { type: 'string' },
@@ -29,6 +29,7 @@ const OPTIONS = {
   public: { type: 'string' },
   'goodbye-email': { type: 'string' },
   'remind-unconfirmed': { type: 'string' },
+  'require-consent': { type: 'string' },
   undo: { type: 'boolean' },
 } as const;
 
@@ -68,6 +69,7 @@ function listInput(values: Record<string, string | boolean | undefined>): Record
     public: flag('public', text('public')),
     goodbyeEmail: flag('goodbye-email', text('goodbye-email')),
     remindUnconfirmed: flag('remind-unconfirmed', text('remind-unconfirmed')),
+    requireConsent: flag('require-consent', text('require-consent')),
   };
   return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
 }

@@ -50,6 +50,7 @@ export interface ListChanges {
   welcomeMessage?: LocalizedText | null;
   goodbyeEmail?: boolean;
   remindUnconfirmed?: boolean;
+  requireConsent?: boolean;
 }
 
 /** Where a list's own sender may be: the domains SPF and DKIM are set up for (MAIL_FROM's, DKIM_DOMAIN). */
@@ -83,6 +84,7 @@ const FIELDS = [
   'welcomeMessage',
   'goodbyeEmail',
   'remindUnconfirmed',
+  'requireConsent',
 ] as const;
 
 /** Every problem with a list's fields is this one code; the message names the field. */
@@ -198,6 +200,8 @@ export function checkListInput(input: unknown, rules: ListRules, creating: boole
     welcomeMessage: localizedField(body, 'welcomeMessage', WELCOME_MAX, true),
     goodbyeEmail: booleanField(body, 'goodbyeEmail'),
     remindUnconfirmed: booleanField(body, 'remindUnconfirmed'),
+    // Until the list has a consent statement, a list that requires one takes no signup (consent_required).
+    requireConsent: booleanField(body, 'requireConsent'),
   };
   return changes;
 }
@@ -222,6 +226,7 @@ function columnsOf(changes: ListChanges, now: number): Partial<Row<'lists'>> {
   if (changes.public !== undefined) columns.public = changes.public;
   if (changes.goodbyeEmail !== undefined) columns.goodbyeEmail = changes.goodbyeEmail;
   if (changes.remindUnconfirmed !== undefined) columns.remindUnconfirmed = changes.remindUnconfirmed;
+  if (changes.requireConsent !== undefined) columns.requireConsent = changes.requireConsent;
   if (changes.archived !== undefined) columns.archivedAt = changes.archived ? now : null;
   return columns;
 }

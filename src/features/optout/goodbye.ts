@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { and, eq } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import type { UnsubscribeSource } from '../changes/index.js';
 import { mayMail } from '../policy/index.js';
@@ -22,11 +23,28 @@ export interface GoodbyeRequest {
  * RFC 8058 one-click, which a mail client may send for the person), once. The caller calls it
  * only where its opt-out ended a confirmed subscription, so a second click, a "not me", a
  * bounce, a complaint, an admin block or an erasure never gets here. mayMail is asked first,
- * as at every send; the worker asks again (and drops the row outside GOODBYE_WINDOW_MS).
+ * as at every send (it allows one goodbye per subscription per GOODBYE_INTERVAL_MS); the worker
+ * asks again (and drops the row outside GOODBYE_WINDOW_MS).
  * Returns the outbox row to hand to the relay after the commit, or null.
  */
 export async function queueGoodbye(tx: Scope, secrets: readonly string[], request: GoodbyeRequest): Promise<string | null> {
   if (!request.goodbyeEmail || (request.source !== 'page' && request.source !== 'preferences')) return null;
+  // An earlier opt-out's goodbye that no worker has tried yet can never go now (it is no longer
+  // that opt-out's moment): it gives way to this one, so a quick leave-join-leave still gets one
+  // goodbye. The condition makes it safe against a worker taking it this instant: of its attempt
+  // count and this drop, the first to commit wins, and one already tried counts as sent (mayMail).
+  const { outbox } = tx.tables;
+  await tx.db
+    .update(outbox)
+    .set({ status: 'dropped', lastError: 'goodbye_superseded' })
+    .where(
+      and(
+        eq(outbox.subscriptionId, request.subscriptionId),
+        eq(outbox.kind, 'goodbye'),
+        eq(outbox.status, 'queued'),
+        eq(outbox.attempts, 0),
+      ),
+    );
   const decision = await mayMail(tx, secrets, {
     emailKey: request.emailKey,
     listId: request.listId,

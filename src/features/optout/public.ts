@@ -7,9 +7,10 @@ import { checkReason, recordLeavingReason, REASON_COMMENT_MAX } from './reasons.
 import { subscriptionIdFromToken } from '../signup/index.js';
 import { isLocale, type Locale } from '../../platform/locales/locale.js';
 import type { UnsubscribeSource } from '../changes/index.js';
-import { unsubscribeTarget, type UnsubscribeScope } from './service.js';
+import { testCopyTarget, unsubscribeTarget, unsubscribeTestCopy, type UnsubscribeScope } from './service.js';
 import type { AppDeps } from '../../app.js';
 import { refuseCrossSite, requestOrigin } from '../../platform/http/origin.js';
+import { LINK_CHANGES_PER_HOUR, linkRateLimited, rateLimitByKey } from '../../platform/http/rateLimit.js';
 import { AppError } from '../../errors.js';
 import { stringsOf } from '../../platform/locales/locale.js';
 import { messagePage } from '../../platform/http/pages.js';
@@ -84,10 +85,22 @@ export function publicRoutes(deps: AppDeps): Router {
   const router = Router();
   const { database, subscriptions } = deps;
   const { secrets } = deps.config;
+  const resubscribeLimit = rateLimitByKey(
+    deps.redis,
+    { points: LINK_CHANGES_PER_HOUR, durationSeconds: 3600, keyPrefix: `${deps.config.queuePrefix}:ratelimit:resubscribe` },
+    deps.logger,
+  );
 
   // Mail scanners fetch every link, so GET only shows the choices and changes nothing.
   router.get('/unsubscribe', async (req, res) => {
     const token = linkToken(req);
+    const testCopy = await testCopyTarget(database, secrets, token);
+    if (testCopy) {
+      // A test copy's link: the same choices, for the address it was sent to.
+      const locale = linkLocale(req, testCopy.locale);
+      sendPage(res, unsubscribePage(locale, withToken('/unsubscribe', token), { list: testCopy.listName, address: testCopy.email }));
+      return;
+    }
     const target = await unsubscribeTarget(database, secrets, token);
     const locale = linkLocale(req, target.locale);
     const view = { list: target.listName, address: target.email };
@@ -106,6 +119,24 @@ export function publicRoutes(deps: AppDeps): Router {
   // RFC 8058 one-click: no cookie, CSRF token or Origin is asked for, and the answer is a 200, never a redirect.
   router.post('/unsubscribe', async (req, res) => {
     const token = linkToken(req);
+    const testCopy = await testCopyTarget(database, secrets, token);
+    if (testCopy) {
+      await unsubscribeTestCopy(database, secrets, testCopy, { scope: scopeOf(req), origin: requestOrigin(req), source: sourceOf(req) });
+      deps.metrics.unsubscribes.inc();
+      if (wantsJson(req)) {
+        res.json({ status: 'unsubscribed', list: testCopy.listName, scope: scopeOf(req) });
+        return;
+      }
+      // No way back from here, and no reasons form: the copy was a test, not a subscription.
+      const locale = linkLocale(req, testCopy.locale);
+      const t = stringsOf(locale).page;
+      const body = scopeOf(req) === 'all' ? t.unsubscribedAllBody : t.unsubscribedBody(testCopy.listName);
+      sendPage(
+        res,
+        messagePage(locale, t.unsubscribedTitle, body, { list: testCopy.listName, address: testCopy.email, site: pageSite(req) }),
+      );
+      return;
+    }
     let outcome: Awaited<ReturnType<typeof subscriptions.unsubscribe>>;
     try {
       outcome = await subscriptions.unsubscribe({ token, scope: scopeOf(req), origin: requestOrigin(req), source: sourceOf(req) });
@@ -149,8 +180,13 @@ export function publicRoutes(deps: AppDeps): Router {
 
   // Valid only with the same signed token: holding the link is the proof of the address.
   router.post('/resubscribe', async (req, res) => {
+    const token = linkToken(req);
+    // Limited per link (the subscription it names), so a forwarded link cannot loop unsubscribe
+    // and resubscribe to flood the address; the unsubscribe itself is never limited.
+    const limit = await resubscribeLimit(String(subscriptionIdFromToken(secrets, token, 'unsubscribe')));
+    if (!limit.allowed) throw linkRateLimited(res, limit.retryAfterSeconds);
     // The service hands the confirmation emails it wrote (if any) to the relay after its commit.
-    const outcome = await subscriptions.resubscribe({ token: linkToken(req), origin: requestOrigin(req) });
+    const outcome = await subscriptions.resubscribe({ token, origin: requestOrigin(req) });
     if (wantsJson(req)) {
       res.json({ status: outcome.status, list: outcome.listName });
       return;

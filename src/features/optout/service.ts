@@ -1,14 +1,16 @@
 import { restoreSubscription } from '../signup/index.js';
-import { and, eq, ne, or, sql } from 'drizzle-orm';
+import { and, eq, isNull, ne, or, sql } from 'drizzle-orm';
 import type { Database, Scope } from '../../platform/db/database.js';
 import type { SubscriptionStatus } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
 import { recordChanges, type Change, type UnsubscribeSource } from '../changes/index.js';
 import { recordConsent, type RequestOrigin } from '../policy/index.js';
-import { linkClaims, lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/index.js';
+import { linkClaims, lockAddresses, lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/index.js';
+import { verifyTestCopyToken, type TestCopyClaims } from '../../platform/http/tokens.js';
 import { domainOf } from '../../platform/mail/address.js';
 import { entriesOfAddress, suppressAddress } from '../policy/index.js';
 import { queueGoodbye } from './goodbye.js';
+import { broadcastOutboxId } from '../broadcasts/index.js';
 import { listName } from '../../platform/locales/localizedText.js';
 import { DEFAULT_LOCALE, isLocale } from '../../platform/locales/locale.js';
 
@@ -68,7 +70,7 @@ export async function unsubscribe(
 ): Promise<UnsubscribeOutcome> {
   const { subscriptionId, broadcastId } = linkClaims(secrets, request.token, 'unsubscribe', now);
   return database.transaction(async (tx) => {
-    const { broadcasts, subscriptions } = tx.tables;
+    const { broadcasts, outbox, subscriptions } = tx.tables;
     // Two clicks at once (or links of one contact in two processes) take turns: the second reads what the first ended.
     await lockAddressOfSubscription(tx, subscriptionId);
     const { subscription, contact, list, listName } = await loadTarget(tx, subscriptionId);
@@ -103,13 +105,26 @@ export async function unsubscribe(
             .join('; ') || undefined,
       });
     }
-    // A broadcast's own link that ended its own subscription counts once for that broadcast
-    // (a second click ends nothing, so it is not counted again).
+    // A broadcast's own link that ended its own subscription counts for that broadcast, once per
+    // recipient: the recipient's row of it is marked, so clicking again after a resubscribe (or
+    // a second click, which ends nothing) never counts twice, and `unsubscribed` stays within `total`.
     if (broadcastId !== undefined && ending.some((ended) => ended.id === subscription.id && ended.status === 'confirmed')) {
-      await tx.db
-        .update(broadcasts)
-        .set({ unsubscribed: sql`${broadcasts.unsubscribed} + 1` })
-        .where(and(eq(broadcasts.id, broadcastId), eq(broadcasts.listId, subscription.listId)));
+      const marked = await tx.db
+        .update(outbox)
+        .set({ optedOutAt: now })
+        .where(
+          and(
+            eq(outbox.id, broadcastOutboxId(broadcastId, subscription.id)),
+            eq(outbox.broadcastId, broadcastId),
+            isNull(outbox.optedOutAt),
+          ),
+        )
+        .returning({ id: outbox.id });
+      if (marked.length > 0)
+        await tx.db
+          .update(broadcasts)
+          .set({ unsubscribed: sql`${broadcasts.unsubscribed} + 1` })
+          .where(and(eq(broadcasts.id, broadcastId), eq(broadcasts.listId, subscription.listId)));
     }
     const entry = await suppressAddress(tx, secrets, {
       emailKey: contact.emailKey,
@@ -221,5 +236,97 @@ export async function resubscribe(
       await tx.db.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id))
     )[0]!.status;
     return { ...target, status, outboxIds };
+  });
+}
+
+/** The address a broadcast test copy's link names, and its list: what its page shows. */
+export interface TestCopyTarget {
+  claims: TestCopyClaims;
+  listId: number;
+  listName: string;
+  locale: string;
+  /** The address the copy was sent to, for the page to name (masked). */
+  email: string;
+}
+
+/**
+ * The target of a test copy's unsubscribe link, or null when the token is not a test copy's
+ * (then it is an ordinary link, or an invalid one, for the usual path to judge).
+ */
+export async function testCopyTarget(scope: Scope, secrets: readonly string[], token: unknown): Promise<TestCopyTarget | null> {
+  const claims = verifyTestCopyToken(secrets, token);
+  if (!claims) return null;
+  const { broadcasts, contacts, lists } = scope.tables;
+  const [row] = await scope.db
+    .select({ list: lists })
+    .from(broadcasts)
+    .innerJoin(lists, eq(lists.id, broadcasts.listId))
+    .where(eq(broadcasts.id, claims.broadcastId));
+  // Broadcasts are never deleted; a token for none is not one we made.
+  if (!row) throw new AppError(400, 'invalid_token', 'This link is not valid. Please use the link from your email as it is.');
+  const [contact] = await scope.db.select({ locale: contacts.locale }).from(contacts).where(eq(contacts.emailKey, claims.emailKey));
+  const locale = contact && isLocale(contact.locale) ? contact.locale : DEFAULT_LOCALE;
+  return { claims, listId: row.list.id, listName: listName(row.list, locale), locale, email: claims.emailKey };
+}
+
+/**
+ * The opt-out of a broadcast's test copy, sent to someone who is on no list (or only asked): it
+ * suppresses the address it was sent to, for the broadcast's list ("all": every list), as the
+ * person's own opt-out (`unsubscribed`, which they may undo by signing up and confirming again).
+ * A contact's open subscriptions in that scope end, each in their consent trail; other systems
+ * hear of it (`subscription.unsubscribed`) when it is new. Idempotent, never limited.
+ */
+export async function unsubscribeTestCopy(
+  database: Database,
+  secrets: readonly string[],
+  target: TestCopyTarget,
+  request: { scope: UnsubscribeScope; origin: RequestOrigin; source: UnsubscribeSource },
+  now = Date.now(),
+): Promise<void> {
+  const { emailKey, broadcastId } = target.claims;
+  const listId = request.scope === 'all' ? null : target.listId;
+  const detail = `test copy of broadcast ${broadcastId}`;
+  await database.transaction(async (tx) => {
+    const { contacts, subscriptions } = tx.tables;
+    await lockAddresses(tx, [emailKey]);
+    const [contact] = await tx.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.emailKey, emailKey));
+    const ending = contact
+      ? await tx.db
+          .select()
+          .from(subscriptions)
+          .where(
+            and(
+              eq(subscriptions.contactId, contact.id),
+              ne(subscriptions.status, 'unsubscribed'),
+              listId === null ? undefined : eq(subscriptions.listId, listId),
+            ),
+          )
+      : [];
+    for (const ended of ending) {
+      await tx.db
+        .update(subscriptions)
+        .set({ status: 'unsubscribed', unsubscribedAt: now, confirmExpiresAt: null, pendingName: null, endedByLink: null })
+        .where(eq(subscriptions.id, ended.id));
+      await recordConsent(tx, {
+        contactId: contact!.id,
+        listId: ended.listId,
+        action: 'unsubscribed',
+        at: now,
+        origin: request.origin,
+        detail,
+      });
+    }
+    const entry = await suppressAddress(tx, secrets, {
+      emailKey,
+      domain: domainOf(emailKey),
+      listId,
+      reason: 'unsubscribed',
+      source: detail,
+      at: now,
+    });
+    if (contact && entry.created && ending.length === 0)
+      await recordConsent(tx, { contactId: contact.id, listId, action: 'unsubscribed', at: now, origin: request.origin, detail });
+    if (entry.created || ending.length > 0)
+      await recordChanges(tx, [{ type: 'subscription.unsubscribed', email: emailKey, listId, source: request.source, at: now }]);
   });
 }

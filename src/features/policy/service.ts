@@ -42,10 +42,18 @@ export interface GoodbyeCheck {
   unsubscribedAt: number | null;
   /** The outbox row's creation time (or now, before it is written): equal to unsubscribedAt when written by that opt-out. */
   requestedAt: number;
+  /** The outbox row being sent (worker), or null/absent before it exists (the opt-out). */
+  outboxId?: string | null;
 }
 
 /** How long after its opt-out a goodbye may still go: later, it would be a mail to an opted-out address like any other. */
 export const GOODBYE_WINDOW_MS = 15 * 60_000;
+
+/**
+ * At most one goodbye per subscription in this long: unsubscribing and resubscribing again and
+ * again from one (perhaps forwarded) link must not become a way to flood the address.
+ */
+export const GOODBYE_INTERVAL_MS = DAY_MS;
 
 export interface ConfirmBudget {
   /** The contact, when it exists already (its past confirmation emails count against the limits). */
@@ -128,9 +136,11 @@ function decide(request: MailRequest, suppression: SuppressionMatch | undefined)
 /**
  * The single, deliberate exception to an opt-out: the one short mail confirming it (lists with
  * `goodbyeEmail`). Allowed only for the subscription that opt-out ended, while it stays ended,
- * for a row written by that very opt-out (same instant), within GOODBYE_WINDOW_MS of it, and
- * while no suppression entry covers the address but the one that opt-out created. A bounce, a
- * complaint, an admin block, an erasure, or an "every list" entry made by anyone else stops it.
+ * for a row written by that very opt-out (same instant), within GOODBYE_WINDOW_MS of it, while no
+ * suppression entry covers the address but the one that opt-out created, and when no other
+ * goodbye of that subscription went in the last GOODBYE_INTERVAL_MS (or still waits to go). A
+ * bounce, a complaint, an admin block, an erasure, or an "every list" entry made by anyone else
+ * stops it; so does a goodbye already sent for an earlier opt-out of the same subscription.
  */
 async function goodbyeDecision(scope: Scope, secrets: readonly string[], emailKey: string, request: MailRequest): Promise<MailDecision> {
   const { goodbye } = request;
@@ -149,7 +159,28 @@ async function goodbyeDecision(scope: Scope, secrets: readonly string[], emailKe
     (entry) =>
       !(entry.reason === 'unsubscribed' && entry.createdByLink === goodbye.subscriptionId && entry.createdAt === goodbye.unsubscribedAt),
   );
-  return other ? { allowed: false, reason: `suppressed:${other.reason}` } : { allowed: true };
+  if (other) return { allowed: false, reason: `suppressed:${other.reason}` };
+  return (await earlierGoodbye(scope, goodbye, request.now)) ? { allowed: false, reason: 'goodbye_already_sent' } : { allowed: true };
+}
+
+/**
+ * Whether another goodbye of this subscription went out within GOODBYE_INTERVAL_MS, or waits to
+ * go and was asked for before this one: one in a worker's hands is still `queued` until its SMTP
+ * server accepts it, so it must count as sent. (Before this row exists, every waiting one was
+ * asked for before it.)
+ */
+async function earlierGoodbye(scope: Scope, goodbye: GoodbyeCheck, now: number): Promise<boolean> {
+  const { outbox } = scope.tables;
+  const rows = await scope.db
+    .select({ id: outbox.id, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt })
+    .from(outbox)
+    .where(and(eq(outbox.subscriptionId, goodbye.subscriptionId), eq(outbox.kind, 'goodbye'), inArray(outbox.status, ['queued', 'sent'])));
+  const own = goodbye.outboxId ?? null;
+  return rows.some((row) => {
+    if (row.id === own) return false;
+    if (row.status === 'sent') return (row.sentAt ?? row.createdAt) > now - GOODBYE_INTERVAL_MS;
+    return row.createdAt < goodbye.requestedAt || (row.createdAt === goodbye.requestedAt && own !== null && row.id < own);
+  });
 }
 
 /** A confirmation that passed everything else still has to fit the address's limits (when the caller gives them). */

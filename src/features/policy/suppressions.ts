@@ -46,17 +46,21 @@ function suppressionLookup(scope: Scope, secretCount: number, anyList: boolean) 
   const listScope = anyList
     ? isNull(suppressions.listId)
     : or(isNull(suppressions.listId), eq(suppressions.listId, sql.placeholder('listId')));
-  return scope.db
-    .select({ id: suppressions.id, reason: suppressions.reason })
-    .from(suppressions)
-    .where(and(inArray(suppressions.emailHash, hashes), listScope))
-    .limit(1)
-    .prepare(`suppression_lookup_${secretCount}_${anyList ? 'all_lists' : 'list'}`);
+  return (
+    scope.db
+      .select({ id: suppressions.id, reason: suppressions.reason })
+      .from(suppressions)
+      .where(and(inArray(suppressions.emailHash, hashes), listScope))
+      // Any entry blocks; of several, one that is not the person's own opt-out says more (as in findSuppressions).
+      .orderBy(sql`case when ${suppressions.reason} = 'unsubscribed' then 1 else 0 end`, asc(suppressions.id))
+      .limit(1)
+      .prepare(`suppression_lookup_${secretCount}_${anyList ? 'all_lists' : 'list'}`)
+  );
 }
 
 const suppressionLookups = preparedPerHandle((_scope: Scope) => new Map<string, ReturnType<typeof suppressionLookup>>());
 
-/** The entry that blocks this address for this list (or for every list), if any. */
+/** An entry that blocks this address for this list (or for every list), if any: the most telling of several. */
 export async function findSuppression(
   scope: Scope,
   secrets: readonly string[],
@@ -120,11 +124,13 @@ export interface NewSuppression {
 }
 
 /**
- * Puts an address on the suppression list for one list or all. Idempotent: an address already
- * suppressed in exactly that scope keeps its first entry, which then no longer belongs to the
- * unsubscribe link that made it (if another source lands on it), so no link's undo lifts an
- * opt-out made again since. Returns the entry id and whether it is new. Runs in the caller's
- * transaction.
+ * Puts an address on the suppression list for one list or all, for one reason. Each reason is a
+ * fact of its own: an admin block, a complaint or a bounce landing on an address the person had
+ * unsubscribed is a new entry beside theirs, so undoing their opt-out (the preference centre,
+ * resubscribe) never lifts it. Idempotent per address, scope and reason: one already there is
+ * kept, and then no longer belongs to the unsubscribe link that made it (if another opt-out lands
+ * on it), so no link's undo lifts an opt-out made again since. Returns the entry id and whether
+ * it is new. Runs in the caller's transaction.
  */
 export async function suppressAddress(
   tx: Scope,
@@ -147,9 +153,10 @@ function chunked<T>(items: readonly T[]): T[][] {
 const INSERT_ATTEMPTS = 3;
 
 /**
- * suppressAddress for many addresses at once (an import): one lookup per scope and chunk, and
- * multi-row inserts, instead of two statements per address. An address given twice in the same
- * scope gets one entry; the repeat answers `created: false`. Runs in the caller's transaction.
+ * suppressAddress for many addresses at once (an import): one lookup per scope, reason and chunk,
+ * and multi-row inserts, instead of two statements per address. An address given twice in the
+ * same scope for the same reason gets one entry; the repeat answers `created: false`. Runs in the
+ * caller's transaction.
  *
  * Many processes: the look-up and the insert are not one step on PostgreSQL, so
  * - the entries found are locked (`forUpdate`): an unsubscribe link's undo (which deletes the
@@ -168,34 +175,42 @@ export async function suppressAddresses(
 ): Promise<{ id: number; created: boolean }[]> {
   const { suppressions } = tx.tables;
   const hashed = entries.map((entry) => ({ entry, hashes: addressHashes(secrets, entry.emailKey) }));
-  const keyOf = (hash: string, listId: number | null) => `${listId ?? '*'}|${hash}`;
+  const keyOf = (hash: string, listId: number | null, reason: SuppressionReason) => `${listId ?? '*'}|${reason}|${hash}`;
   const known = new Map<string, number>();
   const linkOfKnown = new Map<number, number | null>();
 
-  /** Finds (and locks) the entries of these addresses, one scope at a time, so each lookup is served by its partial unique index. */
+  /**
+   * Finds (and locks) the entries of these addresses, one scope and reason at a time, so each
+   * lookup is served by its partial unique index and locks only the entries it may land on.
+   */
   const lookUp = async (wanted: readonly { entry: NewSuppression; hashes: string[] }[]) => {
-    for (const listId of new Set(wanted.map((h) => h.entry.listId))) {
+    const groups = new Map<string, { listId: number | null; reason: SuppressionReason; hashes: Set<string> }>();
+    for (const { entry, hashes } of wanted) {
+      const group = `${entry.listId ?? '*'}|${entry.reason}`;
+      if (!groups.has(group)) groups.set(group, { listId: entry.listId, reason: entry.reason, hashes: new Set() });
+      for (const hash of hashes) groups.get(group)!.hashes.add(hash);
+    }
+    for (const { listId, reason, hashes } of groups.values()) {
       const scope = listId === null ? isNull(suppressions.listId) : eq(suppressions.listId, listId);
-      const hashes = [...new Set(wanted.filter((h) => h.entry.listId === listId).flatMap((h) => h.hashes))];
-      for (const chunk of chunked(hashes)) {
+      for (const chunk of chunked([...hashes])) {
         const rows = await forUpdate(
           tx,
           tx.db
             .select({ id: suppressions.id, emailHash: suppressions.emailHash, createdByLink: suppressions.createdByLink })
             .from(suppressions)
-            .where(and(inArray(suppressions.emailHash, chunk), scope))
+            .where(and(inArray(suppressions.emailHash, chunk), scope, eq(suppressions.reason, reason)))
             // Rows are locked in id order, so two imports locking some of the same entries cannot deadlock on them.
             .orderBy(asc(suppressions.id)),
         );
         for (const row of rows) {
-          known.set(keyOf(row.emailHash, listId), row.id);
+          known.set(keyOf(row.emailHash, listId, reason), row.id);
           linkOfKnown.set(row.id, row.createdByLink);
         }
       }
     }
   };
   const existingOf = ({ entry, hashes }: { entry: NewSuppression; hashes: string[] }) =>
-    hashes.map((hash) => known.get(keyOf(hash, entry.listId))).find((id) => id !== undefined);
+    hashes.map((hash) => known.get(keyOf(hash, entry.listId, entry.reason))).find((id) => id !== undefined);
 
   await lookUp(hashed);
   const existing = hashed.map(existingOf);
@@ -203,7 +218,7 @@ export async function suppressAddresses(
   for (let attempt = 1; ; attempt += 1) {
     const fresh = new Map<string, NewSuppression & { emailHash: string }>();
     hashed.forEach(({ entry, hashes }, i) => {
-      const key = keyOf(hashes[0]!, entry.listId);
+      const key = keyOf(hashes[0]!, entry.listId, entry.reason);
       if (existing[i] === undefined && !known.has(key) && !fresh.has(key)) fresh.set(key, { ...entry, emailHash: hashes[0]! });
     });
     if (fresh.size === 0) break;
@@ -224,14 +239,14 @@ export async function suppressAddresses(
           })),
         )
         .onConflictDoNothing()
-        .returning({ id: suppressions.id, emailHash: suppressions.emailHash, listId: suppressions.listId });
+        .returning({ id: suppressions.id, emailHash: suppressions.emailHash, listId: suppressions.listId, reason: suppressions.reason });
       for (const row of inserted) {
-        known.set(keyOf(row.emailHash, row.listId), row.id);
+        known.set(keyOf(row.emailHash, row.listId, row.reason), row.id);
         createdHere.add(row.id);
       }
     }
     // Rows another transaction wrote first: read them back as if the look-up had found them.
-    const raced = hashed.filter((h, i) => existing[i] === undefined && !known.has(keyOf(h.hashes[0]!, h.entry.listId)));
+    const raced = hashed.filter((h, i) => existing[i] === undefined && !known.has(keyOf(h.hashes[0]!, h.entry.listId, h.entry.reason)));
     if (raced.length === 0) break;
     await lookUp(raced);
     hashed.forEach((h, i) => {
@@ -256,7 +271,7 @@ export async function suppressAddresses(
   const claimed = new Set<string>();
   return hashed.map(({ entry, hashes }, i) => {
     if (existing[i] !== undefined) return { id: existing[i], created: false };
-    const key = keyOf(hashes[0]!, entry.listId);
+    const key = keyOf(hashes[0]!, entry.listId, entry.reason);
     const created = !claimed.has(key);
     claimed.add(key);
     return { id: known.get(key)!, created };

@@ -45,13 +45,19 @@ export function preferencesPage(data: PreferencesPageData): string {
     ? `<div class="blocked"><p><strong>${h(t.blockedTitle)}</strong></p>${formParagraph(t.blocked[view.addressBlockedBy] ?? t.blocked.manual!)}</div>\n`
     : '';
   const options = view.lists
-    .map(({ list, state, blockedBy }) => {
+    .map(({ list, state, blockedBy, statement }) => {
       const id = `list-${list.id}`;
       const description = list.description ? `<span class="note">${h(localize(decodeLocalizedText(list.description), locale))}</span>` : '';
       const status = `<span class="state">${h(t.stateLine(t.state[state] ?? state))}</span>`;
       const closed = blockedBy !== null && state !== 'confirmed';
       const note = closed && !view.addressBlockedBy ? `<span class="state">${h(t.blocked[blockedBy] ?? t.blocked.manual!)}</span>` : '';
-      return `<div class="option"><input type="checkbox" id="${id}" name="lists" value="${h(list.slug)}"${state === 'confirmed' ? ' checked' : ''}${closed ? ' disabled' : ''}><label for="${id}"><span><strong>${h(names.get(list.slug) ?? list.name)}</strong></span>${description}${status}${note}</label></div>`;
+      const option = `<div class="option"><input type="checkbox" id="${id}" name="lists" value="${h(list.slug)}"${state === 'confirmed' ? ' checked' : ''}${closed ? ' disabled' : ''}><label for="${id}"><span><strong>${h(names.get(list.slug) ?? list.name)}</strong></span>${description}${status}${note}</label></div>`;
+      // Joining shows the list's statement beside a box of its own, never ticked: consent is given, not assumed.
+      const consent =
+        statement && state !== 'confirmed' && !closed
+          ? `\n<p class="agree"><input type="checkbox" id="consent-${list.id}" name="consent" value="${h(statement.version)}"><label for="consent-${list.id}">${h(localize(statement.text, locale))}</label></p>`
+          : '';
+      return option + consent;
     })
     .join('\n');
   const lists = view.lists.length
@@ -121,6 +127,8 @@ export function savedPage(locale: Locale, change: PreferenceChange, back: string
     if (change.unsubscribed.length) lines.push(formParagraph(t.unsubscribedFrom(names(change.unsubscribed))));
   }
   if (change.refused.length) lines.push(formParagraph(t.notChanged(names(change.refused))));
+  if (change.needsConsent.length) lines.push(formParagraph(t.consentNeeded(names(change.needsConsent))));
+  if (change.held.length) lines.push(formParagraph(t.notJoinedNow(names(change.held))));
   if (lines.length === 0) lines.push(formParagraph(t.savedNothing));
   const left = change.unsubscribed.map((l) => l.slug);
   const reasons = left.length ? reasonsForm(locale, reasonAction, left) : '';

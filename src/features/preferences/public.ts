@@ -2,23 +2,25 @@ import { Router } from 'express';
 import { AppError } from '../../errors.js';
 import { contactRecord } from '../subscribers/index.js';
 import { minimisationDueAt } from '../subscribers/index.js';
-import { preferencesView } from './service.js';
+import { joinsOf, preferenceLinkSubscription, preferencesView } from './service.js';
 import type { AppDeps } from '../../app.js';
 import { optionalText } from '../../platform/http/fields.js';
 import { refuseCrossSite, requestOrigin } from '../../platform/http/origin.js';
+import { LINK_CHANGES_PER_HOUR, linkRateLimited, rateLimitByKey } from '../../platform/http/rateLimit.js';
 import { dataLinkSubject, eraseByLink, exportByLink } from './dataLinks.js';
 import { downloadPage, eraseConfirmPage, erasedPage, linkSentPage, preferencesPage, savedPage } from './pages.js';
 import { formLocale, reasonsThanksPage, saveLeavingReason, tokenOf, withToken } from '../optout/index.js';
 import { sendContactExport, sendFormPage } from '../../platform/http/respond.js';
 
-/** The checked boxes of a form: one `lists` field, or several (urlencoded repeats become an array). */
-function slugsOf(body: unknown): string[] {
-  const value = (body as Record<string, unknown> | undefined)?.lists;
+/** The checked boxes of a form's field: one, or several (urlencoded repeats become an array). */
+function checkedOf(body: unknown, field: 'lists' | 'consent'): string[] {
+  const value = (body as Record<string, unknown> | undefined)?.[field];
   const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
   if (values.length > 200 || values.some((v) => typeof v !== 'string' || v.length > 64))
-    throw new AppError(400, 'invalid_field', 'The field "lists" must be list names.');
+    throw new AppError(400, 'invalid_field', `The field "${field}" must be ${field === 'lists' ? 'list names' : 'statement versions'}.`);
   return values as string[];
 }
+const slugsOf = (body: unknown) => checkedOf(body, 'lists');
 
 /**
  * The person's side: the preference centre (`/preferences?token=…`, from the "Manage your
@@ -33,6 +35,11 @@ export function publicRoutes(deps: AppDeps): Router {
   const { database } = deps;
   const { secrets } = deps.config;
   const retention = deps.config.optOutRetentionMs;
+  const joinLimit = rateLimitByKey(
+    deps.redis,
+    { points: LINK_CHANGES_PER_HOUR, durationSeconds: 3600, keyPrefix: `${deps.config.queuePrefix}:ratelimit:preferences-join` },
+    deps.logger,
+  );
 
   // Mail scanners fetch every link: GET shows and changes nothing.
   router.get('/preferences', async (req, res) => {
@@ -60,8 +67,28 @@ export function publicRoutes(deps: AppDeps): Router {
   router.post('/preferences', async (req, res) => {
     const token = tokenOf(req);
     const all = optionalText(req.body, 'all', 8) === '1';
+    const wanted = slugsOf(req.body);
+    // Joining is limited per link (a forwarded link must not subscribe and unsubscribe the
+    // address in a loop, each with its mail); leaving never is. Only a form that joins counts.
+    const limit =
+      !all && joinsOf(await preferencesView(database, secrets, token), wanted).length > 0
+        ? await joinLimit(String(preferenceLinkSubscription(secrets, token)))
+        : ({ allowed: true } as const);
+    const mayJoin = limit.allowed;
     // The service hands the goodbye mails it wrote (if any) to the relay after its commit.
-    const change = await deps.subscriptions.updatePreferences({ token, wanted: slugsOf(req.body), all, origin: requestOrigin(req) });
+    const change = await deps.subscriptions.updatePreferences({
+      token,
+      wanted,
+      all,
+      origin: requestOrigin(req),
+      mayJoin,
+      consents: checkedOf(req.body, 'consent'),
+    });
+    if (!limit.allowed) {
+      // Nothing else was asked for, so nothing changed: the limit's own answer. Else the page says which joins wait.
+      if (change.held.length > 0 && change.unsubscribed.length === 0) throw linkRateLimited(res, limit.retryAfterSeconds);
+      res.set('Retry-After', String(limit.retryAfterSeconds));
+    }
     if (change.unsubscribed.length > 0) deps.metrics.unsubscribes.inc(change.unsubscribed.length);
     const locale = formLocale(req, change.view.contact.locale);
     sendFormPage(res, savedPage(locale, change, withToken('/preferences', token), withToken('/preferences/reason', token)));

@@ -9,6 +9,7 @@ import { lockAddressOfSubscription, subscriptionIdFromToken } from '../signup/in
 import { domainOf } from '../../platform/mail/address.js';
 import { mayMail } from '../policy/index.js';
 import { entriesOfAddress, suppressAddress } from '../policy/index.js';
+import { currentConsentStatement, type ConsentStatement } from '../consent/index.js';
 
 /** Entries the person made themselves, which the preference centre may undo; every other reason is a block. */
 const OWN_OPT_OUT: SuppressionReason = 'unsubscribed';
@@ -20,6 +21,8 @@ export interface PreferenceList {
   state: SubscriptionStatus | 'none';
   /** A bounce, complaint or admin entry for this list (or every list): the box cannot be ticked here. */
   blockedBy: SuppressionReason | null;
+  /** The list's current consent statement, shown beside a box of its own to join it; null: none written. */
+  statement: ConsentStatement | null;
 }
 
 /** What the preference page shows: the contact, the lists, and a block over the whole address. */
@@ -63,14 +66,16 @@ async function readView(scope: Scope, secrets: readonly string[], contact: Row<'
     .from(suppressions)
     .where(entriesOfAddress(scope.tables, secrets, contact.emailKey));
   const addressBlockedBy = entries.find((e) => e.listId === null && e.reason !== OWN_OPT_OUT)?.reason ?? null;
+  const statements = await Promise.all(shown.map((list) => currentConsentStatement(scope, list)));
   return {
     contact,
     addressBlockedBy,
     optedOutOfAll: entries.some((e) => e.listId === null && e.reason === OWN_OPT_OUT),
-    lists: shown.map((list) => ({
+    lists: shown.map((list, i) => ({
       list,
       state: mine.find((s) => s.listId === list.id)?.status ?? 'none',
       blockedBy: addressBlockedBy ?? entries.find((e) => e.listId === list.id && e.reason !== OWN_OPT_OUT)?.reason ?? null,
+      statement: statements[i] ?? null,
     })),
   };
 }
@@ -85,6 +90,10 @@ export interface PreferenceChange {
   unsubscribed: Row<'lists'>[];
   /** Lists ticked that a bounce, complaint or admin entry keeps closed: nothing changed for them. */
   refused: Row<'lists'>[];
+  /** Lists ticked to join while this link may join no more for now (its rate limit): nothing changed for them. */
+  held: Row<'lists'>[];
+  /** Lists with `requireConsent` ticked without the box of their consent statement: not joined. */
+  needsConsent: Row<'lists'>[];
   /** "Unsubscribe from everything" was pressed. */
   all: boolean;
   view: PreferenceView;
@@ -94,25 +103,66 @@ export interface PreferenceChange {
 
 const SOURCE = 'preference centre';
 
-/**
- * Applies the preference form: the lists ticked (`wanted`, slugs) against the person's states.
- * - A list unticked that was confirmed or pending: unsubscribed, with a consent event and that
- *   list's opt-out entry (not tied to any unsubscribe link, so no link's undo lifts it).
- * - A list ticked that was not confirmed: confirmed at once (the link proves the mailbox), with a
- *   consent event carrying the list's current consent statement. The person's own opt-out of that
- *   list is lifted; an opt-out of every list gives way to one per other list, so the rest stay
- *   closed. A bounce, complaint or admin entry is never lifted here: the list is `refused`.
- * - `all`: every subscription ends and the address is opted out of every list.
- * One transaction; only lists shown on the page can change.
- */
 /** The preference form as posted: the slugs ticked, or "unsubscribe from everything". */
 export interface PreferenceRequest {
   token: unknown;
   wanted: readonly string[];
   all: boolean;
   origin: RequestOrigin;
+  /** false: this link joined lists too often lately; lists ticked to join are `held`, leaving is done as always. */
+  mayJoin?: boolean;
+  /** The consent statements whose box was ticked: their versions (each names its list). */
+  consents?: readonly string[];
 }
 
+/**
+ * The statement version agreed to for each list, from the ticked boxes. A version that is no
+ * statement of a list on the page is a forged or foreign form: `400 unknown_consent_version`.
+ * An older version of a list stays valid: the page the person read showed those words.
+ */
+async function agreedVersions(scope: Scope, view: PreferenceView, given: readonly string[]): Promise<Map<number, string>> {
+  const agreed = new Map<number, string>();
+  if (given.length === 0) return agreed;
+  const { consentTexts } = scope.tables;
+  const rows = await scope.db
+    .select({ version: consentTexts.version, listId: consentTexts.listId })
+    .from(consentTexts)
+    .where(inArray(consentTexts.version, [...new Set(given)]));
+  const shown = new Map(view.lists.map(({ list }) => [list.id, list]));
+  for (const version of new Set(given)) {
+    const row = rows.find((r) => r.version === version);
+    if (!row || !shown.has(row.listId))
+      throw new AppError(400, 'unknown_consent_version', 'A consent box of this form names no statement of its lists: reload the page.');
+    // Of two versions of one list (two pages open), the current one.
+    if (!agreed.has(row.listId) || version === shown.get(row.listId)!.consentVersion) agreed.set(row.listId, version);
+  }
+  return agreed;
+}
+
+/** Lists this form would join: ticked, not confirmed, and neither blocked nor archived. */
+export function joinsOf(view: PreferenceView, wanted: readonly string[]): Row<'lists'>[] {
+  const ticked = new Set(wanted);
+  return view.lists
+    .filter(
+      ({ list, state, blockedBy }) => ticked.has(list.slug) && state !== 'confirmed' && blockedBy === null && list.archivedAt === null,
+    )
+    .map(({ list }) => list);
+}
+
+/**
+ * Applies the preference form: the lists ticked (`wanted`, slugs) against the person's states.
+ * - A list unticked that was confirmed or pending: unsubscribed, with a consent event and that
+ *   list's opt-out entry (tied to the subscription it ended, as a link's opt-out is), and the
+ *   list's goodbye mail where it sends one (at most one per subscription per 24 hours).
+ * - A list ticked that was not confirmed: confirmed at once (the link proves the mailbox), with a
+ *   consent event carrying the consent statement whose box was ticked (`consents`), or none. A
+ *   list with `requireConsent` is not joined without it (`needsConsent`), as the signup form
+ *   refuses. The person's own opt-out of that list is lifted; an opt-out of every list gives way
+ *   to one per other list, so the rest stay closed. A bounce, complaint or admin entry is never
+ *   lifted here: the list is `refused`. With `mayJoin` false (the link's limit), it is `held`.
+ * - `all`: every subscription ends and the address is opted out of every list.
+ * One transaction; only lists shown on the page can change.
+ */
 export async function applyPreferences(
   database: Database,
   secrets: readonly string[],
@@ -125,7 +175,17 @@ export async function applyPreferences(
     await lockAddressOfSubscription(tx, subscriptionId);
     const contact = await contactOfLink(tx, subscriptionId);
     const view = await readView(tx, secrets, contact);
-    const change: PreferenceChange = { subscribed: [], unsubscribed: [], refused: [], all: request.all, view, outboxIds: [] };
+    const change: PreferenceChange = {
+      subscribed: [],
+      unsubscribed: [],
+      refused: [],
+      held: [],
+      needsConsent: [],
+      all: request.all,
+      view,
+      outboxIds: [],
+    };
+    const agreed = await agreedVersions(tx, view, request.all ? [] : (request.consents ?? []));
     const wanted = new Set(request.all ? [] : request.wanted);
     const ofAddress = entriesOfAddress(tx.tables, secrets, contact.emailKey);
     const domain = domainOf(contact.emailKey);
@@ -177,6 +237,15 @@ export async function applyPreferences(
       } else if (ticked && state !== 'confirmed') {
         if (blockedBy !== null || list.archivedAt !== null) {
           change.refused.push(list);
+          continue;
+        }
+        // As the signup form: a list that requires consent is joined only with its statement's box ticked.
+        if (list.requireConsent && !agreed.has(list.id)) {
+          change.needsConsent.push(list);
+          continue;
+        }
+        if (request.mayJoin === false) {
+          change.held.push(list);
           continue;
         }
         change.subscribed.push(list);
@@ -242,7 +311,8 @@ export async function applyPreferences(
           at: now,
           origin: request.origin,
           detail: SOURCE,
-          consentVersion: list.consentVersion,
+          // The words the person ticked, as shown to them; none when the box was left empty.
+          consentVersion: agreed.get(list.id) ?? null,
         });
         await recordChanges(tx, [
           { type: 'subscription.confirmed', email: contact.emailKey, listId: list.id, locale: contact.locale, at: now },

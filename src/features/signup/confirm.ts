@@ -305,6 +305,8 @@ export async function confirmAfterNotMe(
       at: now,
       origin,
       detail: 'it was me (after not me)',
+      // As an ordinary confirmation: given on the list's statement in force now.
+      consentVersion: target.consentVersion,
     });
     await recordChanges(tx, [
       { type: 'subscription.confirmed', email: contact.emailKey, listId: subscription.listId, locale: contact.locale, at: now },

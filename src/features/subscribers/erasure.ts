@@ -6,6 +6,7 @@ import { parseAddress } from '../../platform/mail/address.js';
 import { recordChanges } from '../changes/index.js';
 import { recordConsent } from '../policy/index.js';
 import { keepReasonsAnonymously } from '../optout/index.js';
+import { keepRecipientFacts } from '../broadcasts/index.js';
 import { entriesOfAddress, suppressAddress } from '../policy/index.js';
 
 export interface ErasureOutcome {
@@ -17,7 +18,8 @@ export interface ErasureOutcome {
 
 /**
  * Erases everything kept about an address, in one transaction: its consent trail, subscriptions,
- * queued mail and the contact; its suppression entries (which name the address and its lists)
+ * queued mail and the contact (a broadcast's rows stay, holding nothing about the person: its
+ * counts are facts of the time of sending); its suppression entries (which name the address and its lists)
  * give way to one all-lists entry holding only the keyed hash, so it can never be mailed again.
  * The consent log keeps that an erasure happened, and nothing about whom.
  */
@@ -45,10 +47,12 @@ export async function eraseContact(
     if (!contact && entries.length === 0) throw new AppError(404, 'unknown_contact', 'There is no contact with this address.');
 
     if (contact) {
-      const subscriptionIds = (
-        await tx.db.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.contactId, contact.id))
-      ).map((s) => s.id);
-      // Mail already handed to the queue finds no row and is dropped by the worker.
+      const theirs = await tx.db.select().from(subscriptions).where(eq(subscriptions.contactId, contact.id));
+      const subscriptionIds = theirs.map((s) => s.id);
+      // A broadcast's counts are facts of its sending: its rows of this person stay, anonymous
+      // (one still waiting counts as dropped). Their other mail goes: mail already handed to the
+      // queue finds no row and is dropped by the worker.
+      await keepRecipientFacts(tx, theirs, now);
       if (subscriptionIds.length > 0) await tx.db.delete(outbox).where(inArray(outbox.subscriptionId, subscriptionIds));
       // Why they left still counts, as an answer of nobody (reasons.ts).
       await keepReasonsAnonymously(tx, contact.id);

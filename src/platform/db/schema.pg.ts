@@ -142,12 +142,14 @@ export const suppressions = pgTable(
     createdByLink: reference('created_by_link'),
   },
   (t) => [
-    // One entry per address and scope; "every list" (null) is its own scope.
+    // One entry per address, scope and reason: each reason is a fact of its own (an admin block
+    // landing on a person's opt-out is kept beside it, never folded into it). "Every list"
+    // (null) is its own scope.
     uniqueIndex('suppressions_hash_all_lists')
-      .on(t.emailHash)
+      .on(t.emailHash, t.reason)
       .where(sql`list_id is null`),
     uniqueIndex('suppressions_hash_list')
-      .on(t.emailHash, t.listId)
+      .on(t.emailHash, t.listId, t.reason)
       .where(sql`list_id is not null`),
     index('suppressions_created').on(t.createdAt, t.id),
     index('suppressions_email').on(t.email),
@@ -198,6 +200,8 @@ export const outbox = pgTable(
     sentAt: timestamp('sent_at'),
     /** The broadcast this message belongs to (kind 'broadcast'); null for every other kind. */
     broadcastId: reference('broadcast_id').references(() => broadcasts.id),
+    /** See schema.ts: when the recipient opted out through this broadcast's own link (counted once). */
+    optedOutAt: timestamp('opted_out_at'),
   },
   (t) => [
     index('outbox_status_created').on(t.status, t.createdAt),

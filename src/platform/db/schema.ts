@@ -120,12 +120,14 @@ export const suppressions = sqliteTable(
     createdByLink: integer('created_by_link'),
   },
   (t) => [
-    // One entry per address and scope; "every list" (null) is its own scope.
+    // One entry per address, scope and reason: each reason is a fact of its own (an admin block
+    // landing on a person's opt-out is kept beside it, never folded into it). "Every list"
+    // (null) is its own scope.
     uniqueIndex('suppressions_hash_all_lists')
-      .on(t.emailHash)
+      .on(t.emailHash, t.reason)
       .where(sql`list_id is null`),
     uniqueIndex('suppressions_hash_list')
-      .on(t.emailHash, t.listId)
+      .on(t.emailHash, t.listId, t.reason)
       .where(sql`list_id is not null`),
     index('suppressions_created').on(t.createdAt, t.id),
     index('suppressions_email').on(t.email),
@@ -184,6 +186,11 @@ export const outbox = sqliteTable(
     sentAt: timestamp('sent_at'),
     /** The broadcast this message belongs to (kind 'broadcast'); null for every other kind. */
     broadcastId: integer('broadcast_id').references(() => broadcasts.id),
+    /**
+     * A broadcast's row: when its recipient first opted out through this broadcast's own link, so
+     * that the broadcast counts each recipient's opt-out once, however often they click.
+     */
+    optedOutAt: timestamp('opted_out_at'),
   },
   (t) => [
     index('outbox_status_created').on(t.status, t.createdAt),

@@ -203,7 +203,7 @@ export function localeField(value: unknown): Locale | undefined {
 }
 
 export const FORM_STYLE = `fieldset{border:1px solid var(--line);border-radius:6px;margin:0 0 1.5rem;padding:.75rem 1rem}legend{font-weight:600;padding:0 .25rem}
-.option{display:flex;gap:.75rem;align-items:flex-start;min-height:3rem;margin:0 0 .75rem}.option input{width:1.5rem;height:1.5rem;margin:.1rem 0 0;flex:none}.option span{display:block}
+.option{display:flex;gap:.75rem;align-items:flex-start;min-height:3rem;margin:0 0 .75rem}.option+.agree{margin:-.25rem 0 1rem 2.25rem}.option input{width:1.5rem;height:1.5rem;margin:.1rem 0 0;flex:none}.option span{display:block}
 .state,.note{color:var(--muted);font-size:.9375rem}.blocked{border-left:4px solid var(--muted);padding:.5rem .75rem;margin:0 0 1rem}
 textarea{display:block;width:100%;min-height:6rem;margin-top:.25rem;font:inherit;padding:.5rem .75rem;border:1px solid var(--muted);border-radius:6px;background:var(--card);color:var(--text)}
 h2{font-size:1.2rem;margin:2rem 0 .75rem}ol.trail{list-style:none;padding:0;margin:0 0 1rem}ol.trail li{padding:.5rem 0;border-bottom:1px solid var(--line)}

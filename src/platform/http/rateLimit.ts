@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RLWrapperTimeouts, type RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../../errors.js';
@@ -82,4 +82,42 @@ export function rateLimitByIp(redis: Redis, options: RateLimitOptions, logger: L
       next();
     }
   };
+}
+
+/**
+ * How often one link (a mail's unsubscribe or preference link: the subscription it names) may
+ * resubscribe, or join lists from the preference centre, per hour. A person undoing a mistake
+ * needs one or two; a forwarded link used to flood the address with mail gets no further.
+ */
+export const LINK_CHANGES_PER_HOUR = 5;
+
+export type KeyLimitDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+/**
+ * A limit per key rather than per client (see sharedCounter: kept in Redis, in memory while
+ * Redis is away). Both counters failing lets the request through, as for signups.
+ */
+export function rateLimitByKey(
+  redis: Redis,
+  options: { points: number; durationSeconds: number; keyPrefix: string },
+  logger: Logger,
+): (key: string) => Promise<KeyLimitDecision> {
+  const limiter = sharedCounter(redis, { points: options.points, duration: options.durationSeconds, keyPrefix: options.keyPrefix });
+  return async (key) => {
+    try {
+      await limiter.consume(key);
+      return { allowed: true };
+    } catch (rejection) {
+      if (isRefusal(rejection))
+        return { allowed: false, retryAfterSeconds: retryAfterSeconds(rejection.msBeforeNext, options.durationSeconds * 1000) };
+      logger.warn({ err: (rejection as Error).message }, 'rate limiter unavailable; request let through');
+      return { allowed: true };
+    }
+  };
+}
+
+/** The answer to a link used too often: 429 with Retry-After (a page in the person's language for a browser). */
+export function linkRateLimited(res: Response, retryAfter: number): AppError {
+  res.set('Retry-After', String(retryAfter));
+  return new AppError(429, 'link_rate_limited', 'This link was used too often in a short time. Please wait a while and try again.');
 }

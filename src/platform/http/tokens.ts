@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * 'preferences' names a subscription too: the preference centre of its contact (a contact's
@@ -83,4 +83,59 @@ export function verifyToken(
   const claims: TokenClaims = { purpose, subscriptionId: Number(subscriptionIdText), expiresAt };
   if (broadcastIdText !== undefined) claims.broadcastId = Number(broadcastIdText);
   return { ok: true, claims };
+}
+
+/** What a broadcast test copy's unsubscribe link names: the address it was sent to, and the broadcast. */
+export interface TestCopyClaims {
+  /** The canonical address (lower-cased), as the suppression list keys it. */
+  emailKey: string;
+  broadcastId: number;
+}
+
+const TEST_COPY_PURPOSE = 'test-copy';
+
+/** The key a test copy's address is sealed with: derived from the signing secret, never the secret itself. */
+function sealingKey(secret: string): Buffer {
+  return createHash('sha256').update(`test-copy-address:${secret}`).digest();
+}
+
+/**
+ * The unsubscribe token of a broadcast's test copy, sent to an address that is on no list and so
+ * has no subscription to name. It carries the address itself, sealed (AES-256-GCM), so the link
+ * works and suppresses that address, while the URL (in a browser's history, a proxy's log) does
+ * not show it. Layout: base64url("kid.test-copy.broadcastId.sealed") "." base64url(HMAC), which
+ * verifyToken refuses for any purpose (its fourth field is no expiry).
+ */
+export function createTestCopyToken(secrets: readonly string[], claims: TestCopyClaims): string {
+  const secret = secrets[0];
+  if (!secret) throw new Error('no signing secret configured');
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealingKey(secret), iv);
+  const sealed = Buffer.concat([iv, cipher.update(claims.emailKey, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url');
+  const payload = [keyId(secret), TEST_COPY_PURPOSE, claims.broadcastId, sealed].join('.');
+  return `${Buffer.from(payload).toString('base64url')}.${sign(secret, payload).toString('base64url')}`;
+}
+
+/** The claims of a test copy's token, or null for anything else (another purpose, a forgery, a retired key). */
+export function verifyTestCopyToken(secrets: readonly string[], token: unknown): TestCopyClaims | null {
+  if (typeof token !== 'string') return null;
+  const parts = token.split('.');
+  if (parts.length !== 2 || !/^[A-Za-z0-9_-]{1,600}$/.test(parts[0]!) || !/^[A-Za-z0-9_-]{43}$/.test(parts[1]!)) return null;
+  const payload = Buffer.from(parts[0]!, 'base64url').toString('utf8');
+  const fields = payload.split('.');
+  if (fields.length !== 4 || fields[1] !== TEST_COPY_PURPOSE || !/^[1-9][0-9]{0,15}$/.test(fields[2]!)) return null;
+  const secret = secrets.find((candidate) => keyId(candidate) === fields[0]);
+  const given = Buffer.from(parts[1]!, 'base64url');
+  const expected = sign(secret ?? secrets[0] ?? '', payload);
+  if (!secret || given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  const sealed = Buffer.from(fields[3]!, 'base64url');
+  if (sealed.length < 12 + 16 + 1) return null;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', sealingKey(secret), sealed.subarray(0, 12));
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    const emailKey = Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]).toString('utf8');
+    return { emailKey, broadcastId: Number(fields[2]) };
+  } catch {
+    return null;
+  }
 }

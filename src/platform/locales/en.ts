@@ -115,6 +115,9 @@ export const en = {
     subscribedTo: (lists: string) => `Subscribed now: ${lists}.`,
     unsubscribedFrom: (lists: string) => `Unsubscribed now: ${lists}.`,
     notChanged: (lists: string) => `Not changed, because this address is blocked: ${lists}.`,
+    consentNeeded: (lists: string) => `Not joined: ${lists}. To join, tick the box of its consent statement too.`,
+    notJoinedNow: (lists: string) =>
+      `Not joined now: ${lists}. This link was used to join lists too often in a short time: please try again in an hour.`,
     unsubscribedAll: 'This address will no longer receive any mail from us.',
     backToPreferences: 'Back to your subscriptions',
 
@@ -199,6 +202,7 @@ export const en = {
     captcha_failed: 'The anti-bot check failed. Please try again.',
     captcha_unavailable: 'The anti-bot check is unavailable right now. Please try again in a moment.',
     rate_limited: 'Too many requests came from your network. Please wait a minute and try again.',
+    link_rate_limited: 'This link was used too often in a short time. Please wait an hour and try again.',
     unknown_list: 'This list does not exist, or no longer takes signups.',
     missing_token: 'This link is incomplete. Open it again from the email, as it is.',
     invalid_token: 'This link is not valid. Open it again from the email, as it is.',

@@ -117,6 +117,10 @@ export const fr: Strings = {
     subscribedTo: (lists) => `Abonnement fait maintenant\u00a0: ${lists}.`,
     unsubscribedFrom: (lists) => `Désinscription faite maintenant\u00a0: ${lists}.`,
     notChanged: (lists) => `Inchangé, car cette adresse est bloquée\u00a0: ${lists}.`,
+    consentNeeded: (lists) =>
+      `Pas d’abonnement\u00a0: ${lists}. Pour vous abonner, cochez aussi la case de sa déclaration de consentement.`,
+    notJoinedNow: (lists) =>
+      `Pas d’abonnement pour l’instant\u00a0: ${lists}. Ce lien a servi trop souvent en peu de temps pour s’abonner\u00a0: réessayez dans une heure.`,
     unsubscribedAll: 'Cette adresse ne recevra plus aucun e-mail de notre part.',
     backToPreferences: 'Revenir à vos abonnements',
 
@@ -201,6 +205,7 @@ export const fr: Strings = {
     captcha_failed: 'La vérification anti-robot a échoué. Veuillez réessayer.',
     captcha_unavailable: 'La vérification anti-robot est indisponible pour le moment. Réessayez dans un instant.',
     rate_limited: 'Trop de demandes sont venues de votre réseau. Patientez une minute, puis réessayez.',
+    link_rate_limited: 'Ce lien a servi trop souvent en peu de temps. Patientez une heure, puis réessayez.',
     unknown_list: 'Cette liste n’existe pas, ou n’accepte plus d’inscriptions.',
     missing_token: 'Ce lien est incomplet. Ouvrez-le à nouveau depuis l’e-mail, tel quel.',
     invalid_token: 'Ce lien n’est pas valable. Ouvrez-le à nouveau depuis l’e-mail, tel quel.',

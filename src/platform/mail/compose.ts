@@ -1,6 +1,6 @@
 import type { Config, Site } from '../../config.js';
 import type { MessageKind } from '../db/schema.js';
-import { createToken, CONFIRM_TOKEN_TTL_MS, DATA_LINK_TTL_MS } from '../http/tokens.js';
+import { createTestCopyToken, createToken, CONFIRM_TOKEN_TTL_MS, DATA_LINK_TTL_MS, type TestCopyClaims } from '../http/tokens.js';
 import { stringsOf, type Locale } from '../locales/locale.js';
 import { senderDomain } from './sender.js';
 import { renderWelcomeMessage } from './welcomeMessage.js';
@@ -60,6 +60,8 @@ export interface MessageSubject {
   broadcastId?: number | null;
   /** For an erase or export link: when the person asked for it (the link lasts DATA_LINK_TTL_MS from then). */
   requestedAt?: number;
+  /** The unsubscribe link, when it is not the subscription's own (a broadcast's test copy to someone on no list). */
+  unsubscribeUrl?: string;
 }
 
 /** The one-click unsubscribe link; a broadcast's names the broadcast too (signed), to count its opt-outs. */
@@ -75,6 +77,11 @@ export function unsubscribeUrl(
     ...(broadcastId ? { broadcastId } : {}),
   });
   return `${context.publicUrl}/unsubscribe?token=${token}`;
+}
+
+/** The unsubscribe link of a broadcast's test copy: it names the (sealed) address, not a subscription. */
+export function testCopyUnsubscribeUrl(context: Pick<MessageContext, 'publicUrl' | 'secrets'>, claims: TestCopyClaims): string {
+  return `${context.publicUrl}/unsubscribe?token=${createTestCopyToken(context.secrets, claims)}`;
 }
 
 /**
@@ -147,7 +154,7 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
   const from = subject.from ?? context.mailFrom;
   // The Message-ID on the From's domain (a list's sender is on the site's domain or a subdomain of it).
   const sendingDomain = senderDomain(from) ?? host;
-  const unsubscribe = unsubscribeUrl(context, subject.subscriptionId, subject.broadcastId);
+  const unsubscribe = subject.unsubscribeUrl ?? unsubscribeUrl(context, subject.subscriptionId, subject.broadcastId);
   const variables: Record<string, string> = {
     listName: subject.listName,
     siteLabel: stringsOf(subject.locale).siteLabel(context.site.name, context.site.host),
