@@ -76,14 +76,14 @@ describe('GET /admin/api/stats', () => {
     const dash = await stats('list=dash&days=7');
     expect(dash.lists).toEqual([{ slug: 'dash', counts: { pending: 3, confirmed: 2, unsubscribed: 1 } }]);
     expect(dash.days).toHaveLength(7);
-    expect(dash.days.at(-1)).toEqual({ date: today(), signups: 6, confirmations: 4, unsubscribes: 2 });
+    expect(dash.days.at(-1)).toEqual({ date: today(), signups: 6, confirmations: 4, unsubscribes: 2, reminders: 0 });
     expect(dash.days.slice(0, -1).every((d) => d.signups + d.confirmations + d.unsubscribes === 0)).toBe(true);
     expect(dash.confirmationRate).toBe(0.6667);
 
     const dash2 = await stats('list=dash2');
     expect(dash2.lists).toEqual([{ slug: 'dash2', counts: { pending: 0, confirmed: 1, unsubscribed: 0 } }]);
     expect(dash2.days).toHaveLength(30);
-    expect(dash2.days.at(-1)).toEqual({ date: today(), signups: 1, confirmations: 2, unsubscribes: 1 });
+    expect(dash2.days.at(-1)).toEqual({ date: today(), signups: 1, confirmations: 2, unsubscribes: 1, reminders: 0 });
 
     const all = await stats();
     expect(all.lists.map((l) => l.slug)).toEqual(expect.arrayContaining(['dash', 'dash2', 'default']));
@@ -109,7 +109,7 @@ describe('GET /admin/api/stats', () => {
     const link = await confirm('r1@example.com', 'restart');
     await signUpAll(['r2@example.com'], 'restart');
     expect((await oneClick(local(link))).status).toBe(200);
-    const expected = { date: today(), signups: 2, confirmations: 1, unsubscribes: 1 };
+    const expected = { date: today(), signups: 2, confirmations: 1, unsubscribes: 1, reminders: 0 };
     expect((await stats('list=restart')).days.at(-1)).toEqual(expected);
 
     await t.stop();

@@ -83,24 +83,26 @@ export async function canary(t: TestService | CanaryTarget, options: CanaryOptio
 }
 
 /**
- * The canary of outbound webhooks: a receiver of its own, registered for contact.suppressed,
- * told of an address suppressed after the act. Once it has the event, the webhook relay and
- * worker have gone past the act. The endpoint is deleted afterwards; the suppression stays.
- * Other enabled endpoints listening to contact.suppressed are told of the canary too.
+ * The canary of outbound webhooks: a receiver of its own, registered for
+ * subscription.unsubscribed, told of an opt-out recorded after the act. Once it has the event,
+ * the webhook relay and worker have gone past the act. The endpoint is deleted afterwards; the
+ * suppression stays. Other endpoints listening to subscription.unsubscribed get the canary too.
  */
 export async function webhookCanary(t: TestService): Promise<void> {
   const receiver = await startWebhookReceiver();
   try {
     const created = await postJson(
       `${t.url}/admin/api/webhook-endpoints`,
-      { url: receiver.url, events: ['contact.suppressed'] },
+      // An event the tested endpoints do not listen to: since a disabled endpoint keeps collecting
+      // its events, the canary's own must not land in theirs.
+      { url: receiver.url, events: ['subscription.unsubscribed'] },
       ADMIN_AUTH,
     );
     if (created.status !== 201) throw new Error(`the canary's endpoint answered ${created.status}: ${await created.text()}`);
     const { id, secret } = (await created.json()) as { id: string; secret: string };
     receiver.secret = secret;
     const email = canaryAddress();
-    const suppressed = await postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'manual' }, ADMIN_AUTH);
+    const suppressed = await postJson(`${t.url}/admin/api/suppressions`, { email, reason: 'unsubscribed' }, ADMIN_AUTH);
     if (suppressed.status !== 201) throw new Error(`the canary's suppression answered ${suppressed.status}: ${await suppressed.text()}`);
     await waitFor(
       () => receiver.accepted().some((event) => event.data.email === email),

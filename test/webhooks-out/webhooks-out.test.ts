@@ -193,6 +193,13 @@ describe('outbound webhooks: events', () => {
       body: bounce,
     });
     expect(provider.status).toBe(200);
+    // Alice's two events are told before she is erased: a delivery still waiting at an erasure is
+    // scrubbed and never sent (test/webhooks-out/erasure-scrub.test.ts), which is not this test's case.
+    await waitFor(
+      () => receiver.accepted().filter((e) => e.data.email === 'alice.events@example.com').length === 2,
+      10_000,
+      'Alice’s events before her erasure',
+    );
     expect((await fetch(`${t.url}/admin/api/contacts/alice.events@example.com`, { method: 'DELETE', headers: ADMIN_AUTH })).status).toBe(
       204,
     );
