@@ -55,7 +55,7 @@ ${rows}
 ${table}
 <h2>Add an address, or block a domain</h2>
 <form method="post" action="/admin/suppressions" class="row">${csrfInput(session)}
-<input type="text" name="email" required placeholder="someone@example.com, spam.example or *.spam.example" aria-label="Address or domain to suppress">
+<input type="text" name="email" required placeholder="someone@example.com, spam.example or *.spam.example" aria-label="Address to suppress, or a domain to block">
 <select name="reason" aria-label="Reason for the new entry">${options(
       SUPPRESSION_REASONS.filter((r) => r !== 'erased'),
       'manual',
