@@ -40,7 +40,7 @@ describe('npm run admin', () => {
     expect(t.smtp.to('cli.one@example.com')).toEqual([]);
 
     const exported = await admin('suppressions', 'export');
-    expect(exported.stdout.split('\r\n')[0]).toBe('email,reason,list,created_at');
+    expect(exported.stdout.split('\r\n')[0]).toBe('email,reason,list,created_at,domain');
     expect(exported.stdout).toContain('cli.two@example.com,manual,,');
   });
 

@@ -68,7 +68,7 @@ describe('the admin console in a real browser', () => {
     ]);
     const csv = await readFile((await download.path())!, 'utf8');
     const lines = csv.split('\r\n');
-    expect(lines[0]).toBe('email,reason,list,created_at');
+    expect(lines[0]).toBe('email,reason,list,created_at,domain');
     expect(csv).toContain('browser.added@example.com,manual,,');
     expect(csv).toContain('browser.two@elsewhere.example,complained,,');
     expect(csv).not.toContain('browser.one@example.com');

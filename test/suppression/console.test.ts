@@ -373,7 +373,7 @@ describe('CSV export and import', () => {
     expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(res.headers.get('content-disposition')).toMatch(/^attachment; filename="?suppressions\.csv"?$/);
     const lines = (await res.text()).split('\r\n');
-    expect(lines[0]).toBe('email,reason,list,created_at');
+    expect(lines[0]).toBe('email,reason,list,created_at,domain');
     expect(lines.at(-1)).toBe('');
     const rows = lines.slice(1, -1);
     expect(rows).toHaveLength((await t.service.database.db.select().from(t.service.database.tables.suppressions)).length);

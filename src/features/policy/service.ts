@@ -3,7 +3,7 @@ import type { Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
 import { DATA_LINK_TTL_MS } from '../../platform/http/tokens.js';
 import type { MessageKind, SubscriptionStatus } from '../../platform/db/schema.js';
-import { entriesOfAddress, findSuppression, findSuppressions, type SuppressionMatch } from './suppressions.js';
+import { blockingEntriesOf, findSuppression, findSuppressions, type SuppressionMatch } from './suppressions.js';
 
 /** Limits on confirmation emails to one address, whatever the lists (against list bombing). */
 export interface ConfirmLimits {
@@ -153,7 +153,7 @@ async function goodbyeDecision(scope: Scope, secrets: readonly string[], emailKe
     .select({ reason: suppressions.reason, createdByLink: suppressions.createdByLink, createdAt: suppressions.createdAt })
     .from(suppressions)
     .where(
-      and(entriesOfAddress(scope.tables, secrets, emailKey), or(isNull(suppressions.listId), eq(suppressions.listId, request.listId))),
+      and(blockingEntriesOf(scope.tables, secrets, emailKey), or(isNull(suppressions.listId), eq(suppressions.listId, request.listId))),
     );
   const other = entries.find(
     (entry) =>
@@ -266,7 +266,7 @@ async function dataLinkDecision(scope: Scope, secrets: readonly string[], emailK
   const [other] = await scope.db
     .select({ reason: suppressions.reason })
     .from(suppressions)
-    .where(and(entriesOfAddress(scope.tables, secrets, emailKey), ne(suppressions.reason, 'unsubscribed')))
+    .where(and(blockingEntriesOf(scope.tables, secrets, emailKey), ne(suppressions.reason, 'unsubscribed')))
     .limit(1);
   return other ? { allowed: false, reason: `suppressed:${other.reason}` } : { allowed: true };
 }

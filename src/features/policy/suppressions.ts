@@ -14,6 +14,35 @@ export function addressHashes(secrets: readonly string[], emailKey: string): str
 }
 
 /**
+ * A domain block's key, kept in `email_hash` beside the keyed hashes (a domain is no one's
+ * personal data, so it is not hashed): `domain:spam.example` blocks every address at that
+ * domain, `domain:*.spam.example` the domain and all its subdomains. No keyed hash has a colon.
+ */
+export const DOMAIN_KEY_PREFIX = 'domain:';
+
+export const isDomainKey = (emailHash: string) => emailHash.startsWith(DOMAIN_KEY_PREFIX);
+
+/** The domain blocks that would cover an address: its domain exactly, and the wildcard of it and of each parent. */
+export function domainKeys(emailKey: string): string[] {
+  const domain = emailKey.slice(emailKey.lastIndexOf('@') + 1);
+  const labels = domain.split('.');
+  const keys = [`${DOMAIN_KEY_PREFIX}${domain}`];
+  for (let i = 0; i < labels.length - 1; i += 1) keys.push(`${DOMAIN_KEY_PREFIX}*.${labels.slice(i).join('.')}`);
+  return keys;
+}
+
+/** What blocks an address: its keyed hashes, and the domain blocks over its domain. */
+export function blockingKeys(secrets: readonly string[], emailKey: string): string[] {
+  return [...addressHashes(secrets, emailKey), ...domainKeys(emailKey)];
+}
+
+/** Every entry that blocks an address (its own in any scope, and the domain blocks over it): what the gate reads. */
+export function blockingEntriesOf({ suppressions }: Pick<Tables, 'suppressions'>, secrets: readonly string[], emailKey: string): SQL {
+  const keys = inArray(suppressions.emailHash, blockingKeys(secrets, emailKey));
+  return or(and(keys, isNull(suppressions.listId)), and(keys, isNotNull(suppressions.listId)))!;
+}
+
+/**
  * An address's entries as one condition per partial unique index (all lists, one list): a
  * lookup by hash alone matches neither index's condition, and SQLite would scan the table.
  */
@@ -40,9 +69,9 @@ export interface SuppressionMatch {
  * One prepared lookup per number of secrets and per scope (one list or every list only); each
  * shape has its own PostgreSQL statement name.
  */
-function suppressionLookup(scope: Scope, secretCount: number, anyList: boolean) {
+function suppressionLookup(scope: Scope, keyCount: number, anyList: boolean) {
   const { suppressions } = scope.tables;
-  const hashes = Array.from({ length: secretCount }, (_, i) => sql.placeholder(`hash${i}`));
+  const hashes = Array.from({ length: keyCount }, (_, i) => sql.placeholder(`hash${i}`));
   const listScope = anyList
     ? isNull(suppressions.listId)
     : or(isNull(suppressions.listId), eq(suppressions.listId, sql.placeholder('listId')));
@@ -54,7 +83,7 @@ function suppressionLookup(scope: Scope, secretCount: number, anyList: boolean) 
       // Any entry blocks; of several, one that is not the person's own opt-out says more (as in findSuppressions).
       .orderBy(sql`case when ${suppressions.reason} = 'unsubscribed' then 1 else 0 end`, asc(suppressions.id))
       .limit(1)
-      .prepare(`suppression_lookup_${secretCount}_${anyList ? 'all_lists' : 'list'}`)
+      .prepare(`suppression_lookup_${keyCount}_${anyList ? 'all_lists' : 'list'}`)
   );
 }
 
@@ -68,14 +97,15 @@ export async function findSuppression(
   listId: number | null,
 ): Promise<SuppressionMatch | undefined> {
   const lookups = suppressionLookups(scope);
-  const shape = `${secrets.length}:${listId === null}`;
+  const keys = blockingKeys(secrets, emailKey);
+  const shape = `${keys.length}:${listId === null}`;
   let lookup = lookups.get(shape);
   if (!lookup) {
-    lookup = suppressionLookup(scope, secrets.length, listId === null);
+    lookup = suppressionLookup(scope, keys.length, listId === null);
     lookups.set(shape, lookup);
   }
   const values: Record<string, string | number> = { listId: listId ?? 0 };
-  addressHashes(secrets, emailKey).forEach((hash, i) => (values[`hash${i}`] = hash));
+  keys.forEach((key, i) => (values[`hash${i}`] = key));
   return (await lookup.execute(values))[0];
 }
 
@@ -94,7 +124,10 @@ export async function findSuppressions(
   const { suppressions } = scope.tables;
   const found = new Map<string, SuppressionMatch>();
   for (const chunk of chunked([...new Set(emailKeys)])) {
-    const keyOfHash = new Map(chunk.flatMap((emailKey) => addressHashes(secrets, emailKey).map((hash) => [hash, emailKey] as const)));
+    // A domain block's key stands for every address of the chunk at that domain.
+    const keyOfHash = new Map<string, string[]>();
+    for (const emailKey of chunk)
+      for (const key of blockingKeys(secrets, emailKey)) keyOfHash.set(key, [...(keyOfHash.get(key) ?? []), emailKey]);
     const hashes = inArray(suppressions.emailHash, [...keyOfHash.keys()]);
     // One condition per partial unique index, so each half is an index lookup (see addressEntryConditions).
     const rows = await scope.db
@@ -102,10 +135,11 @@ export async function findSuppressions(
       .from(suppressions)
       .where(or(and(hashes, isNull(suppressions.listId)), and(hashes, eq(suppressions.listId, listId))));
     for (const row of rows) {
-      const emailKey = keyOfHash.get(row.emailHash)!;
-      const known = found.get(emailKey);
-      if (!known || (known.reason === 'unsubscribed' && row.reason !== 'unsubscribed'))
-        found.set(emailKey, { id: row.id, reason: row.reason });
+      for (const emailKey of keyOfHash.get(row.emailHash)!) {
+        const known = found.get(emailKey);
+        if (!known || (known.reason === 'unsubscribed' && row.reason !== 'unsubscribed'))
+          found.set(emailKey, { id: row.id, reason: row.reason });
+      }
     }
   }
   return found;
@@ -276,4 +310,43 @@ export async function suppressAddresses(
     claimed.add(key);
     return { id: known.get(key)!, created };
   });
+}
+
+/**
+ * Blocks a whole domain (`spam.example`, or `*.spam.example` with its subdomains) for one list
+ * or all, in the caller's transaction. Idempotent for the same pattern, scope and reason. The
+ * pattern is checked by the caller (suppression feature); it is kept in `email_hash` as
+ * `domain:<pattern>`, and the bare domain in `domain` for search.
+ */
+export async function suppressDomain(
+  tx: Scope,
+  entry: { pattern: string; listId: number | null; reason: SuppressionReason; source: string; at: number },
+): Promise<{ id: number; created: boolean }> {
+  const { suppressions } = tx.tables;
+  const key = `${DOMAIN_KEY_PREFIX}${entry.pattern}`;
+  const [inserted] = await tx.db
+    .insert(suppressions)
+    .values({
+      emailHash: key,
+      email: null,
+      domain: entry.pattern.replace(/^\*\./, ''),
+      listId: entry.listId,
+      reason: entry.reason,
+      source: entry.source,
+      createdAt: entry.at,
+    })
+    .onConflictDoNothing()
+    .returning({ id: suppressions.id });
+  if (inserted) return { id: inserted.id, created: true };
+  const [existing] = await tx.db
+    .select({ id: suppressions.id })
+    .from(suppressions)
+    .where(
+      and(
+        eq(suppressions.emailHash, key),
+        eq(suppressions.reason, entry.reason),
+        entry.listId === null ? isNull(suppressions.listId) : eq(suppressions.listId, entry.listId),
+      ),
+    );
+  return { id: existing!.id, created: false };
 }

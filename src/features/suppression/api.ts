@@ -5,7 +5,7 @@ import { AppError } from '../../errors.js';
 import { maskEmail } from '../../logger.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
 import { suppressionCsvChunks } from './csv.js';
-import { addSuppression, liftSuppression, listSuppressions } from './service.js';
+import { addDomainSuppression, addSuppression, liftSuppression, listSuppressions } from './service.js';
 import { importCsvUpload } from './upload.js';
 import type { AppDeps } from '../../app.js';
 import { optionalText, requiredText } from '../../platform/http/fields.js';
@@ -17,6 +17,13 @@ export function reasonOf(value: string | undefined): SuppressionReason | undefin
   if (value === undefined || value === '') return undefined;
   if ((SUPPRESSION_REASONS as readonly string[]).includes(value)) return value as SuppressionReason;
   throw new AppError(400, 'invalid_reason', `The reason must be one of: ${SUPPRESSION_REASONS.join(', ')}.`);
+}
+
+/** `kind=domain` (domain blocks only) or `kind=address` (address entries only). */
+export function kindOf(value: string | undefined): 'domain' | 'address' | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'domain' || value === 'address') return value;
+  throw new AppError(400, 'invalid_kind', 'The kind must be domain or address.');
 }
 
 function limitOf(value: string | undefined): number {
@@ -60,6 +67,7 @@ export function apiRoutes(deps: AppDeps): Router {
       q: optionalText(req.query, 'q', 254),
       list: optionalText(req.query, 'list', 64),
       reason: reasonOf(optionalText(req.query, 'reason', 32)),
+      kind: kindOf(optionalText(req.query, 'kind', 16)),
       limit: limitOf(optionalText(req.query, 'limit', 8)),
       cursor: optionalText(req.query, 'cursor', 64) || undefined,
     });
@@ -68,6 +76,19 @@ export function apiRoutes(deps: AppDeps): Router {
 
   router.post('/suppressions', async (req, res) => {
     const body: unknown = req.body;
+    const domain = optionalText(body, 'domain', 260);
+    if (domain !== undefined && optionalText(body, 'email', 1024) === undefined) {
+      // A whole domain: {"domain": "spam.example"} or {"domain": "*.spam.example"} (its subdomains too).
+      const { item, created } = await addDomainSuppression(database, {
+        domain,
+        reason: reasonOf(optionalText(body, 'reason', 32)) ?? 'manual',
+        list: optionalText(body, 'list', 64) || undefined,
+        source: 'admin',
+      });
+      if (created) deps.logger.info({ id: item.id, domain: item.domain, reason: item.reason, list: item.list }, 'admin blocked a domain');
+      res.status(201).json(item);
+      return;
+    }
     const { item, created } = await addSuppression(database, secrets, {
       email: requiredText(body, 'email', 1024, 'invalid_email'),
       reason: reasonOf(optionalText(body, 'reason', 32)) ?? 'manual',

@@ -3,9 +3,9 @@ import type { ConsoleContext } from '../../app.js';
 import { maskEmail } from '../../logger.js';
 import { optionalText, requiredText } from '../../platform/http/fields.js';
 import { listSlugs } from '../lists/index.js';
-import { reasonOf } from './api.js';
+import { kindOf, reasonOf } from './api.js';
 import { importResultPage, suppressionsPage } from './pages.js';
-import { addSuppression, liftSuppression, listSuppressions } from './service.js';
+import { addDomainSuppression, addSuppression, liftSuppression, listSuppressions } from './service.js';
 import { importCsvUpload } from './upload.js';
 
 const PAGE_SIZE = 50;
@@ -21,6 +21,7 @@ export function consoleRoutes({ deps, pageSession, sendPage }: ConsoleContext): 
       q: optionalText(req.query, 'q', 254)?.trim() || undefined,
       list: optionalText(req.query, 'list', 64) || undefined,
       reason: reasonOf(optionalText(req.query, 'reason', 32)),
+      kind: kindOf(optionalText(req.query, 'kind', 16)),
       cursor: optionalText(req.query, 'cursor', 64) || undefined,
     };
     const page = await listSuppressions(database, secrets, { ...query, limit: PAGE_SIZE });
@@ -28,8 +29,21 @@ export function consoleRoutes({ deps, pageSession, sendPage }: ConsoleContext): 
   });
 
   router.post('/suppressions', async (req, res) => {
+    const typed = requiredText(req.body, 'email', 1024, 'invalid_email').trim();
+    if (!typed.includes('@')) {
+      // No "@": a whole domain (spam.example, or *.spam.example with its subdomains).
+      const { item } = await addDomainSuppression(database, {
+        domain: typed,
+        reason: reasonOf(optionalText(req.body, 'reason', 32)) ?? 'manual',
+        list: optionalText(req.body, 'list', 64) || undefined,
+        source: 'admin',
+      });
+      deps.logger.info({ id: item.id, domain: item.domain }, 'admin blocked a domain');
+      res.redirect(303, `/admin/suppressions?${new URLSearchParams({ kind: 'domain', notice: 'domain' }).toString()}`);
+      return;
+    }
     const { item, created } = await addSuppression(database, secrets, {
-      email: requiredText(req.body, 'email', 1024, 'invalid_email'),
+      email: typed,
       reason: reasonOf(optionalText(req.body, 'reason', 32)) ?? 'manual',
       list: optionalText(req.body, 'list', 64) || undefined,
       source: 'admin',

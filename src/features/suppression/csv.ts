@@ -6,9 +6,11 @@ import type { Database, Scope } from '../../platform/db/database.js';
 import { SUPPRESSION_REASONS, type SuppressionReason } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
 import { parseAddress } from '../../platform/mail/address.js';
-import { suppressManyByHand, type EntryByHand } from './service.js';
+import { parseDomainPattern, suppressManyByHand, type EntryByHand } from './service.js';
+import { DOMAIN_KEY_PREFIX, isDomainKey, suppressDomain } from '../policy/index.js';
 
-export const SUPPRESSION_CSV_HEADER = ['email', 'reason', 'list', 'created_at'] as const;
+/** `domain`: a domain block's pattern (`spam.example`, `*.spam.example`), its `email` empty. */
+export const SUPPRESSION_CSV_HEADER = ['email', 'reason', 'list', 'created_at', 'domain'] as const;
 
 /** Rows per query: every chunk is its own short query, so no statement stays open while a slow client reads. */
 const EXPORT_BATCH = 2000;
@@ -30,6 +32,7 @@ export async function* suppressionCsvChunks(scope: Scope, onRows?: (rows: number
         reason: suppressions.reason,
         list: lists.slug,
         createdAt: suppressions.createdAt,
+        emailHash: suppressions.emailHash,
       })
       .from(suppressions)
       .leftJoin(lists, eq(lists.id, suppressions.listId))
@@ -37,7 +40,17 @@ export async function* suppressionCsvChunks(scope: Scope, onRows?: (rows: number
       .orderBy(asc(suppressions.id))
       .limit(EXPORT_BATCH);
     if (rows.length === 0) return;
-    yield rows.map((r) => csvLine([r.email, r.reason, r.list, new Date(r.createdAt).toISOString()])).join('');
+    yield rows
+      .map((r) =>
+        csvLine([
+          r.email,
+          r.reason,
+          r.list,
+          new Date(r.createdAt).toISOString(),
+          isDomainKey(r.emailHash) ? r.emailHash.slice(DOMAIN_KEY_PREFIX.length) : null,
+        ]),
+      )
+      .join('');
     after = rows.at(-1)!.id;
     total += rows.length;
     onRows?.(total);
@@ -59,13 +72,14 @@ interface Columns {
   email: number;
   reason: number;
   list: number;
+  domain: number;
 }
 
 /** A first row naming an `email` column is a header; otherwise the first column holds addresses. */
 function headerColumns(record: readonly string[]): Columns | undefined {
   const names = record.map((cell) => cell.trim().toLowerCase());
   if (!names.includes('email')) return undefined;
-  return { email: names.indexOf('email'), reason: names.indexOf('reason'), list: names.indexOf('list') };
+  return { email: names.indexOf('email'), reason: names.indexOf('reason'), list: names.indexOf('list'), domain: names.indexOf('domain') };
 }
 
 /**
@@ -82,7 +96,7 @@ export async function importSuppressions(
 ): Promise<ImportCounts> {
   const counts: ImportCounts = { added: 0, alreadyPresent: 0, invalid: 0, problems: [] };
   const listIds = new Map<string, number | undefined>();
-  let columns: Columns = { email: 0, reason: -1, list: -1 };
+  let columns: Columns = { email: 0, reason: -1, list: -1, domain: -1 };
   let row = 0;
   let batch: { row: number; record: string[] }[] = [];
 
@@ -103,11 +117,23 @@ export async function importSuppressions(
     batch = [];
     await database.transaction(async (tx) => {
       const valid: EntryByHand[] = [];
+      const domains: { pattern: string; reason: SuppressionReason; listId: number | null }[] = [];
       for (const { row: at, record } of rows) {
         const cell = (index: number) => (index >= 0 ? (record[index] ?? '').trim() : '');
+        // A domain block (our own export writes them with the email empty).
+        const domainText = cell(columns.email) === '' ? cell(columns.domain) : '';
+        let pattern: string | undefined;
+        if (domainText !== '') {
+          try {
+            pattern = parseDomainPattern(domainText);
+          } catch (error) {
+            invalid(at, (error as Error).message);
+            continue;
+          }
+        }
         // Our own export defuses formula cells with a leading quote; take it off again.
-        const parsed = parseAddress(cell(columns.email).replace(/^'(?=[=+\-@])/, ''));
-        if (!parsed.ok) {
+        const parsed = pattern === undefined ? parseAddress(cell(columns.email).replace(/^'(?=[=+\-@])/, '')) : undefined;
+        if (parsed && !parsed.ok) {
           invalid(at, parsed.message);
           continue;
         }
@@ -122,7 +148,13 @@ export async function importSuppressions(
           invalid(at, `There is no list called "${slug}".`);
           continue;
         }
-        valid.push({ address: parsed.address, reason: reasonText as SuppressionReason, listId, source: options.source });
+        if (parsed?.ok) valid.push({ address: parsed.address, reason: reasonText as SuppressionReason, listId, source: options.source });
+        else if (pattern !== undefined) domains.push({ pattern, reason: reasonText as SuppressionReason, listId });
+      }
+      for (const domain of domains) {
+        const result = await suppressDomain(tx, { ...domain, source: options.source, at: now });
+        if (result.created) counts.added += 1;
+        else counts.alreadyPresent += 1;
       }
       for (const result of await suppressManyByHand(tx, secrets, valid, now)) {
         if (result.created) counts.added += 1;

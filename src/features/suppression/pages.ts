@@ -11,6 +11,7 @@ const h = escapeHtml;
 const NOTICES: Record<string, string> = {
   added: 'The address is on the suppression list.',
   lifted: 'The entry was lifted: the address may be mailed again.',
+  domain: 'The domain is blocked: no address there is mailed.',
 };
 
 export function suppressionsPage(
@@ -23,7 +24,7 @@ export function suppressionsPage(
   const rows = page.items
     .map(
       (item) => `<tr>
-<td data-label="Address" class="token">${item.email ? `<a href="${h(contactHref(item.email))}">${h(item.email)}</a>` : '<span class="muted">erased (hash only)</span>'}</td>
+<td data-label="Address" class="token">${item.domain ? `every address at ${h(item.domain)}` : item.email ? `<a href="${h(contactHref(item.email))}">${h(item.email)}</a>` : '<span class="muted">erased (hash only)</span>'}</td>
 <td data-label="Reason">${h(item.reason)}</td>
 <td data-label="List">${item.list ? h(item.list) : '<span class="muted">every list</span>'}</td>
 <td data-label="Source" class="token">${h(item.source)}</td>
@@ -33,7 +34,7 @@ export function suppressionsPage(
     )
     .join('\n');
   const next = page.nextCursor
-    ? `<p><a rel="next" href="/admin/suppressions?${h(new URLSearchParams({ q: query.q ?? '', reason: query.reason ?? '', list: query.list ?? '', cursor: page.nextCursor }).toString())}">Next page →</a></p>`
+    ? `<p><a rel="next" href="/admin/suppressions?${h(new URLSearchParams({ q: query.q ?? '', reason: query.reason ?? '', list: query.list ?? '', kind: query.kind ?? '', cursor: page.nextCursor }).toString())}">Next page →</a></p>`
     : '';
   const table = page.items.length
     ? `<table><thead><tr><th>Address</th><th>Reason</th><th>List</th><th>Source</th><th>Date</th><th>Lift</th></tr></thead><tbody>
@@ -47,13 +48,14 @@ ${rows}
 <input type="search" name="q" value="${h(query.q ?? '')}" placeholder="Address, domain or start of an address" aria-label="Search">
 <select name="reason" aria-label="Reason"><option value="">Any reason</option>${options(SUPPRESSION_REASONS, query.reason)}</select>
 <select name="list" aria-label="List"><option value="">Any list</option>${options(['*', ...listSlugs], query.list, { '*': 'Every list (global entries)' })}</select>
+<select name="kind" aria-label="Kind"><option value="">Addresses and domains</option>${options(['address', 'domain'], query.kind, { address: 'Addresses only', domain: 'Domain blocks only' })}</select>
 <button type="submit">Search</button>
 </form>
 <p><a href="/admin/api/suppressions.csv" download>Download the whole list as CSV</a></p>
 ${table}
-<h2>Add an address</h2>
+<h2>Add an address, or block a domain</h2>
 <form method="post" action="/admin/suppressions" class="row">${csrfInput(session)}
-<input type="email" name="email" required placeholder="someone@example.com" aria-label="Address to suppress">
+<input type="text" name="email" required placeholder="someone@example.com, spam.example or *.spam.example" aria-label="Address to suppress, or a domain to block">
 <select name="reason" aria-label="Reason for the new entry">${options(
       SUPPRESSION_REASONS.filter((r) => r !== 'erased'),
       'manual',

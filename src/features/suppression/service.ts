@@ -1,5 +1,5 @@
 import { domainToASCII } from 'node:url';
-import { and, desc, eq, gte, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNull, like, lt, notLike, sql, type SQL } from 'drizzle-orm';
 import { forUpdate, type Database, type Scope, type Tables } from '../../platform/db/database.js';
 import type { SuppressionReason } from '../../platform/db/schema.js';
 import { AppError } from '../../errors.js';
@@ -7,12 +7,14 @@ import { parseAddress, type CanonicalAddress } from '../../platform/mail/address
 import { recordChanges, type Change } from '../changes/index.js';
 import { recordConsent } from '../policy/index.js';
 import { findListBySlug } from '../lists/index.js';
-import { addressEntryConditions, suppressAddresses } from '../policy/index.js';
+import { addressEntryConditions, DOMAIN_KEY_PREFIX, isDomainKey, suppressAddresses, suppressDomain } from '../policy/index.js';
 
 export interface SuppressionItem {
   id: number;
-  /** null once the person has been erased: the entry still blocks the address by its hash. */
+  /** null once the person has been erased (the entry still blocks the address by its hash), and for a domain block. */
   email: string | null;
+  /** A domain block only: the domain (`spam.example`) or the domain and its subdomains (`*.spam.example`). */
+  domain?: string;
   reason: SuppressionReason;
   /** The list's slug; null means every list. */
   list: string | null;
@@ -31,6 +33,8 @@ export interface SuppressionQuery {
   /** A list's slug, or "*" for the entries that cover every list. */
   list?: string;
   reason?: SuppressionReason;
+  /** Only domain blocks, or only address entries. */
+  kind?: 'domain' | 'address';
   limit: number;
   cursor?: string;
 }
@@ -59,6 +63,7 @@ function columnsOf({ suppressions, lists }: Tables) {
     list: lists.slug,
     source: suppressions.source,
     createdAt: suppressions.createdAt,
+    emailHash: suppressions.emailHash,
   };
 }
 
@@ -111,6 +116,8 @@ export async function listSuppressions(scope: Scope, secrets: readonly string[],
   const { suppressions, lists } = scope.tables;
   const filters: SQL[] = [];
   if (query.reason) filters.push(eq(suppressions.reason, query.reason));
+  if (query.kind === 'domain') filters.push(like(suppressions.emailHash, `${DOMAIN_KEY_PREFIX}%`));
+  else if (query.kind === 'address') filters.push(notLike(suppressions.emailHash, `${DOMAIN_KEY_PREFIX}%`));
   if (query.list === '*') filters.push(isNull(suppressions.listId));
   else if (query.list) filters.push(eq(suppressions.listId, (await findListBySlug(scope, query.list)).id));
   if (query.cursor) {
@@ -149,10 +156,12 @@ function toItem(row: {
   list: string | null;
   source: string;
   createdAt: number;
+  emailHash: string;
 }): SuppressionItem {
   return {
     id: row.id,
     email: row.email,
+    ...(isDomainKey(row.emailHash) ? { domain: row.emailHash.slice(DOMAIN_KEY_PREFIX.length) } : {}),
     reason: row.reason,
     list: row.list,
     source: row.source,
@@ -260,6 +269,46 @@ export async function addSuppression(
       now,
     );
     return { item: (await suppressionItem(tx, result!.id))!, created: result!.created };
+  });
+}
+
+/** `spam.example`, `*.spam.example` (IDN allowed): lower-cased, in punycode, two labels at least; else `400 invalid_domain`. */
+export function parseDomainPattern(input: string): string {
+  const text = input.trim().toLowerCase();
+  const wildcard = text.startsWith('*.');
+  const ascii = domainToASCII(wildcard ? text.slice(2) : text);
+  const labels = ascii.split('.');
+  const valid =
+    ascii.length > 0 &&
+    ascii.length <= 253 &&
+    labels.length >= 2 &&
+    labels.every((label) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(label)) &&
+    !/^\d+$/.test(labels.at(-1)!);
+  if (!valid)
+    throw new AppError(
+      400,
+      'invalid_domain',
+      'The field "domain" must be a domain such as spam.example, or *.spam.example with its subdomains.',
+    );
+  return `${wildcard ? '*.' : ''}${ascii}`;
+}
+
+/**
+ * An admin blocks a whole domain: the gate then refuses every address there (a signup answers
+ * 202 and sends nothing, confirmed subscribers get nothing more, a broadcast drops them,
+ * `mailable` answers `suppressed`). Idempotent for the same pattern, list and reason. A domain is
+ * no person, so there is no consent event or webhook for it.
+ */
+export async function addDomainSuppression(
+  database: Database,
+  entry: { domain: string; reason: SuppressionReason; list?: string; source: string },
+  now = Date.now(),
+): Promise<{ item: SuppressionItem; created: boolean }> {
+  const pattern = parseDomainPattern(entry.domain);
+  return database.transaction(async (tx) => {
+    const listId = entry.list ? (await findListBySlug(tx, entry.list)).id : null;
+    const result = await suppressDomain(tx, { pattern, listId, reason: entry.reason, source: entry.source, at: now });
+    return { item: (await suppressionItem(tx, result.id))!, created: result.created };
   });
 }
 
