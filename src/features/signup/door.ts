@@ -38,14 +38,30 @@ export function isDisposableDomain(domain: string): boolean {
  * few it lacks. A domain on the list is never a typo.
  */
 const PROVIDERS = [...new Set([...knownProviders, 'protonmail.com', 'proton.me', 'laposte.net', 'orange.fr', 'free.fr'])];
+const PROVIDER_SET = new Set(PROVIDERS);
 const misspelled = emailMisspelled({ domains: PROVIDERS, maxMisspelled: 2, lengthDiffMax: 2 });
+
+/**
+ * The provider's domain each domain most likely meant (null: none), kept per process: comparing
+ * with the whole list costs a few hundred microseconds, which every signup would otherwise pay
+ * (it halved the signup rate in `npm run bench`), and signups come from a few domains again and again.
+ */
+const typoOfDomain = new Map<string, string | null>();
+const TYPO_CACHE_MAX = 10_000;
+
+function likelyMeant(domain: string): string | null {
+  const known = typoOfDomain.get(domain);
+  if (known !== undefined) return known;
+  const meant = PROVIDER_SET.has(domain) ? null : (misspelled(`x@${domain}`)[0]?.suggest ?? null);
+  if (typoOfDomain.size >= TYPO_CACHE_MAX) typoOfDomain.delete(typoOfDomain.keys().next().value!);
+  typoOfDomain.set(domain, meant);
+  return meant;
+}
 
 /** The address with the provider's domain it most likely meant, or null when the domain looks intended. */
 export function typoSuggestion(typed: string, domain: string): string | null {
-  if (PROVIDERS.includes(domain)) return null;
-  const [best] = misspelled(`x@${domain}`);
-  if (!best) return null;
-  return `${typed.slice(0, typed.lastIndexOf('@'))}@${best.suggest}`;
+  const meant = likelyMeant(domain);
+  return meant === null ? null : `${typed.slice(0, typed.lastIndexOf('@'))}@${meant}`;
 }
 
 export function createDoorCheck(options: DoorOptions): DoorCheck {
