@@ -6,6 +6,7 @@ import { DATA_LINK_TTL_MS, verifyToken } from '../../platform/http/tokens.js';
 import { mayMail, recordConsent, type RequestOrigin } from '../policy/index.js';
 import { subscriptionIdFromToken } from '../signup/index.js';
 import { contactRecord, eraseContact, type ContactRecord } from '../subscribers/index.js';
+import { contactOfLink } from './service.js';
 
 /**
  * Erasing one's data and downloading it happen only from a one-time link mailed to the address
@@ -38,7 +39,7 @@ export async function requestDataLink(
 ): Promise<DataLinkRequest> {
   const subscriptionId = subscriptionIdFromToken(secrets, request.token, 'preferences', now);
   return database.transaction(async (tx) => {
-    const contact = await contactOfSubscription(tx, subscriptionId);
+    const contact = await contactOfLink(tx, subscriptionId);
     const { outbox, subscriptions } = tx.tables;
     const theirs = tx.db.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.contactId, contact.id));
     const [recent] = await tx.db
@@ -95,7 +96,7 @@ export async function dataLinkSubject(
     throw new AppError(410, 'data_link_expired', 'This link has expired. Ask for a new one from your preferences page.');
   }
   if (!check.ok) throw new AppError(400, 'invalid_token', 'This link is not valid. Open it again from the email, as it is.');
-  const contact = await contactOfSubscription(scope, check.claims.subscriptionId).catch((error: unknown) => {
+  const contact = await contactOfLink(scope, check.claims.subscriptionId).catch((error: unknown) => {
     if (error instanceof AppError && error.code === 'unknown_subscription') {
       throw new AppError(410, 'data_link_used', 'This link has been used: the data it was for is gone.');
     }
@@ -151,15 +152,4 @@ export async function eraseByLink(database: Database, secrets: readonly string[]
   const { contact } = await dataLinkSubject(database, secrets, token, 'erase', now);
   // The consent log keeps "a contact was erased by the preference centre", and nothing about whom.
   await eraseContact(database, secrets, contact.email, 'preference centre', now);
-}
-
-async function contactOfSubscription(scope: Scope, subscriptionId: number): Promise<Row<'contacts'>> {
-  const { contacts, subscriptions } = scope.tables;
-  const [row] = await scope.db
-    .select({ contact: contacts })
-    .from(subscriptions)
-    .innerJoin(contacts, eq(contacts.id, subscriptions.contactId))
-    .where(eq(subscriptions.id, subscriptionId));
-  if (!row) throw new AppError(404, 'unknown_subscription', 'This subscription no longer exists: this address receives nothing from us.');
-  return row.contact;
 }

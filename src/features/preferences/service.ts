@@ -36,7 +36,7 @@ export interface PreferenceView {
 }
 
 /** The contact a preference link names (it names one of their subscriptions); 404 once erased. */
-async function contactOfLink(scope: Scope, subscriptionId: number): Promise<Row<'contacts'>> {
+export async function contactOfLink(scope: Scope, subscriptionId: number): Promise<Row<'contacts'>> {
   const { contacts, subscriptions } = scope.tables;
   const [row] = await scope.db
     .select({ contact: contacts })

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, lte } from 'drizzle-orm';
 import type { Database } from '../../platform/db/database.js';
 import { CONFIRM_TOKEN_TTL_MS } from '../../platform/http/tokens.js';
 import { addDailyCounts, dayOf } from '../dashboard/index.js';
@@ -64,7 +64,7 @@ export async function remindUnconfirmed(
               isNull(tx.tables.subscriptions.remindedAt),
               eq(tx.tables.subscriptions.status, 'pending'),
               // The same request: a new signup meanwhile gave it a new expiry, and a new clock.
-              sql`${tx.tables.subscriptions.confirmExpiresAt} = ${request.confirmExpiresAt}`,
+              eq(tx.tables.subscriptions.confirmExpiresAt, request.confirmExpiresAt!),
             ),
           )
           .returning({ id: tx.tables.subscriptions.id });
