@@ -1,4 +1,5 @@
-// The ceiling: a bare express endpoint answering 202 with the same JSON and no work at all.
+// The ceiling: a bare express endpoint that parses the JSON body (as every signup needs) and answers 202
+// with the same JSON, doing nothing else.
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { onStopMessage } from './child.js';
@@ -7,7 +8,7 @@ const ACCEPTED = { status: 'accepted', message: 'If this address can receive mai
 
 const app = express();
 app.disable('x-powered-by');
-app.post('/subscribe', (_req, res) => {
+app.post('/subscribe', express.json(), (_req, res) => {
   res.status(202).json(ACCEPTED);
 });
 const server = app.listen(0, '127.0.0.1', () => {

@@ -8,7 +8,7 @@ import { POSTGRES_ADMIN_URL } from '../test/support/postgres.js';
 const TICKS_PER_SECOND = 100;
 
 /** utime + stime of a process in ms, or 0 when it is gone or /proc is not readable (another OS, another container). */
-function processCpuMs(pid: number): number {
+export function processCpuMs(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces), counted from field 3: utime is 14, stime 15.

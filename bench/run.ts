@@ -1,8 +1,10 @@
-// npm run bench [-- --only=throughput,delivery,broadcast,latency,stats,render,database] [--profile] [--db=postgres] [--seconds=10]
+// npm run bench [-- --only=throughput,delivery,broadcast,latency,quiet,stats,render,database] [--profile] [--db=postgres] [--seconds=10]
+//                 [--compare] [--save-baseline] [--sink=count]
 // See docs/performance.md for what each number means and what limits it.
 // --db=postgres runs every phase on PostgreSQL too (a scratch database on the local server,
 // 127.0.0.1:5432, given to the service as DATABASE_URL), beside SQLite in the same run, plus two
 // API processes on one PostgreSQL database; docs/performance.md has those numbers.
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -17,14 +19,21 @@ import { benchBatchedSignups, benchSignupInserts, benchSuppressions, postgresEng
 import { seedDashboard, timeGets, timeUncachedStats } from './dashboard.js';
 import { benchRendering } from './render.js';
 import { broadcastCounts, seedBroadcastList, sendBroadcast } from './broadcast.js';
+import { BASELINE_FILE, compareWithBaseline, readBaseline, saveBaseline, TOLERANCE } from './baseline.js';
+import { startNpmStart } from './npmStart.js';
 import { startBenchSink, type BenchSink } from './sink.js';
 import { clock, percentile, round } from './stats.js';
 
 const args = process.argv.slice(2);
-const only = args
-  .find((a) => a.startsWith('--only='))
-  ?.slice(7)
-  .split(',');
+const compare = args.includes('--compare');
+const saveAsBaseline = args.includes('--save-baseline');
+/** The phases on the signup and send path: what --compare runs unless --only says otherwise. */
+const GUARDED_PHASES = ['throughput', 'delivery', 'latency', 'quiet'];
+const only =
+  args
+    .find((a) => a.startsWith('--only='))
+    ?.slice(7)
+    .split(',') ?? (compare || saveAsBaseline ? GUARDED_PHASES : undefined);
 const profile = args.includes('--profile');
 const wanted = (phase: string) => !only || only.includes(phase);
 type Engine = 'sqlite' | 'postgres';
@@ -43,6 +52,9 @@ const WARMUP_SECONDS = 3;
 const DELIVERY_SIGNUPS = 2000;
 const PACED_RATE = 200;
 const PACED_SIGNUPS = 2000;
+/** A small site's rate: what is paid per operation rather than per unit of work shows here. */
+const QUIET_RATE = 10;
+const QUIET_SIGNUPS = 300;
 const SUPPRESSION_ENTRIES = 1_000_000;
 const DB_SIGNUPS = 100_000;
 /** A broadcast's recipients in the rate measure (as many as raw nodemailer sends), and in the memory measure. */
@@ -458,19 +470,27 @@ async function broadcastPhase(sink: BenchSink) {
   };
 }
 
-async function latencyPhase(sink: BenchSink, engine: Engine) {
+/** Paced signups at `url`, each followed to the sink: latencies, and the CPU `cpuMs` counts per signup and confirmation. */
+async function pacedRun(
+  sink: BenchSink,
+  url: string,
+  cpuMs: () => Promise<number>,
+  name: string,
+  rate: number,
+  signups: number,
+  postgresCpuMs: () => Promise<number> = () => Promise.resolve(0),
+) {
   sink.reset();
-  const service = await startService(sink, serviceName('latency', engine), 'api,worker', engine);
-  await pacedSignups(service.url, 'latency-warm', PACED_RATE, 400);
-  await sink.waitForCount(400, 30_000);
+  const warm = Math.min(400, Math.max(50, rate * 2));
+  await pacedSignups(url, `${name}-warm`, rate, warm);
+  await sink.waitForCount(warm, 30_000);
   sink.reset();
-  const cpuBefore = await service.child.cpuMs();
+  const [cpuBefore, pgBefore, machineBefore] = [await cpuMs(), await postgresCpuMs(), machineCpuMs()];
   const wallStart = clock();
-  const run = await pacedSignups(service.url, 'latency', PACED_RATE, PACED_SIGNUPS);
-  await sink.waitForCount(PACED_SIGNUPS, 60_000).catch(() => {});
-  // How much of one core the service needed: near 1 means it was the bottleneck.
-  const serviceCoreShare = ((await service.child.cpuMs()) - cpuBefore) / (clock() - wallStart);
-  await stopService(service);
+  const run = await pacedSignups(url, name, rate, signups);
+  await sink.waitForCount(signups, 60_000).catch(() => {});
+  const wallMs = clock() - wallStart;
+  const [used, pgUsed, machineAfter] = [(await cpuMs()) - cpuBefore, (await postgresCpuMs()) - pgBefore, machineCpuMs()];
   const latencies: number[] = [];
   for (const [email, sent] of run.sentAt) {
     const arrived = sink.arrivals.get(email);
@@ -478,23 +498,63 @@ async function latencyPhase(sink: BenchSink, engine: Engine) {
   }
   sink.reset();
   return {
-    rate: PACED_RATE,
+    rate,
     achievedRate: run.achievedRate,
-    signups: PACED_SIGNUPS,
+    signups,
     delivered: latencies.length,
     failedSignups: run.failures.length,
     p50Ms: round(percentile(latencies, 50)),
     p99Ms: round(percentile(latencies, 99)),
     maxMs: round(percentile(latencies, 100)),
-    serviceCoreShare: round(serviceCoreShare, 2),
+    // How much of one core the process needed: near 1 means it was the bottleneck.
+    coreShare: round(used / wallMs, 2),
+    cpuMsPerSignup: round(used / signups, 2),
+    postgresCpuMsPerSignup: round(pgUsed / signups, 2),
+    machineCpuMsPerSignup: round((machineAfter.busy - machineBefore.busy) / signups, 2),
   };
+}
+
+/**
+ * Signups at a steady `rate` against the service as `npm start` runs it (compiled, both roles,
+ * default settings but for the bench's own: one client IP, a fresh store), then against the paced
+ * ceiling (bench/pacedCeiling.ts: express and pooled nodemailer, nothing else) at the same rate.
+ * CPU per signup and its confirmation is counted per process: the service, PostgreSQL's backends
+ * for its database, the ceiling; and for the whole machine.
+ */
+async function pacedPhase(sink: BenchSink, engine: Engine, rate: number, signups: number, name: string) {
+  const store = await newStore(serviceName(name, engine), engine);
+  const env = serviceEnv(sink, store);
+  mkdirSync(path.dirname(env.DATABASE_PATH!), { recursive: true });
+  let service;
+  try {
+    service = await startNpmStart(env);
+    const postgresCpu = store.scratch ? () => postgresBackendsCpuMs(store.scratch!.name) : undefined;
+    const { postgresCpuMsPerSignup, ...run } = await pacedRun(sink, service.url, service.cpuMs, name, rate, signups, postgresCpu);
+    await service.stop();
+    service = undefined;
+    const ceilingChild = await startChild('./pacedCeiling.ts', { args: [smtpUrl(sink)] });
+    const ceiling = await pacedRun(sink, String(ceilingChild.ready.url), ceilingChild.cpuMs, `${name}-ceiling`, rate, signups).finally(() =>
+      ceilingChild.stop(),
+    );
+    return {
+      ...run,
+      serviceCoreShare: run.coreShare,
+      serviceCpuMsPerSignup: run.cpuMsPerSignup,
+      ...(store.scratch ? { postgresCpuMsPerSignup } : {}),
+      ceiling: { cpuMsPerSignup: ceiling.cpuMsPerSignup, p50Ms: ceiling.p50Ms, p99Ms: ceiling.p99Ms, delivered: ceiling.delivered },
+      ceilingCpuRatio: round(ceiling.cpuMsPerSignup / run.cpuMsPerSignup, 2),
+    };
+  } finally {
+    await service?.stop();
+    await dropStore(store);
+  }
 }
 
 // ---- report --------------------------------------------------------------------------------
 
 type Row = [string, string, string, string];
 
-function goalRows(r: Record<string, any>): Row[] {
+function goalRows(r: Record<string, any>, engine: Engine = 'sqlite'): Row[] {
   const rows: Row[] = [];
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   if (r.throughput) {
@@ -578,13 +638,38 @@ function goalRows(r: Record<string, any>): Row[] {
       `flat (live heap peak ≤ before + 20 MB): ${met(m.heapMb.peak <= m.heapMb.before + 20)}`,
     ]);
   }
+  const cpuOf = (p: { serviceCpuMsPerSignup: number; postgresCpuMsPerSignup?: number; machineCpuMsPerSignup: number }) =>
+    `service ${p.serviceCpuMsPerSignup} ms` +
+    (p.postgresCpuMsPerSignup !== undefined ? ` + PostgreSQL backends ${p.postgresCpuMsPerSignup} ms` : '') +
+    `; machine ${p.machineCpuMsPerSignup} ms`;
+  const cpuGoal = (p: { serviceCpuMsPerSignup: number; postgresCpuMsPerSignup?: number }, sqliteMs: number) =>
+    engine === 'postgres'
+      ? `service + backends ≤ 4 ms: ${met(p.serviceCpuMsPerSignup + (p.postgresCpuMsPerSignup ?? 0) <= 4)}`
+      : `service ≤ ${sqliteMs} ms: ${met(p.serviceCpuMsPerSignup <= sqliteMs)}`;
   if (r.latency) {
     const l = r.latency;
+    const p99Goal = engine === 'postgres' ? 500 : 250;
+    const p50Goal = engine === 'postgres' ? Infinity : 20;
     rows.push([
-      `signup → inbox at ${l.rate}/s`,
+      `signup → inbox at ${l.rate}/s (npm start)`,
       `p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms`,
       `max ${l.maxMs} ms, ${l.delivered}/${l.signups} delivered, paced at ${l.achievedRate}/s, service used ${Math.round(l.serviceCoreShare * 100)} % of a core`,
-      `p50 ≤ 50, p99 ≤ 250: ${met(l.p50Ms <= 50 && l.p99Ms <= 250 && l.delivered === l.signups)}`,
+      `${p50Goal < Infinity ? `p50 ≤ ${p50Goal}, ` : ''}p99 ≤ ${p99Goal}: ${met(l.p50Ms <= p50Goal && l.p99Ms <= p99Goal && l.delivered === l.signups)}`,
+    ]);
+    rows.push([
+      `CPU per signup + confirmation at ${l.rate}/s`,
+      `${l.serviceCpuMsPerSignup} ms (ceiling ${l.ceiling.cpuMsPerSignup} ms)`,
+      cpuOf(l),
+      cpuGoal(l, 2.5),
+    ]);
+  }
+  if (r.quiet) {
+    const q = r.quiet;
+    rows.push([
+      `CPU per signup + confirmation at ${q.rate}/s`,
+      `${q.serviceCpuMsPerSignup} ms (ceiling ${q.ceiling.cpuMsPerSignup} ms)`,
+      `${cpuOf(q)}; p50 ${q.p50Ms} ms, p99 ${q.p99Ms} ms, ${q.delivered}/${q.signups} delivered`,
+      cpuGoal(q, 3),
     ]);
   }
   if (r.render) {
@@ -647,7 +732,7 @@ function allRows(r: Record<string, any>): Row[] {
   const sqliteRows = goalRows(r);
   if (!r.postgres) return sqliteRows;
   const tag = (row: Row, engine: Engine): Row => [`${row[0]} · ${ENGINE_NAMES[engine]}`, row[1], row[2], row[3]];
-  const pgRows = goalRows(r.postgres);
+  const pgRows = goalRows(r.postgres, 'postgres');
   const rows: Row[] = [];
   for (const row of sqliteRows) {
     const twin = pgRows.find((candidate) => candidate[0] === row[0]);
@@ -732,7 +817,7 @@ async function statsPhase(sink: BenchSink, engine: Engine) {
 
 // ---- main ----------------------------------------------------------------------------------
 
-const sink = await startBenchSink();
+const sink = await startBenchSink({ parse: !args.includes('--sink=count') });
 const log = (what: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}`);
 try {
   // SQLite's results stay where they always were; PostgreSQL's go under results.postgres.
@@ -761,8 +846,14 @@ try {
   }
   if (wanted('latency')) {
     for (const engine of engines) {
-      log(`signup-to-inbox latency at ${PACED_RATE} signups/s on ${ENGINE_NAMES[engine]}`);
-      store(engine, 'latency', await latencyPhase(sink, engine));
+      log(`signup-to-inbox latency and CPU at ${PACED_RATE} signups/s on ${ENGINE_NAMES[engine]} (npm start)`);
+      store(engine, 'latency', await pacedPhase(sink, engine, PACED_RATE, PACED_SIGNUPS, 'latency'));
+    }
+  }
+  if (wanted('quiet')) {
+    for (const engine of engines) {
+      log(`CPU at a quiet ${QUIET_RATE} signups/s on ${ENGINE_NAMES[engine]} (npm start, ${QUIET_SIGNUPS} signups)`);
+      store(engine, 'quiet', await pacedPhase(sink, engine, QUIET_RATE, QUIET_SIGNUPS, 'quiet'));
     }
   }
   if (wanted('stats')) {
@@ -802,3 +893,29 @@ writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 printTable(allRows(results));
 console.log(`\nload average (1, 5, 15 min) at start ${results.loadAverageAtStart}, at end ${results.loadAverageAtEnd}`);
 console.log(`written to ${path.relative(process.cwd(), out)}`);
+if (saveAsBaseline) {
+  saveBaseline(results, execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim());
+  console.log(`baseline written to ${path.relative(process.cwd(), BASELINE_FILE)}: commit it on purpose`);
+}
+if (compare) {
+  const baseline = readBaseline();
+  if (!baseline) {
+    console.error(`--compare: no ${path.relative(process.cwd(), BASELINE_FILE)}; record one with --save-baseline`);
+    process.exit(2);
+  }
+  const rows = compareWithBaseline(results, baseline);
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${Math.round(x * 100)} %`;
+  console.log(
+    `\ncompared with bench/baseline.json (commit ${baseline.commit}, ${baseline.recordedAt}); worse by more than ${TOLERANCE * 100} % is a regression`,
+  );
+  for (const row of rows)
+    console.log(
+      `${row.fell ? 'FELL' : '    '} ${row.name.padEnd(40)} ${String(row.baseline).padStart(8)} → ${String(round(row.now, 2)).padStart(8)}  ${pct(row.change)}`,
+    );
+  const fell = rows.filter((row) => row.fell);
+  if (rows.length === 0) console.log('no measure of this run is in the baseline');
+  if (fell.length > 0) {
+    console.log(`\n${fell.length} measure(s) fell more than ${TOLERANCE * 100} %: ${fell.map((row) => row.name).join(', ')}`);
+    process.exitCode = 1;
+  } else console.log('\nnone fell more than 15 %');
+}

@@ -1,0 +1,54 @@
+// The ceiling of a paced run: one process doing the least a signup and its confirmation need,
+// express parsing the JSON body and answering 202, then pooled nodemailer sending a confirmation
+// composed beforehand. At a quiet rate every operation wakes the process up on its own; this
+// shows what that costs on the machine without anything of ours in between.
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import nodemailer from 'nodemailer';
+import { composeMessage } from '../src/platform/mail/compose.js';
+import { loadTemplates } from '../src/platform/mail/templates.js';
+import { onStopMessage } from './child.js';
+
+const [smtpUrl = ''] = process.argv.slice(2);
+const templates = await loadTemplates();
+const context = {
+  publicUrl: 'http://optin.bench',
+  mailFrom: 'optin bench <news@example.org>',
+  site: { name: 'optin bench', url: undefined, host: 'optin.bench' },
+  secrets: ['bench-secret-0123456789abcdef'],
+  templates,
+};
+const url = new URL(smtpUrl);
+if (!url.searchParams.has('pool')) url.searchParams.set('pool', 'true');
+const transport = nodemailer.createTransport(url.toString());
+const ACCEPTED = { status: 'accepted', message: 'If this address can receive mail from us, a confirmation email is on its way.' };
+
+let sent = 0;
+const app = express();
+app.disable('x-powered-by');
+app.post('/subscribe', express.json(), (req, res) => {
+  res.status(202).json(ACCEPTED);
+  const to = String((req.body as { email?: unknown }).email);
+  const message = composeMessage(context, {
+    outboxId: `ceiling-${sent++}`,
+    kind: 'confirmation',
+    to,
+    locale: 'en',
+    name: null,
+    subscriptionId: sent,
+    listSlug: 'default',
+    listName: 'Newsletter',
+  });
+  transport.sendMail(message).catch((error: Error) => console.error(`ceiling send failed: ${error.message}`));
+});
+const server = app.listen(0, '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  process.send!({ type: 'ready', url: `http://127.0.0.1:${port}` });
+});
+onStopMessage(async () => {
+  transport.close();
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+});
