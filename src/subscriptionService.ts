@@ -67,7 +67,8 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
     async request(request) {
       await deps.door?.(request.email, { acceptTypo: request.acceptTypo === true });
       const outcome = await signups.submit({ ...request, confirmLimits: request.confirmLimits ?? deps.confirmLimits });
-      if (outcome.outboxId) relay.notify(outcome.outboxId);
+      // Its confirmation row was written claimed by this process's relay (requestSubscription).
+      if (outcome.outboxId) relay.notify(outcome.outboxId, true);
       return outcome;
     },
     async confirm(token, origin) {

@@ -121,7 +121,8 @@ describe('group commit of signups', () => {
         status: 'queued',
         attempts: 0,
         createdAt: contact!.createdAt,
-        handedAt: null,
+        // Written claimed by the writing process's relay, which adds its job after the commit.
+        handedAt: contact!.createdAt,
         sentAt: null,
         lastError: null,
       }),
@@ -150,5 +151,26 @@ describe('concurrent signups over HTTP', () => {
     await waitFor(() => t.smtp.messages.length >= good.length, 10_000, 'every confirmation');
     for (const email of good) expect(t.smtp.to(email)).toHaveLength(1);
     expect(t.smtp.to('burst-x@example.com')).toHaveLength(0);
+  });
+});
+
+describe('a confirmation written claimed whose job was never added', () => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService({ env: { OUTBOX_REHAND_MS: '1000' } });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('is handed once OUTBOX_REHAND_MS has passed, as when the process died between the commit and the hand-over', async () => {
+    // The batcher writes the rows as POST /subscribe does, but nobody tells the relay: the job is never added.
+    const batcher = createSignupBatcher(t.service.database, [TEST_SECRET]);
+    const { outboxId } = await batcher.submit(signup('orphan@example.com'));
+    const { db, tables } = t.service.database;
+    const [row] = await db.select().from(tables.outbox).where(eq(tables.outbox.id, outboxId!));
+    expect(row?.handedAt).not.toBeNull();
+    expect(await t.service.queue.queue.getJob(outboxId!)).toBeUndefined();
+    await waitFor(() => t.smtp.to('orphan@example.com').length === 1, 15_000, 'the relay to hand the orphaned confirmation');
   });
 });

@@ -107,8 +107,12 @@ describe('DELETE /admin/api/contacts/:email', () => {
         db,
         tables: { outbox },
       } = paused.service.database;
-      await waitFor(async () => (await db.select().from(outbox))[0]?.handedAt, 5000, 'the relay to hand the confirmation to the queue');
-      expect(await paused.service.queue.queue.getWaitingCount()).toBe(1);
+      await waitFor(
+        async () => (await paused.service.queue.queue.getWaitingCount()) === 1,
+        5000,
+        'the relay to hand the confirmation to the queue',
+      );
+      expect((await db.select().from(outbox))[0]?.handedAt).not.toBeNull();
       expect((await api(paused.url, '/contacts/queued.erase%40example.com', { method: 'DELETE' })).status).toBe(204);
 
       const worker = await startWorkerBeside(paused);

@@ -8,8 +8,12 @@ import { addMailJobs, handToQueue, type MailJob } from '../../platform/queue/que
 import { startRelayLoop, type HandableRow, type RelayLoopOptions } from '../../platform/queue/relayLoop.js';
 
 export interface OutboxRelay {
-  /** Fast path after a commit: hand this row now; if Redis is away the sweep picks it up later. */
-  notify(outboxId: string): void;
+  /**
+   * Fast path after a commit: hand this row now; if Redis is away the sweep picks it up later.
+   * `claimed`: the row was written already stamped handed (a signup's confirmation, see
+   * requestSubscription), so only its job is added, with no second write to stamp it.
+   */
+  notify(outboxId: string, claimed?: boolean): void;
   /**
    * One sweep: hand every queued row never handed, and check on rows handed long ago (their job
    * may be lost, or have failed for good without the row being marked). With `everything`, every
@@ -136,24 +140,45 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
     { ...options, name: broadcastRows ? 'broadcast relay' : 'outbox relay', rows: broadcastRows ? 'broadcast messages' : 'messages' },
   );
 
+  /**
+   * A claimed row whose job could not be added is given back (handedAt cleared), so the next
+   * sweep hands it within the relay's interval rather than after OUTBOX_REHAND_MS.
+   */
+  const handClaimed = async (outboxIds: string[]) => {
+    try {
+      await addMailJobs(queue, outboxIds);
+    } catch (error) {
+      await database.transaction((tx) =>
+        tx.db
+          .update(tx.tables.outbox)
+          .set({ handedAt: null })
+          .where(and(inArray(tx.tables.outbox.id, outboxIds), eq(tx.tables.outbox.status, 'queued'))),
+      );
+      throw error;
+    }
+  };
+
   // Rows notified in one turn of the event loop go to Redis in one call and get one handedAt
   // update: under load that is one round trip and one write for many signups instead of each.
+  // Rows written already claimed (signups' confirmations) need no update at all: at a quiet rate,
+  // where each signup is its own batch, that write was a whole transaction per signup.
   let notified: string[] = [];
+  let notifiedClaimed: string[] = [];
   const handNotified = () => {
-    const outboxIds = notified;
-    notified = [];
-    if (outboxIds.length === 0 || !loop.redisReady()) return;
-    loop
-      .track(handToQueue(database, queue, outboxIds))
-      .catch((error: unknown) =>
-        logger.warn({ err: loggableMessage(error), outboxIds }, 'queue unavailable; the outbox relay will hand the messages later'),
-      );
+    const [outboxIds, claimedIds] = [notified, notifiedClaimed];
+    [notified, notifiedClaimed] = [[], []];
+    // A claimed row waits for the sweep on reconnect, which hands every queued row.
+    if (!loop.redisReady()) return;
+    const warn = (ids: string[]) => (error: unknown) =>
+      logger.warn({ err: loggableMessage(error), outboxIds: ids }, 'queue unavailable; the outbox relay will hand the messages later');
+    if (outboxIds.length > 0) loop.track(handToQueue(database, queue, outboxIds)).catch(warn(outboxIds));
+    if (claimedIds.length > 0) loop.track(handClaimed(claimedIds)).catch(warn(claimedIds));
   };
 
   const relay: OutboxRelay = {
-    notify(outboxId) {
-      if (notified.length === 0) setImmediate(handNotified);
-      notified.push(outboxId);
+    notify(outboxId, claimed = false) {
+      if (notified.length === 0 && notifiedClaimed.length === 0) setImmediate(handNotified);
+      (claimed ? notifiedClaimed : notified).push(outboxId);
     },
     sweep: (sweepOptions) => loop.sweep(sweepOptions),
     async stop() {

@@ -99,6 +99,8 @@ const insertConfirmationMessage = preparedPerHandle((scope: Scope) => {
       subscriptionId: sql.placeholder('subscriptionId'),
       status: 'queued',
       createdAt: sql.placeholder('createdAt'),
+      // Claimed by the relay of the process that wrote it (see the note on requestSubscription).
+      handedAt: sql.placeholder('createdAt'),
     })
     .prepare('subscribe_insert_confirmation_message');
 });
@@ -131,8 +133,8 @@ function firstSignupInsert(scope: Scope) {
       insert into ${consentEvents} (${columns(consentEvents.contactId, consentEvents.listId, consentEvents.action, consentEvents.at, consentEvents.ip, consentEvents.userAgent, consentEvents.source, consentEvents.detail, consentEvents.consentVersion)})
       select contact_id, ${p('listId')}, 'subscribe_requested', ${p('createdAt')}, ${p('ip')}, ${p('userAgent')}, ${p('source')}, null, ${p('consentVersion')} from new_subscription
     )
-    insert into ${outbox} (${columns(outbox.id, outbox.kind, outbox.subscriptionId, outbox.status, outbox.createdAt)})
-    select ${p('outboxId')}, 'confirmation', subscription_id, 'queued', ${p('createdAt')} from new_subscription`;
+    insert into ${outbox} (${columns(outbox.id, outbox.kind, outbox.subscriptionId, outbox.status, outbox.createdAt, outbox.handedAt)})
+    select ${p('outboxId')}, 'confirmation', subscription_id, 'queued', ${p('createdAt')}, ${p('createdAt')} from new_subscription`;
   const { sql: text, params } = new PgDialect().sqlToQuery(query);
   const client = (scope.db as unknown as { $client: Pick<pg.ClientBase, 'query'> }).$client;
   return async (values: {
@@ -188,6 +190,12 @@ export async function lockAddresses(tx: Scope, emailKeys: readonly string[]): Pr
  * inside the caller's transaction (the subscription service's group commit, see signupBatch.ts).
  * The outcome is the same for new, pending, confirmed and opted-out addresses as far as the
  * caller's answer goes; only the outbox row differs.
+ *
+ * The confirmation row is written already stamped handed (handedAt = its createdAt): the
+ * subscription service hands its job right after the commit, and a separate write to stamp it
+ * was a whole transaction per signup at a quiet rate. If the job cannot be added the relay clears
+ * the stamp; if the process dies in between, any relay hands the row once OUTBOX_REHAND_MS has
+ * passed (needsRehand finds no job), and a restarted process at once (its sweep on connect).
  */
 export async function requestSubscription(
   tx: Scope,
