@@ -1,6 +1,6 @@
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Router } from 'express';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './platform/queue/redis.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -39,7 +39,7 @@ export interface AppDeps {
   /** Broadcasts to a list's confirmed subscribers (the admin API, console and CLI). */
   broadcasts: BroadcastService;
   config: Config;
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   /** Counters to increment (e.g. `deps.metrics.unsubscribes.inc()`) and the /metrics registry. */
   metrics: Metrics;

@@ -22,6 +22,8 @@ export interface Config {
   /** Folder beside the database for generated state: the dev secret and the .eml mail drop. */
   dataDir: string;
   redisUrl: string;
+  /** REDIS_CLUSTER: REDIS_URL is the seed node of a Redis Cluster. */
+  redisCluster: boolean;
   queuePrefix: string;
   smtpUrl: string | undefined;
   /** The From of every mail: MAIL_FROM, with SITE_NAME as its display name when MAIL_FROM has none. */
@@ -139,6 +141,7 @@ const envSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
   MIGRATE_ON_START: booleanVariable(true),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER: booleanVariable(false),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only')
@@ -353,6 +356,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     throw new ConfigError(['METRICS_PORT: must differ from PORT (unset it to serve /metrics on PORT)']);
   }
+  if (e.REDIS_CLUSTER && !/^\/?(0)?$/.test(new URL(e.REDIS_URL).pathname)) {
+    throw new ConfigError(['REDIS_URL: a Redis Cluster has database 0 only; leave the database number out of the URL']);
+  }
   const production = e.NODE_ENV === 'production';
   const dataDir = path.dirname(path.resolve(e.DATABASE_PATH));
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
@@ -385,6 +391,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     migrateOnStart: e.MIGRATE_ON_START,
     dataDir,
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER,
     queuePrefix: e.QUEUE_PREFIX,
     smtpUrl: e.SMTP_URL,
     mailFrom: withDisplayName(e.MAIL_FROM ?? 'no-reply@localhost', e.SITE_NAME ?? 'optin'),

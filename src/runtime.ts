@@ -141,7 +141,8 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   // Data migrations need the secrets (suppression entries are keyed hashes), so they run here.
   for (const { name, summary } of await applyDataMigrations(database, config.secrets))
     logger.info({ migration: name, ...summary }, 'data migration applied');
-  const queue = createMailQueue(config.redisUrl, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs });
+  const redisServer = { url: config.redisUrl, cluster: config.redisCluster };
+  const queue = createMailQueue(redisServer, config.queuePrefix, { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs });
   parts.push({ name: 'queue', stage: 'queue', close: () => queue.close() });
   const metrics = createMetrics();
   const relay = startOutboxRelay(database, queue.queue, logger, {
@@ -152,7 +153,7 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
   parts.push({ name: 'outbox relay', stage: 'relay', close: () => relay.stop() });
   // Outbound webhooks: their own queue and relay (docs/webhooks.md); the deliveries are written by recordChanges.
   const webhookPolicy = { backoffMs: config.webhookBackoffMs, horizonMs: config.webhookRetryHorizonMs, timeoutMs: config.webhookTimeoutMs };
-  const webhookQueue = createWebhookQueue(config.redisUrl, config.queuePrefix, webhookPolicy);
+  const webhookQueue = createWebhookQueue(redisServer, config.queuePrefix, webhookPolicy);
   parts.push({ name: 'webhook queue', stage: 'queue', close: () => webhookQueue.close() });
   const webhookRelay = startWebhookRelay(database, webhookQueue.queue, logger, {
     intervalMs: config.webhookRelayIntervalMs,
@@ -221,7 +222,7 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
       broadcasts: createBroadcastRenderer(broadcastLayouts, { preferences: true }),
     };
     const workerOptions = {
-      redisUrl: config.redisUrl,
+      redis: redisServer,
       prefix: config.queuePrefix,
       concurrency: config.workerConcurrency,
       lockMs: config.sendLockMs,
@@ -239,14 +240,14 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
         // An endpoint sending its backlog in order gets its next delivery as soon as one ends.
         handNext: () => void webhookRelay.sweep().catch(() => {}),
       },
-      { redisUrl: config.redisUrl, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs },
+      { redis: redisServer, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockMs: config.sendLockMs },
     );
     parts.push({ name: 'webhook worker', stage: 'intake', close: () => webhookWorker.close() });
 
     // Broadcasts: their own queue, paced by BullMQ's limiter (counted in Redis, so shared by
     // every worker), fed a few seconds of work at a time by their own relay.
     const broadcastQueue = createMailQueue(
-      config.redisUrl,
+      redisServer,
       config.queuePrefix,
       { attempts: config.sendAttempts, backoffMs: config.sendBackoffMs },
       BROADCAST_QUEUE,

@@ -55,6 +55,24 @@ describe('configuration', () => {
   });
 });
 
+describe('Redis settings', () => {
+  const base = () => ({ DATABASE_PATH: path.join(dir(), 'x.db') });
+
+  it('takes REDIS_URL as a single server unless REDIS_CLUSTER says it seeds a cluster, which has database 0 only', () => {
+    expect(loadConfig(base()).redisCluster).toBe(false);
+    expect(loadConfig({ ...base(), REDIS_CLUSTER: 'true', REDIS_URL: 'redis://cache.example:7000' })).toMatchObject({
+      redisCluster: true,
+      redisUrl: 'redis://cache.example:7000',
+    });
+    expect(loadConfig({ ...base(), REDIS_CLUSTER: 'true', REDIS_URL: 'redis://cache.example:7000/0' }).redisCluster).toBe(true);
+    expect(() => loadConfig({ ...base(), REDIS_CLUSTER: 'true', REDIS_URL: 'redis://cache.example:7000/2' })).toThrow(
+      /REDIS_URL: .*database 0/,
+    );
+    expect(loadConfig({ ...base(), REDIS_URL: 'redis://cache.example:7000/2' }).redisCluster).toBe(false);
+    expect(() => loadConfig({ ...base(), REDIS_CLUSTER: 'maybe' })).toThrow(/REDIS_CLUSTER/);
+  });
+});
+
 describe('database settings', () => {
   const base = () => ({ DATABASE_PATH: path.join(dir(), 'x.db') });
   const problemsOf = (env: Record<string, string>) => {

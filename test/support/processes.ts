@@ -1,7 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './http.js';
 import { folderDatabase, TEST_ON_POSTGRES } from './postgres.js';
@@ -39,10 +42,88 @@ function run(command: string, args: string[], env: Record<string, string>): Runn
 }
 
 /** A throwaway Redis without persistence: killing it loses everything, like a crashed cache. */
-export async function startRedisServer(port: number): Promise<RunningProcess> {
-  const redis = run('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {});
+export async function startRedisServer(port: number, extraArgs: string[] = []): Promise<RunningProcess> {
+  const redis = run('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], {});
   await waitFor(() => redis.output().includes('Ready to accept connections'), 10_000, `redis-server on port ${port}`);
   return redis;
+}
+
+export interface RedisCluster {
+  /** The seed node's URL, for REDIS_URL with REDIS_CLUSTER=true. */
+  url: string;
+  ports: number[];
+  /** Kills the nodes and removes their folder. */
+  stop(): Promise<void>;
+}
+
+/** Whether something can listen on 127.0.0.1:port now. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port for a cluster node: its bus listens on port + 10000, so both must be free. Drawn from
+ * 10000–22767, which keeps both below the range the kernel hands out for outgoing connections.
+ */
+async function freeClusterPort(taken: readonly number[]): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * 12_768);
+    if (taken.includes(port)) continue;
+    if ((await portIsFree(port)) && (await portIsFree(port + 10_000))) return port;
+  }
+  throw new Error('found no free pair of ports (node and cluster bus) between 10000 and 32767');
+}
+
+/**
+ * A Redis Cluster of `size` masters on loopback, as docs/deployment.md makes one: redis-server
+ * --cluster-enabled yes per node, joined by redis-cli --cluster create. Nothing is persisted;
+ * the nodes' cluster files live in a folder of their own. Ready once every node says
+ * cluster_state:ok. Without redis-server or redis-cli it fails, saying so.
+ */
+export async function startRedisCluster(size = 3): Promise<RedisCluster> {
+  for (const binary of ['redis-server', 'redis-cli']) {
+    await promisify(execFile)(binary, ['--version']).catch((error: Error) => {
+      throw new Error(
+        `${binary} is needed for the Redis Cluster test and did not run (${error.message}); install redis-server and redis-tools`,
+      );
+    });
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'optin-redis-cluster-'));
+  const nodes: RunningProcess[] = [];
+  const ports: number[] = [];
+  const stop = async () => {
+    for (const node of nodes) node.kill('SIGKILL');
+    await Promise.all(nodes.map((node) => node.exited));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < size; i++) {
+      const port = await freeClusterPort(ports);
+      ports.push(port);
+      nodes.push(await startRedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir]));
+    }
+    await promisify(execFile)(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { timeout: 30_000 },
+    );
+    const clients = ports.map((port) => new Redis(port, '127.0.0.1'));
+    try {
+      for (const client of clients) {
+        await waitFor(async () => String(await client.cluster('INFO')).includes('cluster_state:ok'), 20_000, 'cluster_state:ok');
+      }
+    } finally {
+      for (const client of clients) client.disconnect();
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `redis://127.0.0.1:${ports[0]}`, ports, stop };
 }
 
 /**

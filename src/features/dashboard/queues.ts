@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../platform/queue/redis.js';
 import { Router, type RequestHandler } from 'express';
 import { AppError } from '../../errors.js';
 import type { MailJob } from '../../platform/queue/queues.js';
@@ -49,7 +49,7 @@ const INTERNAL_ERROR = new AppError(500, 'internal_error', 'Something went wrong
  * The BullMQ dashboard for admins (mount it behind the admin sign-in), in read-only mode.
  * `redis` is the queue's connection: while it is down the dashboard's API answers 503.
  */
-export function queueDashboard(queue: Queue<MailJob>, redis: Pick<Redis, 'status'>): Router {
+export function queueDashboard(queue: Queue<MailJob>, redis: Pick<RedisClient, 'status'>): Router {
   const serverAdapter = new ExpressAdapter().setBasePath(QUEUE_DASHBOARD_PATH);
   createBullBoard({
     queues: [new BullMQAdapter(queue, { readOnlyMode: true, allowRetries: false, displayName: 'mail (outbox messages)' })],

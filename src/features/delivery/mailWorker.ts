@@ -1,15 +1,15 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
 import { DrizzleQueryError } from 'drizzle-orm';
-import { Redis } from 'ioredis';
 import { SenderSetupError } from '../../platform/mail/sendErrors.js';
 import type { Metrics } from '../../metrics.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
 import { deliverOutboxMessage, markDeliveryFailed, type DeliveryDeps } from './service.js';
 import { MAIL_QUEUE, type MailJob } from '../../platform/queue/queues.js';
+import { connectRedis, queueKeyPrefix, type RedisServer } from '../../platform/queue/redis.js';
 import { senderFaultRetryDelayMs, trackSenderFaults } from '../../platform/mail/senderFault.js';
 
 export interface MailWorkerOptions {
-  redisUrl: string;
+  redis: RedisServer;
   prefix: string;
   concurrency: number;
   /** How long a worker's claim on a job lasts without renewal; a dead worker's jobs are taken over after it. */
@@ -35,7 +35,8 @@ export interface MailWorker {
 
 export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions): MailWorker {
   // A worker's blocking connection must retry forever rather than give up on a Redis restart.
-  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const connection = connectRedis(options.redis, { maxRetriesPerRequest: null });
+  const queueName = options.queueName ?? MAIL_QUEUE;
   const senderFaults = trackSenderFaults(connection, options.prefix, deps.logger, deps.metrics);
 
   /**
@@ -53,7 +54,7 @@ export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions
   }
 
   const worker = new Worker<MailJob>(
-    options.queueName ?? MAIL_QUEUE,
+    queueName,
     async (job, token) => {
       let outcome;
       try {
@@ -70,7 +71,7 @@ export function startMailWorker(deps: MailWorkerDeps, options: MailWorkerOptions
     },
     {
       connection,
-      prefix: options.prefix,
+      prefix: queueKeyPrefix(options.redis, options.prefix, queueName),
       concurrency: options.concurrency,
       lockDuration: options.lockMs,
       // Look for jobs whose worker died about as often as a lock lasts, so they are taken over soon.

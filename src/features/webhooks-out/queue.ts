@@ -1,4 +1,5 @@
 import { createProducer, type Producer } from '../../platform/queue/queues.js';
+import type { RedisServer } from '../../platform/queue/redis.js';
 import { webhookAttempts, type WebhookRetryPolicy } from './deliver.js';
 
 /** Its own queue beside `mail`, under the same QUEUE_PREFIX: a slow receiver never holds up a confirmation email. */
@@ -14,8 +15,8 @@ export interface WebhookJob {
  * is down (the rows wait in webhook_deliveries). Jobs retry with BullMQ's exponential backoff; a
  * finished job is removed, since the row and its attempts are the record.
  */
-export function createWebhookQueue(redisUrl: string, prefix: string, policy: WebhookRetryPolicy): Producer<WebhookJob> {
-  return createProducer<WebhookJob>(WEBHOOK_QUEUE, redisUrl, prefix, {
+export function createWebhookQueue(redis: RedisServer, prefix: string, policy: WebhookRetryPolicy): Producer<WebhookJob> {
+  return createProducer<WebhookJob>(WEBHOOK_QUEUE, redis, prefix, {
     attempts: webhookAttempts(policy),
     backoff: { type: 'exponential', delay: policy.backoffMs },
     removeOnComplete: true,

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { connectRedis, queueKeyPrefix, type RedisServer } from '../../platform/queue/redis.js';
 import { deliverWebhook, type WebhookDeliveryDeps } from './deliver.js';
 import { createWebhookAgents, type WebhookNetworkPolicy } from './network.js';
 import { WEBHOOK_QUEUE, type WebhookJob } from './queue.js';
@@ -8,7 +8,7 @@ import { WEBHOOK_QUEUE, type WebhookJob } from './queue.js';
 export type WebhookWorkerDeps = Omit<WebhookDeliveryDeps, 'agents'> & { network: WebhookNetworkPolicy };
 
 export interface WebhookWorkerOptions {
-  redisUrl: string;
+  redis: RedisServer;
   prefix: string;
   concurrency: number;
   lockMs: number;
@@ -26,10 +26,10 @@ export interface WebhookWorker {
  */
 export function startWebhookWorker({ network, ...given }: WebhookWorkerDeps, options: WebhookWorkerOptions): WebhookWorker {
   const deps: WebhookDeliveryDeps = { ...given, agents: createWebhookAgents(network) };
-  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const connection = connectRedis(options.redis, { maxRetriesPerRequest: null });
   const worker = new Worker<WebhookJob>(WEBHOOK_QUEUE, (job) => deliverWebhook(deps, job.data.deliveryId), {
     connection,
-    prefix: options.prefix,
+    prefix: queueKeyPrefix(options.redis, options.prefix, WEBHOOK_QUEUE),
     concurrency: options.concurrency,
     lockDuration: options.lockMs,
     stalledInterval: options.lockMs,

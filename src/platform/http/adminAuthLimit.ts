@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { clientKey, isRefusal, retryAfterSeconds, sharedCounter } from './rateLimit.js';
@@ -19,7 +19,7 @@ export interface AdminAuthLimit {
   countFailure(req: Request, res: Response): Promise<void>;
 }
 
-export function adminAuthLimit(redis: Redis, options: { failuresPer15m: number; keyPrefix: string }, logger: Logger): AdminAuthLimit {
+export function adminAuthLimit(redis: RedisClient, options: { failuresPer15m: number; keyPrefix: string }, logger: Logger): AdminAuthLimit {
   const allowed = options.failuresPer15m;
   if (allowed <= 0) return { refuseIfOverLimit: async () => {}, countFailure: async () => {} };
   const counter = sharedCounter(redis, { points: allowed, duration: WINDOW_SECONDS, keyPrefix: `${options.keyPrefix}:adminauth:ip` });

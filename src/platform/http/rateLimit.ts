@@ -1,5 +1,5 @@
 import type { RequestHandler, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import { RateLimiterMemory, RateLimiterRedis, RLWrapperTimeouts, type RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -40,7 +40,7 @@ const REDIS_TIMEOUT_MS = 300;
  * each process falls back to its own in-memory counter (same limit per process) rather than
  * refusing or hanging.
  */
-export function sharedCounter(redis: Redis, shape: { points: number; duration: number; keyPrefix: string }): RLWrapperTimeouts {
+export function sharedCounter(redis: RedisClient, shape: { points: number; duration: number; keyPrefix: string }): RLWrapperTimeouts {
   const insuranceLimiter = new RateLimiterMemory(shape);
   return new RLWrapperTimeouts({
     limiter: new RateLimiterRedis({ ...shape, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter }),
@@ -63,7 +63,7 @@ export function retryAfterSeconds(msBeforeNext: number | undefined, fallbackMs: 
  * Per-IP limit kept in Redis (see sharedCounter): a signup must still be accepted while Redis
  * is away.
  */
-export function rateLimitByIp(redis: Redis, options: RateLimitOptions, logger: Logger): RequestHandler {
+export function rateLimitByIp(redis: RedisClient, options: RateLimitOptions, logger: Logger): RequestHandler {
   if (options.perMinute <= 0) return (_req, _res, next) => next();
   const limiter = sharedCounter(redis, { points: options.perMinute, duration: 60, keyPrefix: `${options.keyPrefix}:ratelimit:ip` });
 
@@ -98,7 +98,7 @@ export type KeyLimitDecision = { allowed: true } | { allowed: false; retryAfterS
  * Redis is away). Both counters failing lets the request through, as for signups.
  */
 export function rateLimitByKey(
-  redis: Redis,
+  redis: RedisClient,
   options: { points: number; durationSeconds: number; keyPrefix: string },
   logger: Logger,
 ): (key: string) => Promise<KeyLimitDecision> {

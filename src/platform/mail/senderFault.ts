@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../../logger.js';
 import type { SenderFaultKind, SenderSetupError } from './sendErrors.js';
 import type { Metrics } from '../../metrics.js';
@@ -27,7 +27,7 @@ export interface SenderFaultRecord {
 const RECORD_TTL_MS = 3 * SENDER_FAULT_MAX_DELAY_MS;
 const recordKey = (queuePrefix: string) => `${queuePrefix}:sender-fault`;
 
-export async function readSenderFault(redis: Pick<Redis, 'get'>, queuePrefix: string): Promise<SenderFaultRecord | null> {
+export async function readSenderFault(redis: Pick<RedisClient, 'get'>, queuePrefix: string): Promise<SenderFaultRecord | null> {
   const text = await redis.get(recordKey(queuePrefix));
   if (!text) return null;
   try {
@@ -50,7 +50,7 @@ export interface SenderFaultTracker {
  * send at warn, and the recovery; counts held sends; keeps the shared record up to date.
  */
 export function trackSenderFaults(
-  redis: Pick<Redis, 'set' | 'del'>,
+  redis: Pick<RedisClient, 'set' | 'del'>,
   queuePrefix: string,
   logger: Logger,
   metrics: Pick<Metrics, 'senderFaults'>,

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import { readSenderFault } from '../mail/senderFault.js';
 
 /** What the mail queue looks like right now, for the dashboard. */
@@ -17,7 +17,7 @@ const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
  */
 export async function readQueueHealth(
   queue: Pick<Queue, 'getJobCounts'>,
-  redis: Pick<Redis, 'get'>,
+  redis: Pick<RedisClient, 'get'>,
   queuePrefix: string,
   timeoutMs = 500,
 ): Promise<QueueHealth | null> {

@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import { Redis } from 'ioredis';
 import { inArray } from 'drizzle-orm';
 import type { Database, Scope } from '../db/database.js';
+import { connectRedis, queueKeyPrefix, type RedisClient, type RedisServer } from './redis.js';
 
 export const MAIL_QUEUE = 'mail';
 /** Broadcasts' messages: a queue of their own, paced, so confirmations never wait behind them. */
@@ -35,22 +35,27 @@ export function mailJobOptions(retry: RetryPolicy): JobsOptions {
 export interface Producer<Job> {
   queue: Queue<Job>;
   /** The producer's Redis connection, also used for readiness checks. */
-  redis: Redis;
+  redis: RedisClient;
   close(): Promise<void>;
 }
 export type MailQueue = Producer<MailJob>;
 
 /** The mail queue's producer, or the broadcast queue's (`name`): the same jobs, in a queue of their own. */
-export function createMailQueue(redisUrl: string, prefix: string, retry: RetryPolicy, name = MAIL_QUEUE): MailQueue {
-  return createProducer<MailJob>(name, redisUrl, prefix, mailJobOptions(retry));
+export function createMailQueue(redis: RedisServer | string, prefix: string, retry: RetryPolicy, name = MAIL_QUEUE): MailQueue {
+  return createProducer<MailJob>(name, redis, prefix, mailJobOptions(retry));
 }
 
 /** A queue's producer on its own Redis connection (the mail queue's, the webhooks queue's), as described above. */
-export function createProducer<Job>(name: string, redisUrl: string, prefix: string, defaultJobOptions: JobsOptions): Producer<Job> {
-  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+export function createProducer<Job>(
+  name: string,
+  server: RedisServer | string,
+  prefix: string,
+  defaultJobOptions: JobsOptions,
+): Producer<Job> {
+  const redis = connectRedis(server, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   // Connection errors surface through failed commands; without a listener ioredis would log each retry.
   redis.on('error', () => {});
-  const queue = new Queue<Job>(name, { connection: redis, prefix, defaultJobOptions });
+  const queue = new Queue<Job>(name, { connection: redis, prefix: queueKeyPrefix(server, prefix, name), defaultJobOptions });
   queue.on('error', () => {});
   return {
     queue,
