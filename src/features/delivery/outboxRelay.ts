@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { and, asc, eq, inArray, isNull, lt, or, type SQL } from 'drizzle-orm';
-import type { Database } from '../../platform/db/database.js';
+import { writeAlone, type Database } from '../../platform/db/database.js';
 import type { Logger } from '../../logger.js';
 import { markDeliveryFailed } from './service.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
@@ -148,7 +148,7 @@ export function startOutboxRelay(database: Database, queue: Queue<MailJob>, logg
     try {
       await addMailJobs(queue, outboxIds);
     } catch (error) {
-      await database.transaction((tx) =>
+      await writeAlone(database, (tx) =>
         tx.db
           .update(tx.tables.outbox)
           .set({ handedAt: null })

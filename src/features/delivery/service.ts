@@ -1,6 +1,6 @@
 import { CANCELLED } from '../broadcasts/index.js';
 import { and, eq, sql } from 'drizzle-orm';
-import type { Database, Scope } from '../../platform/db/database.js';
+import { writeAlone, type Database, type Scope } from '../../platform/db/database.js';
 import { preparedPerHandle } from '../../platform/db/prepared.js';
 import type { Logger } from '../../logger.js';
 import { maskEmail } from '../../logger.js';
@@ -91,7 +91,7 @@ const MARK_SENT_RETRY_DELAYS_MS = [100, 500, 2000];
 async function markSentSoon(database: Database, outboxId: string, logger: Logger) {
   for (let attempt = 0; ; attempt += 1) {
     try {
-      return await database.transaction((tx) => markSent(tx).execute({ outboxId, sentAt: Date.now() }));
+      return await writeAlone(database, (tx) => markSent(tx).execute({ outboxId, sentAt: Date.now() }));
     } catch (error) {
       const delay = MARK_SENT_RETRY_DELAYS_MS[attempt];
       if (delay === undefined) throw error;
@@ -121,7 +121,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   // A broadcast that is not sending (paused, or back to draft) keeps its rows queued: they are
   // given back to its relay (handedAt cleared), which hands them again once it sends.
   if (message.broadcastId !== null && broadcast !== null && broadcast.status !== 'sending' && broadcast.status !== 'cancelled') {
-    await database.transaction((tx) =>
+    await writeAlone(database, (tx) =>
       tx.db
         .update(tx.tables.outbox)
         .set({ handedAt: null })
@@ -157,7 +157,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
           ? 'recipient_mismatch'
           : 'subscription_gone';
     // Only a row still queued is dropped: one another worker has sent meanwhile stays sent.
-    const dropped = await database.transaction((tx) =>
+    const dropped = await writeAlone(database, (tx) =>
       tx.db
         .update(tx.tables.outbox)
         .set({ status: 'dropped', lastError: reason })
@@ -205,7 +205,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
     },
     now,
   );
-  const counted = await database.transaction((tx) => countAttempt(tx).execute({ outboxId }));
+  const counted = await writeAlone(database, (tx) => countAttempt(tx).execute({ outboxId }));
   if (counted.length === 0) return 'already_done';
 
   // The SMTP call is never inside a transaction: on SQLite it would hold the write lock for the
@@ -216,13 +216,13 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
   } catch (error) {
     if (!(error instanceof RecipientRefusedError)) {
       stopTimer({ outcome: 'retry' });
-      await database.transaction(async (tx) => {
-        // Only a row still waiting: one dropped meanwhile (an erasure) keeps what it says.
-        await tx.db
+      // Only a row still waiting: one dropped meanwhile (an erasure) keeps what it says.
+      await writeAlone(database, (tx) =>
+        tx.db
           .update(tx.tables.outbox)
           .set({ lastError: (error as Error).message })
-          .where(and(eq(tx.tables.outbox.id, outboxId), eq(tx.tables.outbox.status, 'queued')));
-      });
+          .where(and(eq(tx.tables.outbox.id, outboxId), eq(tx.tables.outbox.status, 'queued'))),
+      );
       // Counted as "retry" here; the worker's failed handler counts "failed" once retries run out.
       deps.metrics.sends.inc({ outcome: 'retry' });
       throw error;
@@ -275,7 +275,7 @@ export async function deliverOutboxMessage(deps: DeliveryDeps, outboxId: string,
  * whether it changed.
  */
 export async function markDeliveryFailed(database: Database, outboxId: string, reason: string): Promise<boolean> {
-  const changed = await database.transaction((tx) => {
+  const changed = await writeAlone(database, (tx) => {
     const { outbox } = tx.tables;
     return tx.db
       .update(outbox)

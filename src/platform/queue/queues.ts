@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { inArray } from 'drizzle-orm';
-import type { Database, Scope } from '../db/database.js';
+import { writeAlone, type Database, type Scope } from '../db/database.js';
 import { connectRedis, queueKeyPrefix, type RedisClient, type RedisServer } from './redis.js';
 
 export const MAIL_QUEUE = 'mail';
@@ -89,13 +89,10 @@ export async function handToQueue(
 ): Promise<void> {
   if (outboxIds.length === 0) return;
   await addMailJobs(queue, outboxIds);
-  const stamp = (scope: Scope) =>
+  await writeAlone(database, (scope: Scope) =>
     scope.db
       .update(scope.tables.outbox)
       .set({ handedAt: now })
-      .where(inArray(scope.tables.outbox.id, [...outboxIds]));
-  // One statement is atomic on its own: on PostgreSQL it runs as one round trip on the pool,
-  // not begin/update/commit. SQLite's root handle is read-only: writes go through transaction().
-  if (database.dialect === 'postgresql') await stamp(database);
-  else await database.transaction(async (tx) => void (await stamp(tx)));
+      .where(inArray(scope.tables.outbox.id, [...outboxIds])),
+  );
 }
