@@ -140,6 +140,14 @@ function listIntro(description: string | null, markdown: string | null): { listI
   return { listIntroHtml: `<tr><td align="left" style="${INTRO_STYLE}">${html}</td></tr>`, listIntroText: `\n${text}\n` };
 }
 
+/** One formatter per locale: building an Intl.DateTimeFormat costs more than composing the rest of a message. */
+const expiryFormats = new Map<Locale, Intl.DateTimeFormat>();
+function expiryDate(locale: Locale, at: number): string {
+  let format = expiryFormats.get(locale);
+  if (!format) expiryFormats.set(locale, (format = new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: 'UTC' })));
+  return format.format(at);
+}
+
 /** A Feedback-ID field: no colons (they separate the fields) and nothing unique per message. */
 const feedbackField = (text: string) => text.replace(/[^A-Za-z0-9._-]+/g, '-');
 
@@ -166,7 +174,7 @@ export function composeMessage(context: MessageContext, subject: MessageSubject,
     variables.confirmUrl = confirmUrl(context, subject.subscriptionId, expiresAt, subject.locale);
     variables.validDays = String(CONFIRM_LINK_DAYS);
     // The reminder says the day the link stops working, in the reader's language.
-    variables.expiresOn = new Intl.DateTimeFormat(subject.locale, { dateStyle: 'long', timeZone: 'UTC' }).format(expiresAt);
+    variables.expiresOn = expiryDate(subject.locale, expiresAt);
   }
   if (subject.kind === 'erase_link' || subject.kind === 'export_link') {
     const action = subject.kind === 'erase_link' ? 'erase' : 'export';
