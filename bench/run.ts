@@ -527,7 +527,7 @@ async function pacedPhase(sink: BenchSink, engine: Engine, rate: number, signups
   mkdirSync(path.dirname(env.DATABASE_PATH!), { recursive: true });
   let service;
   try {
-    service = await startNpmStart(env);
+    service = await startNpmStart(env, profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/service-${serviceName(name, engine)}`] : []);
     const postgresCpu = store.scratch ? () => postgresBackendsCpuMs(store.scratch!.name) : undefined;
     const { postgresCpuMsPerSignup, ...run } = await pacedRun(sink, service.url, service.cpuMs, name, rate, signups, postgresCpu);
     await service.stop();
