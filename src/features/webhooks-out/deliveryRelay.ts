@@ -3,6 +3,7 @@ import { and, asc, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } fro
 import type { Database } from '../../platform/db/database.js';
 import type { Logger } from '../../logger.js';
 import type { RelayOptions } from '../delivery/index.js';
+import { addJobsById } from '../../platform/queue/queues.js';
 import { startRelayLoop, type HandableRow } from '../../platform/queue/relayLoop.js';
 import type { WebhookJob } from './queue.js';
 
@@ -104,10 +105,7 @@ export function startWebhookRelay(database: Database, queue: Queue<WebhookJob>, 
   }
 
   // jobId = delivery id: a row whose job still exists adds nothing.
-  const hand = async (ids: readonly string[]) => {
-    if (ids.length > 0)
-      await queue.addBulk(ids.map((deliveryId) => ({ name: 'deliver', data: { deliveryId }, opts: { jobId: deliveryId } })));
-  };
+  const hand = (ids: readonly string[]) => addJobsById(queue, 'deliver', 'deliveryId', ids);
   const loop = startRelayLoop({ claimDue, releaseClaim, needsRehand, hand, batchSize }, logger, {
     ...options,
     name: 'webhook relay',

@@ -70,10 +70,26 @@ export function createProducer<Job>(
   };
 }
 
+/**
+ * Adds one job per id, named `name`, with data `{[field]: id}` and jobId = the id, so an id whose
+ * job exists adds nothing. One id goes by add(), which costs about half the CPU of addBulk() for
+ * one job (no MULTI around it): at a steady rate most hand-overs are a single signup's.
+ */
+export async function addJobsById<Job>(queue: Queue<Job>, name: string, field: keyof Job & string, ids: readonly string[]): Promise<void> {
+  const job = (id: string) => ({ name, data: { [field]: id } as Job, opts: { jobId: id } });
+  if (ids.length === 0) return;
+  if (ids.length === 1) {
+    const { data, opts } = job(ids[0]!);
+    // BullMQ's add() types its name against the queue's; the name is a plain label here.
+    await (queue as Queue).add(name, data, opts);
+    return;
+  }
+  await (queue as Queue).addBulk(ids.map(job));
+}
+
 /** Adds a send job per outbox row. jobId is the row id, so adding a row whose job exists adds nothing. */
-export async function addMailJobs(queue: Queue<MailJob>, outboxIds: readonly string[]): Promise<void> {
-  if (outboxIds.length === 0) return;
-  await queue.addBulk(outboxIds.map((outboxId) => ({ name: 'send', data: { outboxId }, opts: { jobId: outboxId } })));
+export function addMailJobs(queue: Queue<MailJob>, outboxIds: readonly string[]): Promise<void> {
+  return addJobsById(queue, 'send', 'outboxId', outboxIds);
 }
 
 /**
