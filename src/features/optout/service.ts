@@ -70,7 +70,7 @@ export async function unsubscribe(
 ): Promise<UnsubscribeOutcome> {
   const { subscriptionId, broadcastId } = linkClaims(secrets, request.token, 'unsubscribe', now);
   return database.transaction(async (tx) => {
-    const { broadcasts, outbox, subscriptions } = tx.tables;
+    const { broadcasts, mailHistory, outbox, subscriptions } = tx.tables;
     // Two clicks at once (or links of one contact in two processes) take turns: the second reads what the first ended.
     await lockAddressOfSubscription(tx, subscriptionId);
     const { subscription, contact, list, listName } = await loadTarget(tx, subscriptionId);
@@ -120,6 +120,15 @@ export async function unsubscribe(
           ),
         )
         .returning({ id: outbox.id });
+      // A row pruned from the outbox since (OUTBOX_RETENTION) is marked in its mail history instead.
+      if (marked.length === 0)
+        marked.push(
+          ...(await tx.db
+            .update(mailHistory)
+            .set({ optedOutAt: now })
+            .where(and(eq(mailHistory.id, broadcastOutboxId(broadcastId, subscription.id)), isNull(mailHistory.optedOutAt)))
+            .returning({ id: mailHistory.id })),
+        );
       if (marked.length > 0)
         await tx.db
           .update(broadcasts)

@@ -1,4 +1,4 @@
-import { asc, desc, eq } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
 import { decodeLocalizedText } from '../../platform/locales/localizedText.js';
@@ -11,7 +11,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 /**
  * Everything known about one address: its subscriptions, its consent trail (who consented to
  * what, when, from where), the suppression entries that block it, found by keyed hash, and the
- * mail sent to it (the outbox rows, newest first).
+ * mail sent to it (the outbox rows and, once pruned from it, their mail history; newest first).
  */
 export async function contactRecord(
   scope: Scope,
@@ -23,7 +23,7 @@ export async function contactRecord(
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey } = parsed.address;
-  const { consentEvents, consentTexts, contacts, lists, outbox, subscriptions, suppressions } = scope.tables;
+  const { consentEvents, consentTexts, contacts, lists, mailHistory, outbox, subscriptions, suppressions } = scope.tables;
   const { db } = scope;
 
   const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, emailKey));
@@ -79,9 +79,11 @@ export async function contactRecord(
     : [];
 
   // The mail history, newest first: what was sent, when, and whether it was delivered, failed or dropped ("I never got it").
-  const mailed = contact
+  // The outbox holds the recent messages; those pruned from it (OUTBOX_RETENTION) are in mail_history.
+  const live = contact
     ? await db
         .select({
+          id: outbox.id,
           kind: outbox.kind,
           list: lists.slug,
           status: outbox.status,
@@ -93,8 +95,24 @@ export async function contactRecord(
         .innerJoin(outbox, eq(outbox.subscriptionId, subscriptions.id))
         .innerJoin(lists, eq(lists.id, subscriptions.listId))
         .where(eq(subscriptions.contactId, contact.id))
-        .orderBy(desc(outbox.createdAt), desc(outbox.id))
     : [];
+  const pruned = contact
+    ? await db
+        .select({
+          id: mailHistory.id,
+          kind: mailHistory.kind,
+          list: lists.slug,
+          status: mailHistory.status,
+          createdAt: mailHistory.createdAt,
+          sentAt: mailHistory.sentAt,
+          lastError: mailHistory.reason,
+        })
+        .from(subscriptions)
+        .innerJoin(mailHistory, eq(mailHistory.subscriptionId, subscriptions.id))
+        .innerJoin(lists, eq(lists.id, subscriptions.listId))
+        .where(eq(subscriptions.contactId, contact.id))
+    : [];
+  const mailed = [...live, ...pruned].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
 
   return {
     email: contact?.email ?? emailKey,
@@ -117,7 +135,7 @@ export async function contactRecord(
     // The exact words agreed to: the statement's every locale as written (the event keeps no locale).
     consent: trail.map((e) => ({ ...e, at: iso(e.at), consentText: e.consentText === null ? null : decodeLocalizedText(e.consentText) })),
     suppressions: blocking.map((s) => ({ ...s, createdAt: iso(s.createdAt) })),
-    messages: mailed.map((m) => ({ ...m, createdAt: iso(m.createdAt), sentAt: iso(m.sentAt) })),
+    messages: mailed.map(({ id: _id, ...m }) => ({ ...m, createdAt: iso(m.createdAt), sentAt: iso(m.sentAt) })),
   };
 }
 
