@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Database, Scope } from '../../platform/db/database.js';
 import type { OutboxStatus } from '../../platform/db/schema.js';
 import { ENDED_BROADCAST_STATUSES, keepPrunedCounts } from '../broadcasts/index.js';
@@ -9,21 +9,33 @@ export const PRUNE_BATCH = 1000;
 /** The short code a dropped message keeps in its history (the gate's reasons are shorter still). */
 const REASON_LENGTH = 64;
 
+type EndedStatus = Extract<OutboxStatus, 'sent' | 'dropped'>;
+
 /**
  * The ended rows of one status written (and, when sent, sent) before the cutoff, oldest first,
- * along the outbox_status_created index, so a batch costs the same however many rows the outbox
- * holds. A broadcast's rows wait until it has ended (its counts then move to the broadcast row,
- * and no cancel or erasure changes them any more). Locked on PostgreSQL, skipping a row another
- * transaction holds (an opt-out marking it): that one waits for the next sweep.
+ * along the outbox_status_created index from `from` (where the previous batch of the round
+ * stopped: PostgreSQL keeps the index entries of the rows deleted until a vacuum, and a scan from
+ * the start would step over every one of them), so a batch costs the same however many rows the
+ * outbox holds or the round has pruned. A broadcast's rows wait until it has ended (its counts
+ * then move to the broadcast row, and no cancel or erasure changes them any more). Locked on
+ * PostgreSQL, skipping a row another transaction holds (an opt-out marking it): that one waits
+ * for the next sweep.
  */
-async function dueRows(tx: Scope, status: Extract<OutboxStatus, 'sent' | 'dropped'>, cutoff: number, limit: number): Promise<string[]> {
+async function dueRows(
+  tx: Scope,
+  status: EndedStatus,
+  from: number,
+  cutoff: number,
+  limit: number,
+): Promise<{ id: string; createdAt: number }[]> {
   const { broadcasts, outbox } = tx.tables;
   const query = tx.db
-    .select({ id: outbox.id })
+    .select({ id: outbox.id, createdAt: outbox.createdAt })
     .from(outbox)
     .where(
       and(
         eq(outbox.status, status),
+        gte(outbox.createdAt, from),
         lt(outbox.createdAt, cutoff),
         status === 'sent' ? lt(outbox.sentAt, cutoff) : undefined,
         or(
@@ -40,8 +52,7 @@ async function dueRows(tx: Scope, status: Extract<OutboxStatus, 'sent' | 'droppe
     )
     .orderBy(asc(outbox.createdAt))
     .limit(limit);
-  const rows = await (tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query);
-  return rows.map((row) => row.id);
+  return tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query;
 }
 
 /**
@@ -63,12 +74,20 @@ async function dueRows(tx: Scope, status: Extract<OutboxStatus, 'sent' | 'droppe
 export async function pruneOutbox(database: Database, retentionMs: number, now = Date.now(), batchSize = PRUNE_BATCH): Promise<number[]> {
   const cutoff = now - retentionMs;
   const batches: number[] = [];
+  const from: Record<EndedStatus, number> = { sent: 0, dropped: 0 };
+  const take = async (tx: Scope, status: EndedStatus, limit: number) => {
+    const rows = await dueRows(tx, status, from[status], cutoff, limit);
+    if (rows.length > 0) from[status] = rows[rows.length - 1]!.createdAt;
+    return rows.map((row) => row.id);
+  };
   for (;;) {
     const pruned = await database.transaction(async (tx) => {
-      const ids = await dueRows(tx, 'sent', cutoff, batchSize);
-      if (ids.length < batchSize) ids.push(...(await dueRows(tx, 'dropped', cutoff, batchSize - ids.length)));
+      const ids = await take(tx, 'sent', batchSize);
+      if (ids.length < batchSize) ids.push(...(await take(tx, 'dropped', batchSize - ids.length)));
       if (ids.length === 0) return 0;
       const { mailHistory, outbox } = tx.tables;
+      const shortReason = sql<string | null>`case when ${outbox.status} = 'dropped'
+        then substr(${outbox.lastError}, 1, ${sql.raw(String(REASON_LENGTH))}) end`;
       await tx.db
         .insert(mailHistory)
         .select(
@@ -78,11 +97,7 @@ export async function pruneOutbox(database: Database, retentionMs: number, now =
               subscriptionId: sql<number>`${outbox.subscriptionId}`.as('subscription_id'),
               kind: outbox.kind,
               status: sql<'sent' | 'dropped'>`${outbox.status}`.as('status'),
-              reason: sql<
-                string | null
-              >`case when ${outbox.status} = 'dropped' then substr(${outbox.lastError}, 1, ${sql.raw(String(REASON_LENGTH))}) end`.as(
-                'reason',
-              ),
+              reason: shortReason.as('reason'),
               createdAt: outbox.createdAt,
               sentAt: outbox.sentAt,
               optedOutAt: outbox.optedOutAt,
