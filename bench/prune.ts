@@ -260,6 +260,27 @@ async function measure(store: Store, database: Database, returningFrom: number):
   }
 }
 
+/**
+ * How the engine runs the relay's claim (outboxRelay.ts's query for the messages relay, written
+ * out here to be explained): which index, and how many rows it reads to find the due ones.
+ */
+async function claimPlan(store: Store, database: Database): Promise<string> {
+  const query = `select id, handed_at from outbox where broadcast_id is null and status = 'queued'
+    and (handed_at is null or handed_at < ${Date.now()}) order by created_at limit 500`;
+  if (store.scratch) {
+    const { rows } = await (database.db as unknown as PgDb).$client.query<{ 'QUERY PLAN': string }>(
+      `explain (analyze, buffers, costs off, timing off) ${query}`,
+    );
+    return rows.map((row) => row['QUERY PLAN']).join('\n');
+  }
+  const connection = new SqliteConnection(store.sqliteFile, { readonly: true });
+  try {
+    return (connection.prepare(`explain query plan ${query}`).all() as { detail: string }[]).map((row) => row.detail).join('\n');
+  } finally {
+    connection.close();
+  }
+}
+
 async function tableFacts(store: Store, database: Database) {
   const { mailHistory, outbox } = database.tables;
   const [live] = await database.db.select({ n: sql<number>`count(*)`.mapWith(Number) }).from(outbox);
@@ -301,13 +322,23 @@ async function benchEngine(engine: Engine) {
     try {
       await database.transaction((tx) => tx.db.insert(tx.tables.lists).values({ slug: 'second', name: 'Second', createdAt: Date.now() }));
       const factsBefore = await tableFacts(store, database);
+      const planBefore = await claimPlan(store, database);
       const before = await measure(store, database, 1000);
       const start = performance.now();
       const batches = await pruneOutbox(database, RETENTION);
       const pruneSeconds = round((performance.now() - start) / 1000);
       const pruned = batches.reduce((sum, n) => sum + n, 0);
       const factsAfter = await tableFacts(store, database);
+      const planAfter = await claimPlan(store, database);
       const after = await measure(store, database, 2000);
+      // PostgreSQL keeps the pruned rows' dead tuples and index entries until a vacuum (autovacuum
+      // comes soon after a million deletes): measured right after the pruning, and once vacuumed.
+      let vacuumed: Measures | undefined;
+      if (store.scratch) {
+        for (const table of ['outbox', 'mail_history', 'broadcasts'])
+          await (database.db as unknown as PgDb).$client.query(`vacuum analyze ${table}`);
+        vacuumed = await measure(store, database, 3000);
+      }
       const [{ prunedSent } = { prunedSent: 0 }] = await database.db
         .select({ prunedSent: database.tables.broadcasts.prunedSent })
         .from(database.tables.broadcasts)
@@ -322,6 +353,9 @@ async function benchEngine(engine: Engine) {
         broadcast1PrunedSent: prunedSent,
         factsAfter,
         after,
+        vacuumed,
+        planBefore,
+        planAfter,
         loadAverage: [round(loadBefore, 2), round(loadavg()[0]!, 2)],
       };
     } finally {
@@ -343,10 +377,12 @@ for (const engine of engines) {
 
 const ms = (t: Times) => `${t.p50Ms} / ${t.p99Ms} ms`;
 const rowsOf = (label: string, pick: (m: Measures) => Times) =>
-  results.map((r) => `| ${label} | ${r.engine} | ${ms(pick(r.before))} | ${ms(pick(r.after))} |`);
+  results.map(
+    (r) => `| ${label} | ${r.engine} | ${ms(pick(r.before))} | ${ms(pick(r.after))} | ${r.vacuumed ? ms(pick(r.vacuumed)) : '—'} |`,
+  );
 console.log(`\n${ROWS.toLocaleString('en')} sent rows; p50 / p99; load average (1 min) at the start and end of each engine's run:`);
 for (const r of results) console.log(`- ${r.engine}: ${r.loadAverage.join(' → ')}`);
-console.log('\n| measure | engine | before pruning | after pruning |\n| --- | --- | ---: | ---: |');
+console.log('\n| measure | engine | before pruning | right after pruning | after a vacuum |\n| --- | --- | ---: | ---: | ---: |');
 for (const line of [
   ...rowsOf(`the relay's sweep, ${PENDING} rows due`, (m) => m.claimPending),
   ...rowsOf("the relay's sweep, nothing due", (m) => m.claimNothing),
@@ -363,4 +399,5 @@ for (const r of results)
       `${r.factsBefore.outboxRows.toLocaleString('en')} → ${r.factsAfter.outboxRows.toLocaleString('en')} | ` +
       `${r.factsBefore.outboxMegabytes} → ${r.factsAfter.outboxMegabytes} | ${r.factsAfter.historyRows.toLocaleString('en')}, ${r.factsAfter.historyMegabytes} |`,
   );
+for (const r of results) console.log(`\nThe claim's plan, ${r.engine}, before pruning:\n${r.planBefore}\nafter:\n${r.planAfter}`);
 process.exit(0);

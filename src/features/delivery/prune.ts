@@ -88,24 +88,26 @@ export async function pruneOutbox(database: Database, retentionMs: number, now =
       const { mailHistory, outbox } = tx.tables;
       const shortReason = sql<string | null>`case when ${outbox.status} = 'dropped'
         then substr(${outbox.lastError}, 1, ${sql.raw(String(REASON_LENGTH))}) end`;
-      await tx.db
-        .insert(mailHistory)
-        .select(
-          tx.db
-            .select({
-              id: outbox.id,
-              subscriptionId: sql<number>`${outbox.subscriptionId}`.as('subscription_id'),
-              kind: outbox.kind,
-              status: sql<'sent' | 'dropped'>`${outbox.status}`.as('status'),
-              reason: shortReason.as('reason'),
-              createdAt: outbox.createdAt,
-              sentAt: outbox.sentAt,
-              optedOutAt: outbox.optedOutAt,
-            })
-            .from(outbox)
-            .where(and(inArray(outbox.id, ids), isNotNull(outbox.subscriptionId))),
-        )
-        .onConflictDoNothing();
+      // SQLite numbers a NULL key itself; PostgreSQL's identity takes DEFAULT only in VALUES, not in a SELECT.
+      const newId = (
+        tx.dialect === 'postgresql' ? sql<number>`nextval(pg_get_serial_sequence('mail_history', 'id'))` : sql<number>`null`
+      ).as('id');
+      await tx.db.insert(mailHistory).select(
+        tx.db
+          .select({
+            id: newId,
+            subscriptionId: sql<number>`${outbox.subscriptionId}`.as('subscription_id'),
+            broadcastId: outbox.broadcastId,
+            kind: outbox.kind,
+            status: sql<'sent' | 'dropped'>`${outbox.status}`.as('status'),
+            reason: shortReason.as('reason'),
+            createdAt: outbox.createdAt,
+            sentAt: outbox.sentAt,
+            optedOutAt: outbox.optedOutAt,
+          })
+          .from(outbox)
+          .where(and(inArray(outbox.id, ids), isNotNull(outbox.subscriptionId))),
+      );
       await keepPrunedCounts(tx, ids);
       await tx.db.delete(outbox).where(inArray(outbox.id, ids));
       return ids.length;

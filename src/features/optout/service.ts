@@ -109,7 +109,7 @@ export async function unsubscribe(
     // recipient: the recipient's row of it is marked, so clicking again after a resubscribe (or
     // a second click, which ends nothing) never counts twice, and `unsubscribed` stays within `total`.
     if (broadcastId !== undefined && ending.some((ended) => ended.id === subscription.id && ended.status === 'confirmed')) {
-      const marked = await tx.db
+      const markedInOutbox = await tx.db
         .update(outbox)
         .set({ optedOutAt: now })
         .where(
@@ -121,15 +121,22 @@ export async function unsubscribe(
         )
         .returning({ id: outbox.id });
       // A row pruned from the outbox since (OUTBOX_RETENTION) is marked in its mail history instead.
-      if (marked.length === 0)
-        marked.push(
-          ...(await tx.db
+      const marked =
+        markedInOutbox.length > 0 ||
+        (
+          await tx.db
             .update(mailHistory)
             .set({ optedOutAt: now })
-            .where(and(eq(mailHistory.id, broadcastOutboxId(broadcastId, subscription.id)), isNull(mailHistory.optedOutAt)))
-            .returning({ id: mailHistory.id })),
-        );
-      if (marked.length > 0)
+            .where(
+              and(
+                eq(mailHistory.subscriptionId, subscription.id),
+                eq(mailHistory.broadcastId, broadcastId),
+                isNull(mailHistory.optedOutAt),
+              ),
+            )
+            .returning({ id: mailHistory.id })
+        ).length > 0;
+      if (marked)
         await tx.db
           .update(broadcasts)
           .set({ unsubscribed: sql`${broadcasts.unsubscribed} + 1` })

@@ -194,7 +194,8 @@ function withBudget(scope: Scope, request: MailRequest, decision: MailDecision):
 // outbox rows by index); left to itself SQLite's planner walked every queued and sent outbox
 // row. (PostgreSQL treats CROSS JOIN with a WHERE like an inner join and plans it itself.)
 // The confirmations pruned from the outbox (OUTBOX_RETENTION) still count: their mail history
-// rows come in the same statement (an unanswered one stays unanswered however old it is).
+// rows come in the same statement (an unanswered one stays unanswered however old it is), with
+// an id no outbox row has.
 const confirmationsOfContact = preparedPerHandle(({ db, tables: { mailHistory, outbox, subscriptions } }: Scope) =>
   db
     .select({ id: outbox.id, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt })
@@ -210,7 +211,7 @@ const confirmationsOfContact = preparedPerHandle(({ db, tables: { mailHistory, o
     )
     .unionAll(
       db
-        .select({ id: mailHistory.id, status: mailHistory.status, createdAt: mailHistory.createdAt, sentAt: mailHistory.sentAt })
+        .select({ id: sql<string>`''`, status: mailHistory.status, createdAt: mailHistory.createdAt, sentAt: mailHistory.sentAt })
         .from(subscriptions)
         .crossJoin(mailHistory)
         .where(

@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, desc, eq } from 'drizzle-orm';
 import type { Scope } from '../../platform/db/database.js';
 import { AppError } from '../../errors.js';
 import { decodeLocalizedText } from '../../platform/locales/localizedText.js';
@@ -83,7 +83,6 @@ export async function contactRecord(
   const live = contact
     ? await db
         .select({
-          id: outbox.id,
           kind: outbox.kind,
           list: lists.slug,
           status: outbox.status,
@@ -95,11 +94,11 @@ export async function contactRecord(
         .innerJoin(outbox, eq(outbox.subscriptionId, subscriptions.id))
         .innerJoin(lists, eq(lists.id, subscriptions.listId))
         .where(eq(subscriptions.contactId, contact.id))
+        .orderBy(desc(outbox.createdAt), desc(outbox.id))
     : [];
   const pruned = contact
     ? await db
         .select({
-          id: mailHistory.id,
           kind: mailHistory.kind,
           list: lists.slug,
           status: mailHistory.status,
@@ -111,8 +110,10 @@ export async function contactRecord(
         .innerJoin(mailHistory, eq(mailHistory.subscriptionId, subscriptions.id))
         .innerJoin(lists, eq(lists.id, subscriptions.listId))
         .where(eq(subscriptions.contactId, contact.id))
+        .orderBy(desc(mailHistory.createdAt), desc(mailHistory.id))
     : [];
-  const mailed = [...live, ...pruned].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  // Each newest first already; merged by time (a stable sort keeps each one's order within a millisecond).
+  const mailed = [...live, ...pruned].sort((a, b) => b.createdAt - a.createdAt);
 
   return {
     email: contact?.email ?? emailKey,
@@ -135,7 +136,7 @@ export async function contactRecord(
     // The exact words agreed to: the statement's every locale as written (the event keeps no locale).
     consent: trail.map((e) => ({ ...e, at: iso(e.at), consentText: e.consentText === null ? null : decodeLocalizedText(e.consentText) })),
     suppressions: blocking.map((s) => ({ ...s, createdAt: iso(s.createdAt) })),
-    messages: mailed.map(({ id: _id, ...m }) => ({ ...m, createdAt: iso(m.createdAt), sentAt: iso(m.sentAt) })),
+    messages: mailed.map((m) => ({ ...m, createdAt: iso(m.createdAt), sentAt: iso(m.sentAt) })),
   };
 }
 

@@ -216,11 +216,11 @@ export const outbox = pgTable(
 export const mailHistory = pgTable(
   'mail_history',
   {
-    /** The pruned outbox row's id (a broadcast's is broadcastOutboxId, which its opt-out link finds). */
-    id: text('id').primaryKey(),
+    id: id(),
     subscriptionId: reference('subscription_id')
       .notNull()
       .references(() => subscriptions.id, { onDelete: 'cascade' }),
+    broadcastId: reference('broadcast_id').references(() => broadcasts.id),
     kind: text('kind', { enum: MESSAGE_KINDS }).notNull(),
     status: text('status', { enum: MAIL_HISTORY_STATUSES }).notNull(),
     /** Why a dropped message was dropped: the outbox row's short code (e.g. "suppressed:unsubscribed"); null when sent. */

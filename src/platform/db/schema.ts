@@ -212,11 +212,12 @@ export const outbox = sqliteTable(
 export const mailHistory = sqliteTable(
   'mail_history',
   {
-    /** The pruned outbox row's id (a broadcast's is broadcastOutboxId, which its opt-out link finds). */
-    id: text('id').primaryKey(),
+    id: integer('id').primaryKey({ autoIncrement: true }),
     subscriptionId: integer('subscription_id')
       .notNull()
       .references(() => subscriptions.id, { onDelete: 'cascade' }),
+    /** A broadcast's message: the broadcast (its opt-out link finds the row by it and the subscription). */
+    broadcastId: integer('broadcast_id').references(() => broadcasts.id),
     kind: text('kind', { enum: MESSAGE_KINDS }).notNull(),
     status: text('status', { enum: MAIL_HISTORY_STATUSES }).notNull(),
     /** Why a dropped message was dropped: the outbox row's short code (e.g. "suppressed:unsubscribed"); null when sent. */
