@@ -1,4 +1,4 @@
-// npx tsx bench/prune.ts [--rows=1000000] [--db=postgres] [--signups=200] [--gets=100]
+// npx tsx bench/prune.ts [--rows=1000000] [--db=postgres | --only=postgres] [--signups=200] [--gets=100]
 //
 // Issue 21: the cost of the relay's claim, a signup and the stats page must not grow with the
 // messages already sent. Seeds `rows` sent outbox rows (older than OUTBOX_RETENTION) straight
@@ -39,8 +39,10 @@ if (dbOption !== 'sqlite' && dbOption !== 'postgres') {
   console.error(`--db=${dbOption}: expected sqlite or postgres`);
   process.exit(2);
 }
-const engines = dbOption === 'postgres' ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
-type Engine = (typeof engines)[number];
+type Engine = 'sqlite' | 'postgres';
+// --only=postgres (or sqlite): that engine alone.
+const only = option('only', '');
+const engines: Engine[] = only === 'postgres' || only === 'sqlite' ? [only] : dbOption === 'postgres' ? ['sqlite', 'postgres'] : ['sqlite'];
 
 const DAY = 86_400_000;
 const RETENTION = 30 * DAY;
@@ -268,10 +270,21 @@ async function claimPlan(store: Store, database: Database): Promise<string> {
   const query = `select id, handed_at from outbox where broadcast_id is null and status = 'queued'
     and (handed_at is null or handed_at < ${Date.now()}) order by created_at limit 500`;
   if (store.scratch) {
-    const { rows } = await (database.db as unknown as PgDb).$client.query<{ 'QUERY PLAN': string }>(
-      `explain (analyze, buffers, costs off, timing off) ${query}`,
-    );
-    return rows.map((row) => row['QUERY PLAN']).join('\n');
+    const client = await (database.db as unknown as PgDb).$client.connect();
+    try {
+      const explain = async (statement: string) =>
+        (await client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off, timing off) ${statement}`)).rows
+          .map((row) => row['QUERY PLAN'])
+          .join('\n');
+      // The claim stamps what it selected: that update too, rolled back.
+      await client.query('begin');
+      const stamp = `update outbox set handed_at = handed_at where id in (select id from outbox where broadcast_id is null and status = 'queued' limit 100)`;
+      const plans = `${await explain(query)}\nthe stamp:\n${await explain(stamp)}`;
+      await client.query('rollback');
+      return plans;
+    } finally {
+      client.release();
+    }
   }
   const connection = new SqliteConnection(store.sqliteFile, { readonly: true });
   try {
@@ -332,12 +345,18 @@ async function benchEngine(engine: Engine) {
       const planAfter = await claimPlan(store, database);
       const after = await measure(store, database, 2000);
       // PostgreSQL keeps the pruned rows' dead tuples and index entries until a vacuum (autovacuum
-      // comes soon after a million deletes): measured right after the pruning, and once vacuumed.
+      // comes soon after a million deletes): measured right after the pruning, once vacuumed as
+      // autovacuum would (the file keeps its size), and once rewritten by VACUUM FULL.
       let vacuumed: Measures | undefined;
+      let planVacuumed: string | undefined;
+      let rewritten: Measures | undefined;
       if (store.scratch) {
-        for (const table of ['outbox', 'mail_history', 'broadcasts'])
-          await (database.db as unknown as PgDb).$client.query(`vacuum analyze ${table}`);
+        const pool = (database.db as unknown as PgDb).$client;
+        for (const table of ['outbox', 'mail_history', 'broadcasts']) await pool.query(`vacuum analyze ${table}`);
+        planVacuumed = await claimPlan(store, database);
         vacuumed = await measure(store, database, 3000);
+        await pool.query('vacuum full analyze outbox');
+        rewritten = await measure(store, database, 4000);
       }
       const [{ prunedSent } = { prunedSent: 0 }] = await database.db
         .select({ prunedSent: database.tables.broadcasts.prunedSent })
@@ -354,8 +373,10 @@ async function benchEngine(engine: Engine) {
         factsAfter,
         after,
         vacuumed,
+        rewritten,
         planBefore,
         planAfter,
+        planVacuumed,
         loadAverage: [round(loadBefore, 2), round(loadavg()[0]!, 2)],
       };
     } finally {
@@ -378,11 +399,15 @@ for (const engine of engines) {
 const ms = (t: Times) => `${t.p50Ms} / ${t.p99Ms} ms`;
 const rowsOf = (label: string, pick: (m: Measures) => Times) =>
   results.map(
-    (r) => `| ${label} | ${r.engine} | ${ms(pick(r.before))} | ${ms(pick(r.after))} | ${r.vacuumed ? ms(pick(r.vacuumed)) : '—'} |`,
+    (r) =>
+      `| ${label} | ${r.engine} | ${ms(pick(r.before))} | ${ms(pick(r.after))} | ` +
+      `${r.vacuumed ? ms(pick(r.vacuumed)) : '—'} | ${r.rewritten ? ms(pick(r.rewritten)) : '—'} |`,
   );
 console.log(`\n${ROWS.toLocaleString('en')} sent rows; p50 / p99; load average (1 min) at the start and end of each engine's run:`);
 for (const r of results) console.log(`- ${r.engine}: ${r.loadAverage.join(' → ')}`);
-console.log('\n| measure | engine | before pruning | right after pruning | after a vacuum |\n| --- | --- | ---: | ---: | ---: |');
+console.log(
+  '\n| measure | engine | before pruning | right after pruning | after a vacuum | after VACUUM FULL |\n| --- | --- | ---: | ---: | ---: | ---: |',
+);
 for (const line of [
   ...rowsOf(`the relay's sweep, ${PENDING} rows due`, (m) => m.claimPending),
   ...rowsOf("the relay's sweep, nothing due", (m) => m.claimNothing),
@@ -399,5 +424,9 @@ for (const r of results)
       `${r.factsBefore.outboxRows.toLocaleString('en')} → ${r.factsAfter.outboxRows.toLocaleString('en')} | ` +
       `${r.factsBefore.outboxMegabytes} → ${r.factsAfter.outboxMegabytes} | ${r.factsAfter.historyRows.toLocaleString('en')}, ${r.factsAfter.historyMegabytes} |`,
   );
-for (const r of results) console.log(`\nThe claim's plan, ${r.engine}, before pruning:\n${r.planBefore}\nafter:\n${r.planAfter}`);
+for (const r of results)
+  console.log(
+    `\nThe claim's plan, ${r.engine}, before pruning:\n${r.planBefore}\nafter:\n${r.planAfter}` +
+      (r.planVacuumed ? `\nafter a vacuum:\n${r.planVacuumed}` : ''),
+  );
 process.exit(0);
