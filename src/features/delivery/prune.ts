@@ -1,4 +1,5 @@
 import { and, asc, eq, gte, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
+import { inBatches } from '../../platform/db/batches.js';
 import type { Database, Scope } from '../../platform/db/database.js';
 import type { OutboxStatus } from '../../platform/db/schema.js';
 import { ENDED_BROADCAST_STATUSES, keepPrunedCounts } from '../broadcasts/index.js';
@@ -73,47 +74,39 @@ async function dueRows(
  */
 export async function pruneOutbox(database: Database, retentionMs: number, now = Date.now(), batchSize = PRUNE_BATCH): Promise<number[]> {
   const cutoff = now - retentionMs;
-  const batches: number[] = [];
   const from: Record<EndedStatus, number> = { sent: 0, dropped: 0 };
   const take = async (tx: Scope, status: EndedStatus, limit: number) => {
     const rows = await dueRows(tx, status, from[status], cutoff, limit);
     if (rows.length > 0) from[status] = rows[rows.length - 1]!.createdAt;
     return rows.map((row) => row.id);
   };
-  for (;;) {
-    const pruned = await database.transaction(async (tx) => {
-      const ids = await take(tx, 'sent', batchSize);
-      if (ids.length < batchSize) ids.push(...(await take(tx, 'dropped', batchSize - ids.length)));
-      if (ids.length === 0) return 0;
-      const { mailHistory, outbox } = tx.tables;
-      const shortReason = sql<string | null>`case when ${outbox.status} = 'dropped'
+  return inBatches(database, batchSize, async (tx) => {
+    const ids = await take(tx, 'sent', batchSize);
+    if (ids.length < batchSize) ids.push(...(await take(tx, 'dropped', batchSize - ids.length)));
+    if (ids.length === 0) return 0;
+    const { mailHistory, outbox } = tx.tables;
+    const shortReason = sql<string | null>`case when ${outbox.status} = 'dropped'
         then substr(${outbox.lastError}, 1, ${sql.raw(String(REASON_LENGTH))}) end`;
-      // SQLite numbers a NULL key itself; PostgreSQL's identity takes DEFAULT only in VALUES, not in a SELECT.
-      const newId = (
-        tx.dialect === 'postgresql' ? sql<number>`nextval(pg_get_serial_sequence('mail_history', 'id'))` : sql<number>`null`
-      ).as('id');
-      await tx.db.insert(mailHistory).select(
-        tx.db
-          .select({
-            id: newId,
-            subscriptionId: sql<number>`${outbox.subscriptionId}`.as('subscription_id'),
-            broadcastId: outbox.broadcastId,
-            kind: outbox.kind,
-            status: sql<'sent' | 'dropped'>`${outbox.status}`.as('status'),
-            reason: shortReason.as('reason'),
-            createdAt: outbox.createdAt,
-            sentAt: outbox.sentAt,
-            optedOutAt: outbox.optedOutAt,
-          })
-          .from(outbox)
-          .where(and(inArray(outbox.id, ids), isNotNull(outbox.subscriptionId))),
-      );
-      await keepPrunedCounts(tx, ids);
-      await tx.db.delete(outbox).where(inArray(outbox.id, ids));
-      return ids.length;
-    });
-    if (pruned === 0) return batches;
-    batches.push(pruned);
-    if (pruned < batchSize) return batches;
-  }
+    // SQLite numbers a NULL key itself; PostgreSQL's identity takes DEFAULT only in VALUES, not in a SELECT.
+    const newId = tx.dialect === 'postgresql' ? sql<number>`nextval(pg_get_serial_sequence('mail_history', 'id'))` : sql<number>`null`;
+    await tx.db.insert(mailHistory).select(
+      tx.db
+        .select({
+          id: newId.as('id'),
+          subscriptionId: sql<number>`${outbox.subscriptionId}`.as('subscription_id'),
+          broadcastId: outbox.broadcastId,
+          kind: outbox.kind,
+          status: sql<'sent' | 'dropped'>`${outbox.status}`.as('status'),
+          reason: shortReason.as('reason'),
+          createdAt: outbox.createdAt,
+          sentAt: outbox.sentAt,
+          optedOutAt: outbox.optedOutAt,
+        })
+        .from(outbox)
+        .where(and(inArray(outbox.id, ids), isNotNull(outbox.subscriptionId))),
+    );
+    await keepPrunedCounts(tx, ids);
+    await tx.db.delete(outbox).where(inArray(outbox.id, ids));
+    return ids.length;
+  });
 }

@@ -1,4 +1,5 @@
 import { and, asc, gte, inArray, lt } from 'drizzle-orm';
+import { inBatches } from '../../platform/db/batches.js';
 import type { Database } from '../../platform/db/database.js';
 
 /** Deliveries per transaction (their attempts go with them). */
@@ -20,34 +21,28 @@ export async function pruneWebhookDeliveries(
   batchSize = DELIVERY_PRUNE_BATCH,
 ): Promise<number[]> {
   const cutoff = now - retentionMs;
-  const batches: number[] = [];
   // Where the previous batch stopped: PostgreSQL keeps a deleted row's index entry until a vacuum.
   let from = 0;
-  for (;;) {
-    const pruned = await database.transaction(async (tx) => {
-      const { webhookAttempts, webhookDeliveries } = tx.tables;
-      const query = tx.db
-        .select({ id: webhookDeliveries.id, finishedAt: webhookDeliveries.finishedAt })
-        .from(webhookDeliveries)
-        .where(
-          and(
-            gte(webhookDeliveries.finishedAt, from),
-            lt(webhookDeliveries.finishedAt, cutoff),
-            inArray(webhookDeliveries.status, ['delivered', 'failed', 'erased']),
-          ),
-        )
-        .orderBy(asc(webhookDeliveries.finishedAt))
-        .limit(batchSize);
-      const due = await (tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query);
-      const ids = due.map((row) => row.id);
-      if (ids.length === 0) return 0;
-      from = due[due.length - 1]!.finishedAt!;
-      await tx.db.delete(webhookAttempts).where(inArray(webhookAttempts.deliveryId, ids));
-      await tx.db.delete(webhookDeliveries).where(inArray(webhookDeliveries.id, ids));
-      return ids.length;
-    });
-    if (pruned === 0) return batches;
-    batches.push(pruned);
-    if (pruned < batchSize) return batches;
-  }
+  return inBatches(database, batchSize, async (tx) => {
+    const { webhookAttempts, webhookDeliveries } = tx.tables;
+    const query = tx.db
+      .select({ id: webhookDeliveries.id, finishedAt: webhookDeliveries.finishedAt })
+      .from(webhookDeliveries)
+      .where(
+        and(
+          gte(webhookDeliveries.finishedAt, from),
+          lt(webhookDeliveries.finishedAt, cutoff),
+          inArray(webhookDeliveries.status, ['delivered', 'failed', 'erased']),
+        ),
+      )
+      .orderBy(asc(webhookDeliveries.finishedAt))
+      .limit(batchSize);
+    const due = await (tx.dialect === 'postgresql' ? query.for('update', { skipLocked: true }) : query);
+    const ids = due.map((row) => row.id);
+    if (ids.length === 0) return 0;
+    from = due[due.length - 1]!.finishedAt!;
+    await tx.db.delete(webhookAttempts).where(inArray(webhookAttempts.deliveryId, ids));
+    await tx.db.delete(webhookDeliveries).where(inArray(webhookDeliveries.id, ids));
+    return ids.length;
+  });
 }
