@@ -186,7 +186,7 @@ async function seed(store: Store, rows: number): Promise<number> {
 }
 
 /** A queue that takes every job and keeps none: the claim is measured, not Redis. */
-const discardingQueue = { addBulk: async () => [], getJob: async () => undefined } as unknown as Queue<MailJob>;
+const discardingQueue = { add: async () => undefined, addBulk: async () => [], getJob: async () => undefined } as unknown as Queue<MailJob>;
 
 interface Measures {
   /** The messages relay's sweep: one claim of the PENDING unhanded rows (and their hand-over to a queue that keeps nothing). */
