@@ -59,6 +59,8 @@ export interface Config {
   confirmLimits: { cooldownMs: number; max: number };
   /** OPTOUT_RETENTION: how long a contact with no active subscription keeps what no opt-out needs; 0: the next sweep. */
   optOutRetentionMs: number;
+  /** OUTBOX_RETENTION: how long a sent or dropped message, and an ended webhook delivery, stays in full before the sweep prunes it. */
+  outboxRetentionMs: number;
   confirmReminderAfterMs: number;
   /** SWEEP_INTERVAL: the period of the expiry and minimisation sweep. */
   sweepIntervalMs: number;
@@ -222,6 +224,8 @@ const envSchema = z.object({
   }),
   CONFIRM_REMINDER_AFTER: durationVariable('2d', 0, 'a duration such as "2d", "36h", or "0" (no reminder)'),
   OPTOUT_RETENTION: durationVariable('30d', 0, 'a duration such as "30d", "12h" or "0" (at the next sweep)'),
+  // At least a day: the gate looks a day back in the outbox (one goodbye a day, the daily confirmation cap).
+  OUTBOX_RETENTION: durationVariable('30d', 86_400_000, 'a duration of at least a day, such as "30d" or "90d"'),
   SWEEP_INTERVAL: durationVariable('1h', 100, 'a duration of at least 100ms, such as "1h" or "10m"'),
   CONFIRM_MAX: z.coerce.number().int().min(0).max(1000).default(3),
   STATS_COUNTS_MAX_AGE: optionalText.transform((value, ctx) => {
@@ -412,6 +416,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     confirmLimits: { cooldownMs: e.CONFIRM_COOLDOWN, max: e.CONFIRM_MAX },
     /** How long a contact with no active subscription keeps what no opt-out needs (docs/preferences.md). */
     optOutRetentionMs: e.OPTOUT_RETENTION,
+    /** Sent and dropped messages and ended webhook deliveries older than this are pruned by the sweep (docs/operations.md). */
+    outboxRetentionMs: e.OUTBOX_RETENTION,
     /** The period of the expiry and minimisation sweep. */
     sweepIntervalMs: e.SWEEP_INTERVAL,
     /** CONFIRM_REMINDER_AFTER: when an unconfirmed request gets its one reminder (by the sweep); 0: never. */

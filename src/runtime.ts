@@ -206,6 +206,7 @@ async function startParts(config: Config, roles: readonly Role[], logger: Logger
       config.sweepIntervalMs,
       config.optOutRetentionMs,
       config.confirmReminderAfterMs,
+      config.outboxRetentionMs,
     );
     firstExpirySweep = expirySweep.firstRound;
     parts.push({ name: 'expiry sweep', stage: 'intake', close: () => expirySweep.stop() });

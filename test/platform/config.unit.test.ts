@@ -290,3 +290,28 @@ describe('the sender and the site', () => {
     expect(problemsOf({ ...production({ MAIL_FROM: '', PUBLIC_URL: 'http://optin.example.com' }), NODE_ENV: 'development' })).toEqual([]);
   });
 });
+
+describe('OUTBOX_RETENTION', () => {
+  const load = (value?: string) =>
+    loadConfig({ DATABASE_PATH: path.join(dir(), 'x.db'), ...(value === undefined ? {} : { OUTBOX_RETENTION: value }) });
+
+  it('keeps sent mail 30 days unless told otherwise, in the format of the other durations', () => {
+    expect(load().outboxRetentionMs).toBe(30 * 86_400_000);
+    expect(load('90d').outboxRetentionMs).toBe(90 * 86_400_000);
+    expect(load('36h').outboxRetentionMs).toBe(36 * 3_600_000);
+  });
+
+  it('refuses less than a day (the gate looks a day back in the outbox) and anything that is not a duration', () => {
+    for (const value of ['0', '23h', 'a month', '-1d']) {
+      const refused = (() => {
+        try {
+          load(value);
+        } catch (error) {
+          return error;
+        }
+      })();
+      expect(refused, value).toBeInstanceOf(ConfigError);
+      expect((refused as ConfigError).problems, value).toEqual([expect.stringMatching(/^OUTBOX_RETENTION: a duration of at least a day/)]);
+    }
+  });
+});

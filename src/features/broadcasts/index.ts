@@ -4,5 +4,4 @@ export { bodyParsers } from './api.js';
 export { commands } from './cli.js';
 export { contentLocale, createBroadcastRenderer, loadBroadcastLayouts, type BroadcastRenderer } from './content.js';
 export { createBroadcastService, startBroadcastScheduler, type BroadcastService } from './runner.js';
-export { CANCELLED } from './service.js';
-export { broadcastOutboxId, keepRecipientFacts } from './recipients.js';
+export { broadcastOutboxId, CANCELLED, ENDED_BROADCAST_STATUSES, keepPrunedCounts, keepRecipientFacts } from './recipients.js';

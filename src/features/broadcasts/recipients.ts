@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull } from 'drizzle-orm';
+import { and, count, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import { forUpdate, type Row, type Scope } from '../../platform/db/database.js';
 
 /*
@@ -9,6 +9,9 @@ import { forUpdate, type Row, type Scope } from '../../platform/db/database.js';
 
 /** A broadcast's outbox row id: one per broadcast and subscription, so a recipient can never be written twice. */
 export const broadcastOutboxId = (broadcastId: number, subscriptionId: number) => `bc${broadcastId}-${subscriptionId}`;
+
+/** What a row of a cancelled broadcast carries as lastError: it was given up, not refused by the mail policy. */
+export const CANCELLED = 'cancelled';
 
 /** What a broadcast's row of an erased recipient carries as lastError: nothing about the person. */
 export const ERASED = 'erased';
@@ -59,6 +62,45 @@ export async function keepRecipientFacts(tx: Scope, erased: readonly Row<'subscr
       })),
   );
   if (unwritten.length > 0) await tx.db.insert(outbox).values(unwritten).onConflictDoNothing();
+}
+
+/** A broadcast whose rows may be pruned from the outbox: it has ended, so none of them changes any more. */
+export const ENDED_BROADCAST_STATUSES = ['sent', 'cancelled'] as const;
+
+/**
+ * Pruning's part in the broadcasts, in the pruning's transaction, before it deletes these outbox
+ * rows (of ended broadcasts only): each broadcast adds them to its pruned_* counts, so its
+ * progress (broadcastProgress) reads the same after as before.
+ */
+export async function keepPrunedCounts(tx: Scope, outboxIds: readonly string[]): Promise<void> {
+  if (outboxIds.length === 0) return;
+  const { broadcasts, outbox } = tx.tables;
+  const groups = await tx.db
+    .select({ broadcastId: outbox.broadcastId, status: outbox.status, lastError: outbox.lastError, n: count() })
+    .from(outbox)
+    .where(and(inArray(outbox.id, [...outboxIds]), isNotNull(outbox.broadcastId)))
+    .groupBy(outbox.broadcastId, outbox.status, outbox.lastError);
+  const byBroadcast = new Map<number, { sent: number; dropped: number; cancelled: number }>();
+  for (const group of groups) {
+    const counts = byBroadcast.get(group.broadcastId!) ?? { sent: 0, dropped: 0, cancelled: 0 };
+    const n = Number(group.n);
+    if (group.status === 'sent') counts.sent += n;
+    else if (group.status === 'dropped') {
+      counts.dropped += n;
+      if (group.lastError === CANCELLED) counts.cancelled += n;
+    } else throw new Error(`a ${group.status} row of broadcast ${group.broadcastId} was about to be pruned`);
+    byBroadcast.set(group.broadcastId!, counts);
+  }
+  for (const [id, counts] of [...byBroadcast].sort(([a], [b]) => a - b)) {
+    await tx.db
+      .update(broadcasts)
+      .set({
+        prunedSent: sql`${broadcasts.prunedSent} + ${counts.sent}`,
+        prunedDropped: sql`${broadcasts.prunedDropped} + ${counts.dropped}`,
+        prunedCancelled: sql`${broadcasts.prunedCancelled} + ${counts.cancelled}`,
+      })
+      .where(eq(broadcasts.id, id));
+  }
 }
 
 /** recipientsOf (service.ts) for one subscription already read: confirmed by the start, and not ended before it. */

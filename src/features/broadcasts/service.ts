@@ -8,7 +8,7 @@ import { BROADCAST_FORMATS, type BroadcastFormat, type BroadcastStatus } from '.
 import { AppError } from '../../errors.js';
 import { checkLocalizedText, encodeLocalizedText, localesOf, type LocalizedText } from '../../platform/locales/localizedText.js';
 import { BroadcastRenderError, renderBroadcast, type BroadcastLayouts } from './content.js';
-import { broadcastOutboxId } from './recipients.js';
+import { broadcastOutboxId, CANCELLED } from './recipients.js';
 
 /** Recipients written to the outbox per transaction: a big list never sits in memory, nor one long write lock. */
 export const RECIPIENT_BATCH = 1000;
@@ -137,9 +137,10 @@ export async function findBroadcast(scope: Scope, id: number) {
 }
 
 /**
- * Counts from the outbox by status (the outbox_broadcast_status index). A cancel marks the rows
- * still waiting `dropped` with lastError 'cancelled': they are reported as `cancelled`, not as
- * opt-outs, and so are the recipients the cancel kept from ever being written.
+ * Counts from the outbox by status (the outbox_broadcast_status index), plus the rows pruned from
+ * it once the broadcast ended (its pruned_* counts, kept by the pruning: delivery/prune.ts). A
+ * cancel marks the rows still waiting `dropped` with lastError 'cancelled': they are reported as
+ * `cancelled`, not as opt-outs, and so are the recipients the cancel kept from ever being written.
  */
 export async function broadcastProgress(scope: Scope, id: number): Promise<BroadcastProgress> {
   const { broadcast, list } = await loadBroadcast(scope, id);
@@ -150,13 +151,15 @@ export async function broadcastProgress(scope: Scope, id: number): Promise<Broad
     .where(eq(outbox.broadcastId, id))
     .groupBy(outbox.status);
   const by = Object.fromEntries(rows.map((row) => [row.status, Number(row.n)])) as Partial<Record<string, number>>;
+  by.sent = (by.sent ?? 0) + broadcast.prunedSent;
+  by.dropped = (by.dropped ?? 0) + broadcast.prunedDropped;
   let queued = by.queued ?? 0;
   let dropped = by.dropped ?? 0;
   let cancelled = 0;
   // Recipients taken at the start whose row is not written (yet): still to send while it sends;
   // once it is sent, those who left the recipients before their row was written (their
   // subscription erased, or ended and taken up again since) were dropped. So the counts always
-  // add up to `total`, and rows are never deleted (an erasure keeps them, anonymous).
+  // add up to `total`: an erasure keeps its rows, anonymous, and the pruning keeps their counts.
   const unwritten = Math.max(0, broadcast.total - ((by.queued ?? 0) + (by.sent ?? 0) + (by.failed ?? 0) + (by.dropped ?? 0)));
   if (broadcast.status === 'sending' || broadcast.status === 'paused') queued += unwritten;
   else if (broadcast.status === 'sent') dropped += unwritten;
@@ -165,7 +168,7 @@ export async function broadcastProgress(scope: Scope, id: number): Promise<Broad
       .select({ n: count() })
       .from(outbox)
       .where(and(eq(outbox.broadcastId, id), eq(outbox.status, 'dropped'), eq(outbox.lastError, CANCELLED)));
-    const givenUp = Number(given?.n ?? 0);
+    const givenUp = Number(given?.n ?? 0) + broadcast.prunedCancelled;
     dropped -= givenUp;
     cancelled = givenUp + unwritten;
   }
@@ -402,6 +405,3 @@ export async function broadcastsToAdvance(scope: Scope, now = Date.now()): Promi
     active: rows.filter((row) => row.status !== 'scheduled').map((row) => row.id),
   };
 }
-
-/** What a row of a cancelled broadcast carries as lastError: it was given up, not refused by the mail policy. */
-export const CANCELLED = 'cancelled';

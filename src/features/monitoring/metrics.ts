@@ -9,8 +9,8 @@ import { hasBearer } from '../../platform/http/adminAuth.js';
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized'] as const;
 
 /**
- * The outbox is counted (a GROUP BY over every row ever written) at most this often, however
- * often /metrics is scraped: the gauge is at most this old.
+ * The outbox is counted (a GROUP BY over every row it keeps: OUTBOX_RETENTION) at most this
+ * often, however often /metrics is scraped: the gauge is at most this old.
  */
 export const OUTBOX_COUNTS_MAX_AGE_MS = 5000;
 

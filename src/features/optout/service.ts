@@ -70,7 +70,7 @@ export async function unsubscribe(
 ): Promise<UnsubscribeOutcome> {
   const { subscriptionId, broadcastId } = linkClaims(secrets, request.token, 'unsubscribe', now);
   return database.transaction(async (tx) => {
-    const { broadcasts, outbox, subscriptions } = tx.tables;
+    const { broadcasts, mailHistory, outbox, subscriptions } = tx.tables;
     // Two clicks at once (or links of one contact in two processes) take turns: the second reads what the first ended.
     await lockAddressOfSubscription(tx, subscriptionId);
     const { subscription, contact, list, listName } = await loadTarget(tx, subscriptionId);
@@ -109,7 +109,7 @@ export async function unsubscribe(
     // recipient: the recipient's row of it is marked, so clicking again after a resubscribe (or
     // a second click, which ends nothing) never counts twice, and `unsubscribed` stays within `total`.
     if (broadcastId !== undefined && ending.some((ended) => ended.id === subscription.id && ended.status === 'confirmed')) {
-      const marked = await tx.db
+      const markedInOutbox = await tx.db
         .update(outbox)
         .set({ optedOutAt: now })
         .where(
@@ -120,7 +120,23 @@ export async function unsubscribe(
           ),
         )
         .returning({ id: outbox.id });
-      if (marked.length > 0)
+      // A row pruned from the outbox since (OUTBOX_RETENTION) is marked in its mail history instead.
+      const marked =
+        markedInOutbox.length > 0 ||
+        (
+          await tx.db
+            .update(mailHistory)
+            .set({ optedOutAt: now })
+            .where(
+              and(
+                eq(mailHistory.subscriptionId, subscription.id),
+                eq(mailHistory.broadcastId, broadcastId),
+                isNull(mailHistory.optedOutAt),
+              ),
+            )
+            .returning({ id: mailHistory.id })
+        ).length > 0;
+      if (marked)
         await tx.db
           .update(broadcasts)
           .set({ unsubscribed: sql`${broadcasts.unsubscribed} + 1` })

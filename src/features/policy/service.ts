@@ -193,7 +193,10 @@ function withBudget(scope: Scope, request: MailRequest, decision: MailDecision):
 // CROSS JOIN keeps SQLite's join order (the contact's few subscriptions first, then their
 // outbox rows by index); left to itself SQLite's planner walked every queued and sent outbox
 // row. (PostgreSQL treats CROSS JOIN with a WHERE like an inner join and plans it itself.)
-const confirmationsOfContact = preparedPerHandle(({ db, tables: { outbox, subscriptions } }: Scope) =>
+// The confirmations pruned from the outbox (OUTBOX_RETENTION) still count: their mail history
+// rows come in the same statement (an unanswered one stays unanswered however old it is), with
+// an id no outbox row has.
+const confirmationsOfContact = preparedPerHandle(({ db, tables: { mailHistory, outbox, subscriptions } }: Scope) =>
   db
     .select({ id: outbox.id, status: outbox.status, createdAt: outbox.createdAt, sentAt: outbox.sentAt })
     .from(subscriptions)
@@ -205,6 +208,20 @@ const confirmationsOfContact = preparedPerHandle(({ db, tables: { outbox, subscr
         eq(outbox.kind, 'confirmation'),
         inArray(outbox.status, ['queued', 'sent']),
       ),
+    )
+    .unionAll(
+      db
+        .select({ id: sql<string>`''`, status: mailHistory.status, createdAt: mailHistory.createdAt, sentAt: mailHistory.sentAt })
+        .from(subscriptions)
+        .crossJoin(mailHistory)
+        .where(
+          and(
+            eq(subscriptions.contactId, sql.placeholder('contactId')),
+            eq(mailHistory.subscriptionId, subscriptions.id),
+            eq(mailHistory.kind, 'confirmation'),
+            eq(mailHistory.status, 'sent'),
+          ),
+        ),
     )
     .prepare('mail_policy_confirmations_of_contact'),
 );

@@ -11,7 +11,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 /**
  * Everything known about one address: its subscriptions, its consent trail (who consented to
  * what, when, from where), the suppression entries that block it, found by keyed hash, and the
- * mail sent to it (the outbox rows, newest first).
+ * mail sent to it (the outbox rows and, once pruned from it, their mail history; newest first).
  */
 export async function contactRecord(
   scope: Scope,
@@ -23,7 +23,7 @@ export async function contactRecord(
   const parsed = parseAddress(email);
   if (!parsed.ok) throw new AppError(400, 'invalid_email', parsed.message);
   const { emailKey } = parsed.address;
-  const { consentEvents, consentTexts, contacts, lists, outbox, subscriptions, suppressions } = scope.tables;
+  const { consentEvents, consentTexts, contacts, lists, mailHistory, outbox, subscriptions, suppressions } = scope.tables;
   const { db } = scope;
 
   const [contact] = await db.select().from(contacts).where(eq(contacts.emailKey, emailKey));
@@ -79,7 +79,8 @@ export async function contactRecord(
     : [];
 
   // The mail history, newest first: what was sent, when, and whether it was delivered, failed or dropped ("I never got it").
-  const mailed = contact
+  // The outbox holds the recent messages; those pruned from it (OUTBOX_RETENTION) are in mail_history.
+  const live = contact
     ? await db
         .select({
           kind: outbox.kind,
@@ -95,6 +96,24 @@ export async function contactRecord(
         .where(eq(subscriptions.contactId, contact.id))
         .orderBy(desc(outbox.createdAt), desc(outbox.id))
     : [];
+  const pruned = contact
+    ? await db
+        .select({
+          kind: mailHistory.kind,
+          list: lists.slug,
+          status: mailHistory.status,
+          createdAt: mailHistory.createdAt,
+          sentAt: mailHistory.sentAt,
+          lastError: mailHistory.reason,
+        })
+        .from(subscriptions)
+        .innerJoin(mailHistory, eq(mailHistory.subscriptionId, subscriptions.id))
+        .innerJoin(lists, eq(lists.id, subscriptions.listId))
+        .where(eq(subscriptions.contactId, contact.id))
+        .orderBy(desc(mailHistory.createdAt), desc(mailHistory.id))
+    : [];
+  // Each newest first already; merged by time (a stable sort keeps each one's order within a millisecond).
+  const mailed = [...live, ...pruned].sort((a, b) => b.createdAt - a.createdAt);
 
   return {
     email: contact?.email ?? emailKey,

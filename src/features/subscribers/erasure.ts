@@ -18,7 +18,7 @@ export interface ErasureOutcome {
 
 /**
  * Erases everything kept about an address, in one transaction: its consent trail, subscriptions,
- * queued mail and the contact (a broadcast's rows stay, holding nothing about the person: its
+ * queued mail, mail history and the contact (a broadcast's rows stay, holding nothing about the person: its
  * counts are facts of the time of sending); its suppression entries (which name the address and its lists)
  * give way to one all-lists entry holding only the keyed hash, so it can never be mailed again.
  * The consent log keeps that an erasure happened, and nothing about whom.
@@ -35,7 +35,7 @@ export async function eraseContact(
   const { emailKey, domain } = parsed.address;
 
   return database.transaction(async (tx) => {
-    const { consentEvents, contacts, outbox, subscriptions, suppressions } = tx.tables;
+    const { consentEvents, contacts, mailHistory, outbox, subscriptions, suppressions } = tx.tables;
     const entriesOfThisAddress = entriesOfAddress(tx.tables, secrets, emailKey);
     // Many processes: the address lock, then the contact's row lock (PostgreSQL), in the order
     // signup, confirm and opt-out take them, hold those off until the erasure commits: no
@@ -54,6 +54,8 @@ export async function eraseContact(
       // queue finds no row and is dropped by the worker.
       await keepRecipientFacts(tx, theirs, now);
       if (subscriptionIds.length > 0) await tx.db.delete(outbox).where(inArray(outbox.subscriptionId, subscriptionIds));
+      // So does the history of their mail pruned from the outbox (a broadcast keeps only its counts of it).
+      if (subscriptionIds.length > 0) await tx.db.delete(mailHistory).where(inArray(mailHistory.subscriptionId, subscriptionIds));
       // Why they left still counts, as an answer of nobody (reasons.ts).
       await keepReasonsAnonymously(tx, contact.id);
       // Deleted before the contact: the foreign key's "set null" would be an UPDATE, which the log refuses.

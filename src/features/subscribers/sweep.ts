@@ -3,6 +3,8 @@ import type { Database } from '../../platform/db/database.js';
 import type { Logger } from '../../logger.js';
 import { deleteExpiredRequests, remindUnconfirmed, type ExpiryOutcome } from '../signup/index.js';
 import { minimiseOptedOut } from './minimise.js';
+import { pruneOutbox } from '../delivery/index.js';
+import { pruneWebhookDeliveries } from '../webhooks-out/index.js';
 import { loggableMessage } from '../../platform/queue/logErrors.js';
 
 export const EXPIRY_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
@@ -48,9 +50,10 @@ async function asTheOnlySweeper<Outcome>(database: Database, sweep: () => Promis
 
 /**
  * Deletes expired, never-confirmed signups, minimises contacts past OPTOUT_RETENTION
- * (minimise.ts) and writes the one reminder of requests unconfirmed after CONFIRM_REMINDER_AFTER
- * (signup/reminder.ts), now and then every interval (SWEEP_INTERVAL), in one process at a time (see
- * asTheOnlySweeper). A round still running when the next is due is not doubled.
+ * (minimise.ts), writes the one reminder of requests unconfirmed after CONFIRM_REMINDER_AFTER
+ * (signup/reminder.ts) and prunes the outbox and the webhook deliveries past OUTBOX_RETENTION
+ * (delivery/prune.ts, webhooks-out/prune.ts), now and then every interval (SWEEP_INTERVAL), in one
+ * process at a time (see asTheOnlySweeper). A round still running when the next is due is not doubled.
  */
 export function startExpirySweep(
   database: Database,
@@ -59,6 +62,7 @@ export function startExpirySweep(
   intervalMs = EXPIRY_SWEEP_INTERVAL_MS,
   optOutRetentionMs = 30 * 86_400_000,
   reminderAfterMs = 0,
+  outboxRetentionMs = 30 * 86_400_000,
 ): { stop(): Promise<void>; firstRound: Promise<void> } {
   let running: Promise<void> | undefined;
   let firstRoundEnded = () => {};
@@ -67,14 +71,25 @@ export function startExpirySweep(
     if (running) return;
     running = (async () => {
       try {
-        const outcome = await asTheOnlySweeper(database, async (): Promise<ExpiryOutcome & { minimised: number; reminded: number }> => ({
-          ...(await deleteExpiredRequests(database, secrets)),
-          minimised: await minimiseOptedOut(database, secrets, optOutRetentionMs),
-          reminded: await remindUnconfirmed(database, secrets, reminderAfterMs),
-        }));
+        const total = (batches: number[]) => batches.reduce((sum, n) => sum + n, 0);
+        const outcome = await asTheOnlySweeper(
+          database,
+          async (): Promise<ExpiryOutcome & { minimised: number; reminded: number; messagesPruned: number; deliveriesPruned: number }> => ({
+            ...(await deleteExpiredRequests(database, secrets)),
+            minimised: await minimiseOptedOut(database, secrets, optOutRetentionMs),
+            reminded: await remindUnconfirmed(database, secrets, reminderAfterMs),
+            messagesPruned: total(await pruneOutbox(database, outboxRetentionMs)),
+            deliveriesPruned: total(await pruneWebhookDeliveries(database, outboxRetentionMs)),
+          }),
+        );
         if (outcome && outcome.reminded > 0) logger.info({ reminded: outcome.reminded }, 'reminders written to unconfirmed requests');
         if (outcome && outcome.subscriptions > 0) logger.info(outcome, 'expired signup requests deleted');
         if (outcome && outcome.minimised > 0) logger.info({ minimised: outcome.minimised }, 'opted-out contacts minimised');
+        if (outcome && outcome.messagesPruned + outcome.deliveriesPruned > 0)
+          logger.info(
+            { messages: outcome.messagesPruned, webhookDeliveries: outcome.deliveriesPruned },
+            'ended messages and webhook deliveries past OUTBOX_RETENTION pruned',
+          );
       } catch (error) {
         logger.warn({ err: loggableMessage(error) }, 'expiry sweep failed; will try again');
       } finally {

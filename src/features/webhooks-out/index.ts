@@ -4,3 +4,4 @@ export { startWebhookRelay } from './deliveryRelay.js';
 export { enqueueWebhookDeliveries } from './events.js';
 export { createWebhookQueue } from './queue.js';
 export { startWebhookWorker } from './webhookWorker.js';
+export { pruneWebhookDeliveries } from './prune.js';

@@ -3,6 +3,7 @@ import { bigint, boolean, index, integer, pgTable, text, uniqueIndex } from 'dri
 import {
   BROADCAST_FORMATS,
   BROADCAST_STATUSES,
+  MAIL_HISTORY_STATUSES,
   MESSAGE_KINDS,
   OUTBOX_STATUSES,
   SUBSCRIPTION_STATUSES,
@@ -19,6 +20,7 @@ import {
 export {
   BROADCAST_FORMATS,
   BROADCAST_STATUSES,
+  MAIL_HISTORY_STATUSES,
   MESSAGE_KINDS,
   OUTBOX_STATUSES,
   SUBSCRIPTION_STATUSES,
@@ -210,6 +212,26 @@ export const outbox = pgTable(
   ],
 );
 
+/** See schema.ts: the compact history of pruned outbox rows. */
+export const mailHistory = pgTable(
+  'mail_history',
+  {
+    id: id(),
+    subscriptionId: reference('subscription_id')
+      .notNull()
+      .references(() => subscriptions.id, { onDelete: 'cascade' }),
+    broadcastId: reference('broadcast_id').references(() => broadcasts.id),
+    kind: text('kind', { enum: MESSAGE_KINDS }).notNull(),
+    status: text('status', { enum: MAIL_HISTORY_STATUSES }).notNull(),
+    /** Why a dropped message was dropped: the outbox row's short code (e.g. "suppressed:unsubscribed"); null when sent. */
+    reason: text('reason'),
+    createdAt: timestamp('created_at').notNull(),
+    sentAt: timestamp('sent_at'),
+    optedOutAt: timestamp('opted_out_at'),
+  },
+  (t) => [index('mail_history_subscription').on(t.subscriptionId, t.createdAt)],
+);
+
 /** Provider events already applied, so a replayed webhook changes nothing. */
 export const webhookEvents = pgTable('webhook_events', {
   id: text('id').primaryKey(),
@@ -285,6 +307,10 @@ export const broadcasts = pgTable(
     queuedThrough: reference('queued_through'),
     /** Opt-outs made through this broadcast's own links. */
     unsubscribed: integer('unsubscribed').notNull().default(0),
+    /** See schema.ts: its rows pruned from the outbox, by status. */
+    prunedSent: integer('pruned_sent').notNull().default(0),
+    prunedDropped: integer('pruned_dropped').notNull().default(0),
+    prunedCancelled: integer('pruned_cancelled').notNull().default(0),
   },
   (t) => [index('broadcasts_status_send_at').on(t.status, t.sendAt)],
 );
@@ -338,6 +364,8 @@ export const webhookDeliveries = pgTable(
   (t) => [
     index('webhook_deliveries_status_created').on(t.status, t.createdAt),
     index('webhook_deliveries_endpoint_created').on(t.endpointId, t.createdAt),
+    // The sweep's pruning finds the ended deliveries past OUTBOX_RETENTION oldest first (queued ones have none).
+    index('webhook_deliveries_finished').on(t.finishedAt),
   ],
 );
 

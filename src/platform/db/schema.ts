@@ -165,6 +165,8 @@ export const MESSAGE_KINDS = ['confirmation', 'welcome', 'goodbye', 'broadcast',
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 export const OUTBOX_STATUSES = ['queued', 'sent', 'dropped', 'failed'] as const;
 export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
+/** The statuses a row of the mail history can have: only a message that has ended leaves the outbox. */
+export const MAIL_HISTORY_STATUSES = ['sent', 'dropped'] as const;
 
 /**
  * Transactional outbox: every email starts as a row written in the same transaction as the
@@ -197,6 +199,34 @@ export const outbox = sqliteTable(
     index('outbox_subscription').on(t.subscriptionId),
     index('outbox_broadcast_status').on(t.broadcastId, t.status),
   ],
+);
+
+/**
+ * What stays of a sent or dropped outbox row once it is pruned (OUTBOX_RETENTION, by the sweep:
+ * features/delivery/prune.ts): which mail, to which subscription, how it ended and when, so the
+ * contact's record (console, API, the person's data download) still shows it, the confirmation
+ * limits still count it, and a broadcast's own opt-out link still counts once. No address, body
+ * or SMTP answer: a dropped message keeps only the short reason code the gate gave. Rows of a
+ * subscription go with it (an erasure, an expired request).
+ */
+export const mailHistory = sqliteTable(
+  'mail_history',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    subscriptionId: integer('subscription_id')
+      .notNull()
+      .references(() => subscriptions.id, { onDelete: 'cascade' }),
+    /** A broadcast's message: the broadcast (its opt-out link finds the row by it and the subscription). */
+    broadcastId: integer('broadcast_id').references(() => broadcasts.id),
+    kind: text('kind', { enum: MESSAGE_KINDS }).notNull(),
+    status: text('status', { enum: MAIL_HISTORY_STATUSES }).notNull(),
+    /** Why a dropped message was dropped: the outbox row's short code (e.g. "suppressed:unsubscribed"); null when sent. */
+    reason: text('reason'),
+    createdAt: timestamp('created_at').notNull(),
+    sentAt: timestamp('sent_at'),
+    optedOutAt: timestamp('opted_out_at'),
+  },
+  (t) => [index('mail_history_subscription').on(t.subscriptionId, t.createdAt)],
 );
 
 /** Provider events already applied, so a replayed webhook changes nothing. */
@@ -293,6 +323,13 @@ export const broadcasts = sqliteTable(
     queuedThrough: integer('queued_through'),
     /** Opt-outs made through this broadcast's own links. */
     unsubscribed: integer('unsubscribed').notNull().default(0),
+    /**
+     * Its rows pruned from the outbox (OUTBOX_RETENTION, only once it has ended), by status: the
+     * counts go on from these. prunedCancelled is the part of prunedDropped a cancel gave up.
+     */
+    prunedSent: integer('pruned_sent').notNull().default(0),
+    prunedDropped: integer('pruned_dropped').notNull().default(0),
+    prunedCancelled: integer('pruned_cancelled').notNull().default(0),
   },
   (t) => [index('broadcasts_status_send_at').on(t.status, t.sendAt)],
 );
@@ -346,6 +383,8 @@ export const webhookDeliveries = sqliteTable(
   (t) => [
     index('webhook_deliveries_status_created').on(t.status, t.createdAt),
     index('webhook_deliveries_endpoint_created').on(t.endpointId, t.createdAt),
+    // The sweep's pruning finds the ended deliveries past OUTBOX_RETENTION oldest first (queued ones have none).
+    index('webhook_deliveries_finished').on(t.finishedAt),
   ],
 );
 
