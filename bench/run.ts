@@ -485,12 +485,17 @@ async function pacedRun(
   await pacedSignups(url, `${name}-warm`, rate, warm);
   await sink.waitForCount(warm, 30_000);
   sink.reset();
-  const [cpuBefore, pgBefore, machineBefore] = [await cpuMs(), await postgresCpuMs(), machineCpuMs()];
+  const [cpuBefore, pgBefore, machineBefore, ownBefore] = [await cpuMs(), await postgresCpuMs(), machineCpuMs(), ownCpuMs()];
   const wallStart = clock();
   const run = await pacedSignups(url, name, rate, signups);
   await sink.waitForCount(signups, 60_000).catch(() => {});
   const wallMs = clock() - wallStart;
-  const [used, pgUsed, machineAfter] = [(await cpuMs()) - cpuBefore, (await postgresCpuMs()) - pgBefore, machineCpuMs()];
+  const [used, pgUsed, machineAfter, ownUsed] = [
+    (await cpuMs()) - cpuBefore,
+    (await postgresCpuMs()) - pgBefore,
+    machineCpuMs(),
+    ownCpuMs() - ownBefore,
+  ];
   const latencies: number[] = [];
   for (const [email, sent] of run.sentAt) {
     const arrived = sink.arrivals.get(email);
@@ -510,6 +515,8 @@ async function pacedRun(
     coreShare: round(used / wallMs, 2),
     cpuMsPerSignup: round(used / signups, 2),
     postgresCpuMsPerSignup: round(pgUsed / signups, 2),
+    // The bench process: the paced client and the SMTP sink (which parses every message).
+    loadGeneratorCpuMsPerSignup: round(ownUsed / signups, 2),
     machineCpuMsPerSignup: round((machineAfter.busy - machineBefore.busy) / signups, 2),
   };
 }
