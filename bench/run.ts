@@ -901,7 +901,7 @@ printTable(allRows(results));
 console.log(`\nload average (1, 5, 15 min) at start ${results.loadAverageAtStart}, at end ${results.loadAverageAtEnd}`);
 console.log(`written to ${path.relative(process.cwd(), out)}`);
 if (saveAsBaseline) {
-  saveBaseline(results, execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim());
+  saveBaseline([results], execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim());
   console.log(`baseline written to ${path.relative(process.cwd(), BASELINE_FILE)}: commit it on purpose`);
 }
 if (compare) {
@@ -922,7 +922,7 @@ if (compare) {
   const fell = rows.filter((row) => row.fell);
   if (rows.length === 0) console.log('no measure of this run is in the baseline');
   if (fell.length > 0) {
-    console.log(`\n${fell.length} measure(s) fell more than ${TOLERANCE * 100} %: ${fell.map((row) => row.name).join(', ')}`);
+    console.log(`\n${fell.length} measure(s) fell more than their tolerance: ${fell.map((row) => row.name).join(', ')}`);
     process.exitCode = 1;
-  } else console.log('\nnone fell more than 15 %');
+  } else console.log('\nnone fell more than its tolerance');
 }
