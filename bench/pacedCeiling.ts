@@ -1,26 +1,14 @@
 // The ceiling of a paced run: one process doing the least a signup and its confirmation need,
 // express parsing the JSON body and answering 202, then pooled nodemailer sending a confirmation
-// composed beforehand. At a quiet rate every operation wakes the process up on its own; this
+// composed for it, as the worker does. At a quiet rate every operation wakes the process up on its own; this
 // shows what that costs on the machine without anything of ours in between.
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import nodemailer from 'nodemailer';
-import { composeMessage } from '../src/platform/mail/compose.js';
-import { loadTemplates } from '../src/platform/mail/templates.js';
+import { ceilingMail } from './ceilingMail.js';
 import { onStopMessage } from './child.js';
 
 const [smtpUrl = ''] = process.argv.slice(2);
-const templates = await loadTemplates();
-const context = {
-  publicUrl: 'http://optin.bench',
-  mailFrom: 'optin bench <news@example.org>',
-  site: { name: 'optin bench', url: undefined, host: 'optin.bench' },
-  secrets: ['bench-secret-0123456789abcdef'],
-  templates,
-};
-const url = new URL(smtpUrl);
-if (!url.searchParams.has('pool')) url.searchParams.set('pool', 'true');
-const transport = nodemailer.createTransport(url.toString());
+const { transport, confirmation } = await ceilingMail(smtpUrl);
 const ACCEPTED = { status: 'accepted', message: 'If this address can receive mail from us, a confirmation email is on its way.' };
 
 let sent = 0;
@@ -29,17 +17,10 @@ app.disable('x-powered-by');
 app.post('/subscribe', express.json(), (req, res) => {
   res.status(202).json(ACCEPTED);
   const to = String((req.body as { email?: unknown }).email);
-  const message = composeMessage(context, {
-    outboxId: `ceiling-${sent++}`,
-    kind: 'confirmation',
-    to,
-    locale: 'en',
-    name: null,
-    subscriptionId: sent,
-    listSlug: 'default',
-    listName: 'Newsletter',
-  });
-  transport.sendMail(message).catch((error: Error) => console.error(`ceiling send failed: ${error.message}`));
+  sent += 1;
+  transport
+    .sendMail(confirmation(`ceiling-${sent}`, to, sent))
+    .catch((error: Error) => console.error(`ceiling send failed: ${error.message}`));
 });
 const server = app.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;

@@ -1,36 +1,13 @@
 // The delivery ceiling: plain pooled nodemailer sending prebuilt confirmation messages to the sink.
-import nodemailer from 'nodemailer';
-import { composeMessage } from '../src/platform/mail/compose.js';
-import { loadTemplates } from '../src/platform/mail/templates.js';
+import { ceilingMail } from './ceilingMail.js';
 import { onStopMessage } from './child.js';
 import { clock } from './stats.js';
 
 const [smtpUrl = '', countText = '2000', prefix = 'raw'] = process.argv.slice(2);
 const count = Number(countText);
-const templates = await loadTemplates();
-const context = {
-  publicUrl: 'http://optin.bench',
-  mailFrom: 'optin bench <news@example.org>',
-  site: { name: 'optin bench', url: undefined, host: 'optin.bench' },
-  secrets: ['bench-secret-0123456789abcdef'],
-  templates,
-};
+const { transport, confirmation } = await ceilingMail(smtpUrl);
 // Built before the clock starts: this measures sending only.
-const messages = Array.from({ length: count }, (_, i) =>
-  composeMessage(context, {
-    outboxId: `${prefix}-${i}`,
-    kind: 'confirmation',
-    to: `${prefix}-${i}@example.com`,
-    locale: 'en',
-    name: null,
-    subscriptionId: i + 1,
-    listSlug: 'default',
-    listName: 'Newsletter',
-  }),
-);
-const url = new URL(smtpUrl);
-if (!url.searchParams.has('pool')) url.searchParams.set('pool', 'true');
-const transport = nodemailer.createTransport(url.toString());
+const messages = Array.from({ length: count }, (_, i) => confirmation(`${prefix}-${i}`, `${prefix}-${i}@example.com`, i + 1));
 
 process.on('message', (message: { type?: string }) => {
   if (message?.type !== 'go') return;
