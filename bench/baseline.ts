@@ -73,7 +73,7 @@ export function guardedMeasures(results: Record<string, any>): Record<string, Me
       const p = r[phase];
       put(
         `${engine}.${name}.cpuRatioToCeiling`,
-        cpuRatio(p?.ceiling?.cpuMsPerSignup, p?.serviceCpuMsPerSignup, p?.postgresCpuMsPerSignup),
+        cpuRatio(p?.ceiling?.cpuMsPerSignup, p?.cpuMsPerSignup, p?.postgresCpuMsPerSignup),
         'higher',
       );
     }
